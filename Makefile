@@ -1,0 +1,69 @@
+# Avatar Creator — every set-up step lives here so a fresh machine needs only `make run` / `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Lambda runtime is python3.12 (Pillow 13 ships manylinux_2_28 wheels for it; see docs/deploy.md).
+PYTHON ?= $(shell scripts/find-python 3.12)
+VENV := .venv
+MS_VENV := .venv-ministack
+PY := $(VENV)/bin/python
+PORT ?= 8000
+LOCAL_AWS_PORT ?= 4566
+LOCAL_DATA_DIR ?= .local-data
+USER ?= alice
+STAGE ?= prod
+PYTEST_ARGS ?=
+
+.PHONY: help venv run token test test-unit test-functional test-integration test-e2e browser bench package lint clean
+
+help:
+	@echo "make run     start the whole service on the embedded local AWS stack (http://127.0.0.1:$(PORT)/)"
+	@echo "make test    install what is needed and run every test (unit, functional, integration, e2e)"
+	@echo "make token USER=alice   print a dev JWT for the local stack"
+	@echo "make bench   run the benchmarks and write BENCHMARKS.md"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -U pip
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+# ministack pins its own botocore, so it lives in a venv of its own.
+$(MS_VENV)/.installed: local/requirements-ministack.txt
+	@test -x $(MS_VENV)/bin/python || $(PYTHON) -m venv $(MS_VENV)
+	$(MS_VENV)/bin/python -m pip install -q --disable-pip-version-check -r local/requirements-ministack.txt
+	@touch $@
+
+venv: $(VENV)/.installed $(MS_VENV)/.installed
+
+run: venv
+	PORT=$(PORT) LOCAL_AWS_PORT=$(LOCAL_AWS_PORT) LOCAL_DATA_DIR=$(LOCAL_DATA_DIR) $(PY) -m local.stack
+
+token: $(VENV)/.installed
+	@$(PY) -m local.token $(USER)
+
+# Debian's Chromium drives the browser tests (Playwright's own browser download cannot run here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: venv browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-functional: $(VENV)/.installed
+	$(PY) -m pytest tests/functional $(PYTEST_ARGS)
+
+test-integration: venv
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: venv browser
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) $(MS_VENV) $(LOCAL_DATA_DIR) .pytest_cache test-artifacts

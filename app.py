@@ -1,0 +1,24 @@
+"""Avatar Creator: wiring only. Routes live in chalicelib/api, event handlers in chalicelib/handlers."""
+from chalice import Chalice
+
+from chalicelib.api.auth import auth_bp
+from chalicelib.api.http import http_error_middleware
+from chalicelib.api.projects import bp as projects_bp
+from chalicelib.api.system import bp as system_bp
+from chalicelib.config import API_PREFIX, CLEANUP_QUEUE
+
+app = Chalice(app_name="avatar-creator")
+# Bearer tokens (no cookies), so any origin may call the API; the page may be hosted on S3/CloudFront.
+app.api.cors = True
+app.register_middleware(http_error_middleware, "http")
+
+app.register_blueprint(auth_bp)
+app.register_blueprint(system_bp, url_prefix=API_PREFIX)
+app.register_blueprint(projects_bp, url_prefix=API_PREFIX)
+
+
+@app.on_sqs_message(queue=CLEANUP_QUEUE, batch_size=1)
+def cleanup_worker(event):
+    from chalicelib.handlers.cleanup import handle
+
+    return handle(event)

@@ -1,0 +1,125 @@
+"""HTTP plumbing shared by the blueprints: body parsing, the caller's identity, JSON answers,
+error mapping, and the per-operation metadata that /openapi.json is generated from."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from chalice import Response
+from chalice.app import Request
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from chalicelib.config import get_settings
+from chalicelib.errors import (
+    PayloadTooLargeError,
+    ServiceError,
+    UnauthorizedError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
+from chalicelib.observability import logger
+
+M = TypeVar("M", bound=BaseModel)
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    if isinstance(body, BaseModel):
+        payload = body.model_dump_json()
+    else:
+        payload = json.dumps(body, separators=(",", ":"))
+    return Response(body=payload, status_code=status, headers={**JSON_HEADERS, **(headers or {})})
+
+
+def no_content() -> Response:
+    return Response(body="", status_code=204, headers={})
+
+
+def error_response(error: ServiceError) -> Response:
+    return json_response(error.body(), status=error.status, headers=error.headers)
+
+
+def user_id(request: Request) -> str:
+    """The authenticated caller, as set by the authorizer. Every data access is scoped by it."""
+    authorizer = (request.context or {}).get("authorizer") or {}
+    principal = authorizer.get("principalId")
+    if not principal:
+        raise UnauthorizedError("Missing or invalid bearer token")
+    return principal
+
+
+def _validation_details(exc: PydanticValidationError) -> list[dict]:
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def parse_body(request: Request, model: type[M]) -> M:
+    raw = request.raw_body or b""
+    limit = get_settings().max_body_bytes
+    if len(raw) > limit:
+        raise PayloadTooLargeError(f"Request body is larger than {limit} bytes", details={"limit": limit})
+    content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaTypeError("Send the request body as application/json")
+    if not raw.strip():
+        raise ValidationError("A JSON body is required", code="bad_json")
+    try:
+        return model.model_validate_json(raw)
+    except PydanticValidationError as exc:
+        details = _validation_details(exc)
+        if any(d["type"] == "json_invalid" for d in details):
+            raise ValidationError("The request body is not valid JSON", code="bad_json") from exc
+        raise ValidationError("The request body is invalid", details=details) from exc
+
+
+def parse_query(request: Request, model: type[M]) -> M:
+    params = dict(request.query_params or {})
+    try:
+        # Query strings are text: validate in lax mode so "20" becomes 20, still forbidding unknown keys.
+        return model.model_validate(params, strict=False)
+    except PydanticValidationError as exc:
+        raise ValidationError("Invalid query parameters", details=_validation_details(exc)) from exc
+
+
+def http_error_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Maps domain errors to the error shape; anything unexpected becomes a logged 500."""
+    try:
+        return get_response(event)
+    except ServiceError as exc:
+        if exc.status >= 500:
+            logger.warning("dependency failure", extra={"error": exc.code, "reason": exc.message})
+        return error_response(exc)
+    except Exception:  # noqa: BLE001 — the last line of defence: never leak a traceback to a client
+        logger.exception("unhandled error")
+        return error_response(ServiceError("Internal server error"))
+
+
+# ---- operation metadata for /openapi.json --------------------------------------------------
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    tags: tuple[str, ...] = ()
+    request: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = (400, 401, 404)
+    public: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def operation(summary: str, **kwargs: Any) -> Callable[[Callable], Callable]:
+    """Attach OpenAPI metadata to a view; place it *below* the route decorator."""
+    op = Operation(summary=summary, **kwargs)
+
+    def decorate(func: Callable) -> Callable:
+        func.__openapi__ = op  # type: ignore[attr-defined]
+        return func
+
+    return decorate

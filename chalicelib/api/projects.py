@@ -1,0 +1,80 @@
+"""/projects routes: parse, call the domain, answer."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib import avatars, projects
+from chalicelib.api.auth import jwt_auth
+from chalicelib.api.http import json_response, no_content, operation, parse_body, parse_query, user_id
+from chalicelib.cursors import decode_cursor, encode_cursor
+from chalicelib.dependencies import get_deps
+from chalicelib.schemas import ListQuery, Page, Project, ProjectCreate, ProjectDetail, ProjectUpdate
+from chalicelib.secrets import cursor_secret
+
+bp = Blueprint(__name__)
+TAGS = ("projects",)
+
+
+def _cursor_codec(uid: str, scope: str):
+    secret = cursor_secret(get_deps().settings)
+    return (lambda c: decode_cursor(c, secret=secret, user_id=uid, scope=scope),
+            lambda k: encode_cursor(k, secret=secret, user_id=uid, scope=scope))
+
+
+@bp.route("/projects", methods=["GET"], authorizer=jwt_auth)
+@operation("List your projects, newest first", tags=TAGS, query=ListQuery, response=Page[Project])
+def list_projects():
+    request = bp.current_request
+    uid = user_id(request)
+    query = parse_query(request, ListQuery)
+    decode, encode = _cursor_codec(uid, "projects")
+    items, last_key = projects.list_projects(uid, limit=query.limit, start_key=decode(query.cursor))
+    return json_response({"items": [projects.to_json(p) for p in items], "nextCursor": encode(last_key)})
+
+
+@bp.route("/projects", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
+@operation("Create a project", tags=TAGS, request=ProjectCreate, response=Project, status=201, errors=(400, 401, 413))
+def create_project():
+    request = bp.current_request
+    uid = user_id(request)
+    body = parse_body(request, ProjectCreate)
+    project = projects.create_project(get_deps().dynamodb, uid, body.name, body.description)
+    return json_response(projects.to_json(project), status=201)
+
+
+@bp.route("/projects/{project_id}", methods=["GET"], authorizer=jwt_auth)
+@operation("Get a project with the first page of its avatars", tags=TAGS, response=ProjectDetail)
+def get_project(project_id: str):
+    uid = user_id(bp.current_request)
+    deps = get_deps()
+    project = projects.get_project(uid, project_id)
+    limit = deps.settings.default_page_size
+    items, last_key = avatars.list_avatars(uid, project_id, limit=limit, start_key=None)
+    _, encode = _cursor_codec(uid, f"avatars:{project_id}")
+    body = projects.to_json(project)
+    body["avatars"] = {
+        "items": [avatars.to_json(a, deps.storage, deps.settings.image_url_expiry_seconds) for a in items],
+        "nextCursor": encode(last_key),
+    }
+    return json_response(body)
+
+
+@bp.route("/projects/{project_id}", methods=["PUT"], authorizer=jwt_auth, content_types=["application/json"])
+@operation("Rename or re-describe a project", tags=TAGS, request=ProjectUpdate, response=Project,
+           errors=(400, 401, 404, 413))
+def update_project(project_id: str):
+    request = bp.current_request
+    uid = user_id(request)
+    body = parse_body(request, ProjectUpdate)
+    # update() answers ALL_NEW, so the updated project needs no second read.
+    project = projects.update_project(uid, project_id, name=body.name, description=body.description)
+    return json_response(projects.to_json(project))
+
+
+@bp.route("/projects/{project_id}", methods=["DELETE"], authorizer=jwt_auth)
+@operation("Delete a project with its avatars, their history and files", tags=TAGS, status=204)
+def delete_project(project_id: str):
+    uid = user_id(bp.current_request)
+    deps = get_deps()
+    projects.delete_project(deps.dynamodb, deps.sqs, deps.settings.cleanup_queue_url, uid, project_id)
+    return no_content()

@@ -1,0 +1,33 @@
+"""Unauthenticated service routes: health and the OpenAPI description."""
+from __future__ import annotations
+
+import functools
+
+from chalice import Blueprint
+
+from chalicelib.api.http import json_response, operation
+from chalicelib.config import get_settings
+from chalicelib.schemas import Health
+
+bp = Blueprint(__name__)
+VERSION = "0.1.0"
+
+
+@bp.route("/health", methods=["GET"])
+@operation("Liveness of the API function", tags=("system",), response=Health, public=True, errors=())
+def health():
+    return json_response({"status": "ok", "service": "avatar-creator", "stage": get_settings().stage,
+                          "version": VERSION})
+
+
+@functools.lru_cache(maxsize=1)
+def _spec() -> dict:
+    from chalicelib.api.openapi import build_spec
+
+    return build_spec(bp._current_app, title="Avatar Creator API", version=VERSION)
+
+
+@bp.route("/openapi.json", methods=["GET"])
+@operation("This OpenAPI description", tags=("system",), public=True, errors=())
+def openapi():
+    return json_response(_spec())

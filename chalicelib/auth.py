@@ -1,0 +1,75 @@
+"""JWT verification for the API authorizer (and token minting for the local stack).
+
+HS256 only (pinned), `sub` and `exp` required, small leeway, optional issuer/audience.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import jwt
+
+ALGORITHMS = ["HS256"]
+# User ids become part of DynamoDB keys and S3 prefixes: keep them to a safe alphabet.
+_USER_ID = re.compile(r"^[A-Za-z0-9_.@:-]{1,128}$")
+
+
+class InvalidTokenError(Exception):
+    """The bearer token is missing, malformed, expired or wrongly signed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+
+
+def parse_bearer(header: str | None) -> str:
+    if not header:
+        raise InvalidTokenError("missing Authorization header")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidTokenError("Authorization header is not 'Bearer <token>'")
+    return token.strip()
+
+
+def verify_token(token: str, *, secret: str, issuer: str | None = None, audience: str | None = None,
+                 leeway_seconds: int = 30) -> Principal:
+    required = ["exp", "sub"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=ALGORITHMS,
+            issuer=issuer,
+            audience=audience,
+            leeway=min(leeway_seconds, 60),
+            options={"require": required, "verify_aud": audience is not None},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidTokenError("token expired") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise InvalidTokenError("token not yet valid") from exc
+    except jwt.InvalidTokenError as exc:  # signature, algorithm, audience, issuer, format, missing claims
+        raise InvalidTokenError(f"invalid token: {type(exc).__name__}") from exc
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not _USER_ID.match(sub):
+        raise InvalidTokenError("invalid subject")
+    return Principal(user_id=sub)
+
+
+def issue_token(user_id: str, *, secret: str, ttl_seconds: int = 86400, issuer: str | None = None,
+                audience: str | None = None, now: int | None = None) -> str:
+    if not _USER_ID.match(user_id):
+        raise ValueError("user id must match [A-Za-z0-9_.@:-]{1,128}")
+    iat = int(time.time()) if now is None else now
+    claims = {"sub": user_id, "iat": iat, "exp": iat + ttl_seconds}
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
+    return jwt.encode(claims, secret, algorithm="HS256")

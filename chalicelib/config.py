@@ -1,0 +1,167 @@
+"""One typed settings object, read from the environment once.
+
+Nothing here talks to AWS: secrets named by ARN are fetched lazily by
+`chalicelib.secrets` the first time they are needed.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+
+# Queue names are constants because Chalice reads `@app.on_sqs_message(queue=...)`
+# at import/packaging time; infra/resources.json creates queues with these names.
+UPLOAD_QUEUE = "avatar-creator-uploads"
+GENERATION_QUEUE = "avatar-creator-generations"
+USAGE_EVENTS_QUEUE = "avatar-creator-usage-events"
+CLEANUP_QUEUE = "avatar-creator-cleanup"
+GENERATION_DLQ = "avatar-creator-generations-dlq"
+
+API_PREFIX = "/api/apps/avatar-creator"
+
+MB = 1024 * 1024
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else float(raw)
+
+
+def _str(name: str, default: str | None = None) -> str | None:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else raw
+
+
+def _floats(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    return tuple(float(part) for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "dev"
+    region: str = "us-east-1"
+    # Set for the embedded local stack and tests; None on AWS (the SDK's default endpoints).
+    aws_endpoint_url: str | None = None
+
+    table_name: str = "avatar-creator"
+    idempotency_table_name: str = "avatar-creator-idempotency"
+    upload_bucket: str = "avatar-creator-uploads"
+
+    upload_queue_url: str | None = None
+    generation_queue_url: str | None = None
+    generation_dlq_url: str | None = None
+    usage_events_queue_url: str | None = None
+    cleanup_queue_url: str | None = None
+
+    # JWT: the secret comes from JWT_SECRET locally, from Secrets Manager (JWT_SECRET_ARN) on AWS.
+    jwt_secret: str | None = None
+    jwt_secret_arn: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: int = 30
+    # Separate key for opaque list cursors; derived from the JWT secret when unset.
+    cursor_secret: str | None = None
+
+    # Uploads
+    upload_max_bytes: int = 10 * MB
+    upload_url_expiry_seconds: int = 300
+    upload_pending_ttl_seconds: int = 3600
+    upload_batch_max: int = 20
+    max_image_pixels: int = 40_000_000
+    thumbnail_size: int = 300
+    image_url_expiry_seconds: int = 900
+
+    # Generation
+    generation_provider: str = "auto"  # auto | hf | offline
+    hf_token: str | None = None
+    hf_token_arn: str | None = None
+    flux_endpoint_url: str | None = None
+    flux_model: str = "black-forest-labs/FLUX.1-dev"
+    flux_lora: str | None = "XLabs-AI/flux-RealismLora"
+    flux_provider: str | None = None
+    flux_steps: int = 28
+    flux_guidance: float = 3.5
+    flux_timeout_seconds: float = 60.0
+    generation_max_attempts: int = 3
+    generation_backoff_seconds: tuple[float, ...] = (10.0, 100.0, 1000.0)
+    generation_concurrency: int = 2
+    generation_daily_limit: int = 50
+    generation_active_limit: int = 5
+
+    # API limits
+    max_body_bytes: int = 64 * 1024
+    default_page_size: int = 20
+    max_page_size: int = 100
+
+    log_level: str = "INFO"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def offline_generation(self) -> bool:
+        """The offline provider runs only when chosen, or on `auto` with no provider configured
+        outside production — never silently in prod."""
+        if self.generation_provider == "offline":
+            return True
+        if self.generation_provider == "hf":
+            return False
+        no_provider = not (self.hf_token or self.hf_token_arn or self.flux_endpoint_url)
+        return no_provider and self.stage != "prod"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            stage=_str("STAGE", "dev"),
+            region=_str("AWS_REGION") or _str("AWS_DEFAULT_REGION", "us-east-1"),
+            aws_endpoint_url=_str("AWS_ENDPOINT_URL"),
+            table_name=_str("TABLE_NAME", "avatar-creator"),
+            idempotency_table_name=_str("IDEMPOTENCY_TABLE_NAME", "avatar-creator-idempotency"),
+            upload_bucket=_str("UPLOAD_BUCKET", "avatar-creator-uploads"),
+            upload_queue_url=_str("UPLOAD_QUEUE_URL"),
+            generation_queue_url=_str("GENERATION_QUEUE_URL"),
+            generation_dlq_url=_str("GENERATION_DLQ_URL"),
+            usage_events_queue_url=_str("USAGE_EVENTS_QUEUE_URL"),
+            cleanup_queue_url=_str("CLEANUP_QUEUE_URL"),
+            jwt_secret=_str("JWT_SECRET"),
+            jwt_secret_arn=_str("JWT_SECRET_ARN"),
+            jwt_issuer=_str("JWT_ISSUER"),
+            jwt_audience=_str("JWT_AUDIENCE"),
+            jwt_leeway_seconds=min(_int("JWT_LEEWAY_SECONDS", 30), 60),
+            cursor_secret=_str("CURSOR_SECRET"),
+            upload_max_bytes=_int("UPLOAD_MAX_BYTES", 10 * MB),
+            upload_url_expiry_seconds=_int("UPLOAD_URL_EXPIRY_SECONDS", 300),
+            upload_pending_ttl_seconds=_int("UPLOAD_PENDING_TTL_SECONDS", 3600),
+            upload_batch_max=_int("UPLOAD_BATCH_MAX", 20),
+            max_image_pixels=_int("MAX_IMAGE_PIXELS", 40_000_000),
+            thumbnail_size=_int("THUMBNAIL_SIZE", 300),
+            image_url_expiry_seconds=_int("IMAGE_URL_EXPIRY_SECONDS", 900),
+            generation_provider=_str("GENERATION_PROVIDER", "auto"),
+            hf_token=_str("HF_TOKEN"),
+            hf_token_arn=_str("HF_TOKEN_ARN"),
+            flux_endpoint_url=_str("FLUX_ENDPOINT_URL"),
+            flux_model=_str("FLUX_MODEL", "black-forest-labs/FLUX.1-dev"),
+            flux_lora=_str("FLUX_LORA", "XLabs-AI/flux-RealismLora"),
+            flux_provider=_str("FLUX_PROVIDER"),
+            flux_steps=_int("FLUX_STEPS", 28),
+            flux_guidance=_float("FLUX_GUIDANCE", 3.5),
+            flux_timeout_seconds=_float("FLUX_TIMEOUT_SECONDS", 60.0),
+            generation_max_attempts=_int("GENERATION_MAX_ATTEMPTS", 3),
+            generation_backoff_seconds=_floats("GENERATION_BACKOFF_SECONDS", (10.0, 100.0, 1000.0)),
+            generation_concurrency=_int("GENERATION_CONCURRENCY", 2),
+            generation_daily_limit=_int("GENERATION_DAILY_LIMIT", 50),
+            generation_active_limit=_int("GENERATION_ACTIVE_LIMIT", 5),
+            max_body_bytes=_int("MAX_BODY_BYTES", 64 * 1024),
+            log_level=_str("LOG_LEVEL", "INFO"),
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,93 @@
+"""The real adapters, built in one place on first use and reused across warm invocations.
+
+Nothing connects at import time. Tests call `reset()` after changing the environment.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.models import bind_models
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pynamodb.connection import Connection
+
+    from chalicelib.storage import Storage
+
+_lock = threading.Lock()
+
+
+class Dependencies:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        bind_models(settings.table_name, settings.region, settings.aws_endpoint_url)
+        self._clients: dict[str, Any] = {}
+
+    def _client(self, service: str) -> Any:
+        client = self._clients.get(service)
+        if client is None:
+            with _lock:
+                client = self._clients.get(service)
+                if client is None:
+                    client = self._make_client(service)
+                    self._clients[service] = client
+        return client
+
+    def _make_client(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        options: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 3}}
+        if service == "s3":
+            # SigV4 everywhere: with a custom endpoint boto3 otherwise presigns with SigV2.
+            options["signature_version"] = "s3v4"
+            if self.settings.aws_endpoint_url:
+                options["s3"] = {"addressing_style": "path"}
+        return boto3.session.Session().client(
+            service,
+            region_name=self.settings.region,
+            endpoint_url=self.settings.aws_endpoint_url,
+            config=Config(**options),
+        )
+
+    @property
+    def s3(self) -> Any:
+        return self._client("s3")
+
+    @property
+    def sqs(self) -> Any:
+        return self._client("sqs")
+
+    @functools.cached_property
+    def storage(self) -> "Storage":
+        from chalicelib.storage import Storage
+
+        return Storage(self.s3, self.settings.upload_bucket)
+
+    @functools.cached_property
+    def dynamodb(self) -> "Connection":
+        """A PynamoDB connection for transactions (TransactWrite/TransactGet)."""
+        from pynamodb.connection import Connection
+
+        return Connection(region=self.settings.region, host=self.settings.aws_endpoint_url)
+
+
+_deps: Dependencies | None = None
+
+
+def get_deps() -> Dependencies:
+    global _deps
+    if _deps is None:
+        with _lock:
+            if _deps is None:
+                _deps = Dependencies(get_settings())
+    return _deps
+
+
+def reset() -> None:
+    """Forget settings and clients (tests switch endpoints/environments)."""
+    global _deps
+    get_settings.cache_clear()
+    _deps = None

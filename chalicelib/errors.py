@@ -1,0 +1,75 @@
+"""Domain errors and their one mapping to HTTP.
+
+Domain modules raise these; the HTTP middleware turns them into
+`{"error": {"code", "message", "details"}}` with the status below.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details if details is not None else {}
+        if code:
+            self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class ValidationError(ServiceError):
+    status = 400
+    code = "validation_error"
+
+
+class BadRequestError(ServiceError):
+    status = 400
+    code = "bad_request"
+
+
+class UnauthorizedError(ServiceError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFoundError(ServiceError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(ServiceError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLargeError(ServiceError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class QuotaExceededError(ServiceError):
+    status = 429
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int, details: Any = None) -> None:
+        super().__init__(message, details=details, headers={"Retry-After": str(int(retry_after))})
+        self.retry_after = int(retry_after)
+
+
+class DependencyError(ServiceError):
+    """An AWS dependency (queue, storage) failed; the caller may retry."""
+    status = 503
+    code = "service_unavailable"

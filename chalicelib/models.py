@@ -1,0 +1,344 @@
+"""PynamoDB models: one table (`avatar-creator`), keys designed from the access patterns.
+
+The user id is part of every partition key, so no read can reach another
+user's item by construction: a foreign id simply is not found (404).
+See docs/data-model.md for each access pattern and the one operation serving it.
+
+Key layout (PK / SK):
+    U#{uid}              / P#{pid}            project          GSI1: -
+    U#{uid}              / STATS              per-user counters
+    U#{uid}              / DAY#{yyyy-mm-dd}   per-user daily counters (uploads, generations)
+    U#{uid}              / IDEM#{key}         Idempotency-Key -> generation id
+    U#{uid}              / DELETING#{pid}     tombstone while a deleted project is cleaned up
+    U#{uid}#A#{aid}      / META               avatar           GSI1: U#{uid}#P#{pid} / A#{aid}
+    U#{uid}#A#{aid}      / USE#{ts}#{eid}     usage history item (newest first = descending SK)
+    U#{uid}#A#{aid}      / APP#{appId}        per-app usage summary of the avatar
+    U#{uid}#EVT#{eid}    / EVT                usage event dedupe marker (exactly-once effects)
+    U#{uid}#G#{gid}      / META               generation       GSI1: U#{uid}#P#{pid} / G#{gid}
+                                                               GSI2 (sparse, only while active):
+                                                               U#{uid}#P#{pid}#ACTIVE / G#{gid}
+    PRESET               / {category}#{id}    shared presets (read-only for users)
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+DEFAULT_TABLE = "avatar-creator"
+
+
+# ---- key helpers (the only place that knows the layout) ---------------------------------
+
+def user_pk(user_id: str) -> str:
+    return f"U#{user_id}"
+
+
+def project_sk(project_id: str) -> str:
+    return f"P#{project_id}"
+
+
+def avatar_pk(user_id: str, avatar_id: str) -> str:
+    return f"U#{user_id}#A#{avatar_id}"
+
+
+def generation_pk(user_id: str, generation_id: str) -> str:
+    return f"U#{user_id}#G#{generation_id}"
+
+
+def project_items_pk(user_id: str, project_id: str) -> str:
+    """GSI1 partition holding a project's avatars (A#…) and generations (G#…)."""
+    return f"U#{user_id}#P#{project_id}"
+
+
+def project_active_pk(user_id: str, project_id: str) -> str:
+    """GSI2 partition holding a project's pending/processing generations only."""
+    return f"U#{user_id}#P#{project_id}#ACTIVE"
+
+
+def usage_event_pk(user_id: str, event_id: str) -> str:
+    return f"U#{user_id}#EVT#{event_id}"
+
+
+META = "META"
+STATS = "STATS"
+
+
+# ---- indexes ----------------------------------------------------------------------------
+
+class GSI1(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "GSI1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True, attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(range_key=True, attr_name="GSI1SK")
+
+
+class GSI2(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "GSI2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True, attr_name="GSI2PK")
+    gsi2sk = UnicodeAttribute(range_key=True, attr_name="GSI2SK")
+
+
+# ---- value objects ----------------------------------------------------------------------
+
+class PersonaMap(MapAttribute):
+    name = UnicodeAttribute(null=True)
+    age = NumberAttribute(null=True)
+    personality = ListAttribute(of=UnicodeAttribute, null=True)
+    background = UnicodeAttribute(null=True)
+
+
+class AttributesMap(MapAttribute):
+    gender = UnicodeAttribute(null=True)
+    age_range = UnicodeAttribute(null=True, attr_name="ageRange")
+    ethnicity = UnicodeAttribute(null=True)
+    body_type = UnicodeAttribute(null=True, attr_name="bodyType")
+    hair_style = UnicodeAttribute(null=True, attr_name="hairStyle")
+    hair_color = UnicodeAttribute(null=True, attr_name="hairColor")
+    eye_color = UnicodeAttribute(null=True, attr_name="eyeColor")
+    skin_tone = UnicodeAttribute(null=True, attr_name="skinTone")
+    style = UnicodeAttribute(null=True)
+
+
+# ---- models -----------------------------------------------------------------------------
+
+class _Meta:
+    table_name = DEFAULT_TABLE
+    region = "us-east-1"
+    host = None
+
+
+class ProjectModel(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    id = UnicodeAttribute()
+    user_id = UnicodeAttribute(attr_name="userId")
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    # Maintained with atomic ADD in the same transaction that creates/deletes an avatar.
+    avatar_count = NumberAttribute(default=0, attr_name="avatarCount")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+
+
+class AvatarModel(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default=META)
+    gsi1pk = UnicodeAttribute(attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(attr_name="GSI1SK")
+    by_project = GSI1()
+
+    id = UnicodeAttribute()
+    user_id = UnicodeAttribute(attr_name="userId")
+    project_id = UnicodeAttribute(attr_name="projectId")
+    name = UnicodeAttribute()
+    name_lower = UnicodeAttribute(attr_name="nameLower")  # for case-insensitive contains() search
+    source_type = UnicodeAttribute(attr_name="sourceType")  # uploaded | text_to_image | preset
+    status = UnicodeAttribute()  # uploading | processing | ready | rejected
+    status_reason = UnicodeAttribute(null=True, attr_name="statusReason")
+    persona = PersonaMap(null=True)
+    attributes = AttributesMap(null=True)
+
+    upload_key = UnicodeAttribute(null=True, attr_name="uploadKey")
+    upload_content_type = UnicodeAttribute(null=True, attr_name="uploadContentType")
+    image_key = UnicodeAttribute(null=True, attr_name="imageKey")
+    thumbnail_key = UnicodeAttribute(null=True, attr_name="thumbnailKey")
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    format = UnicodeAttribute(null=True)
+    size_bytes = NumberAttribute(null=True, attr_name="bytes")
+
+    prompt = UnicodeAttribute(null=True)
+    seed = NumberAttribute(null=True)
+    generation_id = UnicodeAttribute(null=True, attr_name="generationId")
+    preset_id = UnicodeAttribute(null=True, attr_name="presetId")
+
+    usage_count = NumberAttribute(default=0, attr_name="usageCount")
+    last_used_at = UnicodeAttribute(null=True, attr_name="lastUsedAt")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+    # DynamoDB TTL (epoch seconds): set only while `uploading`, so an upload that never arrives expires.
+    ttl = NumberAttribute(null=True)
+
+
+class GenerationModel(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default=META)
+    gsi1pk = UnicodeAttribute(attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(attr_name="GSI1SK")
+    gsi2pk = UnicodeAttribute(null=True, attr_name="GSI2PK")
+    gsi2sk = UnicodeAttribute(null=True, attr_name="GSI2SK")
+    by_project = GSI1()
+    active_by_project = GSI2()
+
+    id = UnicodeAttribute()
+    user_id = UnicodeAttribute(attr_name="userId")
+    project_id = UnicodeAttribute(attr_name="projectId")
+    status = UnicodeAttribute()  # pending | processing | completed | failed | cancelled
+    progress = NumberAttribute(default=0)
+    stage = UnicodeAttribute(null=True)  # queued | started | generating | saving | done
+    attempts = NumberAttribute(default=0)
+    error_message = UnicodeAttribute(null=True, attr_name="errorMessage")
+    request = MapAttribute(null=True)  # the validated request (prompt, name, persona, attributes, size, seed)
+    prompt = UnicodeAttribute(null=True)
+    negative_prompt = UnicodeAttribute(null=True, attr_name="negativePrompt")
+    avatar_id = UnicodeAttribute(null=True, attr_name="avatarId")
+    idempotency_key = UnicodeAttribute(null=True, attr_name="idempotencyKey")
+    claim_token = UnicodeAttribute(null=True, attr_name="claimToken")
+    provider = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+    started_at = UnicodeAttribute(null=True, attr_name="startedAt")
+    completed_at = UnicodeAttribute(null=True, attr_name="completedAt")
+
+
+class UserStatsModel(Model):
+    """Per-user counters, all maintained with atomic ADD so /stats is one read."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default=STATS)
+    total_projects = NumberAttribute(default=0, attr_name="totalProjects")
+    total_avatars = NumberAttribute(default=0, attr_name="totalAvatars")
+    avatars_uploaded = NumberAttribute(default=0, attr_name="avatarsUploaded")
+    avatars_generated = NumberAttribute(default=0, attr_name="avatarsGenerated")
+    avatars_preset = NumberAttribute(default=0, attr_name="avatarsPreset")
+    total_usage = NumberAttribute(default=0, attr_name="totalUsage")
+    active_generations = NumberAttribute(default=0, attr_name="activeGenerations")
+
+
+class UserDayModel(Model):
+    """Per-user counters for one UTC day: recent uploads (7-day window) and the daily generation quota."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")  # DAY#yyyy-mm-dd
+    uploads = NumberAttribute(default=0)
+    generations = NumberAttribute(default=0)
+    ttl = NumberAttribute(null=True)
+
+
+class IdempotencyKeyModel(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")  # IDEM#{key}
+    generation_id = UnicodeAttribute(attr_name="generationId")
+    request_hash = UnicodeAttribute(attr_name="requestHash")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    ttl = NumberAttribute(null=True)
+
+
+class TombstoneModel(Model):
+    """Marks a deleted project whose contents are still being removed by the cleanup worker."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")  # DELETING#{pid}
+    project_id = UnicodeAttribute(attr_name="projectId")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+
+
+class UsageRecordModel(Model):
+    """One usage event in an avatar's history."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")  # USE#{occurredAt}#{eventId}
+    event_id = UnicodeAttribute(attr_name="eventId")
+    avatar_id = UnicodeAttribute(attr_name="avatarId")
+    app_id = UnicodeAttribute(attr_name="appId")
+    app_name = UnicodeAttribute(attr_name="appName")
+    action = UnicodeAttribute()
+    reference_id = UnicodeAttribute(null=True, attr_name="referenceId")
+    reference_type = UnicodeAttribute(null=True, attr_name="referenceType")
+    metadata = MapAttribute(null=True)
+    occurred_at = UnicodeAttribute(attr_name="occurredAt")
+    recorded_at = UnicodeAttribute(attr_name="recordedAt")
+
+
+class AppUsageSummaryModel(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")  # APP#{appId}
+    app_id = UnicodeAttribute(attr_name="appId")
+    app_name = UnicodeAttribute(attr_name="appName")
+    count = NumberAttribute(default=0)
+    last_used_at = UnicodeAttribute(null=True, attr_name="lastUsedAt")
+
+
+class UsageEventMarkerModel(Model):
+    """Exists once per (user, eventId): the conditional put that makes a redelivery a no-op."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="EVT")
+    avatar_id = UnicodeAttribute(attr_name="avatarId")
+    recorded_at = UnicodeAttribute(attr_name="recordedAt")
+
+
+class PresetModel(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK", default="PRESET")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")  # {category}#{id}
+    id = UnicodeAttribute()
+    category = UnicodeAttribute()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    prompt = UnicodeAttribute()
+    persona = PersonaMap(null=True)
+    attributes = AttributesMap(null=True)
+    preview_key = UnicodeAttribute(null=True, attr_name="previewKey")
+    thumbnail_key = UnicodeAttribute(null=True, attr_name="thumbnailKey")
+    popularity = NumberAttribute(default=0)
+    featured = BooleanAttribute(default=False)
+    version = NumberAttribute(default=1)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    ProjectModel, AvatarModel, GenerationModel, UserStatsModel, UserDayModel,
+    IdempotencyKeyModel, TombstoneModel, UsageRecordModel, AppUsageSummaryModel,
+    UsageEventMarkerModel, PresetModel,
+)
+
+
+def bind_models(table_name: str, region: str, host: str | None) -> None:
+    """Point every model at the configured table/endpoint; called once by `dependencies`.
+
+    PynamoDB caches a connection per model class, so drop it when the target changes (tests).
+    """
+    for model in ALL_MODELS:
+        meta = model.Meta
+        if (meta.table_name, meta.region, meta.host) != (table_name, region, host):
+            meta.table_name, meta.region, meta.host = table_name, region, host
+            model._connection = None

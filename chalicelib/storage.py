@@ -1,0 +1,89 @@
+"""S3 layout and presigned URLs. The bucket is private; clients only ever get presigned URLs.
+
+    uploads/{uid}/{aid}         original bytes from the browser (the only prefix that notifies the upload queue;
+                                removed after processing, and by a lifecycle rule if abandoned)
+    images/{uid}/{aid}.{ext}    cleaned full image (oriented, metadata stripped)
+    thumbs/{uid}/{aid}.jpg      300x300 thumbnail
+    presets/{preset}.{ext}      shared preset previews
+"""
+from __future__ import annotations
+
+from typing import Any
+
+UPLOAD_PREFIX = "uploads/"
+_EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+def upload_key(user_id: str, avatar_id: str) -> str:
+    return f"{UPLOAD_PREFIX}{user_id}/{avatar_id}"
+
+
+def parse_upload_key(key: str) -> tuple[str, str] | None:
+    """(user_id, avatar_id) for a key under uploads/, else None."""
+    if not key.startswith(UPLOAD_PREFIX):
+        return None
+    parts = key[len(UPLOAD_PREFIX):].split("/")
+    if len(parts) != 2 or not all(parts):
+        return None
+    return parts[0], parts[1]
+
+
+def image_key(user_id: str, avatar_id: str, fmt: str) -> str:
+    return f"images/{user_id}/{avatar_id}.{_EXT.get(fmt, 'bin')}"
+
+
+def thumbnail_key(user_id: str, avatar_id: str) -> str:
+    return f"thumbs/{user_id}/{avatar_id}.jpg"
+
+
+class Storage:
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+
+    def presigned_get(self, key: str | None, expires: int) -> str | None:
+        if not key:
+            return None
+        # Pure computation (no request): cheap enough to do per item in a list.
+        return self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+        )
+
+    def presigned_post(self, key: str, content_type: str, max_bytes: int, expires: int) -> dict:
+        return self._s3.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                {"bucket": self.bucket},
+                ["eq", "$key", key],
+                {"Content-Type": content_type},
+                ["content-length-range", 1, max_bytes],
+            ],
+            ExpiresIn=expires,
+        )
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+                            CacheControl="private, max-age=31536000, immutable")
+
+    def get(self, key: str, max_bytes: int) -> bytes:
+        """Read at most max_bytes + 1 bytes so an oversized object is detected without loading it whole."""
+        obj = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+        return obj["Body"].read()
+
+    def head(self, key: str) -> dict | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def delete(self, keys: list[str | None]) -> None:
+        present = [k for k in keys if k]
+        for start in range(0, len(present), 1000):
+            chunk = present[start:start + 1000]
+            self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
