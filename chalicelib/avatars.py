@@ -122,7 +122,7 @@ def list_avatars(user_id: str, project_id: str, *, limit: int, start_key: dict |
         clause = AvatarModel.name_lower.contains(filters.search.strip().lower())
         condition = clause if condition is None else condition & clause
     return fill_page(AvatarModel, project_items_pk(user_id, project_id), limit=limit, start_key=start_key,
-                     range_key_condition=AvatarModel.by_project.gsi1sk.startswith("A#"),
+                     range_key_condition=AvatarModel.gsi1sk.startswith("A#"),
                      filter_condition=condition, index=AvatarModel.by_project)
 
 

@@ -117,11 +117,11 @@ def purge_deleted_project(connection: Any, storage: Any, user_id: str, project_i
     items_pk = project_items_pk(user_id, project_id)
     removed = 0
     for avatar in iterate_all(lambda key: AvatarModel.by_project.query(
-            items_pk, AvatarModel.by_project.gsi1sk.startswith("A#"), last_evaluated_key=key, page_size=100)):
+            items_pk, AvatarModel.gsi1sk.startswith("A#"), last_evaluated_key=key, page_size=100)):
         if avatars.delete_avatar(connection, storage, avatar, project_exists=False):
             removed += 1
     for generation in iterate_all(lambda key: GenerationModel.by_project.query(
-            items_pk, GenerationModel.by_project.gsi1sk.startswith("G#"), last_evaluated_key=key, page_size=100)):
+            items_pk, GenerationModel.gsi1sk.startswith("G#"), last_evaluated_key=key, page_size=100)):
         _delete_generation(connection, generation)
     tombstone.delete()
     logger.info("project purged", extra={"projectId": project_id, "avatars": removed})

@@ -2,6 +2,7 @@
 error mapping, and the per-operation metadata that /openapi.json is generated from."""
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
@@ -87,16 +88,31 @@ def parse_query(request: Request, model: type[M]) -> M:
 
 
 def http_error_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
-    """Maps domain errors to the error shape; anything unexpected becomes a logged 500."""
-    try:
-        return get_response(event)
-    except ServiceError as exc:
-        if exc.status >= 500:
-            logger.warning("dependency failure", extra={"error": exc.code, "reason": exc.message})
-        return error_response(exc)
-    except Exception:  # noqa: BLE001 — the last line of defence: never leak a traceback to a client
-        logger.exception("unhandled error")
-        return error_response(ServiceError("Internal server error"))
+    """Tags every log line of a request with its API Gateway request id."""
+    context = getattr(event, "context", None) or {}
+    logger.set_correlation_id(context.get("requestId"))
+    return get_response(event)
+
+
+def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Domain errors become their HTTP answer; anything unexpected becomes a logged 500 in the same shape.
+
+    Chalice turns exceptions from views into its own 500 body before middleware sees them,
+    so the mapping has to sit on the view itself.
+    """
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except ServiceError as exc:
+            if exc.status >= 500:
+                logger.warning("dependency failure", extra={"error": exc.code, "reason": exc.message})
+            return error_response(exc)
+        except Exception:  # noqa: BLE001 — the last line of defence: never leak a traceback to a client
+            logger.exception("unhandled error")
+            return error_response(ServiceError("Internal server error"))
+
+    return wrapper
 
 
 # ---- operation metadata for /openapi.json --------------------------------------------------
@@ -115,11 +131,12 @@ class Operation:
 
 
 def operation(summary: str, **kwargs: Any) -> Callable[[Callable], Callable]:
-    """Attach OpenAPI metadata to a view; place it *below* the route decorator."""
+    """Attach OpenAPI metadata and the error mapping to a view; place it *below* the route decorator."""
     op = Operation(summary=summary, **kwargs)
 
     def decorate(func: Callable) -> Callable:
-        func.__openapi__ = op  # type: ignore[attr-defined]
-        return func
+        wrapped = _answer_errors(func)
+        wrapped.__openapi__ = op  # type: ignore[attr-defined]
+        return wrapped
 
     return decorate

@@ -15,7 +15,7 @@ from moto import mock_aws
 from chalicelib import dependencies
 from chalicelib.auth import issue_token
 
-SECRET = "functional-test-secret"
+SECRET = "functional-test-secret-0123456789abcdef"
 PREFIX = "/api/apps/avatar-creator"
 
 

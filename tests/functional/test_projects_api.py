@@ -5,7 +5,7 @@ import json
 
 import boto3
 
-from tests.functional.conftest import PREFIX, auth, body, drain, token
+from tests.functional.conftest import PREFIX, SECRET, auth, body, drain, token
 
 
 def create(client, name="Brand shoot", user="alice", **extra):
@@ -118,7 +118,7 @@ def test_invalid_tokens_are_refused(client):
         "Bearer " + token(ttl_seconds=-120),                                  # expired beyond leeway
         "Bearer " + pyjwt.encode({"sub": "alice", "exp": 9999999999}, "wrong-secret", algorithm="HS256"),
         "Bearer " + pyjwt.encode({"sub": "alice", "exp": 9999999999}, None, algorithm="none"),
-        "Bearer " + pyjwt.encode({"sub": "alice"}, "functional-test-secret", algorithm="HS256"),  # no exp
+        "Bearer " + pyjwt.encode({"sub": "alice"}, SECRET, algorithm="HS256"),  # no exp
         "Basic abc",
     ]
     for header in bad:
