@@ -2,10 +2,12 @@
 from chalice import Chalice
 
 from chalicelib.api.auth import auth_bp
+from chalicelib.api.avatars import bp as avatars_bp
 from chalicelib.api.http import http_error_middleware
 from chalicelib.api.projects import bp as projects_bp
 from chalicelib.api.system import bp as system_bp
-from chalicelib.config import API_PREFIX, CLEANUP_QUEUE
+from chalicelib.api.usage import bp as usage_bp
+from chalicelib.config import API_PREFIX, CLEANUP_QUEUE, UPLOAD_QUEUE, USAGE_EVENTS_QUEUE
 
 app = Chalice(app_name="avatar-creator")
 # Bearer tokens (no cookies), so any origin may call the API; the page may be hosted on S3/CloudFront.
@@ -15,10 +17,26 @@ app.register_middleware(http_error_middleware, "http")
 app.register_blueprint(auth_bp)
 app.register_blueprint(system_bp, url_prefix=API_PREFIX)
 app.register_blueprint(projects_bp, url_prefix=API_PREFIX)
+app.register_blueprint(avatars_bp, url_prefix=API_PREFIX)
+app.register_blueprint(usage_bp, url_prefix=API_PREFIX)
 
 
 @app.on_sqs_message(queue=CLEANUP_QUEUE, batch_size=1)
 def cleanup_worker(event):
     from chalicelib.handlers.cleanup import handle
+
+    return handle(event)
+
+
+@app.on_sqs_message(queue=UPLOAD_QUEUE, batch_size=5)
+def upload_worker(event):
+    from chalicelib.handlers.uploads import handle
+
+    return handle(event)
+
+
+@app.on_sqs_message(queue=USAGE_EVENTS_QUEUE, batch_size=10)
+def usage_worker(event):
+    from chalicelib.handlers.usage import handle
 
     return handle(event)

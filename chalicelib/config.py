@@ -59,6 +59,8 @@ class Settings:
     generation_queue_url: str | None = None
     generation_dlq_url: str | None = None
     usage_events_queue_url: str | None = None
+    # Where the usage consumer puts events it rejects (malformed, not the user's avatar) itself.
+    usage_events_dlq_url: str | None = None
     cleanup_queue_url: str | None = None
 
     # JWT: the secret comes from JWT_SECRET locally, from Secrets Manager (JWT_SECRET_ARN) on AWS.
@@ -128,6 +130,7 @@ class Settings:
             generation_queue_url=_str("GENERATION_QUEUE_URL"),
             generation_dlq_url=_str("GENERATION_DLQ_URL"),
             usage_events_queue_url=_str("USAGE_EVENTS_QUEUE_URL"),
+            usage_events_dlq_url=_str("USAGE_EVENTS_DLQ_URL"),
             cleanup_queue_url=_str("CLEANUP_QUEUE_URL"),
             jwt_secret=_str("JWT_SECRET"),
             jwt_secret_arn=_str("JWT_SECRET_ARN"),

@@ -14,6 +14,7 @@ Key layout (PK / SK):
     U#{uid}#A#{aid}      / USE#{ts}#{eid}     usage history item (newest first = descending SK)
     U#{uid}#A#{aid}      / APP#{appId}        per-app usage summary of the avatar
     U#{uid}#EVT#{eid}    / EVT                usage event dedupe marker (exactly-once effects)
+    U#{uid}              / APPUSE#{appId}     per-user usage by app (AppUsageSummaryModel; /stats chart)
     U#{uid}#G#{gid}      / META               generation       GSI1: U#{uid}#P#{pid} / G#{gid}
                                                                GSI2 (sparse, only while active):
                                                                U#{uid}#P#{pid}#ACTIVE / G#{gid}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 T = TypeVar("T")
 
@@ -145,3 +145,190 @@ class AvatarListQuery(ListQuery):
     style: ShortText | None = None
     status: Literal["uploading", "processing", "ready", "rejected"] | None = None
     q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+
+
+# ---- uploads and avatar management (issue 3) ----------------------------------------------
+
+UploadContentType = Literal["image/jpeg", "image/png", "image/webp"]
+
+
+class UploadRequest(PersonaFields, AttributeFields):
+    """One file to upload: the avatar's metadata plus what the browser declares about the file.
+
+    The size limit is the `UPLOAD_MAX_BYTES` setting (10 MB), checked by the domain; S3 enforces it
+    again through the presigned policy and the worker once more on the real object.
+    """
+    name: Name
+    contentType: UploadContentType
+    size: Annotated[int, Field(ge=1)]
+
+
+class UploadBatchRequest(Request):
+    """Up to `UPLOAD_BATCH_MAX` (20) files in one call; all or none are accepted."""
+    files: Annotated[list[UploadRequest], Field(min_length=1)]
+
+
+class UploadTicket(Response):
+    """A presigned POST: send `fields` then the file (as the last form field, `file`) to `url`."""
+    url: str
+    fields: dict[str, str]
+    expiresAt: str
+
+
+class UploadCreated(Response):
+    avatar: Avatar
+    upload: UploadTicket
+
+
+class UploadBatchCreated(Response):
+    items: list[UploadCreated]
+
+
+class AvatarUpdate(PersonaFields, AttributeFields):
+    """Partial edit: fields left out stay as they are; a persona or attribute field set to null is cleared."""
+    name: Name | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_cannot_be_cleared(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("name cannot be null")
+        return value
+
+
+# ---- usage events, history and stats (issue 5) ----------------------------------------------
+# The event is published to other apps as docs/schemas/usage-event.v1.json; keep both in step
+# (tests/unit/test_usage_event_schema.py checks they agree). v1 is append-only: new fields are
+# optional, nothing is removed or narrowed.
+
+USAGE_METADATA_MAX_BYTES = 2048
+USAGE_MAX_CLOCK_SKEW_SECONDS = 300
+
+EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+EventUserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@:-]{1,128}$")]
+EventAvatarId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+AppId = Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
+# Unanchored `\S`: not blank. Same meaning in JSON Schema (ECMA), Python re and pydantic's engine.
+AppName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")]
+Action = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,64}$")]
+ReferenceId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"\S")]
+ReferenceType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,64}$")]
+OccurredAt = Annotated[str, StringConstraints(
+    pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$")]
+MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+MetadataValue = (Annotated[str, StringConstraints(max_length=500)]
+                 | Annotated[int, Field(ge=-10**15, le=10**15)]
+                 | Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)]
+                 | bool | None)
+
+
+def canonical_time(value: str) -> str:
+    """Any accepted ISO-8601 instant → the service's one format (UTC, milliseconds, Z), so that
+    history keys sort chronologically as strings. Rejects impossible dates and far-future times."""
+    from datetime import datetime, timedelta, timezone
+
+    head, _, tail = value.partition(".")
+    if tail:  # fromisoformat takes at most 6 fractional digits
+        digits = len(tail) - len(tail.lstrip("0123456789"))
+        tail = tail[:min(digits, 6)] + tail[digits:]
+        value = f"{head}.{tail}"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError("not a valid date-time") from exc
+    if moment > datetime.now(timezone.utc) + timedelta(seconds=USAGE_MAX_CLOCK_SKEW_SECONDS):
+        raise ValueError(f"is more than {USAGE_MAX_CLOCK_SKEW_SECONDS} s in the future")
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class _UsageFields(Request):
+    appId: AppId
+    appName: AppName
+    action: Action
+    referenceId: ReferenceId | None = None
+    referenceType: ReferenceType | None = None
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_is_small(cls, value: dict | None) -> dict | None:
+        import json
+
+        if value is not None and len(json.dumps(value, separators=(",", ":")).encode()) > USAGE_METADATA_MAX_BYTES:
+            raise ValueError(f"must serialize to at most {USAGE_METADATA_MAX_BYTES} bytes")
+        return value
+
+
+class UsageEvent(_UsageFields):
+    """usage-event.v1: one use of an avatar by another app (SQS message body)."""
+    eventId: EventId
+    userId: EventUserId
+    avatarId: EventAvatarId
+    occurredAt: OccurredAt
+
+    @field_validator("occurredAt")
+    @classmethod
+    def _canonical(cls, value: str) -> str:
+        return canonical_time(value)
+
+
+class UsageEventPost(_UsageFields):
+    """The same event over HTTP: the user comes from the token and the avatar from the path.
+    Send `eventId` to make retries safe; without it each request is a new event."""
+    eventId: EventId | None = None
+    occurredAt: OccurredAt | None = None
+
+    @field_validator("occurredAt")
+    @classmethod
+    def _canonical(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_time(value)
+
+
+class UsageRecorded(Response):
+    status: Literal["recorded", "duplicate"]
+    eventId: str
+    avatarId: str
+    occurredAt: str
+    recordedAt: str | None = None
+
+
+class UsageRecord(Response):
+    eventId: str
+    appId: str
+    appName: str
+    action: str
+    referenceId: str | None = None
+    referenceType: str | None = None
+    metadata: dict | None = None
+    occurredAt: str
+    recordedAt: str
+
+
+class AppUsage(Response):
+    appId: str
+    appName: str
+    count: int
+    lastUsedAt: str | None = None
+
+
+class UsageHistory(Response):
+    items: list[UsageRecord]
+    nextCursor: str | None
+    summary: list[AppUsage]
+
+
+class AvatarsBySource(Response):
+    uploaded: int
+    text_to_image: int
+    preset: int
+
+
+class Stats(Response):
+    totalAvatars: int
+    totalProjects: int
+    recentUploads: int
+    totalUsage: int
+    averageUsagePerAvatar: float
+    bySourceType: AvatarsBySource
+    usageByApp: list[AppUsage]

@@ -72,6 +72,17 @@ class Storage:
         obj = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes}")
         return obj["Body"].read()
 
+    def get_if_exists(self, key: str, max_bytes: int) -> bytes | None:
+        """Like get(), but None when the object is not there (already processed by a duplicate)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.get(key, max_bytes)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
     def head(self, key: str) -> dict | None:
         from botocore.exceptions import ClientError
 

@@ -9,7 +9,7 @@ import os
 
 import boto3
 import pytest
-from chalice.test import Client
+from chalice.test import Client, HTTPResponse, TestHTTPClient
 from moto import mock_aws
 
 from chalicelib import dependencies
@@ -44,11 +44,30 @@ def aws(monkeypatch):
         dependencies.reset()
 
 
+class GatewayClient(Client):
+    """chalice.test.Client whose gateway errors (no token, denied, no route) get the same rewrite
+    as API Gateway's GatewayResponses on AWS and the local server: 401/404 with the error shape."""
+
+    @property
+    def http(self) -> TestHTTPClient:
+        if self._http_client is None:
+            self._http_client = _GatewayHTTPClient(self._app, self._chalice_config)
+        return self._http_client
+
+
+class _GatewayHTTPClient(TestHTTPClient):
+    def _error_response(self, e):
+        from local.gateway import gateway_error_response
+
+        status, headers, payload = gateway_error_response(e)
+        return HTTPResponse(headers=headers, body=payload, status_code=status)
+
+
 @pytest.fixture
 def client(aws):
     from app import app
 
-    with Client(app) as c:
+    with GatewayClient(app) as c:
         yield c
 
 
@@ -65,14 +84,18 @@ def body(data) -> bytes:
 
 
 def drain(client, aws_outputs: dict, queue_key: str, handler_name: str, max_rounds: int = 10) -> int:
-    """Feed the queue's messages to the app's handler the way the event source mapping does."""
+    """Feed the queue's messages to the app's handler the way the event source mapping does.
+
+    Never long-polls: the queues' ReceiveMessageWaitTimeSeconds (20 s) would make the last, empty
+    receive wait that long."""
     from app import app
 
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = aws_outputs[queue_key]
     handled = 0
     for _ in range(max_rounds):
-        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                   WaitTimeSeconds=0).get("Messages", [])
         if not msgs:
             break
         for m in msgs:

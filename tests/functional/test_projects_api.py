@@ -123,7 +123,8 @@ def test_invalid_tokens_are_refused(client):
     ]
     for header in bad:
         resp = client.http.get(f"{PREFIX}/projects", headers={"Authorization": header})
-        assert resp.status_code in (401, 403), header
+        assert resp.status_code == 401, header
+        assert resp.json_body["error"]["code"] == "unauthorized", header
     assert client.http.get(f"{PREFIX}/projects").status_code == 401
 
 

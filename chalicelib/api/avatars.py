@@ -1,0 +1,111 @@
+"""Avatar routes: ask for uploads (presigned POSTs), list a project's avatars, read, edit, delete."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib import avatars, projects, uploads
+from chalicelib.api.auth import jwt_auth
+from chalicelib.api.http import json_response, no_content, operation, parse_body, parse_query, user_id
+from chalicelib.cursors import decode_cursor, encode_cursor
+from chalicelib.dependencies import get_deps
+from chalicelib.errors import NotFoundError
+from chalicelib.schemas import (
+    Avatar,
+    AvatarListQuery,
+    AvatarUpdate,
+    Page,
+    UploadBatchCreated,
+    UploadBatchRequest,
+    UploadCreated,
+    UploadRequest,
+)
+from chalicelib.secrets import cursor_secret
+
+bp = Blueprint(__name__)
+TAGS = ("avatars",)
+JSON = ["application/json"]
+
+
+def _avatar_json(avatar) -> dict:
+    deps = get_deps()
+    return avatars.to_json(avatar, deps.storage, deps.settings.image_url_expiry_seconds)
+
+
+def _created(pending: uploads.PendingUpload) -> dict:
+    ticket = pending.ticket
+    return {"avatar": _avatar_json(pending.avatar),
+            "upload": {"url": ticket.url, "fields": ticket.fields, "expiresAt": ticket.expires_at}}
+
+
+def _request_uploads(project_id: str, files: list[dict]) -> list[uploads.PendingUpload]:
+    uid = user_id(bp.current_request)
+    deps = get_deps()
+    return uploads.request_uploads(deps.dynamodb, deps.storage, deps.settings, uid, project_id, files)
+
+
+@bp.route("/projects/{project_id}/avatars/upload", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
+@operation("Add an avatar from an image file: answers a presigned POST to send the file to", tags=TAGS,
+           request=UploadRequest, response=UploadCreated, status=201, errors=(400, 401, 404, 413))
+def request_upload(project_id: str):
+    body = parse_body(bp.current_request, UploadRequest)
+    [pending] = _request_uploads(project_id, [body.model_dump()])
+    return json_response(_created(pending), status=201)
+
+
+@bp.route("/projects/{project_id}/avatars/uploads", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
+@operation("Add up to 20 avatars from image files in one call (all or none)", tags=TAGS,
+           request=UploadBatchRequest, response=UploadBatchCreated, status=201, errors=(400, 401, 404, 413))
+def request_uploads(project_id: str):
+    body = parse_body(bp.current_request, UploadBatchRequest)
+    pending = _request_uploads(project_id, [spec.model_dump() for spec in body.files])
+    return json_response({"items": [_created(p) for p in pending]}, status=201)
+
+
+@bp.route("/projects/{project_id}/avatars", methods=["GET"], authorizer=jwt_auth)
+@operation("List a project's avatars, newest first, with filters and name search", tags=TAGS,
+           query=AvatarListQuery, response=Page[Avatar])
+def list_avatars(project_id: str):
+    request = bp.current_request
+    uid = user_id(request)
+    query = parse_query(request, AvatarListQuery)
+    # A GetItem first: another user's (or a deleted) project is 404, not an empty list.
+    projects.get_project(uid, project_id)
+    secret = cursor_secret(get_deps().settings)
+    # Same scope as the first page embedded in GET /projects/{id}, so its cursor continues here.
+    scope = f"avatars:{project_id}"
+    filters = avatars.AvatarFilters(source_type=query.sourceType, gender=query.gender, style=query.style,
+                                    search=query.q or None, status=query.status)
+    items, last_key = avatars.list_avatars(
+        uid, project_id, limit=query.limit, filters=filters,
+        start_key=decode_cursor(query.cursor, secret=secret, user_id=uid, scope=scope))
+    return json_response({"items": [_avatar_json(a) for a in items],
+                          "nextCursor": encode_cursor(last_key, secret=secret, user_id=uid, scope=scope)})
+
+
+@bp.route("/avatars/{avatar_id}", methods=["GET"], authorizer=jwt_auth)
+@operation("Get an avatar (imageUrl/thumbnailUrl are short-lived presigned GET URLs)", tags=TAGS, response=Avatar)
+def get_avatar(avatar_id: str):
+    uid = user_id(bp.current_request)
+    return json_response(_avatar_json(avatars.get_avatar(uid, avatar_id)))
+
+
+@bp.route("/avatars/{avatar_id}", methods=["PUT"], authorizer=jwt_auth, content_types=JSON)
+@operation("Edit an avatar's name, persona and attributes (null clears a field)", tags=TAGS,
+           request=AvatarUpdate, response=Avatar, errors=(400, 401, 404, 413))
+def update_avatar(avatar_id: str):
+    request = bp.current_request
+    uid = user_id(request)
+    body = parse_body(request, AvatarUpdate)
+    changes = body.model_dump(include=body.model_fields_set)
+    return json_response(_avatar_json(avatars.update_avatar(uid, avatar_id, changes)))
+
+
+@bp.route("/avatars/{avatar_id}", methods=["DELETE"], authorizer=jwt_auth)
+@operation("Delete an avatar with its files and usage history", tags=TAGS, status=204)
+def delete_avatar(avatar_id: str):
+    uid = user_id(bp.current_request)
+    deps = get_deps()
+    avatar = avatars.get_avatar(uid, avatar_id, consistent=True)
+    if not avatars.delete_avatar(deps.dynamodb, deps.storage, avatar):
+        raise NotFoundError("Avatar not found", details={"avatarId": avatar_id})
+    return no_content()

@@ -1,0 +1,48 @@
+"""Upload queue: each SQS message is an S3 event notification for objects created under uploads/."""
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Any, Iterator
+
+from chalicelib.dependencies import get_deps
+from chalicelib.handlers import process_batch
+from chalicelib.observability import logger
+
+
+def s3_objects(body: str) -> Iterator[tuple[str, str, int | None]]:
+    """(bucket, key, size) of every ObjectCreated record in one S3 notification.
+
+    AWS sends keys URL-encoded in form style (a space as '+'), as Chalice's S3Event decodes them.
+    S3's `s3:TestEvent` (sent when the notification is configured) carries no records.
+    """
+    message = json.loads(body)
+    if not isinstance(message, dict) or message.get("Event") == "s3:TestEvent":
+        return
+    for record in message.get("Records") or []:
+        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        s3 = record["s3"]
+        size = s3["object"].get("size")
+        yield s3["bucket"]["name"], urllib.parse.unquote_plus(s3["object"]["key"]), \
+            int(size) if size is not None else None
+
+
+def _process(record: Any) -> None:
+    from chalicelib.uploads import process_uploaded_object
+
+    try:
+        objects = list(s3_objects(record.body))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        # Not an S3 notification: it can never succeed, so log it rather than loop it to the DLQ.
+        logger.error("malformed upload message dropped", extra={"messageId": record.message_id})
+        return
+    deps = get_deps()
+    for bucket, key, size in objects:
+        outcome = process_uploaded_object(deps.dynamodb, deps.storage, deps.settings, bucket=bucket, key=key,
+                                          size=size)
+        logger.debug("upload event handled", extra={"key": key, "outcome": outcome})
+
+
+def handle(event: Any) -> dict:
+    return process_batch(event, _process)

@@ -1,0 +1,275 @@
+"""Avatar usage reported by other apps: record each event exactly once, read an avatar's history,
+and a user's stats.
+
+Delivery is at least once (SQS redelivers, apps re-send, HTTP clients retry). Effects are exactly
+once because all of an event's effects ride in ONE transaction together with a conditional put of
+the event's marker (`U#{uid}#EVT#{eventId}`): a replay fails that condition and changes nothing.
+The avatar's key holds the user id, so the avatar update's "exists" condition is also the
+ownership check: an event naming another user's avatar cancels the whole transaction.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import avatars, clock
+from chalicelib.db import query_page, transaction_reasons
+from chalicelib.errors import ConflictError, DependencyError, NotFoundError, ValidationError
+from chalicelib.models import (
+    META,
+    STATS,
+    AppUsageSummaryModel,
+    AvatarModel,
+    UsageEventMarkerModel,
+    UsageRecordModel,
+    UserDayModel,
+    UserStatsModel,
+    avatar_pk,
+    usage_event_pk,
+    user_pk,
+)
+from chalicelib.schemas import UsageEvent
+
+RECORDED = "recorded"
+DUPLICATE = "duplicate"
+SUMMARY_LIMIT = 100  # apps per avatar shown with its history; the number of apps is small in practice
+USAGE_BY_APP_LIMIT = 50
+RECENT_DAYS = 7
+
+# Positions in TransactWriteItems, as PynamoDB sends them: condition checks, deletes, puts, then
+# updates, each in call order. Cancellation reasons come back in this order.
+_MARKER, _RECORD, _AVATAR, _SUMMARY, _APP_TOTAL, _STATS = range(6)
+_CONDITION_FAILED = "ConditionalCheckFailed"
+_MAX_ATTEMPTS = 5
+_TRANSACTION_CONFLICT = "TransactionConflict"
+_MAX_CONFLICT_RETRIES = 4
+_CONFLICT_BACKOFF_SECONDS = 0.01
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # recorded | duplicate
+    event: UsageEvent
+    recorded_at: str | None
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "eventId": self.event.eventId, "avatarId": self.event.avatarId,
+                "occurredAt": self.event.occurredAt, "recordedAt": self.recorded_at}
+
+
+# ---- validation ----------------------------------------------------------------------------------
+
+def _details(exc: PydanticValidationError) -> list[dict]:
+    return [{"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"], "type": err["type"]}
+            for err in exc.errors(include_url=False, include_input=False)]
+
+
+def parse_event(body: str | bytes) -> UsageEvent:
+    """A raw message body → a valid usage-event.v1, or ValidationError (`bad_json` / `invalid_event`)."""
+    try:
+        return UsageEvent.model_validate_json(body)
+    except PydanticValidationError as exc:
+        details = _details(exc)
+        if any(d["type"] == "json_invalid" for d in details):
+            raise ValidationError("The event is not valid JSON", code="bad_json") from exc
+        raise ValidationError("The event does not match usage-event.v1", code="invalid_event",
+                              details=details) from exc
+
+
+def build_event(fields: dict) -> UsageEvent:
+    """An event assembled by the service (HTTP: user from the token, avatar from the path)."""
+    try:
+        return UsageEvent.model_validate(fields)
+    except PydanticValidationError as exc:
+        if any(d["field"] == "avatarId" for d in _details(exc)):
+            # A path id that could never exist is simply not found, like another user's id.
+            raise NotFoundError("Avatar not found", details={"avatarId": fields.get("avatarId")}) from exc
+        raise ValidationError("The usage event is invalid", details=_details(exc)) from exc
+
+
+# ---- recording -----------------------------------------------------------------------------------
+
+def _newer(attr: Any, moment: str) -> Any:
+    """`lastUsedAt` only moves forward: canonical UTC timestamps compare correctly as strings."""
+    return attr.does_not_exist() | (attr <= moment)
+
+
+def _write(connection: Any, event: UsageEvent, recorded_at: str, guarded: set[int]) -> None:
+    """One transaction with every effect of the event.
+
+    DynamoDB has no max(): `lastUsedAt` is SET only under a condition that it is not newer
+    (`guarded`). An event older than what is stored fails that condition; the caller then drops
+    the guard for that item and retries without touching its `lastUsedAt`. In-order events (the
+    usual case) cost one transaction; an out-of-order one, two.
+    """
+    uid, aid, app, moment = event.userId, event.avatarId, event.appId, event.occurredAt
+    avatar = AvatarModel(avatar_pk(uid, aid), META)
+    summary = AppUsageSummaryModel(avatar_pk(uid, aid), f"APP#{app}")
+    app_total = AppUsageSummaryModel(user_pk(uid), f"APPUSE#{app}")
+
+    avatar_actions = [AvatarModel.usage_count.add(1)]
+    avatar_condition = AvatarModel.pk.exists() & (AvatarModel.status == "ready")
+    if _AVATAR in guarded:
+        avatar_actions.append(AvatarModel.last_used_at.set(moment))
+        avatar_condition = avatar_condition & _newer(AvatarModel.last_used_at, moment)
+
+    def app_counter(guard: bool) -> tuple[list, Any]:
+        actions = [AppUsageSummaryModel.count.add(1), AppUsageSummaryModel.app_id.set(app)]
+        if guard:  # the latest event's name wins: apps get renamed
+            actions += [AppUsageSummaryModel.app_name.set(event.appName),
+                        AppUsageSummaryModel.last_used_at.set(moment)]
+            return actions, _newer(AppUsageSummaryModel.last_used_at, moment)
+        actions.append(AppUsageSummaryModel.app_name.set(AppUsageSummaryModel.app_name | event.appName))
+        return actions, None
+
+    summary_actions, summary_condition = app_counter(_SUMMARY in guarded)
+    total_actions, total_condition = app_counter(_APP_TOTAL in guarded)
+
+    with TransactWrite(connection=connection) as tx:
+        tx.save(UsageEventMarkerModel(usage_event_pk(uid, event.eventId), avatar_id=aid, recorded_at=recorded_at),
+                condition=UsageEventMarkerModel.pk.does_not_exist())
+        tx.save(UsageRecordModel(
+            avatar_pk(uid, aid), f"USE#{moment}#{event.eventId}", event_id=event.eventId, avatar_id=aid,
+            app_id=app, app_name=event.appName, action=event.action, reference_id=event.referenceId,
+            reference_type=event.referenceType, metadata=event.metadata, occurred_at=moment,
+            recorded_at=recorded_at))
+        tx.update(avatar, actions=avatar_actions, condition=avatar_condition)
+        tx.update(summary, actions=summary_actions, condition=summary_condition)
+        tx.update(app_total, actions=total_actions, condition=total_condition)
+        tx.update(UserStatsModel(user_pk(uid)), actions=[UserStatsModel.total_usage.add(1)])
+
+
+def _require_usable_avatar(user_id: str, avatar_id: str) -> None:
+    """Says why the avatar refused the event (a rare path, so one extra read is fine)."""
+    avatar = avatars.get_avatar(user_id, avatar_id, consistent=True)
+    if avatar.status != "ready":
+        # Only ready avatars are counted in the user's totals; usage of others could not be undone
+        # consistently when they are deleted.
+        raise ConflictError("Avatar is not ready", code="avatar_not_ready",
+                            details={"avatarId": avatar_id, "status": avatar.status})
+
+
+def record_usage(connection: Any, event: UsageEvent) -> Outcome:
+    """Apply the event's effects once. A replay returns `duplicate` and changes nothing.
+
+    Raises NotFoundError (not the user's avatar, or deleted), ConflictError (avatar not ready) —
+    permanent, nothing written — or DependencyError / PynamoDB errors — transient, retry.
+    """
+    recorded_at = clock.now_iso()
+    guarded = {_AVATAR, _SUMMARY, _APP_TOTAL}
+    conflicts = 0
+    for _ in range(_MAX_ATTEMPTS + _MAX_CONFLICT_RETRIES):
+        try:
+            _write(connection, event, recorded_at, guarded)
+            return Outcome(RECORDED, event, recorded_at)
+        except TransactWriteError as exc:
+            reasons = transaction_reasons(exc)
+            failed = {i for i, code in enumerate(reasons) if code == _CONDITION_FAILED}
+            if not failed:
+                # Every event of a user updates the same STATS and APPUSE items, so concurrent
+                # consumers collide (TransactionConflict). Waiting out the SQS visibility timeout for
+                # that would add minutes of lag: retry here a few times with jitter first.
+                if _TRANSACTION_CONFLICT in reasons and conflicts < _MAX_CONFLICT_RETRIES:
+                    conflicts += 1
+                    time.sleep(random.uniform(0.5, 1.0) * _CONFLICT_BACKOFF_SECONDS * 2 ** conflicts)
+                    continue
+                raise DependencyError("Could not record the usage event; try again") from exc
+            if _MARKER in failed:
+                if _AVATAR in failed:
+                    # The same eventId reused on someone else's avatar must still be a 404, not "duplicate".
+                    _require_usable_avatar(event.userId, event.avatarId)
+                return Outcome(DUPLICATE, event, None)
+            if _AVATAR in failed and _AVATAR not in guarded:
+                _require_usable_avatar(event.userId, event.avatarId)
+                continue  # it became ready meanwhile
+            guarded -= failed
+    raise DependencyError("Could not record the usage event (kept conflicting); try again")
+
+
+# ---- reads ---------------------------------------------------------------------------------------
+
+def record_json(record: UsageRecordModel) -> dict:
+    metadata = record.metadata.as_dict() if record.metadata is not None else None
+    return {
+        "eventId": record.event_id,
+        "appId": record.app_id,
+        "appName": record.app_name,
+        "action": record.action,
+        "referenceId": record.reference_id,
+        "referenceType": record.reference_type,
+        "metadata": metadata,
+        "occurredAt": record.occurred_at,
+        "recordedAt": record.recorded_at,
+    }
+
+
+def app_usage_json(item: AppUsageSummaryModel) -> dict:
+    return {"appId": item.app_id, "appName": item.app_name, "count": int(item.count or 0),
+            "lastUsedAt": item.last_used_at}
+
+
+def _by_count(items: list[AppUsageSummaryModel]) -> list[dict]:
+    return sorted((app_usage_json(i) for i in items), key=lambda a: (-a["count"], a["appId"]))
+
+
+def usage_history(user_id: str, avatar_id: str, *, limit: int,
+                  start_key: dict | None) -> tuple[list[dict], dict | None, list[dict]]:
+    """(records newest first, next key, summary by app): GetItem + two Queries, whatever the history size."""
+    avatars.get_avatar(user_id, avatar_id)  # another user's (or a deleted) avatar is 404, not an empty history
+    pk = avatar_pk(user_id, avatar_id)
+    records, last_key = query_page(UsageRecordModel, pk, limit=limit, start_key=start_key,
+                                   range_key_condition=UsageRecordModel.sk.startswith("USE#"), newest_first=True)
+    summary, _ = query_page(AppUsageSummaryModel, pk, limit=SUMMARY_LIMIT,
+                            range_key_condition=AppUsageSummaryModel.sk.startswith("APP#"), newest_first=False)
+    return [record_json(r) for r in records], last_key, _by_count(summary)
+
+
+def _batch_get(keys: list[tuple[str, str]]) -> list[dict]:
+    """One BatchGetItem (≤ 100 keys); a bounded retry only when DynamoDB leaves keys unprocessed."""
+    connection = UserStatsModel._get_connection()
+    pending = [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in keys]
+    items: list[dict] = []
+    for _ in range(3):
+        data = connection.batch_get_item(pending)
+        items += data.get("Responses", {}).get(UserStatsModel.Meta.table_name, [])
+        pending = data.get("UnprocessedKeys", {}).get(UserStatsModel.Meta.table_name, {}).get("Keys") or []
+        if not pending:
+            return items
+    raise DependencyError("Stats are temporarily unavailable; try again")
+
+
+def stats(user_id: str) -> dict:
+    """Totals from counters kept by the writes: one BatchGetItem (STATS + the last 7 days) and one
+    Query (usage by app), the same two calls for 1 avatar or 100,000."""
+    pk = user_pk(user_id)
+    days = clock.last_days(clock.now(), RECENT_DAYS)
+    counters = UserStatsModel(pk, STATS)
+    recent_uploads = 0
+    for raw in _batch_get([(pk, STATS)] + [(pk, day) for day in days]):
+        if raw["SK"]["S"] == STATS:
+            counters = UserStatsModel.from_raw_data(raw)
+        else:
+            recent_uploads += int(UserDayModel.from_raw_data(raw).uploads or 0)
+    by_app, _ = query_page(AppUsageSummaryModel, pk, limit=USAGE_BY_APP_LIMIT,
+                           range_key_condition=AppUsageSummaryModel.sk.startswith("APPUSE#"), newest_first=False)
+    total_avatars = int(counters.total_avatars or 0)
+    total_usage = int(counters.total_usage or 0)
+    return {
+        "totalAvatars": total_avatars,
+        "totalProjects": int(counters.total_projects or 0),
+        "recentUploads": recent_uploads,
+        "totalUsage": total_usage,
+        "averageUsagePerAvatar": round(total_usage / total_avatars, 2) if total_avatars > 0 else 0,
+        "bySourceType": {
+            "uploaded": int(counters.avatars_uploaded or 0),
+            "text_to_image": int(counters.avatars_generated or 0),
+            "preset": int(counters.avatars_preset or 0),
+        },
+        "usageByApp": _by_count(by_app),
+    }

@@ -1,0 +1,81 @@
+"""Count the DynamoDB API calls the app makes, through botocore's own event hooks.
+
+    with DynamoDBCalls() as calls:
+        client.http.get(...)
+    assert calls.names == ["BatchGetItem", "Query"]
+
+Every botocore client gets its own copy of its session's event handlers when it is created, so
+there are two hook points: `before-call.dynamodb` registered on the clients that already exist
+(every PynamoDB connection the app uses: the models' and dependencies' `dynamodb`) and, for
+clients created while counting (a new thread's session, a rebound model), botocore's
+BUILTIN_HANDLERS, which every new Session installs. One call is one API request as the app made
+it; botocore's own retries of that request are not extra calls.
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from typing import Any
+
+from botocore import handlers as botocore_handlers
+
+EVENT = "before-call.dynamodb"
+
+
+def _existing_clients() -> list[Any]:
+    from chalicelib import dependencies
+    from chalicelib.models import ALL_MODELS
+
+    connections = []
+    for model in ALL_MODELS:
+        table_connection = getattr(model, "_connection", None)
+        if table_connection is not None:
+            connections.append(table_connection.connection)
+    deps = dependencies._deps
+    if deps is not None and "dynamodb" in deps.__dict__:  # only if already built: counting builds nothing
+        connections.append(deps.dynamodb)
+    clients = [c._client for c in connections if getattr(c, "_client", None) is not None]
+    return list({id(c): c for c in clients}.values())
+
+
+class DynamoDBCalls:
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._lock = threading.Lock()
+        self._active = False
+        self._unique_id = f"ddb-call-counter-{uuid.uuid4().hex}"
+        self._clients: list[Any] = []
+        self._builtin = (EVENT, self._on_call)
+
+    def _on_call(self, model: Any, **_: Any) -> None:
+        if self._active:
+            with self._lock:
+                self.names.append(model.name)
+
+    def __enter__(self) -> "DynamoDBCalls":
+        self._active = True
+        botocore_handlers.BUILTIN_HANDLERS.append(self._builtin)
+        for client in _existing_clients():
+            client.meta.events.register(EVENT, self._on_call, unique_id=self._unique_id)
+            self._clients.append(client)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._active = False
+        if self._builtin in botocore_handlers.BUILTIN_HANDLERS:
+            botocore_handlers.BUILTIN_HANDLERS.remove(self._builtin)
+        for client in self._clients:
+            client.meta.events.unregister(EVENT, unique_id=self._unique_id)
+        self._clients = []
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+    def by_operation(self) -> dict[str, int]:
+        return dict(Counter(self.names))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.names = []
