@@ -75,7 +75,10 @@ def process_upload(data: bytes, *, max_pixels: int, max_bytes: int, thumb_size: 
 
     try:
         im = Image.open(io.BytesIO(data), formats=[sniffed])
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # Pillow's own ceiling (~179 MP), far above ours
+        raise ImageRejectedError("too_many_pixels",
+                                 f"The image has more than {max_pixels // 1_000_000} megapixels") from None
+    except (OSError, SyntaxError, ValueError):
         raise ImageRejectedError("corrupt", f"The file looks like {sniffed} but its header is damaged") from None
     width, height = im.size
     if width * height > max_pixels:
@@ -138,7 +141,9 @@ def _flatten(im):
         return background
     if im.mode.startswith("I;16") or im.mode in ("I", "F"):
         # 16-bit greyscale: scale to 8 bits instead of clipping everything to white.
-        return im.point(lambda v: v / 256).convert("L").convert("RGB")
+        _, high = im.getextrema()
+        scaled = im.point(lambda v: v / 256) if high > 255 else im
+        return scaled.convert("L").convert("RGB")
     return im.convert("RGB")
 
 

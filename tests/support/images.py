@@ -29,6 +29,8 @@ def upright(width: int, height: int, mode: str = "RGB") -> Image.Image:
     draw = ImageDraw.Draw(im)
     draw.rectangle((0, 0, width, height // 2), fill=TOP)
     draw.rectangle((0, 0, max(1, width // 10), max(1, height // 10)), fill=(255, 255, 255))
+    if mode == "I;16":  # full 16-bit range, as a scanner or a RAW converter writes it
+        return im.convert("L").convert("I").point(lambda v: v * 257).convert("I;16")
     return im if mode == "RGB" else im.convert(mode)
 
 
