@@ -25,18 +25,10 @@ from pathlib import Path
 from local import aws
 from local.ministack import LocalStackError, Ministack, port_in_use, services_from_env
 
-DEV_JWT_SECRET = "local-dev-secret-change-me"
+DEV_JWT_SECRET = "local-dev-secret-change-me-never-deploy-this"  # >= 32 bytes (RFC 7518)
 ROOT = Path(__file__).resolve().parent.parent
 
 log = logging.getLogger("local.stack")
-
-
-def quiet_dev_secret_warning(secret: str) -> None:
-    """PyJWT warns on every sign/verify that the (26-byte) dev default is shorter than 32 bytes."""
-    if secret == DEV_JWT_SECRET:
-        import warnings
-
-        warnings.filterwarnings("ignore", message=r"The HMAC key is \d+ bytes long")
 
 
 def _int_env(name: str, default: int | None) -> int | None:
@@ -95,7 +87,6 @@ def main() -> int:
     jwt_secret = os.environ.get("JWT_SECRET") or DEV_JWT_SECRET
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or aws.REGION
     api_url = f"http://127.0.0.1:{port}"
-    quiet_dev_secret_warning(jwt_secret)
 
     stop = threading.Event()
 

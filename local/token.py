@@ -14,9 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from chalicelib.auth import issue_token
-    from local.stack import DEV_JWT_SECRET, quiet_dev_secret_warning
-
-    quiet_dev_secret_warning(os.environ.get("JWT_SECRET") or DEV_JWT_SECRET)
+    from local.stack import DEV_JWT_SECRET
 
     try:
         token = issue_token(args.user, secret=os.environ.get("JWT_SECRET") or DEV_JWT_SECRET,

@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from chalicelib import clock  # noqa: E402
+from local.stack import DEV_JWT_SECRET  # noqa: E402
 from tests.support.local_stack import LocalStack  # noqa: E402
 from tests.support.usage import (  # noqa: E402
     domain_on_stack,
@@ -58,7 +59,7 @@ class Stack:
         self.pollers: int | None = pollers
         if outputs_path:
             self.outputs = json.loads(Path(outputs_path).read_text())
-            self.jwt_secret = jwt_secret or os.environ.get("JWT_SECRET") or "local-dev-secret-change-me"
+            self.jwt_secret = jwt_secret or os.environ.get("JWT_SECRET") or DEV_JWT_SECRET
             self.pollers = None  # whatever that stack was started with
         else:
             self._own = LocalStack(tempfile.mkdtemp(prefix="bench-usage-"), visibility_timeout=None,
