@@ -4,6 +4,7 @@ from chalice import Chalice
 from chalicelib.api.auth import auth_bp
 from chalicelib.api.avatars import bp as avatars_bp
 from chalicelib.api.http import http_error_middleware
+from chalicelib.api.presets import bp as presets_bp
 from chalicelib.api.projects import bp as projects_bp
 from chalicelib.api.system import bp as system_bp
 from chalicelib.api.usage import bp as usage_bp
@@ -19,6 +20,7 @@ app.register_blueprint(system_bp, url_prefix=API_PREFIX)
 app.register_blueprint(projects_bp, url_prefix=API_PREFIX)
 app.register_blueprint(avatars_bp, url_prefix=API_PREFIX)
 app.register_blueprint(usage_bp, url_prefix=API_PREFIX)
+app.register_blueprint(presets_bp, url_prefix=API_PREFIX)
 
 
 @app.on_sqs_message(queue=CLEANUP_QUEUE, batch_size=1)

@@ -18,7 +18,8 @@ Key layout (PK / SK):
     U#{uid}#G#{gid}      / META               generation       GSI1: U#{uid}#P#{pid} / G#{gid}
                                                                GSI2 (sparse, only while active):
                                                                U#{uid}#P#{pid}#ACTIVE / G#{gid}
-    PRESET               / {category}#{id}    shared presets (read-only for users)
+    PRESET               / {category}#{id}    shared preset    GSI1: PRESET#ID / {id}
+    PERSONA              / {category}#{id}    persona example  GSI1: PERSONA#ID / {id}
 """
 from __future__ import annotations
 
@@ -69,6 +70,10 @@ def usage_event_pk(user_id: str, event_id: str) -> str:
 
 META = "META"
 STATS = "STATS"
+PRESET_PK = "PRESET"
+PRESET_BY_ID = "PRESET#ID"
+PERSONA_PK = "PERSONA"
+PERSONA_BY_ID = "PERSONA#ID"
 
 
 # ---- indexes ----------------------------------------------------------------------------
@@ -310,7 +315,7 @@ class PresetModel(Model):
     class Meta(_Meta):
         pass
 
-    pk = UnicodeAttribute(hash_key=True, attr_name="PK", default="PRESET")
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK", default=PRESET_PK)
     sk = UnicodeAttribute(range_key=True, attr_name="SK")  # {category}#{id}
     id = UnicodeAttribute()
     category = UnicodeAttribute()
@@ -324,12 +329,36 @@ class PresetModel(Model):
     popularity = NumberAttribute(default=0)
     featured = BooleanAttribute(default=False)
     version = NumberAttribute(default=1)
+    # Seeding compares it with the data file's entry: unchanged presets are not rewritten and
+    # their previews not rendered again.
+    content_hash = UnicodeAttribute(null=True, attr_name="contentHash")
+    gsi1pk = UnicodeAttribute(attr_name="GSI1PK", default=PRESET_BY_ID)
+    gsi1sk = UnicodeAttribute(attr_name="GSI1SK")  # {id}
+    by_id = GSI1()
+
+
+class PersonaExampleModel(Model):
+    """A persona to start from (shared, read-only); `uses` counts how often users picked it."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK", default=PERSONA_PK)
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")  # {category}#{id}
+    id = UnicodeAttribute()
+    category = UnicodeAttribute()
+    persona = PersonaMap()
+    uses = NumberAttribute(default=0)
+    version = NumberAttribute(default=1)
+    content_hash = UnicodeAttribute(null=True, attr_name="contentHash")
+    gsi1pk = UnicodeAttribute(attr_name="GSI1PK", default=PERSONA_BY_ID)
+    gsi1sk = UnicodeAttribute(attr_name="GSI1SK")  # {id}
+    by_id = GSI1()
 
 
 ALL_MODELS: tuple[type[Model], ...] = (
     ProjectModel, AvatarModel, GenerationModel, UserStatsModel, UserDayModel,
     IdempotencyKeyModel, TombstoneModel, UsageRecordModel, AppUsageSummaryModel,
-    UsageEventMarkerModel, PresetModel,
+    UsageEventMarkerModel, PresetModel, PersonaExampleModel,
 )
 
 

@@ -332,3 +332,47 @@ class Stats(Response):
     averageUsagePerAvatar: float
     bySourceType: AvatarsBySource
     usageByApp: list[AppUsage]
+
+
+# ---- presets and persona examples (issue 10) ------------------------------------------------
+
+Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,40}$")]
+
+
+class CategoryListQuery(ListQuery):
+    category: Category | None = None
+
+
+class Preset(Response):
+    id: str
+    category: str
+    name: str
+    description: str
+    prompt: str
+    featured: bool
+    popularity: int
+    previewUrl: str | None = None
+    thumbnailUrl: str | None = None
+    personaName: str | None = None
+    personaAge: int | None = None
+    personaPersonality: list[str] = Field(default_factory=list)
+    personaBackground: str | None = None
+    gender: str | None = None
+    ageRange: str | None = None
+    ethnicity: str | None = None
+    bodyType: str | None = None
+    hairStyle: str | None = None
+    hairColor: str | None = None
+    eyeColor: str | None = None
+    skinTone: str | None = None
+    style: str | None = None
+
+
+class PersonaExample(Response):
+    id: str
+    category: str
+    uses: int
+    personaName: str | None = None
+    personaAge: int | None = None
+    personaPersonality: list[str] = Field(default_factory=list)
+    personaBackground: str | None = None

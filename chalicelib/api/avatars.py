@@ -5,8 +5,7 @@ from chalice import Blueprint
 
 from chalicelib import avatars, projects, uploads
 from chalicelib.api.auth import jwt_auth
-from chalicelib.api.http import json_response, no_content, operation, parse_body, parse_query, user_id
-from chalicelib.cursors import decode_cursor, encode_cursor
+from chalicelib.api.http import Cursors, json_response, no_content, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.errors import NotFoundError
 from chalicelib.schemas import (
@@ -19,7 +18,6 @@ from chalicelib.schemas import (
     UploadCreated,
     UploadRequest,
 )
-from chalicelib.secrets import cursor_secret
 
 bp = Blueprint(__name__)
 TAGS = ("avatars",)
@@ -70,16 +68,13 @@ def list_avatars(project_id: str):
     query = parse_query(request, AvatarListQuery)
     # A GetItem first: another user's (or a deleted) project is 404, not an empty list.
     projects.get_project(uid, project_id)
-    secret = cursor_secret(get_deps().settings)
     # Same scope as the first page embedded in GET /projects/{id}, so its cursor continues here.
-    scope = f"avatars:{project_id}"
+    cursors = Cursors(uid, f"avatars:{project_id}")
     filters = avatars.AvatarFilters(source_type=query.sourceType, gender=query.gender, style=query.style,
                                     search=query.q or None, status=query.status)
-    items, last_key = avatars.list_avatars(
-        uid, project_id, limit=query.limit, filters=filters,
-        start_key=decode_cursor(query.cursor, secret=secret, user_id=uid, scope=scope))
-    return json_response({"items": [_avatar_json(a) for a in items],
-                          "nextCursor": encode_cursor(last_key, secret=secret, user_id=uid, scope=scope)})
+    items, last_key = avatars.list_avatars(uid, project_id, limit=query.limit, filters=filters,
+                                           start_key=cursors.decode(query.cursor))
+    return json_response(cursors.page([_avatar_json(a) for a in items], last_key))
 
 
 @bp.route("/avatars/{avatar_id}", methods=["GET"], authorizer=jwt_auth)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib.config import get_settings
+from chalicelib.cursors import decode_cursor, encode_cursor
 from chalicelib.errors import (
     PayloadTooLargeError,
     ServiceError,
@@ -21,6 +22,7 @@ from chalicelib.errors import (
     ValidationError,
 )
 from chalicelib.observability import logger
+from chalicelib.secrets import cursor_secret
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -33,6 +35,23 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     else:
         payload = json.dumps(body, separators=(",", ":"))
     return Response(body=payload, status_code=status, headers={**JSON_HEADERS, **(headers or {})})
+
+
+@dataclass(frozen=True)
+class Cursors:
+    """Opaque page cursors of one list, bound to the caller and the list (scope): a cursor of
+    another user or another list is refused (400), never followed."""
+    user: str
+    scope: str
+
+    def decode(self, cursor: str | None) -> dict | None:
+        return decode_cursor(cursor, secret=cursor_secret(get_settings()), user_id=self.user, scope=self.scope)
+
+    def encode(self, last_key: dict | None) -> str | None:
+        return encode_cursor(last_key, secret=cursor_secret(get_settings()), user_id=self.user, scope=self.scope)
+
+    def page(self, items: list, last_key: dict | None) -> dict:
+        return {"items": items, "nextCursor": self.encode(last_key)}
 
 
 def no_content() -> Response:

@@ -5,20 +5,12 @@ from chalice import Blueprint
 
 from chalicelib import avatars, projects
 from chalicelib.api.auth import jwt_auth
-from chalicelib.api.http import json_response, no_content, operation, parse_body, parse_query, user_id
-from chalicelib.cursors import decode_cursor, encode_cursor
+from chalicelib.api.http import Cursors, json_response, no_content, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.schemas import ListQuery, Page, Project, ProjectCreate, ProjectDetail, ProjectUpdate
-from chalicelib.secrets import cursor_secret
 
 bp = Blueprint(__name__)
 TAGS = ("projects",)
-
-
-def _cursor_codec(uid: str, scope: str):
-    secret = cursor_secret(get_deps().settings)
-    return (lambda c: decode_cursor(c, secret=secret, user_id=uid, scope=scope),
-            lambda k: encode_cursor(k, secret=secret, user_id=uid, scope=scope))
 
 
 @bp.route("/projects", methods=["GET"], authorizer=jwt_auth)
@@ -27,9 +19,9 @@ def list_projects():
     request = bp.current_request
     uid = user_id(request)
     query = parse_query(request, ListQuery)
-    decode, encode = _cursor_codec(uid, "projects")
-    items, last_key = projects.list_projects(uid, limit=query.limit, start_key=decode(query.cursor))
-    return json_response({"items": [projects.to_json(p) for p in items], "nextCursor": encode(last_key)})
+    cursors = Cursors(uid, "projects")
+    items, last_key = projects.list_projects(uid, limit=query.limit, start_key=cursors.decode(query.cursor))
+    return json_response(cursors.page([projects.to_json(p) for p in items], last_key))
 
 
 @bp.route("/projects", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
@@ -50,12 +42,9 @@ def get_project(project_id: str):
     project = projects.get_project(uid, project_id)
     limit = deps.settings.default_page_size
     items, last_key = avatars.list_avatars(uid, project_id, limit=limit, start_key=None)
-    _, encode = _cursor_codec(uid, f"avatars:{project_id}")
     body = projects.to_json(project)
-    body["avatars"] = {
-        "items": [avatars.to_json(a, deps.storage, deps.settings.image_url_expiry_seconds) for a in items],
-        "nextCursor": encode(last_key),
-    }
+    body["avatars"] = Cursors(uid, f"avatars:{project_id}").page(
+        [avatars.to_json(a, deps.storage, deps.settings.image_url_expiry_seconds) for a in items], last_key)
     return json_response(body)
 
 

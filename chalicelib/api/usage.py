@@ -5,11 +5,9 @@ from chalice import Blueprint
 
 from chalicelib import clock, ids, usage
 from chalicelib.api.auth import jwt_auth
-from chalicelib.api.http import json_response, operation, parse_body, parse_query, user_id
-from chalicelib.cursors import decode_cursor, encode_cursor
+from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.schemas import ListQuery, Stats, UsageEventPost, UsageHistory, UsageRecorded
-from chalicelib.secrets import cursor_secret
 
 bp = Blueprint(__name__)
 TAGS = ("usage",)
@@ -37,13 +35,10 @@ def usage_history(avatar_id: str):
     request = bp.current_request
     uid = user_id(request)
     query = parse_query(request, ListQuery)
-    secret = cursor_secret(get_deps().settings)
-    scope = f"usage:{avatar_id}"
-    items, last_key, summary = usage.usage_history(
-        uid, avatar_id, limit=query.limit,
-        start_key=decode_cursor(query.cursor, secret=secret, user_id=uid, scope=scope))
-    return json_response({"items": items, "summary": summary,
-                          "nextCursor": encode_cursor(last_key, secret=secret, user_id=uid, scope=scope)})
+    cursors = Cursors(uid, f"usage:{avatar_id}")
+    items, last_key, summary = usage.usage_history(uid, avatar_id, limit=query.limit,
+                                                   start_key=cursors.decode(query.cursor))
+    return json_response({**cursors.page(items, last_key), "summary": summary})
 
 
 @bp.route("/stats", methods=["GET"], authorizer=jwt_auth)

@@ -1,0 +1,56 @@
+"""/presets and /persona-examples: the shared, read-only gallery users start avatars from."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib import presets
+from chalicelib.api.auth import jwt_auth
+from chalicelib.api.http import Cursors, json_response, operation, parse_query, user_id
+from chalicelib.dependencies import get_deps
+from chalicelib.schemas import CategoryListQuery, Page, PersonaExample, Preset
+
+bp = Blueprint(__name__)
+TAGS = ("presets",)
+
+
+def _preset_json(preset) -> dict:
+    deps = get_deps()
+    return presets.preset_to_json(preset, deps.storage, deps.settings.image_url_expiry_seconds)
+
+
+@bp.route("/presets", methods=["GET"], authorizer=jwt_auth)
+@operation("The preset gallery, by category, with preview thumbnails and popularity", tags=TAGS,
+           query=CategoryListQuery, response=Page[Preset])
+def list_presets():
+    request = bp.current_request
+    query = parse_query(request, CategoryListQuery)
+    cursors = Cursors(user_id(request), f"presets:{query.category or ''}")
+    items, last_key = presets.list_presets(category=query.category, limit=query.limit,
+                                           start_key=cursors.decode(query.cursor))
+    return json_response(cursors.page([_preset_json(p) for p in items], last_key))
+
+
+@bp.route("/presets/{preset_id}", methods=["GET"], authorizer=jwt_auth)
+@operation("One preset", tags=TAGS, response=Preset)
+def get_preset(preset_id: str):
+    user_id(bp.current_request)
+    return json_response(_preset_json(presets.get_preset(preset_id)))
+
+
+@bp.route("/persona-examples", methods=["GET"], authorizer=jwt_auth)
+@operation("Persona examples to fill the persona form with, by category", tags=TAGS,
+           query=CategoryListQuery, response=Page[PersonaExample])
+def list_persona_examples():
+    request = bp.current_request
+    query = parse_query(request, CategoryListQuery)
+    cursors = Cursors(user_id(request), f"personas:{query.category or ''}")
+    items, last_key = presets.list_persona_examples(category=query.category, limit=query.limit,
+                                                    start_key=cursors.decode(query.cursor))
+    return json_response(cursors.page([presets.persona_example_to_json(e) for e in items], last_key))
+
+
+@bp.route("/persona-examples/{example_id}/use", methods=["POST"], authorizer=jwt_auth)
+@operation("Count that a persona example was picked (its `uses`)", tags=TAGS, response=PersonaExample)
+def use_persona_example(example_id: str):
+    user_id(bp.current_request)
+    return json_response(presets.persona_example_to_json(presets.use_persona_example(example_id)))

@@ -1,0 +1,269 @@
+"""Presets and persona examples: curated, shared, read-only starting points for an avatar.
+
+    list_presets / get_preset / count_preset_use        reads for the API (one Query each)
+    list_persona_examples / use_persona_example
+    seed(...)                                           the idempotent loader of data/*.v1.json
+
+The data lives in versioned files in the repository; `seed` writes what changed (by content hash),
+keeps the counters users produced, removes entries the file no longer has and renders a preview
+for each preset whose look changed. Both `make run` and a deployment run it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.db import condition_failed, query_page
+from chalicelib.errors import NotFoundError
+from chalicelib.models import (
+    PERSONA_BY_ID,
+    PERSONA_PK,
+    PRESET_BY_ID,
+    PRESET_PK,
+    AttributesMap,
+    PersonaExampleModel,
+    PersonaMap,
+    PresetModel,
+)
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.storage import Storage
+
+PRESET_PREFIX = "presets/"  # outside uploads/: writing previews never triggers the upload worker
+PERSONA_KEYS = ("personaName", "personaAge", "personaPersonality", "personaBackground")
+ATTRIBUTE_KEYS = ("gender", "ageRange", "ethnicity", "bodyType", "hairStyle", "hairColor", "eyeColor",
+                  "skinTone", "style")
+
+
+def preview_key(preset_id: str, fmt: str) -> str:
+    return f"{PRESET_PREFIX}{preset_id}.{ {'JPEG': 'jpg', 'PNG': 'png', 'WEBP': 'webp'}[fmt] }"
+
+
+def preview_thumbnail_key(preset_id: str) -> str:
+    return f"{PRESET_PREFIX}{preset_id}-thumb.jpg"
+
+
+# ---- JSON -------------------------------------------------------------------------------------
+
+def persona_fields(persona: PersonaMap | None) -> dict:
+    p = persona or PersonaMap()
+    return {"personaName": p.name, "personaAge": int(p.age) if p.age is not None else None,
+            "personaPersonality": list(p.personality or []), "personaBackground": p.background}
+
+
+def attribute_fields(attributes: AttributesMap | None) -> dict:
+    a = attributes or AttributesMap()
+    return {"gender": a.gender, "ageRange": a.age_range, "ethnicity": a.ethnicity, "bodyType": a.body_type,
+            "hairStyle": a.hair_style, "hairColor": a.hair_color, "eyeColor": a.eye_color,
+            "skinTone": a.skin_tone, "style": a.style}
+
+
+def preset_to_json(preset: PresetModel, storage: "Storage", url_expiry: int) -> dict:
+    return {
+        "id": preset.id, "category": preset.category, "name": preset.name, "description": preset.description,
+        "prompt": preset.prompt, "featured": bool(preset.featured), "popularity": int(preset.popularity or 0),
+        **persona_fields(preset.persona), **attribute_fields(preset.attributes),
+        "previewUrl": storage.presigned_get(preset.preview_key, url_expiry),
+        "thumbnailUrl": storage.presigned_get(preset.thumbnail_key, url_expiry),
+    }
+
+
+def persona_example_to_json(example: PersonaExampleModel) -> dict:
+    return {"id": example.id, "category": example.category, "uses": int(example.uses or 0),
+            **persona_fields(example.persona)}
+
+
+# ---- reads --------------------------------------------------------------------------------------
+
+def _category_prefix(category: str | None):
+    return None if category is None else PresetModel.sk.startswith(f"{category}#")
+
+
+def list_presets(*, category: str | None, limit: int, start_key: dict | None) -> tuple[list[PresetModel], dict | None]:
+    return query_page(PresetModel, PRESET_PK, limit=limit, start_key=start_key, newest_first=False,
+                      range_key_condition=_category_prefix(category))
+
+
+def get_preset(preset_id: str) -> PresetModel:
+    items, _ = query_page(PresetModel, PRESET_BY_ID, limit=1, index=PresetModel.by_id,
+                          range_key_condition=PresetModel.gsi1sk == preset_id)
+    if not items:
+        raise NotFoundError("Preset not found", details={"presetId": preset_id})
+    return items[0]
+
+
+def count_preset_use(preset: PresetModel) -> None:
+    """One atomic ADD; a preset removed meanwhile is not re-created by it."""
+    try:
+        preset.update(actions=[PresetModel.popularity.add(1)], condition=PresetModel.pk.exists())
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+
+
+def list_persona_examples(*, category: str | None, limit: int,
+                          start_key: dict | None) -> tuple[list[PersonaExampleModel], dict | None]:
+    condition = None if category is None else PersonaExampleModel.sk.startswith(f"{category}#")
+    return query_page(PersonaExampleModel, PERSONA_PK, limit=limit, start_key=start_key, newest_first=False,
+                      range_key_condition=condition)
+
+
+def get_persona_example(example_id: str) -> PersonaExampleModel:
+    items, _ = query_page(PersonaExampleModel, PERSONA_BY_ID, limit=1, index=PersonaExampleModel.by_id,
+                          range_key_condition=PersonaExampleModel.gsi1sk == example_id)
+    if not items:
+        raise NotFoundError("Persona example not found", details={"personaExampleId": example_id})
+    return items[0]
+
+
+def use_persona_example(example_id: str) -> PersonaExampleModel:
+    example = get_persona_example(example_id)
+    try:
+        example.update(actions=[PersonaExampleModel.uses.add(1)], condition=PersonaExampleModel.pk.exists())
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+        raise NotFoundError("Persona example not found", details={"personaExampleId": example_id}) from None
+    return example
+
+
+# ---- seeding ----------------------------------------------------------------------------------
+
+@dataclass
+class SeedReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    previews: list[str] = field(default_factory=list)
+    preview_failures: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (f"{len(self.written)} written, {len(self.unchanged)} unchanged, {len(self.removed)} removed, "
+                f"{len(self.previews)} previews rendered, {len(self.preview_failures)} preview failures")
+
+
+def content_hash(entry: dict) -> str:
+    return hashlib.sha256(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+def _persona_map(fields: dict) -> PersonaMap:
+    return PersonaMap(name=fields.get("personaName"), age=fields.get("personaAge"),
+                      personality=fields.get("personaPersonality") or None,
+                      background=fields.get("personaBackground"))
+
+
+def _attributes_map(fields: dict) -> AttributesMap:
+    return AttributesMap(gender=fields.get("gender"), age_range=fields.get("ageRange"),
+                         ethnicity=fields.get("ethnicity"), body_type=fields.get("bodyType"),
+                         hair_style=fields.get("hairStyle"), hair_color=fields.get("hairColor"),
+                         eye_color=fields.get("eyeColor"), skin_tone=fields.get("skinTone"),
+                         style=fields.get("style"))
+
+
+def _existing(model: Any, pk: str) -> dict[str, Any]:
+    """Every item of a curated partition (tens of items; a background job, so paging is fine)."""
+    return {item.id: item for item in model.query(pk)}
+
+
+def seed(presets_doc: dict, personas_doc: dict, *, storage: "Storage | None" = None,
+         render: Callable[[dict], bytes] | None = None, thumb_size: int = 300) -> SeedReport:
+    """Load the data files into the table; safe to run on every start.
+
+    `render(preset) -> image bytes` draws a preview (the offline provider locally, FLUX on AWS);
+    without it (or without storage) presets keep whatever preview they have.
+    """
+    report = SeedReport()
+    version = int(presets_doc.get("version", 1))
+    current = _existing(PresetModel, PRESET_PK)
+    wanted = {entry["id"]: entry for entry in presets_doc["presets"]}
+    for preset_id, entry in wanted.items():
+        digest = content_hash(entry)
+        old = current.get(preset_id)
+        if old is not None and old.content_hash == digest and old.sk == f"{entry['category']}#{preset_id}" \
+                and (old.preview_key or render is None):
+            report.unchanged.append(preset_id)
+            continue
+        if old is not None and old.sk != f"{entry['category']}#{preset_id}":
+            old.delete()  # moved to another category: its key changes
+            old = None
+        preset = PresetModel(sk=f"{entry['category']}#{preset_id}", id=preset_id, gsi1sk=preset_id,
+                             category=entry["category"], name=entry["name"],
+                             description=entry.get("description", ""), prompt=entry["prompt"],
+                             persona=_persona_map(entry.get("persona") or {}),
+                             attributes=_attributes_map(entry.get("attributes") or {}),
+                             featured=bool(entry.get("featured")), version=version, content_hash=digest,
+                             popularity=0)
+        if old is not None and (old.content_hash == digest or render is None or storage is None):
+            # Nothing to draw with: a slightly stale preview beats none.
+            preset.preview_key, preset.thumbnail_key = old.preview_key, old.thumbnail_key
+        elif render is not None and storage is not None:
+            _render_preview(preset, entry, storage, render, thumb_size, report)
+        _write(preset, PresetModel, existed=old is not None, counter="popularity")
+        report.written.append(preset_id)
+    for preset_id, old in current.items():
+        if preset_id not in wanted:
+            old.delete()
+            if storage is not None:
+                storage.delete([old.preview_key, old.thumbnail_key])
+            report.removed.append(preset_id)
+
+    examples = {e["id"]: e for e in personas_doc["personaExamples"]}
+    existing_examples = _existing(PersonaExampleModel, PERSONA_PK)
+    for example_id, entry in examples.items():
+        digest = content_hash(entry)
+        old = existing_examples.get(example_id)
+        if old is not None and old.content_hash == digest:
+            report.unchanged.append(example_id)
+            continue
+        sk = f"{entry['category']}#{example_id}"
+        if old is not None and old.sk != sk:
+            old.delete()
+            old = None
+        example = PersonaExampleModel(sk=sk, id=example_id, gsi1sk=example_id, category=entry["category"],
+                                      persona=_persona_map(entry), uses=0,
+                                      version=int(personas_doc.get("version", 1)), content_hash=digest)
+        _write(example, PersonaExampleModel, existed=old is not None, counter="uses")
+        report.written.append(example_id)
+    for example_id, old in existing_examples.items():
+        if example_id not in examples:
+            old.delete()
+            report.removed.append(example_id)
+    logger.info("presets seeded", extra={"summary": report.summary()})
+    return report
+
+
+def _write(item: Any, model: Any, *, existed: bool, counter: str) -> None:
+    """Every attribute but the usage counter: a user's click during a re-seed is never lost."""
+    if not existed:
+        item.save()
+        return
+    actions = []
+    for name, attribute in model.get_attributes().items():
+        if name in ("pk", "sk", counter):
+            continue
+        value = getattr(item, name)
+        actions.append(attribute.remove() if value is None else attribute.set(value))
+    item.update(actions=actions)
+
+
+def _render_preview(preset: PresetModel, entry: dict, storage: "Storage", render: Callable[[dict], bytes],
+                    thumb_size: int, report: SeedReport) -> None:
+    from chalicelib import images
+
+    try:
+        data = render(entry)
+        processed = images.process_upload(data, max_pixels=40_000_000, max_bytes=20 * 1024 * 1024,
+                                          thumb_size=thumb_size)
+    except images.ImageRejectedError as exc:
+        report.preview_failures[preset.id] = exc.reason
+        return
+    keys = preview_key(preset.id, processed.info.format), preview_thumbnail_key(preset.id)
+    storage.put(keys[0], processed.image, processed.image_content_type)
+    storage.put(keys[1], processed.thumbnail, processed.thumbnail_content_type)
+    preset.preview_key, preset.thumbnail_key = keys
+    report.previews.append(preset.id)

@@ -1,0 +1,144 @@
+"""Preset gallery and persona examples: seeding from the data files, the read API, counters."""
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from PIL import Image
+
+from chalicelib import presets
+from chalicelib.dependencies import get_deps
+from tests.functional.conftest import PREFIX, auth
+from tests.support import images as img
+from tests.support.ddb_calls import DynamoDBCalls
+
+ROOT = Path(__file__).resolve().parents[2]
+PRESETS = json.loads((ROOT / "data/presets.v1.json").read_text())
+PERSONAS = json.loads((ROOT / "data/persona-examples.v1.json").read_text())
+
+
+def render(entry: dict) -> bytes:
+    return img.jpeg(512, 640)
+
+
+@pytest.fixture
+def seeded(aws):
+    deps = get_deps()
+    return presets.seed(PRESETS, PERSONAS, storage=deps.storage, render=render)
+
+
+def get(client, path, user="alice"):
+    resp = client.http.get(f"{PREFIX}{path}", headers=auth(user))
+    return resp.status_code, resp.json_body
+
+
+def all_pages(client, path):
+    items, cursor = [], None
+    while True:
+        sep = "&" if "?" in path else "?"
+        status, page = get(client, path + (f"{sep}cursor={cursor}" if cursor else ""))
+        assert status == 200, page
+        items += page["items"]
+        cursor = page["nextCursor"]
+        if not cursor:
+            return items
+
+
+def test_data_files_hold_enough_curated_entries():
+    assert len(PRESETS["presets"]) >= 24 and len(PERSONAS["personaExamples"]) >= 20
+    categories = {p["category"] for p in PRESETS["presets"]}
+    assert {"professional", "casual", "sports", "fashion", "traditional", "creative"} <= categories
+    ids = [p["id"] for p in PRESETS["presets"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_seeded_gallery_lists_every_preset_with_preview_thumbnails(client, seeded):
+    assert len(seeded.previews) == len(PRESETS["presets"]) and not seeded.preview_failures
+    items = all_pages(client, "/presets?limit=10")
+    assert sorted(p["id"] for p in items) == sorted(p["id"] for p in PRESETS["presets"])
+    first = items[0]
+    assert first["popularity"] == 0 and "X-Amz-Signature=" in first["thumbnailUrl"]
+    key = presets.preview_thumbnail_key(first["id"])
+    thumb = boto3.client("s3", region_name="us-east-1").get_object(Bucket=get_deps().settings.upload_bucket, Key=key)
+    assert Image.open(io.BytesIO(thumb["Body"].read())).size == (300, 300)
+
+
+def test_category_filter_returns_only_that_category(client, seeded):
+    status, page = get(client, "/presets?category=traditional&limit=100")
+    assert status == 200
+    expected = {p["id"] for p in PRESETS["presets"] if p["category"] == "traditional"}
+    assert expected and {p["id"] for p in page["items"]} == expected
+    assert get(client, "/presets?category=nope")[1]["items"] == []
+    assert get(client, "/presets?category=Not%20Valid")[0] == 400
+
+
+def test_preset_by_id_has_persona_and_attributes(client, seeded):
+    entry = PRESETS["presets"][0]
+    status, preset = get(client, f"/presets/{entry['id']}")
+    assert status == 200
+    assert (preset["name"], preset["prompt"], preset["category"]) == (entry["name"], entry["prompt"], entry["category"])
+    assert preset["personaName"] == entry["persona"]["personaName"]
+    assert preset["gender"] == entry["attributes"]["gender"]
+    status, body = get(client, "/presets/does-not-exist")
+    assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def test_gallery_reads_are_one_dynamodb_call(client, seeded):
+    entry = PRESETS["presets"][3]
+    for path in ("/presets?limit=5", f"/presets?category={entry['category']}", f"/presets/{entry['id']}",
+                 "/persona-examples"):
+        with DynamoDBCalls() as calls:
+            assert get(client, path)[0] == 200
+        assert calls.names == ["Query"], (path, calls.names)
+
+
+def test_seeding_twice_changes_nothing_and_keeps_counters(client, seeded):
+    entry = PRESETS["presets"][0]
+    presets.count_preset_use(presets.get_preset(entry["id"]))
+    again = presets.seed(PRESETS, PERSONAS, storage=get_deps().storage, render=render)
+    assert again.written == [] and again.previews == [] and again.removed == []
+    assert get(client, f"/presets/{entry['id']}")[1]["popularity"] == 1
+
+
+def test_changed_and_removed_entries_are_applied_and_popularity_survives(client, seeded):
+    changed = copy.deepcopy(PRESETS)
+    target = changed["presets"][0]
+    target["prompt"] += ", golden hour light"
+    gone = changed["presets"].pop()
+    presets.count_preset_use(presets.get_preset(target["id"]))
+    report = presets.seed(changed, PERSONAS, storage=get_deps().storage, render=render)
+    assert report.written == [target["id"]] and report.previews == [target["id"]] and report.removed == [gone["id"]]
+    status, preset = get(client, f"/presets/{target['id']}")
+    assert preset["prompt"].endswith("golden hour light") and preset["popularity"] == 1
+    assert get(client, f"/presets/{gone['id']}")[0] == 404
+
+
+def test_persona_examples_list_and_count_uses(client, seeded):
+    items = all_pages(client, "/persona-examples?limit=7")
+    assert len(items) == len(PERSONAS["personaExamples"])
+    example = items[0]
+    assert example["personaName"] and example["personaAge"] and example["uses"] == 0
+    resp = client.http.post(f"{PREFIX}/persona-examples/{example['id']}/use", headers=auth())
+    assert resp.status_code == 200 and resp.json_body["uses"] == 1
+    client.http.post(f"{PREFIX}/persona-examples/{example['id']}/use", headers=auth("bob"))
+    category = example["category"]
+    listed = {e["id"]: e for e in get(client, f"/persona-examples?category={category}&limit=100")[1]["items"]}
+    assert listed[example["id"]]["uses"] == 2
+    assert all(e["category"] == category for e in listed.values())
+    assert client.http.post(f"{PREFIX}/persona-examples/nobody/use", headers=auth()).status_code == 404
+
+
+def test_gallery_needs_a_token(client, seeded):
+    resp = client.http.get(f"{PREFIX}/presets")
+    assert resp.status_code == 401 and resp.json_body["error"]["code"] == "unauthorized"
+
+
+def test_cursor_of_one_category_is_refused_for_another(client, seeded):
+    page = get(client, "/presets?category=professional&limit=1")[1]
+    assert page["nextCursor"]
+    status, body = get(client, f"/presets?category=casual&cursor={page['nextCursor']}")
+    assert status == 400, body
