@@ -80,55 +80,51 @@ def persona_example_to_json(example: PersonaExampleModel) -> dict:
 
 # ---- reads --------------------------------------------------------------------------------------
 
-def _category_prefix(category: str | None):
-    return None if category is None else PresetModel.sk.startswith(f"{category}#")
+def _list(model: Any, pk: str, category: str | None, limit: int, start_key: dict | None):
+    condition = None if category is None else model.sk.startswith(f"{category}#")
+    return query_page(model, pk, limit=limit, start_key=start_key, newest_first=False, range_key_condition=condition)
 
 
-def list_presets(*, category: str | None, limit: int, start_key: dict | None) -> tuple[list[PresetModel], dict | None]:
-    return query_page(PresetModel, PRESET_PK, limit=limit, start_key=start_key, newest_first=False,
-                      range_key_condition=_category_prefix(category))
-
-
-def get_preset(preset_id: str) -> PresetModel:
-    items, _ = query_page(PresetModel, PRESET_BY_ID, limit=1, index=PresetModel.by_id,
-                          range_key_condition=PresetModel.gsi1sk == preset_id)
+def _by_id(model: Any, index_pk: str, item_id: str, what: str) -> Any:
+    """One Query on GSI1 (`{KIND}#ID` / id): the API knows the id, not the category in the key."""
+    items, _ = query_page(model, index_pk, limit=1, index=model.by_id, range_key_condition=model.gsi1sk == item_id)
     if not items:
-        raise NotFoundError("Preset not found", details={"presetId": preset_id})
+        raise NotFoundError(f"{what} not found", details={"id": item_id})
     return items[0]
 
 
-def count_preset_use(preset: PresetModel) -> None:
-    """One atomic ADD; a preset removed meanwhile is not re-created by it."""
+def _count(item: Any, counter: Any) -> bool:
+    """One atomic ADD; False when the entry was removed meanwhile (never re-created by a click)."""
     try:
-        preset.update(actions=[PresetModel.popularity.add(1)], condition=PresetModel.pk.exists())
+        item.update(actions=[counter.add(1)], condition=type(item).pk.exists())
     except UpdateError as exc:
         if not condition_failed(exc):
             raise
+        return False
+    return True
+
+
+def list_presets(*, category: str | None, limit: int, start_key: dict | None) -> tuple[list[PresetModel], dict | None]:
+    return _list(PresetModel, PRESET_PK, category, limit, start_key)
+
+
+def get_preset(preset_id: str) -> PresetModel:
+    return _by_id(PresetModel, PRESET_BY_ID, preset_id, "Preset")
+
+
+def count_preset_use(preset: PresetModel) -> None:
+    _count(preset, PresetModel.popularity)
 
 
 def list_persona_examples(*, category: str | None, limit: int,
                           start_key: dict | None) -> tuple[list[PersonaExampleModel], dict | None]:
-    condition = None if category is None else PersonaExampleModel.sk.startswith(f"{category}#")
-    return query_page(PersonaExampleModel, PERSONA_PK, limit=limit, start_key=start_key, newest_first=False,
-                      range_key_condition=condition)
-
-
-def get_persona_example(example_id: str) -> PersonaExampleModel:
-    items, _ = query_page(PersonaExampleModel, PERSONA_BY_ID, limit=1, index=PersonaExampleModel.by_id,
-                          range_key_condition=PersonaExampleModel.gsi1sk == example_id)
-    if not items:
-        raise NotFoundError("Persona example not found", details={"personaExampleId": example_id})
-    return items[0]
+    return _list(PersonaExampleModel, PERSONA_PK, category, limit, start_key)
 
 
 def use_persona_example(example_id: str) -> PersonaExampleModel:
-    example = get_persona_example(example_id)
-    try:
-        example.update(actions=[PersonaExampleModel.uses.add(1)], condition=PersonaExampleModel.pk.exists())
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        raise NotFoundError("Persona example not found", details={"personaExampleId": example_id}) from None
+    example = _by_id(PersonaExampleModel, PERSONA_BY_ID, example_id, "Persona example")
+    if not _count(example, PersonaExampleModel.uses):
+        raise NotFoundError("Persona example not found", details={"id": example_id})
     return example
 
 

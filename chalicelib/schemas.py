@@ -85,19 +85,8 @@ class AttributeFields(Request):
     style: ShortText | None = None
 
 
-class Avatar(Response):
-    id: str
-    projectId: str
-    name: str
-    status: Literal["uploading", "processing", "ready", "rejected"]
-    statusReason: str | None = None
-    sourceType: Literal["uploaded", "text_to_image", "preset"]
-    imageUrl: str | None = None
-    thumbnailUrl: str | None = None
-    width: int | None = None
-    height: int | None = None
-    format: str | None = None
-    bytes: int | None = None
+class Traits(Response):
+    """Persona and visual attributes as answered (avatars, presets)."""
     personaName: str | None = None
     personaAge: int | None = None
     personaPersonality: list[str] = Field(default_factory=list)
@@ -111,6 +100,21 @@ class Avatar(Response):
     eyeColor: str | None = None
     skinTone: str | None = None
     style: str | None = None
+
+
+class Avatar(Traits):
+    id: str
+    projectId: str
+    name: str
+    status: Literal["uploading", "processing", "ready", "rejected"]
+    statusReason: str | None = None
+    sourceType: Literal["uploaded", "text_to_image", "preset"]
+    imageUrl: str | None = None
+    thumbnailUrl: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    bytes: int | None = None
     prompt: str | None = None
     seed: int | None = None
     generationId: str | None = None
@@ -343,7 +347,7 @@ class CategoryListQuery(ListQuery):
     category: Category | None = None
 
 
-class Preset(Response):
+class Preset(Traits):
     id: str
     category: str
     name: str
@@ -353,19 +357,6 @@ class Preset(Response):
     popularity: int
     previewUrl: str | None = None
     thumbnailUrl: str | None = None
-    personaName: str | None = None
-    personaAge: int | None = None
-    personaPersonality: list[str] = Field(default_factory=list)
-    personaBackground: str | None = None
-    gender: str | None = None
-    ageRange: str | None = None
-    ethnicity: str | None = None
-    bodyType: str | None = None
-    hairStyle: str | None = None
-    hairColor: str | None = None
-    eyeColor: str | None = None
-    skinTone: str | None = None
-    style: str | None = None
 
 
 class PersonaExample(Response):

@@ -18,16 +18,19 @@ def _preset_json(preset) -> dict:
     return presets.preset_to_json(preset, deps.storage, deps.settings.image_url_expiry_seconds)
 
 
+def _page(kind: str, lister, to_json):
+    request = bp.current_request
+    query = parse_query(request, CategoryListQuery)
+    cursors = Cursors(user_id(request), f"{kind}:{query.category or ''}")
+    items, last_key = lister(category=query.category, limit=query.limit, start_key=cursors.decode(query.cursor))
+    return json_response(cursors.page([to_json(item) for item in items], last_key))
+
+
 @bp.route("/presets", methods=["GET"], authorizer=jwt_auth)
 @operation("The preset gallery, by category, with preview thumbnails and popularity", tags=TAGS,
            query=CategoryListQuery, response=Page[Preset])
 def list_presets():
-    request = bp.current_request
-    query = parse_query(request, CategoryListQuery)
-    cursors = Cursors(user_id(request), f"presets:{query.category or ''}")
-    items, last_key = presets.list_presets(category=query.category, limit=query.limit,
-                                           start_key=cursors.decode(query.cursor))
-    return json_response(cursors.page([_preset_json(p) for p in items], last_key))
+    return _page("presets", presets.list_presets, _preset_json)
 
 
 @bp.route("/presets/{preset_id}", methods=["GET"], authorizer=jwt_auth)
@@ -41,12 +44,7 @@ def get_preset(preset_id: str):
 @operation("Persona examples to fill the persona form with, by category", tags=TAGS,
            query=CategoryListQuery, response=Page[PersonaExample])
 def list_persona_examples():
-    request = bp.current_request
-    query = parse_query(request, CategoryListQuery)
-    cursors = Cursors(user_id(request), f"personas:{query.category or ''}")
-    items, last_key = presets.list_persona_examples(category=query.category, limit=query.limit,
-                                                    start_key=cursors.decode(query.cursor))
-    return json_response(cursors.page([presets.persona_example_to_json(e) for e in items], last_key))
+    return _page("personas", presets.list_persona_examples, presets.persona_example_to_json)
 
 
 @bp.route("/persona-examples/{example_id}/use", methods=["POST"], authorizer=jwt_auth)
