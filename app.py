@@ -3,12 +3,21 @@ from chalice import Chalice
 
 from chalicelib.api.auth import auth_bp
 from chalicelib.api.avatars import bp as avatars_bp
+from chalicelib.api.generations import bp as generations_bp
 from chalicelib.api.http import http_error_middleware
 from chalicelib.api.presets import bp as presets_bp
 from chalicelib.api.projects import bp as projects_bp
 from chalicelib.api.system import bp as system_bp
 from chalicelib.api.usage import bp as usage_bp
-from chalicelib.config import API_PREFIX, CLEANUP_QUEUE, UPLOAD_QUEUE, USAGE_EVENTS_QUEUE
+from chalicelib.config import (
+    API_PREFIX,
+    CLEANUP_QUEUE,
+    GENERATION_DLQ,
+    GENERATION_MAX_CONCURRENCY,
+    GENERATION_QUEUE,
+    UPLOAD_QUEUE,
+    USAGE_EVENTS_QUEUE,
+)
 
 app = Chalice(app_name="avatar-creator")
 # Bearer tokens (no cookies), so any origin may call the API; the page may be hosted on S3/CloudFront.
@@ -19,6 +28,7 @@ app.register_blueprint(auth_bp)
 app.register_blueprint(system_bp, url_prefix=API_PREFIX)
 app.register_blueprint(projects_bp, url_prefix=API_PREFIX)
 app.register_blueprint(avatars_bp, url_prefix=API_PREFIX)
+app.register_blueprint(generations_bp, url_prefix=API_PREFIX)
 app.register_blueprint(usage_bp, url_prefix=API_PREFIX)
 app.register_blueprint(presets_bp, url_prefix=API_PREFIX)
 
@@ -42,3 +52,18 @@ def usage_worker(event):
     from chalicelib.handlers.usage import handle
 
     return handle(event)
+
+
+# The provider bills per image and rate-limits: at most GENERATION_MAX_CONCURRENCY jobs at once.
+@app.on_sqs_message(queue=GENERATION_QUEUE, batch_size=1, maximum_concurrency=GENERATION_MAX_CONCURRENCY)
+def generation_worker(event):
+    from chalicelib.handlers.generation import handle
+
+    return handle(event)
+
+
+@app.on_sqs_message(queue=GENERATION_DLQ, batch_size=10)
+def generation_dlq_worker(event):
+    from chalicelib.handlers.generation import handle_dead_letters
+
+    return handle_dead_letters(event)

@@ -173,7 +173,6 @@ def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnai
     (a duplicate event) or its project is gone (deleted meanwhile).
     """
     now = clock.now()
-    counter = getattr(UserStatsModel, SOURCE_COUNTER[avatar.source_type])
     try:
         with TransactWrite(connection=connection) as tx:
             tx.update(avatar, actions=[
@@ -183,18 +182,25 @@ def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnai
                 AvatarModel.size_bytes.set(size_bytes), AvatarModel.ttl.remove(),
                 AvatarModel.updated_at.set(clock.iso(now)),
             ], condition=AvatarModel.status.is_in(*from_statuses))
-            tx.update(ProjectModel(user_pk(avatar.user_id), project_sk(avatar.project_id)),
-                      actions=[ProjectModel.avatar_count.add(1)], condition=ProjectModel.pk.exists())
-            tx.update(UserStatsModel(user_pk(avatar.user_id)),
-                      actions=[UserStatsModel.total_avatars.add(1), counter.add(1)])
-            if avatar.source_type == "uploaded":
-                tx.update(UserDayModel(user_pk(avatar.user_id), clock.day_key(now)),
-                          actions=[UserDayModel.uploads.add(1), UserDayModel.ttl.set(clock.epoch(now) + 40 * 86400)])
+            count_new_avatar(tx, avatar, now)
     except TransactWriteError as exc:
         if transaction_condition_failed(exc):
             return False
         raise
     return True
+
+
+def count_new_avatar(tx: TransactWrite, avatar: AvatarModel, now: Any, stats_actions: tuple = ()) -> None:
+    """The counter writes of an avatar becoming ready, for the caller's transaction: the project's
+    avatarCount (which also checks the project still exists) and the user's totals."""
+    counter = getattr(UserStatsModel, SOURCE_COUNTER[avatar.source_type])
+    tx.update(ProjectModel(user_pk(avatar.user_id), project_sk(avatar.project_id)),
+              actions=[ProjectModel.avatar_count.add(1)], condition=ProjectModel.pk.exists())
+    tx.update(UserStatsModel(user_pk(avatar.user_id)),
+              actions=[UserStatsModel.total_avatars.add(1), counter.add(1), *stats_actions])
+    if avatar.source_type == "uploaded":
+        tx.update(UserDayModel(user_pk(avatar.user_id), clock.day_key(now)),
+                  actions=[UserDayModel.uploads.add(1), UserDayModel.ttl.set(clock.epoch(now) + 40 * 86400)])
 
 
 def _delete_history(user_id: str, avatar_id: str) -> None:

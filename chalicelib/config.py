@@ -16,6 +16,8 @@ GENERATION_QUEUE = "avatar-creator-generations"
 USAGE_EVENTS_QUEUE = "avatar-creator-usage-events"
 CLEANUP_QUEUE = "avatar-creator-cleanup"
 GENERATION_DLQ = "avatar-creator-generations-dlq"
+# Lambda event source maximum concurrency of the generation worker (AWS minimum is 2; the original ran 2).
+GENERATION_MAX_CONCURRENCY = 2
 
 API_PREFIX = "/api/apps/avatar-creator"
 

@@ -67,6 +67,13 @@ class Dependencies:
         return Storage(self.s3, self.settings.upload_bucket)
 
     @functools.cached_property
+    def provider(self) -> Any:
+        """The image provider (FLUX or offline): one per container, so its HTTP connections are reused."""
+        from chalicelib.providers import get_provider
+
+        return get_provider(self.settings)
+
+    @functools.cached_property
     def dynamodb(self) -> "Connection":
         """A PynamoDB connection for transactions (TransactWrite/TransactGet)."""
         from pynamodb.connection import Connection

@@ -336,6 +336,7 @@ class Stats(Response):
     averageUsagePerAvatar: float
     bySourceType: AvatarsBySource
     usageByApp: list[AppUsage]
+    activeGenerations: int = 0
 
 
 # ---- presets and persona examples (issue 10) ------------------------------------------------
@@ -367,3 +368,48 @@ class PersonaExample(Response):
     personaAge: int | None = None
     personaPersonality: list[str] = Field(default_factory=list)
     personaBackground: str | None = None
+
+
+# ---- generation (issue 4) -------------------------------------------------------------------
+
+def _multiple_of_16(value: int | None) -> int | None:
+    if value is not None and value % 16:
+        raise ValueError("must be a multiple of 16")
+    return value
+
+
+ImageSide = Annotated[int, Field(ge=256, le=1536)]
+
+
+class GenerateRequest(PersonaFields, AttributeFields):
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)]
+    name: Name
+    width: ImageSide = 768
+    height: ImageSide = 1024
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+
+    _sides = field_validator("width", "height")(classmethod(lambda cls, v: _multiple_of_16(v)))
+
+
+class Generation(Response):
+    id: str
+    projectId: str
+    status: Literal["pending", "processing", "completed", "failed", "cancelled"]
+    stage: str | None = None
+    progress: int
+    attempts: int
+    errorMessage: str | None = None
+    prompt: str | None = None
+    negativePrompt: str | None = None
+    request: dict
+    avatarId: str | None = None
+    avatar: Avatar | None = None
+    presetId: str | None = None
+    createdAt: str
+    updatedAt: str
+    startedAt: str | None = None
+    completedAt: str | None = None
+
+
+class GenerationListQuery(ListQuery):
+    status: Literal["active", "all"] = "all"

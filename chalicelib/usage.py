@@ -272,4 +272,5 @@ def stats(user_id: str) -> dict:
             "preset": int(counters.avatars_preset or 0),
         },
         "usageByApp": _by_count(by_app),
+        "activeGenerations": int(counters.active_generations or 0),
     }

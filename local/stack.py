@@ -61,6 +61,7 @@ def app_environment(outputs: dict, jwt_secret: str) -> dict[str, str]:
         "GENERATION_QUEUE_URL": outputs["GenerationQueueUrl"],
         "GENERATION_DLQ_URL": outputs["GenerationDlqUrl"],
         "USAGE_EVENTS_QUEUE_URL": outputs["UsageEventsQueueUrl"],
+        "USAGE_EVENTS_DLQ_URL": outputs["UsageEventsDlqUrl"],
         "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"],
         "JWT_SECRET": jwt_secret,
     }

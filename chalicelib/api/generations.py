@@ -1,0 +1,98 @@
+"""Generation routes: start a job, follow it, list a project's jobs, cancel, retry."""
+from __future__ import annotations
+
+import re
+
+from chalice import Blueprint
+
+from chalicelib import generation
+from chalicelib.api.auth import jwt_auth
+from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
+from chalicelib.dependencies import get_deps
+from chalicelib.errors import ValidationError
+from chalicelib.schemas import GenerateRequest, Generation, GenerationListQuery, Page
+
+bp = Blueprint(__name__)
+TAGS = ("generation",)
+JSON = ["application/json"]
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+IDEMPOTENCY_HEADER = {"Idempotency-Key": "Optional. The same key and body return the same generation (24 h)."}
+
+
+def idempotency_key(request) -> str | None:
+    key = (request.headers or {}).get("idempotency-key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ValidationError("Idempotency-Key must be 1-128 of A-Z a-z 0-9 . _ : -",
+                              details={"header": "Idempotency-Key"})
+    return key
+
+
+def generation_json(uid: str, gen) -> dict:
+    deps = get_deps()
+    return generation.to_json(gen, generation.avatar_json(uid, gen, deps.storage,
+                                                          deps.settings.image_url_expiry_seconds))
+
+
+def start_from(project_id: str, fields: dict, *, source_type: str = "text_to_image"):
+    """Shared by /avatars/generate, presets and variations: answers 202 with the generation
+    (200 when an Idempotency-Key replay returns the earlier one)."""
+    request = bp.current_request
+    uid = user_id(request)
+    deps = get_deps()
+    started = generation.start(deps.dynamodb, deps.sqs, deps.settings, uid, project_id, fields,
+                               idempotency_key=idempotency_key(request), source_type=source_type)
+    return started, generation_json(uid, started.generation)
+
+
+@bp.route("/projects/{project_id}/avatars/generate", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
+@operation("Start generating an avatar from a prompt, persona and attributes (FLUX.1-dev + realism LoRA)",
+           tags=TAGS, request=GenerateRequest, response=Generation, status=202, errors=(400, 401, 404, 409, 413, 429, 503),
+           headers=IDEMPOTENCY_HEADER)
+def generate(project_id: str):
+    body = parse_body(bp.current_request, GenerateRequest)
+    started, payload = start_from(project_id, body.model_dump(exclude_none=True))
+    return json_response(payload, status=202 if started.created else 200)
+
+
+@bp.route("/generations/{generation_id}", methods=["GET"], authorizer=jwt_auth)
+@operation("A generation's status, progress, attempts, error and (once completed) its avatar", tags=TAGS,
+           response=Generation)
+def get_generation(generation_id: str):
+    uid = user_id(bp.current_request)
+    return json_response(generation_json(uid, generation.get(uid, generation_id)))
+
+
+@bp.route("/projects/{project_id}/generations", methods=["GET"], authorizer=jwt_auth)
+@operation("A project's generations, newest first; status=active for the pending and processing ones", tags=TAGS,
+           query=GenerationListQuery, response=Page[Generation])
+def list_generations(project_id: str):
+    from chalicelib import projects
+
+    request = bp.current_request
+    uid = user_id(request)
+    query = parse_query(request, GenerationListQuery)
+    projects.get_project(uid, project_id)  # another user's project is 404, not an empty list
+    cursors = Cursors(uid, f"generations:{project_id}:{query.status}")
+    items, last_key = generation.list_for_project(uid, project_id, active_only=query.status == "active",
+                                                  limit=query.limit, start_key=cursors.decode(query.cursor))
+    # The list shows status, not the avatar: no extra reads per item.
+    return json_response(cursors.page([generation.to_json(g) for g in items], last_key))
+
+
+@bp.route("/generations/{generation_id}/cancel", methods=["POST"], authorizer=jwt_auth)
+@operation("Cancel a pending generation", tags=TAGS, response=Generation, errors=(401, 404, 409))
+def cancel_generation(generation_id: str):
+    uid = user_id(bp.current_request)
+    return json_response(generation_json(uid, generation.cancel(get_deps().dynamodb, uid, generation_id)))
+
+
+@bp.route("/generations/{generation_id}/retry", methods=["POST"], authorizer=jwt_auth)
+@operation("Run a failed generation again", tags=TAGS, response=Generation, status=202,
+           errors=(401, 404, 409, 429, 503))
+def retry_generation(generation_id: str):
+    uid = user_id(bp.current_request)
+    deps = get_deps()
+    gen = generation.retry(deps.dynamodb, deps.sqs, deps.settings, uid, generation_id)
+    return json_response(generation_json(uid, gen), status=202)

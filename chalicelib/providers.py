@@ -1,0 +1,172 @@
+"""Image providers for generation: FLUX.1-dev (+ realism LoRA) through huggingface_hub, or an
+offline renderer for machines without a token.
+
+    get_provider(settings).generate(prompt=…, negative_prompt=…, width=…, height=…, seed=…) -> PNG bytes
+
+Every failure is a ProviderError that says whether trying again can help (429, 5xx, timeouts,
+connection errors) or not (refused prompt, other 4xx), and for how long the provider asked to wait.
+huggingface_hub and Pillow are imported inside the calls: the API function never loads them.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.config import Settings
+
+ERROR_MAX = 300
+
+
+class ProviderError(Exception):
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None,
+                 status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason[:ERROR_MAX]
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    seed: int
+    label: str = ""  # what the offline placeholder writes on the picture
+
+
+class Provider(Protocol):
+    name: str
+
+    def generate(self, request: GenerationRequest) -> bytes: ...
+
+
+def _retry_after(headers) -> float | None:
+    raw = (headers or {}).get("retry-after")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None  # an HTTP date: the configured backoff applies
+
+
+def classify(exc: BaseException) -> ProviderError:
+    """huggingface_hub / httpx exceptions → ProviderError (retryable or not)."""
+    from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
+    if isinstance(exc, InferenceTimeoutError):
+        return ProviderError("The image service did not answer in time", retryable=True)
+    if isinstance(exc, HfHubHTTPError) and getattr(exc, "response", None) is not None:
+        status = exc.response.status_code
+        retry_after = _retry_after(exc.response.headers)
+        if status == 429:
+            return ProviderError("The image service is busy (rate limited)", retryable=True,
+                                 retry_after=retry_after, status=status)
+        if status >= 500:
+            return ProviderError(f"The image service is unavailable (HTTP {status})", retryable=True,
+                                 retry_after=retry_after, status=status)
+        detail = _server_message(exc)
+        if status in (401, 403):
+            return ProviderError("The image service refused our credentials", retryable=False, status=status)
+        return ProviderError(f"The image service refused the request (HTTP {status}){detail}", retryable=False,
+                             status=status)
+    # Transport errors (connection refused/reset, DNS) say nothing about the request itself.
+    import httpx2
+
+    if isinstance(exc, (httpx2.TransportError, ConnectionError, TimeoutError)):
+        return ProviderError("The image service could not be reached", retryable=True)
+    return ProviderError(f"The image service failed: {type(exc).__name__}", retryable=False)
+
+
+def _server_message(exc) -> str:
+    try:
+        body = exc.response.json()
+    except (ValueError, AttributeError):
+        return ""
+    message = body.get("error") if isinstance(body, dict) else None
+    if isinstance(message, list):
+        message = "; ".join(str(m) for m in message)
+    return f": {' '.join(str(message).split())[:200]}" if message else ""
+
+
+class FluxProvider:
+    """FLUX.1-dev with the realism LoRA. With FLUX_ENDPOINT_URL the model is that URL (a dedicated
+    Inference Endpoint serving the LoRA-merged pipeline, or any server speaking the same API);
+    otherwise the LoRA repository is called through Inference Providers (its base model is FLUX.1-dev)."""
+    name = "flux"
+
+    def __init__(self, settings: "Settings", token: str | None):
+        self._settings = settings
+        self._token = token
+        self._client = None
+
+    def _inference_client(self):
+        if self._client is None:
+            from huggingface_hub import InferenceClient
+
+            s = self._settings
+            model = s.flux_endpoint_url or s.flux_lora or s.flux_model
+            self._client = InferenceClient(model=model, token=self._token, timeout=s.flux_timeout_seconds,
+                                           provider=None if s.flux_endpoint_url else s.flux_provider)
+        return self._client
+
+    def generate(self, request: GenerationRequest) -> bytes:
+        s = self._settings
+        try:
+            image = self._inference_client().text_to_image(
+                request.prompt, negative_prompt=request.negative_prompt, width=request.width,
+                height=request.height, num_inference_steps=s.flux_steps, guidance_scale=s.flux_guidance,
+                seed=request.seed)
+        except Exception as exc:  # noqa: BLE001 — every failure is classified, none escapes unlabelled
+            raise classify(exc) from exc
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        return out.getvalue()
+
+
+class OfflineProvider:
+    """A labelled placeholder portrait, so the whole flow runs without a token (local stack, CI).
+    Deterministic per seed. Never chosen in production (Settings.offline_generation)."""
+    name = "offline"
+
+    def generate(self, request: GenerationRequest) -> bytes:
+        import random
+
+        from PIL import Image, ImageDraw
+
+        rnd = random.Random(request.seed)
+        w, h = request.width, request.height
+        top = tuple(rnd.randint(40, 200) for _ in range(3))
+        bottom = tuple(max(0, c - 60) for c in top)
+        im = Image.new("RGB", (w, h), bottom)
+        draw = ImageDraw.Draw(im)
+        for y in range(0, h, 4):  # a vertical gradient backdrop
+            t = y / h
+            draw.rectangle((0, y, w, y + 4), fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom)))
+        skin = rnd.choice([(241, 194, 167), (224, 172, 105), (198, 134, 66), (141, 85, 36), (255, 219, 172)])
+        cx, cy = w // 2, int(h * 0.42)
+        draw.ellipse((cx - w * 0.33, h * 0.72, cx + w * 0.33, h * 1.2), fill=tuple(max(0, c - 90) for c in top))
+        draw.rectangle((cx - w * 0.07, cy + h * 0.12, cx + w * 0.07, h * 0.78), fill=skin)
+        draw.ellipse((cx - w * 0.17, cy - h * 0.17, cx + w * 0.17, cy + h * 0.17), fill=skin)
+        for dx in (-0.06, 0.06):
+            draw.ellipse((cx + w * dx - 6, cy - h * 0.03 - 5, cx + w * dx + 6, cy - h * 0.03 + 5), fill=(40, 30, 30))
+        draw.arc((cx - w * 0.06, cy + h * 0.03, cx + w * 0.06, cy + h * 0.08), 20, 160, fill=(120, 50, 50), width=3)
+        draw.rectangle((0, h - 44, w, h), fill=(0, 0, 0))
+        label = f"OFFLINE PLACEHOLDER · seed {request.seed}"
+        draw.text((10, h - 38), label, fill=(255, 255, 255))
+        if request.label:
+            draw.text((10, h - 20), request.label[:60], fill=(200, 200, 200))
+        out = io.BytesIO()
+        im.save(out, "PNG")
+        return out.getvalue()
+
+
+def get_provider(settings: "Settings") -> Provider:
+    if settings.offline_generation:
+        return OfflineProvider()
+    from chalicelib.secrets import hf_token
+
+    return FluxProvider(settings, hf_token(settings))

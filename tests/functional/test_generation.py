@@ -1,0 +1,329 @@
+"""Generation over moto: the API, the worker fed like Lambda's event source mapping, the real
+`InferenceClient` against a local fake FLUX server, the offline provider, quotas and the DLQ."""
+from __future__ import annotations
+
+import io
+import json
+
+import boto3
+import pytest
+from PIL import Image
+
+from chalicelib import dependencies
+from tests.functional.conftest import PREFIX, auth, body
+from tests.support.fake_flux import FakeFlux
+from tests.support.generation import deliver, receive_raw
+
+REQUEST = {"prompt": "confident business woman", "name": "Sarah", "personaName": "Sarah", "personaAge": 32,
+           "personaPersonality": ["professional"], "gender": "female", "ageRange": "middle-aged",
+           "ethnicity": "asian", "style": "professional", "width": 512, "height": 640, "seed": 42}
+
+
+@pytest.fixture
+def env(aws, monkeypatch):
+    def set_env(**values):
+        for key, value in values.items():
+            monkeypatch.setenv(key, str(value))
+        dependencies.reset()
+    set_env(GENERATION_BACKOFF_SECONDS="0", GENERATION_PROVIDER="offline")
+    return set_env
+
+
+@pytest.fixture
+def flux(env):
+    """A fake FLUX endpoint the real InferenceClient talks to; `flux.script` sets its answers."""
+    with FakeFlux(["ok"], retry_after=0) as fake:
+        env(GENERATION_PROVIDER="hf", FLUX_ENDPOINT_URL=fake.url, HF_TOKEN="hf_test_token", FLUX_TIMEOUT_SECONDS="1")
+        yield fake
+
+
+def project(client, user="alice") -> str:
+    resp = client.http.post(f"{PREFIX}/projects", headers=auth(user), body=body({"name": "Gen"}))
+    return resp.json_body["id"]
+
+
+def generate(client, pid, user="alice", headers=None, **overrides):
+    return client.http.post(f"{PREFIX}/projects/{pid}/avatars/generate", headers={**auth(user), **(headers or {})},
+                            body=body({**REQUEST, **overrides}))
+
+
+def get_gen(client, gid, user="alice"):
+    resp = client.http.get(f"{PREFIX}/generations/{gid}", headers=auth(user))
+    assert resp.status_code == 200, resp.body
+    return resp.json_body
+
+
+def stats(client, user="alice"):
+    return client.http.get(f"{PREFIX}/stats", headers=auth(user)).json_body
+
+
+def avatars_of(client, pid, user="alice"):
+    return client.http.get(f"{PREFIX}/projects/{pid}/avatars", headers=auth(user)).json_body["items"]
+
+
+def s3_object(key: str) -> bytes:
+    bucket = dependencies.get_deps().settings.upload_bucket
+    return boto3.client("s3", region_name="us-east-1").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def run_worker(rounds=10):
+    return deliver("generation_worker", rounds=rounds)
+
+
+# ---- the happy path ----------------------------------------------------------------------------
+
+def test_offline_generation_completes_with_a_ready_avatar_and_thumbnail(client, env):
+    pid = project(client)
+    resp = generate(client, pid)
+    assert resp.status_code == 202, resp.body
+    gen = resp.json_body
+    assert (gen["status"], gen["progress"], gen["attempts"], gen["avatar"]) == ("pending", 0, 0, None)
+    assert gen["prompt"].startswith("Sarah, 32 years old, professional personality, female, middle-aged adult")
+    assert "cartoon" in gen["negativePrompt"]
+    listed = client.http.get(f"{PREFIX}/projects/{pid}/generations?status=active", headers=auth()).json_body
+    assert [g["id"] for g in listed["items"]] == [gen["id"]]
+
+    assert run_worker() == 1
+    done = get_gen(client, gen["id"])
+    assert (done["status"], done["progress"], done["stage"], done["attempts"]) == ("completed", 100, "done", 1)
+    avatar = done["avatar"]
+    assert (avatar["status"], avatar["sourceType"], avatar["seed"], avatar["generationId"]) == \
+        ("ready", "text_to_image", 42, gen["id"])
+    assert avatar["prompt"] == gen["prompt"] and avatar["personaName"] == "Sarah" and avatar["gender"] == "female"
+    assert (avatar["width"], avatar["height"]) == (512, 640)
+    thumb = Image.open(io.BytesIO(s3_object(f"thumbs/alice/{avatar['id']}.jpg")))
+    assert thumb.size == (300, 300)
+    assert [a["id"] for a in avatars_of(client, pid)] == [avatar["id"]]
+    s = stats(client)
+    assert (s["totalAvatars"], s["bySourceType"]["text_to_image"], s["activeGenerations"]) == (1, 1, 0)
+    assert client.http.get(f"{PREFIX}/projects/{pid}/generations?status=active",
+                           headers=auth()).json_body["items"] == []
+    assert client.http.get(f"{PREFIX}/projects/{pid}", headers=auth()).json_body["avatarCount"] == 1
+
+
+def test_flux_request_carries_prompt_size_seed_and_token(client, flux):
+    pid = project(client)
+    gen = generate(client, pid).json_body
+    run_worker()
+    assert get_gen(client, gen["id"])["status"] == "completed"
+    [call] = flux.requests
+    assert call["json"]["inputs"] == gen["prompt"] and call["authorization"] == "Bearer hf_test_token"
+    params = call["json"]["parameters"]
+    assert (params["width"], params["height"], params["seed"]) == (512, 640, 42)
+    assert params["negative_prompt"] == gen["negativePrompt"]
+    assert params["num_inference_steps"] > 0 and params["guidance_scale"] > 0
+
+
+# ---- retries, failures, the DLQ ------------------------------------------------------------------
+
+def test_two_503s_then_success_completes_after_three_attempts(client, flux):
+    flux.script = ["503", "503", "ok"]
+    pid = project(client)
+    gen = generate(client, pid).json_body
+    run_worker()
+    done = get_gen(client, gen["id"])
+    assert (done["status"], done["attempts"], done["errorMessage"]) == ("completed", 3, None)
+    assert len(flux.requests) == 3 and len(avatars_of(client, pid)) == 1
+
+
+def test_a_provider_that_keeps_failing_ends_failed_and_its_message_in_the_dlq(client, flux, aws):
+    flux.script = ["503"]
+    pid = project(client)
+    gen = generate(client, pid).json_body
+    run_worker()
+    failed = get_gen(client, gen["id"])
+    assert (failed["status"], failed["attempts"]) == ("failed", 3)
+    assert "unavailable" in failed["errorMessage"] and "3 attempts" in failed["errorMessage"]
+    dead = receive_raw(aws["GenerationDlqUrl"])
+    assert [json.loads(m["Body"])["generationId"] for m in dead] == [gen["id"]]
+    assert avatars_of(client, pid) == [] and stats(client)["activeGenerations"] == 0
+
+
+def test_dlq_worker_fails_a_job_left_active(client, env, aws):
+    """Crashes (timeouts, OOM) on every attempt leave the generation active; the DLQ handler ends it."""
+    pid = project(client)
+    gen = generate(client, pid).json_body
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    message = receive_raw(aws["GenerationQueueUrl"])[0]
+    sqs.send_message(QueueUrl=aws["GenerationDlqUrl"], MessageBody=message["Body"])
+    sqs.delete_message(QueueUrl=aws["GenerationQueueUrl"], ReceiptHandle=message["ReceiptHandle"])
+    assert deliver("generation_dlq_worker") == 1
+    failed = get_gen(client, gen["id"])
+    assert failed["status"] == "failed" and "gave up" in failed["errorMessage"]
+    assert client.http.get(f"{PREFIX}/projects/{pid}/generations?status=active",
+                           headers=auth()).json_body["items"] == []
+
+
+def test_refused_prompt_fails_at_once_with_the_reason(client, flux):
+    flux.script = ["400"]
+    gen = generate(client, project(client)).json_body
+    run_worker()
+    failed = get_gen(client, gen["id"])
+    assert (failed["status"], failed["attempts"]) == ("failed", 1)
+    assert "refused" in failed["errorMessage"] and "safety checker" in failed["errorMessage"]
+    assert len(flux.requests) == 1
+
+
+def test_timeout_and_429_are_retried(client, flux):
+    flux.script = ["slow", "429", "ok"]
+    flux.slow_seconds = 2.0
+    gen = generate(client, project(client)).json_body
+    run_worker()
+    done = get_gen(client, gen["id"])
+    assert (done["status"], done["attempts"]) == ("completed", 3)
+
+
+def test_unusable_image_from_the_provider_fails_the_job(client, flux):
+    flux.script = ["garbage"]
+    gen = generate(client, project(client)).json_body
+    run_worker()
+    assert get_gen(client, gen["id"])["status"] == "failed"
+
+
+def test_retry_of_a_failed_generation_runs_it_again(client, flux):
+    flux.script = ["400", "ok"]
+    pid = project(client)
+    gen = generate(client, pid).json_body
+    run_worker()
+    assert get_gen(client, gen["id"])["status"] == "failed"
+    resp = client.http.post(f"{PREFIX}/generations/{gen['id']}/retry", headers=auth())
+    assert resp.status_code == 202 and resp.json_body["status"] == "pending"
+    run_worker()
+    assert get_gen(client, gen["id"])["status"] == "completed"
+    again = client.http.post(f"{PREFIX}/generations/{gen['id']}/retry", headers=auth())
+    assert again.status_code == 409 and again.json_body["error"]["code"] == "invalid_state"
+
+
+# ---- exactly one avatar ----------------------------------------------------------------------------
+
+def test_the_same_job_delivered_twice_makes_one_avatar(client, env, aws):
+    pid = project(client)
+    gen = generate(client, pid).json_body
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    original = receive_raw(aws["GenerationQueueUrl"])[0]
+    sqs.change_message_visibility(QueueUrl=aws["GenerationQueueUrl"], ReceiptHandle=original["ReceiptHandle"],
+                                  VisibilityTimeout=0)
+    sqs.send_message(QueueUrl=aws["GenerationQueueUrl"], MessageBody=original["Body"])  # an SQS duplicate
+    assert run_worker() == 2
+    assert len(avatars_of(client, pid)) == 1 and stats(client)["bySourceType"]["text_to_image"] == 1
+    assert get_gen(client, gen["id"])["attempts"] == 1
+
+
+def test_a_crash_after_saving_the_image_does_not_call_the_provider_again(client, flux, aws):
+    pid = project(client)
+    gen = generate(client, pid).json_body
+    # What a worker that died after storing the image leaves behind: the image, and the job in flight.
+    from chalicelib.generation import avatar_id_for
+
+    png = io.BytesIO()
+    Image.new("RGB", (512, 640), (10, 200, 10)).save(png, "PNG")
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket=aws["UploadBucket"], Key=f"images/alice/{avatar_id_for(gen['id'])}.png", Body=png.getvalue())
+    run_worker()
+    done = get_gen(client, gen["id"])
+    assert done["status"] == "completed" and flux.requests == []
+    assert len(avatars_of(client, pid)) == 1
+
+
+def test_same_idempotency_key_returns_the_same_generation(client, env):
+    pid = project(client)
+    first = generate(client, pid, headers={"Idempotency-Key": "k-123"})
+    second = generate(client, pid, headers={"Idempotency-Key": "k-123"})
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert first.json_body["id"] == second.json_body["id"]
+    listed = client.http.get(f"{PREFIX}/projects/{pid}/generations", headers=auth()).json_body["items"]
+    assert len(listed) == 1
+    other = generate(client, pid, headers={"Idempotency-Key": "k-123"}, prompt="something else entirely")
+    assert other.status_code == 409 and other.json_body["error"]["code"] == "idempotency_key_reused"
+    assert run_worker() == 1
+
+
+# ---- lifecycle, quotas, isolation, input -----------------------------------------------------------
+
+def test_cancel_while_pending_then_the_worker_skips_it(client, env):
+    pid = project(client)
+    gen = generate(client, pid).json_body
+    resp = client.http.post(f"{PREFIX}/generations/{gen['id']}/cancel", headers=auth())
+    assert resp.status_code == 200 and resp.json_body["status"] == "cancelled"
+    run_worker()
+    assert get_gen(client, gen["id"])["status"] == "cancelled" and avatars_of(client, pid) == []
+    again = client.http.post(f"{PREFIX}/generations/{gen['id']}/cancel", headers=auth())
+    assert again.status_code == 409
+
+
+def test_daily_quota_answers_429_with_retry_after(client, env):
+    env(GENERATION_DAILY_LIMIT="2")
+    pid = project(client)
+    assert [generate(client, pid).status_code for _ in range(2)] == [202, 202]
+    third = generate(client, pid)
+    assert third.status_code == 429 and third.json_body["error"]["code"] == "quota_exceeded"
+    assert 0 < int(third.headers["Retry-After"]) <= 86400
+    assert len(client.http.get(f"{PREFIX}/projects/{pid}/generations", headers=auth()).json_body["items"]) == 2
+    assert generate(client, pid, user="bob").status_code == 404  # bob's quota is his own; alice's project is not
+
+
+def test_active_job_cap_answers_429_until_a_job_finishes(client, env):
+    env(GENERATION_ACTIVE_LIMIT="1")
+    pid = project(client)
+    assert generate(client, pid).status_code == 202
+    blocked = generate(client, pid)
+    assert blocked.status_code == 429 and blocked.json_body["error"]["details"]["kind"] == "active"
+    run_worker()
+    assert generate(client, pid).status_code == 202
+
+
+def test_a_job_that_cannot_be_queued_is_failed_and_answers_503(client, env, aws):
+    pid = project(client)
+    env(GENERATION_QUEUE_URL=aws["GenerationQueueUrl"] + "-missing")
+    resp = generate(client, pid)
+    assert resp.status_code == 503 and resp.json_body["error"]["code"] == "service_unavailable"
+    items = client.http.get(f"{PREFIX}/projects/{pid}/generations", headers=auth()).json_body["items"]
+    assert [g["status"] for g in items] == ["failed"]
+    assert stats(client)["activeGenerations"] == 0
+
+
+def test_other_users_generation_is_404_everywhere(client, env):
+    pid = project(client)
+    gen = generate(client, pid).json_body
+    for method, path in (("GET", f"/generations/{gen['id']}"), ("POST", f"/generations/{gen['id']}/cancel"),
+                         ("POST", f"/generations/{gen['id']}/retry"), ("GET", f"/projects/{pid}/generations")):
+        resp = client.http.request(method, f"{PREFIX}{path}", headers=auth("bob"))
+        assert resp.status_code == 404, (method, path, resp.body)
+        assert resp.json_body["error"]["code"] == "not_found"
+    assert generate(client, pid, user="bob").status_code == 404
+    assert get_gen(client, gen["id"])["status"] == "pending"
+
+
+@pytest.mark.parametrize("overrides", [
+    {"width": 500}, {"height": 4096}, {"prompt": ""}, {"prompt": "x" * 601}, {"seed": -1}, {"name": ""},
+    {"unexpected": 1}, {"personaAge": "32"},
+])
+def test_invalid_generation_requests_are_400_and_start_nothing(client, env, overrides, aws):
+    pid = project(client)
+    resp = generate(client, pid, **overrides)
+    assert resp.status_code == 400, resp.body
+    assert resp.json_body["error"]["code"] == "validation_error"
+    assert receive_raw(aws["GenerationQueueUrl"]) == []
+
+
+def test_bad_idempotency_key_is_400(client, env):
+    resp = generate(client, project(client), headers={"Idempotency-Key": "spaces are not allowed"})
+    assert resp.status_code == 400
+
+
+def test_malformed_job_messages_are_dropped(client, env, aws):
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    for text in ("not json", "[]", json.dumps({"userId": "alice", "generationId": "nope"})):
+        sqs.send_message(QueueUrl=aws["GenerationQueueUrl"], MessageBody=text)
+    assert run_worker() == 3
+    assert receive_raw(aws["GenerationQueueUrl"]) == [] and receive_raw(aws["GenerationDlqUrl"]) == []
+
+
+def test_project_deleted_during_generation_fails_the_job_and_leaves_no_files(client, env, aws):
+    pid = project(client)
+    gen = generate(client, pid).json_body
+    assert client.http.delete(f"{PREFIX}/projects/{pid}", headers=auth()).status_code == 204
+    run_worker()
+    assert get_gen(client, gen["id"])["status"] == "failed"
+    listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=aws["UploadBucket"])
+    assert listed.get("KeyCount", 0) == 0

@@ -1,0 +1,91 @@
+"""A local server that speaks the Hugging Face inference HTTP API for text-to-image, as the real
+`InferenceClient` calls it when FLUX_ENDPOINT_URL points at a dedicated endpoint:
+
+    POST <url>   {"inputs": prompt, "parameters": {negative_prompt, width, height, seed, …}}
+    200 image/png bytes | 4xx/5xx {"error": "…"} (with Retry-After on 429/503)
+
+Scripted: `FakeFlux(["503", "503", "ok"])` answers 503 twice then an image; the last entry repeats.
+Entries: "ok", "429", "503", "500", "400", "slow" (sleeps past the client's timeout), "garbage"
+(200 with bytes that are not an image).
+"""
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from PIL import Image
+
+
+class FakeFlux:
+    def __init__(self, script: list[str] | None = None, *, slow_seconds: float = 3.0, retry_after: int = 1):
+        self.script = list(script or ["ok"])
+        self.slow_seconds = slow_seconds
+        self.retry_after = retry_after
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/models/flux-realism"
+
+    def __enter__(self) -> "FakeFlux":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next(self) -> str:
+        with self._lock:
+            return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                with fake._lock:
+                    fake.requests.append({"path": self.path, "json": payload,
+                                          "authorization": self.headers.get("Authorization")})
+                action = fake._next()
+                error = {"Retry-After": str(fake.retry_after)}
+                if action == "ok":
+                    params = payload.get("parameters") or {}
+                    w, h = int(params.get("width") or 512), int(params.get("height") or 512)
+                    out = io.BytesIO()
+                    Image.new("RGB", (w, h), (90, 120, 160)).save(out, "PNG")
+                    self._send(200, out.getvalue(), "image/png")
+                elif action == "slow":
+                    time.sleep(fake.slow_seconds)
+                    self._send(503, b'{"error":"late"}', "application/json")
+                elif action == "garbage":
+                    self._send(200, b"not an image at all", "image/png")
+                elif action == "400":
+                    self._send(400, json.dumps({"error": "Prompt refused by the safety checker"}).encode(),
+                               "application/json")
+                else:
+                    message = {"429": "Rate limit reached", "503": "Model is currently loading"}.get(action, "Boom")
+                    self._send(int(action), json.dumps({"error": message}).encode(), "application/json",
+                               error if action in ("429", "503") else None)
+
+        return Handler
