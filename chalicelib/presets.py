@@ -73,6 +73,13 @@ def preset_to_json(preset: PresetModel, storage: "Storage", url_expiry: int) -> 
     }
 
 
+def generation_fields(preset: PresetModel) -> dict:
+    """The generation request a preset stands for (before the user's overrides)."""
+    fields = {**persona_fields(preset.persona), **attribute_fields(preset.attributes),
+              "prompt": preset.prompt, "name": preset.name}
+    return {k: v for k, v in fields.items() if v not in (None, [], "")}
+
+
 def persona_example_to_json(example: PersonaExampleModel) -> dict:
     return {"id": example.id, "category": example.category, "uses": int(example.uses or 0),
             **persona_fields(example.persona)}
@@ -194,7 +201,7 @@ def seed(presets_doc: dict, personas_doc: dict, *, storage: "Storage | None" = N
                              attributes=_attributes_map(entry.get("attributes") or {}),
                              featured=bool(entry.get("featured")), version=version, content_hash=digest,
                              popularity=0)
-        if old is not None and (old.content_hash == digest or render is None or storage is None):
+        if old is not None and ((old.content_hash == digest and old.preview_key) or render is None or storage is None):
             # Nothing to draw with: a slightly stale preview beats none.
             preset.preview_key, preset.thumbnail_key = old.preview_key, old.thumbnail_key
         elif render is not None and storage is not None:
@@ -251,11 +258,14 @@ def _render_preview(preset: PresetModel, entry: dict, storage: "Storage", render
                     thumb_size: int, report: SeedReport) -> None:
     from chalicelib import images
 
+    from chalicelib.providers import ProviderError
+
     try:
         data = render(entry)
         processed = images.process_upload(data, max_pixels=40_000_000, max_bytes=20 * 1024 * 1024,
                                           thumb_size=thumb_size)
-    except images.ImageRejectedError as exc:
+    except (images.ImageRejectedError, ProviderError) as exc:
+        # The preset is still usable without a picture; the next seeding tries again.
         report.preview_failures[preset.id] = exc.reason
         return
     keys = preview_key(preset.id, processed.info.format), preview_thumbnail_key(preset.id)

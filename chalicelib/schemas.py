@@ -413,3 +413,26 @@ class Generation(Response):
 
 class GenerationListQuery(ListQuery):
     status: Literal["active", "all"] = "all"
+
+
+class PresetGenerateRequest(PersonaFields, AttributeFields):
+    """Start from a preset; any field given here overrides the preset's."""
+    projectId: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    name: Name | None = None
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)] | None = None
+    width: ImageSide = 768
+    height: ImageSide = 1024
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+
+    _sides = field_validator("width", "height")(classmethod(lambda cls, v: _multiple_of_16(v)))
+
+
+class VariationsRequest(Request):
+    """N new avatars with the avatar's persona and attributes: a new seed each, and a style each if given."""
+    count: Annotated[int, Field(ge=1, le=4)] = 2
+    styles: Annotated[list[ShortText], Field(max_length=4)] | None = None
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)] | None = None
+
+
+class GenerationList(Response):
+    items: list[Generation]

@@ -206,7 +206,7 @@ class Provisioner:
             spec = resources[name]
             handler = handlers.get(spec.get("Type"))
             if handler is None:
-                self._log(f"skipped {spec.get('Type')} {name} (not needed locally)")
+                log.debug(f"skipped {spec.get('Type')} {name} (not needed locally)")
                 continue
             handler(name, self.resolver.resolve(spec.get("Properties") or {}))
         outputs = {}
@@ -215,7 +215,7 @@ class Provisioner:
             missing = sorted(r for r in _references(spec["Value"]) if r not in self.resolver.refs
                              and r not in self.resolver.pseudo and r not in self.resolver.parameters)
             if missing:
-                self._log(f"skipped output {key} (refers to {', '.join(missing)}, not created locally)")
+                log.debug(f"skipped output {key} (refers to {', '.join(missing)}, not created locally)")
                 continue
             outputs[key] = self.resolver.resolve(spec["Value"])
         return outputs

@@ -148,6 +148,7 @@ def main() -> int:
                         wait_seconds=_int_env("LOCAL_FEEDER_WAIT_SECONDS", 1) or 1,
                         client=provisioner.client("sqs")).start()
         write_outputs(outputs, data_dir)
+        threading.Thread(target=seed_presets, name="seed-presets", daemon=True).start()
         banner(outputs, data_dir, jwt_secret, feeder.describe(), time.monotonic() - started)
 
         while not stop.wait(0.5):
@@ -167,6 +168,20 @@ def main() -> int:
             log.info("ministack stopped (exit %s); data saved in %s", rc, data_dir)
         else:
             ministack.stop()
+
+
+def seed_presets() -> None:
+    """The preset gallery and persona examples (data/*.v1.json), previews drawn by the configured
+    provider — in the background: the API is usable meanwhile, the gallery fills in a few seconds."""
+    from infra.seed import seed_configured_stack
+
+    started = time.monotonic()
+    try:
+        report = seed_configured_stack()
+    except Exception as exc:  # noqa: BLE001 - the service runs without a gallery; say why
+        log.error("seeding presets failed: %s: %s", type(exc).__name__, exc)
+        return
+    log.info("presets seeded: %s (%.1fs)", report.summary(), time.monotonic() - started)
 
 
 def banner(outputs: dict, data_dir: Path, jwt_secret: str, handlers: list[str], seconds: float) -> None:

@@ -9,8 +9,15 @@ from chalicelib import generation
 from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
-from chalicelib.errors import ValidationError
-from chalicelib.schemas import GenerateRequest, Generation, GenerationListQuery, Page
+from chalicelib.errors import ConflictError, ValidationError
+from chalicelib.schemas import (
+    GenerateRequest,
+    Generation,
+    GenerationList,
+    GenerationListQuery,
+    Page,
+    VariationsRequest,
+)
 
 bp = Blueprint(__name__)
 TAGS = ("generation",)
@@ -35,14 +42,15 @@ def generation_json(uid: str, gen) -> dict:
                                                           deps.settings.image_url_expiry_seconds))
 
 
-def start_from(project_id: str, fields: dict, *, source_type: str = "text_to_image"):
-    """Shared by /avatars/generate, presets and variations: answers 202 with the generation
-    (200 when an Idempotency-Key replay returns the earlier one)."""
-    request = bp.current_request
+def start_from(request, project_id: str, fields: dict, *, source_type: str = "text_to_image",
+               key_suffix: str = ""):
+    """Shared by /avatars/generate, presets and variations: starts one generation and returns
+    (Started, its JSON). A replayed Idempotency-Key returns the earlier generation."""
     uid = user_id(request)
     deps = get_deps()
+    key = idempotency_key(request)
     started = generation.start(deps.dynamodb, deps.sqs, deps.settings, uid, project_id, fields,
-                               idempotency_key=idempotency_key(request), source_type=source_type)
+                               idempotency_key=f"{key}{key_suffix}" if key else None, source_type=source_type)
     return started, generation_json(uid, started.generation)
 
 
@@ -51,8 +59,9 @@ def start_from(project_id: str, fields: dict, *, source_type: str = "text_to_ima
            tags=TAGS, request=GenerateRequest, response=Generation, status=202, errors=(400, 401, 404, 409, 413, 429, 503),
            headers=IDEMPOTENCY_HEADER)
 def generate(project_id: str):
-    body = parse_body(bp.current_request, GenerateRequest)
-    started, payload = start_from(project_id, body.model_dump(exclude_none=True))
+    request = bp.current_request
+    body = parse_body(request, GenerateRequest)
+    started, payload = start_from(request, project_id, body.model_dump(exclude_none=True))
     return json_response(payload, status=202 if started.created else 200)
 
 
@@ -96,3 +105,36 @@ def retry_generation(generation_id: str):
     deps = get_deps()
     gen = generation.retry(deps.dynamodb, deps.sqs, deps.settings, uid, generation_id)
     return json_response(generation_json(uid, gen), status=202)
+
+
+@bp.route("/avatars/{avatar_id}/variations", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
+@operation("Generate variations of an avatar: same persona and attributes, a new seed (and style) each",
+           tags=TAGS, request=VariationsRequest, response=GenerationList, status=202,
+           errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
+def variations(avatar_id: str):
+    from chalicelib import avatars
+
+    request = bp.current_request
+    uid = user_id(request)
+    body = parse_body(request, VariationsRequest)
+    avatar = avatars.get_avatar(uid, avatar_id)
+    if avatar.status != "ready":
+        raise ConflictError("Only a ready avatar can have variations", code="invalid_state",
+                            details={"status": avatar.status})
+    base = {**avatars.persona_fields(avatar), **avatars.attribute_fields(avatar)}
+    base = {k: v for k, v in base.items() if v not in (None, [], "")}
+    items = []
+    for i in range(body.count):
+        fields = {**base, "name": f"{avatar.name} · variation {i + 1}"[:100],
+                  "prompt": body.prompt or "portrait photo of the same person",
+                  "variationOf": avatar.id, "width": avatar.width if _side_ok(avatar.width) else 768,
+                  "height": avatar.height if _side_ok(avatar.height) else 1024}
+        if body.styles:
+            fields["style"] = body.styles[i % len(body.styles)]
+        _, payload = start_from(request, avatar.project_id, fields, key_suffix=f":{i}")
+        items.append(payload)
+    return json_response({"items": items}, status=202)
+
+
+def _side_ok(value) -> bool:
+    return value is not None and 256 <= int(value) <= 1536 and int(value) % 16 == 0

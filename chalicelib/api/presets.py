@@ -5,9 +5,10 @@ from chalice import Blueprint
 
 from chalicelib import presets
 from chalicelib.api.auth import jwt_auth
-from chalicelib.api.http import Cursors, json_response, operation, parse_query, user_id
+from chalicelib.api.generations import IDEMPOTENCY_HEADER, start_from
+from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
-from chalicelib.schemas import CategoryListQuery, Page, PersonaExample, Preset
+from chalicelib.schemas import CategoryListQuery, Generation, Page, PersonaExample, Preset, PresetGenerateRequest
 
 bp = Blueprint(__name__)
 TAGS = ("presets",)
@@ -52,3 +53,19 @@ def list_persona_examples():
 def use_persona_example(example_id: str):
     user_id(bp.current_request)
     return json_response(presets.persona_example_to_json(presets.use_persona_example(example_id)))
+
+
+@bp.route("/presets/{preset_id}/generate", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
+@operation("Start a generation from a preset (name, persona and attributes may be overridden)", tags=TAGS,
+           request=PresetGenerateRequest, response=Generation, status=202,
+           errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
+def generate_from_preset(preset_id: str):
+    request = bp.current_request
+    body = parse_body(request, PresetGenerateRequest)
+    preset = presets.get_preset(preset_id)
+    overrides = body.model_dump(exclude_none=True, exclude={"projectId"})
+    fields = {**presets.generation_fields(preset), **overrides, "presetId": preset.id}
+    started, payload = start_from(request, body.projectId, fields, source_type="preset")
+    if started.created:  # a replayed request is not a second use
+        presets.count_preset_use(preset)
+    return json_response(payload, status=202 if started.created else 200)

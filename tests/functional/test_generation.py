@@ -327,3 +327,25 @@ def test_project_deleted_during_generation_fails_the_job_and_leaves_no_files(cli
     assert get_gen(client, gen["id"])["status"] == "failed"
     listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=aws["UploadBucket"])
     assert listed.get("KeyCount", 0) == 0
+
+
+def test_variations_keep_persona_and_attributes_with_new_seeds_and_styles(client, env):
+    pid = project(client)
+    gen = generate(client, pid).json_body
+    run_worker()
+    source = get_gen(client, gen["id"])["avatar"]
+    resp = client.http.post(f"{PREFIX}/avatars/{source['id']}/variations", headers=auth(),
+                            body=body({"count": 3, "styles": ["casual", "formal"]}))
+    assert resp.status_code == 202, resp.body
+    items = resp.json_body["items"]
+    assert len(items) == 3 and all(g["status"] == "pending" for g in items)
+    run_worker()
+    made = [get_gen(client, g["id"])["avatar"] for g in items]
+    assert all(a["personaName"] == "Sarah" and a["gender"] == "female" and a["ethnicity"] == "asian" for a in made)
+    assert [a["style"] for a in made] == ["casual", "formal", "casual"]
+    seeds = {a["seed"] for a in made} | {source["seed"]}
+    assert len(seeds) == 4
+    assert client.http.post(f"{PREFIX}/avatars/{source['id']}/variations", headers=auth("bob"),
+                            body=body({"count": 1})).status_code == 404
+    assert client.http.post(f"{PREFIX}/avatars/{source['id']}/variations", headers=auth(),
+                            body=body({"count": 9})).status_code == 400

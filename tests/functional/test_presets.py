@@ -142,3 +142,36 @@ def test_cursor_of_one_category_is_refused_for_another(client, seeded):
     assert page["nextCursor"]
     status, body = get(client, f"/presets?category=casual&cursor={page['nextCursor']}")
     assert status == 400, body
+
+
+def test_one_click_on_a_preset_makes_an_avatar_and_counts_its_popularity(client, seeded, monkeypatch):
+    from chalicelib import dependencies
+    from tests.support.generation import deliver
+
+    monkeypatch.setenv("GENERATION_PROVIDER", "offline")
+    dependencies.reset()
+    entry = PRESETS["presets"][0]
+    pid = client.http.post(f"{PREFIX}/projects", headers=auth(), body=json.dumps({"name": "P"}).encode()).json_body["id"]
+    headers = {**auth(), "Idempotency-Key": "preset-click-1"}
+    payload = json.dumps({"projectId": pid, "name": "My exec"}).encode()
+    first = client.http.post(f"{PREFIX}/presets/{entry['id']}/generate", headers=headers, body=payload)
+    replay = client.http.post(f"{PREFIX}/presets/{entry['id']}/generate", headers=headers, body=payload)
+    assert (first.status_code, replay.status_code) == (202, 200)
+    assert first.json_body["id"] == replay.json_body["id"] and first.json_body["presetId"] == entry["id"]
+    assert get(client, f"/presets/{entry['id']}")[1]["popularity"] == 1
+    assert deliver("generation_worker") == 1
+    avatar = get(client, f"/generations/{first.json_body['id']}")[1]["avatar"]
+    assert (avatar["sourceType"], avatar["presetId"], avatar["name"]) == ("preset", entry["id"], "My exec")
+    assert avatar["personaName"] == entry["persona"]["personaName"]
+    assert avatar["gender"] == entry["attributes"]["gender"]
+
+
+def test_preset_generate_into_another_users_project_is_404_and_not_counted(client, seeded):
+    entry = PRESETS["presets"][1]
+    pid = client.http.post(f"{PREFIX}/projects", headers=auth(), body=json.dumps({"name": "P"}).encode()).json_body["id"]
+    resp = client.http.post(f"{PREFIX}/presets/{entry['id']}/generate", headers=auth("bob"),
+                            body=json.dumps({"projectId": pid}).encode())
+    assert resp.status_code == 404
+    assert get(client, f"/presets/{entry['id']}")[1]["popularity"] == 0
+    missing = client.http.post(f"{PREFIX}/presets/nope/generate", headers=auth(), body=json.dumps({"projectId": pid}).encode())
+    assert missing.status_code == 404
