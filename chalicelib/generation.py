@@ -64,7 +64,7 @@ def to_json(gen: GenerationModel, avatar: dict | None = None) -> dict:
         "prompt": gen.prompt, "negativePrompt": gen.negative_prompt, "request": request,
         "avatarId": gen.avatar_id, "avatar": avatar, "presetId": request.get("presetId"),
         "createdAt": gen.created_at, "updatedAt": gen.updated_at, "startedAt": gen.started_at,
-        "completedAt": gen.completed_at,
+        "completedAt": gen.completed_at, "deadLetteredAt": gen.dead_lettered_at,
     }
 
 
@@ -436,12 +436,15 @@ def dead_letter(connection: Any, user_id: str, generation_id: str) -> str:
         generation = GenerationModel.get(generation_pk(user_id, generation_id), META, consistent_read=True)
     except DoesNotExist:
         return "skipped: unknown generation"
+    marker = (GenerationModel.dead_lettered_at.set(clock.now_iso()),)
     if generation.status in TERMINAL:
+        generation.update(actions=list(marker))
         return f"recorded: already {generation.status}"
     attempts = int(generation.attempts or 0)
     reason = generation.error_message or "The job kept failing"
-    _finish(connection, generation, "failed", from_statuses=ACTIVE,
-            error_message=f"{reason.split('; retrying')[0]} (gave up after {attempts} attempts)")
+    if not _finish(connection, generation, "failed", from_statuses=ACTIVE, extra_actions=marker,
+                   error_message=f"{reason.split('; retrying')[0]} (gave up after {attempts} attempts)"):
+        generation.update(actions=list(marker))  # finished meanwhile by the last attempt
     return "failed"
 
 

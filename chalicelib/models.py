@@ -216,6 +216,8 @@ class GenerationModel(Model):
     updated_at = UnicodeAttribute(attr_name="updatedAt")
     started_at = UnicodeAttribute(null=True, attr_name="startedAt")
     completed_at = UnicodeAttribute(null=True, attr_name="completedAt")
+    # Set by the DLQ handler: the job's message reached the dead-letter queue.
+    dead_lettered_at = UnicodeAttribute(null=True, attr_name="deadLetteredAt")
 
 
 class UserStatsModel(Model):

@@ -409,6 +409,7 @@ class Generation(Response):
     updatedAt: str
     startedAt: str | None = None
     completedAt: str | None = None
+    deadLetteredAt: str | None = None
 
 
 class GenerationListQuery(ListQuery):

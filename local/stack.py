@@ -10,7 +10,8 @@ Runs until SIGINT/SIGTERM, then stops in reverse order; ministack gets SIGTERM a
 Environment: PORT (8000), LOCAL_AWS_PORT (4566), LOCAL_DATA_DIR (.local-data), JWT_SECRET (dev
 default), LOCAL_VISIBILITY_TIMEOUT (seconds, replaces every queue's VisibilityTimeout — for tests),
 LOCAL_AWS_SERVICES (ministack services, comma list or "all"), LOCAL_FEEDER_CONCURRENCY
-("handler=N,queue-name=N"), LOCAL_FEEDER_WAIT_SECONDS (long-poll wait, 1), LOCAL_ACCESS_LOG (1).
+("handler=N,queue-name=N"), LOCAL_FEEDER_WAIT_SECONDS (long-poll wait, 1), LOCAL_ACCESS_LOG (1),
+LOCAL_SEED (1: load the preset gallery at start; 0 skips it).
 """
 from __future__ import annotations
 
@@ -148,7 +149,8 @@ def main() -> int:
                         wait_seconds=_int_env("LOCAL_FEEDER_WAIT_SECONDS", 1) or 1,
                         client=provisioner.client("sqs")).start()
         write_outputs(outputs, data_dir)
-        threading.Thread(target=seed_presets, name="seed-presets", daemon=True).start()
+        if os.environ.get("LOCAL_SEED", "1") != "0":
+            threading.Thread(target=seed_presets, name="seed-presets", daemon=True).start()
         banner(outputs, data_dir, jwt_secret, feeder.describe(), time.monotonic() - started)
 
         while not stop.wait(0.5):

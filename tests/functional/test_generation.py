@@ -137,6 +137,11 @@ def test_a_provider_that_keeps_failing_ends_failed_and_its_message_in_the_dlq(cl
     dead = receive_raw(aws["GenerationDlqUrl"])
     assert [json.loads(m["Body"])["generationId"] for m in dead] == [gen["id"]]
     assert avatars_of(client, pid) == [] and stats(client)["activeGenerations"] == 0
+    boto3.client("sqs", region_name="us-east-1").change_message_visibility(
+        QueueUrl=aws["GenerationDlqUrl"], ReceiptHandle=dead[0]["ReceiptHandle"], VisibilityTimeout=0)
+    assert deliver("generation_dlq_worker") == 1
+    recorded = get_gen(client, gen["id"])
+    assert recorded["deadLetteredAt"] and (recorded["status"], recorded["attempts"]) == ("failed", 3)
 
 
 def test_dlq_worker_fails_a_job_left_active(client, env, aws):
