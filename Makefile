@@ -65,5 +65,24 @@ test-e2e: venv browser
 bench: venv
 	$(PY) -m bench.run_all
 
+# ---- AWS packaging (docs/deploy.md) ----------------------------------------------------------
+.PHONY: lint-infra run-packaged
+BUILD_DIR ?= build/$(STAGE)
+
+# build/$(STAGE)/sam.json + deployment.zip + layer-deployment.zip, checked and cfn-linted.
+package: $(VENV)/.installed
+	scripts/package.sh $(STAGE) $(BUILD_DIR)
+
+# Checks an existing package again (after editing infra/ or .chalice/, `make package` rebuilds).
+lint-infra: $(VENV)/.installed
+	@test -f $(BUILD_DIR)/sam.json || { echo "no $(BUILD_DIR)/sam.json: run make package"; exit 1; }
+	$(PY) -m infra.check_package $(BUILD_DIR)
+	$(VENV)/bin/cfn-lint $(BUILD_DIR)/sam.json
+	$(PY) -m pytest tests/unit/test_infra_template.py -q $(PYTEST_ARGS)
+
+# The packaged template deployed into ministack's CloudFormation (IAM enforced), until Ctrl-C.
+run-packaged: package $(MS_VENV)/.installed
+	LOCAL_AWS_PORT=$(LOCAL_AWS_PORT) $(PY) -m infra.packaged_stack $(BUILD_DIR)
+
 clean:
 	rm -rf $(VENV) $(MS_VENV) $(LOCAL_DATA_DIR) .pytest_cache test-artifacts

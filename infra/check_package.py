@@ -1,0 +1,104 @@
+"""Checks on a `chalice package` output that cfn-lint cannot make (run by `make package`).
+
+    python -m infra.check_package build/prod
+
+- every resource has a Type: an entry of infra/resources.json that extends a Chalice-generated
+  function (no Type of its own) must match a function app.py really has, or the merge makes a
+  half resource;
+- every function runs on the runtime the layer was built for;
+- Pillow's C extension comes from a manylinux wheel for that runtime, with the libraries the wheel
+  bundles (`pillow.libs/`). When pip finds no wheel for Lambda's platform, Chalice quietly builds
+  Pillow from source on this machine, and the `_imaging*.so` it bundles needs this machine's
+  libjpeg/libxcb — it imports here and fails on Lambda.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+RUNTIME = "python3.12"
+_FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+
+
+@dataclass(frozen=True)
+class PillowBuild:
+    archive: str            # which zip holds it
+    extension: str          # path of PIL/_imaging*.so
+    wheel_tags: tuple[str, ...]
+    bundled_libs: tuple[str, ...]
+
+
+def site_packages_prefix(runtime: str = RUNTIME) -> str:
+    return f"python/lib/{runtime}/site-packages/"
+
+
+def find_pillow(build_dir: Path, runtime: str = RUNTIME) -> PillowBuild | None:
+    """Pillow in the layer (automatic_layer) or, failing that, in the deployment zip."""
+    for name in ("layer-deployment.zip", "deployment.zip"):
+        path = build_dir / name
+        if not path.exists():
+            continue
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            ext = next((n for n in names if re.search(r"(^|/)PIL/_imaging\.cpython-[^/]*\.so$", n)), None)
+            if ext is None:
+                continue
+            root = ext[: ext.index("PIL/")]
+            wheel = next((n for n in names if re.fullmatch(re.escape(root) + r"pillow-[^/]+\.dist-info/WHEEL", n)),
+                         None)
+            tags = ()
+            if wheel:
+                tags = tuple(line.split(":", 1)[1].strip() for line in zf.read(wheel).decode().splitlines()
+                             if line.startswith("Tag:"))
+            libs = tuple(sorted(n[len(root):] for n in names if n.startswith(root + "pillow.libs/")
+                                and not n.endswith("/")))
+            return PillowBuild(name, ext, tags, libs)
+    return None
+
+
+def problems(build_dir: str | Path, runtime: str = RUNTIME) -> list[str]:
+    build_dir = Path(build_dir)
+    template = json.loads((build_dir / "sam.json").read_text())
+    found = []
+    for name, resource in template.get("Resources", {}).items():
+        if "Type" not in resource:
+            found.append(f"{name}: no Type — infra/resources.json extends a resource Chalice did not generate "
+                         f"(is the handler in app.py?)")
+        elif resource["Type"] in _FUNCTION_TYPES and resource.get("Properties", {}).get("Runtime") != runtime:
+            found.append(f"{name}: runtime {resource.get('Properties', {}).get('Runtime')}, expected {runtime}")
+    pillow = find_pillow(build_dir, runtime)
+    py_tag = "cp" + runtime.removeprefix("python").replace(".", "")
+    if pillow is None:
+        found.append("no PIL/_imaging*.so in layer-deployment.zip or deployment.zip")
+    else:
+        if not pillow.wheel_tags or not all(re.fullmatch(rf"{py_tag}-{py_tag}-manylinux\w*_x86_64", t)
+                                            for t in pillow.wheel_tags):
+            found.append(f"Pillow in {pillow.archive} is not a {py_tag} manylinux x86_64 wheel "
+                         f"(tags {list(pillow.wheel_tags)}): built from source? Pin a version with such a wheel")
+        abi = "cpython-" + py_tag.removeprefix("cp")
+        if abi not in pillow.extension:
+            found.append(f"{pillow.extension} is not built for {abi}")
+        if not any(lib.startswith("pillow.libs/libjpeg") for lib in pillow.bundled_libs):
+            found.append(f"Pillow in {pillow.archive} has no bundled pillow.libs/libjpeg*")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    build_dir = Path(args[0] if args else "build/prod")
+    found = problems(build_dir)
+    for line in found:
+        print(f"ERROR: {line}", file=sys.stderr)
+    if not found:
+        pillow = find_pillow(build_dir)
+        print(f"package ok: {RUNTIME} everywhere; {pillow.extension} from {', '.join(pillow.wheel_tags)} "
+              f"with {len(pillow.bundled_libs)} bundled libraries")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""`make package STAGE=prod`: the SAM template Chalice writes, merged with infra/resources.json, and the
+zips Lambda runs. Needs the package registry (pip downloads the Lambda wheels), no AWS account."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from infra.check_package import find_pillow, problems, site_packages_prefix
+from tests.support.infra import (
+    ROOT,
+    RUNTIME,
+    app_functions,
+    as_list,
+    build_package,
+    elf_needed,
+    references,
+    statements,
+)
+
+# Shared objects the python3.12 Lambda image (Amazon Linux 2023) provides; anything else must be bundled.
+SYSTEM_LIBS = {"libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "libz.so.1",
+               "libgcc_s.so.1", "libstdc++.so.6", "ld-linux-x86-64.so.2"}
+
+
+@pytest.fixture(scope="module")
+def build():
+    return build_package("prod")
+
+
+@pytest.fixture(scope="module")
+def template(build):
+    return json.loads((build / "sam.json").read_text())
+
+
+def test_packaged_template_is_cfn_lint_clean(build):
+    lint = subprocess.run([str(ROOT / ".venv" / "bin" / "cfn-lint"), str(build / "sam.json")],
+                          capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert problems(build) == []
+
+
+def test_every_function_runs_python312_with_the_shared_layer(template):
+    functions = {lid: r["Properties"] for lid, r in template["Resources"].items()
+                 if r["Type"] == "AWS::Serverless::Function"}
+    assert set(functions) == {f.logical_id for f in app_functions()}
+    for props in functions.values():
+        assert props["Runtime"] == RUNTIME
+        assert props["Layers"] == [{"Ref": "ManagedLayer"}]
+    assert template["Resources"]["ManagedLayer"]["Properties"]["CompatibleRuntimes"] == [RUNTIME]
+
+
+def test_pillow_comes_from_a_manylinux_wheel_with_its_libraries_bundled(build):
+    pillow = find_pillow(build)
+    assert pillow is not None and pillow.archive == "layer-deployment.zip"
+    assert re.search(r"PIL/_imaging\.cpython-312-x86_64-linux-gnu\.so$", pillow.extension)
+    assert pillow.wheel_tags and all(re.fullmatch(r"cp312-cp312-manylinux_2_\d+_x86_64", t) for t in pillow.wheel_tags)
+    # The newest glibc the wheel needs must not exceed the runtime's (Amazon Linux 2023: 2.34).
+    assert min(int(re.search(r"manylinux_2_(\d+)_", t).group(1)) for t in pillow.wheel_tags) <= 34
+    with zipfile.ZipFile(build / "layer-deployment.zip") as zf:
+        root = site_packages_prefix()
+        bundled = {name.rsplit("/", 1)[1] for name in pillow.bundled_libs}
+        assert any(lib.startswith("libjpeg") for lib in bundled)
+        for name in zf.namelist():
+            if name.startswith(root + "PIL/") and name.endswith(".so"):
+                missing = set(elf_needed(zf.read(name))) - bundled - SYSTEM_LIBS
+                assert not missing, f"{name} needs {missing}: neither bundled nor in the Lambda image"
+
+
+def test_the_packaged_pillow_decodes_and_thumbnails_a_jpeg(build, tmp_path):
+    """The layer's own Pillow (not the venv's), in an isolated interpreter of the runtime's version."""
+    with zipfile.ZipFile(build / "layer-deployment.zip") as zf:
+        zf.extractall(tmp_path)
+    site = tmp_path / site_packages_prefix()
+    code = ("import io, sys; from PIL import Image, features; "
+            "assert Image.__file__.startswith(sys.argv[1]), Image.__file__; "
+            "b = io.BytesIO(); Image.new('RGB', (1200, 800), 'red').save(b, 'JPEG'); "
+            "im = Image.open(io.BytesIO(b.getvalue())); im.thumbnail((300, 300)); "
+            "print(im.size, features.check('jpg'), features.check('webp'))")
+    run = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}",
+                          str(site)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "(300, 200) True True"
+
+
+def test_deployment_zip_holds_the_app_and_not_the_tooling(build):
+    with zipfile.ZipFile(build / "deployment.zip") as zf:
+        names = set(zf.namelist())
+    assert "app.py" in names and "chalicelib/config.py" in names
+    assert not {n for n in names if n.split("/")[0] in ("tests", "infra", "local", "web", "bench", "scripts")}
+
+
+def test_each_function_role_names_only_its_resources(template):
+    """One role per function, each statement naming template resources (no `*`), and nothing of
+    Chalice's generated DefaultRole (which grants sqs:* on every queue and logs on every group)."""
+    resources = template["Resources"]
+    assert "DefaultRole" not in resources
+    roles = set()
+    for f in app_functions():
+        role_ref = resources[f.logical_id]["Properties"]["Role"]
+        role_id = role_ref["Fn::GetAtt"][0]
+        roles.add(role_id)
+        (policy,) = resources[role_id]["Properties"]["Policies"]
+        named = set()
+        for statement in statements(policy["PolicyDocument"]):
+            assert not any("*" in a for a in as_list(statement["Action"]))
+            assert all(isinstance(r, dict) for r in as_list(statement["Resource"]))  # no literal "*" or ARN
+            named |= set(references(statement["Resource"]))
+        assert f"{f.logical_id}LogGroup" in named
+        # Other functions' log groups and queues are not this function's business.
+        others = {g.logical_id + "LogGroup" for g in app_functions() if g != f}
+        assert not named & others
+        if f.queue:
+            own_queue = next(lid for lid, r in resources.items() if r["Type"] == "AWS::SQS::Queue"
+                             and r["Properties"]["QueueName"] == f.queue)
+            assert own_queue in named
+    assert len(roles) == len(app_functions())

@@ -1,0 +1,287 @@
+"""Invariants of the AWS resource definition (infra/resources.json), the per-function Chalice config
+and the IAM policy files, checked without packaging (tests/integration/test_package.py checks the
+packaged result)."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.support.infra import (
+    app_functions,
+    as_list,
+    load_chalice_config,
+    load_resources,
+    policy_file,
+    queues_by_name,
+    references,
+    resource_texts,
+    statements,
+)
+
+TEMPLATE = load_resources()
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = app_functions()
+SQS_FUNCTIONS = [f for f in FUNCTIONS if f.queue]
+UNAUTHORIZED_BODY = {"error": {"code": "unauthorized", "message": "Missing or invalid bearer token", "details": {}}}
+
+# What each function may touch (logical ids), and in the bucket, which actions on which prefixes.
+ALLOWED_RESOURCES = {
+    "api_handler": {"AvatarTable", "UploadBucket", "GenerationQueue", "CleanupQueue", "JwtSecret"},
+    "jwt_auth": {"JwtSecret"},
+    "upload_worker": {"UploadQueue", "AvatarTable", "UploadBucket"},
+    "generation_worker": {"GenerationQueue", "AvatarTable", "UploadBucket", "HfTokenSecret"},
+    "generation_dlq_worker": {"GenerationDlq", "AvatarTable"},
+    "usage_worker": {"UsageEventsQueue", "UsageEventsDlq", "AvatarTable"},
+    "cleanup_worker": {"CleanupQueue", "AvatarTable", "UploadBucket"},
+}
+BUCKET_GRANTS = {
+    "api_handler": {("s3:PutObject", "uploads"), ("s3:GetObject", "images"), ("s3:GetObject", "thumbs"),
+                    ("s3:GetObject", "presets"),
+                    ("s3:DeleteObject", "uploads"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs")},
+    "jwt_auth": set(),
+    "upload_worker": {("s3:GetObject", "uploads"), ("s3:DeleteObject", "uploads"), ("s3:PutObject", "images"),
+                      ("s3:PutObject", "thumbs"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs")},
+    "generation_worker": {(action, prefix) for action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject")
+                          for prefix in ("images", "thumbs")},
+    "generation_dlq_worker": set(),
+    "usage_worker": set(),
+    "cleanup_worker": {("s3:DeleteObject", "uploads"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs")},
+}
+
+
+def typed(kind: str) -> dict[str, dict]:
+    return {lid: r for lid, r in RESOURCES.items() if r.get("Type") == kind}
+
+
+def policy(function_name: str) -> dict:
+    path = policy_file(function_name)
+    assert path is not None, f"{function_name} has no iam_policy_file in .chalice/config.json"
+    return json.loads(path.read_text())
+
+
+def dlq_names() -> set[str]:
+    """Queues that are some queue's dead-letter target."""
+    targets = set()
+    for _, props in queues_by_name(TEMPLATE).values():
+        arn = (props.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
+        if arn:
+            targets.add(next(references(arn)))
+    return {name for name, (lid, _) in queues_by_name(TEMPLATE).items() if lid in targets}
+
+
+# ---- queues -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(set(queues_by_name(TEMPLATE)) - dlq_names()))
+def test_every_work_queue_has_a_dlq_after_3_receives(name):
+    lid, props = queues_by_name(TEMPLATE)[name]
+    redrive = props.get("RedrivePolicy") or {}
+    assert redrive.get("maxReceiveCount") == 3, f"{lid}: maxReceiveCount {redrive.get('maxReceiveCount')}"
+    target = next(references(redrive["deadLetterTargetArn"]))
+    assert RESOURCES[target]["Type"] == "AWS::SQS::Queue"
+    assert RESOURCES[target]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600  # time to fix and redrive
+
+
+@pytest.mark.parametrize("function", SQS_FUNCTIONS, ids=lambda f: f.name)
+def test_queue_visibility_is_at_least_six_times_its_function_timeout(function):
+    assert function.queue in queues_by_name(TEMPLATE), f"{function.name} consumes {function.queue}: not in infra/"
+    _, props = queues_by_name(TEMPLATE)[function.queue]
+    timeout = RESOURCES[function.logical_id]["Properties"]["Timeout"]
+    assert props.get("VisibilityTimeout", 30) >= 6 * timeout
+
+
+@pytest.mark.parametrize("function", SQS_FUNCTIONS, ids=lambda f: f.name)
+def test_event_sources_report_partial_failures_and_cap_concurrency(function):
+    events = RESOURCES[function.logical_id]["Properties"]["Events"]
+    source = events[f"{function.logical_id}SqsEventSource"]["Properties"]
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "MaximumConcurrency" in source["ScalingConfig"]
+
+
+def test_generation_concurrency_matches_the_app_and_lambdas_minimum():
+    """A literal, not a parameter: ministack's event source poller compares MaximumConcurrency as a
+    number and a Ref resolves to a string there (it stops every poller). app.py's constant is the
+    source of truth; the local feeder runs the same number of pollers."""
+    from app import app
+    from chalicelib.config import GENERATION_MAX_CONCURRENCY
+
+    source = RESOURCES["GenerationWorker"]["Properties"]["Events"]["GenerationWorkerSqsEventSource"]
+    assert source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == GENERATION_MAX_CONCURRENCY >= 2
+    decorated = next(e for e in app.event_sources if e.name == "generation_worker")
+    assert decorated.maximum_concurrency == GENERATION_MAX_CONCURRENCY
+
+
+# ---- functions ----------------------------------------------------------------------------------
+
+def test_every_function_is_sized_logged_and_alarmed_and_nothing_else_is_extended():
+    """An entry without Type merges into a Chalice resource: one for a function app.py lacks
+    would leave a half resource in the package (infra.check_package refuses it too)."""
+    expected = {f.logical_id for f in FUNCTIONS}
+    extended = {lid for lid, r in RESOURCES.items() if "Type" not in r} - {"RestAPI"}
+    assert extended == expected
+    for f in FUNCTIONS:
+        props = RESOURCES[f.logical_id]["Properties"]
+        assert 1 <= props["Timeout"] <= (29 if f.name == "api_handler" else 900)  # API Gateway waits 29 s
+        assert 128 <= props["MemorySize"] <= 10240
+        log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert RESOURCES[log_group]["Properties"]["RetentionInDays"] <= 90
+        alarm = RESOURCES[f"{f.logical_id}ErrorsAlarm"]["Properties"]
+        assert (alarm["MetricName"], alarm["Dimensions"]) == (
+            "Errors", [{"Name": "FunctionName", "Value": {"Ref": f.logical_id}}])
+
+
+@pytest.mark.parametrize("dlq", sorted(dlq_names()))
+def test_every_dlq_has_a_depth_alarm(dlq):
+    lid, _ = queues_by_name(TEMPLATE)[dlq]
+    alarms = [a["Properties"] for a in typed("AWS::CloudWatch::Alarm").values()
+              if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+              and a["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [lid, "QueueName"]}}]]
+    assert len(alarms) == 1
+    assert (alarms[0]["ComparisonOperator"], alarms[0]["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_functions_get_resource_names_from_the_template_not_from_constants():
+    env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    for key in ("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "UPLOAD_BUCKET", "UPLOAD_QUEUE_URL", "GENERATION_QUEUE_URL",
+                "GENERATION_DLQ_URL", "USAGE_EVENTS_QUEUE_URL", "USAGE_EVENTS_DLQ_URL", "CLEANUP_QUEUE_URL",
+                "JWT_SECRET_ARN", "HF_TOKEN_ARN"):
+        assert set(references(env[key])) <= set(RESOURCES), key
+    config = load_chalice_config()
+    # A function-level value (what Chalice writes from its config) would win over these Globals.
+    for scope in [config] + list(config["stages"].values()):
+        assert not set(scope.get("environment_variables", {})) & set(env)
+
+
+# ---- bucket, tables, secrets --------------------------------------------------------------------
+
+def test_bucket_is_private_encrypted_expires_abandoned_uploads_and_allows_browser_posts():
+    props = RESOURCES["UploadBucket"]["Properties"]
+    assert all(props["PublicAccessBlockConfiguration"][k] is True for k in
+               ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert sse["SSEAlgorithm"] in ("AES256", "aws:kms")
+    rule, = props["LifecycleConfiguration"]["Rules"]
+    assert (rule["Status"], rule["Prefix"], rule["ExpirationInDays"]) == ("Enabled", "uploads/", 1)
+    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    cors, = props["CorsConfiguration"]["CorsRules"]
+    assert "POST" in cors["AllowedMethods"] and cors["AllowedOrigins"] == {"Ref": "AllowedOrigins"}
+    notify, = props["NotificationConfiguration"]["QueueConfigurations"]
+    assert notify["Queue"] == {"Fn::GetAtt": ["UploadQueue", "Arn"]}
+    assert notify["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+
+
+def test_tables_have_point_in_time_recovery_ttl_and_encryption():
+    table = RESOURCES["AvatarTable"]
+    props = table["Properties"]
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
+    assert {i["IndexName"] for i in props["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2"}
+    assert RESOURCES["IdempotencyTable"]["Properties"]["TimeToLiveSpecification"]["Enabled"] is True
+
+
+def test_jwt_secret_is_generated_and_the_hf_token_is_never_in_the_template():
+    jwt = RESOURCES["JwtSecret"]["Properties"]
+    assert jwt["GenerateSecretString"]["PasswordLength"] >= 32 and "SecretString" not in jwt
+    hf = RESOURCES["HfTokenSecret"]["Properties"]
+    assert "SecretString" not in hf and "GenerateSecretString" not in hf
+
+
+# ---- API Gateway ----------------------------------------------------------------------------------
+
+def gateway_responses() -> dict:
+    return RESOURCES["RestAPI"]["Properties"]["GatewayResponses"]
+
+
+@pytest.mark.parametrize("kind", ["UNAUTHORIZED", "ACCESS_DENIED"])
+def test_refused_tokens_answer_401_in_the_error_shape(kind):
+    response = gateway_responses()[kind]
+    assert response["StatusCode"] == "401"
+    assert json.loads(response["ResponseTemplates"]["application/json"]) == UNAUTHORIZED_BODY
+
+
+def test_unknown_routes_answer_404_not_found():
+    response = gateway_responses()["MISSING_AUTHENTICATION_TOKEN"]
+    assert response["StatusCode"] == "404"
+    assert json.loads(response["ResponseTemplates"]["application/json"])["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("kind", ["UNAUTHORIZED", "ACCESS_DENIED", "MISSING_AUTHENTICATION_TOKEN", "THROTTLED",
+                                  "REQUEST_TOO_LARGE", "DEFAULT_4XX", "DEFAULT_5XX"])
+def test_gateway_errors_have_the_error_shape_and_cors_headers(kind):
+    response = gateway_responses()[kind]
+    assert response["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == "'*'"
+    # $context.error.messageString renders as a quoted JSON string: substitute one to parse the shape.
+    body = response["ResponseTemplates"]["application/json"].replace("$context.error.messageString", '"x"')
+    assert set(json.loads(body)["error"]) == {"code", "message", "details"}
+
+
+def test_outputs_keep_the_local_stack_names_and_add_the_api_url():
+    from local.provision import OUTPUT_KEYS
+
+    outputs = TEMPLATE["Outputs"]
+    assert set(OUTPUT_KEYS) - {"AwsEndpoint", "Region"} <= set(outputs)
+    assert outputs["ApiUrl"]["Value"] == {
+        "Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"}
+
+
+# ---- IAM ------------------------------------------------------------------------------------------
+
+def test_every_function_has_its_own_policy_file_and_no_generated_policy():
+    config = load_chalice_config()
+    assert config["autogen_policy"] is False
+    assert not any("autogen_policy" in s or "iam_policy_file" in s for s in config["stages"].values())
+    files = {f.name: policy_file(f.name) for f in FUNCTIONS}
+    assert all(path is not None and path.exists() for path in files.values()), files
+    assert len(set(files.values())) == len(files)  # one role per function
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.name)
+def test_policy_statements_name_specific_actions_and_resources(function):
+    path = policy_file(function.name)
+    for statement in statements(json.loads(path.read_text())):
+        assert statement["Effect"] == "Allow"
+        assert "NotAction" not in statement and "NotResource" not in statement
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, f"{path.name} {statement.get('Sid')}: {action}"
+        for resource in as_list(statement["Resource"]):
+            assert resource != "*" and isinstance(resource, dict), f"{path.name}: {resource}"
+            assert set(references(resource)) <= set(RESOURCES), f"{path.name}: {resource}"
+        for text in resource_texts(statement["Resource"]):
+            # Wildcards only for object keys under a named prefix of the bucket.
+            assert "*" not in text or re.fullmatch(r"arn:\$\{AWS::Partition\}:s3:::\$\{UploadBucket\}/[a-z]+/\*", text)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.name)
+def test_each_function_policy_names_only_its_own_resources(function):
+    doc = policy(function.name)
+    named = {lid for s in statements(doc) for lid in references(s["Resource"])}
+    own_log_group = f"{function.logical_id}LogGroup"
+    assert own_log_group in named
+    assert named - {own_log_group} == ALLOWED_RESOURCES[function.name]
+    grants = set()
+    for s in statements(doc):
+        for text in resource_texts(s["Resource"]):
+            prefix = re.fullmatch(r"arn:\$\{AWS::Partition\}:s3:::\$\{UploadBucket\}/([a-z]+)/\*", text)
+            if prefix:
+                grants |= {(action, prefix.group(1)) for action in as_list(s["Action"])}
+            elif as_list(s["Action"]) == ["s3:ListBucket"]:
+                # Only so a missing object answers 404, not 403; limited to prefixes it reads.
+                prefixes = s["Condition"]["StringLike"]["s3:prefix"]
+                assert {p.split("/")[0] for p in prefixes} <= {g[1] for g in BUCKET_GRANTS[function.name]
+                                                                if g[0] == "s3:GetObject"}
+            else:
+                assert not any(a.startswith("s3:") for a in as_list(s["Action"]))
+    assert grants == BUCKET_GRANTS[function.name]
+
+
+@pytest.mark.parametrize("function", SQS_FUNCTIONS, ids=lambda f: f.name)
+def test_queue_functions_may_consume_only_their_own_queue(function):
+    lid, _ = queues_by_name(TEMPLATE)[function.queue]
+    consuming = [s for s in statements(policy(function.name)) if "sqs:ReceiveMessage" in as_list(s["Action"])]
+    assert len(consuming) == 1 and consuming[0]["Resource"] == [{"Fn::GetAtt": [lid, "Arn"]}]
+    assert set(as_list(consuming[0]["Action"])) == {"sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                                     "sqs:GetQueueAttributes"}
