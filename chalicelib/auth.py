@@ -8,7 +8,6 @@ import re
 import time
 from dataclasses import dataclass
 
-import jwt
 
 ALGORITHMS = ["HS256"]
 # User ids become part of DynamoDB keys and S3 prefixes: keep them to a safe alphabet.
@@ -39,6 +38,8 @@ def parse_bearer(header: str | None) -> str:
 
 def verify_token(token: str, *, secret: str, issuer: str | None = None, audience: str | None = None,
                  leeway_seconds: int = 30) -> Principal:
+    import jwt  # PyJWT: only the authorizer function pays for it at cold start
+
     required = ["exp", "sub"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
     try:
         claims = jwt.decode(
@@ -72,4 +73,6 @@ def issue_token(user_id: str, *, secret: str, ttl_seconds: int = 86400, issuer: 
         claims["iss"] = issuer
     if audience:
         claims["aud"] = audience
+    import jwt
+
     return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,45 @@
+"""DynamoDB calls per read route, at 10 and at 5,000 items: runs the call-count tests (botocore
+event hooks count every request) and writes the table they prove.
+
+    .venv/bin/python -m bench.calls
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from bench.common import ROOT, machine, today, write
+
+TESTS = ["tests/functional/test_call_counts.py", "tests/functional/test_presets.py::test_gallery_reads_are_one_dynamodb_call"]
+
+
+def main() -> int:
+    from tests.functional.test_call_counts import EXPECTED, FILTERED
+
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS], cwd=str(ROOT),
+                          capture_output=True, text=True)
+    status = "pass" if done.returncode == 0 else f"**FAIL** (exit {done.returncode})"
+    rows = [f"| {route} | {', '.join(calls)} | {len(calls)} | {len(calls)} |" for route, calls in EXPECTED.items()]
+    rows.append(f"| {FILTERED} | up to 3 × Query + GetItem (then a cursor) | ≤ 4 | ≤ 4 |")
+    rows += [f"| {r} | Query | 1 | 1 |" for r in ("GET /presets", "GET /presets/{id}", "GET /persona-examples")]
+    text = f"""# DynamoDB calls per read route
+
+Measured {today()} on {machine()} — {status} in {time.monotonic() - t0:.0f} s.
+Rerun: `.venv/bin/python -m pytest {' '.join(TESTS)}` (or `.venv/bin/python -m bench.calls`).
+
+Counted at botocore (`before-call.dynamodb` hooks on every client the app uses), over moto, with one
+user holding 10 and then 5,000 projects, avatars in one project, and usage events on one avatar. The
+tests assert the exact list of calls for both sizes; no route uses Scan.
+
+| route | calls | at 10 items | at 5,000 items |
+|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+    write("calls", text)
+    print(text)
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

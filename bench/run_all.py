@@ -1,0 +1,53 @@
+"""`make bench`: every benchmark, then BENCHMARKS.md assembled from bench/results/*.md.
+
+Each benchmark starts its own local stack and writes bench/results/<name>.md; a failing one is
+reported in BENCHMARKS.md instead of hiding the others.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from bench.common import RESULTS, ROOT, machine, today
+
+BENCHES = [
+    ("cold_start", ["-m", "bench.cold_start", "--rounds", "7"]),
+    ("calls", ["-m", "bench.calls"]),
+    ("pipelines", ["-m", "bench.pipelines", "--uploads", "10", "--jobs", "20"]),
+    ("load", ["-m", "bench.load", "--clients", "16", "--seconds", "15"]),
+    ("usage", ["-m", "bench.usage.bench_usage", "--events", "500", "--pollers", "1,4", "--seconds", "5"]),
+]
+ORDER = ["cold_start", "calls", "load", "pipelines", "usage"]
+
+
+def main() -> int:
+    started = time.monotonic()
+    failed = {}
+    for name, args in BENCHES:
+        print(f"== {name}: {' '.join(args)}", flush=True)
+        t0 = time.monotonic()
+        done = subprocess.run([sys.executable, *args], cwd=str(ROOT))
+        print(f"== {name}: exit {done.returncode} in {time.monotonic() - t0:.0f}s", flush=True)
+        if done.returncode != 0:
+            failed[name] = done.returncode
+    parts = [f"""# Benchmarks
+
+Written by `make bench` on {today()} ({machine()}), in {time.monotonic() - started:.0f} s.
+Every figure below says how to rerun it alone. These machines are noisy: ratios are measured against a
+reference taken in the same run, and medians with their spread are given.
+"""]
+    if failed:
+        parts.append("**Failed this run:** " + ", ".join(f"{n} (exit {c})" for n, c in failed.items()) + "\n")
+    for name in ORDER:
+        path = RESULTS / f"{name}.md"
+        if path.exists():
+            body = path.read_text().strip()
+            parts.append("#" + body if body.startswith("# ") else body)
+    (ROOT / "BENCHMARKS.md").write_text("\n\n".join(parts) + "\n")
+    print("wrote BENCHMARKS.md")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
