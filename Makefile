@@ -14,7 +14,7 @@ USER ?= alice
 STAGE ?= prod
 PYTEST_ARGS ?=
 
-.PHONY: help venv run token test test-unit test-functional test-integration test-e2e browser bench package lint clean
+.PHONY: help venv run token test test-unit test-functional test-integration test-e2e browser bench fuzz package lint clean
 
 help:
 	@echo "make run     start the whole service on the embedded local AWS stack (http://127.0.0.1:$(PORT)/)"
@@ -64,6 +64,10 @@ test-e2e: venv browser
 
 bench: venv
 	$(PY) -m bench.run_all
+
+# The long API fuzz run (make test runs 10 cases per operation).
+fuzz: venv
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(PY) -m pytest tests/integration/test_fuzz.py -s $(PYTEST_ARGS)
 
 # ---- AWS packaging (docs/deploy.md) ----------------------------------------------------------
 .PHONY: lint-infra run-packaged

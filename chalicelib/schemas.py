@@ -5,11 +5,15 @@ JSON is camelCase, as in the original service.
 """
 from __future__ import annotations
 
+import functools
+import typing
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 T = TypeVar("T")
+
+
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
@@ -20,6 +24,23 @@ Background = Annotated[str, StringConstraints(strip_whitespace=True, max_length=
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data):
+        """JSON Schema calls 94.0 an integer; strict pydantic would not. Whole floats sent for
+        integer fields become ints; anything else (94.5, "94", true) is still refused."""
+        if not isinstance(data, dict):
+            return data
+        ints = _integer_fields(cls)
+        return {k: int(v) if k in ints and isinstance(v, float) and v.is_integer() else v for k, v in data.items()}
+
+
+@functools.cache
+def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
+    def is_int(annotation) -> bool:
+        return annotation is int or any(is_int(a) for a in typing.get_args(annotation))
+    return frozenset(name for name, f in model.model_fields.items() if is_int(f.annotation))
 
 
 class Response(BaseModel):
@@ -190,14 +211,8 @@ class UploadBatchCreated(Response):
 
 class AvatarUpdate(PersonaFields, AttributeFields):
     """Partial edit: fields left out stay as they are; a persona or attribute field set to null is cleared."""
-    name: Name | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name_cannot_be_cleared(cls, value: str | None) -> str | None:
-        if value is None:
-            raise ValueError("name cannot be null")
-        return value
+    # Optional but not nullable: an avatar always has a name (the schema says so too).
+    name: Name = None  # type: ignore[assignment]
 
 
 # ---- usage events, history and stats (issue 5) ----------------------------------------------
@@ -252,7 +267,7 @@ class _UsageFields(Request):
     action: Action
     referenceId: ReferenceId | None = None
     referenceType: ReferenceType | None = None
-    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] | None = None
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20, json_schema_extra={"additionalProperties": False})] | None = None
 
     @field_validator("metadata")
     @classmethod
