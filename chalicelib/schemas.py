@@ -15,7 +15,9 @@ T = TypeVar("T")
 
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# No control characters, and at least one visible one (not only spaces or zero-width marks).
+VISIBLE_TEXT = r"^[^\x00-\x1F\x7F]*[^\x00-\x20\x7F\u00A0\u200B-\u200F\u2028-\u202F\u2060\uFEFF][^\x00-\x1F\x7F]*$"
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=VISIBLE_TEXT)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
 Trait = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
