@@ -15,9 +15,11 @@ def feeder():
     return f
 
 
-def deliver(handler_name: str, *, rounds: int = 10) -> int:
+def deliver(handler_name: str, *, rounds: int = 10, expire_failed: bool = False) -> int:
     """Receive what is visible on the handler's queue and invoke it, until the queue shows nothing.
-    Returns the number of messages delivered (a message delivered twice counts twice)."""
+    Returns the number of messages delivered (a message delivered twice counts twice).
+    `expire_failed`: a record left on the queue becomes visible at once, as if its visibility
+    timeout had passed (the next round redelivers it)."""
     f = feeder()
     source = next(s for s in f.sources if s.name == handler_name)
     delivered = 0
@@ -28,6 +30,13 @@ def deliver(handler_name: str, *, rounds: int = 10) -> int:
             break
         f.invoke(source, messages)
         delivered += len(messages)
+        if expire_failed:
+            for m in messages:
+                try:  # deleted ones (handled) have no valid receipt any more
+                    f.sqs.change_message_visibility(QueueUrl=source.queue_url, ReceiptHandle=m["ReceiptHandle"],
+                                                    VisibilityTimeout=0)
+                except f.sqs.exceptions.ClientError:
+                    pass
     return delivered
 
 
