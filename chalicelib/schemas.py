@@ -108,12 +108,15 @@ class AttributeFields(Request):
     style: ShortText | None = None
 
 
-class Traits(Response):
-    """Persona and visual attributes as answered (avatars, presets)."""
+class PersonaOut(Response):
     personaName: str | None = None
     personaAge: int | None = None
     personaPersonality: list[str] = Field(default_factory=list)
     personaBackground: str | None = None
+
+
+class Traits(PersonaOut):
+    """Persona and visual attributes as answered (avatars, presets)."""
     gender: str | None = None
     ageRange: str | None = None
     ethnicity: str | None = None
@@ -377,14 +380,10 @@ class Preset(Traits):
     thumbnailUrl: str | None = None
 
 
-class PersonaExample(Response):
+class PersonaExample(PersonaOut):
     id: str
     category: str
     uses: int
-    personaName: str | None = None
-    personaAge: int | None = None
-    personaPersonality: list[str] = Field(default_factory=list)
-    personaBackground: str | None = None
 
 
 # ---- generation (issue 4) -------------------------------------------------------------------

@@ -73,6 +73,21 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     _PRCTL(_PR_SET_PDEATHSIG, _SIGTERM)
 
 
+def terminate(proc: "subprocess.Popen | None", timeout: float, *, name: str = "process", note: str = "") -> int | None:
+    """SIGTERM, wait up to `timeout`, then SIGKILL; the exit code (None if there was no process)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            print(f"{name} did not stop within {timeout:.0f}s: killing it{note}", file=sys.stderr)
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class Ministack:
     def __init__(self, data_dir: str | os.PathLike, port: int = 4566, *,
                  services: Sequence[str] | None = DEFAULT_SERVICES,
@@ -175,18 +190,7 @@ class Ministack:
         """SIGTERM and wait: ministack saves its state during a clean shutdown only.
         SIGKILL only after `timeout` (state since start-up is then lost)."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                print(f"ministack did not stop within {timeout:.0f}s: killing it (unsaved state is lost)",
-                      file=sys.stderr)
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        return terminate(proc, timeout, name="ministack", note=" (unsaved state is lost)")
 
     def __enter__(self) -> "Ministack":
         return self.start()

@@ -24,6 +24,13 @@ def submit(stack, http, pid) -> list[str]:
             for i in range(JOBS)]
 
 
+def started_jobs(stack, user_prefix: str):
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {stack.token(f'{user_prefix}-{uuid.uuid4().hex[:6]}')}"
+    pid = http.post(stack.api("/projects"), json={"name": user_prefix}, timeout=10).json()["id"]
+    return http, pid, submit(stack, http, pid)
+
+
 def settle(stack, http, pid, ids) -> None:
     finals = [poll(lambda g=gid: http.get(stack.api(f"/generations/{g}"), timeout=10).json(),
                    lambda g: g["status"] in ("completed", "failed"), timeout=60, interval=0.1) for gid in ids]
@@ -43,10 +50,7 @@ def test_sigterm_restart_with_jobs_in_flight_loses_nothing(tmp_path):
     data = tmp_path / "stack"
     stack = LocalStack(data, env=ENV).start()
     try:
-        http = requests.Session()
-        http.headers["Authorization"] = f"Bearer {stack.token(f'restart-{uuid.uuid4().hex[:6]}')}"
-        pid = http.post(stack.api("/projects"), json={"name": "R"}, timeout=10).json()["id"]
-        ids = submit(stack, http, pid)
+        http, pid, ids = started_jobs(stack, "restart")
         assert stack.stop() == 0  # SIGTERM while jobs are queued or running
         stack = LocalStack(data, port=stack.port, aws_port=stack.aws_port, env=ENV).start()
         settle(stack, http, pid, ids)
@@ -58,10 +62,7 @@ def test_sigkill_of_the_worker_process_mid_job_loses_nothing(tmp_path):
     data = tmp_path / "stack"
     stack = LocalStack(data, env=ENV).start()
     try:
-        http = requests.Session()
-        http.headers["Authorization"] = f"Bearer {stack.token(f'kill-{uuid.uuid4().hex[:6]}')}"
-        pid = http.post(stack.api("/projects"), json={"name": "K"}, timeout=10).json()["id"]
-        ids = submit(stack, http, pid)
+        http, pid, ids = started_jobs(stack, "kill")
         time.sleep(0.3)  # some jobs claimed, some not
         os.kill(stack.proc.pid, signal.SIGKILL)  # the process running the feeders and handlers
         stack.proc.wait(10)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -120,17 +119,10 @@ class LocalStack:
         return False
 
     def stop(self, timeout: float = 60.0) -> int | None:
+        from local.ministack import terminate
+
         proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        return terminate(proc, timeout, name="local stack")
 
     def log_tail(self, lines: int = 40) -> str:
         try:
