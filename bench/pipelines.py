@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uploads", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=20)
     args = parser.parse_args(argv)
-    stack = start_stack(LOCAL_SEED="0")
+    # The burst is the point here: no per-user active-job cap in the way.
+    stack = start_stack(LOCAL_SEED="0", GENERATION_ACTIVE_LIMIT=str(args.jobs), GENERATION_DAILY_LIMIT="1000")
     try:
         uploads = upload_latency(stack, args.uploads)
         rate, per_job = generation_throughput(stack, args.jobs)

@@ -73,3 +73,9 @@ class DependencyError(ServiceError):
     """An AWS dependency (queue, storage) failed; the caller may retry."""
     status = 503
     code = "service_unavailable"
+
+
+def validation_details(exc: Any) -> list[dict]:
+    """pydantic's ValidationError → [{field, message, type}] for the error shape (no input echoed)."""
+    return [{"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"], "type": err["type"]}
+            for err in exc.errors(include_url=False, include_input=False)]

@@ -12,15 +12,14 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError as PydanticValidationError
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import avatars, clock
 from chalicelib.db import query_page, transaction_reasons
-from chalicelib.errors import ConflictError, DependencyError, NotFoundError, ValidationError
+from chalicelib.errors import ConflictError, DependencyError, NotFoundError, ValidationError, validation_details
 from chalicelib.models import (
     META,
     STATS,
@@ -34,7 +33,6 @@ from chalicelib.models import (
     usage_event_pk,
     user_pk,
 )
-from chalicelib.schemas import UsageEvent
 
 RECORDED = "recorded"
 DUPLICATE = "duplicate"
@@ -62,35 +60,41 @@ class Outcome:
         return {"status": self.status, "eventId": self.event.eventId, "avatarId": self.event.avatarId,
                 "occurredAt": self.event.occurredAt, "recordedAt": self.recorded_at}
 
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.schemas import UsageEvent
+
 
 # ---- validation ----------------------------------------------------------------------------------
 
-def _details(exc: PydanticValidationError) -> list[dict]:
-    return [{"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False, include_input=False)]
-
-
-def parse_event(body: str | bytes) -> UsageEvent:
+def parse_event(body: str | bytes) -> "UsageEvent":
     """A raw message body → a valid usage-event.v1, or ValidationError (`bad_json` / `invalid_event`)."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    from chalicelib.schemas import UsageEvent
+
     try:
         return UsageEvent.model_validate_json(body)
     except PydanticValidationError as exc:
-        details = _details(exc)
+        details = validation_details(exc)
         if any(d["type"] == "json_invalid" for d in details):
             raise ValidationError("The event is not valid JSON", code="bad_json") from exc
         raise ValidationError("The event does not match usage-event.v1", code="invalid_event",
                               details=details) from exc
 
 
-def build_event(fields: dict) -> UsageEvent:
+def build_event(fields: dict) -> "UsageEvent":
     """An event assembled by the service (HTTP: user from the token, avatar from the path)."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    from chalicelib.schemas import UsageEvent
+
     try:
         return UsageEvent.model_validate(fields)
     except PydanticValidationError as exc:
-        if any(d["field"] == "avatarId" for d in _details(exc)):
+        if any(d["field"] == "avatarId" for d in validation_details(exc)):
             # A path id that could never exist is simply not found, like another user's id.
             raise NotFoundError("Avatar not found", details={"avatarId": fields.get("avatarId")}) from exc
-        raise ValidationError("The usage event is invalid", details=_details(exc)) from exc
+        raise ValidationError("The usage event is invalid", details=validation_details(exc)) from exc
 
 
 # ---- recording -----------------------------------------------------------------------------------

@@ -8,16 +8,6 @@ from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, no_content, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.errors import NotFoundError
-from chalicelib.schemas import (
-    Avatar,
-    AvatarListQuery,
-    AvatarUpdate,
-    Page,
-    UploadBatchCreated,
-    UploadBatchRequest,
-    UploadCreated,
-    UploadRequest,
-)
 
 bp = Blueprint(__name__)
 TAGS = ("avatars",)
@@ -43,29 +33,29 @@ def _request_uploads(project_id: str, files: list[dict]) -> list[uploads.Pending
 
 @bp.route("/projects/{project_id}/avatars/upload", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Add an avatar from an image file: answers a presigned POST to send the file to", tags=TAGS,
-           request=UploadRequest, response=UploadCreated, status=201, errors=(400, 401, 404, 413))
+           request="UploadRequest", response="UploadCreated", status=201, errors=(400, 401, 404, 413))
 def request_upload(project_id: str):
-    body = parse_body(bp.current_request, UploadRequest)
+    body = parse_body(bp.current_request, "UploadRequest")
     [pending] = _request_uploads(project_id, [body.model_dump()])
     return json_response(_created(pending), status=201)
 
 
 @bp.route("/projects/{project_id}/avatars/uploads", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Add up to 20 avatars from image files in one call (all or none)", tags=TAGS,
-           request=UploadBatchRequest, response=UploadBatchCreated, status=201, errors=(400, 401, 404, 413))
+           request="UploadBatchRequest", response="UploadBatchCreated", status=201, errors=(400, 401, 404, 413))
 def request_uploads(project_id: str):
-    body = parse_body(bp.current_request, UploadBatchRequest)
+    body = parse_body(bp.current_request, "UploadBatchRequest")
     pending = _request_uploads(project_id, [spec.model_dump() for spec in body.files])
     return json_response({"items": [_created(p) for p in pending]}, status=201)
 
 
 @bp.route("/projects/{project_id}/avatars", methods=["GET"], authorizer=jwt_auth)
 @operation("List a project's avatars, newest first, with filters and name search", tags=TAGS,
-           query=AvatarListQuery, response=Page[Avatar])
+           query="AvatarListQuery", response="Page[Avatar]")
 def list_avatars(project_id: str):
     request = bp.current_request
     uid = user_id(request)
-    query = parse_query(request, AvatarListQuery)
+    query = parse_query(request, "AvatarListQuery")
     # A GetItem first: another user's (or a deleted) project is 404, not an empty list.
     projects.get_project(uid, project_id)
     # Same scope as the first page embedded in GET /projects/{id}, so its cursor continues here.
@@ -78,7 +68,7 @@ def list_avatars(project_id: str):
 
 
 @bp.route("/avatars/{avatar_id}", methods=["GET"], authorizer=jwt_auth)
-@operation("Get an avatar (imageUrl/thumbnailUrl are short-lived presigned GET URLs)", tags=TAGS, response=Avatar)
+@operation("Get an avatar (imageUrl/thumbnailUrl are short-lived presigned GET URLs)", tags=TAGS, response="Avatar")
 def get_avatar(avatar_id: str):
     uid = user_id(bp.current_request)
     return json_response(_avatar_json(avatars.get_avatar(uid, avatar_id)))
@@ -86,11 +76,11 @@ def get_avatar(avatar_id: str):
 
 @bp.route("/avatars/{avatar_id}", methods=["PUT"], authorizer=jwt_auth, content_types=JSON)
 @operation("Edit an avatar's name, persona and attributes (null clears a field)", tags=TAGS,
-           request=AvatarUpdate, response=Avatar, errors=(400, 401, 404, 413))
+           request="AvatarUpdate", response="Avatar", errors=(400, 401, 404, 413))
 def update_avatar(avatar_id: str):
     request = bp.current_request
     uid = user_id(request)
-    body = parse_body(request, AvatarUpdate)
+    body = parse_body(request, "AvatarUpdate")
     changes = body.model_dump(include=body.model_fields_set)
     return json_response(_avatar_json(avatars.update_avatar(uid, avatar_id, changes)))
 

@@ -10,14 +10,6 @@ from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.errors import ConflictError, ValidationError
-from chalicelib.schemas import (
-    GenerateRequest,
-    Generation,
-    GenerationList,
-    GenerationListQuery,
-    Page,
-    VariationsRequest,
-)
 
 bp = Blueprint(__name__)
 TAGS = ("generation",)
@@ -56,18 +48,18 @@ def start_from(request, project_id: str, fields: dict, *, source_type: str = "te
 
 @bp.route("/projects/{project_id}/avatars/generate", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Start generating an avatar from a prompt, persona and attributes (FLUX.1-dev + realism LoRA)",
-           tags=TAGS, request=GenerateRequest, response=Generation, status=202, errors=(400, 401, 404, 409, 413, 429, 503),
+           tags=TAGS, request="GenerateRequest", response="Generation", status=202, errors=(400, 401, 404, 409, 413, 429, 503),
            headers=IDEMPOTENCY_HEADER)
 def generate(project_id: str):
     request = bp.current_request
-    body = parse_body(request, GenerateRequest)
+    body = parse_body(request, "GenerateRequest")
     started, payload = start_from(request, project_id, body.model_dump(exclude_none=True))
     return json_response(payload, status=202 if started.created else 200)
 
 
 @bp.route("/generations/{generation_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("A generation's status, progress, attempts, error and (once completed) its avatar", tags=TAGS,
-           response=Generation)
+           response="Generation")
 def get_generation(generation_id: str):
     uid = user_id(bp.current_request)
     return json_response(generation_json(uid, generation.get(uid, generation_id)))
@@ -75,13 +67,13 @@ def get_generation(generation_id: str):
 
 @bp.route("/projects/{project_id}/generations", methods=["GET"], authorizer=jwt_auth)
 @operation("A project's generations, newest first; status=active for the pending and processing ones", tags=TAGS,
-           query=GenerationListQuery, response=Page[Generation])
+           query="GenerationListQuery", response="Page[Generation]")
 def list_generations(project_id: str):
     from chalicelib import projects
 
     request = bp.current_request
     uid = user_id(request)
-    query = parse_query(request, GenerationListQuery)
+    query = parse_query(request, "GenerationListQuery")
     projects.get_project(uid, project_id)  # another user's project is 404, not an empty list
     cursors = Cursors(uid, f"generations:{project_id}:{query.status}")
     items, last_key = generation.list_for_project(uid, project_id, active_only=query.status == "active",
@@ -91,14 +83,14 @@ def list_generations(project_id: str):
 
 
 @bp.route("/generations/{generation_id}/cancel", methods=["POST"], authorizer=jwt_auth)
-@operation("Cancel a pending generation", tags=TAGS, response=Generation, errors=(401, 404, 409))
+@operation("Cancel a pending generation", tags=TAGS, response="Generation", errors=(401, 404, 409))
 def cancel_generation(generation_id: str):
     uid = user_id(bp.current_request)
     return json_response(generation_json(uid, generation.cancel(get_deps().dynamodb, uid, generation_id)))
 
 
 @bp.route("/generations/{generation_id}/retry", methods=["POST"], authorizer=jwt_auth)
-@operation("Run a failed generation again", tags=TAGS, response=Generation, status=202,
+@operation("Run a failed generation again", tags=TAGS, response="Generation", status=202,
            errors=(401, 404, 409, 429, 503))
 def retry_generation(generation_id: str):
     uid = user_id(bp.current_request)
@@ -109,14 +101,14 @@ def retry_generation(generation_id: str):
 
 @bp.route("/avatars/{avatar_id}/variations", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Generate variations of an avatar: same persona and attributes, a new seed (and style) each",
-           tags=TAGS, request=VariationsRequest, response=GenerationList, status=202,
+           tags=TAGS, request="VariationsRequest", response="GenerationList", status=202,
            errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
 def variations(avatar_id: str):
     from chalicelib import avatars
 
     request = bp.current_request
     uid = user_id(request)
-    body = parse_body(request, VariationsRequest)
+    body = parse_body(request, "VariationsRequest")
     avatar = avatars.get_avatar(uid, avatar_id)
     if avatar.status != "ready":
         raise ConflictError("Only a ready avatar can have variations", code="invalid_state",

@@ -5,12 +5,10 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, Union
 
 from chalice import Response
 from chalice.app import Request
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib.config import get_settings
 from chalicelib.cursors import decode_cursor, encode_cursor
@@ -20,17 +18,32 @@ from chalicelib.errors import (
     UnauthorizedError,
     UnsupportedMediaTypeError,
     ValidationError,
+    validation_details,
 )
 from chalicelib.observability import logger
 from chalicelib.secrets import cursor_secret
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
+# Schemas are named, not imported: pydantic and the models are built on the first request that
+# needs them, not at cold start (workers never pay for them at all).
+ModelRef = Union[str, type]
+
+
+def model(ref: ModelRef) -> Any:
+    """A chalicelib.schemas model from its name ("Project", "Page[Avatar]"), or the class itself."""
+    if not isinstance(ref, str):
+        return ref
+    from chalicelib import schemas
+
+    if ref.startswith("Page[") and ref.endswith("]"):
+        return schemas.Page[getattr(schemas, ref[5:-1])]
+    return getattr(schemas, ref)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    if isinstance(body, BaseModel):
+    if hasattr(body, "model_dump_json"):  # a pydantic model
         payload = body.model_dump_json()
     else:
         payload = json.dumps(body, separators=(",", ":"))
@@ -71,14 +84,7 @@ def user_id(request: Request) -> str:
     return principal
 
 
-def _validation_details(exc: PydanticValidationError) -> list[dict]:
-    return [
-        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"], "type": err["type"]}
-        for err in exc.errors(include_url=False, include_input=False)
-    ]
-
-
-def parse_body(request: Request, model: type[M]) -> M:
+def parse_body(request: Request, ref: ModelRef) -> Any:
     raw = request.raw_body or b""
     limit = get_settings().max_body_bytes
     if len(raw) > limit:
@@ -88,22 +94,26 @@ def parse_body(request: Request, model: type[M]) -> M:
         raise UnsupportedMediaTypeError("Send the request body as application/json")
     if not raw.strip():
         raise ValidationError("A JSON body is required", code="bad_json")
+    from pydantic import ValidationError as PydanticValidationError
+
     try:
-        return model.model_validate_json(raw)
+        return model(ref).model_validate_json(raw)
     except PydanticValidationError as exc:
-        details = _validation_details(exc)
+        details = validation_details(exc)
         if any(d["type"] == "json_invalid" for d in details):
             raise ValidationError("The request body is not valid JSON", code="bad_json") from exc
         raise ValidationError("The request body is invalid", details=details) from exc
 
 
-def parse_query(request: Request, model: type[M]) -> M:
+def parse_query(request: Request, ref: ModelRef) -> Any:
+    from pydantic import ValidationError as PydanticValidationError
+
     params = dict(request.query_params or {})
     try:
         # Query strings are text: validate in lax mode so "20" becomes 20, still forbidding unknown keys.
-        return model.model_validate(params, strict=False)
+        return model(ref).model_validate(params, strict=False)
     except PydanticValidationError as exc:
-        raise ValidationError("Invalid query parameters", details=_validation_details(exc)) from exc
+        raise ValidationError("Invalid query parameters", details=validation_details(exc)) from exc
 
 
 def http_error_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
@@ -140,9 +150,9 @@ def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
 class Operation:
     summary: str
     tags: tuple[str, ...] = ()
-    request: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
+    request: ModelRef | None = None
+    query: ModelRef | None = None
+    response: ModelRef | None = None
     status: int = 200
     errors: tuple[int, ...] = (400, 401, 404)
     public: bool = False

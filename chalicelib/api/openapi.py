@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
 
-from chalicelib.api.http import Operation
+from chalicelib.api.http import Operation, model
 
 REF = "#/components/schemas/{model}"
 
@@ -23,6 +22,8 @@ _ERROR_TEXT = {400: "Invalid request", 401: "Missing or invalid bearer token", 4
 
 
 def build_spec(app: Any, *, title: str, version: str, server_url: str | None = None) -> dict:
+    from pydantic.json_schema import models_json_schema
+
     from chalicelib.schemas import ErrorBody
 
     operations: list[tuple[str, str, Any, Operation]] = []
@@ -33,7 +34,7 @@ def build_spec(app: Any, *, title: str, version: str, server_url: str | None = N
             if op is None:
                 raise ValueError(f"route {method} {path} has no @operation metadata")
             operations.append((path, method, entry, op))
-            models.update(m for m in (op.request, op.response) if m is not None)
+            models.update(model(m) for m in (op.request, op.response) if m is not None)
     ordered = sorted(models, key=lambda m: m.__name__)
     keys, schema = models_json_schema([(m, "validation" if m is not None else "serialization") for m in ordered],
                                       ref_template=REF)
@@ -49,7 +50,7 @@ def build_spec(app: Any, *, title: str, version: str, server_url: str | None = N
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
                   for name in re.findall(r"{(\w+)}", path)]
         if op.query is not None:
-            qschema = op.query.model_json_schema()
+            qschema = model(op.query).model_json_schema()
             required = set(qschema.get("required", []))
             for name, prop in qschema.get("properties", {}).items():
                 params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
@@ -60,10 +61,10 @@ def build_spec(app: Any, *, title: str, version: str, server_url: str | None = N
             item["parameters"] = params
         if op.request is not None:
             item["requestBody"] = {"required": True,
-                                   "content": {"application/json": {"schema": ref(op.request)}}}
+                                   "content": {"application/json": {"schema": ref(model(op.request))}}}
         ok: dict[str, Any] = {"description": "Success"}
         if op.response is not None:
-            ok["content"] = {"application/json": {"schema": ref(op.response)}}
+            ok["content"] = {"application/json": {"schema": ref(model(op.response))}}
         item["responses"][str(op.status)] = ok
         for code in op.errors:
             item["responses"][str(code)] = _error_response(_ERROR_TEXT.get(code, "Error"))

@@ -8,7 +8,6 @@ from chalicelib.api.auth import jwt_auth
 from chalicelib.api.generations import IDEMPOTENCY_HEADER, start_from
 from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
-from chalicelib.schemas import CategoryListQuery, Generation, Page, PersonaExample, Preset, PresetGenerateRequest
 
 bp = Blueprint(__name__)
 TAGS = ("presets",)
@@ -21,7 +20,7 @@ def _preset_json(preset) -> dict:
 
 def _page(kind: str, lister, to_json):
     request = bp.current_request
-    query = parse_query(request, CategoryListQuery)
+    query = parse_query(request, "CategoryListQuery")
     cursors = Cursors(user_id(request), f"{kind}:{query.category or ''}")
     items, last_key = lister(category=query.category, limit=query.limit, start_key=cursors.decode(query.cursor))
     return json_response(cursors.page([to_json(item) for item in items], last_key))
@@ -29,13 +28,13 @@ def _page(kind: str, lister, to_json):
 
 @bp.route("/presets", methods=["GET"], authorizer=jwt_auth)
 @operation("The preset gallery, by category, with preview thumbnails and popularity", tags=TAGS,
-           query=CategoryListQuery, response=Page[Preset])
+           query="CategoryListQuery", response="Page[Preset]")
 def list_presets():
     return _page("presets", presets.list_presets, _preset_json)
 
 
 @bp.route("/presets/{preset_id}", methods=["GET"], authorizer=jwt_auth)
-@operation("One preset", tags=TAGS, response=Preset)
+@operation("One preset", tags=TAGS, response="Preset")
 def get_preset(preset_id: str):
     user_id(bp.current_request)
     return json_response(_preset_json(presets.get_preset(preset_id)))
@@ -43,13 +42,13 @@ def get_preset(preset_id: str):
 
 @bp.route("/persona-examples", methods=["GET"], authorizer=jwt_auth)
 @operation("Persona examples to fill the persona form with, by category", tags=TAGS,
-           query=CategoryListQuery, response=Page[PersonaExample])
+           query="CategoryListQuery", response="Page[PersonaExample]")
 def list_persona_examples():
     return _page("personas", presets.list_persona_examples, presets.persona_example_to_json)
 
 
 @bp.route("/persona-examples/{example_id}/use", methods=["POST"], authorizer=jwt_auth)
-@operation("Count that a persona example was picked (its `uses`)", tags=TAGS, response=PersonaExample)
+@operation("Count that a persona example was picked (its `uses`)", tags=TAGS, response="PersonaExample")
 def use_persona_example(example_id: str):
     user_id(bp.current_request)
     return json_response(presets.persona_example_to_json(presets.use_persona_example(example_id)))
@@ -57,11 +56,11 @@ def use_persona_example(example_id: str):
 
 @bp.route("/presets/{preset_id}/generate", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
 @operation("Start a generation from a preset (name, persona and attributes may be overridden)", tags=TAGS,
-           request=PresetGenerateRequest, response=Generation, status=202,
+           request="PresetGenerateRequest", response="Generation", status=202,
            errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
 def generate_from_preset(preset_id: str):
     request = bp.current_request
-    body = parse_body(request, PresetGenerateRequest)
+    body = parse_body(request, "PresetGenerateRequest")
     preset = presets.get_preset(preset_id)
     overrides = body.model_dump(exclude_none=True, exclude={"projectId"})
     fields = {**presets.generation_fields(preset), **overrides, "presetId": preset.id}

@@ -7,35 +7,34 @@ from chalicelib import avatars, projects
 from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, no_content, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
-from chalicelib.schemas import ListQuery, Page, Project, ProjectCreate, ProjectDetail, ProjectUpdate
 
 bp = Blueprint(__name__)
 TAGS = ("projects",)
 
 
 @bp.route("/projects", methods=["GET"], authorizer=jwt_auth)
-@operation("List your projects, newest first", tags=TAGS, query=ListQuery, response=Page[Project])
+@operation("List your projects, newest first", tags=TAGS, query="ListQuery", response="Page[Project]")
 def list_projects():
     request = bp.current_request
     uid = user_id(request)
-    query = parse_query(request, ListQuery)
+    query = parse_query(request, "ListQuery")
     cursors = Cursors(uid, "projects")
     items, last_key = projects.list_projects(uid, limit=query.limit, start_key=cursors.decode(query.cursor))
     return json_response(cursors.page([projects.to_json(p) for p in items], last_key))
 
 
 @bp.route("/projects", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
-@operation("Create a project", tags=TAGS, request=ProjectCreate, response=Project, status=201, errors=(400, 401, 413))
+@operation("Create a project", tags=TAGS, request="ProjectCreate", response="Project", status=201, errors=(400, 401, 413))
 def create_project():
     request = bp.current_request
     uid = user_id(request)
-    body = parse_body(request, ProjectCreate)
+    body = parse_body(request, "ProjectCreate")
     project = projects.create_project(get_deps().dynamodb, uid, body.name, body.description)
     return json_response(projects.to_json(project), status=201)
 
 
 @bp.route("/projects/{project_id}", methods=["GET"], authorizer=jwt_auth)
-@operation("Get a project with the first page of its avatars", tags=TAGS, response=ProjectDetail)
+@operation("Get a project with the first page of its avatars", tags=TAGS, response="ProjectDetail")
 def get_project(project_id: str):
     uid = user_id(bp.current_request)
     deps = get_deps()
@@ -49,12 +48,12 @@ def get_project(project_id: str):
 
 
 @bp.route("/projects/{project_id}", methods=["PUT"], authorizer=jwt_auth, content_types=["application/json"])
-@operation("Rename or re-describe a project", tags=TAGS, request=ProjectUpdate, response=Project,
+@operation("Rename or re-describe a project", tags=TAGS, request="ProjectUpdate", response="Project",
            errors=(400, 401, 404, 413))
 def update_project(project_id: str):
     request = bp.current_request
     uid = user_id(request)
-    body = parse_body(request, ProjectUpdate)
+    body = parse_body(request, "ProjectUpdate")
     # update() answers ALL_NEW, so the updated project needs no second read.
     project = projects.update_project(uid, project_id, name=body.name, description=body.description)
     return json_response(projects.to_json(project))

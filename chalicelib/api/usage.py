@@ -7,7 +7,6 @@ from chalicelib import clock, ids, usage
 from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
-from chalicelib.schemas import ListQuery, Stats, UsageEventPost, UsageHistory, UsageRecorded
 
 bp = Blueprint(__name__)
 TAGS = ("usage",)
@@ -16,11 +15,11 @@ JSON = ["application/json"]
 
 @bp.route("/avatars/{avatar_id}/usage", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Report a use of your avatar by an app (201 recorded, 200 when this eventId was already recorded)",
-           tags=TAGS, request=UsageEventPost, response=UsageRecorded, status=201, errors=(400, 401, 404, 409, 413))
+           tags=TAGS, request="UsageEventPost", response="UsageRecorded", status=201, errors=(400, 401, 404, 409, 413))
 def post_usage(avatar_id: str):
     request = bp.current_request
     uid = user_id(request)
-    body = parse_body(request, UsageEventPost)
+    body = parse_body(request, "UsageEventPost")
     fields = body.model_dump()
     fields.update(userId=uid, avatarId=avatar_id, eventId=body.eventId or ids.new_id("evt"),
                   occurredAt=body.occurredAt or clock.now_iso())
@@ -29,12 +28,12 @@ def post_usage(avatar_id: str):
 
 
 @bp.route("/avatars/{avatar_id}/usage-history", methods=["GET"], authorizer=jwt_auth)
-@operation("An avatar's usage, newest first, with a summary by app", tags=TAGS, query=ListQuery,
-           response=UsageHistory)
+@operation("An avatar's usage, newest first, with a summary by app", tags=TAGS, query="ListQuery",
+           response="UsageHistory")
 def usage_history(avatar_id: str):
     request = bp.current_request
     uid = user_id(request)
-    query = parse_query(request, ListQuery)
+    query = parse_query(request, "ListQuery")
     cursors = Cursors(uid, f"usage:{avatar_id}")
     items, last_key, summary = usage.usage_history(uid, avatar_id, limit=query.limit,
                                                    start_key=cursors.decode(query.cursor))
@@ -42,6 +41,6 @@ def usage_history(avatar_id: str):
 
 
 @bp.route("/stats", methods=["GET"], authorizer=jwt_auth)
-@operation("Your totals: avatars by source, recent uploads, usage", tags=TAGS, response=Stats, errors=(401,))
+@operation("Your totals: avatars by source, recent uploads, usage", tags=TAGS, response="Stats", errors=(401,))
 def get_stats():
     return json_response(usage.stats(user_id(bp.current_request)))
