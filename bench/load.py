@@ -43,6 +43,16 @@ def seed(stack, users: int = 4) -> list[dict]:
     return out
 
 
+def wait_for_gallery(stack, token: str, timeout: float = 60.0) -> None:
+    """The stack loads the preset gallery in the background at start; measure after it is done."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page = requests.get(stack.api("/presets?limit=100"), headers={"Authorization": token}, timeout=10).json()
+        if len(page["items"]) >= 24 and all(p["thumbnailUrl"] for p in page["items"]):
+            return
+        time.sleep(0.5)
+
+
 def routes(u: dict) -> list[tuple[str, str]]:
     a = random.choice(u["avatars"])
     return [("GET /projects", "/projects"), ("GET /projects/{id}", f"/projects/{u['project']}"),
@@ -59,16 +69,24 @@ def main(argv: list[str] | None = None) -> int:
     stack = start_stack()
     try:
         users = seed(stack)
+        wait_for_gallery(stack, users[0]["token"])
         latencies: dict[str, list[float]] = defaultdict(list)
         errors: dict[str, int] = defaultdict(int)
         lock = threading.Lock()
-        stop_at = time.monotonic() + args.seconds
+        ready = threading.Barrier(args.clients + 1)
+        window: dict[str, float] = {}
 
         def client(i: int) -> None:
             u = users[i % len(users)]
             http = requests.Session()
             http.headers["Authorization"] = u["token"]
-            while time.monotonic() < stop_at:
+            # Warm-up, not measured: the server opens a thread per connection and each thread builds
+            # its own AWS clients once (as each Lambda container does on its first request).
+            for _, path in routes(u):
+                http.get(stack.api(path), timeout=60)
+            ready.wait()
+            ready.wait()  # the main thread has set the window
+            while time.monotonic() < window["stop"]:
                 name, path = random.choice(routes(u))
                 t0 = time.perf_counter()
                 try:
@@ -81,10 +99,13 @@ def main(argv: list[str] | None = None) -> int:
                     if not ok:
                         errors[name] += 1
 
-        started = time.monotonic()
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
         for t in threads:
             t.start()
+        ready.wait()
+        started = time.monotonic()
+        window["stop"] = started + args.seconds
+        ready.wait()
         for t in threads:
             t.join()
         elapsed = time.monotonic() - started
@@ -98,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 Measured {today()} on {machine()}.
 Rerun: `.venv/bin/python -m bench.load --clients {args.clients} --seconds {args.seconds:g}`.
 
-{args.clients} client threads (keep-alive sessions, 4 users with 3 ready avatars each) call the read routes
-at random for {args.seconds:g} s against `make run`'s server (the Chalice app in a threaded HTTP
+{args.clients} client threads (keep-alive sessions, 4 users with 3 ready avatars each; each client warms
+up with one call per route first, not measured) call the read routes at random for {args.seconds:g} s against `make run`'s server (the Chalice app in a threaded HTTP
 server, ministack for DynamoDB/S3 — everything on the same {machine().split(' (')[0]}). Presigned URLs are
 signed in every avatar response.
 
