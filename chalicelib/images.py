@@ -153,7 +153,7 @@ def _encode(im, fmt: str, icc_profile: bytes | None) -> bytes:
     if fmt == "JPEG":
         im.save(out, "JPEG", quality=JPEG_QUALITY, **extra)
     elif fmt == "PNG":
-        im.save(out, "PNG", compress_level=6, **extra)
+        im.save(out, "PNG", compress_level=3, **extra)  # level 6 costs 2-3x the time for ~5% smaller files
     else:
-        im.save(out, "WEBP", quality=JPEG_QUALITY, method=4, **extra)
+        im.save(out, "WEBP", quality=JPEG_QUALITY, method=3, **extra)
     return out.getvalue()
