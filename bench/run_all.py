@@ -35,7 +35,7 @@ def main() -> int:
             failed[name] = done.returncode
     parts = [f"""# Benchmarks
 
-Written by `make bench` on {today()} ({machine()}), in {time.monotonic() - started:.0f} s.
+{"Assembled from bench/results/*.md" if "--assemble" in sys.argv else f"Written by `make bench` in {time.monotonic() - started:.0f} s"} on {today()} ({machine()}); each section says when and how it was measured.
 Every figure below says how to rerun it alone. These machines are noisy: ratios are measured against a
 reference taken in the same run, and medians with their spread are given.
 """]
