@@ -43,9 +43,10 @@ token: $(VENV)/.installed
 	@$(PY) -m local.token $(USER)
 
 # Debian's Chromium drives the browser tests (Playwright's own browser download cannot run here).
+# (The emoji font only makes the screenshots in test-artifacts/ show the page's icons.)
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@{ command -v chromium >/dev/null 2>&1 && test -d /usr/share/fonts/truetype/noto; } || { \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; }
 
 test: venv browser
 	$(PY) -m pytest $(PYTEST_ARGS)
