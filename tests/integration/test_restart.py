@@ -24,6 +24,19 @@ def submit(stack, http, pid) -> list[str]:
             for i in range(JOBS)]
 
 
+def processes_in(directory) -> list[int]:
+    """Pids whose working directory is `directory` (ministack runs in its data dir)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/cwd") == str(directory):
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
 def started_jobs(stack, user_prefix: str):
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {stack.token(f'{user_prefix}-{uuid.uuid4().hex[:6]}')}"
@@ -69,11 +82,12 @@ def test_sigkill_of_the_worker_process_mid_job_loses_nothing(tmp_path):
         stack.proc = None
         # ministack gets SIGTERM from the kernel when its parent dies (PR_SET_PDEATHSIG) and saves
         # its state — as DynamoDB, S3 and SQS keep theirs on AWS when a Lambda dies. Wait for it.
-        from local.ministack import port_in_use
-
-        deadline = time.monotonic() + 30
-        while port_in_use(stack.aws_port) and time.monotonic() < deadline:
+        # Its port closes before it has written everything: wait for the process itself (its cwd is
+        # the data dir) to be gone.
+        deadline = time.monotonic() + 60
+        while processes_in(data) and time.monotonic() < deadline:
             time.sleep(0.1)
+        assert not processes_in(data), "ministack did not exit after its parent was killed"
         stack = LocalStack(data, env=ENV).start(timeout=90)
         settle(stack, http, pid, ids)
     finally:
