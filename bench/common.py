@@ -63,3 +63,19 @@ def start_stack(**env: str):
 
     data = tempfile.mkdtemp(prefix="bench-stack-")
     return LocalStack(data, env={"LOCAL_ACCESS_LOG": "0", **env}).start(timeout=90)
+
+
+API_PREFIX = "/api/apps/avatar-creator"
+
+
+def api_event(method: str, resource: str, path: str, path_params: dict | None, user: str,
+              query: dict | None = None, body: str | None = None) -> dict:
+    """An API Gateway proxy event as Lambda hands it to the API function, the authorizer's principal included."""
+    resource, path = API_PREFIX + resource, API_PREFIX + path
+    return {"resource": resource, "path": path, "httpMethod": method,
+            "headers": {"Host": "bench", "Content-Type": "application/json"},
+            "multiValueHeaders": {}, "queryStringParameters": query or None,
+            "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+            "pathParameters": path_params or None, "stageVariables": None, "body": body, "isBase64Encoded": False,
+            "requestContext": {"resourcePath": resource, "httpMethod": method, "requestId": "bench", "stage": "api",
+                               "authorizer": {"principalId": user}}}

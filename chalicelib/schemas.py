@@ -225,8 +225,8 @@ class AvatarUpdate(PersonaFields, AttributeFields):
 # (tests/unit/test_usage_event_schema.py checks they agree). v1 is append-only: new fields are
 # optional, nothing is removed or narrowed.
 
-USAGE_METADATA_MAX_BYTES = 2048
-USAGE_MAX_CLOCK_SKEW_SECONDS = 300
+# Shared with the consumer's pydantic-free reader (chalicelib.usage_plain); re-exported here.
+from chalicelib.usage_plain import USAGE_MAX_CLOCK_SKEW_SECONDS, USAGE_METADATA_MAX_BYTES, canonical_time  # noqa: E402,F401
 
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 EventUserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@:-]{1,128}$")]
@@ -244,26 +244,6 @@ MetadataValue = (Annotated[str, StringConstraints(max_length=500)]
                  | Annotated[int, Field(ge=-10**15, le=10**15)]
                  | Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)]
                  | bool | None)
-
-
-def canonical_time(value: str) -> str:
-    """Any accepted ISO-8601 instant → the service's one format (UTC, milliseconds, Z), so that
-    history keys sort chronologically as strings. Rejects impossible dates and far-future times."""
-    from datetime import datetime, timedelta, timezone
-
-    head, _, tail = value.partition(".")
-    if tail:  # fromisoformat takes at most 6 fractional digits
-        digits = len(tail) - len(tail.lstrip("0123456789"))
-        tail = tail[:min(digits, 6)] + tail[digits:]
-        value = f"{head}.{tail}"
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValueError("not a valid date-time") from exc
-    if moment > datetime.now(timezone.utc) + timedelta(seconds=USAGE_MAX_CLOCK_SKEW_SECONDS):
-        raise ValueError(f"is more than {USAGE_MAX_CLOCK_SKEW_SECONDS} s in the future")
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class _UsageFields(Request):

@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 UPLOAD_PREFIX = "uploads/"
 _EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
@@ -37,14 +37,23 @@ def thumbnail_key(user_id: str, avatar_id: str) -> str:
 
 
 class Storage:
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: Any, bucket: str, credentials: Callable[[], Any] | None = None) -> None:
+        """`credentials` (see chalicelib.presign.frozen) turns on the fast GET presigner; without it
+        botocore presigns every URL."""
         self._s3 = s3
         self.bucket = bucket
+        self._credentials = credentials
+        self._presigner: Any = None
 
     def presigned_get(self, key: str | None, expires: int) -> str | None:
         if not key:
             return None
-        # Pure computation (no request): cheap enough to do per item in a list.
+        if self._credentials is not None:
+            if self._presigner is None:
+                from chalicelib.presign import for_client
+
+                self._presigner = for_client(self._s3, self.bucket, self._credentials)
+            return self._presigner.presign_get(key, expires)
         return self._s3.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
         )

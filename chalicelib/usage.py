@@ -68,6 +68,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def parse_event(body: str | bytes) -> "UsageEvent":
     """A raw message body → a valid usage-event.v1, or ValidationError (`bad_json` / `invalid_event`)."""
+    from chalicelib.usage_plain import read_plain
+
+    plain = read_plain(body)  # the consumer's cold start skips pydantic for plainly valid events
+    if plain is not None:
+        return plain
     from pydantic import ValidationError as PydanticValidationError
 
     from chalicelib.schemas import UsageEvent

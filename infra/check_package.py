@@ -9,7 +9,10 @@
 - Pillow's C extension comes from a manylinux wheel for that runtime, with the libraries the wheel
   bundles (`pillow.libs/`). When pip finds no wheel for Lambda's platform, Chalice quietly builds
   Pillow from source on this machine, and the `_imaging*.so` it bundles needs this machine's
-  libjpeg/libxcb — it imports here and fails on Lambda.
+  libjpeg/libxcb — it imports here and fails on Lambda;
+- the same for every other distribution in the zips: each is a pure-Python wheel or a manylinux
+  x86_64 wheel for the runtime's CPython (or the stable ABI), never a `linux_x86_64` build of this
+  machine (pydantic-core, PyYAML and hf-xet ship compiled code too).
 """
 from __future__ import annotations
 
@@ -60,6 +63,38 @@ def find_pillow(build_dir: Path, runtime: str = RUNTIME) -> PillowBuild | None:
     return None
 
 
+def wheel_tags(build_dir: Path) -> dict[str, tuple[str, ...]]:
+    """{archive:distribution-version: WHEEL tags} for every distribution in the zips."""
+    found = {}
+    for name in ("layer-deployment.zip", "deployment.zip"):
+        path = build_dir / name
+        if not path.exists():
+            continue
+        with zipfile.ZipFile(path) as zf:
+            for entry in zf.namelist():
+                if entry.endswith(".dist-info/WHEEL"):
+                    dist = entry.rsplit("/", 2)[-2].removesuffix(".dist-info")
+                    found[f"{name}:{dist}"] = tuple(line.split(":", 1)[1].strip()
+                                                    for line in zf.read(entry).decode().splitlines()
+                                                    if line.startswith("Tag:"))
+    return found
+
+
+def lambda_compatible(tag: str, runtime: str = RUNTIME) -> bool:
+    py_tag = "cp" + runtime.removeprefix("python").replace(".", "")
+    python, abi, platform = tag.split("-")
+    if platform == "any":
+        return abi == "none" and python.startswith("py")
+    glibc = re.fullmatch(r"manylinux(?:_2_(\d+)|(2014|2010|1))_x86_64", platform)
+    if not glibc:
+        return False
+    # Amazon Linux 2023 (the python3.12 image) has glibc 2.34.
+    if glibc.group(1) and int(glibc.group(1)) > 34:
+        return False
+    return (python, abi) == (py_tag, py_tag) or (abi == "abi3" and python.startswith("cp3")
+                                                  and int(python[3:]) <= int(py_tag[3:]))
+
+
 def problems(build_dir: str | Path, runtime: str = RUNTIME) -> list[str]:
     build_dir = Path(build_dir)
     template = json.loads((build_dir / "sam.json").read_text())
@@ -70,6 +105,10 @@ def problems(build_dir: str | Path, runtime: str = RUNTIME) -> list[str]:
                          f"(is the handler in app.py?)")
         elif resource["Type"] in _FUNCTION_TYPES and resource.get("Properties", {}).get("Runtime") != runtime:
             found.append(f"{name}: runtime {resource.get('Properties', {}).get('Runtime')}, expected {runtime}")
+    for dist, tags in sorted(wheel_tags(build_dir).items()):
+        if not tags or not any(lambda_compatible(t, runtime) for t in tags):
+            found.append(f"{dist} is not a wheel Lambda {runtime} can load (tags {list(tags)}): built on this "
+                         f"machine? Pin a version with a manylinux x86_64 wheel")
     pillow = find_pillow(build_dir, runtime)
     py_tag = "cp" + runtime.removeprefix("python").replace(".", "")
     if pillow is None:

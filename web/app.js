@@ -204,7 +204,7 @@ async function renderProject(projectId) {
       h("label", {}, "Gender", filters.gender), h("label", {}, "Style", filters.style)),
     grid, list.sentinel, list.more);
   list.start(project.avatars);
-  watchJobs(project, jobs, grid);
+  watchJobs(project, jobs, grid, { withFailures: true });
 }
 
 function select(id, options, value = "") {
@@ -215,37 +215,73 @@ function avatarList(project, grid) {
   let cursor = null;
   let params = new URLSearchParams();
   let loading = false;
+  let generation = 0;  // a reset makes any page still in flight stale
   const more = h("button", { type: "button", class: "ghost", id: "load-more", hidden: true, onclick: () => load() }, "Load more");
-  const sentinel = h("div", { class: "sentinel" });
+  const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
+  const nearBottom = () => sentinel.isConnected && sentinel.getBoundingClientRect().top < innerHeight + 400;
+  async function fetchPage(withCursor) {
+    const q = new URLSearchParams(params);
+    q.set("limit", "24");
+    if (withCursor) q.set("cursor", withCursor);
+    return call(state.api.get(`/projects/${project.id}/avatars?${q}`));
+  }
   async function load() {
     if (loading || !cursor) return;
     loading = true;
+    const mine = generation;
     try {
-      const q = new URLSearchParams(params);
-      q.set("limit", "24");
-      q.set("cursor", cursor);
-      show(await call(state.api.get(`/projects/${project.id}/avatars?${q}`)), false);
+      const page = await fetchPage(cursor);
+      if (mine === generation) show(page, false);
     } finally { loading = false; }
+    // A filtered page can be short: keep filling while the end of the list is still on screen.
+    if (mine === generation && cursor && nearBottom()) setTimeout(load, 0);
   }
   function show(page, replace) {
     if (replace) grid.replaceChildren();
     for (const avatar of page.items) upsertCard(grid, avatar);
-    if (!grid.children.length) grid.replaceChildren(h("p", { class: "empty", id: "no-avatars" },
+    if (!grid.querySelector(".avatar-card")) grid.replaceChildren(h("p", { class: "empty", id: "no-avatars" },
       params.toString() ? "No avatars match." : "No avatars yet — upload a photo or generate one."));
     cursor = page.nextCursor;
     more.hidden = !cursor;
+    watchProcessing(grid);
   }
-  new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && load()).observe(sentinel);
+  new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && load(), { rootMargin: "400px" }).observe(sentinel);
   return {
     more, sentinel,
-    start(firstPage) { show(firstPage, true); },
+    start(firstPage) {
+      show(firstPage, true);
+      if (cursor && nearBottom()) load();
+    },
     async reset(newParams) {
       params = newParams;
-      const q = new URLSearchParams(params);
-      q.set("limit", "24");
-      show(await call(state.api.get(`/projects/${project.id}/avatars?${q}`)), true);
+      const mine = ++generation;
+      grid.setAttribute("aria-busy", "true");
+      try {
+        const page = await fetchPage(null);
+        if (mine === generation) show(page, true);
+      } finally { grid.removeAttribute("aria-busy"); }
+      if (mine === generation && cursor && nearBottom()) load();
     },
   };
+}
+
+/** Avatars still being checked (e.g. uploaded before a reload) turn into their final card by themselves. */
+function watchProcessing(grid) {
+  if (grid.dataset.watching) return;
+  grid.dataset.watching = "1";
+  const deadline = Date.now() + 120_000;
+  const tick = async () => {
+    const pending = [...grid.querySelectorAll('.avatar-card[data-status="processing"], .avatar-card[data-watch]')].slice(0, 10);
+    if (!pending.length || !grid.isConnected || Date.now() > deadline) { delete grid.dataset.watching; return; }
+    for (const card of pending) {
+      try {
+        const avatar = await state.api.get(`/avatars/${card.dataset.avatarId}`);
+        if (avatar.status === "ready" || avatar.status === "rejected") upsertCard(grid, avatar);
+      } catch { /* deleted meanwhile, or offline: next tick */ }
+    }
+    setTimeout(tick, 2000);
+  };
+  setTimeout(tick, 2000);
 }
 
 function upsertCard(grid, avatar, { first = false } = {}) {
@@ -318,45 +354,74 @@ async function uploadFiles(project, files, list, grid) {
   if (!files.length) return;
   const accepted = [];
   for (const file of files) {
-    if (!TYPES.includes(file.type)) toast(`${file.name}: only JPEG, PNG or WebP`, "error");
-    else if (file.size > MAX_BYTES) toast(`${file.name}: larger than 10 MB`, "error");
-    else if (file.size === 0) toast(`${file.name}: empty file`, "error");
+    const refusal = !TYPES.includes(file.type) ? "only JPEG, PNG or WebP images can be uploaded"
+      : file.size > MAX_BYTES ? "larger than 10 MB" : file.size === 0 ? "the file is empty" : null;
+    if (refusal) uploadRow(list, file).fail(`refused: ${refusal}`);
     else accepted.push(file);
   }
   for (let i = 0; i < accepted.length; i += 20) {
     const batch = accepted.slice(i, i + 20);
-    const specs = batch.map((file) => ({ name: file.name.replace(/\.[^.]+$/, "").slice(0, 100) || "Photo",
+    const rows = batch.map((file) => uploadRow(list, file));
+    const specs = batch.map((file) => ({ name: file.name.replace(/\.[^.]+$/, "").trim().slice(0, 100) || "Photo",
       contentType: file.type, size: file.size }));
     let created;
-    try { created = await call(state.api.post(`/projects/${project.id}/avatars/uploads`, { files: specs })); } catch { return; }
-    await Promise.all(created.items.map((item, k) => sendOne(item, batch[k], list, grid)));
+    try {
+      created = await call(state.api.post(`/projects/${project.id}/avatars/uploads`, { files: specs }));
+    } catch (error) {
+      rows.forEach((row) => row.fail(`refused: ${errorText(error)}`));
+      continue;
+    }
+    await Promise.all(created.items.map((item, k) => sendOne(item, batch[k], rows[k], grid)));
   }
 }
 
-async function sendOne(item, file, list, grid) {
+/** One file's line under the drop zone: a progress bar while it goes, its reason if it is refused. */
+function uploadRow(list, file) {
   const bar = h("progress", { max: 1, value: 0, "aria-label": `Uploading ${file.name}` });
-  const label = h("span", {}, `${file.name} — uploading`);
-  const row = h("div", { class: "upload", dataset: { avatarId: item.avatar.id } }, label, bar);
+  const label = h("span", { class: "upload-label" }, `${file.name} — waiting`);
+  const row = h("div", { class: "upload", dataset: { file: file.name } }, label, bar);
   list.append(row);
+  return {
+    row, bar, label,
+    say(text) { label.textContent = `${file.name} — ${text}`; },
+    fail(reason) {
+      row.classList.add("failed");
+      row.dataset.status = "failed";
+      label.textContent = `${file.name} — ${reason}`;
+      bar.remove();
+      row.append(h("button", { type: "button", class: "ghost small", "aria-label": `Dismiss ${file.name}`,
+        onclick: () => row.remove() }, "Dismiss"));
+    },
+  };
+}
+
+async function sendOne(item, file, row, grid) {
+  row.row.dataset.avatarId = item.avatar.id;
   try {
-    await uploadToS3(item.upload, file, (fraction) => { bar.value = fraction; });
-    bar.value = 1;
-    label.textContent = `${file.name} — checking and making the thumbnail…`;
+    row.say("uploading");
+    await uploadToS3(item.upload, file, (fraction) => {
+      row.bar.value = fraction;
+      row.say(`uploading ${Math.round(fraction * 100)}%`);
+    });
+    row.bar.value = 1;
+    row.say("checking and making the thumbnail…");
     const avatar = await waitForAvatar(item.avatar.id);
     if (avatar.status === "ready") {
       upsertCard(grid, avatar, { first: true });
-      row.remove();
+      row.row.remove();
       toast(`${file.name} is ready`, "ok");
+    } else if (avatar.status === "rejected") {
+      upsertCard(grid, avatar, { first: true });
+      row.fail(`rejected: ${avatar.statusReason}`);
     } else {
-      row.classList.add("failed");
-      label.textContent = `${file.name} — ${avatar.status === "rejected" ? `rejected: ${avatar.statusReason}` : "still processing; it will appear when ready"}`;
-      if (avatar.status === "rejected") upsertCard(grid, avatar, { first: true });
-      bar.remove();
+      upsertCard(grid, avatar, { first: true });
+      grid.querySelector(`[data-avatar-id="${avatar.id}"]`)?.setAttribute("data-watch", "1");
+      row.row.remove();
+      toast(`${file.name} is still being processed; it will appear when ready`);
+      watchProcessing(grid);
     }
   } catch (error) {
-    row.classList.add("failed");
-    label.textContent = `${file.name} — ${error.message}`;
-    bar.remove();
+    row.fail(error.message);
   }
 }
 
@@ -415,6 +480,9 @@ async function showGenerate(project, jobs, grid) {
   const inputs = fieldInputs();
   const start = async (event) => {
     event.preventDefault();
+    const button = event.submitter || event.target.querySelector("[type=submit]");
+    if (button.disabled) return;
+    button.disabled = true;  // one click, one job (and the key below makes a network retry harmless)
     const body = collect(inputs);
     try {
       const job = await call(state.api.post(`/projects/${project.id}/avatars/generate`, body, { "Idempotency-Key": crypto.randomUUID() }));
@@ -422,7 +490,7 @@ async function showGenerate(project, jobs, grid) {
       toast("Generation started", "ok");
       renderJob(jobs, job, grid);
       watchJobs(project, jobs, grid);
-    } catch { /* toast shown */ }
+    } catch { /* toast shown */ } finally { button.disabled = false; }
   };
   const personas = h("select", { id: "persona-picker", "aria-label": "Fill the persona from an example" }, h("option", { value: "" }, "Start from a persona example…"));
   state.api.get("/persona-examples?limit=100").then((page) => {
@@ -487,41 +555,68 @@ async function loadGallery(gallery, project, jobs, grid, category = "") {
   gallery.replaceChildren(h("div", { class: "row" }, picker), h("div", { class: "presets" }, cards));
 }
 
+const DISMISSED_KEY = "avatar-creator.dismissed-jobs";
+const dismissed = () => { try { return JSON.parse(localStorage.getItem(DISMISSED_KEY)) || []; } catch { return []; } };
+function dismissJob(id) {
+  // Bounded: only the newest failures are ever offered again, so old ids can go.
+  localStorage.setItem(DISMISSED_KEY, JSON.stringify([id, ...dismissed().filter((d) => d !== id)].slice(0, 200)));
+}
+
+function jobText(job) {
+  if (job.status === "pending") return job.errorMessage ? `Waiting to retry — ${job.errorMessage}` : "Waiting in the queue…";
+  if (job.status === "processing") return `Generating… ${job.progress}%`;
+  return `Failed — ${job.errorMessage || "unknown reason"}`;
+}
+
 function renderJob(jobs, job, grid) {
   const existing = jobs.querySelector(`[data-generation-id="${job.id}"]`);
   if (job.status === "completed") {
     existing?.remove();
-    if (job.avatar) upsertCard(grid, job.avatar, { first: true });
+    if (job.avatar) {
+      upsertCard(grid, job.avatar, { first: true });
+      if (existing) toast(`“${job.avatar.name}” is ready`, "ok");
+    }
     return;
   }
   if (job.status === "cancelled") { existing?.remove(); return; }
-  const name = job.request?.name || "Avatar";
-  const text = job.status === "pending"
-    ? (job.errorMessage ? `Waiting to retry — ${job.errorMessage}` : "Waiting in the queue…")
-    : job.status === "processing" ? `Generating… ${job.progress}%` : `Failed — ${job.errorMessage || "unknown reason"}`;
-  const card = h("div", { class: `job ${job.status}`, dataset: { generationId: job.id, status: job.status } },
-    h("div", { class: "row spread" }, h("strong", {}, `✨ ${name}`), h("span", { class: "meta job-status" }, text)),
-    job.status === "failed" ? null : h("progress", { max: 100, value: job.progress, "aria-label": `Progress of ${name}` }),
-    h("div", { class: "row" },
-      job.status === "failed" ? h("button", { type: "button", class: "small retry-job", onclick: async () => {
+  const name = job.request?.name || job.name || "Avatar";
+  const card = h("div", { class: `job ${job.status}`, role: "group", "aria-label": `Generation of ${name}`,
+    dataset: { generationId: job.id, status: job.status } },
+  h("div", { class: "row spread" }, h("strong", {}, `✨ ${name}`),
+    h("span", { class: "meta job-status", "aria-live": "polite" }, jobText(job))),
+  job.status === "failed" ? null : h("progress", { max: 100, value: job.progress, "aria-label": `Progress of ${name}` }),
+  h("div", { class: "row" },
+    job.status === "failed" ? h("button", { type: "button", class: "small retry-job", onclick: async (event) => {
+      const button = event.currentTarget;
+      button.disabled = true;
+      try {
         renderJob(jobs, await call(state.api.post(`/generations/${job.id}/retry`)), grid);
         watchJobs(state.project, jobs, grid);
-      } }, "Retry") : null,
-      job.status === "pending" ? h("button", { type: "button", class: "ghost small", onclick: async () => {
-        await call(state.api.post(`/generations/${job.id}/cancel`));
-        jobs.querySelector(`[data-generation-id="${job.id}"]`)?.remove();
-      } }, "Cancel") : null,
-      job.status === "failed" ? h("button", { type: "button", class: "ghost small", onclick: () => card.remove() }, "Dismiss") : null));
+      } catch { button.disabled = false; }
+    } }, "Retry") : null,
+    job.status === "pending" ? h("button", { type: "button", class: "ghost small cancel-job", onclick: async () => {
+      try {
+        renderJob(jobs, await call(state.api.post(`/generations/${job.id}/cancel`)), grid);
+        toast(`Cancelled “${name}”`);
+      } catch { /* it started meanwhile: the next tick shows it */ }
+    } }, "Cancel") : null,
+    job.status === "failed" ? h("button", { type: "button", class: "ghost small dismiss-job", onclick: () => {
+      dismissJob(job.id);
+      card.remove();
+    } }, "Dismiss") : null));
   if (existing) existing.replaceWith(card); else jobs.append(card);
 }
 
-/** Poll active jobs (those in the list, plus what the server says is active: survives a reload). */
-function watchJobs(project, jobs, grid) {
+/** Poll active jobs: those on the page plus what the server says is active, so cards survive a reload.
+ * On first load, recent failures not yet dismissed come back too (with their Retry button). */
+function watchJobs(project, jobs, grid, { withFailures = false } = {}) {
   clearInterval(state.jobsTimer);
+  const stillHere = () => state.project?.id === project.id && jobs.isConnected;
   const tick = async () => {
-    if (state.project?.id !== project.id || !document.body.contains(jobs)) return clearInterval(state.jobsTimer);
+    if (!stillHere()) return clearInterval(state.jobsTimer);
     try {
       const active = await state.api.get(`/projects/${project.id}/generations?status=active&limit=50`);
+      if (!stillHere()) return;
       const known = new Set(active.items.map((j) => j.id));
       for (const job of active.items) renderJob(jobs, job, grid);
       for (const card of jobs.querySelectorAll(".job:not(.failed)")) {
@@ -530,6 +625,12 @@ function watchJobs(project, jobs, grid) {
       if (!jobs.querySelector(".job:not(.failed)")) clearInterval(state.jobsTimer);
     } catch { /* next tick */ }
   };
+  if (withFailures) {
+    state.api.get(`/projects/${project.id}/generations?limit=20`).then((recent) => {
+      const gone = new Set(dismissed());
+      for (const job of recent.items) if (job.status === "failed" && !gone.has(job.id) && stillHere()) renderJob(jobs, job, grid);
+    }).catch(() => {});
+  }
   tick();
   state.jobsTimer = setInterval(tick, 1000);
 }
@@ -561,11 +662,23 @@ async function showAvatar(avatar) {
     const grid = document.getElementById("avatar-grid");
     if (jobs && grid) { out.items.forEach((job) => renderJob(jobs, job, grid)); watchJobs(state.project, jobs, grid); }
   } }, "✨ 2 variations");
-  openDialog(fresh.name, h("div", { class: "dialog-grid" },
-    h("img", { class: "preview", src: fresh.imageUrl, alt: fresh.name }),
-    h("div", { class: "row" }, variations, h("a", { href: fresh.imageUrl, download: fresh.name, class: "meta" }, "Open full image")),
-    h("table", {}, facts),
-    h("h2", {}, "Usage"), record, history), { wide: true });
+  const nameInput = h("input", { id: "avatar-name", value: fresh.name, maxlength: 100, required: true });
+  const rename = h("form", { class: "toolbar", onsubmit: async (event) => {
+    event.preventDefault();
+    const updated = await call(state.api.put(`/avatars/${fresh.id}`, { name: nameInput.value.trim() }));
+    document.getElementById("dialog-title").textContent = updated.name;
+    const grid = document.getElementById("avatar-grid");
+    if (grid?.querySelector(`[data-avatar-id="${updated.id}"]`)) upsertCard(grid, updated);
+    toast("Avatar renamed", "ok");
+  } }, h("label", {}, "Name", nameInput), h("button", { type: "submit", class: "ghost", id: "rename-avatar" }, "Rename"));
+  openDialog(fresh.name, h("div", { class: "avatar-detail" },
+    h("div", { class: "detail-image" },
+      h("img", { class: "preview", src: fresh.imageUrl, alt: fresh.name }),
+      h("div", { class: "row" }, variations, h("a", { href: fresh.imageUrl, target: "_blank", rel: "noopener", class: "meta" }, "Open full image"))),
+    h("div", { class: "detail-facts" },
+      rename,
+      h("table", { class: "facts" }, facts),
+      h("h2", {}, "Usage"), record, history)), { wide: true });
   loadHistory(fresh.id, history);
 }
 

@@ -18,8 +18,11 @@ export function h(tag, attrs = {}, ...children) {
 
 export function toast(message, kind = "info", ms = 4000) {
   const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, message);
-  document.getElementById("toasts").append(el);
-  setTimeout(() => el.remove(), ms);
+  const box = document.getElementById("toasts");
+  box.append(el);
+  // A batch of 20 uploads must not bury the page: only the newest few stay.
+  while (box.children.length > 4) box.firstElementChild.remove();
+  setTimeout(() => el.remove(), kind === "error" ? ms * 2 : ms);
 }
 
 const dialog = () => document.getElementById("dialog");

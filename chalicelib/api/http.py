@@ -106,11 +106,18 @@ def parse_body(request: Request, ref: ModelRef) -> Any:
 
 
 def parse_query(request: Request, ref: ModelRef) -> Any:
+    params = dict(request.query_params or {})
+    if isinstance(ref, str):
+        from chalicelib.querystrings import parse_plain
+
+        # A cold GET with a plainly valid query never builds pydantic (see chalicelib.querystrings).
+        plain = parse_plain(ref, params)
+        if plain is not None:
+            return plain
     from pydantic import ValidationError as PydanticValidationError
 
-    params = dict(request.query_params or {})
     try:
-        # Query strings are text: validate in lax mode so "20" becomes 20, still forbidding unknown keys.
+        # Query strings are text: validate in lax mode so "20" becomes 20, unknown keys are ignored (as cache-busters and tracking params should be).
         return model(ref).model_validate(params, strict=False)
     except PydanticValidationError as exc:
         raise ValidationError("Invalid query parameters", details=validation_details(exc)) from exc

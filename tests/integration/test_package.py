@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from infra.check_package import find_pillow, problems, site_packages_prefix
+from infra.check_package import find_pillow, lambda_compatible, problems, site_packages_prefix, wheel_tags
 from tests.support.infra import (
     ROOT,
     RUNTIME,
@@ -69,6 +69,27 @@ def test_pillow_comes_from_a_manylinux_wheel_with_its_libraries_bundled(build):
             if name.startswith(root + "PIL/") and name.endswith(".so"):
                 missing = set(elf_needed(zf.read(name))) - bundled - SYSTEM_LIBS
                 assert not missing, f"{name} needs {missing}: neither bundled nor in the Lambda image"
+
+
+def test_every_distribution_in_the_layer_is_a_wheel_lambda_can_load(build):
+    tags = wheel_tags(build)
+    assert any(d.startswith("layer-deployment.zip:pydantic_core-") for d in tags)  # compiled code is in there
+    assert {d: t for d, t in tags.items() if not any(lambda_compatible(x) for x in t)} == {}
+
+
+@pytest.mark.parametrize("tag,loads", [
+    ("py3-none-any", True),
+    ("cp312-cp312-manylinux_2_28_x86_64", True),
+    ("cp312-cp312-manylinux2014_x86_64", True),
+    ("cp38-abi3-manylinux_2_17_x86_64", True),
+    ("cp312-cp312-linux_x86_64", False),           # built from source on the packaging machine
+    ("cp313-cp313-manylinux_2_28_x86_64", False),  # another CPython
+    ("cp312-cp312-manylinux_2_39_x86_64", False),  # needs a newer glibc than Amazon Linux 2023's 2.34
+    ("cp312-cp312-manylinux_2_28_aarch64", False),
+    ("cp312-cp312-musllinux_1_2_x86_64", False),
+])
+def test_wheel_tags_are_judged_against_the_python312_lambda_image(tag, loads):
+    assert lambda_compatible(tag) is loads
 
 
 def test_the_packaged_pillow_decodes_and_thumbnails_a_jpeg(build, tmp_path):
