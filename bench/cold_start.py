@@ -22,7 +22,7 @@ from bench.common import ROOT, machine, ms, start_stack, summary, today, write
 API = "/api/apps/avatar-creator"
 
 SCRIPT = r'''
-import json, sys, time
+import json, os, sys, time
 t0 = time.perf_counter()
 kind = sys.argv[1]
 if kind == "boto3":
@@ -42,9 +42,9 @@ else:
     else:
         bodies = {
             "upload_worker": json.dumps({"Records": [{"eventName": "ObjectCreated:Post", "s3": {
-                "bucket": {"name": "b"}, "object": {"key": "uploads/bench-user/ava_01kbench00000000000000000000", "size": 10}}}]}),
-            "generation_worker": json.dumps({"userId": "bench-user", "generationId": "gen_01kbench00000000000000000000"}),
-            "usage_worker": json.dumps({"eventId": "e1", "userId": "bench-user", "avatarId": "ava_01kbench00000000000000000000",
+                "bucket": {"name": os.environ["UPLOAD_BUCKET"]}, "object": {"key": "uploads/bench-user/ava_01kbench000000000000000000", "size": 10}}}]}),
+            "generation_worker": json.dumps({"userId": "bench-user", "generationId": "gen_01kbench000000000000000000"}),
+            "usage_worker": json.dumps({"eventId": "e1", "userId": "bench-user", "avatarId": "ava_01kbench000000000000000000",
                                         "appId": "pose-generator", "appName": "Pose", "action": "use",
                                         "occurredAt": "2026-01-01T00:00:00Z"}),
         }

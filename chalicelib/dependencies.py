@@ -22,9 +22,10 @@ _lock = threading.Lock()
 class Dependencies:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        bind_models(settings.table_name, settings.region, settings.aws_endpoint_url)
         self._clients: dict[str, Any] = {}
         self._session: Any = None
+        # One DynamoDB client for every model and transaction (see models.SharedClient).
+        bind_models(settings.table_name, settings.region, settings.aws_endpoint_url, client_source=self.dynamodb)
 
     def _client(self, service: str) -> Any:
         client = self._clients.get(service)
@@ -38,10 +39,9 @@ class Dependencies:
 
     def _make_client(self, service: str) -> Any:
         # botocore, not boto3: boto3 adds ~40 ms of imports (s3transfer) to a cold start and nothing
-        # these clients use. One session for all of them (created under _lock): each session loads
-        # the service index and endpoint data anew.
+        # these clients use. One session for all of them and the DynamoDB client (created under
+        # _lock): each session scans the service index and parses the endpoint rules anew.
         from botocore.config import Config
-        from botocore.session import get_session
 
         options: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 3}}
         if service == "s3":
@@ -50,7 +50,7 @@ class Dependencies:
             if self.settings.aws_endpoint_url:
                 options["s3"] = {"addressing_style": "path"}
         if self._session is None:
-            self._session = get_session()
+            self._session = self.dynamodb.session
         return self._session.create_client(
             service,
             region_name=self.settings.region,
@@ -88,7 +88,8 @@ class Dependencies:
         """A PynamoDB connection for transactions (TransactWrite/TransactGet)."""
         from pynamodb.connection import Connection
 
-        return Connection(region=self.settings.region, host=self.settings.aws_endpoint_url)
+        # Shared by every model: the pool serves the local server's threads too (Lambda uses one).
+        return Connection(region=self.settings.region, host=self.settings.aws_endpoint_url, max_pool_connections=32)
 
 
 _deps: Dependencies | None = None

@@ -23,6 +23,8 @@ Key layout (PK / SK):
 """
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -364,13 +366,34 @@ ALL_MODELS: tuple[type[Model], ...] = (
 )
 
 
-def bind_models(table_name: str, region: str, host: str | None) -> None:
+class SharedClient:
+    """A model connection's botocore client that forwards to the one client of `source`.
+
+    PynamoDB gives every model class its own Connection, and each builds its own botocore session
+    and client on first use: ~80 ms apiece on a cold start (session, endpoint rules, service model),
+    paid again for every model a request touches. All models live in one table, so they share one.
+    """
+    __slots__ = ("target",)
+
+    def __init__(self, source: Any) -> None:
+        self.target = source
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target.client, name)
+
+
+def bind_models(table_name: str, region: str, host: str | None, client_source: Any = None) -> None:
     """Point every model at the configured table/endpoint; called once by `dependencies`.
 
     PynamoDB caches a connection per model class, so drop it when the target changes (tests).
+    With `client_source` (a pynamodb Connection), every model makes its calls on that connection's
+    client (see SharedClient); building the models' connections here makes no request.
     """
     for model in ALL_MODELS:
         meta = model.Meta
         if (meta.table_name, meta.region, meta.host) != (table_name, region, host):
             meta.table_name, meta.region, meta.host = table_name, region, host
             model._connection = None
+        if client_source is not None:
+            # pynamodb reads `_client` and builds one only when it is unset (or has lost its credentials).
+            model._get_connection().connection._client = SharedClient(client_source)

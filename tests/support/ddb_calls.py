@@ -25,7 +25,7 @@ EVENT = "before-call.dynamodb"
 
 def _existing_clients() -> list[Any]:
     from chalicelib import dependencies
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.models import ALL_MODELS, SharedClient
 
     connections = []
     for model in ALL_MODELS:
@@ -35,7 +35,13 @@ def _existing_clients() -> list[Any]:
     deps = dependencies._deps
     if deps is not None and "dynamodb" in deps.__dict__:  # only if already built: counting builds nothing
         connections.append(deps.dynamodb)
-    clients = [c._client for c in connections if getattr(c, "_client", None) is not None]
+    clients = []
+    for connection in connections:
+        client = connection.__dict__.get("_client")
+        if isinstance(client, SharedClient):  # the models' stand-in: count on the client it forwards to
+            client = client.target.__dict__.get("_client")
+        if client is not None:
+            clients.append(client)
     return list({id(c): c for c in clients}.values())
 
 
