@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCAL_"))}
         env.update(app_environment(stack.outputs, stack.jwt_secret))
-        env.update({"STAGE": "local", "POWERTOOLS_SERVICE_NAME": "avatar-creator", "PYTHONDONTWRITEBYTECODE": "0",
+        # The warm-up round writes .pyc files, as a deployment package ships them (any value of this
+        # variable, "0" included, would turn that off and make every round compile chalicelib anew).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.update({"STAGE": "local", "POWERTOOLS_SERVICE_NAME": "avatar-creator",
                     "USAGE_EVENTS_DLQ_URL": stack.outputs["UsageEventsDlqUrl"]})
         for kind in ("boto3", *KINDS):  # warm the page cache and .pyc files once
             run_once(kind, env)

@@ -13,13 +13,15 @@ from bench.common import RESULTS, ROOT, machine, today
 
 BENCHES = [
     ("cold_start", ["-m", "bench.cold_start", "--rounds", "7"]),
+    ("package_cold_start", ["-m", "bench.package_cold_start", "--package", "--rounds", "7"]),
+    ("api", ["-m", "bench.api", "--rounds", "20"]),
     ("calls", ["-m", "bench.calls"]),
     ("thumbnails", ["-m", "bench.thumbnails", "--rounds", "7"]),
     ("pipelines", ["-m", "bench.pipelines", "--uploads", "10", "--jobs", "20"]),
     ("load", ["-m", "bench.load", "--clients", "16", "--seconds", "15"]),
     ("usage", ["-m", "bench.usage.bench_usage", "--events", "500", "--pollers", "1,4", "--seconds", "5"]),
 ]
-ORDER = ["cold_start", "calls", "load", "pipelines", "thumbnails", "usage"]
+ORDER = ["cold_start", "package_cold_start", "api", "calls", "load", "pipelines", "thumbnails", "usage"]
 
 
 def main() -> int:

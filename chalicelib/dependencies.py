@@ -49,14 +49,19 @@ class Dependencies:
             options["signature_version"] = "s3v4"
             if self.settings.aws_endpoint_url:
                 options["s3"] = {"addressing_style": "path"}
-        if self._session is None:
-            self._session = self.dynamodb.session
-        return self._session.create_client(
+        return self.session.create_client(
             service,
             region_name=self.settings.region,
             endpoint_url=self.settings.aws_endpoint_url,
             config=Config(**options),
         )
+
+    @property
+    def session(self) -> Any:
+        """The botocore session of the DynamoDB client, shared by every client built here."""
+        if self._session is None:
+            self._session = self.dynamodb.session
+        return self._session
 
     @property
     def s3(self) -> Any:
@@ -71,10 +76,10 @@ class Dependencies:
         from chalicelib.presign import frozen
         from chalicelib.storage import Storage
 
-        s3 = self.s3
-        # The session the client signs with: its credentials are the client's (refreshed by botocore).
-        credentials = self._session.get_credentials()
-        return Storage(s3, self.settings.upload_bucket, frozen(credentials) if credentials is not None else None)
+        # The session the S3 client will sign with: its credentials are the client's (refreshed by botocore).
+        credentials = self.session.get_credentials()
+        return Storage(lambda: self.s3, self.settings.upload_bucket,
+                       frozen(credentials) if credentials is not None else None)
 
     @functools.cached_property
     def provider(self) -> Any:

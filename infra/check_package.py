@@ -12,7 +12,9 @@
   libjpeg/libxcb — it imports here and fails on Lambda;
 - the same for every other distribution in the zips: each is a pure-Python wheel or a manylinux
   x86_64 wheel for the runtime's CPython (or the stable ABI), never a `linux_x86_64` build of this
-  machine (pydantic-core, PyYAML and hf-xet ship compiled code too).
+  machine (pydantic-core, PyYAML and hf-xet ship compiled code too);
+- the modules every cold start imports come with bytecode for the runtime that Python will use
+  without checking source timestamps (infra.compile_package), since Lambda cannot write any.
 """
 from __future__ import annotations
 
@@ -95,6 +97,47 @@ def lambda_compatible(tag: str, runtime: str = RUNTIME) -> bool:
                                                   and int(python[3:]) <= int(py_tag[3:]))
 
 
+# (archive, module source) that must have usable bytecode: the app's, and its heaviest imports.
+_BYTECODE_REQUIRED = (
+    ("deployment.zip", "app.py"),
+    ("deployment.zip", "chalicelib/models.py"),
+    ("layer-deployment.zip", "{site}botocore/client.py"),
+    ("layer-deployment.zip", "{site}pynamodb/models.py"),
+    ("layer-deployment.zip", "{site}aws_lambda_powertools/logging/logger.py"),
+)
+
+
+def pyc_name(source: str, runtime: str = RUNTIME) -> str:
+    folder, _, name = source.rpartition("/")
+    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+    return f"{folder + '/' if folder else ''}__pycache__/{name[:-3]}.{tag}.pyc"
+
+
+def bytecode_problems(build_dir: Path, runtime: str = RUNTIME) -> list[str]:
+    import importlib.util
+
+    found = []
+    site = site_packages_prefix(runtime)
+    for archive, source in _BYTECODE_REQUIRED:
+        path = build_dir / archive
+        if not path.exists():
+            found.append(f"no {archive}")
+            continue
+        with zipfile.ZipFile(path) as zf:
+            name = pyc_name(source.format(site=site), runtime)
+            try:
+                header = zf.read(name)[:8]
+            except KeyError:
+                found.append(f"{archive}: no {name} (every cold start would compile it)")
+                continue
+        same_runtime = f"python{sys.version_info[0]}.{sys.version_info[1]}" == runtime
+        if same_runtime and header[:4] != importlib.util.MAGIC_NUMBER:
+            found.append(f"{archive}: {name} was compiled by another Python version")
+        if int.from_bytes(header[4:8], "little") != 0b01:
+            found.append(f"{archive}: {name} is not unchecked-hash bytecode (zip mtimes would make it stale)")
+    return found
+
+
 def problems(build_dir: str | Path, runtime: str = RUNTIME) -> list[str]:
     build_dir = Path(build_dir)
     template = json.loads((build_dir / "sam.json").read_text())
@@ -109,6 +152,7 @@ def problems(build_dir: str | Path, runtime: str = RUNTIME) -> list[str]:
         if not tags or not any(lambda_compatible(t, runtime) for t in tags):
             found.append(f"{dist} is not a wheel Lambda {runtime} can load (tags {list(tags)}): built on this "
                          f"machine? Pin a version with a manylinux x86_64 wheel")
+    found.extend(bytecode_problems(build_dir, runtime))
     pillow = find_pillow(build_dir, runtime)
     py_tag = "cp" + runtime.removeprefix("python").replace(".", "")
     if pillow is None:

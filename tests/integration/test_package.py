@@ -140,3 +140,30 @@ def test_each_function_role_names_only_its_resources(template):
                              and r["Properties"]["QueueName"] == f.queue)
             assert own_queue in named
     assert len(roles) == len(app_functions())
+
+
+def test_both_zips_ship_bytecode_python_uses_without_the_sources(build, tmp_path):
+    """infra.compile_package: a .pyc for every module, compiled for the runtime, unchecked-hash — so an
+    import on Lambda's read-only /var/task and /opt loads it instead of compiling the source.
+    Proved by importing `app` from the unpacked zips with every .py of chalicelib and botocore emptied:
+    only the bytecode can make that import work."""
+    from infra.check_package import bytecode_problems
+
+    assert bytecode_problems(build) == []
+    task, opt = tmp_path / "task", tmp_path / "opt"
+    for name, target in (("deployment.zip", task), ("layer-deployment.zip", opt)):
+        with zipfile.ZipFile(build / name) as zf:
+            sources = [n for n in zf.namelist() if n.endswith(".py")]
+            compiled = {n for n in zf.namelist() if n.endswith(".pyc")}
+            zf.extractall(target)
+        missing = [s for s in sources if re.sub(r"([^/]+)\.py$", r"__pycache__/\1.cpython-312.pyc", s) not in compiled]
+        assert len(missing) <= len(sources) // 100, missing[:10]  # a few deliberately invalid .py files only
+    site = opt / site_packages_prefix()
+    for source in [*(task / "chalicelib").rglob("*.py"), *(site / "botocore").rglob("*.py"), task / "app.py"]:
+        source.write_text("raise ImportError('compiled from source')\n")
+    code = (f"import sys; sys.path[:0] = [{str(task)!r}, {str(site)!r}]; import app; "
+            "import chalicelib.models, botocore.client; print(sorted(app.app.handler_map)[:2])")
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=120,
+                         env={"PYTHONDONTWRITEBYTECODE": "1", "AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith("[")
