@@ -34,7 +34,12 @@ $(MS_VENV)/.installed: local/requirements-ministack.txt
 	$(MS_VENV)/bin/python -m pip install -q --disable-pip-version-check -r local/requirements-ministack.txt
 	@touch $@
 
-venv: $(VENV)/.installed $(MS_VENV)/.installed
+# The slim botocore data the app's clients load on a cold start (chalicelib/botocore_data.py).
+BOTOCORE_DATA := chalicelib/_botocore_data/VERSION
+$(BOTOCORE_DATA): $(VENV)/.installed
+	$(PY) -m chalicelib.botocore_data
+
+venv: $(VENV)/.installed $(MS_VENV)/.installed $(BOTOCORE_DATA)
 
 run: venv
 	PORT=$(PORT) LOCAL_AWS_PORT=$(LOCAL_AWS_PORT) LOCAL_DATA_DIR=$(LOCAL_DATA_DIR) $(PY) -m local.stack
@@ -75,7 +80,7 @@ fuzz: venv
 BUILD_DIR ?= build/$(STAGE)
 
 # build/$(STAGE)/sam.json + deployment.zip + layer-deployment.zip, checked and cfn-linted.
-package: $(VENV)/.installed
+package: $(VENV)/.installed $(BOTOCORE_DATA)
 	scripts/package.sh $(STAGE) $(BUILD_DIR)
 
 # Checks an existing package again (after editing infra/ or .chalice/, `make package` rebuilds).

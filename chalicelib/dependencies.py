@@ -16,7 +16,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from chalicelib.storage import Storage
 
-_lock = threading.Lock()
+# Reentrant: building a client builds the session first, both under this lock (botocore sessions
+# are not thread-safe; the local server runs handlers on threads).
+_lock = threading.RLock()
 
 
 class Dependencies:
@@ -58,9 +60,21 @@ class Dependencies:
 
     @property
     def session(self) -> Any:
-        """The botocore session of the DynamoDB client, shared by every client built here."""
+        """The container's one botocore session: every client here is built on it, PynamoDB's too,
+        so the service catalogue and endpoint data are loaded once — from the slim copy in
+        chalicelib.botocore_data when it matches this botocore."""
         if self._session is None:
-            self._session = self.dynamodb.session
+            with _lock:
+                if self._session is None:
+                    from botocore.session import get_session
+
+                    from chalicelib.botocore_data import loader
+
+                    session = get_session()
+                    slim = loader()
+                    if slim is not None:
+                        session.register_component("data_loader", slim)
+                    self._session = session
         return self._session
 
     @property
@@ -90,11 +104,27 @@ class Dependencies:
 
     @functools.cached_property
     def dynamodb(self) -> "Connection":
-        """A PynamoDB connection for transactions (TransactWrite/TransactGet)."""
+        """The PynamoDB connection whose client every model uses (models.SharedClient); transactions
+        (TransactWrite/TransactGet) take it directly."""
         from pynamodb.connection import Connection
 
-        # Shared by every model: the pool serves the local server's threads too (Lambda uses one).
-        return Connection(region=self.settings.region, host=self.settings.aws_endpoint_url, max_pool_connections=32)
+        deps = self
+
+        class SessionConnection(Connection):
+            # PynamoDB would build a botocore session per connection and thread; this one uses the
+            # container's (see `session`) and builds its client under the same lock.
+            @property
+            def session(self) -> Any:
+                return deps.session
+
+            @property
+            def client(self) -> Any:
+                with _lock:
+                    return Connection.client.fget(self)
+
+        # The pool serves the local server's threads too (Lambda uses one).
+        return SessionConnection(region=self.settings.region, host=self.settings.aws_endpoint_url,
+                                 max_pool_connections=32)
 
 
 _deps: Dependencies | None = None

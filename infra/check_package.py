@@ -14,7 +14,8 @@
   x86_64 wheel for the runtime's CPython (or the stable ABI), never a `linux_x86_64` build of this
   machine (pydantic-core, PyYAML and hf-xet ship compiled code too);
 - the modules every cold start imports come with bytecode for the runtime that Python will use
-  without checking source timestamps (infra.compile_package), since Lambda cannot write any.
+  without checking source timestamps (infra.compile_package), since Lambda cannot write any;
+- the slim botocore data (chalicelib/botocore_data.py) matches the layer's botocore.
 """
 from __future__ import annotations
 
@@ -138,6 +139,24 @@ def bytecode_problems(build_dir: Path, runtime: str = RUNTIME) -> list[str]:
     return found
 
 
+def botocore_data_problems(build_dir: Path, runtime: str = RUNTIME) -> list[str]:
+    """The slim botocore data in deployment.zip must be cut from the layer's botocore, or the app
+    silently falls back to the full catalogue (correct, but the cold start it saves is lost)."""
+    with zipfile.ZipFile(build_dir / "deployment.zip") as zf:
+        try:
+            built_for = zf.read("chalicelib/_botocore_data/VERSION").decode().strip()
+        except KeyError:
+            return ["deployment.zip has no chalicelib/_botocore_data (python -m chalicelib.botocore_data)"]
+    with zipfile.ZipFile(build_dir / "layer-deployment.zip") as zf:
+        prefix = site_packages_prefix(runtime) + "botocore-"
+        layer = [n[len(prefix):].split(".dist-info/")[0] for n in zf.namelist()
+                 if n.startswith(prefix) and n.endswith(".dist-info/METADATA")]
+    if layer != [built_for]:
+        return [f"chalicelib/_botocore_data is for botocore {built_for}, the layer holds {layer or 'none'}: "
+                f"pin botocore=={built_for} in requirements.txt"]
+    return []
+
+
 def problems(build_dir: str | Path, runtime: str = RUNTIME) -> list[str]:
     build_dir = Path(build_dir)
     template = json.loads((build_dir / "sam.json").read_text())
@@ -153,6 +172,7 @@ def problems(build_dir: str | Path, runtime: str = RUNTIME) -> list[str]:
             found.append(f"{dist} is not a wheel Lambda {runtime} can load (tags {list(tags)}): built on this "
                          f"machine? Pin a version with a manylinux x86_64 wheel")
     found.extend(bytecode_problems(build_dir, runtime))
+    found.extend(botocore_data_problems(build_dir, runtime))
     pillow = find_pillow(build_dir, runtime)
     py_tag = "cp" + runtime.removeprefix("python").replace(".", "")
     if pillow is None:

@@ -1,0 +1,80 @@
+"""A slim copy of botocore's data for the services the app's clients use, so building a client on a
+cold start reads kilobytes instead of scanning and parsing botocore's whole catalogue.
+
+Building the first client of a session costs ~110 ms, ~80 of them in two data lookups: parsing
+endpoints.json (1.25 MB: every endpoint of every service) and listing every service directory
+(~450 of them, ~2,700 stat calls, twice) just to check the name. This folder holds the same files
+for DynamoDB, S3 and SQS only, with endpoints.json cut to those services; a session loads from it
+alone (a documented botocore `Loader` with `include_default_search_paths=False`). It is built from
+the installed botocore by `make venv` and `scripts/package.sh` (`python -m chalicelib.botocore_data`)
+and used only when its VERSION matches the botocore that runs — anything else falls back to the full
+catalogue. tests/unit/test_botocore_data.py checks that clients built both ways are the same.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+SERVICES = ("dynamodb", "s3", "sqs")
+DEFAULT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_botocore_data")
+_ROOT_FILES = ("_retry.json", "partitions.json", "sdk-default-configuration.json")
+
+
+def loader(path: str = DEFAULT_DIR) -> Any | None:
+    """A botocore Loader reading only `path`, or None when it is missing or built for another botocore."""
+    try:
+        with open(os.path.join(path, "VERSION")) as fh:
+            built_for = fh.read().strip()
+    except OSError:
+        return None
+    import botocore
+    from botocore.loaders import Loader
+
+    if built_for != botocore.__version__:
+        return None
+
+    class SlimLoader(Loader):
+        def is_builtin_path(self, path: str) -> bool:
+            # It is botocore's own data, cut: botocore treats endpoints.json from anywhere else as a
+            # custom endpoint and would resolve e.g. S3 presigned URLs differently.
+            return True
+
+    return SlimLoader(extra_search_paths=[path], include_default_search_paths=False)
+
+
+def build(dest: str = DEFAULT_DIR, services: tuple[str, ...] = SERVICES) -> str:
+    """Write the slim data for `services` from the installed botocore to `dest` (replaced atomically)."""
+    import json
+    import shutil
+
+    import botocore
+
+    source = os.path.join(os.path.dirname(botocore.__file__), "data")
+    tmp = dest + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    for name in _ROOT_FILES:
+        shutil.copy2(os.path.join(source, name), tmp)
+    with open(os.path.join(source, "endpoints.json")) as fh:
+        endpoints = json.load(fh)
+    for partition in endpoints["partitions"]:
+        partition["services"] = {k: v for k, v in partition["services"].items() if k in services}
+    with open(os.path.join(tmp, "endpoints.json"), "w") as fh:
+        json.dump(endpoints, fh, separators=(",", ":"))
+    for service in services:
+        # The newest API version is the one botocore picks when none is asked for.
+        version = max(os.listdir(os.path.join(source, service)))
+        target = os.path.join(tmp, service, version)
+        os.makedirs(target)
+        for name in os.listdir(os.path.join(source, service, version)):
+            if not name.startswith("examples-"):  # documentation only
+                shutil.copy2(os.path.join(source, service, version, name), target)
+    with open(os.path.join(tmp, "VERSION"), "w") as fh:
+        fh.write(botocore.__version__ + "\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return dest
+
+
+if __name__ == "__main__":
+    print("botocore data for", ", ".join(SERVICES), "->", build())
