@@ -4,9 +4,14 @@ against a fresh process doing `import boto3` alone — the floor every Lambda in
 Both run as subprocesses, interleaved round by round so machine noise hits both alike; the figure is
 the median ratio of wall times (interpreter start included on both sides). Events go to a local
 stack (ministack), so each function makes its real first AWS calls (client creation, credentials,
-one or two requests).
+one or two requests). Two environments:
 
-    .venv/bin/python -m bench.cold_start [--rounds 9]
+- **package** — what Lambda runs: `make package`'s zips unpacked read-only (deployment.zip as
+  /var/task, the layer as /opt, with their shipped .pyc) plus boto3/s3transfer as the runtime
+  provides them, imported by the base CPython with `-S` (no venv, nothing else on sys.path);
+- **venv** — the project's development venv (test and tooling packages installed), for reference.
+
+    .venv/bin/python -m bench.cold_start [--rounds 9] [--build build/prod]
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from bench.common import ROOT, machine, ms, start_stack, summary, today, write
 
@@ -56,48 +62,60 @@ else:
 print(json.dumps({"inside": time.perf_counter() - t0}))
 '''
 
+
+
 KINDS = ("api", "upload_worker", "generation_worker", "usage_worker")
 TARGETS = {"api": 1.3, "upload_worker": 2.0, "generation_worker": 2.0, "usage_worker": 2.0}
 
 
-def run_once(kind: str, env: dict) -> float:
+def run_once(kind: str, env: dict, command: list[str]) -> float:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", SCRIPT, kind], cwd=str(ROOT), env=env, capture_output=True, text=True)
+    done = subprocess.run([*command, SCRIPT, kind], cwd=str(ROOT), env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{kind} failed:\n{done.stderr[-2000:]}")
     return elapsed
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=9)
-    args = parser.parse_args(argv)
-    from local.stack import app_environment
+def package_command(build: Path, dest: Path) -> list[str]:
+    """`python -S -c` with only the unpacked package (and the runtime's boto3) on sys.path."""
+    import compileall
+    import py_compile
+    import shutil
 
-    stack = start_stack(LOCAL_SEED="0")
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCAL_"))}
-        env.update(app_environment(stack.outputs, stack.jwt_secret))
-        # The warm-up round writes .pyc files, as a deployment package ships them (any value of this
-        # variable, "0" included, would turn that off and make every round compile chalicelib anew).
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env.update({"STAGE": "local", "POWERTOOLS_SERVICE_NAME": "avatar-creator",
-                    "USAGE_EVENTS_DLQ_URL": stack.outputs["UsageEventsDlqUrl"]})
-        for kind in ("boto3", *KINDS):  # warm the page cache and .pyc files once
-            run_once(kind, env)
-        times: dict[str, list[float]] = {k: [] for k in ("boto3", *KINDS)}
-        ratios: dict[str, list[float]] = {k: [] for k in KINDS}
-        for _ in range(args.rounds):
-            base = run_once("boto3", env)
-            times["boto3"].append(base)
-            for kind in KINDS:
-                t = run_once(kind, env)
-                times[kind].append(t)
-                ratios[kind].append(t / base)
-    finally:
-        stack.stop()
+    import boto3
+    import s3transfer
 
+    from bench.package_cold_start import SITE, unpack
+
+    task, site = unpack(build, dest, with_bytecode=True)
+    runtime = dest / "runtime"  # Lambda's own boto3 (botocore comes from the layer, which is first)
+    for module in (boto3, s3transfer):
+        shutil.copytree(Path(module.__file__).parent, runtime / module.__name__,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    compileall.compile_dir(str(runtime), quiet=2, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    # local.feeder (LambdaContext) comes from the checkout, after everything Lambda would have.
+    prelude = f"import sys; sys.path[:0] = {[str(task), str(site), str(runtime)]!r}; sys.path.append({str(ROOT)!r})\n"
+    python = getattr(sys, "_base_executable", sys.executable)
+    return [python, "-S", "-c", prelude + "exec(sys.argv.pop(1))"]
+
+
+def measure(command: list[str], env: dict, rounds: int) -> tuple[dict, dict]:
+    for kind in ("boto3", *KINDS):  # warm the page cache (and, in the venv, write .pyc files) once
+        run_once(kind, env, command)
+    times: dict[str, list[float]] = {k: [] for k in ("boto3", *KINDS)}
+    ratios: dict[str, list[float]] = {k: [] for k in KINDS}
+    for _ in range(rounds):
+        base = run_once("boto3", env, command)
+        times["boto3"].append(base)
+        for kind in KINDS:
+            t = run_once(kind, env, command)
+            times[kind].append(t)
+            ratios[kind].append(t / base)
+    return times, ratios
+
+
+def table(times: dict, ratios: dict) -> str:
     rows = []
     for kind in KINDS:
         r = summary(ratios[kind])
@@ -105,22 +123,66 @@ def main(argv: list[str] | None = None) -> int:
         ok = "yes" if r["median"] <= TARGETS[kind] else "**no**"
         rows.append(f"| {kind} | {ms(t['median'])} | **{r['median']:.2f}×** ({r['p10']:.2f}–{r['p90']:.2f}) | "
                     f"≤ {TARGETS[kind]}× | {ok} |")
-    base = summary(times["boto3"])
+    return ("| function | median wall time | ratio to `import boto3` (p10–p90) | target | met |\n"
+            "|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--build", default=str(ROOT / "build" / "prod"), help="make package's output")
+    args = parser.parse_args(argv)
+    from local.stack import app_environment
+
+    build = Path(args.build)
+    if not (build / "layer-deployment.zip").exists():
+        subprocess.run(["scripts/package.sh", "prod", str(build)], cwd=str(ROOT), check=True,
+                       env={**os.environ, "PY": sys.executable})
+    tmp = Path(tempfile.mkdtemp(prefix="bench-cold-"))
+    stack = start_stack(LOCAL_SEED="0")
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCAL_"))}
+        env.update(app_environment(stack.outputs, stack.jwt_secret))
+        # In the venv the warm-up round writes .pyc files, as a deployment package ships them (any
+        # value of this variable, "0" included, would turn that off and make every round compile anew).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.update({"STAGE": "local", "POWERTOOLS_SERVICE_NAME": "avatar-creator",
+                    "USAGE_EVENTS_DLQ_URL": stack.outputs["UsageEventsDlqUrl"]})
+        package_env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}  # read-only, as on Lambda
+        package = measure(package_command(build, tmp), package_env, args.rounds)
+        venv = measure([sys.executable, "-c"], env, args.rounds)
+    finally:
+        stack.stop()
+        for dirpath, _, filenames in os.walk(tmp):
+            for name in filenames:
+                os.chmod(Path(dirpath) / name, 0o600)
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
     text = f"""# Cold start per function
 
-Measured {today()} on {machine()}; {args.rounds} interleaved rounds after one warm-up round.
+Measured {today()} on {machine()}; {args.rounds} interleaved rounds after one warm-up round, per environment.
 Rerun: `.venv/bin/python -m bench.cold_start` (or `make bench`).
 
 Each figure is a fresh `python` process that imports `app.py` and handles one event against the
 local stack (the API: `GET /projects` with the authorizer's principal; each worker: one SQS record
 it skips or rejects after its real DynamoDB read), divided by a fresh process that does
-`import boto3` alone ({ms(base['median'])} median) in the same round. Wall time of the whole
-process, interpreter start included on both sides. The project venv (dev packages installed) is used;
-Lambda's layer holds only requirements.txt.
+`import boto3` alone in the same round. Wall time of the whole process, interpreter start (and
+exit) included on both sides.
 
-| function | median wall time | ratio to `import boto3` (p10–p90) | target | met |
-|---|---|---|---|---|
-""" + "\n".join(rows) + "\n"
+**As deployed** — `make package`'s zips unpacked read-only (deployment.zip as /var/task, the layer
+as /opt, with the .pyc files infra.compile_package ships) plus boto3/s3transfer where Lambda's
+runtime provides them, run by the base CPython with `-S` and nothing else on `sys.path`
+(`import boto3`: {ms(summary(package[0]['boto3'])['median'])} median):
+
+{table(*package)}
+**In the development venv** — the same processes in `.venv` (moto, Playwright, schemathesis,
+cfn-lint… installed beside the app; `import boto3`: {ms(summary(venv[0]['boto3'])['median'])} median):
+
+{table(*venv)}"""
     write("cold_start", text)
     print(text)
     return 0
