@@ -58,6 +58,8 @@ class S3Presigner:
         self._credentials = credentials
         self._clock = clock
         self._keys: dict[tuple[str, str], bytes] = {}
+        self._prefixes: dict[tuple, tuple[str, str, str]] = {}
+        self._dates: dict[int, str] = {}
 
     def _signing_key(self, secret: str, date: str) -> bytes:
         cached = self._keys.get((secret, date))
@@ -70,32 +72,41 @@ class S3Presigner:
             self._keys = {(secret, date): cached}
         return cached
 
+    def _prefix(self, creds: Credentials, amz_date: str, expires: int) -> tuple[str, str, str]:
+        """(query, canonical query, scope) — the same for every key signed in one second."""
+        cache_key = (creds, amz_date, expires)
+        cached = self._prefixes.get(cache_key)
+        if cached is None:
+            scope = f"{amz_date[:8]}/{self._region}/s3/aws4_request"
+            # botocore's order; the canonical query is the same pairs sorted by name.
+            params = [
+                ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+                ("X-Amz-Credential", f"{creds.access_key}/{scope}"),
+                ("X-Amz-Date", amz_date),
+                ("X-Amz-Expires", str(int(expires))),
+                ("X-Amz-SignedHeaders", "host"),
+            ]
+            if creds.token is not None:
+                params.append(("X-Amz-Security-Token", creds.token))
+            encoded = [(name, _enc(value)) for name, value in params]
+            cached = ("&".join(f"{n}={v}" for n, v in encoded),
+                      "&".join(f"{n}={v}" for n, v in sorted(encoded)), scope)
+            self._prefixes = {cache_key: cached}  # one entry: a list page signs within a second or two
+        return cached
+
     def presign_get(self, key: str, expires: int) -> str:
         creds = self._credentials()
-        now = time.gmtime(self._clock())
-        amz_date = time.strftime("%Y%m%dT%H%M%SZ", now)
-        date = amz_date[:8]
-        scope = f"{date}/{self._region}/s3/aws4_request"
+        now = int(self._clock())
+        amz_date = self._dates.get(now)
+        if amz_date is None:
+            amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+            self._dates = {now: amz_date}
+        query, canonical_query, scope = self._prefix(creds, amz_date, expires)
         path = self._base.path_prefix + quote(key, safe="/~")
-        # botocore's order; the canonical query is the same pairs sorted by name.
-        params = [
-            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
-            ("X-Amz-Credential", f"{creds.access_key}/{scope}"),
-            ("X-Amz-Date", amz_date),
-            ("X-Amz-Expires", str(int(expires))),
-            ("X-Amz-SignedHeaders", "host"),
-        ]
-        if creds.token is not None:
-            params.append(("X-Amz-Security-Token", creds.token))
-        encoded = [(name, _enc(value)) for name, value in params]
-        query = "&".join(f"{name}={value}" for name, value in encoded)
-        canonical_query = "&".join(f"{name}={value}" for name, value in sorted(encoded))
         canonical_request = f"GET\n{path}\n{canonical_query}\nhost:{self._base.host}\n\nhost\nUNSIGNED-PAYLOAD"
-        string_to_sign = "\n".join((
-            "AWS4-HMAC-SHA256", amz_date, scope,
-            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
-        ))
-        signature = hmac.new(self._signing_key(creds.secret_key, date), string_to_sign.encode("utf-8"),
+        string_to_sign = (f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n"
+                          + hashlib.sha256(canonical_request.encode("utf-8")).hexdigest())
+        signature = hmac.new(self._signing_key(creds.secret_key, amz_date[:8]), string_to_sign.encode("utf-8"),
                              hashlib.sha256).hexdigest()
         return f"{self._base.origin}{path}?{query}&X-Amz-Signature={signature}"
 
