@@ -33,6 +33,20 @@ t0 = time.perf_counter()
 kind = sys.argv[1]
 if kind == "boto3":
     import boto3
+elif kind == "stack_floor":
+    # The API's prescribed stack with none of our code: Chalice, the Powertools Logger and PynamoDB
+    # imported, one botocore session and DynamoDB client (on the same slim data), the same Query.
+    import chalice
+    from aws_lambda_powertools import Logger
+    from pynamodb.connection import Connection
+    from chalicelib.botocore_data import loader
+    Logger(service="floor")
+    connection = Connection(region=os.environ["AWS_REGION"], host=os.environ.get("AWS_ENDPOINT_URL"))
+    slim = loader()
+    if slim is not None:
+        connection.session.register_component("data_loader", slim)
+    connection.client.query(TableName=os.environ["TABLE_NAME"], KeyConditionExpression="PK = :pk",
+                            ExpressionAttributeValues={":pk": {"S": "USER#bench-user"}}, Limit=21)
 else:
     from app import app
     from local.feeder import LambdaContext
@@ -109,8 +123,8 @@ def measure(command: list[str], env: dict, rounds: int) -> tuple[dict, dict, dic
         run_once(kind, env, command)
     times: dict[str, list[float]] = {k: [] for k in ("boto3", *KINDS)}
     ratios: dict[str, list[float]] = {k: [] for k in KINDS}
-    # For the record: the API and the reference again, this time exiting normally.
-    with_teardown: dict[str, list[float]] = {"boto3": [], "api": [], "ratio": []}
+    # For the record: the API and the reference again, this time exiting normally; and the floor.
+    with_teardown: dict[str, list[float]] = {"boto3": [], "api": [], "ratio": [], "floor": [], "floor_ratio": []}
     for _ in range(rounds):
         base = run_once("boto3", env, command)
         times["boto3"].append(base)
@@ -118,6 +132,9 @@ def measure(command: list[str], env: dict, rounds: int) -> tuple[dict, dict, dic
             t = run_once(kind, env, command)
             times[kind].append(t)
             ratios[kind].append(t / base)
+        floor = run_once("stack_floor", env, command)
+        with_teardown["floor"].append(floor)
+        with_teardown["floor_ratio"].append(floor / times["boto3"][-1])
         base, api = run_once("boto3", env, command, teardown=True), run_once("api", env, command, teardown=True)
         with_teardown["boto3"].append(base)
         with_teardown["api"].append(api)
@@ -126,7 +143,11 @@ def measure(command: list[str], env: dict, rounds: int) -> tuple[dict, dict, dic
 
 
 def teardown_note(with_teardown: dict) -> str:
-    return (f"Exiting normally instead (CPython's teardown included), the API process takes "
+    return (f"The API's floor — the same process with none of our code (Chalice, the Powertools Logger "
+            f"and PynamoDB imported, one botocore session and DynamoDB client on the same slim data, the same "
+            f"Query) — takes {ms(summary(with_teardown['floor'])['median'])}: "
+            f"**{summary(with_teardown['floor_ratio'])['median']:.2f}×**.\n"
+            f"Exiting normally instead (CPython's teardown included), the API process takes "
             f"{ms(summary(with_teardown['api'])['median'])} against {ms(summary(with_teardown['boto3'])['median'])}: "
             f"**{summary(with_teardown['ratio'])['median']:.2f}×**.\n")
 

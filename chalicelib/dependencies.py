@@ -144,3 +144,7 @@ def reset() -> None:
     global _deps
     get_settings.cache_clear()
     _deps = None
+    from chalicelib.models import ALL_MODELS
+
+    for model in ALL_MODELS:  # their next use binds them again (models.FastLoad._get_connection)
+        model._connection = None

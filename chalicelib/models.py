@@ -112,6 +112,18 @@ class FastLoad:
     """
 
     @classmethod
+    def _get_connection(cls) -> Any:
+        # The first use of any model binds them all to the configured table, region, endpoint and
+        # shared client (dependencies.get_deps → bind_models); PynamoDB would otherwise take the
+        # class defaults — on a fresh container whose first request reaches a model before
+        # anything else asked for the dependencies.
+        if cls._connection is None:  # type: ignore[attr-defined]
+            from chalicelib import dependencies
+
+            dependencies.get_deps()
+        return super()._get_connection()  # type: ignore[misc]
+
+    @classmethod
     def _instantiate(cls, attribute_values: dict) -> Any:
         # PynamoDB runs the full constructor (defaults included) and then its own deserialization.
         if getattr(cls, "_discriminator", None):
@@ -438,4 +450,5 @@ def bind_models(table_name: str, region: str, host: str | None, client_source: A
             model._connection = None
         if client_source is not None:
             # pynamodb reads `_client` and builds one only when it is unset (or has lost its credentials).
-            model._get_connection().connection._client = SharedClient(client_source)
+            # (PynamoDB's own _get_connection: FastLoad's would ask for the dependencies being built.)
+            super(FastLoad, model)._get_connection().connection._client = SharedClient(client_source)

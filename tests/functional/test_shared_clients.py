@@ -43,3 +43,34 @@ def test_models_transactions_and_storage_share_one_client_per_service(client):
         assert client.http.get(f"{PREFIX}/stats", headers=auth("alice")).status_code == 200
 
     assert created.services == {"dynamodb": 1, "s3": 1}
+
+
+def test_a_fresh_containers_first_request_uses_the_configured_table(client, monkeypatch):
+    """GET /projects reaches a model before anything asks for the dependencies: the models must
+    still be bound to the configured table (not PynamoDB's class defaults), on the shared client."""
+    import boto3
+
+    from chalicelib.models import ALL_MODELS, DEFAULT_TABLE, SharedClient
+
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    spec = ddb.describe_table(TableName=DEFAULT_TABLE)["Table"]
+    ddb.create_table(
+        TableName="avatar-creator-alt", BillingMode="PAY_PER_REQUEST", KeySchema=spec["KeySchema"],
+        AttributeDefinitions=spec["AttributeDefinitions"],
+        GlobalSecondaryIndexes=[{k: g[k] for k in ("IndexName", "KeySchema", "Projection")}
+                                for g in spec.get("GlobalSecondaryIndexes", [])])
+    monkeypatch.setenv("TABLE_NAME", "avatar-creator-alt")
+    dependencies.reset()
+    project = new_project(dependencies.get_deps().dynamodb, "alice")  # only in the alt table
+    # A fresh container: class defaults, nothing built.
+    dependencies.reset()
+    for model in ALL_MODELS:
+        model.Meta.table_name = DEFAULT_TABLE
+
+    listed = client.http.get(f"{PREFIX}/projects", headers=auth("alice"))
+
+    assert listed.status_code == 200, listed.body
+    assert [p["id"] for p in listed.json_body["items"]] == [project]
+    from chalicelib.models import ProjectModel
+    assert ProjectModel.Meta.table_name == "avatar-creator-alt"
+    assert isinstance(ProjectModel._connection.connection._client, SharedClient)
