@@ -46,7 +46,8 @@ def _floats(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(float(part) for part in raw.split(",") if part.strip())
 
 
-@dataclass(frozen=True)
+# No generated repr (it would print secrets into any log that shows it) or eq (never compared).
+@dataclass(frozen=True, repr=False, eq=False)
 class Settings:
     stage: str = "dev"
     region: str = "us-east-1"

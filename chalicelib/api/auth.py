@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from chalice import AuthResponse, Blueprint
 
-from chalicelib.auth import InvalidTokenError, parse_bearer, verify_token
 from chalicelib.config import get_settings
 from chalicelib.observability import logger
 from chalicelib.secrets import jwt_secret
@@ -16,6 +15,9 @@ AUTH_CACHE_SECONDS = 60
 
 @auth_bp.authorizer(ttl_seconds=AUTH_CACHE_SECONDS)
 def jwt_auth(auth_request):
+    # Only the authorizer function verifies tokens: the other functions that import app.py skip PyJWT's module.
+    from chalicelib.auth import InvalidTokenError, parse_bearer, verify_token
+
     settings = get_settings()
     try:
         principal = verify_token(parse_bearer(auth_request.token), secret=jwt_secret(settings),

@@ -5,12 +5,14 @@ import re
 
 from chalice import Blueprint
 
-from chalicelib import generation
 from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.errors import ConflictError, ValidationError
+from chalicelib.lazy import lazy_module
 
+# Domain modules load on first use (chalicelib.lazy): a cold start pays only for its route's.
+generation = lazy_module("chalicelib.generation")
 bp = Blueprint(__name__)
 TAGS = ("generation",)
 JSON = ["application/json"]

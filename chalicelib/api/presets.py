@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib import presets
 from chalicelib.api.auth import jwt_auth
 from chalicelib.api.generations import IDEMPOTENCY_HEADER, start_from
 from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
+from chalicelib.lazy import lazy_module
 
+# Domain modules load on first use (chalicelib.lazy): a cold start pays only for its route's.
+presets = lazy_module("chalicelib.presets")
 bp = Blueprint(__name__)
 TAGS = ("presets",)
 

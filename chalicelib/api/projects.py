@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib import avatars, projects
 from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, no_content, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
+from chalicelib.lazy import lazy_module
 
+# Domain modules load on first use (chalicelib.lazy): a cold start pays only for its route's.
+avatars = lazy_module("chalicelib.avatars")
+projects = lazy_module("chalicelib.projects")
 bp = Blueprint(__name__)
 TAGS = ("projects",)
 

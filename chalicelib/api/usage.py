@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib import clock, ids, usage
+from chalicelib import clock, ids
 from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
+from chalicelib.lazy import lazy_module
 
+# Domain modules load on first use (chalicelib.lazy): a cold start pays only for its route's.
+usage = lazy_module("chalicelib.usage")
 bp = Blueprint(__name__)
 TAGS = ("usage",)
 JSON = ["application/json"]
