@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
+from typing import Any
 
 # Queue names are constants because Chalice reads `@app.on_sqs_message(queue=...)`
 # at import/packaging time; infra/resources.json creates queues with these names.
@@ -46,9 +46,14 @@ def _floats(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(float(part) for part in raw.split(",") if part.strip())
 
 
-# No generated repr (it would print secrets into any log that shows it) or eq (never compared).
-@dataclass(frozen=True, repr=False, eq=False)
 class Settings:
+    """Read-only settings: the annotated class attributes are the fields and their defaults;
+    `Settings(**overrides)` sets some, `Settings.from_env()` reads them all.
+
+    A plain class rather than a frozen dataclass: generating a dataclass of this many fields costs
+    every cold start ~4 ms, more than the rest of this module. No repr of the values either: it would
+    print secrets into any log line that showed the object.
+    """
     stage: str = "dev"
     region: str = "us-east-1"
     # Set for the embedded local stack and tests; None on AWS (the SDK's default endpoints).
@@ -107,7 +112,20 @@ class Settings:
     max_page_size: int = 100
 
     log_level: str = "INFO"
-    extra: dict = field(default_factory=dict)
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(type(self).__annotations__)
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        self.__dict__.update(values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("settings are read-only")
+
+    __delattr__ = __setattr__  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<Settings stage={self.stage!r} region={self.region!r}>"
 
     @property
     def offline_generation(self) -> bool:
