@@ -80,7 +80,7 @@ fuzz: venv
 BUILD_DIR ?= build/$(STAGE)
 
 # build/$(STAGE)/sam.json + deployment.zip + layer-deployment.zip, checked and cfn-linted.
-package: $(VENV)/.installed $(BOTOCORE_DATA)
+package: $(VENV)/.installed
 	scripts/package.sh $(STAGE) $(BUILD_DIR)
 
 # Checks an existing package again (after editing infra/ or .chalice/, `make package` rebuilds).

@@ -16,16 +16,18 @@ one or two requests). Two environments:
 from __future__ import annotations
 
 import argparse
-import json
+import compileall
 import os
+import py_compile
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from bench.common import ROOT, machine, ms, start_stack, summary, today, write
-
-API = "/api/apps/avatar-creator"
+from bench.package_cold_start import BASE_PYTHON, build_package, remove_tree, unpack
 
 SCRIPT = r'''
 import json, os, sys, time
@@ -88,8 +90,6 @@ print(json.dumps({"inside": time.perf_counter() - t0}))
 # there (both sides alike) leaves out CPython's teardown, which grows with what was loaded.
 END_AT_EVENT = "\nimport os, sys\nsys.stdout.flush()\nos._exit(0)\n"
 
-
-
 KINDS = ("api", "upload_worker", "generation_worker", "usage_worker")
 TARGETS = {"api": 1.3, "upload_worker": 2.0, "generation_worker": 2.0, "usage_worker": 2.0}
 
@@ -106,14 +106,8 @@ def run_once(kind: str, env: dict, command: list[str], teardown: bool = False) -
 
 def package_command(build: Path, dest: Path) -> list[str]:
     """`python -S -c` with only the unpacked package (and the runtime's boto3) on sys.path."""
-    import compileall
-    import py_compile
-    import shutil
-
     import boto3
     import s3transfer
-
-    from bench.package_cold_start import SITE, unpack
 
     task, site = unpack(build, dest, with_bytecode=True)
     runtime = dest / "runtime"  # Lambda's own boto3 (botocore comes from the layer, which is first)
@@ -121,10 +115,8 @@ def package_command(build: Path, dest: Path) -> list[str]:
         shutil.copytree(Path(module.__file__).parent, runtime / module.__name__,
                         ignore=shutil.ignore_patterns("__pycache__"))
     compileall.compile_dir(str(runtime), quiet=2, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-    # local.feeder (LambdaContext) comes from the checkout, after everything Lambda would have.
-    prelude = f"import sys; sys.path[:0] = {[str(task), str(site), str(runtime)]!r}; sys.path.append({str(ROOT)!r})\n"
-    python = getattr(sys, "_base_executable", sys.executable)
-    return [python, "-S", "-c", prelude + "exec(sys.argv.pop(1))"]
+    prelude = f"import sys; sys.path[:0] = {[str(task), str(site), str(runtime)]!r}\n"
+    return [BASE_PYTHON, "-S", "-c", prelude + "exec(sys.argv.pop(1))"]
 
 
 def measure(command: list[str], env: dict, rounds: int) -> tuple[dict, dict, dict]:
@@ -132,8 +124,8 @@ def measure(command: list[str], env: dict, rounds: int) -> tuple[dict, dict, dic
         run_once(kind, env, command)
     times: dict[str, list[float]] = {k: [] for k in ("boto3", *KINDS)}
     ratios: dict[str, list[float]] = {k: [] for k in KINDS}
-    # For the record: the API and the reference again, this time exiting normally; and the floor.
-    with_teardown: dict[str, list[float]] = {"boto3": [], "api": [], "ratio": [], "floor": [], "floor_ratio": []}
+    # For the record: the stack's floor, and the API and the reference again, exiting normally.
+    extra: dict[str, list[float]] = {"floor": [], "floor_ratio": [], "boto3": [], "api": [], "ratio": []}
     for _ in range(rounds):
         base = run_once("boto3", env, command)
         times["boto3"].append(base)
@@ -142,26 +134,27 @@ def measure(command: list[str], env: dict, rounds: int) -> tuple[dict, dict, dic
             times[kind].append(t)
             ratios[kind].append(t / base)
         floor = run_once("stack_floor", env, command)
-        with_teardown["floor"].append(floor)
-        with_teardown["floor_ratio"].append(floor / times["boto3"][-1])
+        extra["floor"].append(floor)
+        extra["floor_ratio"].append(floor / base)
         base, api = run_once("boto3", env, command, teardown=True), run_once("api", env, command, teardown=True)
-        with_teardown["boto3"].append(base)
-        with_teardown["api"].append(api)
-        with_teardown["ratio"].append(api / base)
-    return times, ratios, with_teardown
+        extra["boto3"].append(base)
+        extra["api"].append(api)
+        extra["ratio"].append(api / base)
+    return times, ratios, extra
 
 
-def teardown_note(with_teardown: dict) -> str:
+def notes(extra: dict) -> str:
+    def median(key: str) -> float:
+        return summary(extra[key])["median"]
+
     return (f"The API's floor — the same process with none of our code (Chalice, the Powertools Logger "
             f"and PynamoDB imported, one botocore session and DynamoDB client on the same slim data, the same "
-            f"Query) — takes {ms(summary(with_teardown['floor'])['median'])}: "
-            f"**{summary(with_teardown['floor_ratio'])['median']:.2f}×**.\n"
+            f"Query) — takes {ms(median('floor'))}: **{median('floor_ratio'):.2f}×**.\n"
             f"Exiting normally instead (CPython's teardown included), the API process takes "
-            f"{ms(summary(with_teardown['api'])['median'])} against {ms(summary(with_teardown['boto3'])['median'])}: "
-            f"**{summary(with_teardown['ratio'])['median']:.2f}×**.\n")
+            f"{ms(median('api'))} against {ms(median('boto3'))}: **{median('ratio'):.2f}×**.\n")
 
 
-def table(times: dict, ratios: dict, *_: object) -> str:
+def table(times: dict, ratios: dict) -> str:
     rows = []
     for kind in KINDS:
         r = summary(ratios[kind])
@@ -174,8 +167,6 @@ def table(times: dict, ratios: dict, *_: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import tempfile
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--build", default=str(ROOT / "build" / "prod"), help="make package's output")
@@ -184,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     build = Path(args.build)
     if not (build / "layer-deployment.zip").exists():
-        subprocess.run(["scripts/package.sh", "prod", str(build)], cwd=str(ROOT), check=True,
-                       env={**os.environ, "PY": sys.executable})
+        build_package(build)
     tmp = Path(tempfile.mkdtemp(prefix="bench-cold-"))
     stack = start_stack(LOCAL_SEED="0")
     try:
@@ -197,16 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         env.update({"STAGE": "local", "POWERTOOLS_SERVICE_NAME": "avatar-creator",
                     "USAGE_EVENTS_DLQ_URL": stack.outputs["UsageEventsDlqUrl"]})
         package_env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}  # read-only, as on Lambda
-        package = measure(package_command(build, tmp), package_env, args.rounds)
-        venv = measure([sys.executable, "-c"], env, args.rounds)
+        package_times, package_ratios, package_extra = measure(package_command(build, tmp), package_env, args.rounds)
+        venv_times, venv_ratios, venv_extra = measure([sys.executable, "-c"], env, args.rounds)
     finally:
         stack.stop()
-        for dirpath, _, filenames in os.walk(tmp):
-            for name in filenames:
-                os.chmod(Path(dirpath) / name, 0o600)
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
 
     text = f"""# Cold start per function
 
@@ -218,21 +203,21 @@ local stack (the API: `GET /projects` with the authorizer's principal; each work
 it skips or rejects after its real DynamoDB read), divided by a fresh process that does
 `import boto3` alone in the same round. Wall time from process start (interpreter start included)
 until the event is handled, on both sides: the processes then end with `os._exit`, because a Lambda
-cold start ends there — the runtime keeps the process, it never pays CPython's teardown (which,
-freeing ~66,000 objects for the app against ~33,000 for boto3, costs the app ~100 ms and boto3 ~30 ms).
+cold start ends there — the runtime keeps the process, it never pays CPython's teardown (the figure
+with teardown follows each table).
 
 **As deployed** — `make package`'s zips unpacked read-only (deployment.zip as /var/task, the layer
 as /opt, with the .pyc files infra.compile_package ships) plus boto3/s3transfer where Lambda's
 runtime provides them, run by the base CPython with `-S` and nothing else on `sys.path`
-(`import boto3`: {ms(summary(package[0]['boto3'])['median'])} median):
+(`import boto3`: {ms(summary(package_times['boto3'])['median'])} median):
 
-{table(*package)}
-{teardown_note(package[2])}
+{table(package_times, package_ratios)}
+{notes(package_extra)}
 **In the development venv** — the same processes in `.venv` (moto, Playwright, schemathesis,
-cfn-lint… installed beside the app; `import boto3`: {ms(summary(venv[0]['boto3'])['median'])} median):
+cfn-lint… installed beside the app; `import boto3`: {ms(summary(venv_times['boto3'])['median'])} median):
 
-{table(*venv)}
-{teardown_note(venv[2])}"""
+{table(venv_times, venv_ratios)}
+{notes(venv_extra)}"""
     write("cold_start", text)
     print(text)
     return 0

@@ -25,8 +25,10 @@ import zipfile
 from pathlib import Path
 
 from bench.common import ROOT, machine, ms, summary, today, write
+from infra.check_package import site_packages_prefix
 
-SITE = "python/lib/python3.12/site-packages"
+# The interpreter itself, not the venv's: `-S` then leaves only the stdlib on sys.path.
+BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)
 CODE = """
 import sys
 sys.path[:0] = [{task!r}, {site!r}]
@@ -46,7 +48,20 @@ def unpack(build: Path, dest: Path, with_bytecode: bool) -> tuple[Path, Path]:
         for dirpath, dirnames, filenames in os.walk(folder):
             for name in filenames:
                 os.chmod(Path(dirpath) / name, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    return task, opt / SITE
+    return task, opt / site_packages_prefix()
+
+
+def build_package(build: Path) -> None:
+    subprocess.run(["scripts/package.sh", "prod", str(build)], cwd=str(ROOT), check=True,
+                   env={**os.environ, "PY": sys.executable})
+
+
+def remove_tree(path: Path) -> None:
+    """rmtree of an unpack() (its files are read-only)."""
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            os.chmod(Path(dirpath) / name, stat.S_IRUSR | stat.S_IWUSR)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def run(python: str, task: Path, site: Path, module: str) -> float:
@@ -69,12 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     build = Path(args.build)
     if args.package:
-        subprocess.run(["scripts/package.sh", "prod", str(build)], cwd=str(ROOT), check=True,
-                       env={**os.environ, "PY": sys.executable})
+        build_package(build)
     if not (build / "layer-deployment.zip").exists():
         print(f"no package in {build}: run `make package` first", file=sys.stderr)
         return 1
-    python = getattr(sys, "_base_executable", sys.executable)
+    python = BASE_PYTHON
     tmp = Path(tempfile.mkdtemp(prefix="bench-package-"))
     try:
         variants = {"with .pyc": unpack(build, tmp / "pyc", True), "without .pyc": unpack(build, tmp / "src", False)}
@@ -86,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             for variant, module in cases:
                 times[(variant, module)].append(run(python, *variants[variant], module))
     finally:
-        for dirpath, dirnames, filenames in os.walk(tmp):
-            for name in filenames:
-                os.chmod(Path(dirpath) / name, stat.S_IRUSR | stat.S_IWUSR)
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
 
     med = {c: summary(t)["median"] for c, t in times.items()}
     rows = [f"| `import {m}` | {ms(med[('without .pyc', m)])} | {ms(med[('with .pyc', m)])} | "

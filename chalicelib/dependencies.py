@@ -8,17 +8,35 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
+from pynamodb.connection import Connection  # already loaded by the models: free here
+
 from chalicelib.config import Settings, get_settings
-from chalicelib.models import bind_models
+from chalicelib.models import ALL_MODELS, bind_models
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pynamodb.connection import Connection
-
     from chalicelib.storage import Storage
 
 # Reentrant: building a client builds the session first, both under this lock (botocore sessions
 # are not thread-safe; the local server runs handlers on threads).
 _lock = threading.RLock()
+
+
+class SessionConnection(Connection):
+    """PynamoDB's Connection on the container's botocore session. PynamoDB would build a session per
+    connection and thread; this one uses `Dependencies.session` and builds its client under `_lock`."""
+
+    def __init__(self, deps: "Dependencies", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._deps = deps
+
+    @property
+    def session(self) -> Any:
+        return self._deps.session
+
+    @property
+    def client(self) -> Any:
+        with _lock:
+            return Connection.client.fget(self)
 
 
 class Dependencies:
@@ -90,7 +108,8 @@ class Dependencies:
         from chalicelib.presign import frozen
         from chalicelib.storage import Storage
 
-        # The session the S3 client will sign with: its credentials are the client's (refreshed by botocore).
+        # The session the S3 client will sign with: its credentials are the client's (refreshed by
+        # botocore). The client itself is built on first use: a worker may skip its event before.
         credentials = self.session.get_credentials()
         return Storage(lambda: self.s3, self.settings.upload_bucket,
                        frozen(credentials) if credentials is not None else None)
@@ -103,27 +122,11 @@ class Dependencies:
         return get_provider(self.settings)
 
     @functools.cached_property
-    def dynamodb(self) -> "Connection":
+    def dynamodb(self) -> Connection:
         """The PynamoDB connection whose client every model uses (models.SharedClient); transactions
         (TransactWrite/TransactGet) take it directly."""
-        from pynamodb.connection import Connection
-
-        deps = self
-
-        class SessionConnection(Connection):
-            # PynamoDB would build a botocore session per connection and thread; this one uses the
-            # container's (see `session`) and builds its client under the same lock.
-            @property
-            def session(self) -> Any:
-                return deps.session
-
-            @property
-            def client(self) -> Any:
-                with _lock:
-                    return Connection.client.fget(self)
-
         # The pool serves the local server's threads too (Lambda uses one).
-        return SessionConnection(region=self.settings.region, host=self.settings.aws_endpoint_url,
+        return SessionConnection(self, region=self.settings.region, host=self.settings.aws_endpoint_url,
                                  max_pool_connections=32)
 
 
@@ -144,7 +147,5 @@ def reset() -> None:
     global _deps
     get_settings.cache_clear()
     _deps = None
-    from chalicelib.models import ALL_MODELS
-
-    for model in ALL_MODELS:  # their next use binds them again (models.FastLoad._get_connection)
+    for model in ALL_MODELS:  # their next use binds them again (models._Model._get_connection)
         model._connection = None

@@ -8,6 +8,7 @@ local server runs requests on threads; here the first attribute access goes thro
 from __future__ import annotations
 
 import importlib
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -31,4 +32,4 @@ class LazyModule:
 
 def lazy_module(name: str) -> Any:
     """`name` itself when it is already imported, else a stand-in that imports it on first use."""
-    return importlib.sys.modules.get(name) or LazyModule(name)
+    return sys.modules.get(name) or LazyModule(name)

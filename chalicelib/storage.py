@@ -37,21 +37,18 @@ def thumbnail_key(user_id: str, avatar_id: str) -> str:
 
 
 class Storage:
-    def __init__(self, s3: Any, bucket: str, credentials: Callable[[], Any] | None = None) -> None:
-        """`s3` is a client or a zero-argument callable answering one: an S3 client costs ~100 ms to
-        build on a cold start (its service model is the largest botocore parses), and a worker
-        that skips an event before touching S3 should not pay it. `credentials` (see
-        chalicelib.presign.frozen) turns on the fast GET presigner; without it botocore presigns
-        every URL."""
-        self._s3_source = s3
+    def __init__(self, s3: Callable[[], Any], bucket: str, credentials: Callable[[], Any] | None = None) -> None:
+        """`s3` answers the S3 client, called on each use so that it is built only when needed (its
+        service model is the largest botocore parses). `credentials` (see chalicelib.presign.frozen)
+        turns on the fast GET presigner; without it botocore presigns every URL."""
+        self._s3_client = s3
         self.bucket = bucket
         self._credentials = credentials
         self._presigner: Any = None
 
     @property
     def _s3(self) -> Any:
-        source = self._s3_source
-        return source() if callable(source) else source
+        return self._s3_client()
 
     def presigned_get(self, key: str | None, expires: int) -> str | None:
         if not key:

@@ -38,6 +38,16 @@ class PillowBuild:
     bundled_libs: tuple[str, ...]
 
 
+def py_tag(runtime: str = RUNTIME) -> str:
+    """python3.12 → cp312 (wheel tags; the .pyc cache tag is cpython-312)."""
+    return "cp" + runtime.removeprefix("python").replace(".", "")
+
+
+def running_runtime() -> str:
+    """This interpreter as a Lambda runtime name (python3.12)."""
+    return f"python{sys.version_info[0]}.{sys.version_info[1]}"
+
+
 def site_packages_prefix(runtime: str = RUNTIME) -> str:
     return f"python/lib/{runtime}/site-packages/"
 
@@ -84,7 +94,7 @@ def wheel_tags(build_dir: Path) -> dict[str, tuple[str, ...]]:
 
 
 def lambda_compatible(tag: str, runtime: str = RUNTIME) -> bool:
-    py_tag = "cp" + runtime.removeprefix("python").replace(".", "")
+    runtime_tag = py_tag(runtime)
     python, abi, platform = tag.split("-")
     if platform == "any":
         return abi == "none" and python.startswith("py")
@@ -94,8 +104,8 @@ def lambda_compatible(tag: str, runtime: str = RUNTIME) -> bool:
     # Amazon Linux 2023 (the python3.12 image) has glibc 2.34.
     if glibc.group(1) and int(glibc.group(1)) > 34:
         return False
-    return (python, abi) == (py_tag, py_tag) or (abi == "abi3" and python.startswith("cp3")
-                                                  and int(python[3:]) <= int(py_tag[3:]))
+    return (python, abi) == (runtime_tag, runtime_tag) or (abi == "abi3" and python.startswith("cp3")
+                                                          and int(python[3:]) <= int(runtime_tag[3:]))
 
 
 # (archive, module source) that must have usable bytecode: the app's, and its heaviest imports.
@@ -109,9 +119,9 @@ _BYTECODE_REQUIRED = (
 
 
 def pyc_name(source: str, runtime: str = RUNTIME) -> str:
+    """Where Python looks for the bytecode of `source` (a/b.py → a/__pycache__/b.cpython-312.pyc)."""
     folder, _, name = source.rpartition("/")
-    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
-    return f"{folder + '/' if folder else ''}__pycache__/{name[:-3]}.{tag}.pyc"
+    return f"{folder + '/' if folder else ''}__pycache__/{name[:-3]}.cpython-{py_tag(runtime)[2:]}.pyc"
 
 
 def bytecode_problems(build_dir: Path, runtime: str = RUNTIME) -> list[str]:
@@ -119,6 +129,7 @@ def bytecode_problems(build_dir: Path, runtime: str = RUNTIME) -> list[str]:
 
     found = []
     site = site_packages_prefix(runtime)
+    same_runtime = running_runtime() == runtime  # else the magic number cannot be checked here
     for archive, source in _BYTECODE_REQUIRED:
         path = build_dir / archive
         if not path.exists():
@@ -131,7 +142,6 @@ def bytecode_problems(build_dir: Path, runtime: str = RUNTIME) -> list[str]:
             except KeyError:
                 found.append(f"{archive}: no {name} (every cold start would compile it)")
                 continue
-        same_runtime = f"python{sys.version_info[0]}.{sys.version_info[1]}" == runtime
         if same_runtime and header[:4] != importlib.util.MAGIC_NUMBER:
             found.append(f"{archive}: {name} was compiled by another Python version")
         if int.from_bytes(header[4:8], "little") != 0b01:
@@ -174,15 +184,15 @@ def problems(build_dir: str | Path, runtime: str = RUNTIME) -> list[str]:
     found.extend(bytecode_problems(build_dir, runtime))
     found.extend(botocore_data_problems(build_dir, runtime))
     pillow = find_pillow(build_dir, runtime)
-    py_tag = "cp" + runtime.removeprefix("python").replace(".", "")
+    runtime_tag = py_tag(runtime)
     if pillow is None:
         found.append("no PIL/_imaging*.so in layer-deployment.zip or deployment.zip")
     else:
-        if not pillow.wheel_tags or not all(re.fullmatch(rf"{py_tag}-{py_tag}-manylinux\w*_x86_64", t)
+        if not pillow.wheel_tags or not all(re.fullmatch(rf"{runtime_tag}-{runtime_tag}-manylinux\w*_x86_64", t)
                                             for t in pillow.wheel_tags):
-            found.append(f"Pillow in {pillow.archive} is not a {py_tag} manylinux x86_64 wheel "
+            found.append(f"Pillow in {pillow.archive} is not a {runtime_tag} manylinux x86_64 wheel "
                          f"(tags {list(pillow.wheel_tags)}): built from source? Pin a version with such a wheel")
-        abi = "cpython-" + py_tag.removeprefix("cp")
+        abi = "cpython-" + runtime_tag.removeprefix("cp")
         if abi not in pillow.extension:
             found.append(f"{pillow.extension} is not built for {abi}")
         if not any(lib.startswith("pillow.libs/libjpeg") for lib in pillow.bundled_libs):

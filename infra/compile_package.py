@@ -22,15 +22,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from infra.check_package import RUNTIME
+from infra.check_package import RUNTIME, running_runtime
 
 # zip name -> where Lambda unpacks it
 ARCHIVES = {"deployment.zip": "/var/task", "layer-deployment.zip": "/opt"}
-
-
-def _runtime_version(runtime: str = RUNTIME) -> tuple[int, int]:
-    major, minor = runtime.removeprefix("python").split(".")
-    return int(major), int(minor)
 
 
 def compile_archive(path: Path, lambda_root: str) -> tuple[int, int]:
@@ -70,8 +65,8 @@ def compile_archive(path: Path, lambda_root: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     build_dir = Path(args[0] if args else "build/prod")
-    if sys.version_info[:2] != _runtime_version():
-        print(f"ERROR: compile with {RUNTIME} (this is {sys.version_info[0]}.{sys.version_info[1]}): "
+    if running_runtime() != RUNTIME:
+        print(f"ERROR: compile with {RUNTIME} (this is {running_runtime()}): "
               f"the .pyc magic number must match Lambda's runtime", file=sys.stderr)
         return 1
     for name, lambda_root in ARCHIVES.items():

@@ -147,7 +147,7 @@ def test_both_zips_ship_bytecode_python_uses_without_the_sources(build, tmp_path
     import on Lambda's read-only /var/task and /opt loads it instead of compiling the source.
     Proved by importing `app` from the unpacked zips with every .py of chalicelib and botocore emptied:
     only the bytecode can make that import work."""
-    from infra.check_package import bytecode_problems
+    from infra.check_package import bytecode_problems, pyc_name
 
     assert bytecode_problems(build) == []
     task, opt = tmp_path / "task", tmp_path / "opt"
@@ -156,7 +156,7 @@ def test_both_zips_ship_bytecode_python_uses_without_the_sources(build, tmp_path
             sources = [n for n in zf.namelist() if n.endswith(".py")]
             compiled = {n for n in zf.namelist() if n.endswith(".pyc")}
             zf.extractall(target)
-        missing = [s for s in sources if re.sub(r"([^/]+)\.py$", r"__pycache__/\1.cpython-312.pyc", s) not in compiled]
+        missing = [s for s in sources if pyc_name(s) not in compiled]
         assert len(missing) <= len(sources) // 100, missing[:10]  # a few deliberately invalid .py files only
     site = opt / site_packages_prefix()
     for source in [*(task / "chalicelib").rglob("*.py"), *(site / "botocore").rglob("*.py"), task / "app.py"]:
