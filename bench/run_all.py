@@ -14,7 +14,7 @@ from bench.common import RESULTS, ROOT, machine, today
 BENCHES = [
     # Builds the package (scripts/package.sh) that cold_start runs "as deployed".
     ("package_cold_start", ["-m", "bench.package_cold_start", "--package", "--rounds", "7"]),
-    ("cold_start", ["-m", "bench.cold_start", "--rounds", "11"]),
+    ("cold_start", ["-m", "bench.cold_start", "--rounds", "21"]),
     ("api", ["-m", "bench.api", "--rounds", "20"]),
     ("calls", ["-m", "bench.calls"]),
     ("thumbnails", ["-m", "bench.thumbnails", "--rounds", "7"]),

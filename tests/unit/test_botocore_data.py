@@ -73,6 +73,7 @@ def test_slim_data_clients_send_the_same_requests(slim_dir, service, region, end
         assert slim.meta.endpoint_url == full.meta.endpoint_url
         assert slim.meta.partition == full.meta.partition
         assert slim.meta.service_model.operation_names == full.meta.service_model.operation_names
+        assert slim.meta.service_model.shape_names == full.meta.service_model.shape_names
         assert _sent(slim, operation, params) == _sent(full, operation, params)
         if service == "s3":
             args = ("get_object", {"Bucket": "avatars", "Key": "a b.jpg"}, 900)
@@ -88,6 +89,18 @@ def test_slim_data_holds_only_the_app_services(slim_dir):
     assert os.path.getsize(os.path.join(slim_dir, "endpoints.json")) < 200_000  # the full one is ~1.25 MB
     with pytest.raises(botocore.exceptions.UnknownServiceError):
         _client("sns", "us-east-1", None, slim_dir)
+
+
+def test_slim_models_keep_every_shape_but_no_documentation(slim_dir):
+    full = get_session().get_service_model("dynamodb")
+    session = get_session()
+    session.register_component("data_loader", botocore_data.loader(slim_dir))
+    slim = session.get_service_model("dynamodb")
+    for name in ("QueryInput", "AttributeValue", "ConditionalCheckFailedException"):
+        assert full.shape_for(name).documentation and slim.shape_for(name).documentation == ""
+        assert list(slim.shape_for(name).members) == list(full.shape_for(name).members)
+    with open(os.path.join(slim_dir, "dynamodb", "2012-08-10", "service-2.json")) as fh:
+        assert len(fh.read()) < 200_000  # botocore's is ~560 kB
 
 
 def test_slim_data_built_for_another_botocore_is_not_used(tmp_path):
