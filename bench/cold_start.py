@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from bench.common import ROOT, machine, ms, start_stack, summary, today, write
-from bench.package_cold_start import BASE_PYTHON, build_package, remove_tree, unpack
+from bench.package_cold_start import BASE_PYTHON, build_package, package_is_stale, remove_tree, unpack
 
 SCRIPT = r'''
 import json, os, sys, time
@@ -163,17 +163,6 @@ def table(times: dict, ratios: dict) -> str:
                     f"≤ {TARGETS[kind]}× | {ok} |")
     return ("| function | median wall time | ratio to `import boto3` (p10–p90) | target | met |\n"
             "|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
-
-
-def package_is_stale(build: Path) -> bool:
-    """Missing, or older than the code it packages: "as deployed" must time this checkout, not the last build."""
-    zips = [build / "deployment.zip", build / "layer-deployment.zip"]
-    if not all(z.exists() for z in zips):
-        return True
-    built = min(z.stat().st_mtime for z in zips)
-    sources = [ROOT / "app.py", ROOT / "requirements.txt", *ROOT.joinpath(".chalice").glob("*.json"),
-               *ROOT.joinpath("chalicelib").rglob("*.py"), *ROOT.joinpath("infra").glob("*.py")]
-    return any(p.stat().st_mtime > built for p in sources)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,18 @@ def build_package(build: Path) -> None:
                    env={**os.environ, "PY": sys.executable})
 
 
+def package_is_stale(build: Path) -> bool:
+    """Missing, or older than what it packages: "as deployed" must time this checkout, not the last build."""
+    zips = [build / "deployment.zip", build / "layer-deployment.zip"]
+    if not all(z.exists() for z in zips):
+        return True
+    built = min(z.stat().st_mtime for z in zips)
+    sources = [ROOT / "app.py", ROOT / "requirements.txt", ROOT / "scripts" / "package.sh",
+               *ROOT.joinpath(".chalice").glob("*.json"), *ROOT.joinpath("chalicelib").rglob("*.py"),
+               *ROOT.joinpath("infra").glob("*.py")]
+    return any(p.stat().st_mtime > built for p in sources)
+
+
 def remove_tree(path: Path) -> None:
     """rmtree of an unpack() (its files are read-only)."""
     for dirpath, _, filenames in os.walk(path):
@@ -80,14 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", default=str(ROOT / "build" / "prod"))
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--package", action="store_true", help="run scripts/package.sh prod BUILD first")
+    parser.add_argument("--package", action="store_true",
+                        help="run scripts/package.sh prod BUILD first (done anyway when BUILD is missing or stale)")
     args = parser.parse_args(argv)
     build = Path(args.build)
-    if args.package:
+    if args.package or package_is_stale(build):
         build_package(build)
-    if not (build / "layer-deployment.zip").exists():
-        print(f"no package in {build}: run `make package` first", file=sys.stderr)
-        return 1
     python = BASE_PYTHON
     tmp = Path(tempfile.mkdtemp(prefix="bench-package-"))
     try:
