@@ -1,5 +1,5 @@
 """Avatar Creator: wiring only. Routes live in chalicelib/api, event handlers in chalicelib/handlers."""
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib.api.auth import auth_bp
 from chalicelib.api.avatars import bp as avatars_bp
@@ -15,6 +15,8 @@ from chalicelib.config import (
     GENERATION_DLQ,
     GENERATION_MAX_CONCURRENCY,
     GENERATION_QUEUE,
+    SWEEP_MINUTES,
+    UPLOAD_DLQ,
     UPLOAD_QUEUE,
     USAGE_EVENTS_QUEUE,
 )
@@ -67,3 +69,17 @@ def generation_dlq_worker(event):
     from chalicelib.handlers.generation import handle_dead_letters
 
     return handle_dead_letters(event)
+
+
+@app.on_sqs_message(queue=UPLOAD_DLQ, batch_size=10)
+def upload_dlq_worker(event):
+    from chalicelib.handlers.uploads import handle_dead_letters
+
+    return handle_dead_letters(event)
+
+
+@app.schedule(Rate(SWEEP_MINUTES, unit=Rate.MINUTES), name="sweeper")
+def sweeper(event):
+    from chalicelib.handlers.sweeper import handle
+
+    return handle(event)

@@ -10,8 +10,13 @@ from dataclasses import dataclass
 
 
 ALGORITHMS = ["HS256"]
-# User ids become part of DynamoDB keys and S3 prefixes: keep them to a safe alphabet.
-_USER_ID = re.compile(r"^[A-Za-z0-9_.@:-]{1,128}$")
+# User ids become part of DynamoDB keys and S3 prefixes: keep them to a safe alphabet, starting with a
+# letter or digit (no "." or ".." path segments), matched whole (`$` would also accept a trailing newline).
+_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}")
+
+
+def valid_user_id(value: object) -> bool:
+    return isinstance(value, str) and _USER_ID.fullmatch(value) is not None
 
 
 class InvalidTokenError(Exception):
@@ -37,7 +42,7 @@ def parse_bearer(header: str | None) -> str:
 
 
 def verify_token(token: str, *, secret: str, issuer: str | None = None, audience: str | None = None,
-                 leeway_seconds: int = 30) -> Principal:
+                 leeway_seconds: int = 30, max_lifetime_seconds: int | None = None) -> Principal:
     import jwt  # PyJWT: only the authorizer function pays for it at cold start
 
     required = ["exp", "sub"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
@@ -57,16 +62,28 @@ def verify_token(token: str, *, secret: str, issuer: str | None = None, audience
         raise InvalidTokenError("token not yet valid") from exc
     except jwt.InvalidTokenError as exc:  # signature, algorithm, audience, issuer, format, missing claims
         raise InvalidTokenError(f"invalid token: {type(exc).__name__}") from exc
+    exp, iat = claims.get("exp"), claims.get("iat")
+    # PyJWT accepts a numeric string for exp; a token with one was not made by a well-behaved issuer.
+    if not _numeric(exp) or (iat is not None and not _numeric(iat)):
+        raise InvalidTokenError("invalid token: exp and iat must be numbers")
+    if max_lifetime_seconds is not None:
+        issued = iat if iat is not None else time.time()
+        if exp - issued > max_lifetime_seconds or exp - time.time() > max_lifetime_seconds:
+            raise InvalidTokenError(f"token lives longer than {max_lifetime_seconds} s")
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not _USER_ID.match(sub):
+    if not valid_user_id(sub):
         raise InvalidTokenError("invalid subject")
     return Principal(user_id=sub)
 
 
+def _numeric(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def issue_token(user_id: str, *, secret: str, ttl_seconds: int = 86400, issuer: str | None = None,
                 audience: str | None = None, now: int | None = None) -> str:
-    if not _USER_ID.match(user_id):
-        raise ValueError("user id must match [A-Za-z0-9_.@:-]{1,128}")
+    if not valid_user_id(user_id):
+        raise ValueError("user id must be 1-128 of [A-Za-z0-9_.@:-], starting with a letter or digit")
     iat = int(time.time()) if now is None else now
     claims = {"sub": user_id, "iat": iat, "exp": iat + ttl_seconds}
     if issuer:

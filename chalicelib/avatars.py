@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from datetime import timedelta
+
+from pynamodb.exceptions import DeleteError, DoesNotExist
 
 from chalicelib import clock
-from chalicelib.db import fill_page, iterate_all, transaction_condition_failed
+from chalicelib.db import Transaction, TransactionCancelled, condition_failed, fill_page, iterate_all
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.models import (
     META,
@@ -22,6 +23,8 @@ from chalicelib.models import (
     avatar_pk,
     project_items_pk,
     project_sk,
+    sweep_pk,
+    sweep_sk,
     user_pk,
 )
 
@@ -80,6 +83,7 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "name": avatar.name,
         "status": avatar.status,
         "statusReason": avatar.status_reason,
+        "statusCode": avatar.status_code,
         "sourceType": avatar.source_type,
         "imageUrl": storage.presigned_get(avatar.image_key, url_expiry) if avatar.status == "ready" else None,
         "thumbnailUrl": storage.presigned_get(avatar.thumbnail_key, url_expiry) if avatar.status == "ready" else None,
@@ -104,23 +108,24 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
 
 def get_avatar(user_id: str, avatar_id: str, *, consistent: bool = False) -> AvatarModel:
     try:
-        return AvatarModel.get(avatar_pk(user_id, avatar_id), META, consistent_read=consistent)
+        avatar = AvatarModel.get(avatar_pk(user_id, avatar_id), META, consistent_read=consistent)
     except DoesNotExist:
-        raise NotFoundError("Avatar not found", details={"avatarId": avatar_id}) from None
+        avatar = None
+    if avatar is None or avatar.status == "deleting":  # a delete in progress is already gone for the user
+        raise NotFoundError("Avatar not found", details={"avatarId": avatar_id})
+    return avatar
 
 
 def list_avatars(user_id: str, project_id: str, *, limit: int, start_key: dict | None,
                  filters: AvatarFilters = AvatarFilters()) -> tuple[list[AvatarModel], dict | None]:
     """One project's avatars, newest first: Query GSI1 (U#uid#P#pid, begins_with A#), ≤3 round trips."""
-    condition = None
+    condition = AvatarModel.status != "deleting"
     for value, attr in ((filters.source_type, AvatarModel.source_type), (filters.status, AvatarModel.status),
                         (filters.gender, AvatarModel.attributes.gender), (filters.style, AvatarModel.attributes.style)):
         if value:
-            clause = attr == value
-            condition = clause if condition is None else condition & clause
+            condition = condition & (attr == value)
     if filters.search:
-        clause = AvatarModel.name_lower.contains(filters.search.strip().lower())
-        condition = clause if condition is None else condition & clause
+        condition = condition & AvatarModel.name_lower.contains(filters.search.strip().lower())
     return fill_page(AvatarModel, project_items_pk(user_id, project_id), limit=limit, start_key=start_key,
                      range_key_condition=AvatarModel.gsi1sk.startswith("A#"),
                      filter_condition=condition, index=AvatarModel.by_project)
@@ -155,9 +160,9 @@ def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
         attrs = attributes_from_fields(merged)
         actions.append(AvatarModel.attributes.set(attrs) if attrs else AvatarModel.attributes.remove())
     from pynamodb.exceptions import UpdateError
-    from chalicelib.db import condition_failed
+
     try:
-        avatar.update(actions=actions, condition=AvatarModel.pk.exists())
+        avatar.update(actions=actions, condition=AvatarModel.pk.exists() & (AvatarModel.status != "deleting"))
     except UpdateError as exc:
         if condition_failed(exc):
             raise NotFoundError("Avatar not found", details={"avatarId": avatar_id}) from None
@@ -170,36 +175,38 @@ def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnai
     """The one transition to `ready`: updates the avatar and the counters in one transaction.
 
     Returns False (and changes nothing) when the avatar is no longer in one of `from_statuses`
-    (a duplicate event) or its project is gone (deleted meanwhile).
+    (a duplicate event, a delete) or its project is gone (deleted meanwhile).
     """
     now = clock.now()
     try:
-        with TransactWrite(connection=connection) as tx:
-            tx.update(avatar, actions=[
-                AvatarModel.status.set("ready"), AvatarModel.status_reason.remove(),
+        with Transaction(connection) as tx:
+            tx.update("avatar", avatar, actions=[
+                AvatarModel.status.set("ready"), AvatarModel.status_reason.remove(), AvatarModel.status_code.remove(),
                 AvatarModel.image_key.set(image_key), AvatarModel.thumbnail_key.set(thumbnail_key),
                 AvatarModel.width.set(width), AvatarModel.height.set(height), AvatarModel.format.set(fmt),
                 AvatarModel.size_bytes.set(size_bytes), AvatarModel.ttl.remove(),
+                AvatarModel.sweep_pk.remove(), AvatarModel.sweep_sk.remove(),
                 AvatarModel.updated_at.set(clock.iso(now)),
             ], condition=AvatarModel.status.is_in(*from_statuses))
             count_new_avatar(tx, avatar, now)
-    except TransactWriteError as exc:
-        if transaction_condition_failed(exc):
+    except TransactionCancelled as cancelled:
+        if cancelled.conditions_failed:
             return False
         raise
     return True
 
 
-def count_new_avatar(tx: TransactWrite, avatar: AvatarModel, now: Any, stats_actions: tuple = ()) -> None:
+def count_new_avatar(tx: Transaction, avatar: AvatarModel, now: Any, stats_actions: tuple = ()) -> None:
     """The counter writes of an avatar becoming ready, for the caller's transaction: the project's
-    avatarCount (which also checks the project still exists) and the user's totals."""
+    avatarCount (operation "project", which also checks the project still exists) and the user's
+    totals ("stats", and "day" for uploads)."""
     counter = getattr(UserStatsModel, SOURCE_COUNTER[avatar.source_type])
-    tx.update(ProjectModel(user_pk(avatar.user_id), project_sk(avatar.project_id)),
+    tx.update("project", ProjectModel(user_pk(avatar.user_id), project_sk(avatar.project_id)),
               actions=[ProjectModel.avatar_count.add(1)], condition=ProjectModel.pk.exists())
-    tx.update(UserStatsModel(user_pk(avatar.user_id)),
+    tx.update("stats", UserStatsModel(user_pk(avatar.user_id)),
               actions=[UserStatsModel.total_avatars.add(1), counter.add(1), *stats_actions])
     if avatar.source_type == "uploaded":
-        tx.update(UserDayModel(user_pk(avatar.user_id), clock.day_key(now)),
+        tx.update("day", UserDayModel(user_pk(avatar.user_id), clock.day_key(now)),
                   actions=[UserDayModel.uploads.add(1), UserDayModel.ttl.set(clock.epoch(now) + 40 * 86400)])
 
 
@@ -215,37 +222,93 @@ def _delete_history(user_id: str, avatar_id: str) -> None:
                 batch.delete(item)
 
 
-def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project_exists: bool = True) -> bool:
-    """Remove files, history and the avatar; counters drop only for a `ready` avatar.
+# An avatar being deleted that is still there after this long is finished by the sweeper.
+DELETE_GRACE_SECONDS = 300
+# TransactWriteItems takes 100 items: the avatar, project and stats, and per-app totals up to this many.
+_APP_TOTALS_IN_TRANSACTION = 90
 
-    Files and history go first and the avatar item last, so a crash midway leaves the item
-    to find and the job to repeat. Returns False when the avatar was already gone.
+
+def files_of(avatar: AvatarModel) -> list[str]:
+    """Every S3 object an avatar item points at."""
+    return [k for k in (avatar.upload_key, avatar.image_key, avatar.thumbnail_key) if k]
+
+
+def _app_counts(avatar: AvatarModel) -> dict[str, int]:
+    from chalicelib.models import AppUsageSummaryModel
+
+    counts = {}
+    for item in iterate_all(lambda key: AppUsageSummaryModel.query(
+            avatar.pk, AppUsageSummaryModel.sk.startswith("APP#"), consistent_read=True, last_evaluated_key=key,
+            page_size=100)):
+        if int(item.count or 0):
+            counts[item.app_id] = int(item.count)
+    return counts
+
+
+def _retire(connection: Any, avatar: AvatarModel, *, project_exists: bool) -> None:
+    """Step 1 of a delete: the avatar turns `deleting` and leaves every counter in one transaction,
+    conditional on the status and usage count it was read with. From then on no usage event can land
+    on it (they require `ready`), so what the counters lose is exactly what it had."""
+    from chalicelib.models import AppUsageSummaryModel
+
+    now = clock.now()
+    deadline = clock.iso(now + timedelta(seconds=DELETE_GRACE_SECONDS))
+    usage = int(avatar.usage_count or 0)
+    condition = AvatarModel.status == avatar.status
+    if avatar.status == "ready":
+        condition = condition & ((AvatarModel.usage_count == usage) if usage else
+                                 (AvatarModel.usage_count.does_not_exist() | (AvatarModel.usage_count == 0)))
+    counts = _app_counts(avatar) if avatar.status == "ready" and usage else {}
+    apps = sorted(counts.items())
+    with Transaction(connection) as tx:
+        tx.update("avatar", avatar, actions=[
+            AvatarModel.status.set("deleting"), AvatarModel.updated_at.set(clock.iso(now)),
+            AvatarModel.sweep_pk.set(sweep_pk(avatar.pk)), AvatarModel.sweep_sk.set(sweep_sk(deadline, avatar.pk)),
+        ], condition=condition)
+        if avatar.status == "ready":
+            if project_exists:
+                tx.update("project", ProjectModel(user_pk(avatar.user_id), project_sk(avatar.project_id)),
+                          actions=[ProjectModel.avatar_count.add(-1)], condition=ProjectModel.pk.exists())
+            counter = getattr(UserStatsModel, SOURCE_COUNTER[avatar.source_type])
+            tx.update("stats", UserStatsModel(user_pk(avatar.user_id)), actions=[
+                UserStatsModel.total_avatars.add(-1), counter.add(-1), UserStatsModel.total_usage.add(-usage)])
+            for app_id, count in apps[:_APP_TOTALS_IN_TRANSACTION]:
+                tx.update(f"app:{app_id}", AppUsageSummaryModel(user_pk(avatar.user_id), f"APPUSE#{app_id}"),
+                          actions=[AppUsageSummaryModel.count.add(-count)])
+    for app_id, count in apps[_APP_TOTALS_IN_TRANSACTION:]:  # a rare avatar used by over 90 apps
+        AppUsageSummaryModel(user_pk(avatar.user_id), f"APPUSE#{app_id}").update(
+            actions=[AppUsageSummaryModel.count.add(-count)])
+
+
+def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project_exists: bool = True) -> bool:
+    """Retire the avatar (status `deleting`, counters), then remove its history and files, then the item.
+
+    Safe to repeat from any point: a crash leaves a `deleting` avatar in the sweep index, and the
+    sweeper (or the project purge) calls this again. Returns False when the avatar was already gone.
     """
-    storage.delete([avatar.upload_key, avatar.image_key, avatar.thumbnail_key])
+    for _ in range(5):
+        if avatar.status == "deleting":
+            break
+        try:
+            _retire(connection, avatar, project_exists=project_exists)
+            break
+        except TransactionCancelled as cancelled:
+            if cancelled.failed("project") and not cancelled.failed("avatar"):
+                project_exists = False  # the project is being purged: its count goes with it
+            elif not (cancelled.failed("avatar") or cancelled.conflict):
+                raise
+        try:  # it changed meanwhile (a usage event, an upload finishing) or is gone: read it again
+            avatar = AvatarModel.get(avatar.pk, META, consistent_read=True)
+        except DoesNotExist:
+            return False
+    else:
+        raise ConflictError("Avatar changed while deleting; try again")
     _delete_history(avatar.user_id, avatar.id)
+    storage.delete(files_of(avatar))
     try:
-        with TransactWrite(connection=connection) as tx:
-            if avatar.status == "ready":
-                tx.delete(avatar, condition=AvatarModel.status == "ready")
-                if project_exists:
-                    tx.update(ProjectModel(user_pk(avatar.user_id), project_sk(avatar.project_id)),
-                              actions=[ProjectModel.avatar_count.add(-1)], condition=ProjectModel.pk.exists())
-                counter = getattr(UserStatsModel, SOURCE_COUNTER[avatar.source_type])
-                tx.update(UserStatsModel(user_pk(avatar.user_id)), actions=[
-                    UserStatsModel.total_avatars.add(-1), counter.add(-1),
-                    UserStatsModel.total_usage.add(-int(avatar.usage_count or 0)),
-                ])
-            else:
-                tx.delete(avatar, condition=AvatarModel.pk.exists() & (AvatarModel.status != "ready"))
-    except TransactWriteError as exc:
-        if transaction_condition_failed(exc):
-            # Gone already, or it became ready (or its usage changed) meanwhile: re-read and retry once.
-            try:
-                fresh = AvatarModel.get(avatar.pk, META, consistent_read=True)
-            except DoesNotExist:
-                return False
-            if (fresh.status, fresh.usage_count) == (avatar.status, avatar.usage_count):
-                raise ConflictError("Avatar changed while deleting; try again") from exc
-            return delete_avatar(connection, storage, fresh, project_exists=project_exists)
+        avatar.delete(condition=AvatarModel.status == "deleting")
+    except DeleteError as exc:
+        if condition_failed(exc):
+            return False
         raise
     return True

@@ -16,6 +16,9 @@ GENERATION_QUEUE = "avatar-creator-generations"
 USAGE_EVENTS_QUEUE = "avatar-creator-usage-events"
 CLEANUP_QUEUE = "avatar-creator-cleanup"
 GENERATION_DLQ = "avatar-creator-generations-dlq"
+UPLOAD_DLQ = "avatar-creator-uploads-dlq"
+# How often the sweeper runs on AWS (the local stack runs it every LOCAL_SWEEP_SECONDS).
+SWEEP_MINUTES = 5
 # Lambda event source maximum concurrency of the generation worker (AWS minimum is 2; the original ran 2).
 GENERATION_MAX_CONCURRENCY = 2
 
@@ -103,6 +106,17 @@ class Settings:
     generation_max_attempts: int = 3
     generation_backoff_seconds: tuple[float, ...] = (10.0, 100.0, 1000.0)
     generation_concurrency: int = 2
+    # A run owns its job for this long (renewed by its heartbeat); longer than the worker's timeout (120 s),
+    # so a crashed run's job can be taken over only once that run is surely gone.
+    generation_lease_seconds: int = 180
+    generation_heartbeat_seconds: int = 30
+    # An active job past this age is failed by the sweeper (3 attempts with their backoff take ~5 min).
+    generation_deadline_seconds: int = 900
+    # Usage events are deduplicated for this long (SQS keeps a message 14 days at most).
+    usage_dedupe_days: int = 30
+    # Avatars deleted from a project are removed in batches of this size per cleanup message.
+    purge_batch_size: int = 25
+    jwt_max_lifetime_seconds: int = 7 * 86400
     generation_daily_limit: int = 50
     generation_active_limit: int = 5
 
@@ -126,6 +140,11 @@ class Settings:
 
     def __repr__(self) -> str:
         return f"<Settings stage={self.stage!r} region={self.region!r}>"
+
+    @property
+    def upload_deadline_seconds(self) -> int:
+        """An upload not ready by then is rejected by the sweeper: the POST URL has expired long before."""
+        return self.upload_url_expiry_seconds + 600
 
     @property
     def offline_generation(self) -> bool:
@@ -179,6 +198,12 @@ class Settings:
             generation_max_attempts=_int("GENERATION_MAX_ATTEMPTS", 3),
             generation_backoff_seconds=_floats("GENERATION_BACKOFF_SECONDS", (10.0, 100.0, 1000.0)),
             generation_concurrency=_int("GENERATION_CONCURRENCY", 2),
+            generation_lease_seconds=_int("GENERATION_LEASE_SECONDS", 180),
+            generation_heartbeat_seconds=_int("GENERATION_HEARTBEAT_SECONDS", 30),
+            generation_deadline_seconds=_int("GENERATION_DEADLINE_SECONDS", 900),
+            usage_dedupe_days=_int("USAGE_DEDUPE_DAYS", 30),
+            purge_batch_size=_int("PURGE_BATCH_SIZE", 25),
+            jwt_max_lifetime_seconds=_int("JWT_MAX_LIFETIME_SECONDS", 7 * 86400),
             generation_daily_limit=_int("GENERATION_DAILY_LIMIT", 50),
             generation_active_limit=_int("GENERATION_ACTIVE_LIMIT", 5),
             max_body_bytes=_int("MAX_BODY_BYTES", 64 * 1024),

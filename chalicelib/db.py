@@ -1,9 +1,14 @@
-"""Small PynamoDB helpers: condition-failure detection and bounded, cursor-paged queries."""
+"""Small PynamoDB helpers: named transactions, condition-failure detection and bounded, cursor-paged queries."""
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Iterator
 
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError, DeleteError
+from pynamodb.transactions import TransactWrite
+
+CONDITION_FAILED = "ConditionalCheckFailed"
+TRANSACTION_CONFLICT = "TransactionConflict"
 
 
 def condition_failed(exc: Exception) -> bool:
@@ -20,7 +25,125 @@ def transaction_reasons(exc: TransactWriteError) -> list[str]:
 
 
 def transaction_condition_failed(exc: Exception) -> bool:
-    return isinstance(exc, TransactWriteError) and "ConditionalCheckFailed" in transaction_reasons(exc)
+    return isinstance(exc, TransactWriteError) and CONDITION_FAILED in transaction_reasons(exc)
+
+
+# ---- named transactions ------------------------------------------------------------------------
+#
+# DynamoDB answers a cancelled TransactWriteItems with one reason per item, in the order the items
+# were sent. PynamoDB chooses that order (condition checks, deletes, puts, updates), so a reason read
+# by a hand-counted position names the wrong item as soon as a call adds one. Here every operation
+# carries a name, the items actually sent are recorded from the request itself (botocore's public
+# event hook, per thread), and each reason is handed back under the name of the item it belongs to.
+
+_sent = threading.local()
+_HOOK = "before-parameter-build.dynamodb.TransactWriteItems"
+
+
+def _record_sent(params: dict, **_: Any) -> None:
+    keys = []
+    for entry in params.get("TransactItems") or []:
+        (body,) = entry.values()
+        item = body.get("Key") or body.get("Item") or {}
+        keys.append(_key_of(item))
+    _sent.keys = keys
+
+
+def _key_of(item: dict) -> tuple:
+    return tuple(sorted((name, next(iter(value.values()))) for name, value in item.items()
+                        if name in ("PK", "SK")))
+
+
+def _watch(connection: Any) -> None:
+    client = connection.client
+    client.meta.events.register(_HOOK, _record_sent, unique_id="avatar-creator-transaction-keys")
+
+
+class TransactionCancelled(Exception):
+    """A named transaction was refused: `reasons` maps each operation's name to its reason code
+    (only the items that had one: ConditionalCheckFailed, TransactionConflict, …)."""
+
+    def __init__(self, reasons: dict[str, str], cause: TransactWriteError) -> None:
+        super().__init__(", ".join(f"{name}: {code}" for name, code in reasons.items()) or "cancelled")
+        self.reasons = reasons
+        self.cause = cause
+
+    def failed(self, name: str) -> bool:
+        """True when the named operation's condition was not met."""
+        return self.reasons.get(name) == CONDITION_FAILED
+
+    @property
+    def conditions_failed(self) -> set[str]:
+        return {name for name, code in self.reasons.items() if code == CONDITION_FAILED}
+
+    @property
+    def conflict(self) -> bool:
+        """Only conflicts with concurrent writes: the same transaction may succeed on a retry."""
+        return bool(self.reasons) and set(self.reasons.values()) == {TRANSACTION_CONFLICT}
+
+
+class Transaction:
+    """A TransactWrite whose operations are named:
+
+        with Transaction(connection) as tx:
+            tx.save("generation", generation, condition=...)
+            tx.update("daily", day, actions=[...], condition=...)
+
+    raises TransactionCancelled with `reasons == {"daily": "ConditionalCheckFailed"}`. Other errors
+    (throttling, validation) propagate as PynamoDB's TransactWriteError.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._tx = TransactWrite(connection=connection)
+        self._names: dict[tuple, str] = {}
+
+    def _name(self, name: str, hash_key: str, range_key: str | None) -> None:
+        key = _key_of({"PK": {"S": hash_key}, **({"SK": {"S": range_key}} if range_key is not None else {})})
+        if name in self._names.values() or key in self._names:
+            raise ValueError(f"transaction operation {name!r} is not unique")
+        self._names[key] = name
+
+    def condition_check(self, name: str, model_cls: Any, hash_key: str, range_key: str | None, *,
+                        condition: Any) -> None:
+        self._name(name, hash_key, range_key)
+        self._tx.condition_check(model_cls, hash_key, range_key, condition=condition)
+
+    def save(self, name: str, model: Any, *, condition: Any = None) -> None:
+        self._name(name, model.pk, model.sk)
+        self._tx.save(model, condition=condition)
+
+    def update(self, name: str, model: Any, *, actions: list, condition: Any = None) -> None:
+        self._name(name, model.pk, model.sk)
+        self._tx.update(model, actions=actions, condition=condition)
+
+    def delete(self, name: str, model: Any, *, condition: Any = None) -> None:
+        self._name(name, model.pk, model.sk)
+        self._tx.delete(model, condition=condition)
+
+    def commit(self) -> None:
+        _watch(self._connection)
+        _sent.keys = None
+        try:
+            with self._tx:  # TransactWrite commits on a clean exit
+                pass
+        except TransactWriteError as exc:
+            codes = transaction_reasons(exc)
+            if not codes:
+                raise
+            sent = getattr(_sent, "keys", None) or []
+            if len(sent) != len(codes):
+                raise  # not a cancellation we can attribute: leave it to the caller's generic handling
+            reasons = {self._names.get(key, f"#{index}"): code
+                       for index, (key, code) in enumerate(zip(sent, codes)) if code not in ("None", None)}
+            raise TransactionCancelled(reasons, exc) from exc
+
+    def __enter__(self) -> "Transaction":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.commit()
 
 
 def query_page(model: Any, hash_key: str, *, limit: int, start_key: dict | None = None,

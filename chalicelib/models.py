@@ -9,15 +9,17 @@ Key layout (PK / SK):
     U#{uid}              / STATS              per-user counters
     U#{uid}              / DAY#{yyyy-mm-dd}   per-user daily counters (uploads, generations)
     U#{uid}              / IDEM#{key}         Idempotency-Key -> generation id
-    U#{uid}              / DELETING#{pid}     tombstone while a deleted project is cleaned up
+    U#{uid}              / DELETING#{pid}     tombstone while a deleted project is cleaned up  GSI3 (sweep)
     U#{uid}#A#{aid}      / META               avatar           GSI1: U#{uid}#P#{pid} / A#{aid}
     U#{uid}#A#{aid}      / USE#{ts}#{eid}     usage history item (newest first = descending SK)
     U#{uid}#A#{aid}      / APP#{appId}        per-app usage summary of the avatar
-    U#{uid}#EVT#{eid}    / EVT                usage event dedupe marker (exactly-once effects)
+    U#{uid}#EVT#{app}#{eid} / EVT             usage event dedupe marker (exactly-once effects, TTL)
     U#{uid}              / APPUSE#{appId}     per-user usage by app (AppUsageSummaryModel; /stats chart)
     U#{uid}#G#{gid}      / META               generation       GSI1: U#{uid}#P#{pid} / G#{gid}
                                                                GSI2 (sparse, only while active):
                                                                U#{uid}#P#{pid}#ACTIVE / G#{gid}
+    (sparse GSI3 "sweep": SWEEP#{0..3} / {deadline}#{PK} on work that must end by a deadline — an active
+     generation, an uploading or deleting avatar, a tombstone; the sweeper queries what is overdue)
     PRESET               / {category}#{id}    shared preset    GSI1: PRESET#ID / {id}
     PERSONA              / {category}#{id}    persona example  GSI1: PERSONA#ID / {id}
 """
@@ -33,7 +35,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 DEFAULT_TABLE = "avatar-creator"
@@ -67,8 +69,23 @@ def project_active_pk(user_id: str, project_id: str) -> str:
     return f"U#{user_id}#P#{project_id}#ACTIVE"
 
 
-def usage_event_pk(user_id: str, event_id: str) -> str:
-    return f"U#{user_id}#EVT#{event_id}"
+def usage_event_pk(user_id: str, app_id: str, event_id: str) -> str:
+    """Events are deduplicated per (user, app, eventId): two apps may pick the same eventId."""
+    return f"U#{user_id}#EVT#{app_id}#{event_id}"
+
+
+SWEEP_SHARDS = 4
+
+
+def sweep_pk(item_pk: str) -> str:
+    """The sweep index partition of an item: a few shards, so starting work never piles onto one key."""
+    import zlib
+
+    return f"SWEEP#{zlib.crc32(item_pk.encode()) % SWEEP_SHARDS}"
+
+
+def sweep_sk(deadline_iso: str, item_pk: str) -> str:
+    return f"{deadline_iso}#{item_pk}"
 
 
 META = "META"
@@ -97,6 +114,16 @@ class GSI2(GlobalSecondaryIndex):
 
     gsi2pk = UnicodeAttribute(hash_key=True, attr_name="GSI2PK")
     gsi2sk = UnicodeAttribute(range_key=True, attr_name="GSI2SK")
+
+
+class SweepIndex(GlobalSecondaryIndex):
+    """GSI3: what must end by a deadline (see the module docstring); keys only."""
+    class Meta:
+        index_name = "GSI3"
+        projection = KeysOnlyProjection()
+
+    sweep_pk = UnicodeAttribute(hash_key=True, attr_name="GSI3PK")
+    sweep_sk = UnicodeAttribute(range_key=True, attr_name="GSI3SK")
 
 
 # ---- value objects ----------------------------------------------------------------------
@@ -217,8 +244,10 @@ class AvatarModel(_Model):
     name = UnicodeAttribute()
     name_lower = UnicodeAttribute(attr_name="nameLower")  # for case-insensitive contains() search
     source_type = UnicodeAttribute(attr_name="sourceType")  # uploaded | text_to_image | preset
-    status = UnicodeAttribute()  # uploading | processing | ready | rejected
+    status = UnicodeAttribute()  # uploading | ready | rejected | deleting
     status_reason = UnicodeAttribute(null=True, attr_name="statusReason")
+    # Why an upload was rejected, for machines: too_large | unsupported_type | corrupt | internal | …
+    status_code = UnicodeAttribute(null=True, attr_name="statusCode")
     persona = PersonaMap(null=True)
     attributes = AttributesMap(null=True)
 
@@ -242,6 +271,9 @@ class AvatarModel(_Model):
     updated_at = UnicodeAttribute(attr_name="updatedAt")
     # DynamoDB TTL (epoch seconds): set only while `uploading`, so an upload that never arrives expires.
     ttl = NumberAttribute(null=True)
+    sweep_pk = UnicodeAttribute(null=True, attr_name="GSI3PK")
+    sweep_sk = UnicodeAttribute(null=True, attr_name="GSI3SK")
+    by_deadline = SweepIndex()
 
 
 class GenerationModel(_Model):
@@ -270,7 +302,13 @@ class GenerationModel(_Model):
     negative_prompt = UnicodeAttribute(null=True, attr_name="negativePrompt")
     avatar_id = UnicodeAttribute(null=True, attr_name="avatarId")
     idempotency_key = UnicodeAttribute(null=True, attr_name="idempotencyKey")
+    # The run that owns the job: only it may move the job on, until `lease_until` (epoch seconds).
     claim_token = UnicodeAttribute(null=True, attr_name="claimToken")
+    lease_until = NumberAttribute(null=True, attr_name="leaseUntil")
+    deadline = UnicodeAttribute(null=True)  # ISO; the sweeper fails an active job past it
+    sweep_pk = UnicodeAttribute(null=True, attr_name="GSI3PK")
+    sweep_sk = UnicodeAttribute(null=True, attr_name="GSI3SK")
+    by_deadline = SweepIndex()
     provider = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute(attr_name="createdAt")
     updated_at = UnicodeAttribute(attr_name="updatedAt")
@@ -329,6 +367,9 @@ class TombstoneModel(_Model):
     sk = UnicodeAttribute(range_key=True, attr_name="SK")  # DELETING#{pid}
     project_id = UnicodeAttribute(attr_name="projectId")
     created_at = UnicodeAttribute(attr_name="createdAt")
+    sweep_pk = UnicodeAttribute(null=True, attr_name="GSI3PK")
+    sweep_sk = UnicodeAttribute(null=True, attr_name="GSI3SK")
+    by_deadline = SweepIndex()
 
 
 class UsageRecordModel(_Model):
@@ -371,6 +412,7 @@ class UsageEventMarkerModel(_Model):
     sk = UnicodeAttribute(range_key=True, attr_name="SK", default="EVT")
     avatar_id = UnicodeAttribute(attr_name="avatarId")
     recorded_at = UnicodeAttribute(attr_name="recordedAt")
+    ttl = NumberAttribute(null=True)  # markers outlive any redelivery or re-send window, then expire
 
 
 class PresetModel(_Model):
@@ -417,10 +459,21 @@ class PersonaExampleModel(_Model):
     by_id = GSI1()
 
 
+class SweeperStateModel(_Model):
+    """Where the sweeper's walk over the bucket's files stopped (PK `SWEEPER`, SK `FILES`)."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK", default="SWEEPER")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="FILES")
+    after = UnicodeAttribute(null=True)  # the last key looked at
+    updated_at = UnicodeAttribute(null=True, attr_name="updatedAt")
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     ProjectModel, AvatarModel, GenerationModel, UserStatsModel, UserDayModel,
     IdempotencyKeyModel, TombstoneModel, UsageRecordModel, AppUsageSummaryModel,
-    UsageEventMarkerModel, PresetModel, PersonaExampleModel,
+    UsageEventMarkerModel, PresetModel, PersonaExampleModel, SweeperStateModel,
 )
 
 

@@ -4,13 +4,13 @@ shows a half-deleted state."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
 from chalicelib import clock, ids
-from chalicelib.db import condition_failed, iterate_all, query_page, transaction_condition_failed
+from chalicelib.db import Transaction, TransactionCancelled, condition_failed, iterate_all, query_page
 from chalicelib.errors import DependencyError, NotFoundError
 from chalicelib.models import (
     AvatarModel,
@@ -20,6 +20,8 @@ from chalicelib.models import (
     UserStatsModel,
     project_items_pk,
     project_sk,
+    sweep_pk,
+    sweep_sk,
     user_pk,
 )
 from chalicelib.observability import logger
@@ -45,9 +47,9 @@ def create_project(connection: Any, user_id: str, name: str, description: str) -
     now = clock.now_iso()
     project = ProjectModel(user_pk(user_id), project_sk(project_id), id=project_id, user_id=user_id, name=name,
                            description=description, avatar_count=0, created_at=now, updated_at=now)
-    with TransactWrite(connection=connection) as tx:
-        tx.save(project, condition=ProjectModel.pk.does_not_exist())
-        tx.update(UserStatsModel(user_pk(user_id)), actions=[UserStatsModel.total_projects.add(1)])
+    with Transaction(connection) as tx:
+        tx.save("project", project, condition=ProjectModel.pk.does_not_exist())
+        tx.update("stats", UserStatsModel(user_pk(user_id)), actions=[UserStatsModel.total_projects.add(1)])
     return project
 
 
@@ -80,17 +82,33 @@ def update_project(user_id: str, project_id: str, *, name: str | None, descripti
     return project
 
 
+TOMBSTONE_GRACE_SECONDS = 300  # a purge not finished by then is resumed by the sweeper
+PURGE_MESSAGE = "project.delete"
+
+
+def _tombstone_deadline(now: Any) -> str:
+    return clock.iso(now + timedelta(seconds=TOMBSTONE_GRACE_SECONDS))
+
+
 def delete_project(connection: Any, sqs: Any, cleanup_queue_url: str | None, user_id: str, project_id: str) -> None:
-    """Remove the project from the user's view at once; its contents go in the background."""
-    now = clock.now_iso()
+    """Remove the project from the user's view at once; its contents go in the background.
+
+    The tombstone sits in the sweep index: if the cleanup message is lost (or the purge stalls), the
+    sweeper sends it again after TOMBSTONE_GRACE_SECONDS.
+    """
+    now = clock.now()
+    tombstone = TombstoneModel(user_pk(user_id), f"DELETING#{project_id}", project_id=project_id,
+                               created_at=clock.iso(now))
+    tombstone.sweep_pk = sweep_pk(tombstone.pk + "#" + tombstone.sk)
+    tombstone.sweep_sk = sweep_sk(_tombstone_deadline(now), f"{tombstone.pk}|{tombstone.sk}")
     try:
-        with TransactWrite(connection=connection) as tx:
-            tx.delete(ProjectModel(user_pk(user_id), project_sk(project_id)), condition=ProjectModel.pk.exists())
-            tx.save(TombstoneModel(user_pk(user_id), f"DELETING#{project_id}", project_id=project_id,
-                                   created_at=now))
-            tx.update(UserStatsModel(user_pk(user_id)), actions=[UserStatsModel.total_projects.add(-1)])
-    except TransactWriteError as exc:
-        if transaction_condition_failed(exc):
+        with Transaction(connection) as tx:
+            tx.delete("project", ProjectModel(user_pk(user_id), project_sk(project_id)),
+                      condition=ProjectModel.pk.exists())
+            tx.save("tombstone", tombstone)
+            tx.update("stats", UserStatsModel(user_pk(user_id)), actions=[UserStatsModel.total_projects.add(-1)])
+    except TransactionCancelled as cancelled:
+        if cancelled.failed("project"):
             raise _not_found(project_id) from None
         raise
     if not cleanup_queue_url:
@@ -98,49 +116,78 @@ def delete_project(connection: Any, sqs: Any, cleanup_queue_url: str | None, use
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        sqs.send_message(QueueUrl=cleanup_queue_url,
-                         MessageBody=json.dumps({"type": "project.delete", "userId": user_id, "projectId": project_id}))
+        send_purge(sqs, cleanup_queue_url, user_id, project_id)
     except (BotoCoreError, ClientError) as exc:
-        # The tombstone stays: the project is gone for the user and the purge can be re-sent.
+        # The tombstone stays: the project is gone for the user and the sweeper re-sends the purge.
         logger.error("cleanup enqueue failed", extra={"projectId": project_id, "error": str(exc)})
 
 
-def purge_deleted_project(connection: Any, storage: Any, user_id: str, project_id: str) -> int:
-    """Cleanup worker step; safe to repeat. Returns the number of avatars removed."""
+def send_purge(sqs: Any, queue_url: str, user_id: str, project_id: str) -> None:
+    sqs.send_message(QueueUrl=queue_url,
+                     MessageBody=json.dumps({"type": PURGE_MESSAGE, "userId": user_id, "projectId": project_id}))
+
+
+def resend_purge(sqs: Any, queue_url: str | None, tombstone: TombstoneModel, now: Any) -> None:
+    """The sweeper found a purge past its deadline: send it again and give it another grace period."""
+    send_purge(sqs, queue_url, tombstone.pk.removeprefix("U#"), tombstone.project_id)
+    try:
+        tombstone.update(actions=[TombstoneModel.sweep_sk.set(
+            sweep_sk(_tombstone_deadline(now), f"{tombstone.pk}|{tombstone.sk}"))],
+            condition=TombstoneModel.pk.exists())
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+
+
+def purge_deleted_project(connection: Any, storage: Any, user_id: str, project_id: str, *,
+                          batch_size: int = 25) -> str:
+    """One bounded step of a purge; safe to repeat and to run concurrently.
+
+    Removes up to `batch_size` avatars, then the generations, then the tombstone. Returns "more" when
+    avatars remain (the caller queues the next step), "done" when the tombstone is gone, "nothing"
+    when there was no purge to do.
+    """
     from chalicelib import avatars
 
     tombstone = TombstoneModel(user_pk(user_id), f"DELETING#{project_id}")
     try:
         tombstone.refresh(consistent_read=True)
     except DoesNotExist:
-        return 0  # already purged (duplicate message) or never deleted: nothing to do
+        return "nothing"  # already purged (duplicate message) or never deleted
     items_pk = project_items_pk(user_id, project_id)
-    removed = 0
-    for avatar in iterate_all(lambda key: AvatarModel.by_project.query(
-            items_pk, AvatarModel.gsi1sk.startswith("A#"), last_evaluated_key=key, page_size=100)):
-        if avatars.delete_avatar(connection, storage, avatar, project_exists=False):
-            removed += 1
+    page, last_key = query_page(AvatarModel, items_pk, limit=batch_size, index=AvatarModel.by_project,
+                                range_key_condition=AvatarModel.gsi1sk.startswith("A#"), newest_first=False)
+    for avatar in page:
+        avatars.delete_avatar(connection, storage, avatar, project_exists=False)
+    if last_key is not None or len(page) >= batch_size:
+        return "more"
     for generation in iterate_all(lambda key: GenerationModel.by_project.query(
             items_pk, GenerationModel.gsi1sk.startswith("G#"), last_evaluated_key=key, page_size=100)):
         _delete_generation(connection, generation)
-    tombstone.delete()
-    logger.info("project purged", extra={"projectId": project_id, "avatars": removed})
-    return removed
+    try:
+        tombstone.delete(condition=TombstoneModel.pk.exists())
+    except DeleteError as exc:
+        if not condition_failed(exc):
+            raise
+    logger.info("project purged", extra={"projectId": project_id})
+    return "done"
 
 
 def _delete_generation(connection: Any, generation: GenerationModel) -> None:
-    active = generation.status in ("pending", "processing")
-    try:
-        with TransactWrite(connection=connection) as tx:
-            tx.delete(generation, condition=GenerationModel.status == generation.status)
-            if active:
-                tx.update(UserStatsModel(user_pk(generation.user_id)),
-                          actions=[UserStatsModel.active_generations.add(-1)])
-    except TransactWriteError as exc:
-        if not transaction_condition_failed(exc):
-            raise
+    for _ in range(5):
+        active = generation.status in ("pending", "processing")
+        try:
+            with Transaction(connection) as tx:
+                tx.delete("generation", generation, condition=GenerationModel.status == generation.status)
+                if active:
+                    tx.update("stats", UserStatsModel(user_pk(generation.user_id)),
+                              actions=[UserStatsModel.active_generations.add(-1)])
+            return
+        except TransactionCancelled as cancelled:
+            if not (cancelled.failed("generation") or cancelled.conflict):
+                raise
         try:  # its status moved on (a worker finished it) or it is gone: re-read and retry
             generation.refresh(consistent_read=True)
         except DoesNotExist:
             return
-        _delete_generation(connection, generation)
+    raise DependencyError("A generation kept changing while its project was purged")

@@ -9,19 +9,26 @@ import functools
 import typing
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 T = TypeVar("T")
 
 
 
 # No control characters, and at least one visible one (not only spaces or zero-width marks).
-VISIBLE_TEXT = r"^[^\x00-\x1F\x7F]*[^\x00-\x20\x7F\u00A0\u200B-\u200F\u2028-\u202F\u2060\uFEFF][^\x00-\x1F\x7F]*$"
+# Bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069) are refused everywhere: they make
+# a name display as something else ("gpj.exe" shown as "exe.jpg").
+VISIBLE_TEXT = (r"^[^\x00-\x1F\x7F\u202A-\u202E\u2066-\u2069]*"
+                r"[^\x00-\x20\x7F\u00A0\u200B-\u200F\u2028-\u202F\u2060-\u2069\uFEFF]"
+                r"[^\x00-\x1F\x7F\u202A-\u202E\u2066-\u2069]*$")
+# Free text may span lines (tab, newline) but holds no other control character (NUL included).
+FREE_TEXT = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F\u202A-\u202E\u2066-\u2069]*$"
+LINE_TEXT = r"^[^\x00-\x1F\x7F\u202A-\u202E\u2066-\u2069]*$"
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=VISIBLE_TEXT)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
-Trait = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
-Background = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000, pattern=FREE_TEXT)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64, pattern=LINE_TEXT)]
+Trait = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=VISIBLE_TEXT)]
+Background = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000, pattern=FREE_TEXT)]
 
 
 class Request(BaseModel):
@@ -90,7 +97,7 @@ class Page(Response, Generic[T]):
 # ---- avatars (shared by projects, uploads, generation, usage) ---------------------------
 
 class PersonaFields(Request):
-    personaName: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    personaName: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100, pattern=LINE_TEXT)] | None = None
     personaAge: Annotated[int, Field(ge=1, le=120)] | None = None
     personaPersonality: Annotated[list[Trait], Field(max_length=10)] | None = None
     personaBackground: Background | None = None
@@ -226,7 +233,18 @@ class AvatarUpdate(PersonaFields, AttributeFields):
 # optional, nothing is removed or narrowed.
 
 # Shared with the consumer's pydantic-free reader (chalicelib.usage_plain); re-exported here.
-from chalicelib.usage_plain import USAGE_MAX_CLOCK_SKEW_SECONDS, USAGE_METADATA_MAX_BYTES, canonical_time  # noqa: E402,F401
+from chalicelib.usage_plain import (  # noqa: E402,F401
+    USAGE_MAX_CLOCK_SKEW_SECONDS,
+    USAGE_METADATA_MAX_BYTES,
+    canonical_time,
+    storable_number,
+)
+
+def _storable_float(value: float) -> float:
+    if not storable_number(value):
+        raise ValueError("is too close to zero to store (use 0, or a magnitude of at least 1e-128)")
+    return value
+
 
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 EventUserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@:-]{1,128}$")]
@@ -242,7 +260,8 @@ OccurredAt = Annotated[str, StringConstraints(
 MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 MetadataValue = (Annotated[str, StringConstraints(max_length=500)]
                  | Annotated[int, Field(ge=-10**15, le=10**15)]
-                 | Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)]
+                 | Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False),
+                             AfterValidator(_storable_float)]
                  | bool | None)
 
 

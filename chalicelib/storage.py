@@ -2,8 +2,9 @@
 
     uploads/{uid}/{aid}         original bytes from the browser (the only prefix that notifies the upload queue;
                                 removed after processing, and by a lifecycle rule if abandoned)
-    images/{uid}/{aid}.{ext}    cleaned full image (oriented, metadata stripped)
-    thumbs/{uid}/{aid}.jpg      300x300 thumbnail
+    images/{uid}/{aid}[.{ver}].{ext}  cleaned full image (oriented, metadata stripped)
+    thumbs/{uid}/{aid}[.{ver}].jpg    300x300 thumbnail
+                                (a generated avatar's files carry the token of the run that made them)
     presets/{preset}.{ext}      shared preset previews
 """
 from __future__ import annotations
@@ -28,12 +29,29 @@ def parse_upload_key(key: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
-def image_key(user_id: str, avatar_id: str, fmt: str) -> str:
-    return f"images/{user_id}/{avatar_id}.{_EXT.get(fmt, 'bin')}"
+def _versioned(avatar_id: str, version: str | None) -> str:
+    return f"{avatar_id}.{version}" if version else avatar_id
 
 
-def thumbnail_key(user_id: str, avatar_id: str) -> str:
-    return f"thumbs/{user_id}/{avatar_id}.jpg"
+def image_key(user_id: str, avatar_id: str, fmt: str, *, version: str | None = None) -> str:
+    return f"images/{user_id}/{_versioned(avatar_id, version)}.{_EXT.get(fmt, 'bin')}"
+
+
+def thumbnail_key(user_id: str, avatar_id: str, *, version: str | None = None) -> str:
+    return f"thumbs/{user_id}/{_versioned(avatar_id, version)}.jpg"
+
+
+DERIVED_PREFIXES = ("images/", "thumbs/")
+
+
+def owner_of(key: str) -> tuple[str, str] | None:
+    """(user_id, avatar_id) of a file under images/ or thumbs/ (whatever its version or extension)."""
+    for prefix in DERIVED_PREFIXES:
+        if key.startswith(prefix):
+            parts = key[len(prefix):].split("/")
+            if len(parts) == 2 and parts[0] and parts[1]:
+                return parts[0], parts[1].split(".", 1)[0]
+    return None
 
 
 class Storage:
@@ -106,6 +124,13 @@ class Storage:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
+
+    def list_page(self, prefix: str, *, start_after: str | None = None, limit: int = 1000) -> list[dict]:
+        """One ListObjectsV2 page: [{"Key", "LastModified", "Size"}] in key order after `start_after`."""
+        params = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
+        if start_after:
+            params["StartAfter"] = start_after
+        return self._s3.list_objects_v2(**params).get("Contents", [])
 
     def delete(self, keys: list[str | None]) -> None:
         present = [k for k in keys if k]

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import avatars, clock, ids
-from chalicelib.db import condition_failed, transaction_reasons
+from chalicelib.db import Transaction, TransactionCancelled, condition_failed
 from chalicelib.errors import NotFoundError, ValidationError
-from chalicelib.models import META, AvatarModel, ProjectModel, avatar_pk, project_sk, user_pk
+from chalicelib.models import META, AvatarModel, ProjectModel, avatar_pk, project_sk, sweep_pk, sweep_sk, user_pk
 from chalicelib.observability import logger
 from chalicelib.storage import image_key, parse_upload_key, thumbnail_key, upload_key
 
@@ -78,30 +77,33 @@ def request_uploads(connection: Any, storage: "Storage", settings: "Settings", u
     _check_files(files, settings)
     now = clock.now()
     ttl = clock.epoch(now) + settings.upload_pending_ttl_seconds
+    deadline = clock.iso(now + timedelta(seconds=settings.upload_deadline_seconds))
     created = []
     for spec in files:
         avatar_id = ids.new_id("ava")
         key = upload_key(user_id, avatar_id)
+        pk = avatar_pk(user_id, avatar_id)
         created.append(avatars.new_avatar(
             user_id=user_id, project_id=project_id, avatar_id=avatar_id, name=spec["name"], source_type="uploaded",
             status="uploading", fields=spec, upload_key=key, upload_content_type=spec["contentType"], ttl=ttl,
+            sweep_pk=sweep_pk(pk), sweep_sk=sweep_sk(deadline, pk),
         ))
     try:
-        with TransactWrite(connection=connection) as tx:
-            tx.condition_check(ProjectModel, user_pk(user_id), project_sk(project_id),
+        with Transaction(connection) as tx:
+            tx.condition_check("project", ProjectModel, user_pk(user_id), project_sk(project_id),
                                condition=ProjectModel.pk.exists())
             for avatar in created:
-                tx.save(avatar, condition=AvatarModel.pk.does_not_exist())
-    except TransactWriteError as exc:
-        # Condition checks come first in the request, so reason 0 is the project's.
-        if transaction_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
+                tx.save(avatar.id, avatar, condition=AvatarModel.pk.does_not_exist())
+    except TransactionCancelled as cancelled:
+        if cancelled.failed("project"):
             raise NotFoundError("Project not found", details={"projectId": project_id}) from None
         raise
     expires = settings.upload_url_expiry_seconds
     expires_at = clock.iso(now + timedelta(seconds=expires))
     pending = []
     for avatar, spec in zip(created, files):
-        post = storage.presigned_post(avatar.upload_key, spec["contentType"], settings.upload_max_bytes, expires)
+        # The policy caps the object at the size the client declared (checked against the limit above).
+        post = storage.presigned_post(avatar.upload_key, spec["contentType"], spec["size"], expires)
         pending.append(PendingUpload(avatar, UploadTicket(post["url"], dict(post["fields"]), expires_at)))
     return pending
 
@@ -148,6 +150,9 @@ def process_uploaded_object(connection: Any, storage: "Storage", settings: "Sett
                                           max_bytes=settings.upload_max_bytes, thumb_size=settings.thumbnail_size)
     except images.ImageRejectedError as exc:
         return _reject(storage, avatar, key, exc.code, exc.reason, log)
+    except Exception as exc:  # noqa: BLE001 — hostile bytes can break a decoder anywhere: refuse, never loop
+        logger.warning("image processing failed", extra={**log, "error": f"{type(exc).__name__}: {exc}"[:300]})
+        return _reject(storage, avatar, key, "corrupt", "The image could not be read", log)
 
     info = processed.info
     keys = (image_key(user_id, avatar_id, info.format), thumbnail_key(user_id, avatar_id))
@@ -173,19 +178,57 @@ def _skip(why: str, log: dict) -> str:
 
 def _reject(storage: "Storage", avatar: AvatarModel, key: str, code: str, reason: str, log: dict) -> str:
     """Status first, then the object: a retry after a failed delete finds `rejected` and deletes again."""
-    try:
-        avatar.update(actions=[
-            AvatarModel.status.set("rejected"), AvatarModel.status_reason.set(reason),
-            # The user should see why; a rejected avatar stays until they delete it.
-            AvatarModel.ttl.remove(), AvatarModel.updated_at.set(clock.now_iso()),
-        ], condition=(AvatarModel.status == "uploading") & (AvatarModel.upload_key == key))
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
+    if not reject_avatar(avatar, code, reason):
         storage.delete([key])
         return _skip("avatar changed while rejecting", log)
     storage.delete([key])
     logger.info("upload rejected", extra={**log, "avatarId": avatar.id, "code": code, "statusReason": reason})
+    return "rejected"
+
+
+def reject_avatar(avatar: AvatarModel, code: str, reason: str) -> bool:
+    """uploading → rejected with a code and a reason (the user sees why; it stays until they delete it).
+    False when the avatar is no longer uploading (or gone)."""
+    try:
+        avatar.update(actions=[
+            AvatarModel.status.set("rejected"), AvatarModel.status_reason.set(reason),
+            AvatarModel.status_code.set(code), AvatarModel.ttl.remove(), AvatarModel.sweep_pk.remove(),
+            AvatarModel.sweep_sk.remove(), AvatarModel.updated_at.set(clock.now_iso()),
+        ], condition=(AvatarModel.status == "uploading") & (AvatarModel.upload_key == avatar.upload_key))
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+        return False
+    return True
+
+
+def dead_letter(storage: "Storage", *, bucket: str, key: str) -> str:
+    """An upload event reached the DLQ (the worker kept failing on it): its avatar ends `rejected`."""
+    if bucket != storage.bucket:
+        return "skipped: foreign bucket"
+    parsed = parse_upload_key(key)
+    if parsed is None:
+        return "skipped: not an upload key"
+    try:
+        avatar = AvatarModel.get(avatar_pk(*parsed), META, consistent_read=True)
+    except DoesNotExist:
+        return "skipped: no such avatar"
+    if avatar.upload_key != key or avatar.status != "uploading":
+        return f"skipped: avatar is {avatar.status}"
+    if not reject_avatar(avatar, "internal", "The upload could not be processed; please upload it again"):
+        return "skipped: changed meanwhile"
+    storage.delete([key])
+    return "rejected"
+
+
+def expire(storage: "Storage", avatar: AvatarModel) -> str:
+    """The sweeper: an upload still `uploading` past its deadline ends `rejected`, saying why."""
+    arrived = avatar.upload_key is not None and storage.head(avatar.upload_key) is not None
+    code, reason = (("internal", "The upload could not be processed; please upload it again") if arrived else
+                    ("not_received", "The file never arrived; please upload it again"))
+    if not reject_avatar(avatar, code, reason):
+        return "skipped: changed meanwhile"
+    storage.delete([avatar.upload_key])
     return "rejected"
 
 

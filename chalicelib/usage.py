@@ -14,11 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
-
 from chalicelib import avatars, clock
-from chalicelib.db import query_page, transaction_reasons
+from chalicelib.db import Transaction, TransactionCancelled, query_page
 from chalicelib.errors import ConflictError, DependencyError, NotFoundError, ValidationError, validation_details
 from chalicelib.models import (
     META,
@@ -40,14 +37,11 @@ SUMMARY_LIMIT = 100  # apps per avatar shown with its history; the number of app
 USAGE_BY_APP_LIMIT = 50
 RECENT_DAYS = 7
 
-# Positions in TransactWriteItems, as PynamoDB sends them: condition checks, deletes, puts, then
-# updates, each in call order. Cancellation reasons come back in this order.
-_MARKER, _RECORD, _AVATAR, _SUMMARY, _APP_TOTAL, _STATS = range(6)
-_CONDITION_FAILED = "ConditionalCheckFailed"
 _MAX_ATTEMPTS = 5
-_TRANSACTION_CONFLICT = "TransactionConflict"
 _MAX_CONFLICT_RETRIES = 4
 _CONFLICT_BACKOFF_SECONDS = 0.01
+# Names of the transaction's operations (db.Transaction reads cancellation reasons by them).
+_MARKER, _RECORD, _AVATAR, _SUMMARY, _APP_TOTAL, _STATS = "marker", "record", "avatar", "summary", "app_total", "stats"
 
 
 @dataclass(frozen=True)
@@ -109,7 +103,12 @@ def _newer(attr: Any, moment: str) -> Any:
     return attr.does_not_exist() | (attr <= moment)
 
 
-def _write(connection: Any, event: UsageEvent, recorded_at: str, guarded: set[int]) -> None:
+def record_sk(occurred_at: str, app_id: str, event_id: str) -> str:
+    """History key: newest first by time; the app is part of it since two apps may share an eventId."""
+    return f"USE#{occurred_at}#{app_id}#{event_id}"
+
+
+def _write(connection: Any, event: UsageEvent, recorded_at: str, guarded: set[str], marker_ttl: int) -> None:
     """One transaction with every effect of the event.
 
     DynamoDB has no max(): `lastUsedAt` is SET only under a condition that it is not newer
@@ -140,18 +139,19 @@ def _write(connection: Any, event: UsageEvent, recorded_at: str, guarded: set[in
     summary_actions, summary_condition = app_counter(_SUMMARY in guarded)
     total_actions, total_condition = app_counter(_APP_TOTAL in guarded)
 
-    with TransactWrite(connection=connection) as tx:
-        tx.save(UsageEventMarkerModel(usage_event_pk(uid, event.eventId), avatar_id=aid, recorded_at=recorded_at),
+    with Transaction(connection) as tx:
+        tx.save(_MARKER, UsageEventMarkerModel(usage_event_pk(uid, app, event.eventId), avatar_id=aid,
+                                               recorded_at=recorded_at, ttl=marker_ttl),
                 condition=UsageEventMarkerModel.pk.does_not_exist())
-        tx.save(UsageRecordModel(
-            avatar_pk(uid, aid), f"USE#{moment}#{event.eventId}", event_id=event.eventId, avatar_id=aid,
+        tx.save(_RECORD, UsageRecordModel(
+            avatar_pk(uid, aid), record_sk(moment, app, event.eventId), event_id=event.eventId, avatar_id=aid,
             app_id=app, app_name=event.appName, action=event.action, reference_id=event.referenceId,
             reference_type=event.referenceType, metadata=event.metadata, occurred_at=moment,
             recorded_at=recorded_at))
-        tx.update(avatar, actions=avatar_actions, condition=avatar_condition)
-        tx.update(summary, actions=summary_actions, condition=summary_condition)
-        tx.update(app_total, actions=total_actions, condition=total_condition)
-        tx.update(UserStatsModel(user_pk(uid)), actions=[UserStatsModel.total_usage.add(1)])
+        tx.update(_AVATAR, avatar, actions=avatar_actions, condition=avatar_condition)
+        tx.update(_SUMMARY, summary, actions=summary_actions, condition=summary_condition)
+        tx.update(_APP_TOTAL, app_total, actions=total_actions, condition=total_condition)
+        tx.update(_STATS, UserStatsModel(user_pk(uid)), actions=[UserStatsModel.total_usage.add(1)])
 
 
 def _require_usable_avatar(user_id: str, avatar_id: str) -> None:
@@ -164,31 +164,32 @@ def _require_usable_avatar(user_id: str, avatar_id: str) -> None:
                             details={"avatarId": avatar_id, "status": avatar.status})
 
 
-def record_usage(connection: Any, event: UsageEvent) -> Outcome:
+def record_usage(connection: Any, event: UsageEvent, *, dedupe_days: int = 30) -> Outcome:
     """Apply the event's effects once. A replay returns `duplicate` and changes nothing.
 
     Raises NotFoundError (not the user's avatar, or deleted), ConflictError (avatar not ready) —
     permanent, nothing written — or DependencyError / PynamoDB errors — transient, retry.
     """
-    recorded_at = clock.now_iso()
+    now = clock.now()
+    recorded_at = clock.iso(now)
+    marker_ttl = clock.epoch(now) + dedupe_days * 86400
     guarded = {_AVATAR, _SUMMARY, _APP_TOTAL}
     conflicts = 0
     for _ in range(_MAX_ATTEMPTS + _MAX_CONFLICT_RETRIES):
         try:
-            _write(connection, event, recorded_at, guarded)
+            _write(connection, event, recorded_at, guarded, marker_ttl)
             return Outcome(RECORDED, event, recorded_at)
-        except TransactWriteError as exc:
-            reasons = transaction_reasons(exc)
-            failed = {i for i, code in enumerate(reasons) if code == _CONDITION_FAILED}
+        except TransactionCancelled as cancelled:
+            failed = cancelled.conditions_failed
             if not failed:
                 # Every event of a user updates the same STATS and APPUSE items, so concurrent
                 # consumers collide (TransactionConflict). Waiting out the SQS visibility timeout for
                 # that would add minutes of lag: retry here a few times with jitter first.
-                if _TRANSACTION_CONFLICT in reasons and conflicts < _MAX_CONFLICT_RETRIES:
+                if cancelled.conflict and conflicts < _MAX_CONFLICT_RETRIES:
                     conflicts += 1
                     time.sleep(random.uniform(0.5, 1.0) * _CONFLICT_BACKOFF_SECONDS * 2 ** conflicts)
                     continue
-                raise DependencyError("Could not record the usage event; try again") from exc
+                raise DependencyError("Could not record the usage event; try again") from cancelled
             if _MARKER in failed:
                 if _AVATAR in failed:
                     # The same eventId reused on someone else's avatar must still be a 404, not "duplicate".

@@ -21,6 +21,11 @@ from chalicelib.querystrings import encodable
 USAGE_METADATA_MAX_BYTES = 2048
 USAGE_MAX_CLOCK_SKEW_SECONDS = 300
 METADATA_MAX_KEYS = 20
+# A use older than this is not one of ours (the service did not exist), and no datetime edge case.
+USAGE_EARLIEST_YEAR = 2000
+USAGE_EARLIEST = "2000-01-01T00:00:00Z"
+# DynamoDB stores no number of smaller magnitude than 1E-130; floats below this are refused as input.
+METADATA_MIN_MAGNITUDE = 1e-128
 
 
 def canonical_time(value: str) -> str:
@@ -37,10 +42,20 @@ def canonical_time(value: str) -> str:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError("not a valid date-time") from exc
-    if moment > datetime.now(timezone.utc) + timedelta(seconds=USAGE_MAX_CLOCK_SKEW_SECONDS):
-        raise ValueError(f"is more than {USAGE_MAX_CLOCK_SKEW_SECONDS} s in the future")
-    moment = moment.astimezone(timezone.utc)
+    try:  # near year 1 or 9999 an offset moves the instant out of datetime's range
+        if moment > datetime.now(timezone.utc) + timedelta(seconds=USAGE_MAX_CLOCK_SKEW_SECONDS):
+            raise ValueError(f"is more than {USAGE_MAX_CLOCK_SKEW_SECONDS} s in the future")
+        moment = moment.astimezone(timezone.utc)
+    except OverflowError as exc:
+        raise ValueError(f"is before {USAGE_EARLIEST}") from exc
+    if moment.year < USAGE_EARLIEST_YEAR:
+        raise ValueError(f"is before {USAGE_EARLIEST}")
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def storable_number(value: float) -> bool:
+    """DynamoDB numbers: magnitude 0 or between 1E-130 and 1E126; finite."""
+    return math.isfinite(value) and (value == 0 or abs(value) >= METADATA_MIN_MAGNITUDE)
 
 
 # The schema's patterns; all ASCII classes, so Python's re and pydantic's engine agree on them.
@@ -96,7 +111,7 @@ def _metadata_value_ok(value: Any) -> bool:
     if kind is int:
         return -10**15 <= value <= 10**15
     if kind is float:
-        return math.isfinite(value) and -1e15 <= value <= 1e15
+        return storable_number(value) and -1e15 <= value <= 1e15
     return False
 
 

@@ -11,7 +11,8 @@ Environment: PORT (8000), LOCAL_AWS_PORT (4566), LOCAL_DATA_DIR (.local-data), J
 default), LOCAL_VISIBILITY_TIMEOUT (seconds, replaces every queue's VisibilityTimeout — for tests),
 LOCAL_AWS_SERVICES (ministack services, comma list or "all"), LOCAL_FEEDER_CONCURRENCY
 ("handler=N,queue-name=N"), LOCAL_FEEDER_WAIT_SECONDS (long-poll wait, 1), LOCAL_ACCESS_LOG (1),
-LOCAL_SEED (1: load the preset gallery at start; 0 skips it).
+LOCAL_SEED (1: load the preset gallery at start; 0 skips it), LOCAL_SWEEP_SECONDS (30: how often the
+`@app.schedule` handlers — the sweeper — run).
 """
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ def main() -> int:
     (data_dir / "outputs.json").unlink(missing_ok=True)  # written again once everything is up
 
     ministack = Ministack(data_dir, aws_port, services=services_from_env(os.environ.get("LOCAL_AWS_SERVICES")))
-    server = feeder = None
+    server = feeder = scheduler = None
     try:
         try:
             ministack.launch()
@@ -148,10 +149,13 @@ def main() -> int:
                         concurrency=_concurrency_env(os.environ.get("LOCAL_FEEDER_CONCURRENCY")),
                         wait_seconds=_int_env("LOCAL_FEEDER_WAIT_SECONDS", 1) or 1,
                         client=provisioner.client("sqs")).start()
+        from local.scheduler import Scheduler
+
+        scheduler = Scheduler(app, float(os.environ.get("LOCAL_SWEEP_SECONDS") or 30)).start()
         write_outputs(outputs, data_dir)
         if os.environ.get("LOCAL_SEED", "1") != "0":
             threading.Thread(target=seed_presets, name="seed-presets", daemon=True).start()
-        banner(outputs, data_dir, jwt_secret, feeder.describe(), time.monotonic() - started)
+        banner(outputs, data_dir, jwt_secret, feeder.describe() + scheduler.describe(), time.monotonic() - started)
 
         while not stop.wait(0.5):
             if not ministack.running():
@@ -161,6 +165,8 @@ def main() -> int:
         log.info("stopping…")
         return 0
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         if feeder is not None:
             feeder.stop()  # ≤ 1 s long poll, plus batches in flight
         if server is not None:

@@ -22,7 +22,8 @@ def jwt_auth(auth_request):
     try:
         principal = verify_token(parse_bearer(auth_request.token), secret=jwt_secret(settings),
                                  issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-                                 leeway_seconds=settings.jwt_leeway_seconds)
+                                 leeway_seconds=settings.jwt_leeway_seconds,
+                                 max_lifetime_seconds=settings.jwt_max_lifetime_seconds)
     except InvalidTokenError as exc:
         logger.info("token refused", extra={"reason": exc.reason})
         # A deny answers 401 with the error shape (API Gateway's ACCESS_DENIED response, see infra/).

@@ -124,10 +124,17 @@ def parse_query(request: Request, ref: ModelRef) -> Any:
 
 
 def http_error_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
-    """Tags every log line of a request with its API Gateway request id."""
+    """Tags every log line of a request with its API Gateway request id, and gives the errors Chalice
+    answers itself before a view runs (a route's content types: 415) the service's error shape."""
     context = getattr(event, "context", None) or {}
     logger.set_correlation_id(context.get("requestId"))
-    return get_response(event)
+    response = get_response(event)
+    if response.status_code == 415 and isinstance(response.body, dict) and "Code" in response.body:
+        error = error_response(UnsupportedMediaTypeError("Send the request body as application/json",
+                                                         details={"contentType": "application/json"}))
+        error.headers = {**response.headers, **error.headers}
+        return error
+    return response
 
 
 def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -139,16 +146,48 @@ def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
+            _check_path_ids(kwargs)
             return view(*args, **kwargs)
         except ServiceError as exc:
             if exc.status >= 500:
                 logger.warning("dependency failure", extra={"error": exc.code, "reason": exc.message})
             return error_response(exc)
-        except Exception:  # noqa: BLE001 — the last line of defence: never leak a traceback to a client
+        except Exception as exc:  # noqa: BLE001 — the last line of defence: never leak a traceback to a client
+            if _refused_as_input(exc):
+                # DynamoDB refused a value the request carried (our validation should have): the
+                # client's input, not a dependency failure.
+                logger.warning("input refused by DynamoDB", extra={"error": str(exc)[:200]})
+                return error_response(ValidationError("The request holds a value that cannot be stored",
+                                                      code="unstorable_input"))
             logger.exception("unhandled error")
             return error_response(ServiceError("Internal server error"))
 
     return wrapper
+
+
+# Path parameters that are ids: anything that is not one is simply not found, like another user's id
+# (and never reaches DynamoDB, which refuses keys over 2 KB with a ValidationException).
+_ID_PREFIXES = {"project_id": ("prj", "Project"), "avatar_id": ("ava", "Avatar"),
+                "generation_id": ("gen", "Generation")}
+_PATH_VALUE_MAX = 128
+
+
+def _check_path_ids(params: dict) -> None:
+    from chalicelib import ids
+    from chalicelib.errors import NotFoundError
+
+    for name, value in params.items():
+        known = _ID_PREFIXES.get(name)
+        if known is not None and ids.is_valid_id(value, known[0]):
+            continue
+        if known is not None or not isinstance(value, str) or len(value) > _PATH_VALUE_MAX:
+            label = known[1] if known else name.replace("_id", "").replace("_", " ").capitalize()
+            raise NotFoundError(f"{label} not found", details={name.replace("_id", "Id"): str(value)[:_PATH_VALUE_MAX]})
+
+
+def _refused_as_input(exc: Exception) -> bool:
+    code = getattr(exc, "cause_response_code", None)
+    return code == "ValidationException"
 
 
 # ---- operation metadata for /openapi.json --------------------------------------------------

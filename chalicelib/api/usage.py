@@ -26,7 +26,8 @@ def post_usage(avatar_id: str):
     fields = body.model_dump()
     fields.update(userId=uid, avatarId=avatar_id, eventId=body.eventId or ids.new_id("evt"),
                   occurredAt=body.occurredAt or clock.now_iso())
-    outcome = usage.record_usage(get_deps().dynamodb, usage.build_event(fields))
+    deps = get_deps()
+    outcome = usage.record_usage(deps.dynamodb, usage.build_event(fields), dedupe_days=deps.settings.usage_dedupe_days)
     return json_response(outcome.to_json(), status=201 if outcome.status == usage.RECORDED else 200)
 
 

@@ -1,4 +1,4 @@
-"""Cleanup queue: finishes deleting a project (avatars, history, generations, files)."""
+"""Cleanup queue: finishes deleting a project (avatars, history, generations, files) in bounded steps."""
 from __future__ import annotations
 
 import json
@@ -10,17 +10,24 @@ from chalicelib.observability import logger
 
 
 def _purge(record: Any) -> None:
-    from chalicelib.projects import purge_deleted_project
+    from chalicelib.projects import purge_deleted_project, send_purge
 
     try:
         message = json.loads(record.body)
         user_id, project_id = message["userId"], message["projectId"]
+        if not isinstance(user_id, str) or not isinstance(project_id, str):
+            raise TypeError("ids are strings")
     except (ValueError, KeyError, TypeError):
         # A malformed message can never succeed: log it and let it go rather than loop to the DLQ.
         logger.error("malformed cleanup message dropped", extra={"messageId": record.message_id})
         return
     deps = get_deps()
-    purge_deleted_project(deps.dynamodb, deps.storage, user_id, project_id)
+    outcome = purge_deleted_project(deps.dynamodb, deps.storage, user_id, project_id,
+                                    batch_size=deps.settings.purge_batch_size)
+    if outcome == "more":
+        # The next batch in a message of its own: a large project never races one function timeout.
+        # (If this send fails, the record is retried; the sweeper also resumes stalled purges.)
+        send_purge(deps.sqs, deps.settings.cleanup_queue_url, user_id, project_id)
 
 
 def handle(event: Any) -> dict:

@@ -1,7 +1,9 @@
 """Generation queue and its DLQ: each message is `{"userId", "generationId"}`."""
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import threading
+from typing import Any, Iterator
 
 from chalicelib.dependencies import get_deps
 from chalicelib.handlers import process_batch
@@ -18,6 +20,35 @@ def _job(record: Any) -> tuple[str, str] | None:
         return None
 
 
+@contextlib.contextmanager
+def heartbeat(sqs: Any, queue_url: str | None, receipt_handle: str | None, claim: Any, every: float,
+              extend_to: int) -> Iterator[None]:
+    """While the provider works: renew the run's lease and keep its message invisible, every `every`
+    seconds, so neither a sweep nor SQS hands the job to anyone else. Stops when the block ends."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                if not claim.renew():
+                    return  # the job was taken (cancelled, expired, purged): nothing to keep alive
+                if queue_url and receipt_handle:
+                    sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt_handle,
+                                                  VisibilityTimeout=extend_to)
+            except (BotoCoreError, ClientError) as exc:  # the next beat tries again
+                logger.warning("heartbeat failed", extra={"error": str(exc)[:200]})
+
+    thread = threading.Thread(target=beat, name="generation-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+
+
 def _run(record: Any) -> None:
     from chalicelib import generation
 
@@ -25,8 +56,14 @@ def _run(record: Any) -> None:
     if job is None:
         return
     deps = get_deps()
+    settings = deps.settings
+
+    def beat(claim: Any) -> Any:
+        return heartbeat(deps.sqs, settings.generation_queue_url, record.receipt_handle, claim,
+                         settings.generation_heartbeat_seconds, settings.generation_lease_seconds)
+
     try:
-        generation.run_job(deps.dynamodb, deps.storage, deps.settings, deps.provider, *job)
+        generation.run_job(deps.dynamodb, deps.storage, settings, deps.provider, *job, heartbeat=beat)
     except generation.RetryLater as later:
         # Back to the queue after the backoff; the partial batch response keeps it there, and after
         # maxReceiveCount SQS moves it to the DLQ.

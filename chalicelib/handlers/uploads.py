@@ -46,3 +46,21 @@ def _process(record: Any) -> None:
 
 def handle(event: Any) -> dict:
     return process_batch(event, _process)
+
+
+def _dead_letter(record: Any) -> None:
+    from chalicelib.uploads import dead_letter
+
+    try:
+        objects = list(s3_objects(record.body))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        logger.error("malformed upload dead letter dropped", extra={"messageId": record.message_id})
+        return
+    storage = get_deps().storage
+    for bucket, key, _ in objects:
+        outcome = dead_letter(storage, bucket=bucket, key=key)
+        logger.warning("upload dead-lettered", extra={"key": key, "outcome": outcome})
+
+
+def handle_dead_letters(event: Any) -> dict:
+    return process_batch(event, _dead_letter)

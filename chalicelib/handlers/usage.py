@@ -63,7 +63,8 @@ def _process(record: Any) -> None:
 
     try:
         event = usage.parse_event(record.body)
-        outcome = usage.record_usage(get_deps().dynamodb, event)
+        deps = get_deps()
+        outcome = usage.record_usage(deps.dynamodb, event, dedupe_days=deps.settings.usage_dedupe_days)
     except REJECTIONS as error:
         reject(record, error)
         return

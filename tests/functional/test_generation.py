@@ -66,6 +66,15 @@ def s3_object(key: str) -> bytes:
     return boto3.client("s3", region_name="us-east-1").get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+def key_in(url: str) -> str:
+    """The object key of a presigned URL (virtual-hosted: /key; path style: /bucket/key)."""
+    from urllib.parse import unquote, urlsplit
+
+    path = unquote(urlsplit(url).path).lstrip("/")
+    bucket = dependencies.get_deps().settings.upload_bucket
+    return path[len(bucket) + 1:] if path.startswith(bucket + "/") else path
+
+
 def run_worker(rounds=10):
     return deliver("generation_worker", rounds=rounds)
 
@@ -91,7 +100,7 @@ def test_offline_generation_completes_with_a_ready_avatar_and_thumbnail(client, 
         ("ready", "text_to_image", 42, gen["id"])
     assert avatar["prompt"] == gen["prompt"] and avatar["personaName"] == "Sarah" and avatar["gender"] == "female"
     assert (avatar["width"], avatar["height"]) == (512, 640)
-    thumb = Image.open(io.BytesIO(s3_object(f"thumbs/alice/{avatar['id']}.jpg")))
+    thumb = Image.open(io.BytesIO(s3_object(key_in(avatar["thumbnailUrl"]))))
     assert thumb.size == (300, 300)
     assert [a["id"] for a in avatars_of(client, pid)] == [avatar["id"]]
     s = stats(client)
@@ -214,19 +223,27 @@ def test_the_same_job_delivered_twice_makes_one_avatar(client, env, aws):
     assert get_gen(client, gen["id"])["attempts"] == 1
 
 
-def test_a_crash_after_saving_the_image_does_not_call_the_provider_again(client, flux, aws):
+def test_a_duplicate_delivery_while_a_run_holds_the_job_never_calls_the_provider(client, flux, aws):
+    from chalicelib import generation
+    from chalicelib.models import GenerationModel
+
     pid = project(client)
     gen = generate(client, pid).json_body
-    # What a worker that died after storing the image leaves behind: the image, and the job in flight.
-    from chalicelib.generation import avatar_id_for
-
-    png = io.BytesIO()
-    Image.new("RGB", (512, 640), (10, 200, 10)).save(png, "PNG")
-    boto3.client("s3", region_name="us-east-1").put_object(
-        Bucket=aws["UploadBucket"], Key=f"images/alice/{avatar_id_for(gen['id'])}.png", Body=png.getvalue())
+    settings = dependencies.get_deps().settings
+    # Another run claimed the job a moment ago (its lease is live) and is still working on it.
+    other = generation.claim(generation.get("alice", gen["id"], consistent=True), settings)
+    assert other is not None
+    assert run_worker() == 1  # the duplicate message: skipped and consumed
+    assert flux.requests == []
+    assert get_gen(client, gen["id"])["status"] == "processing"
+    # That run died: once its lease has expired, the next delivery takes the job over.
+    GenerationModel(other.generation.pk, other.generation.sk).update(actions=[GenerationModel.lease_until.set(0)])
+    generation._enqueue(dependencies.get_deps().dynamodb, dependencies.get_deps().sqs, settings, other.generation)
     run_worker()
     done = get_gen(client, gen["id"])
-    assert done["status"] == "completed" and flux.requests == []
+    assert done["status"] == "completed" and len(flux.requests) == 1
+    # The dead run can no longer write: its token lost the job.
+    assert not other.progress("saving") and not other.release()
     assert len(avatars_of(client, pid)) == 1
 
 

@@ -252,10 +252,13 @@ def test_post_usage_rejects_bad_input_and_records_nothing(env, data):
 
 
 def test_post_usage_on_avatar_that_is_not_ready_is_409(env):
-    avatars.new_avatar(user_id="alice", project_id=env["project"], avatar_id="ava_wip", name="W",
+    from chalicelib import ids
+
+    wip = ids.new_id("ava")
+    avatars.new_avatar(user_id="alice", project_id=env["project"], avatar_id=wip, name="W",
                        source_type="uploaded", status="uploading", fields={}).save()
 
-    resp = post_usage(env["client"], "ava_wip", http_event())
+    resp = post_usage(env["client"], wip, http_event())
 
     assert resp.status_code == 409 and resp.json_body["error"]["code"] == "avatar_not_ready"
     assert stats(env["client"])["totalUsage"] == 0
@@ -372,26 +375,31 @@ def test_stats_average_is_rounded_to_two_decimals(env):
 
 def conflicting_connection(conflicts: int):
     """A real PynamoDB connection whose next `conflicts` transactions DynamoDB cancels with
-    TransactionConflict, as it does when concurrent consumers update the same user's counters."""
+    TransactionConflict, as it does when concurrent consumers update the same user's counters.
+    The cancellation comes from botocore's own call path (a `before-call` answer), so the client
+    parses it exactly as it parses DynamoDB's."""
+    import json as json_
+
+    from botocore.awsrequest import AWSResponse
     from pynamodb.connection import Connection
-    from pynamodb.exceptions import CancellationReason, VerboseClientError
 
     class ConflictingConnection(Connection):
         def __init__(self) -> None:
             super().__init__(region="us-east-1")
             self.conflicts, self.transactions = conflicts, 0
+            self.client.meta.events.register_first("before-call.dynamodb.TransactWriteItems", self._answer)
 
-        def dispatch(self, operation_name, operation_kwargs):
-            if operation_name == "TransactWriteItems":
-                self.transactions += 1
-                if self.conflicts:
-                    self.conflicts -= 1
-                    size = len(operation_kwargs["TransactItems"])
-                    raise VerboseClientError(
-                        {"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}},
-                        operation_name, cancellation_reasons=[None] * (size - 1) + [
-                            CancellationReason(code="TransactionConflict", message="Transaction is ongoing")])
-            return super().dispatch(operation_name, operation_kwargs)
+        def _answer(self, params, **_):
+            self.transactions += 1
+            if not self.conflicts:
+                return None
+            self.conflicts -= 1
+            size = len(json_.loads(params["body"])["TransactItems"])
+            reasons = [{"Code": "None"}] * (size - 1) + [{"Code": "TransactionConflict",
+                                                          "Message": "Transaction is ongoing"}]
+            parsed = {"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+                      "CancellationReasons": reasons, "ResponseMetadata": {"HTTPStatusCode": 400}}
+            return AWSResponse("https://dynamodb", 400, {}, None), parsed
 
     return ConflictingConnection()
 

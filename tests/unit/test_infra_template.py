@@ -35,6 +35,8 @@ ALLOWED_RESOURCES = {
     "generation_dlq_worker": {"GenerationDlq", "AvatarTable"},
     "usage_worker": {"UsageEventsQueue", "UsageEventsDlq", "AvatarTable"},
     "cleanup_worker": {"CleanupQueue", "AvatarTable", "UploadBucket"},
+    "upload_dlq_worker": {"UploadDlq", "AvatarTable", "UploadBucket"},
+    "sweeper": {"AvatarTable", "UploadBucket", "CleanupQueue"},
 }
 BUCKET_GRANTS = {
     "api_handler": {("s3:PutObject", "uploads"), ("s3:GetObject", "images"), ("s3:GetObject", "thumbs"),
@@ -48,6 +50,9 @@ BUCKET_GRANTS = {
     "generation_dlq_worker": set(),
     "usage_worker": set(),
     "cleanup_worker": {("s3:DeleteObject", "uploads"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs")},
+    "upload_dlq_worker": {("s3:DeleteObject", "uploads")},
+    "sweeper": {(action, prefix) for action in ("s3:GetObject", "s3:DeleteObject")
+                for prefix in ("uploads", "images", "thumbs")},
 }
 
 
@@ -179,7 +184,7 @@ def test_tables_have_point_in_time_recovery_ttl_and_encryption():
     assert props["SSESpecification"]["SSEEnabled"] is True
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
-    assert {i["IndexName"] for i in props["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2"}
+    assert {i["IndexName"] for i in props["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2", "GSI3"}
     assert RESOURCES["IdempotencyTable"]["Properties"]["TimeToLiveSpecification"]["Enabled"] is True
 
 

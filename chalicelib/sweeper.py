@@ -1,0 +1,134 @@
+"""Housekeeping on a schedule: whatever a crash, a lost message or a timeout left half-done is
+finished here, so every accepted thing ends.
+
+    overdue work    the sparse sweep index (GSI3) holds every item that must end by a deadline: an
+                    active generation (→ failed), an uploading avatar (→ rejected), a deleting avatar
+                    (→ deleted), a project tombstone (→ its purge is sent again)
+    stray files     a bounded walk over images/ and thumbs/ removes files no avatar points at
+
+Each step is one of the domain's own idempotent operations, so a sweep racing a worker, or another
+sweep, changes nothing twice. Reads are Queries on the index and one page of the bucket per run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib import clock
+from chalicelib.models import (
+    META,
+    SWEEP_SHARDS,
+    AvatarModel,
+    GenerationModel,
+    SweeperStateModel,
+    TombstoneModel,
+    avatar_pk,
+)
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.config import Settings
+    from chalicelib.storage import Storage
+
+# Files younger than this are never touched: their item may be a moment from being written.
+FILE_GRACE_SECONDS = 3600
+FILES_PER_RUN = 1000
+OVERDUE_PER_SHARD = 200
+
+
+@dataclass
+class SweepReport:
+    generations_failed: list[str] = field(default_factory=list)
+    uploads_rejected: list[str] = field(default_factory=list)
+    avatars_deleted: list[str] = field(default_factory=list)
+    purges_resent: list[str] = field(default_factory=list)
+    files_removed: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(value) for name, value in vars(self).items()}
+
+
+def overdue_keys(now: datetime, *, limit: int = OVERDUE_PER_SHARD) -> list[tuple[str, str]]:
+    """(PK, SK) of the items whose deadline has passed, from every shard of the sweep index."""
+    bound = clock.iso(now) + "~"  # "{deadline}#{pk}" sorts below this for every deadline ≤ now
+    keys = []
+    for shard in range(SWEEP_SHARDS):
+        for item in AvatarModel.by_deadline.query(f"SWEEP#{shard}", AvatarModel.sweep_sk < bound, limit=limit):
+            keys.append((item.pk, item.sk))
+    return keys
+
+
+def sweep(connection: Any, storage: "Storage", sqs: Any, settings: "Settings", *,
+          now: datetime | None = None, files: bool = True) -> SweepReport:
+    from chalicelib import avatars, generation, projects, uploads
+
+    now = now or clock.now()
+    report = SweepReport()
+    for pk, sk in overdue_keys(now):
+        try:
+            if sk.startswith("DELETING#"):
+                tombstone = TombstoneModel.get(pk, sk, consistent_read=True)
+                projects.resend_purge(sqs, settings.cleanup_queue_url, tombstone, now)
+                report.purges_resent.append(tombstone.project_id)
+            elif "#G#" in pk:
+                job = GenerationModel.get(pk, sk, consistent_read=True)
+                if job.status in generation.ACTIVE and generation.expire(connection, job):
+                    report.generations_failed.append(job.id)
+            elif "#A#" in pk and sk == META:
+                avatar = AvatarModel.get(pk, sk, consistent_read=True)
+                if avatar.status == "uploading" and uploads.expire(storage, avatar) == "rejected":
+                    report.uploads_rejected.append(avatar.id)
+                elif avatar.status == "deleting" and avatars.delete_avatar(connection, storage, avatar):
+                    report.avatars_deleted.append(avatar.id)
+        except DoesNotExist:
+            continue  # finished meanwhile
+    if files:
+        report.files_removed = remove_stray_files(storage, now)
+    counts = report.counts()
+    if any(counts.values()):
+        logger.info("sweep", extra=counts)
+    return report
+
+
+def stray_files(storage: "Storage", objects: list[dict], now: datetime) -> list[str]:
+    """The files among `objects` that no avatar points at (older than the grace period)."""
+    from chalicelib.storage import owner_of
+
+    old = [o["Key"] for o in objects if o["LastModified"] < now - timedelta(seconds=FILE_GRACE_SECONDS)]
+    owners = {key: owner_of(key) for key in old}
+    wanted = {avatar_pk(*owner) for owner in owners.values() if owner}
+    referenced: set[str] = set()
+    pks = sorted(wanted)
+    for start in range(0, len(pks), 100):
+        for avatar in AvatarModel.batch_get([(pk, META) for pk in pks[start:start + 100]],
+                                            attributes_to_get=["PK", "SK", "imageKey", "thumbnailKey", "status"]):
+            if avatar.status != "deleting":
+                referenced.update(k for k in (avatar.image_key, avatar.thumbnail_key) if k)
+    return [key for key, owner in owners.items() if owner is None or key not in referenced]
+
+
+def remove_stray_files(storage: "Storage", now: datetime, *, limit: int = FILES_PER_RUN) -> list[str]:
+    """One bounded step of a walk over the derived files, resumed where the last run stopped."""
+    from chalicelib.storage import DERIVED_PREFIXES
+
+    try:
+        state = SweeperStateModel.get("SWEEPER", "FILES", consistent_read=True)
+    except DoesNotExist:
+        state = SweeperStateModel()
+    after = state.after or ""
+    objects: list[dict] = []
+    for prefix in DERIVED_PREFIXES:
+        if after >= prefix + "\uffff":
+            continue
+        objects = storage.list_page(prefix, start_after=after if after.startswith(prefix) else None, limit=limit)
+        if objects:
+            break
+    strays = stray_files(storage, objects, now)
+    storage.delete(strays)
+    state.after = objects[-1]["Key"] if objects else None  # None: the walk starts over next run
+    state.updated_at = clock.iso(now)
+    state.save()
+    return strays
