@@ -64,10 +64,10 @@ class FakeFlux:
 
             def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                with fake._lock:
-                    fake.requests.append({"path": self.path, "json": payload,
-                                          "authorization": self.headers.get("Authorization")})
                 action = fake._next()
+                with fake._lock:
+                    fake.requests.append({"path": self.path, "json": payload, "answer": action,
+                                          "authorization": self.headers.get("Authorization")})
                 error = {"Retry-After": str(fake.retry_after)}
                 if action == "ok":
                     params = payload.get("parameters") or {}

@@ -1,0 +1,308 @@
+"""The service's invariants under random histories: a hypothesis state machine over moto and the
+real handlers (the Chalice app through chalice.test.Client, the SQS handlers fed like Lambda's event
+source mapping, the real InferenceClient against the fake FLUX server).
+
+Steps: create and delete projects, upload, generate with and without Idempotency-Keys (a small pool,
+so keys repeat), cancel, retry, delete avatars, record usage (event ids repeat, across apps), make the
+provider fail, and deliver queued messages one batch at a time — duplicated, reordered, or interleaved
+with all of the above; the sweeper runs with a clock moved past every deadline.
+
+After every step (infra.audit's checks, the same an operator runs with `make audit`):
+  every counter equals a recount of what it counts; no item is left without its parent; no 5xx;
+  each generation got at most one successful provider call per claim the user paid for;
+  once every queue is drained and nothing is in flight, no file is left that no avatar points at.
+
+`make test` runs a bounded number of examples; `make invariants` a long run (INVARIANT_EXAMPLES).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+from collections import Counter
+from datetime import timedelta
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from moto import mock_aws
+
+from tests.functional.conftest import SECRET, GatewayClient, auth, body
+from tests.support import images as img
+from tests.support.fake_flux import FakeFlux
+
+PREFIX = "/api/apps/avatar-creator"
+USERS = ("alice", "bob")
+APPS = ("pose-generator", "video-generator")
+KEYS = ("k1", "k2", "k3")
+EVENTS = ("e1", "e2", "e3")
+WORKERS = {"generation_worker": "GenerationQueueUrl", "upload_worker": "UploadQueueUrl",
+           "cleanup_worker": "CleanupQueueUrl", "generation_dlq_worker": "GenerationDlqUrl",
+           "upload_dlq_worker": "UploadDlqUrl"}
+EXAMPLES = int(os.environ.get("INVARIANT_EXAMPLES", "8"))
+STEPS = int(os.environ.get("INVARIANT_STEPS", "30"))
+
+_flux: FakeFlux | None = None
+
+
+class Service(RuleBasedStateMachine):
+    """One fresh stack per example; the model of what exists is read back from the API."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._env = dict(os.environ)
+        self._mock = mock_aws()
+        self._mock.start()
+        from chalicelib import dependencies
+        from local.provision import provision
+
+        outputs = provision(endpoint_url=None, region="us-east-1")
+        os.environ.update({
+            "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1", "JWT_SECRET": SECRET, "STAGE": "test",
+            "TABLE_NAME": outputs["TableName"], "UPLOAD_BUCKET": outputs["UploadBucket"],
+            "UPLOAD_QUEUE_URL": outputs["UploadQueueUrl"], "GENERATION_QUEUE_URL": outputs["GenerationQueueUrl"],
+            "GENERATION_DLQ_URL": outputs["GenerationDlqUrl"], "USAGE_EVENTS_QUEUE_URL": outputs["UsageEventsQueueUrl"],
+            "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"], "GENERATION_PROVIDER": "hf",
+            "FLUX_ENDPOINT_URL": _flux.url, "HF_TOKEN": "hf_test", "FLUX_TIMEOUT_SECONDS": "2",
+            "GENERATION_BACKOFF_SECONDS": "0", "GENERATION_ACTIVE_LIMIT": "3", "PURGE_BATCH_SIZE": "2",
+        })
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        dependencies.reset()
+        self.outputs = outputs
+        from app import app
+
+        self.client = GatewayClient(app)
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        _flux.script = ["ok"]
+        _flux.requests.clear()
+        self.projects: list[tuple[str, str]] = []  # (user, project id), deleted ones included
+        self.avatars: list[tuple[str, str]] = []
+        self.generations: list[tuple[str, str]] = []
+        self.paid_claims: Counter = Counter()  # generation id -> starts + retries the user asked for
+        self.seed = 0
+        self.seed_of: dict[str, int] = {}
+        self.server_errors: list[str] = []
+
+    def teardown(self) -> None:
+        from chalicelib import dependencies
+
+        self._mock.stop()
+        os.environ.clear()
+        os.environ.update(self._env)
+        dependencies.reset()
+
+    # ---- the API, as a client ------------------------------------------------------------------
+
+    def call(self, method: str, path: str, user: str, data: dict | None = None, headers: dict | None = None):
+        send = getattr(self.client.http, method)
+        kwargs = {"headers": {**auth(user), **(headers or {})}}
+        if data is not None:
+            kwargs["body"] = body(data)
+        response = send(PREFIX + path, **kwargs)
+        if response.status_code >= 500:
+            self.server_errors.append(f"{method.upper()} {path} → {response.status_code} {response.body[:300]!r}")
+        return response
+
+    @rule(user=st.sampled_from(USERS))
+    def create_project(self, user):
+        response = self.call("post", "/projects", user, {"name": "P"})
+        assert response.status_code == 201
+        self.projects.append((user, response.json_body["id"]))
+
+    @precondition(lambda self: self.projects)
+    @rule(pick=st.integers(0, 50))
+    def delete_project(self, pick):
+        user, pid = self.projects[pick % len(self.projects)]
+        assert self.call("delete", f"/projects/{pid}", user).status_code in (204, 404)
+
+    @precondition(lambda self: self.projects)
+    @rule(pick=st.integers(0, 50), fmt=st.sampled_from(["jpeg", "png", "broken"]))
+    def upload(self, pick, fmt):
+        user, pid = self.projects[pick % len(self.projects)]
+        data = {"jpeg": lambda: img.jpeg(64, 48), "png": lambda: img.png(40, 60),
+                "broken": img.truncated_jpeg}[fmt]()
+        response = self.call("post", f"/projects/{pid}/avatars/upload", user,
+                             {"name": "U", "contentType": "image/png" if fmt == "png" else "image/jpeg",
+                              "size": len(data)})
+        assert response.status_code in (201, 404)
+        if response.status_code == 201:
+            created = response.json_body
+            self.avatars.append((user, created["avatar"]["id"]))
+            boto3.client("s3", region_name="us-east-1").put_object(
+                Bucket=self.outputs["UploadBucket"], Key=created["upload"]["fields"]["key"], Body=data)
+
+    @precondition(lambda self: self.projects)
+    @rule(pick=st.integers(0, 50), key=st.one_of(st.none(), st.sampled_from(KEYS)))
+    def generate(self, pick, key):
+        user, pid = self.projects[pick % len(self.projects)]
+        self.seed += 1
+        # A key always carries the same request (so reusing it replays), but a seed of its own.
+        seed = self.seed if key is None else 10_000 + 10 * USERS.index(user) + KEYS.index(key)
+        response = self.call("post", f"/projects/{pid}/avatars/generate", user,
+                             {"prompt": "a portrait", "name": "G", "width": 256, "height": 256, "seed": seed},
+                             headers={"Idempotency-Key": key} if key else None)
+        assert response.status_code in (200, 202, 404, 409, 429), response.body
+        if response.status_code == 202:
+            gid = response.json_body["id"]
+            self.generations.append((user, gid))
+            self.paid_claims[gid] += 1
+            self.seed_of[gid] = seed
+        if response.status_code == 429:
+            assert response.headers.get("Retry-After")
+
+    @precondition(lambda self: self.generations)
+    @rule(pick=st.integers(0, 50))
+    def cancel(self, pick):
+        user, gid = self.generations[pick % len(self.generations)]
+        assert self.call("post", f"/generations/{gid}/cancel", user).status_code in (200, 404, 409)
+
+    @precondition(lambda self: self.generations)
+    @rule(pick=st.integers(0, 50))
+    def retry(self, pick):
+        user, gid = self.generations[pick % len(self.generations)]
+        response = self.call("post", f"/generations/{gid}/retry", user)
+        assert response.status_code in (200, 202, 404, 409, 429), response.body
+        if response.status_code in (200, 202):
+            self.paid_claims[gid] += 1
+
+    def known_avatars(self) -> list[tuple[str, str]]:
+        return self.avatars + [(u, "ava_" + g.split("_", 1)[1]) for u, g in self.generations]
+
+    @precondition(lambda self: self.avatars or self.generations)
+    @rule(pick=st.integers(0, 50))
+    def delete_avatar(self, pick):
+        known = self.known_avatars()
+        user, aid = known[pick % len(known)]
+        assert self.call("delete", f"/avatars/{aid}", user).status_code in (204, 404, 409)
+
+    @precondition(lambda self: self.avatars or self.generations)
+    @rule(pick=st.integers(0, 50), app=st.sampled_from(APPS), event=st.sampled_from(EVENTS),
+          foreign=st.booleans())
+    def record_usage(self, pick, app, event, foreign):
+        known = self.known_avatars()
+        user, aid = known[pick % len(known)]
+        if foreign:  # another user names this avatar: must be 404 and change nothing
+            user = next(u for u in USERS if u != user)
+        response = self.call("post", f"/avatars/{aid}/usage", user,
+                             {"eventId": event, "appId": app, "appName": app.title(), "action": "use"})
+        assert response.status_code in (200, 201, 404, 409), response.body
+        if foreign:
+            assert response.status_code == 404
+
+    @rule(answers=st.lists(st.sampled_from(["ok", "503", "429", "400", "garbage"]), min_size=1, max_size=3))
+    def provider_answers(self, answers):
+        _flux.script = answers + ["ok"]
+
+    # ---- the workers ---------------------------------------------------------------------------
+
+    @rule(worker=st.sampled_from(sorted(WORKERS)), duplicate=st.booleans(), reverse=st.booleans())
+    def deliver(self, worker, duplicate, reverse):
+        """One batch of the worker's queue: maybe handled twice (a duplicate delivery), maybe in
+        reverse order; a record that fails becomes visible again at once (as after its timeout)."""
+        from tests.support.generation import feeder
+
+        f = feeder()
+        source = next(s for s in f.sources if s.name == worker)
+        messages = self.sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=source.batch_size,
+                                            WaitTimeSeconds=0, AttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return
+        if reverse:
+            messages.reverse()
+        for _ in range(2 if duplicate else 1):
+            f.invoke(source, messages)
+        for m in messages:
+            try:
+                self.sqs.change_message_visibility(QueueUrl=source.queue_url, ReceiptHandle=m["ReceiptHandle"],
+                                                   VisibilityTimeout=0)
+            except self.sqs.exceptions.ClientError:
+                pass  # handled and deleted
+
+    @rule()
+    def sweep_after_deadlines(self):
+        from chalicelib import clock
+        from chalicelib.dependencies import get_deps
+        from chalicelib.sweeper import sweep
+
+        deps = get_deps()
+        sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(hours=2))
+
+    def settle(self) -> None:
+        """Drain every queue (failures made visible again), as time passing would."""
+        for _ in range(40):
+            busy = False
+            for worker in sorted(WORKERS):
+                url = self.outputs[WORKERS[worker]]
+                attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+                if int(attrs["Attributes"]["ApproximateNumberOfMessages"]):
+                    busy = True
+                    self.deliver(worker, duplicate=False, reverse=False)
+            if not busy:
+                return
+
+    # ---- invariants ----------------------------------------------------------------------------
+
+    @invariant()
+    def no_server_errors(self):
+        assert not self.server_errors, self.server_errors
+
+    @invariant()
+    def counters_and_parents_hold(self):
+        from infra.audit import check_user, load_user
+
+        for user in USERS:
+            findings = [f for f in check_user(load_user(user)) if f.kind in ("counter", "orphan")]
+            assert not findings, [str(f) for f in findings]
+
+    @invariant()
+    def provider_is_billed_once_per_paid_claim(self):
+        ok_by_seed = Counter(r["json"]["parameters"]["seed"] for r in _flux.requests if r["answer"] == "ok")
+        paid_by_seed: Counter = Counter()
+        for gid, seed in self.seed_of.items():
+            paid_by_seed[seed] += self.paid_claims[gid]
+        for seed, count in ok_by_seed.items():
+            assert count <= paid_by_seed[seed], f"seed {seed}: {count} images made, {paid_by_seed[seed]} paid for"
+
+    def check_files_when_settled(self):
+        from chalicelib.dependencies import get_deps
+        from infra.audit import check_user, load_user
+
+        self.settle()
+        for user in USERS:
+            data = load_user(user)
+            from infra.audit import _quiet
+
+            if _quiet(data) and not data.tombstones:
+                findings = [f for f in check_user(data, storage=get_deps().storage) if f.kind == "file"]
+                assert not findings, [str(f) for f in findings]
+
+
+@pytest.fixture(scope="module")
+def flux_server():
+    global _flux
+    with FakeFlux(["ok"], retry_after=0) as fake:
+        _flux = fake
+        yield fake
+    _flux = None
+
+
+class SettledService(Service):
+    """The same machine, but every example ends by draining every queue: then nothing may be left
+    in a file that no avatar points at."""
+
+    def teardown(self) -> None:
+        try:
+            self.check_files_when_settled()
+        finally:
+            super().teardown()
+
+
+def test_invariants_hold_under_random_histories(flux_server):
+    import hypothesis.stateful
+
+    hypothesis.stateful.run_state_machine_as_test(SettledService, settings=settings(
+        max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, derandomize=not os.environ.get("INVARIANT_RANDOM"),
+        suppress_health_check=list(HealthCheck), database=None))
