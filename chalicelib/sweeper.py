@@ -111,7 +111,8 @@ def stray_files(storage: "Storage", objects: list[dict], now: datetime) -> list[
 
 
 def remove_stray_files(storage: "Storage", now: datetime, *, limit: int = FILES_PER_RUN) -> list[str]:
-    """One bounded step of a walk over the derived files, resumed where the last run stopped."""
+    """One bounded step (at most `limit` keys) of a walk over the derived files, resumed where the last
+    run stopped; the walk starts over once it has passed the last prefix."""
     from chalicelib.storage import DERIVED_PREFIXES
 
     try:
@@ -121,14 +122,16 @@ def remove_stray_files(storage: "Storage", now: datetime, *, limit: int = FILES_
     after = state.after or ""
     objects: list[dict] = []
     for prefix in DERIVED_PREFIXES:
-        if after >= prefix + "\uffff":
+        if after >= prefix + "\uffff" or len(objects) >= limit:
             continue
-        objects = storage.list_page(prefix, start_after=after if after.startswith(prefix) else None, limit=limit)
-        if objects:
+        page = storage.list_page(prefix, start_after=after if after.startswith(prefix) else None,
+                                 limit=limit - len(objects))
+        objects += page
+        if len(objects) >= limit:
             break
     strays = stray_files(storage, objects, now)
     storage.delete(strays)
-    state.after = objects[-1]["Key"] if objects else None  # None: the walk starts over next run
+    state.after = objects[-1]["Key"] if len(objects) >= limit else None  # None: start over next run
     state.updated_at = clock.iso(now)
     state.save()
     return strays

@@ -75,6 +75,10 @@ def configure_environment(outputs: dict, jwt_secret: str) -> None:
         os.environ.pop(key, None)  # real credentials/profiles must not reach the emulator
     os.environ.update(app_environment(outputs, jwt_secret))
     os.environ["STAGE"] = "local"  # never a shell's STAGE=prod: the local stack is not production
+    visibility = os.environ.get("LOCAL_VISIBILITY_TIMEOUT", "").strip()
+    if visibility and not os.environ.get("GENERATION_HEARTBEAT_SECONDS"):
+        # Queues made short-lived for tests: a long job's heartbeat must beat before its message reappears.
+        os.environ["GENERATION_HEARTBEAT_SECONDS"] = str(max(1, int(visibility) // 2))
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "avatar-creator")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AvatarCreatorLocal")
 

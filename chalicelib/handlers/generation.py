@@ -67,8 +67,17 @@ def _run(record: Any) -> None:
     except generation.RetryLater as later:
         # Back to the queue after the backoff; the partial batch response keeps it there, and after
         # maxReceiveCount SQS moves it to the DLQ.
-        deps.sqs.change_message_visibility(QueueUrl=deps.settings.generation_queue_url,
-                                           ReceiptHandle=record.receipt_handle, VisibilityTimeout=later.delay)
+        from botocore.exceptions import ClientError
+
+        try:
+            deps.sqs.change_message_visibility(QueueUrl=settings.generation_queue_url,
+                                               ReceiptHandle=record.receipt_handle, VisibilityTimeout=later.delay)
+        except ClientError:
+            # This delivery's receipt is no longer valid (the message was received again meanwhile and
+            # consumed by a duplicate that found the job taken): the job needs a message of its own.
+            deps.sqs.send_message(QueueUrl=settings.generation_queue_url, MessageBody=record.body,
+                                  DelaySeconds=min(later.delay, 900))
+            return
         raise
 
 

@@ -5,7 +5,8 @@
     200 image/png bytes | 4xx/5xx {"error": "…"} (with Retry-After on 429/503)
 
 Scripted: `FakeFlux(["503", "503", "ok"])` answers 503 twice then an image; the last entry repeats.
-Entries: "ok", "429", "503", "500", "400", "slow" (sleeps past the client's timeout), "garbage"
+Entries: "ok", "late-ok" (an image after `slow_seconds`: a long job), "429", "503", "500", "400",
+"slow" (sleeps past the client's timeout), "garbage"
 (200 with bytes that are not an image).
 """
 from __future__ import annotations
@@ -69,6 +70,9 @@ class FakeFlux:
                     fake.requests.append({"path": self.path, "json": payload, "answer": action,
                                           "authorization": self.headers.get("Authorization")})
                 error = {"Retry-After": str(fake.retry_after)}
+                if action == "late-ok":
+                    time.sleep(fake.slow_seconds)
+                    action = "ok"
                 if action == "ok":
                     params = payload.get("parameters") or {}
                     w, h = int(params.get("width") or 512), int(params.get("height") or 512)
