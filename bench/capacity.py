@@ -228,8 +228,8 @@ class Model:
         # containers ≈ the API function's concurrency.
         api = self._concurrency_of("api_handler", rates)
         containers_per_second = api / self.ttl if self.gallery_cache else math.inf
-        rates["gallery cache refresh"] = min(rates["GET /presets"], containers_per_second)
-        rates["persona examples cache refresh"] = min(rates["GET /persona-examples"], containers_per_second)
+        rates["gallery cache refresh"] = min(rates.get("GET /presets", 0.0), containers_per_second)
+        rates["persona examples cache refresh"] = min(rates.get("GET /persona-examples", 0.0), containers_per_second)
         return rates
 
     def _concurrency_of(self, function: str, rates: dict) -> float:
