@@ -434,19 +434,52 @@ class Model:
         return {"per 1,000 generations": per_gen, "per 1M API calls (the session mix)": per_api,
                 "per GB-month of avatars": per_gb}
 
-    def breaking_point(self, limit_name: str, low: int = 1_000, high: int = 10**10) -> int | None:
-        """The smallest user count at which a limit's ratio reaches 1 (bisection; loads grow with users)."""
+    def breaking_point(self, limit_name: str, low: int = 1_000, high: int = 10**10, at: float = 1.0) -> int | None:
+        """The smallest user count at which a limit's ratio reaches `at` (bisection; loads grow with users)."""
         def ratio(users: int) -> float:
             return next((r for r, what, *_ in self.run(users).limits if what.startswith(limit_name)), 0.0)
 
-        if ratio(high) < 1:
+        if ratio(high) < at:
             return None
-        if ratio(low) >= 1:
+        if ratio(low) >= at:
             return low
         while high / low > 1.02:
             mid = int(math.sqrt(low * high))
-            low, high = (low, mid) if ratio(mid) >= 1 else (mid, high)
+            low, high = (low, mid) if ratio(mid) >= at else (mid, high)
         return high
+
+
+# ---- per-user / per-avatar ceilings, and the proposed aggregation ------------------------------------------
+
+USAGE_OPS = ("usage_worker (per event)", "POST /avatars/{id}/usage")
+COUNTERS = ("META", "APP#{app}", "STATS", "APPUSE#{app}", "A#{aid}")
+
+
+def usage_event_units(profile: dict, *, batch: int = 1) -> dict[tuple, float]:
+    """Write units one usage event puts on each non-unique partition ("P", index, pk) and item ("I", …).
+
+    batch > 1 is the proposed fix, not recorded code: the worker sums the counter updates of a batch
+    of events (same avatar, same app) into one ADD per counter item, so each counter item is written
+    once per batch; markers and history records are still one per event."""
+    op = profile["ops"]["usage_worker (per event)"]
+    out: dict[tuple, float] = {}
+    for t in op["touches"]:
+        if t["kind"] != "write":
+            continue
+        per_event = t["units"] / op["per"] / (batch if t["sk"] in COUNTERS else 1)
+        for key, sc in ((("P", t["index"], t["pk"]), scope(t["pk"])), (("I", t["index"], t["pk"], t["sk"]),
+                                                                        scope(t["pk"], t["sk"]))):
+            if sc != "unique":
+                out[key] = out.get(key, 0.0) + per_event
+    return out
+
+
+def ceilings(profile: dict, *, batch: int = 1, share: float = 1.0) -> list[tuple[str, float, float]]:
+    """(key, write units per event, events/s at which it reaches `share` of the 1,000-unit limit)."""
+    limit = LIMITS["partition_write_units"][0] * share
+    rows = [("/".join(k for k in key[2:] if k) + (f" ({key[1]})" if key[1] else ""), u, limit / u)
+            for key, u in usage_event_units(profile, batch=batch).items()]
+    return sorted(rows, key=lambda r: r[2])
 
 
 # ---- report --------------------------------------------------------------------------------------------
@@ -519,7 +552,29 @@ def report(model: Model, scenarios: tuple = SCENARIOS, top: int = 6) -> str:
             cells.append("-" if hit is None else (f"**{hit:.0%}**" if hit >= 1 else f"{hit:.0%}"))
         lines.append(f"| {what} | " + " | ".join(cells) + " |")
 
+    lines += ["\n## Usage events per second one user can send before a key of theirs is at 50% / 100%\n",
+              "Write units per event on each key the heaviest user's events share (recorded), and the rate at "
+              "which the key reaches half of / all of the 1,000 write units/s. *Aggregated* is the proposed "
+              "fix (counter updates summed per batch of 10 events, not in the code yet).\n",
+              "| key | units/event | events/s at 50% | at 100% | aggregated: units/event | at 50% |", "|---|---|---|---|---|---|"]
+    aggregated = {k: (u, at) for k, u, at in ceilings(model.profile, batch=10, share=0.5)}
+    for key, u, at in ceilings(model.profile, share=0.5):
+        au, aat = aggregated[key]
+        lines.append(f"| `{key}` | {u:.2f} | {at:.0f} | {2 * at:.0f} | {au:.2f} | {aat:.0f} |")
+    before = Model(model.profile, model.traffic, model.functions, model.settings, gallery_cache=False)
+    lines += ["\n## The gallery partition with and without the per-container cache (read units/s at peak)\n",
+              f"| | {heads} |", "|---|" + "---|" * len(scenarios)]
+    for label, m in (("every load reads `PRESET` (before)", before), ("cached per container (now)", model)):
+        cells = []
+        for u in scenarios:
+            part = {key: rd for _r, _i, key, rd, _w, _s in m.run(u).hot_partitions}
+            cells.append(f"{part.get('PRESET', 0):.1f} ({part.get('PRESET', 0) / LIMITS['partition_read_units'][0]:.1%})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
     lines += ["\n## Where each limit is reached (users)\n"]
+    for prefix in ("hottest partition", "hottest item"):
+        point = model.breaking_point(prefix, at=0.5)
+        lines.append(f"- {prefix} at 50%: " + (f"{human(point)} users" if point else "not below 10G users"))
     for prefix in ("generation_worker MaximumConcurrency", "usage_worker MaximumConcurrency",
                    "upload_worker MaximumConcurrency", "provider requests in flight", "hottest partition",
                    "hottest item", "Lambda concurrency", "API Gateway", "DynamoDB table write"):
