@@ -102,8 +102,9 @@ class Namer:
         (re.compile(r"(APP#|APPUSE#)[^#]+$"), r"\1{app}"),
     ]
 
-    def __init__(self, user: str, presets: dict[str, str], personas: dict[str, str]) -> None:
-        self.user = user
+    def __init__(self, user: str, presets: dict[str, str], personas: dict[str, str], *,
+                 user_pattern: str | None = None) -> None:
+        self.user = re.compile(user_pattern or re.escape(user))
         self.presets = presets  # id -> category
         self.personas = personas
 
@@ -116,7 +117,7 @@ class Namer:
                     return name
                 if text == f"{category}#{item_id}":
                     return "{category}#" + name
-        text = text.replace(f"U#{self.user}", "U#{uid}").replace(f"/{self.user}/", "/{uid}/")
+        text = self.user.sub("{uid}", text) if "#" in text or "/" in text else text
         for pattern, name in self.PATTERNS:
             text = pattern.sub(name, text)
         return text
@@ -132,15 +133,19 @@ class Recorder:
         self.name = namer
         self._local = threading.local()
         self.op: dict | None = None
+        self._request = 0
+        self._failed = False
         self._lookup: Any = None
         self._handlers = [("before-parameter-build", self._before), ("after-call", self._after)]
+        self._lock = threading.Lock()  # the local stack's server and feeder threads record at once
 
     def install(self) -> None:
         from botocore import handlers
 
         import boto3
 
-        self._lookup = boto3.client("dynamodb", region_name="us-east-1")
+        self._lookup = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION", "us-east-1"),
+                                    endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
         handlers.BUILTIN_HANDLERS.extend(self._handlers)
 
     def uninstall(self) -> None:
@@ -176,10 +181,21 @@ class Recorder:
         pending = context.pop("capacity_pending", None)
         if pending is None or not self._active():
             return
+        with self._lock:
+            self._record(pending, parsed)
+
+    def _record(self, pending: dict, parsed: dict) -> None:
         op = self.op
+        op["seq"] = op.get("seq", 0) + 1
+        self._request = op["seq"]  # under the lock: every touch of this request carries its number
         op["aws_seconds"] += time.perf_counter() - pending["t0"]
         service, name, params = pending["service"], pending["op"], pending["params"]
         op["requests"][f"{service}.{name}"] += 1
+        error = (parsed.get("Error") or {}).get("Code")
+        self._failed = error is not None
+        if error is not None:  # refused requests cost units too (a cancelled transaction is billed)
+            reasons = sorted({r.get("Code", "None") for r in parsed.get("CancellationReasons") or []} - {"None"})
+            op.setdefault("errors", defaultdict(int))[f"{service}.{name} {error} {','.join(reasons)}".strip()] += 1
         if service == "dynamodb":
             self._dynamodb(name, params, parsed, pending["before"])
         elif service == "s3":
@@ -198,7 +214,8 @@ class Recorder:
 
     def _touch(self, kind: str, pk: str, sk: str | None, units: float, size: int, index: str | None = None,
                transactional: bool = False, created: bool = False) -> None:
-        self.op["touches"].append({"index": index, "pk": self.name(pk), "sk": self.name(sk), "kind": kind,
+        self.op["touches"].append({"request": self._request, "failed": self._failed, "index": index,
+                                   "pk": self.name(pk), "sk": self.name(sk), "kind": kind,
                                    "units": units, "bytes": size, "transactional": transactional,
                                    "created": created})
 
@@ -266,6 +283,23 @@ class Recorder:
             return
         for item, size in zip(items, sizes):
             self._touch("read", pk, item[range_name]["S"], units * size / sum(sizes), size, index=index)
+
+
+def key_requests(op: dict, *, succeeded_only: bool = False) -> dict[tuple, float]:
+    """DynamoDB requests per key template and operation: ("read"|"write", index, pk) counts the
+    requests that touched the partition, ("item-write", index, pk, sk) every item written."""
+    seen: set = set()
+    counts: dict[tuple, float] = defaultdict(float)
+    for t in op["touches"]:
+        if succeeded_only and t.get("failed"):
+            continue
+        key = (t["kind"], t["index"], t["pk"])
+        if (t["request"], key) not in seen:
+            seen.add((t["request"], key))
+            counts[key] += 1
+        if t["kind"] == "write":
+            counts[("item-write", t["index"], t["pk"], t["sk"])] += 1
+    return dict(counts)
 
 
 def _body_size(body: Any) -> int:
