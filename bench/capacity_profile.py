@@ -158,10 +158,13 @@ class Recorder:
     # -- item lookups, never recorded
     def _get(self, key: dict) -> dict | None:
         self._local.suspended = True
+        started = time.perf_counter()
         try:
             return self._lookup.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
         finally:
             self._local.suspended = False
+            if self.op is not None:  # the recorder's own time is not the handler's
+                self.op["lookup_seconds"] = self.op.get("lookup_seconds", 0.0) + time.perf_counter() - started
 
     def _active(self) -> bool:
         return self.op is not None and not getattr(self._local, "suspended", False)
@@ -170,11 +173,12 @@ class Recorder:
         if not self._active():
             return
         service = model.service_model.service_name
-        pending = {"service": service, "op": model.name, "params": params, "t0": time.perf_counter()}
+        pending = {"service": service, "op": model.name, "params": params}
         if service == "s3" and "Body" in params:  # measured now: botocore reads the body while sending
             pending["body_bytes"] = _body_size(params["Body"])
         if service == "dynamodb":
             pending["before"] = [(k, self._get(k)) for k, _kind in _write_keys(model.name, params)]
+        pending["t0"] = time.perf_counter()
         context["capacity_pending"] = pending  # the same dict reaches after-call (presigning never does)
 
     def _after(self, parsed: dict, model: Any, context: dict, **_: Any) -> None:

@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=45.0)
+    parser.add_argument("--dump", action="store_true", help="also write every recorded request (debugging)")
     args = parser.parse_args(argv)
 
     from bench.capacity_profile import PROFILE_PATH, Namer, Recorder, key_requests, record_profile
@@ -266,8 +267,9 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         stack["ministack"].stop()
 
-    (RESULTS / "capacity-sim-recording.json").write_text(json.dumps({"done": done, "touches": op["touches"],
-                                                                    "requests": op["requests"]}) + "\n")
+    if args.dump:
+        (RESULTS / "capacity-sim-recording.json").write_text(json.dumps({"done": done, "touches": op["touches"],
+                                                                        "requests": op["requests"]}) + "\n")
     text = compare(profile, op, done, failures, args, window, setup_seconds, drain_seconds, drained, key_requests)
     write("capacity_sim", text)
     print(text)
