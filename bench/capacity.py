@@ -15,7 +15,7 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,8 @@ LIMITS = {
     "table_write_units": (40_000, f"{DDB_DOCS}/ServiceQuotas.html"),
     "lambda_account_concurrency": (1_000, "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"),
     "api_gateway_rps": (10_000, "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html"),
-    "s3_writes_per_prefix": (3_500, "https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html"),
+    "s3_writes_per_prefix": (3_500,
+                             "https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html"),
     "eventbridge_put_events_rps": (10_000, "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html"),
 }
 LIMIT_SOURCES_EXTRA = {
@@ -328,20 +329,18 @@ class Model:
              LIMITS["table_write_units"][0]),
         ]
         total_conc = sum(c["needed"] for c in concurrency.values())
-        limits.append((total_conc / LIMITS["lambda_account_concurrency"][0], "Lambda concurrency (account, all functions)",
-                       total_conc, LIMITS["lambda_account_concurrency"][0]))
+        account = LIMITS["lambda_account_concurrency"][0]
+        limits.append((total_conc / account, "Lambda concurrency (account, all functions)", total_conc, account))
         for name, c in concurrency.items():
             if c["cap"]:
                 limits.append((c["needed"] / c["cap"], f"{name} MaximumConcurrency", c["needed"], c["cap"]))
         limits.append((provider * PROVIDER_SECONDS / PROVIDER_CONCURRENT_LIMIT, "provider requests in flight",
                        provider * PROVIDER_SECONDS, PROVIDER_CONCURRENT_LIMIT))
         hot_p, hot_i = ranked(partitions), ranked(items)
-        if hot_p:
-            limits.append((hot_p[0][0], f"hottest partition {hot_p[0][2]}" + (f" ({hot_p[0][1]})" if hot_p[0][1] else ""),
-                           max(hot_p[0][3] / read_limit, hot_p[0][4] / write_limit) * 100, 100))
-        if hot_i:
-            limits.append((hot_i[0][0], f"hottest item {hot_i[0][2]}" + (f" ({hot_i[0][1]})" if hot_i[0][1] else ""),
-                           max(hot_i[0][3] / read_limit, hot_i[0][4] / write_limit) * 100, 100))
+        for label, rows in (("hottest partition", hot_p), ("hottest item", hot_i)):
+            if rows:
+                ratio, index, key = rows[0][:3]
+                limits.append((ratio, f"{label} {key}" + (f" ({index})" if index else ""), ratio * 100, 100))
         return Result(users, rates, hot_p, hot_i, table, concurrency, queues, provider, storage, monthly,
                       sorted(limits, key=lambda r: -r[0]))
 
@@ -510,8 +509,8 @@ def report(model: Model, scenarios: tuple = SCENARIOS, top: int = 6) -> str:
 
     lines += ["\n## Hottest keys (load / limit; per partition and per item: 3,000 read, 1,000 write units/s)\n"]
     for r in results:
-        lines += [f"### {human(r.users)} users\n", "| what | index | key | reads u/s | writes u/s | scope | % of limit |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [f"### {human(r.users)} users\n",
+                  "| what | index | key | reads u/s | writes u/s | scope | % of limit |", "|---|---|---|---|---|---|---|"]
         for label, rows in (("partition", r.hot_partitions), ("item", r.hot_items)):
             for ratio, index, key, rd, wr, sc in rows[:top]:
                 lines.append(f"| {label} | {index or 'table'} | `{key}` | {rd:.1f} | {wr:.1f} | {sc} | {ratio:.1%} |")
@@ -519,8 +518,9 @@ def report(model: Model, scenarios: tuple = SCENARIOS, top: int = 6) -> str:
 
     lines += ["## Table, functions, queues, provider, storage at peak\n", f"| | {heads} |",
               "|---|" + "---|" * len(scenarios)]
-    lines.append("| DynamoDB read units/s (table) | " + " | ".join(human(r.table_units["read"]) for r in results) + " |")
-    lines.append("| DynamoDB write units/s (table) | " + " | ".join(human(r.table_units["write"]) for r in results) + " |")
+    for kind in ("read", "write"):
+        lines.append(f"| DynamoDB {kind} units/s (table) | " + " | ".join(human(r.table_units[kind]) for r in results)
+                     + " |")
     for name in results[0].concurrency:
         cap = results[0].concurrency[name]["cap"]
         lines.append(f"| Lambda concurrency {name}" + (f" (cap {cap})" if cap else "") + " | "
@@ -529,7 +529,8 @@ def report(model: Model, scenarios: tuple = SCENARIOS, top: int = 6) -> str:
         lines.append(f"| SQS messages/s {queue} | " + " | ".join(human(r.queues[queue]) for r in results) + " |")
     lines.append("| provider calls/s | " + " | ".join(f"{r.provider_rps:.3g}" for r in results) + " |")
     lines.append("| S3 growth GB/day | " + " | ".join(f"{r.storage['s3'] / 1e9:.3g}" for r in results) + " |")
-    lines.append("| DynamoDB growth GB/day | " + " | ".join(f"{r.storage['dynamodb'] / 1e9:.3g}" for r in results) + " |")
+    lines.append("| DynamoDB growth GB/day | " + " | ".join(f"{r.storage['dynamodb'] / 1e9:.3g}" for r in results)
+                 + " |")
 
     lines += ["\n## Monthly cost (30 days at the day's average; storage: the first month's stock)\n",
               f"| component | {heads} |", "|---|" + "---|" * len(scenarios)]
@@ -543,7 +544,8 @@ def report(model: Model, scenarios: tuple = SCENARIOS, top: int = 6) -> str:
         detail = ", ".join(f"{k} {money(v)}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if v > 0)
         lines.append(f"- **{unit}: {money(sum(parts.values()))}** ({detail})")
 
-    lines += ["\n## Limits, most loaded first (load / limit)\n", f"| limit | {heads} |", "|---|" + "---|" * len(scenarios)]
+    lines += ["\n## Limits, most loaded first (load / limit)\n", f"| limit | {heads} |",
+              "|---|" + "---|" * len(scenarios)]
     names = [what for _ratio, what, *_ in results[-1].limits]
     for what in names:
         cells = []
@@ -556,7 +558,8 @@ def report(model: Model, scenarios: tuple = SCENARIOS, top: int = 6) -> str:
               "Write units per event on each key the heaviest user's events share (recorded), and the rate at "
               "which the key reaches half of / all of the 1,000 write units/s. *Aggregated* is the proposed "
               "fix (counter updates summed per batch of 10 events, not in the code yet).\n",
-              "| key | units/event | events/s at 50% | at 100% | aggregated: units/event | at 50% |", "|---|---|---|---|---|---|"]
+              "| key | units/event | events/s at 50% | at 100% | aggregated: units/event | at 50% |",
+              "|---|---|---|---|---|---|"]
     aggregated = {k: (u, at) for k, u, at in ceilings(model.profile, batch=10, share=0.5)}
     for key, u, at in ceilings(model.profile, share=0.5):
         au, aat = aggregated[key]
@@ -568,7 +571,8 @@ def report(model: Model, scenarios: tuple = SCENARIOS, top: int = 6) -> str:
         cells = []
         for u in scenarios:
             part = {key: rd for _r, _i, key, rd, _w, _s in m.run(u).hot_partitions}
-            cells.append(f"{part.get('PRESET', 0):.1f} ({part.get('PRESET', 0) / LIMITS['partition_read_units'][0]:.1%})")
+            load = part.get("PRESET", 0)
+            cells.append(f"{load:.1f} ({load / LIMITS['partition_read_units'][0]:.1%})")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
     lines += ["\n## Where each limit is reached (users)\n"]

@@ -30,7 +30,6 @@ import threading
 import time
 from collections import defaultdict
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Callable
 
 from bench.common import RESULTS, ROOT

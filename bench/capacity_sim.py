@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                 aid = random.choice(u.avatars)
                 gid = random.choice(u.generations) if u.generations else None
             get = {"GET /projects": "/projects", "GET /projects/{id}": f"/projects/{u.project}",
-                   "GET /projects/{id}/avatars": f"/projects/{u.project}/avatars", "GET /avatars/{id}": f"/avatars/{aid}",
+                   "GET /projects/{id}/avatars": f"/projects/{u.project}/avatars",
+                   "GET /avatars/{id}": f"/avatars/{aid}",
                    "GET /stats": "/stats", "GET /presets": "/presets", "GET /persona-examples": "/persona-examples",
                    "GET /avatars/{id}/usage-history": f"/avatars/{aid}/usage-history",
                    "GET /projects/{id}/generations": f"/projects/{u.project}/generations"}

@@ -119,9 +119,10 @@ def test_gallery_is_served_from_the_container_cache_until_the_ttl_passes(client,
     assert first.names == ["Query"]
 
     # Another container counts a use: this one does not see it until its copy expires.
+    key = {"PK": {"S": "PRESET"}, "SK": {"S": f"{entry['category']}#{entry['id']}"}}
     boto3.client("dynamodb", region_name="us-east-1").update_item(
-        TableName=get_deps().settings.table_name, Key={"PK": {"S": "PRESET"}, "SK": {"S": f"{entry['category']}#{entry['id']}"}},
-        UpdateExpression="ADD popularity :one", ExpressionAttributeValues={":one": {"N": "1"}})
+        TableName=get_deps().settings.table_name, Key=key, UpdateExpression="ADD popularity :one",
+        ExpressionAttributeValues={":one": {"N": "1"}})
     now.at += timedelta(seconds=presets.GALLERY_TTL_SECONDS - 1)
     with DynamoDBCalls() as within:
         items = all_pages(client, "/presets?limit=7")
