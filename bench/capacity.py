@@ -163,7 +163,8 @@ def scope(pk: str, sk: str | None = None) -> str:
 
 def op_seconds(op: dict) -> float:
     """Handler time on AWS: the measured time outside AWS calls + stated request latencies + the provider."""
-    own = max(0.0, op["seconds"] - op["aws_seconds"] - op.get("lookup_seconds", 0.0))
+    own = op["own_seconds"] if "own_seconds" in op else \
+        max(0.0, op["seconds"] - op["aws_seconds"] - op.get("lookup_seconds", 0.0))
     calls = sum(n * LATENCY.get(name, LATENCY[name.split(".")[0]]) for name, n in op["requests"].items())
     moved = sum(op["s3_put_bytes"].values()) / S3_BYTES_PER_SECOND
     return (own + calls + moved) / op["per"] + op.get("provider_calls", 0) / op["per"] * PROVIDER_SECONDS
