@@ -145,3 +145,23 @@ def test_breaking_point_is_where_the_ratio_crosses_one():
         return next(r for r, what, *_ in m.run(n).limits if what == "usage_worker MaximumConcurrency")
 
     assert ratio(users) >= 1 > ratio(int(users / 1.05))
+
+
+def test_key_requests_count_a_request_once_per_partition_and_every_item_written():
+    from bench.capacity_profile import key_requests
+
+    op = {"touches": [
+        # one Query returning two items of a partition: one request on it
+        {"request": 1, "kind": "read", "index": None, "pk": "U#{uid}", "sk": "P#{pid}"},
+        {"request": 1, "kind": "read", "index": None, "pk": "U#{uid}", "sk": "P#{pid}"},
+        # one transaction writing two items of a partition and one elsewhere, then refused once
+        {"request": 2, "kind": "write", "index": None, "pk": "U#{uid}", "sk": "STATS"},
+        {"request": 2, "kind": "write", "index": None, "pk": "U#{uid}", "sk": "APPUSE#{app}"},
+        {"request": 2, "kind": "write", "index": None, "pk": "U#{uid}#A#{aid}", "sk": "META"},
+        {"request": 3, "kind": "write", "index": None, "pk": "U#{uid}", "sk": "STATS", "failed": True},
+    ]}
+    counts = key_requests(op)
+    assert counts[("read", None, "U#{uid}")] == 1 and counts[("write", None, "U#{uid}")] == 2
+    assert counts[("item-write", None, "U#{uid}", "STATS")] == 2
+    ok = key_requests(op, succeeded_only=True)
+    assert ok[("write", None, "U#{uid}")] == 1 and ok[("item-write", None, "U#{uid}", "STATS")] == 1
