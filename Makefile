@@ -71,6 +71,12 @@ test-e2e: venv browser
 bench: venv
 	$(PY) -m bench.run_all
 
+# The capacity model (docs/scaling.md): records each operation's AWS calls over moto, then models
+# 10k/1M/10M users into bench/results/capacity.md.
+.PHONY: capacity
+capacity: $(VENV)/.installed
+	$(PY) -m bench.capacity
+
 # The long API fuzz run (make test runs 10 cases per operation).
 fuzz: venv
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(PY) -m pytest tests/integration/test_fuzz.py -s $(PYTEST_ARGS)

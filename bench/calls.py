@@ -16,6 +16,7 @@ TESTS = ["tests/functional/test_call_counts.py", "tests/functional/test_call_cou
 
 
 def main() -> int:
+    from chalicelib.presets import GALLERY_TTL_SECONDS
     from tests.functional.test_call_counts import EXPECTED, FILTERED
     from tests.functional.test_call_counts_scale import BOUNDED
     from tests.functional.test_call_counts_scale import EXPECTED as MORE
@@ -28,7 +29,8 @@ def main() -> int:
     rows += [f"| {route} | {', '.join(calls)} | {len(calls)} | {len(calls)} |" for route, calls in MORE.items()]
     rows += [f"| {route} | GetItem + up to 3 × Query (then a cursor) | ≤ {most} | ≤ {most} |"
              for route, most in {FILTERED: 4, **BOUNDED}.items()]
-    rows += [f"| {r} | Query | 1 | 1 |" for r in ("GET /presets", "GET /presets/{id}", "GET /persona-examples")]
+    rows += [f"| {r} | Query once per container per {GALLERY_TTL_SECONDS} s, else none | ≤ 1 | ≤ 1 |"
+             for r in ("GET /presets", "GET /presets/{id}", "GET /persona-examples")]
     text = f"""# DynamoDB calls per read route
 
 Measured {today()} on {machine()} — {status} in {time.monotonic() - t0:.0f} s.

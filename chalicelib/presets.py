@@ -1,12 +1,17 @@
 """Presets and persona examples: curated, shared, read-only starting points for an avatar.
 
-    list_presets / get_preset / count_preset_use        reads for the API (one Query each)
+    list_presets / get_preset / count_preset_use        reads for the API, from the gallery cache
     list_persona_examples / use_persona_example
     seed(...)                                           the idempotent loader of data/*.v1.json
 
 The data lives in versioned files in the repository; `seed` writes what changed (by content hash),
 keeps the counters users produced, removes entries the file no longer has and renders a preview
 for each preset whose look changed. Both `make run` and a deployment run it.
+
+Every user's gallery load would otherwise read the one `PRESET` partition (docs/scaling.md): each
+container keeps the whole curated partition (tens of items, one Query page) for GALLERY_TTL_SECONDS
+and serves lists, pages and lookups by id from memory. A container sees its own counter updates at
+once and everyone else's within the TTL.
 """
 from __future__ import annotations
 
@@ -17,12 +22,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.db import condition_failed, query_page
+from chalicelib import clock
+from chalicelib.db import condition_failed
 from chalicelib.errors import NotFoundError
 from chalicelib.models import (
-    PERSONA_BY_ID,
     PERSONA_PK,
-    PRESET_BY_ID,
     PRESET_PK,
     AttributesMap,
     PersonaExampleModel,
@@ -34,6 +38,7 @@ from chalicelib.observability import logger
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.storage import Storage
 
+GALLERY_TTL_SECONDS = 60
 PRESET_PREFIX = "presets/"  # outside uploads/: writing previews never triggers the upload worker
 PERSONA_KEYS = ("personaName", "personaAge", "personaPersonality", "personaBackground")
 ATTRIBUTE_KEYS = ("gender", "ageRange", "ethnicity", "bodyType", "hairStyle", "hairColor", "eyeColor",
@@ -87,21 +92,62 @@ def persona_example_to_json(example: PersonaExampleModel) -> dict:
 
 # ---- reads --------------------------------------------------------------------------------------
 
-def _list(model: Any, pk: str, category: str | None, limit: int, start_key: dict | None):
-    condition = None if category is None else model.sk.startswith(f"{category}#")
-    return query_page(model, pk, limit=limit, start_key=start_key, newest_first=False, range_key_condition=condition)
+class _Gallery:
+    """One curated partition, read whole and kept for GALLERY_TTL_SECONDS, per container.
+
+    Bound to the container's dependencies: a new table or endpoint (tests, `dependencies.reset`)
+    starts empty. Pages answer the same LastEvaluatedKey shape a Query would, so cursors stay valid.
+    """
+
+    def __init__(self, model: Any, pk: str) -> None:
+        self.model, self.pk = model, pk
+        self._owner: Any = None
+        self._loaded_at = 0.0
+        self._items: list[Any] = []
+        self._by_id: dict[str, Any] = {}
+
+    def invalidate(self) -> None:
+        self._owner = None
+
+    def items(self) -> list[Any]:
+        from chalicelib.dependencies import get_deps
+
+        owner, now = get_deps(), clock.now().timestamp()
+        if self._owner is not owner or not 0 <= now - self._loaded_at < GALLERY_TTL_SECONDS:
+            # Tens of items: one Query page (the loop only guards a partition grown past 1 MB).
+            loaded = sorted(self.model.query(self.pk), key=lambda item: item.sk)
+            self._items, self._by_id = loaded, {item.id: item for item in loaded}
+            self._owner, self._loaded_at = owner, now
+        return self._items
+
+    def get(self, item_id: str) -> Any | None:
+        self.items()
+        return self._by_id.get(item_id)
+
+    def page(self, category: str | None, limit: int, start_key: dict | None) -> tuple[list, dict | None]:
+        after = ((start_key or {}).get("SK") or {}).get("S", "")
+        prefix = "" if category is None else f"{category}#"
+        chosen = [item for item in self.items() if item.sk.startswith(prefix) and item.sk > after]
+        page = chosen[:limit]
+        if len(chosen) <= limit:
+            return page, None
+        return page, {"PK": {"S": self.pk}, "SK": {"S": page[-1].sk}}
 
 
-def _by_id(model: Any, index_pk: str, item_id: str, what: str) -> Any:
-    """One Query on GSI1 (`{KIND}#ID` / id): the API knows the id, not the category in the key."""
-    items, _ = query_page(model, index_pk, limit=1, index=model.by_id, range_key_condition=model.gsi1sk == item_id)
-    if not items:
-        raise NotFoundError(f"{what} not found", details={"id": item_id})
-    return items[0]
+PRESETS = _Gallery(PresetModel, PRESET_PK)
+PERSONAS = _Gallery(PersonaExampleModel, PERSONA_PK)
+
+
+def invalidate_cache() -> None:
+    PRESETS.invalidate()
+    PERSONAS.invalidate()
 
 
 def _count(item: Any, counter: Any) -> bool:
-    """One atomic ADD; False when the entry was removed meanwhile (never re-created by a click)."""
+    """One atomic ADD; False when the entry was removed meanwhile (never re-created by a click).
+
+    PynamoDB's update reads the new values back into `item`: on a cached item, this container's
+    own clicks show at once."""
     try:
         item.update(actions=[counter.add(1)], condition=type(item).pk.exists())
     except UpdateError as exc:
@@ -112,11 +158,14 @@ def _count(item: Any, counter: Any) -> bool:
 
 
 def list_presets(*, category: str | None, limit: int, start_key: dict | None) -> tuple[list[PresetModel], dict | None]:
-    return _list(PresetModel, PRESET_PK, category, limit, start_key)
+    return PRESETS.page(category, limit, start_key)
 
 
 def get_preset(preset_id: str) -> PresetModel:
-    return _by_id(PresetModel, PRESET_BY_ID, preset_id, "Preset")
+    preset = PRESETS.get(preset_id)
+    if preset is None:
+        raise NotFoundError("Preset not found", details={"id": preset_id})
+    return preset
 
 
 def count_preset_use(preset: PresetModel) -> None:
@@ -125,12 +174,12 @@ def count_preset_use(preset: PresetModel) -> None:
 
 def list_persona_examples(*, category: str | None, limit: int,
                           start_key: dict | None) -> tuple[list[PersonaExampleModel], dict | None]:
-    return _list(PersonaExampleModel, PERSONA_PK, category, limit, start_key)
+    return PERSONAS.page(category, limit, start_key)
 
 
 def use_persona_example(example_id: str) -> PersonaExampleModel:
-    example = _by_id(PersonaExampleModel, PERSONA_BY_ID, example_id, "Persona example")
-    if not _count(example, PersonaExampleModel.uses):
+    example = PERSONAS.get(example_id)
+    if example is None or not _count(example, PersonaExampleModel.uses):
         raise NotFoundError("Persona example not found", details={"id": example_id})
     return example
 
@@ -236,6 +285,7 @@ def seed(presets_doc: dict, personas_doc: dict, *, storage: "Storage | None" = N
         if example_id not in examples:
             old.delete()
             report.removed.append(example_id)
+    invalidate_cache()  # this container at once; the others within GALLERY_TTL_SECONDS
     logger.info("presets seeded", extra={"summary": report.summary()})
     return report
 

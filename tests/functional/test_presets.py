@@ -4,13 +4,14 @@ from __future__ import annotations
 import copy
 import io
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
 import pytest
 from PIL import Image
 
-from chalicelib import presets
+from chalicelib import clock, presets
 from chalicelib.dependencies import get_deps
 from tests.functional.conftest import PREFIX, auth
 from tests.support import images as img
@@ -88,12 +89,64 @@ def test_preset_by_id_has_persona_and_attributes(client, seeded):
 
 
 def test_gallery_reads_are_one_dynamodb_call(client, seeded):
+    """A container's first gallery read (or its first after the TTL) is one Query, whatever the route."""
     entry = PRESETS["presets"][3]
     for path in ("/presets?limit=5", f"/presets?category={entry['category']}", f"/presets/{entry['id']}",
                  "/persona-examples"):
+        presets.invalidate_cache()
         with DynamoDBCalls() as calls:
             assert get(client, path)[0] == 200
         assert calls.names == ["Query"], (path, calls.names)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def test_gallery_is_served_from_the_container_cache_until_the_ttl_passes(client, seeded, monkeypatch):
+    """Within the TTL, lists, pages, categories and lookups by id make no DynamoDB call; after it,
+    the next load reads the partition again and shows what changed meanwhile."""
+    now = Clock()
+    monkeypatch.setattr(clock, "now", now)
+    presets.invalidate_cache()
+    entry = PRESETS["presets"][2]
+    with DynamoDBCalls() as first:
+        assert get(client, "/presets?limit=100")[0] == 200
+    assert first.names == ["Query"]
+
+    # Another container counts a use: this one does not see it until its copy expires.
+    key = {"PK": {"S": "PRESET"}, "SK": {"S": f"{entry['category']}#{entry['id']}"}}
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=get_deps().settings.table_name, Key=key, UpdateExpression="ADD popularity :one",
+        ExpressionAttributeValues={":one": {"N": "1"}})
+    now.at += timedelta(seconds=presets.GALLERY_TTL_SECONDS - 1)
+    with DynamoDBCalls() as within:
+        items = all_pages(client, "/presets?limit=7")
+        status, one = get(client, f"/presets/{entry['id']}")
+        status_category, category = get(client, f"/presets?category={entry['category']}")
+        assert get(client, "/presets/does-not-exist")[0] == 404
+    assert within.names == []
+    assert sorted(p["id"] for p in items) == sorted(p["id"] for p in PRESETS["presets"])
+    assert (status, one["id"], one["popularity"]) == (200, entry["id"], 0)
+    assert status_category == 200 and {p["category"] for p in category["items"]} == {entry["category"]}
+
+    now.at += timedelta(seconds=2)
+    with DynamoDBCalls() as after:
+        status, one = get(client, f"/presets/{entry['id']}")
+    assert after.names == ["Query"] and (status, one["popularity"]) == (200, 1)
+
+
+def test_a_click_counted_by_this_container_shows_at_once(client, seeded):
+    entry = PRESETS["presets"][0]
+    assert get(client, f"/presets/{entry['id']}")[1]["popularity"] == 0
+    presets.count_preset_use(presets.get_preset(entry["id"]))
+    with DynamoDBCalls() as calls:
+        assert get(client, f"/presets/{entry['id']}")[1]["popularity"] == 1
+    assert calls.names == []
 
 
 def test_seeding_twice_changes_nothing_and_keeps_counters(client, seeded):

@@ -1,0 +1,54 @@
+"""The capacity profile (bench/capacity_profile.py) records what the handlers really do over moto:
+the keys each operation touches, the units they cost, S3 bytes, SQS messages, provider calls."""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from bench.capacity_profile import record_profile
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return record_profile()
+
+
+def keys(op, kind):
+    return Counter((t["index"], t["pk"], t["sk"]) for t in op["touches"] if t["kind"] == kind)
+
+
+def test_a_usage_event_is_one_transaction_of_six_items_and_an_index_write(profile):
+    op = profile["ops"]["usage_worker (per event)"]
+    assert op["per"] == 10 and op["requests"] == {"dynamodb.TransactWriteItems": 10}
+    writes = keys(op, "write")
+    assert writes == Counter({(None, "U#{uid}#EVT#{eid}", "EVT"): 10, (None, "U#{uid}#A#{aid}", "USE#{ts}#{eid}"): 10,
+                              (None, "U#{uid}#A#{aid}", "META"): 10, (None, "U#{uid}#A#{aid}", "APP#{app}"): 10,
+                              (None, "U#{uid}", "APPUSE#{app}"): 10, (None, "U#{uid}", "STATS"): 10,
+                              ("GSI1", "U#{uid}#P#{pid}", "A#{aid}"): 10})
+    stats = [t for t in op["touches"] if t["sk"] == "STATS"]
+    assert all(t["units"] == 2 and t["transactional"] for t in stats)  # small item, transactional: 2 units
+    assert all(t["created"] for t in op["touches"] if t["sk"] == "EVT")
+
+
+def test_a_cached_gallery_load_makes_no_call_and_a_refresh_reads_the_preset_partition(profile):
+    assert profile["ops"]["GET /presets"]["requests"] == {}
+    refresh = profile["ops"]["gallery cache refresh"]
+    assert refresh["requests"] == {"dynamodb.Query": 1}
+    assert {(t["pk"], t["sk"]) for t in refresh["touches"]} == {("PRESET", "{category}#{preset}")}
+    assert sum(t["units"] for t in refresh["touches"]) >= 0.5
+
+
+def test_stats_read_the_counters_and_seven_days(profile):
+    reads = keys(profile["ops"]["GET /stats"], "read")
+    assert reads[(None, "U#{uid}", "STATS")] == 1 and reads[(None, "U#{uid}", "DAY#{day}")] == 7
+
+
+def test_uploads_and_generations_store_bytes_and_call_the_provider_once(profile):
+    ops = profile["ops"]
+    assert ops["browser POST to S3"]["s3_put_bytes"] == {"uploads/": profile["upload_bytes"]}
+    worker = ops["upload_worker (per upload)"]
+    assert worker["requests"]["s3.PutObject"] == 2 and worker["s3_put_bytes"]["images/"] > 100_000
+    generation = ops["generation_worker (per generation)"]
+    assert generation["provider_calls"] == 1 and generation["provider_megapixels"] == pytest.approx(768 * 1024 / 1e6)
+    assert ops["POST /projects/{id}/avatars/generate"]["sqs"] == {"SendMessage avatar-creator-generations": 1}
