@@ -160,6 +160,7 @@ class Health(Response):
     service: str
     stage: str
     version: str
+    provider: Literal["offline", "flux"] | None = None  # which image provider generations use here
 
 
 class ListQuery(BaseModel):
