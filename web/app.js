@@ -453,6 +453,7 @@ export async function deleteAvatar(view, avatar) {
   const ok = await confirmDialog(`Delete “${avatar.name}”?`, "The avatar, its usage history and its image files are removed.");
   if (!ok) return false;
   await call(state.api.delete(`/avatars/${avatar.id}`));
+  deletedAvatars.add(avatar.id);
   document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`)?.remove();
   toast("Avatar deleted", "ok");
   await refreshCounts(view);
@@ -555,12 +556,17 @@ function jobText(job) {
   return `Failed — ${job.errorMessage || "unknown reason"}`;
 }
 
+/** Generations whose avatar this page has shown (or whose avatar was deleted here): never shown again. */
+const shownJobs = new Set();
+const deletedAvatars = new Set();
+
 export function renderJob(view, job) {
   const { jobs } = view;
   const existing = jobs.querySelector(`[data-generation-id="${job.id}"]`);
   if (job.status === "completed") {
     existing?.remove();
-    if (job.avatar && !document.querySelector(`.avatar-card[data-avatar-id="${job.avatar.id}"]`)) {
+    shownJobs.add(job.id);
+    if (job.avatar && !deletedAvatars.has(job.avatar.id) && !document.querySelector(`.avatar-card[data-avatar-id="${job.avatar.id}"]`)) {
       upsertCard(view, job.avatar, { first: true });
       toast(`“${job.avatar.name}” is ready`, "ok");
       refreshCounts(view);
@@ -599,6 +605,7 @@ export function renderJob(view, job) {
 export function startPolling(view, { withFailures = false } = {}) {
   const { project, jobs } = view;
   const id = (state.pollId = (state.pollId || 0) + 1);
+  const since = Date.now() - 10_000;
   let timer = null;
   const stillHere = () => state.pollId === id && state.project?.id === project.id && jobs.isConnected;
   const tick = async () => {
@@ -612,6 +619,16 @@ export function startPolling(view, { withFailures = false } = {}) {
         for (const job of active.items) renderJob(view, job);
         for (const card of jobs.querySelectorAll(".job:not(.failed)")) {
           if (!known.has(card.dataset.generationId)) renderJob(view, await state.api.get(`/generations/${card.dataset.generationId}`));
+        }
+        // A job started elsewhere can finish between two ticks: recent completions bring their avatar.
+        const recent = await state.api.get(`/projects/${project.id}/generations?limit=10`);
+        for (const job of recent.items) {
+          if (job.status !== "completed" || shownJobs.has(job.id) || !job.avatarId || deletedAvatars.has(job.avatarId)) continue;
+          if (Date.parse(job.completedAt || job.updatedAt) < since || document.querySelector(`.avatar-card[data-avatar-id="${job.avatarId}"]`)) {
+            shownJobs.add(job.id);
+            continue;
+          }
+          if (stillHere()) renderJob(view, await state.api.get(`/generations/${job.id}`));
         }
       } catch (error) {
         if (error.status === 401) return call(Promise.reject(error)).catch(() => {});

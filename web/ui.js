@@ -29,6 +29,9 @@ export const label = (key) => LABELS[key] || key.replace(/([A-Z])/g, " $1").repl
 export function toast(message, kind = "info", ms = 4000) {
   const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, message);
   const box = document.getElementById("toasts");
+  // Inside an open modal dialog, or it would be inert (not read out, not on top) behind it.
+  const host = dialog().open ? dialog() : document.body;
+  if (box.parentElement !== host) host.append(box);
   box.append(el);
   // A batch of 20 uploads must not bury the page: only the newest few stay.
   while (box.children.length > 4) box.firstElementChild.remove();
@@ -51,6 +54,8 @@ export const dialogOpen = () => dialog().open;
 /** Open the dialog with `content` (a node); resolves when it closes. */
 export function openDialog(title, content, { wide = false, onclose = null } = {}) {
   const d = dialog();
+  const box = document.getElementById("toasts");
+  if (box.parentElement === d) document.body.append(box);
   d.replaceChildren(h("div", { class: "dialog-body" },
     h("div", { class: "dialog-head" },
       h("h2", { id: "dialog-title" }, title),
@@ -59,7 +64,11 @@ export function openDialog(title, content, { wide = false, onclose = null } = {}
     content));
   d.classList.toggle("wide", wide);
   if (!d.open) d.showModal();
-  return new Promise((resolve) => d.addEventListener("close", () => { onclose?.(); resolve(d.returnValue); }, { once: true }));
+  return new Promise((resolve) => d.addEventListener("close", () => {
+    if (box.parentElement === d) { document.body.append(box); if (box.children.length) raise(box); }
+    onclose?.();
+    resolve(d.returnValue);
+  }, { once: true }));
 }
 
 export function closeDialog() { if (dialog().open) dialog().close(); }
