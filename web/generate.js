@@ -102,7 +102,7 @@ export async function showGenerate(view, { preset = null } = {}) {
 
   const offlineNote = offline() ? h("p", { class: "note warn", id: "offline-note" },
     h("strong", {}, "Generation is offline on this stack. "),
-    "Images are placeholders drawn locally (a coloured card with the name), not photo-realistic portraits. ",
+    "Pictures are simple placeholders drawn locally and labelled as such, not photo-realistic portraits. ",
     "Set HF_TOKEN (or FLUX_ENDPOINT_URL) and restart to generate real ones.") : null;
   const describe = h("form", { id: "generate-form", class: "generate-form", onsubmit: start },
     presetNote,

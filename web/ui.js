@@ -64,6 +64,7 @@ export function openDialog(title, content, { wide = false, onclose = null } = {}
     content));
   d.classList.toggle("wide", wide);
   if (!d.open) d.showModal();
+  if (box.children.length) { d.append(box); raise(box); }  // toasts already up stay readable above the backdrop
   return new Promise((resolve) => d.addEventListener("close", () => {
     if (box.parentElement === d) { document.body.append(box); if (box.children.length) raise(box); }
     onclose?.();
