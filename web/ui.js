@@ -26,7 +26,7 @@ export const LABELS = {
 };
 export const label = (key) => LABELS[key] || key.replace(/([A-Z])/g, " $1").replace(/^./, (c) => c.toUpperCase());
 
-export function toast(message, kind = "info", ms = 4000) {
+export function toast(message, kind = "info", ms = 3500) {
   const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, message);
   const box = document.getElementById("toasts");
   // Inside an open modal dialog, or it would be inert (not read out, not on top) behind it.
@@ -34,7 +34,7 @@ export function toast(message, kind = "info", ms = 4000) {
   if (box.parentElement !== host) host.append(box);
   box.append(el);
   // A batch of 20 uploads must not bury the page: only the newest few stay.
-  while (box.children.length > 4) box.firstElementChild.remove();
+  while (box.children.length > (matchMedia("(max-width: 700px)").matches ? 2 : 4)) box.firstElementChild.remove();
   raise(box);
   setTimeout(() => { el.remove(); if (!box.children.length && box.matches(":popover-open")) box.hidePopover(); },
     kind === "error" ? ms * 2 : ms);

@@ -25,7 +25,9 @@ def no_sideways_scroll(page, where: str) -> None:
 def check(page, name: str, suffix: str) -> None:
     no_sideways_scroll(page, name)
     assert_accessible(page, f"{name} ({suffix})")
-    screenshot(page, f"view-{name}-{suffix}")
+    page.evaluate("document.getElementById('toasts').replaceChildren()")  # the view, not the last actions' toasts
+    # A modal is shown as the person sees it: the viewport, not the page stretched behind it.
+    screenshot(page, f"view-{name}-{suffix}", full_page=not page.locator("dialog[open]").count())
 
 
 def close_dialog(page) -> None:
