@@ -23,6 +23,7 @@ help:
 	@echo "make bench   run the benchmarks and write BENCHMARKS.md"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "== installing the service's Python packages into $(VENV) (first run: a few minutes)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
@@ -30,6 +31,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 # ministack pins its own botocore, so it lives in a venv of its own.
 $(MS_VENV)/.installed: local/requirements-ministack.txt
+	@echo "== installing the AWS emulator (ministack) into $(MS_VENV) (first run: a minute or two)"
 	@test -x $(MS_VENV)/bin/python || $(PYTHON) -m venv $(MS_VENV)
 	$(MS_VENV)/bin/python -m pip install -q --disable-pip-version-check -r local/requirements-ministack.txt
 	@touch $@
