@@ -160,7 +160,9 @@ screen, m thumbnails fetched by then — lazy loading fetches only what nears th
 thumbnails shown" is when the first 20 are, the 20th card being scrolled into view as soon as the
 thumbnails on screen are drawn (a person scrolling down). The page asks the API for one page of 20
 avatars (the cursor fetches more when the end of the grid nears the screen), and every `<img>` has
-`width`/`height`, so the grid does not move when images arrive (CLS).
+`width`/`height`, so the grid does not move when images arrive (CLS). "Cards in the page" is counted
+when the 20th thumbnail shows: more than 20 means scrolling to it brought the end of the grid near
+the screen and the next page came by cursor.
 
 | viewport | first contentful paint | thumbnails on screen shown | on screen of fetched | first 20 thumbnails shown | cards in the page | layout shift (max CLS) |
 |---|---|---|---|---|---|---|
