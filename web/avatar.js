@@ -43,7 +43,7 @@ export async function showAvatar(view, avatar) {
 
   function drawFacts() {
     const rows = (keys) => keys.filter((k) => present(fresh[k]))
-      .map((k) => h("div", { class: "fact" }, h("dt", {}, label(k)), h("dd", {}, k === "personaAge" ? `${fresh[k]} years` : show(fresh[k]))));
+      .map((k) => h("div", { class: "fact" }, h("dt", {}, label(k)), h("dd", {}, k === "personaAge" ? `${fresh[k]} years` : show(k, fresh[k]))));
     const persona = rows(PERSONA_KEYS);
     const look = rows(Object.keys(ATTRIBUTES));
     info.replaceChildren(
@@ -104,12 +104,13 @@ export async function showAvatar(view, avatar) {
   drawPicture();
   drawFacts();
   openDialog(fresh.name, h("div", { class: "avatar-detail" }, picture, info), { wide: true });
-  document.getElementById("edit-avatar")?.focus();
+  document.getElementById("edit-avatar")?.focus({ preventScroll: true });  // the face stays in view on a phone
   await loadHistory(fresh.id, history);
 }
 
 const present = (v) => v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && !v.length);
-const show = (v) => (Array.isArray(v) ? v.join(", ") : pretty(v));
+// Attribute values are words of a vocabulary ("young-adult" → "Young adult"); persona text stays as typed.
+const show = (key, v) => (Array.isArray(v) ? v.join(", ") : key in ATTRIBUTES ? pretty(v) : String(v));
 
 async function loadHistory(avatarId, target) {
   let page;

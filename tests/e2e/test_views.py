@@ -29,6 +29,7 @@ def check(page, name: str, suffix: str) -> None:
     no_sideways_scroll(page, name)
     assert_accessible(page, f"{name} ({suffix})")
     page.evaluate("document.getElementById('toasts').replaceChildren()")  # the view, not the last actions' toasts
+    page.evaluate("document.querySelector('dialog[open] .dialog-body')?.scrollTo(0, 0)")  # a dialog as it opens
     # A modal is shown as the person sees it: the viewport, not the page stretched behind it.
     screenshot(page, f"view-{name}-{suffix}", full_page=not page.locator("dialog[open]").count())
 
