@@ -143,7 +143,8 @@ async function loadHistory(avatarId, target) {
 /** Choose the square thumbnail region: drag the square, zoom with the slider or the wheel, or use the
  * keyboard (arrows move, + and − zoom). Coordinates are pixels of the upright image, as the API takes them. */
 function cropEditor(picture, avatar, changed, done) {
-  const img = h("img", { src: avatar.imageUrl, alt: `Full picture of ${avatar.name}`, draggable: "false" });
+  // The display copy is lighter; coordinates are the API's (the upright image's width × height) either way.
+  const img = h("img", { src: displayUrl(avatar), alt: `Full picture of ${avatar.name}`, draggable: "false" });
   const square = h("div", { class: "crop-square", tabindex: 0, role: "group", id: "crop-square",
     "aria-label": "Thumbnail area. Arrow keys move it, plus and minus zoom.", "aria-describedby": "crop-help" });
   const stage = h("div", { class: "crop-stage" }, img, square);
@@ -169,7 +170,7 @@ function cropEditor(picture, avatar, changed, done) {
     draw();
   };
   const start = () => {
-    W = img.naturalWidth || W; H = img.naturalHeight || H;
+    if (!avatar.width || !avatar.height) { W = img.naturalWidth || W; H = img.naturalHeight || H; }
     const side = Math.min(W, H);
     crop = avatar.crop ? { ...avatar.crop } : { x: (W - side) / 2, y: (H - side) / 2, size: side };
     draw();
