@@ -202,6 +202,10 @@ function cropEditor(picture, avatar, changed, done) {
     clearDialogError();
     const updated = await call(state.api.put(`/avatars/${avatar.id}`, { crop: body }));
     changed(updated);
+    // The worker re-makes the thumbnail under a new key within a couple of seconds: then the card shows it.
+    setTimeout(() => state.api.get(`/avatars/${avatar.id}`).then((a) => {
+      if (document.querySelector(`.avatar-card[data-avatar-id="${a.id}"]`) && state.view) upsertCard(state.view, a);
+    }).catch(() => {}), 2500);
     toast(body ? "Thumbnail crop saved" : "Thumbnail crop reset", "ok");
     done();
     document.getElementById("crop-avatar")?.focus();

@@ -108,9 +108,27 @@ def test_crop_step_stays_hidden_while_the_api_has_no_crop(page, user, tmp_path):
         page.click("#crop-avatar")
         square = page.locator("#crop-square")
         expect(square).to_be_focused()
-        before = square.evaluate("e => e.style.left")
-        page.keyboard.press("+")
-        page.keyboard.press("ArrowRight")
-        assert square.evaluate("e => e.style.left") != before
+        readout = page.locator("#crop-readout")
+        expect(readout).to_have_text("600 px square at 0, 100")  # 600×800 upright: the centred square
+        page.keyboard.press("+")  # zoom in: a smaller square, same centre
+        page.keyboard.press("ArrowUp")
+        zoomed = readout.inner_text()
+        assert not zoomed.startswith("600 px"), zoomed
+        box = square.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 40, steps=4)
+        page.mouse.up()
+        assert readout.inner_text() != zoomed  # the drag moved it
         page.click("#save-crop")
         expect(page.locator("#crop-avatar")).to_be_visible()
+        saved = page.evaluate("""id => fetch(`/api/apps/avatar-creator/avatars/${id}`, { headers: {
+            Authorization: `Bearer ${localStorage.getItem('avatar-creator.token')}` } }).then(r => r.json()).then(a => a.crop)""", avatar_id)
+        assert saved and saved["size"] < 600 and saved["x"] + saved["size"] <= 600 and saved["y"] + saved["size"] <= 800, saved
+        page.click("#crop-avatar")
+        screenshot(page, "11-crop")
+        page.click("#reset-crop")
+        expect(page.locator("#crop-avatar")).to_be_visible()
+        reset = page.evaluate("""id => fetch(`/api/apps/avatar-creator/avatars/${id}`, { headers: {
+            Authorization: `Bearer ${localStorage.getItem('avatar-creator.token')}` } }).then(r => r.json()).then(a => a.crop)""", avatar_id)
+        assert reset is None
