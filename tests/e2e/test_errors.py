@@ -125,3 +125,14 @@ def test_an_expired_session_signs_out_with_a_message_and_no_uncaught_error(page,
     expect(page.locator(".toast.error")).to_contain_text("sign in again")
     expect(page.locator("#dev-signin")).to_be_visible()
     expect(page.locator("#stats-button")).to_be_hidden()
+
+
+def test_sign_out_returns_to_the_signed_out_view(page, user):
+    sign_in(page, user)
+    expect(page.locator("#stats-button")).to_be_visible()
+    page.click("#signout-button")
+    expect(page.locator("#dev-signin")).to_be_visible()
+    expect(page.locator("#stats-button")).to_be_hidden()
+    expect(page.locator("#signout-button")).to_be_hidden()
+    page.reload()
+    expect(page.locator("#dev-signin")).to_be_visible()  # the token is gone, not just hidden

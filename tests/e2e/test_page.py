@@ -195,3 +195,32 @@ def test_jobs_started_elsewhere_appear_without_a_reload(page, user, local_stack)
     card = page.locator('.avatar-card[data-status="ready"]', has_text="From elsewhere")
     expect(card).to_have_count(1, timeout=30_000)
     expect(page.locator("#avatar-count")).to_have_text("1 avatar")
+
+
+def test_a_big_project_pages_by_cursor_with_lazy_sized_thumbnails(page, user, local_stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support.uploads import browser_post
+
+    token = local_stack.token(user)
+    api = "/api/apps/avatar-creator"
+    pid = local_stack.request("POST", f"{api}/projects", {"name": "Crowd"}, token=token).json()["id"]
+    photo = img.jpeg(320, 400)
+    files = [{"name": f"Face {i:02d}", "contentType": "image/jpeg", "size": len(photo)} for i in range(20)]
+    tickets = []
+    for batch in (files, files[:10]):
+        resp = local_stack.request("POST", f"{api}/projects/{pid}/avatars/uploads", {"files": batch}, token=token)
+        tickets += [item["upload"] for item in resp.json()["items"]]
+    with ThreadPoolExecutor(6) as pool:
+        assert all(r.status_code in (200, 204) for r in pool.map(lambda t: browser_post(t["url"], t["fields"], photo), tickets))
+    sign_in(page, user)
+    page.locator(".project-card", has_text="Crowd").click()
+    expect(page.locator("#avatar-count")).to_have_text("30 avatars", timeout=30_000)
+    page.reload()  # every upload is ready: the grid starts from the server's first page
+    cards = page.locator("#avatar-grid .avatar-card")
+    expect(cards).to_have_count(20)  # one page, not the whole project
+    assert page.locator("#avatar-grid img[loading=lazy][width='300'][height='300']").count() == 20
+    page.locator("#load-more, .sentinel").last.scroll_into_view_if_needed()
+    expect(cards).to_have_count(30)  # the rest came by cursor
+    ids = [cards.nth(i).get_attribute("data-avatar-id") for i in range(30)]
+    assert len(set(ids)) == 30  # no card twice across the page boundary
