@@ -18,8 +18,9 @@ export const PERSONA_KEYS = ["personaName", "personaAge", "personaPersonality", 
 export const APPS = [["pose-generator", "Pose Generator"], ["video-generator", "Video Generator"],
   ["poster-maker", "Poster Maker"]];
 
-/** Words for an attribute value ("young-adult" → "Young adult"). */
-export const pretty = (value) => String(value).replace(/-/g, " ").replace(/^./, (c) => c.toUpperCase());
+/** Words for an attribute value ("young-adult" → "Young adult", "non-binary" → "Non-binary"). */
+const WORDS = { "young-adult": "Young adult", text_to_image: "AI generated" };
+export const pretty = (value) => WORDS[value] || String(value).replace(/^./, (c) => c.toUpperCase());
 
 /** Await an API call; on failure say why (in the open dialog, else a toast) and rethrow, marked as said. */
 export async function call(promise, { quiet404 = false } = {}) {
