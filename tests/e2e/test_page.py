@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import expect
 
@@ -224,3 +225,24 @@ def test_a_big_project_pages_by_cursor_with_lazy_sized_thumbnails(page, user, lo
     expect(cards).to_have_count(30)  # the rest came by cursor
     ids = [cards.nth(i).get_attribute("data-avatar-id") for i in range(30)]
     assert len(set(ids)) == 30  # no card twice across the page boundary
+
+
+def test_polling_pauses_while_the_tab_is_hidden_and_resumes_when_visible(page, user):
+    sign_in(page, user)
+    create_project(page, "Visibility")
+    polls: list[float] = []
+    page.on("request", lambda r: "generations?status=active" in r.url and polls.append(time.monotonic()))
+    page.wait_for_timeout(4500)
+    assert polls, "the active list is polled while the page is visible"
+    # The tab goes to the background (as the browser reports it to the page).
+    page.evaluate("""() => { Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+                             document.dispatchEvent(new Event('visibilitychange')); }""")
+    page.wait_for_timeout(4500)  # a tick already scheduled may still run once
+    hidden_at = time.monotonic()
+    page.wait_for_timeout(9000)
+    assert not [t for t in polls if t > hidden_at], "no polling while hidden"
+    back = time.monotonic()
+    page.evaluate("""() => { Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' });
+                             document.dispatchEvent(new Event('visibilitychange')); }""")
+    page.wait_for_timeout(1000)
+    assert [t for t in polls if t > back], "polling resumes at once when the tab is visible again"
