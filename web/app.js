@@ -405,9 +405,12 @@ function avatarCard(view, avatar) {
     ? h("button", { type: "button", class: "thumb", "aria-label": `Open ${avatar.name}`, onclick: open },
       h("img", { src: avatar.thumbnailUrl, alt: "", width: THUMB, height: THUMB, loading: "lazy", decoding: "async" }),
       offlineArt ? h("span", { class: "ribbon" }, "Offline placeholder") : null)
-    : h("div", { class: "thumb placeholder" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Checking the photo…");
+    : avatar.status === "uploading"
+      // Asked for but never sent (a closed tab mid-upload): it will not finish by itself.
+      ? h("div", { class: "thumb placeholder" }, "Upload not finished — delete it and upload again")
+      : h("div", { class: "thumb placeholder" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Checking the photo…");
   const badges = ["gender", "ageRange", "style"].filter((k) => avatar[k]).map((k) => h("span", { class: "badge" }, pretty(avatar[k])));
-  if (avatar.status !== "ready") badges.unshift(h("span", { class: "badge status" }, "Processing"));
+  if (avatar.status !== "ready") badges.unshift(h("span", { class: "badge status" }, avatar.status === "uploading" ? "Not uploaded" : "Processing"));
   return h("article", { class: "card avatar-card", dataset: { avatarId: avatar.id, status: avatar.status, source: avatar.sourceType } },
     image,
     h("div", { class: "body" },
