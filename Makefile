@@ -23,6 +23,7 @@ help:
 	@echo "make bench   run the benchmarks and write BENCHMARKS.md"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "== installing the service's Python packages into $(VENV) (first run: a few minutes)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
@@ -30,6 +31,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 # ministack pins its own botocore, so it lives in a venv of its own.
 $(MS_VENV)/.installed: local/requirements-ministack.txt
+	@echo "== installing the AWS emulator (ministack) into $(MS_VENV) (first run: a minute or two)"
 	@test -x $(MS_VENV)/bin/python || $(PYTHON) -m venv $(MS_VENV)
 	$(MS_VENV)/bin/python -m pip install -q --disable-pip-version-check -r local/requirements-ministack.txt
 	@touch $@
@@ -47,11 +49,18 @@ run: venv
 token: $(VENV)/.installed
 	@$(PY) -m local.token $(USER)
 
+AXE := tests/e2e/node_modules/axe-core/axe.min.js
 # Debian's Chromium drives the browser tests (Playwright's own browser download cannot run here).
 # (The emoji font only makes the screenshots in test-artifacts/ show the page's icons.)
-browser:
+browser: $(AXE)
 	@{ command -v chromium >/dev/null 2>&1 && test -d /usr/share/fonts/truetype/noto; } || { \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; }
+
+# axe-core (pinned in tests/e2e/package.json) for the accessibility checks of the browser tests.
+$(AXE): tests/e2e/package.json tests/e2e/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	cd tests/e2e && npm ci --no-audit --no-fund --silent
+	@touch $@
 
 test: venv browser
 	$(PY) -m pytest $(PYTEST_ARGS)

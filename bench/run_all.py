@@ -22,9 +22,10 @@ BENCHES = [
     ("load", ["-m", "bench.load", "--clients", "16", "--seconds", "15"]),
     ("usage", ["-m", "bench.usage.bench_usage", "--events", "500", "--pollers", "1,4", "--seconds", "5"]),
     ("capacity_sim", ["-m", "bench.capacity_sim", "--users", "200", "--clients", "8", "--seconds", "45"]),
+    ("page", ["-m", "bench.page", "--avatars", "200", "--rounds", "7"]),
 ]
 ORDER = ["cold_start", "package_cold_start", "api", "calls", "load", "pipelines", "thumbnails", "usage",
-         "capacity_sim"]
+         "capacity_sim", "page"]
 
 
 def main() -> int:

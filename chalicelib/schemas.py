@@ -167,6 +167,7 @@ class Health(Response):
     service: str
     stage: str
     version: str
+    provider: Literal["offline", "flux"] | None = None  # which image provider generations use here
 
 
 class ListQuery(BaseModel):

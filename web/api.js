@@ -2,12 +2,18 @@
 const PREFIX = "/api/apps/avatar-creator";
 
 export class ApiError extends Error {
-  constructor(status, error) {
+  constructor(status, error, retryAfter = null) {
     super(error?.message || `HTTP ${status}`);
     this.status = status;
     this.code = error?.code || "error";
     this.details = error?.details || {};
+    this.retryAfter = retryAfter;  // seconds, from the Retry-After header of a 429/503
   }
+}
+
+/** A fetch that never reached the server (offline, DNS, CORS): said as such, not as "Failed to fetch". */
+export class NetworkError extends Error {
+  constructor() { super("Can't reach the server — check your connection and try again"); this.status = 0; }
 }
 
 export class Api {
@@ -17,7 +23,9 @@ export class Api {
   }
 
   async request(method, path, { body, headers } = {}) {
-    const response = await fetch(`${this.baseUrl}${PREFIX}${path}`, {
+    let response;
+    try {
+      response = await fetch(`${this.baseUrl}${PREFIX}${path}`, {
       method,
       headers: {
         Authorization: `Bearer ${this.token}`,
@@ -25,10 +33,14 @@ export class Api {
         ...(headers || {}),
       },
       body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
+      });
+    } catch { throw new NetworkError(); }
     if (response.status === 204) return null;
     const payload = await response.json().catch(() => ({}));
-    if (!response.ok) throw new ApiError(response.status, payload.error);
+    if (!response.ok) {
+      const wait = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+      throw new ApiError(response.status, payload.error, Number.isFinite(wait) ? wait : null);
+    }
     return payload;
   }
 

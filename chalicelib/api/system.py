@@ -15,8 +15,10 @@ VERSION = "0.1.0"
 @bp.route("/health", methods=["GET"])
 @operation("Liveness of the API function", tags=("system",), response="Health", public=True, errors=())
 def health():
-    return json_response({"status": "ok", "service": "avatar-creator", "stage": get_settings().stage,
-                          "version": VERSION})
+    settings = get_settings()
+    # The page says "generation is offline on this stack" from this, before anyone generates.
+    return json_response({"status": "ok", "service": "avatar-creator", "stage": settings.stage,
+                          "version": VERSION, "provider": "offline" if settings.offline_generation else "flux"})
 
 
 @functools.lru_cache(maxsize=1)

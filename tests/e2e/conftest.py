@@ -1,5 +1,5 @@
 """Browser fixtures: one Chromium per session against the session's local stack; a fresh page
-(and so a fresh sign-in) per test."""
+(and so a fresh sign-in) per test. Every test fails on an uncaught page error or a console error."""
 from __future__ import annotations
 
 import uuid
@@ -7,6 +7,9 @@ import uuid
 import pytest
 
 from tests.support.browser import chromium_path
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="session")
@@ -20,16 +23,36 @@ def browser():
         browser.close()
 
 
+def watch_errors(page, errors: list[str]) -> None:
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    # The network log of an expected 4xx (a 429 the page explains, a 401 for a bad token) is not a
+    # script error; anything else logged as an error is.
+    page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            and errors.append(f"console: {msg.text}"))
+
+
 @pytest.fixture
-def page(browser, local_stack):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=local_stack.outputs["ApiUrl"])
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
+def new_page(browser, local_stack):
+    """Pages in contexts of their own (viewport, touch…); all are checked for errors at the end."""
+    contexts, errors = [], []
+
+    def make(viewport=DESKTOP, **options):
+        context = browser.new_context(viewport=viewport, base_url=local_stack.outputs["ApiUrl"], **options)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        watch_errors(page, errors)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
 
 
 @pytest.fixture
@@ -48,3 +71,7 @@ def create_project(page, name: str) -> None:
     page.fill("#new-project-name", name)
     page.click("#create-project")
     page.wait_for_selector("#project-title")
+
+
+def upload(page, path) -> None:
+    page.set_input_files("#file-input", str(path))

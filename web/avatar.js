@@ -1,0 +1,222 @@
+// One avatar's dialog: the face, its details (and editing them), the thumbnail crop, usage, and a developer panel.
+import { deleteAvatar, renderJob, upsertCard } from "./app.js";
+import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline, fill, pretty, safe, select, state,
+  traitInputs, traitSections } from "./core.js";
+import { clearDialogError, closeDialog, h, label, openDialog, toast, when } from "./ui.js";
+
+const SOURCES = { uploaded: "Uploaded photo", text_to_image: "AI generated", preset: "AI generated from a preset" };
+
+export async function showAvatar(view, avatar) {
+  let fresh = await call(state.api.get(`/avatars/${avatar.id}`));
+  const picture = h("div", { class: "detail-image" });
+  const info = h("div", { class: "detail-info" });
+  const history = h("div", { id: "usage-history" }, h("p", { class: "loading" }, "Loading usage…"));
+
+  const changed = (updated) => {
+    fresh = updated;
+    document.getElementById("dialog-title").textContent = updated.name;
+    if (document.querySelector(`.avatar-card[data-avatar-id="${updated.id}"]`)) upsertCard(view, updated);
+  };
+
+  function drawPicture() {
+    picture.replaceChildren(
+      h("figure", { class: "face" },
+        h("img", { class: "preview", src: displayUrl(fresh), alt: `Picture of ${fresh.name}`,
+          width: fresh.width || null, height: fresh.height || null }),
+        drawnOffline(fresh) ? h("figcaption", { class: "note warn", id: "offline-caption" },
+          h("strong", {}, "Offline placeholder. "), "This stack has no image provider, so this picture was drawn locally instead of by FLUX.") : null),
+      h("div", { class: "row" },
+        "crop" in fresh ? h("button", { type: "button", class: "secondary", id: "crop-avatar", onclick: () => cropEditor(picture, fresh, changed, drawPicture) }, "Crop thumbnail") : null,
+        h("button", { type: "button", class: "ghost", id: "make-variations", onclick: safe(async (event) => {
+          event.currentTarget.disabled = true;
+          const out = await call(state.api.post(`/avatars/${fresh.id}/variations`, { count: 2 }, { "Idempotency-Key": crypto.randomUUID() }));
+          closeDialog();
+          toast(`${out.items.length} variations started`, "ok");
+          out.items.forEach((job) => renderJob(view, job));
+          state.poll?.();
+        }) }, "✨ 2 variations"),
+        h("a", { href: fresh.imageUrl, target: "_blank", rel: "noopener", class: "button ghost" }, "Full image"),
+        h("button", { type: "button", class: "ghost danger-text", id: "delete-avatar", onclick: safe(async () => {
+          await deleteAvatar(view, fresh);
+        }) }, "Delete")));
+  }
+
+  function drawFacts() {
+    const rows = (keys) => keys.filter((k) => present(fresh[k]))
+      .map((k) => h("div", { class: "fact" }, h("dt", {}, label(k)), h("dd", {}, k === "personaAge" ? `${fresh[k]} years` : show(k, fresh[k]))));
+    const persona = rows(PERSONA_KEYS);
+    const look = rows(Object.keys(ATTRIBUTES));
+    info.replaceChildren(
+      h("div", { class: "row spread" }, h("p", { class: "meta" }, SOURCES[fresh.sourceType] || fresh.sourceType, ` · added ${when(fresh.createdAt)}`),
+        h("button", { type: "button", class: "secondary", id: "edit-avatar", onclick: drawForm }, "Edit details")),
+      h("h3", {}, "Persona"), persona.length ? h("dl", { class: "facts" }, persona) : h("p", { class: "empty-line" }, "No persona yet — add one with Edit details."),
+      h("h3", {}, "Look"), look.length ? h("dl", { class: "facts" }, look) : h("p", { class: "empty-line" }, "No attributes yet — add them so the filters find this avatar."),
+      h("details", { class: "advanced", id: "advanced" }, h("summary", {}, "Advanced"),
+        h("dl", { class: "facts" },
+          [["Generated prompt", fresh.prompt], ["Seed", fresh.seed], ["Size", fresh.width && `${fresh.width} × ${fresh.height} px`],
+            ["Format", fresh.format && fresh.format.toUpperCase()], ["File size", fresh.bytes && `${Math.round(fresh.bytes / 1024)} kB`],
+            ["Avatar id", fresh.id]]
+            .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k), h("dd", { class: k === "Generated prompt" ? "prompt" : null }, String(v)))))),
+      h("h3", {}, "Where it is used"), history, devPanel());
+  }
+
+  function drawForm() {
+    const inputs = { name: h("input", { id: "edit-name", maxlength: 100, required: true, autocomplete: "off" }), ...traitInputs("edit") };
+    fill(inputs, fresh);
+    const form = h("form", { id: "avatar-form", class: "stack", onsubmit: safe(async (event) => {
+      event.preventDefault();
+      clearDialogError();
+      const updated = await call(state.api.put(`/avatars/${fresh.id}`, collect(inputs, { clear: true })));
+      changed(updated);
+      toast("Avatar saved", "ok");
+      drawFacts();
+      loadHistory(fresh.id, history);
+      document.getElementById("edit-avatar")?.focus();
+      // A filtered list re-asks the server, so the card shows (or goes) as the new attributes say.
+      if (view.list?.filtered()) view.reload();
+    }) },
+    h("label", {}, h("span", {}, "Avatar name"), inputs.name),
+    traitSections(inputs),
+    h("div", { class: "dialog-footer" },
+      h("button", { type: "submit", id: "save-avatar" }, "Save"),
+      h("button", { type: "button", class: "ghost", onclick: () => { drawFacts(); loadHistory(fresh.id, history); document.getElementById("edit-avatar")?.focus(); } }, "Cancel")));
+    info.replaceChildren(form);
+    inputs.name.focus();
+  }
+
+  function devPanel() {
+    const app = select("usage-app", APPS);
+    const action = h("input", { id: "usage-action", value: "generate", maxlength: 64 });
+    return h("details", { class: "dev-panel", id: "dev-panel" }, h("summary", {}, "Developer panel"),
+      h("p", { class: "meta" }, "Apps record a use through the API (", h("code", {}, `POST /avatars/${fresh.id}/usage`), "). Record one by hand to try it."),
+      h("form", { class: "toolbar", onsubmit: safe(async (event) => {
+        event.preventDefault();
+        const [appId, appName] = APPS.find(([id]) => id === app.value);
+        await call(state.api.post(`/avatars/${fresh.id}/usage`, { appId, appName, action: action.value.trim() || "use",
+          eventId: crypto.randomUUID() }));
+        toast(`Use by ${appName} recorded`, "ok");
+        await loadHistory(fresh.id, history);
+        changed(await call(state.api.get(`/avatars/${fresh.id}`)));  // the card's "used N×" follows
+      }) }, h("label", {}, h("span", {}, "App"), app), h("label", {}, h("span", {}, "Action"), action),
+      h("button", { type: "submit", class: "secondary", id: "record-usage" }, "Record use")));
+  }
+
+  drawPicture();
+  drawFacts();
+  openDialog(fresh.name, h("div", { class: "avatar-detail" }, picture, info), { wide: true });
+  document.getElementById("edit-avatar")?.focus({ preventScroll: true });  // the face stays in view on a phone
+  await loadHistory(fresh.id, history);
+}
+
+const present = (v) => v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && !v.length);
+// Attribute values are words of a vocabulary ("young-adult" → "Young adult"); persona text stays as typed.
+const show = (key, v) => (Array.isArray(v) ? v.join(", ") : key in ATTRIBUTES ? pretty(v) : String(v));
+
+async function loadHistory(avatarId, target) {
+  let page;
+  try { page = await call(state.api.get(`/avatars/${avatarId}/usage-history?limit=20`)); } catch { return; }
+  if (!page.items.length && !page.summary.length) {
+    target.replaceChildren(h("p", { class: "empty-line" }, "Not used by any app yet. When Pose Generator, Video Generator or Poster Maker use this avatar, it shows here."));
+    return;
+  }
+  const total = page.summary.reduce((n, s) => n + s.count, 0);
+  const summary = h("ul", { class: "usage-summary", "aria-label": "Uses by app" }, page.summary.map((s) =>
+    h("li", { dataset: { appId: s.appId } }, h("strong", {}, s.appName), h("span", { class: "count" }, `${s.count}×`),
+      h("span", { class: "meta" }, `last ${when(s.lastUsedAt)}`))));
+  // Newest first, grouped by day: a timeline reads better than a flat log.
+  const days = new Map();
+  for (const u of page.items) {
+    const day = new Date(u.occurredAt).toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" });
+    if (!days.has(day)) days.set(day, []);
+    days.get(day).push(u);
+  }
+  const timeline = h("ol", { class: "timeline usage-items", "aria-label": "Usage timeline" }, [...days].map(([day, uses]) =>
+    h("li", { class: "day" }, h("h4", {}, day), h("ol", {}, uses.map((u) => h("li", { class: "use" },
+      h("time", { datetime: u.occurredAt }, new Date(u.occurredAt).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })),
+      h("span", {}, h("strong", {}, u.appName), ` — ${u.action}`)))))));
+  target.replaceChildren(h("p", { class: "meta" }, `${total} use${total === 1 ? "" : "s"} by ${page.summary.length} app${page.summary.length === 1 ? "" : "s"}`),
+    summary, timeline);
+}
+
+// ---- crop -------------------------------------------------------------------------------------------
+
+/** Choose the square thumbnail region: drag the square, zoom with the slider or the wheel, or use the
+ * keyboard (arrows move, + and − zoom). Coordinates are pixels of the upright image, as the API takes them. */
+function cropEditor(picture, avatar, changed, done) {
+  // The display copy is lighter; coordinates are the API's (the upright image's width × height) either way.
+  const img = h("img", { src: displayUrl(avatar), alt: `Full picture of ${avatar.name}`, draggable: "false" });
+  const square = h("div", { class: "crop-square", tabindex: 0, role: "group", id: "crop-square",
+    "aria-label": "Thumbnail area. Arrow keys move it, plus and minus zoom.", "aria-describedby": "crop-help" });
+  const stage = h("div", { class: "crop-stage" }, img, square);
+  const zoom = h("input", { type: "range", id: "crop-zoom", min: 1, max: 4, step: 0.05, value: 1 });
+  const readout = h("output", { id: "crop-readout", class: "meta" });
+  let W = avatar.width || 1, H = avatar.height || 1, crop = null;
+  const clamp = () => {
+    crop.size = Math.max(Math.min(W, H) / 4, Math.min(crop.size, W, H));
+    crop.x = Math.max(0, Math.min(crop.x, W - crop.size));
+    crop.y = Math.max(0, Math.min(crop.y, H - crop.size));
+  };
+  const draw = () => {
+    clamp();
+    Object.assign(square.style, { left: `${(crop.x / W) * 100}%`, top: `${(crop.y / H) * 100}%`,
+      width: `${(crop.size / W) * 100}%`, height: `${(crop.size / H) * 100}%` });
+    zoom.value = String(Math.min(W, H) / crop.size);
+    readout.textContent = `${Math.round(crop.size)} px square at ${Math.round(crop.x)}, ${Math.round(crop.y)}`;
+  };
+  const setZoom = (z) => {
+    const cx = crop.x + crop.size / 2, cy = crop.y + crop.size / 2;
+    crop.size = Math.min(W, H) / Math.max(1, Math.min(4, z));
+    crop.x = cx - crop.size / 2; crop.y = cy - crop.size / 2;
+    draw();
+  };
+  const start = () => {
+    if (!avatar.width || !avatar.height) { W = img.naturalWidth || W; H = img.naturalHeight || H; }
+    const side = Math.min(W, H);
+    crop = avatar.crop ? { ...avatar.crop } : { x: (W - side) / 2, y: (H - side) / 2, size: side };
+    draw();
+  };
+  if (img.complete && img.naturalWidth) start(); else img.addEventListener("load", start, { once: true });
+  zoom.addEventListener("input", () => crop && setZoom(Number(zoom.value)));
+  stage.addEventListener("wheel", (e) => { if (!crop) return; e.preventDefault(); setZoom(Number(zoom.value) * (e.deltaY < 0 ? 1.1 : 1 / 1.1)); }, { passive: false });
+  square.addEventListener("pointerdown", (e) => {
+    if (!crop) return;
+    square.setPointerCapture(e.pointerId);
+    const scale = W / stage.getBoundingClientRect().width;
+    const from = { x: e.clientX, y: e.clientY, cx: crop.x, cy: crop.y };
+    const move = (m) => { crop.x = from.cx + (m.clientX - from.x) * scale; crop.y = from.cy + (m.clientY - from.y) * scale; draw(); };
+    const up = () => { square.removeEventListener("pointermove", move); square.removeEventListener("pointerup", up); };
+    square.addEventListener("pointermove", move);
+    square.addEventListener("pointerup", up);
+  });
+  square.addEventListener("keydown", (e) => {
+    if (!crop) return;
+    const step = (e.shiftKey ? 0.1 : 0.02) * Math.min(W, H);
+    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+    if (moves[e.key]) { crop.x += moves[e.key][0]; crop.y += moves[e.key][1]; draw(); }
+    else if (e.key === "+" || e.key === "=") setZoom(Number(zoom.value) * 1.1);
+    else if (e.key === "-" || e.key === "_") setZoom(Number(zoom.value) / 1.1);
+    else return;
+    e.preventDefault();
+  });
+  const save = async (body) => {
+    clearDialogError();
+    const updated = await call(state.api.put(`/avatars/${avatar.id}`, { crop: body }));
+    changed(updated);
+    // The worker re-makes the thumbnail under a new key within a couple of seconds: then the card shows it.
+    setTimeout(() => state.api.get(`/avatars/${avatar.id}`).then((a) => {
+      if (document.querySelector(`.avatar-card[data-avatar-id="${a.id}"]`) && state.view) upsertCard(state.view, a);
+    }).catch(() => {}), 2500);
+    toast(body ? "Thumbnail crop saved" : "Thumbnail crop reset", "ok");
+    done();
+    document.getElementById("crop-avatar")?.focus();
+  };
+  picture.replaceChildren(h("div", { class: "crop-editor stack" },
+    stage,
+    h("p", { class: "meta", id: "crop-help" }, "Drag the square over the face. Zoom with the slider or the mouse wheel; on the keyboard, arrows move it and + / − zoom."),
+    h("label", { class: "inline" }, h("span", {}, "Zoom"), zoom), readout,
+    h("div", { class: "row" },
+      h("button", { type: "button", id: "save-crop", onclick: safe(() => save({ x: Math.round(crop.x), y: Math.round(crop.y), size: Math.floor(crop.size) })) }, "Save crop"),
+      h("button", { type: "button", class: "ghost", id: "reset-crop", onclick: safe(() => save(null)) }, "Reset"),
+      h("button", { type: "button", class: "ghost", onclick: () => { done(); document.getElementById("crop-avatar")?.focus(); } }, "Cancel"))));
+  square.focus();
+}

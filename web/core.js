@@ -1,0 +1,108 @@
+// Shared page state, the API call wrapper that says errors, and the attribute vocabulary.
+import { errorText, h, showError, toast } from "./ui.js";
+
+export const state = { config: null, api: null, user: null, project: null, health: null, onSignOut: null };
+
+export const ATTRIBUTES = {
+  gender: ["female", "male", "non-binary"],
+  ageRange: ["teen", "young-adult", "adult", "middle-aged", "senior"],
+  ethnicity: ["asian", "southeast asian", "south asian", "black", "white", "hispanic", "middle eastern", "mixed"],
+  bodyType: ["slim", "average", "athletic", "curvy", "plus-size"],
+  hairStyle: ["short", "long straight", "long wavy", "curly", "bob", "bun", "hijab", "bald"],
+  hairColor: ["black", "brown", "blonde", "red", "grey", "dyed"],
+  eyeColor: ["brown", "black", "blue", "green", "hazel"],
+  skinTone: ["fair", "light", "medium", "tan", "brown", "dark"],
+  style: ["professional", "casual", "formal", "sporty", "traditional", "fashion", "creative"],
+};
+export const PERSONA_KEYS = ["personaName", "personaAge", "personaPersonality", "personaBackground"];
+export const APPS = [["pose-generator", "Pose Generator"], ["video-generator", "Video Generator"],
+  ["poster-maker", "Poster Maker"]];
+
+/** Words for an attribute value ("young-adult" → "Young adult", "non-binary" → "Non-binary"). */
+const WORDS = { "young-adult": "Young adult", text_to_image: "AI generated" };
+export const pretty = (value) => WORDS[value] || String(value).replace(/^./, (c) => c.toUpperCase());
+
+/** Await an API call; on failure say why (in the open dialog, else a toast) and rethrow, marked as said. */
+export async function call(promise, { quiet404 = false } = {}) {
+  try {
+    return await promise;
+  } catch (error) {
+    if (error.status === 401) {
+      toast("Your session has expired or the token is not valid — sign in again.", "error");
+      state.onSignOut?.();
+    } else if (!(quiet404 && error.status === 404)) showError(errorText(error));
+    error.shown = true;
+    throw error;
+  }
+}
+
+/** An event handler that never leaks an uncaught error: what was not yet said is said. */
+export const safe = (fn) => async (...args) => {
+  try { return await fn(...args); } catch (error) { if (!error?.shown) showError(errorText(error)); }
+};
+
+export function select(id, options, value = "", attrs = {}) {
+  return h("select", { id, ...attrs }, options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
+}
+
+/** Persona and look inputs shared by the generate form and the edit form (ids prefixed). */
+export function traitInputs(prefix) {
+  const inputs = {
+    personaName: h("input", { id: `${prefix}-persona-name`, maxlength: 100, autocomplete: "off" }),
+    personaAge: h("input", { id: `${prefix}-persona-age`, type: "number", min: 1, max: 120, inputmode: "numeric" }),
+    personaPersonality: h("input", { id: `${prefix}-persona-personality`, placeholder: "friendly, confident" }),
+    personaBackground: h("textarea", { id: `${prefix}-persona-background`, rows: 2, maxlength: 1000,
+      placeholder: "What they do, where they live" }),
+  };
+  for (const [key, values] of Object.entries(ATTRIBUTES)) {
+    inputs[key] = select(`${prefix}-${key}`, [["", "Any"], ...values.map((v) => [v, pretty(v)])]);
+  }
+  return inputs;
+}
+
+export function fill(inputs, values) {
+  for (const [key, value] of Object.entries(values)) {
+    const el = inputs[key];
+    if (!el) continue;
+    const text = value === null || value === undefined ? "" : Array.isArray(value) ? value.join(", ") : String(value);
+    if (el.tagName === "SELECT" && text && ![...el.options].some((o) => o.value === text)) el.append(h("option", { value: text }, pretty(text)));
+    el.value = text;
+  }
+}
+
+/** Form values as the API takes them; with `clear`, empty fields are sent as null (an edit clears them). */
+export function collect(inputs, { clear = false } = {}) {
+  const body = {};
+  for (const [key, el] of Object.entries(inputs)) {
+    const value = el.value.trim();
+    if (!value) { if (clear && key !== "name" && key !== "prompt") body[key] = null; continue; }
+    if (key === "personaAge") body[key] = Number(value);
+    else if (key === "personaPersonality") body[key] = value.split(",").map((s) => s.trim()).filter(Boolean).slice(0, 10);
+    else body[key] = value;
+  }
+  return body;
+}
+
+/** The persona and look fields in two fieldsets (used by generate and edit). */
+export function traitSections(inputs) {
+  const field = (key, wide = false) => h("label", { class: wide ? "span-all" : null }, h("span", {}, labelFor(key)), inputs[key]);
+  return [
+    h("fieldset", { class: "section" }, h("legend", {}, "Persona"),
+      h("div", { class: "form-grid" }, field("personaName"), field("personaAge"), field("personaPersonality", true),
+        field("personaBackground", true))),
+    h("fieldset", { class: "section" }, h("legend", {}, "Look"),
+      h("div", { class: "form-grid" }, Object.keys(ATTRIBUTES).map((k) => field(k)))),
+  ];
+}
+
+const FORM_LABELS = { personaName: "Name", personaAge: "Age", personaPersonality: "Personality (comma separated)",
+  personaBackground: "Background", ageRange: "Age range", bodyType: "Body type", hairStyle: "Hair style",
+  hairColor: "Hair colour", eyeColor: "Eyes", skinTone: "Skin tone" };
+const labelFor = (key) => FORM_LABELS[key] || pretty(key);
+
+/** Image shown for an avatar: the cropped display copy when the API has one. */
+export const displayUrl = (avatar) => avatar.displayUrl || avatar.imageUrl;
+
+/** On this stack generations are drawn by the offline placeholder provider (GET /health says). */
+export const offline = () => state.health?.provider === "offline";
+export const drawnOffline = (avatar) => offline() && avatar.sourceType !== "uploaded";

@@ -1,0 +1,171 @@
+// The generate dialog: describe a person (from scratch, a persona example or a preset) or pick a preset.
+import { renderJob } from "./app.js";
+import { ATTRIBUTES, call, collect, fill, offline, pretty, safe, select, state, traitInputs, traitSections } from "./core.js";
+import { clearDialogError, closeDialog, h, openDialog, toast } from "./ui.js";
+
+/** The look each persona example starts from (the API's examples carry a persona only). Unknown
+ * examples get a look from their category and age. */
+const PERSONA_LOOKS = {
+  "ceo-sarah": ["female", "asian", "professional"], "engineer-arif": ["male", "southeast asian", "casual"],
+  "nurse-fitri": ["female", "southeast asian", "professional"], "banker-tom": ["male", "white", "formal"],
+  "student-nina": ["female", "southeast asian", "casual"], "traveler-leo": ["male", "mixed", "casual"],
+  "parent-rini": ["female", "southeast asian", "casual"], "gamer-kevin": ["male", "asian", "casual"],
+  "runner-putri": ["female", "southeast asian", "sporty"], "boxer-agus": ["male", "southeast asian", "sporty"],
+  "swimmer-mei": ["female", "asian", "sporty"], "designer-vera": ["female", "white", "fashion"],
+  "stylist-reza": ["male", "southeast asian", "fashion"], "model-kirana": ["female", "southeast asian", "fashion"],
+  "dancer-laras": ["female", "southeast asian", "traditional"], "weaver-maria": ["female", "southeast asian", "traditional"],
+  "elder-ketut": ["male", "southeast asian", "traditional"], "painter-bayu": ["male", "southeast asian", "creative"],
+  "writer-sari": ["female", "southeast asian", "creative"], "chef-hana": ["female", "asian", "creative"],
+  "podcaster-dani": ["male", "southeast asian", "creative"], "scientist-lia": ["female", "asian", "professional"],
+};
+const CATEGORY_STYLE = { professional: "professional", casual: "casual", sports: "sporty", fashion: "fashion",
+  traditional: "traditional", creative: "creative" };
+
+function ageRange(age) {
+  if (!age) return "";
+  return age < 18 ? "teen" : age < 30 ? "young-adult" : age < 45 ? "adult" : age < 60 ? "middle-aged" : "senior";
+}
+
+/** Persona, look and a starter prompt from a persona example. */
+export function fromPersona(persona) {
+  const [gender, ethnicity, style] = PERSONA_LOOKS[persona.id] || ["", "", CATEGORY_STYLE[persona.category] || ""];
+  const who = [persona.personaAge ? `${persona.personaAge}-year-old` : "", gender === "non-binary" ? "person" : gender === "male" ? "man" : gender === "female" ? "woman" : "person"]
+    .filter(Boolean).join(" ");
+  const traits = (persona.personaPersonality || []).join(" and ");
+  const what = (persona.personaBackground || "").replace(/\.$/, "").replace(/^./, (c) => c.toLowerCase());
+  const prompt = `portrait of a ${traits ? `${traits} ` : ""}${who}${what ? `, ${what}` : ""}, natural light`;
+  return {
+    name: persona.personaName, prompt: prompt.slice(0, 600),
+    personaName: persona.personaName, personaAge: persona.personaAge, personaPersonality: persona.personaPersonality,
+    personaBackground: persona.personaBackground,
+    gender, ethnicity, style, ageRange: ageRange(persona.personaAge),
+  };
+}
+
+/** The preset's fields as the form holds them. */
+function fromPreset(preset) {
+  const out = { name: preset.name, prompt: preset.prompt };
+  for (const key of ["personaName", "personaAge", "personaPersonality", "personaBackground", ...Object.keys(ATTRIBUTES)]) {
+    if (preset[key] !== null && preset[key] !== undefined) out[key] = preset[key];
+  }
+  return out;
+}
+
+export async function showGenerate(view, { preset = null } = {}) {
+  const inputs = {
+    prompt: h("textarea", { id: "gen-prompt", rows: 3, maxlength: 600, required: true, minlength: 3,
+      placeholder: "e.g. confident business woman in a bright office", "aria-describedby": "gen-prompt-help" }),
+    name: h("input", { id: "gen-name", maxlength: 100, required: true, placeholder: "e.g. Sarah", autocomplete: "off" }),
+    ...traitInputs("gen"),
+  };
+  let fromPresetId = preset?.id || null;
+  const presetNote = h("p", { class: "note", id: "preset-note", hidden: !preset });
+  const setPreset = (p) => {
+    fromPresetId = p?.id || null;
+    presetNote.hidden = !p;
+    presetNote.replaceChildren(...(p ? ["Starting from the preset ", h("strong", {}, p.name), ". Change anything, then generate.",
+      h("button", { type: "button", class: "link", onclick: () => setPreset(null) }, "Start from scratch instead")] : []));
+  };
+  if (preset) { fill(inputs, fromPreset(preset)); setPreset(preset); }
+
+  const submit = h("button", { type: "submit", id: "start-generation" }, "✨ Generate");
+  const start = safe(async (event) => {
+    event.preventDefault();
+    if (submit.disabled) return;
+    clearDialogError();
+    submit.disabled = true;  // one click, one job (and the key below makes a network retry harmless)
+    try {
+      const body = collect(inputs);
+      const job = fromPresetId
+        ? await call(state.api.post(`/presets/${fromPresetId}/generate`, { projectId: view.project.id, ...body }, { "Idempotency-Key": crypto.randomUUID() }))
+        : await call(state.api.post(`/projects/${view.project.id}/avatars/generate`, body, { "Idempotency-Key": crypto.randomUUID() }));
+      closeDialog();
+      toast(`Generating “${body.name}”`, "ok");
+      renderJob(view, job);
+      state.poll?.();
+    } finally { submit.disabled = false; }
+  });
+
+  const personas = h("select", { id: "persona-picker", "aria-describedby": "persona-help" }, h("option", { value: "" }, "Choose an example…"));
+  state.api.get("/persona-examples?limit=100").then((page) => {
+    for (const p of page.items) personas.append(h("option", { value: p.id, dataset: { json: JSON.stringify(p) } },
+      `${p.personaName}, ${p.personaAge} — ${p.personaBackground || pretty(p.category)}`));
+  }).catch(() => personas.append(h("option", { value: "", disabled: true }, "Examples could not be loaded")));
+  personas.addEventListener("change", () => {
+    const option = personas.selectedOptions[0];
+    if (!option?.dataset.json) return;
+    const persona = JSON.parse(option.dataset.json);
+    setPreset(null);
+    fill(inputs, fromPersona(persona));
+    state.api.post(`/persona-examples/${persona.id}/use`).catch(() => {});
+  });
+
+  const offlineNote = offline() ? h("p", { class: "note warn", id: "offline-note" },
+    h("strong", {}, "Generation is offline on this stack. "),
+    "Pictures are simple placeholders drawn locally and labelled as such, not photo-realistic portraits. ",
+    "Set HF_TOKEN (or FLUX_ENDPOINT_URL) and restart to generate real ones.") : null;
+  const describe = h("form", { id: "generate-form", class: "generate-form", onsubmit: start },
+    presetNote,
+    h("fieldset", { class: "section" }, h("legend", {}, "Start"),
+      h("div", { class: "form-grid" },
+        h("label", { class: "span-all" }, h("span", {}, "Start from a persona example (optional)"), personas,
+          h("small", { id: "persona-help", class: "meta" }, "Fills the persona, the look and a starter description — change anything after.")),
+        h("label", { class: "span-all" }, h("span", {}, "Describe the person"), inputs.prompt,
+          h("small", { id: "gen-prompt-help", class: "meta" }, "Who they are and the setting; the look below is added to it.")),
+        h("label", {}, h("span", {}, "Avatar name"), inputs.name))),
+    traitSections(inputs),
+    h("div", { class: "dialog-footer" }, submit,
+      h("span", { class: "meta" }, offline() ? "Offline placeholder — no FLUX on this stack" : "Photo-realistic portrait with FLUX.1-dev and a realism LoRA")));
+  const gallery = h("div", { id: "preset-gallery" }, h("p", { class: "loading" }, "Loading presets…"));
+  let tabs;
+  const openForm = (p) => { fill(inputs, Object.fromEntries(Object.keys(inputs).map((k) => [k, ""]))); fill(inputs, fromPreset(p)); setPreset(p); tabs.pick(0); inputs.name.focus(); inputs.name.select(); };
+  tabs = tabbed([["Describe", describe], ["Preset gallery", gallery]]);
+  openDialog("Generate an avatar", h("div", { class: "stack" }, offlineNote, tabs.node), { wide: true });
+  (preset ? inputs.name : inputs.prompt).focus();
+  loadGallery(gallery, view, openForm);
+}
+
+function tabbed(panes) {
+  const buttons = panes.map(([text], i) => h("button", { type: "button", role: "tab", "aria-selected": i === 0 ? "true" : "false",
+    "aria-controls": `tabpanel-${i}`, tabindex: i === 0 ? 0 : -1, id: `tab-${i}`, onclick: () => pick(i),
+    onkeydown: (e) => {
+      const step = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+      if (step) { e.preventDefault(); const next = (i + step + panes.length) % panes.length; pick(next); buttons[next].focus(); }
+    } }, text));
+  const bodies = panes.map(([, node], i) => h("div", { role: "tabpanel", id: `tabpanel-${i}`, "aria-labelledby": `tab-${i}`, hidden: i !== 0 }, node));
+  function pick(i) {
+    buttons.forEach((b, k) => { b.setAttribute("aria-selected", k === i ? "true" : "false"); b.tabIndex = k === i ? 0 : -1; });
+    bodies.forEach((b, k) => { b.hidden = k !== i; });
+  }
+  return { node: h("div", {}, h("div", { class: "tabs", role: "tablist", "aria-label": "How to start" }, buttons), bodies), pick };
+}
+
+async function loadGallery(gallery, view, openForm, category = "") {
+  const categories = ["", "professional", "casual", "sports", "fashion", "traditional", "creative"];
+  const picker = select("preset-category", categories.map((c) => [c, c ? pretty(c) : "All categories"]), category);
+  picker.addEventListener("change", () => loadGallery(gallery, view, openForm, picker.value));
+  let page;
+  try { page = await call(state.api.get(`/presets?limit=100${category ? `&category=${category}` : ""}`)); } catch { return; }
+  const generateNow = (preset) => safe(async (event) => {
+    const button = event.currentTarget;
+    button.disabled = true;
+    try {
+      const job = await call(state.api.post(`/presets/${preset.id}/generate`, { projectId: view.project.id }, { "Idempotency-Key": crypto.randomUUID() }));
+      closeDialog();
+      toast(`Generating “${preset.name}”`, "ok");
+      renderJob(view, job);
+      state.poll?.();
+    } finally { button.disabled = false; }
+  });
+  const cards = page.items.map((preset) => h("article", { class: "preset", dataset: { presetId: preset.id } },
+    preset.thumbnailUrl ? h("img", { src: preset.thumbnailUrl, alt: "", width: 300, height: 300, loading: "lazy", decoding: "async" })
+      : h("div", { class: "thumb placeholder" }, "No preview"),
+    h("div", { class: "body" }, h("strong", { class: "ellipsis", title: preset.name }, preset.name),
+      h("span", { class: "meta clamp" }, preset.description),
+      h("span", { class: "meta" }, `${pretty(preset.category)} · used ${preset.popularity}×`),
+      h("div", { class: "row" },
+        h("button", { type: "button", class: "small use-preset", "aria-label": `Use preset ${preset.name}`, onclick: () => openForm(preset) }, "Use preset"),
+        h("button", { type: "button", class: "ghost small generate-now", "aria-label": `Generate ${preset.name} now`, onclick: generateNow(preset) }, "Generate now")))));
+  gallery.replaceChildren(h("div", { class: "row" }, h("label", { class: "inline" }, h("span", {}, "Category"), picker)),
+    cards.length ? h("div", { class: "presets" }, cards) : h("p", { class: "empty" }, "No presets in this category."));
+}
