@@ -86,6 +86,18 @@ bench: venv
 capacity: $(VENV)/.installed
 	$(PY) -m bench.capacity
 
+# The invariants of the data, checked on a stack (docs/operations.md): a local one by default, or
+# AUDIT_ARGS="--stack avatar-creator-prod [--user alice] [--repair]".
+.PHONY: audit invariants
+AUDIT_ARGS ?= --outputs $(LOCAL_DATA_DIR)/outputs.json
+audit: $(VENV)/.installed
+	$(PY) -m infra.audit $(AUDIT_ARGS)
+
+# The long run of the invariant state machine (make test runs a bounded one).
+invariants: $(VENV)/.installed
+	INVARIANT_EXAMPLES=$${INVARIANT_EXAMPLES:-200} INVARIANT_STEPS=$${INVARIANT_STEPS:-60} INVARIANT_RANDOM=1 \
+	  $(PY) -m pytest tests/functional/test_invariants.py -p no:timeout $(PYTEST_ARGS)
+
 # The long API fuzz run (make test runs 10 cases per operation).
 fuzz: venv
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(PY) -m pytest tests/integration/test_fuzz.py -s $(PYTEST_ARGS)

@@ -58,9 +58,6 @@ def test_quota_words_say_what_to_do_with_retry_after(page):
     ]
 
 
-# The page side is done; the API still answers this quota refusal with a 500 on this branch
-# (issue 15 on main fixes generation.py). strict: once the fix is merged this passes and the mark must go.
-@pytest.mark.xfail(strict=True, reason="API answers 500 instead of 429 for the active-generation quota until issue 15 lands")
 def test_quota_429_is_said_inside_the_open_dialog_with_what_to_do(page, user, local_stack):
     sign_in(page, user)
     create_project(page, "Busy")
