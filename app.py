@@ -1,5 +1,5 @@
 """Avatar Creator: wiring only. Routes live in chalicelib/api, event handlers in chalicelib/handlers."""
-from chalice import Chalice, Rate
+from chalice import Chalice, CORSConfig, Rate
 
 from chalicelib.api.auth import auth_bp
 from chalicelib.api.avatars import bp as avatars_bp
@@ -23,7 +23,8 @@ from chalicelib.config import (
 
 app = Chalice(app_name="avatar-creator")
 # Bearer tokens (no cookies), so any origin may call the API; the page may be hosted on S3/CloudFront.
-app.api.cors = True
+# A 429's Retry-After must be readable by that page too, and it may send an Idempotency-Key.
+app.api.cors = CORSConfig(allow_origin="*", allow_headers=["Idempotency-Key"], expose_headers=["Retry-After"])
 app.register_middleware(http_error_middleware, "http")
 
 app.register_blueprint(auth_bp)

@@ -68,6 +68,12 @@ def _process(record: Any) -> None:
     except REJECTIONS as error:
         reject(record, error)
         return
+    except Exception as exc:
+        if getattr(exc, "cause_response_code", None) != "ValidationException":
+            raise  # throttling, conflicts, an outage: SQS redelivers
+        # DynamoDB refused a value of the event that validation let through: it would fail forever.
+        reject(record, ValidationError("The event holds a value that cannot be stored", code="unstorable_event"))
+        return
     logger.debug("usage event handled", extra={"eventId": event.eventId, "outcome": outcome.status})
 
 

@@ -519,3 +519,66 @@ def test_an_unsupported_content_type_answers_415_in_the_error_shape(env):
                                 body=b"name=x")
     assert resp.status_code == 415
     assert resp.json_body["error"]["code"] == "unsupported_media_type" and resp.json_body["error"]["message"]
+
+
+# ---- every cancellation reason of the other transactional paths ---------------------------------------
+
+@pytest.mark.parametrize("failing", ["generation", "daily", "active"])
+def test_every_cancellation_reason_of_retry_is_read_by_its_item(env, failing, monkeypatch):
+    from chalicelib import generation
+    from chalicelib.errors import ConflictError, QuotaExceededError
+    from chalicelib.models import UserDayModel
+
+    deps = dependencies.get_deps()
+    settings = deps.settings
+    pid = project(env.client)
+    gid = generate(env.client, pid).json_body["id"]
+    job = generation.get("alice", gid, consistent=True)
+    assert generation._finish(deps.dynamodb, job, "failed", from_statuses=("pending",), error_message="boom")
+    if failing == "daily":
+        UserDayModel(user_pk("alice"), clock.day_key(clock.now())).update(
+            actions=[UserDayModel.generations.set(settings.generation_daily_limit)])
+    if failing == "active":
+        UserStatsModel(user_pk("alice")).update(
+            actions=[UserStatsModel.active_generations.set(settings.generation_active_limit)])
+    stale = generation.get("alice", gid, consistent=True)
+    if failing == "generation":  # a double click: the other retry won after this one read the job
+        generation.retry(deps.dynamodb, deps.sqs, settings, "alice", gid)
+        real_get = generation.get
+        reads = []
+        monkeypatch.setattr(generation, "get", lambda *a, **k: reads.append(a) or (stale if len(reads) == 1
+                                                                                   else real_get(*a, **k)))
+    with pytest.raises((ConflictError, QuotaExceededError)) as raised:
+        generation.retry(deps.dynamodb, deps.sqs, settings, "alice", gid)
+    if failing == "generation":
+        assert raised.value.code == "invalid_state"
+    else:
+        assert raised.value.details["kind"] == failing
+
+
+def test_a_job_whose_project_is_deleted_but_not_yet_purged_fails_and_leaves_no_files(env):
+    pid = project(env.client)
+    gid = generate(env.client, pid).json_body["id"]
+    assert env.client.http.delete(f"{PREFIX}/projects/{pid}", headers=auth()).status_code == 204
+    deliver("generation_worker")  # before the purge: the completion finds no project
+    job = GenerationModel.get(f"U#alice#G#{gid}", META, consistent_read=True)
+    assert job.status == "failed" and "deleted" in job.error_message
+    assert objects(env.aws, "images/alice/") == [] and objects(env.aws, "thumbs/alice/") == []
+    deliver("cleanup_worker")
+    assert stats(env.client)["activeGenerations"] == 0 and GenerationModel.count(f"U#alice#G#{gid}") == 0
+
+
+def test_an_upload_finishing_after_its_project_was_deleted_counts_nothing(env):
+    from tests.support import images as img
+
+    pid = project(env.client)
+    data = img.png(32, 32)
+    created = upload_request(env.client, pid, data)
+    boto3.client("s3", region_name="us-east-1").put_object(Bucket=env.aws["UploadBucket"],
+                                                           Key=created["upload"]["fields"]["key"], Body=data)
+    assert env.client.http.delete(f"{PREFIX}/projects/{pid}", headers=auth()).status_code == 204
+    deliver("upload_worker")  # mark_ready: the "project" condition fails
+    assert stats(env.client)["totalAvatars"] == 0
+    assert objects(env.aws, "images/alice/") == [] and objects(env.aws, "thumbs/alice/") == []
+    deliver("cleanup_worker")
+    assert avatars.AvatarModel.count(avatar_pk("alice", created["avatar"]["id"])) == 0
