@@ -101,6 +101,8 @@ class Namer:
         (re.compile(r"\d{4}-\d{2}-\d{2}"), "{day}"),
         (re.compile(r"IDEM#.+"), "IDEM#{idem}"),
         (re.compile(r"(APP#|APPUSE#)[^#]+$"), r"\1{app}"),
+        (re.compile(r"#EVT#[^#]+#"), "#EVT#{app}#"),  # usage dedupe markers are per (user, app, event)
+        (re.compile(r"^(USE#\{ts\}#)[^#]+(#\{eid\})$"), r"\1{app}\2"),
     ]
 
     def __init__(self, user: str, presets: dict[str, str], personas: dict[str, str], *,

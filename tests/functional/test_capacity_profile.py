@@ -22,7 +22,8 @@ def test_a_usage_event_is_one_transaction_of_six_items_and_an_index_write(profil
     op = profile["ops"]["usage_worker (per event)"]
     assert op["per"] == 10 and op["requests"] == {"dynamodb.TransactWriteItems": 10}
     writes = keys(op, "write")
-    assert writes == Counter({(None, "U#{uid}#EVT#{eid}", "EVT"): 10, (None, "U#{uid}#A#{aid}", "USE#{ts}#{eid}"): 10,
+    assert writes == Counter({(None, "U#{uid}#EVT#{app}#{eid}", "EVT"): 10,
+                              (None, "U#{uid}#A#{aid}", "USE#{ts}#{app}#{eid}"): 10,
                               (None, "U#{uid}#A#{aid}", "META"): 10, (None, "U#{uid}#A#{aid}", "APP#{app}"): 10,
                               (None, "U#{uid}", "APPUSE#{app}"): 10, (None, "U#{uid}", "STATS"): 10,
                               ("GSI1", "U#{uid}#P#{pid}", "A#{aid}"): 10})
