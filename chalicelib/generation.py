@@ -301,8 +301,9 @@ def _finish(connection: Any, generation: GenerationModel, status: str, *, from_s
 # ---- the worker ---------------------------------------------------------------------------------
 
 class RetryLater(Exception):
-    """The job failed in a way that may pass: the handler returns the message to the queue after
-    `delay` seconds (ChangeMessageVisibility) and reports it as a batch item failure."""
+    """The job failed in a way that may pass (or is held by another run): the handler returns the
+    message to the queue after `delay` seconds (ChangeMessageVisibility) and reports it as a batch
+    item failure."""
 
     def __init__(self, delay: int, reason: str):
         super().__init__(reason)
@@ -383,7 +384,7 @@ def run_job(connection: Any, storage: "Storage", settings: "Settings", provider:
     """One delivery of a job. Returns what happened; raises RetryLater for a retryable failure.
 
     `heartbeat(claim)` returns a context manager that keeps the run's lease (and its message) alive
-    while the provider works.
+    while the run works.
     """
     log = {"generationId": generation_id, "userId": user_id}
     try:
@@ -395,12 +396,18 @@ def run_job(connection: Any, storage: "Storage", settings: "Settings", provider:
         return f"skipped: already {generation.status}"
     job = claim(generation, settings)
     if job is None:
-        # Another run holds a live lease (a duplicate delivery), or it finished meanwhile: never a
-        # second provider call.
+        # Another run holds the job (a duplicate delivery), or it finished meanwhile: never a second
+        # provider call. While that run's lease lasts, this message comes back when the lease ends —
+        # to find the job done, or to take it over if that run died.
+        generation.refresh(consistent_read=True)
+        remaining = int(generation.lease_until or 0) - clock.epoch(clock.now())
+        if generation.status == "processing" and remaining > 0:
+            raise RetryLater(remaining + 1, "held by another run")
         return "skipped: claimed by another run"
     written: list[str] = []
     try:
-        return _run_claimed(connection, storage, settings, provider, job, heartbeat, written, log)
+        with (heartbeat(job) if heartbeat else contextlib.nullcontext()):
+            return _run_claimed(connection, storage, settings, provider, job, written, log)
     except RetryLater:
         raise
     except BaseException:
@@ -416,7 +423,7 @@ def run_job(connection: Any, storage: "Storage", settings: "Settings", provider:
 
 
 def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", provider: Any, job: Claim,
-                 heartbeat: Callable[[Claim], Any] | None, written: list[str], log: dict) -> str:
+                 written: list[str], log: dict) -> str:
     from chalicelib.providers import GenerationRequest, ProviderError
 
     generation = job.generation
@@ -428,11 +435,10 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
 
     job.progress("generating")
     try:
-        with (heartbeat(job) if heartbeat else contextlib.nullcontext()):
-            image = provider.generate(GenerationRequest(
-                prompt=generation.prompt, negative_prompt=generation.negative_prompt or "",
-                width=int(request.get("width") or 768), height=int(request.get("height") or 1024),
-                seed=int(request.get("seed") or 0), label=request.get("name") or ""))
+        image = provider.generate(GenerationRequest(
+            prompt=generation.prompt, negative_prompt=generation.negative_prompt or "",
+            width=int(request.get("width") or 768), height=int(request.get("height") or 1024),
+            seed=int(request.get("seed") or 0), label=request.get("name") or ""))
     except ProviderError as exc:
         return _provider_failed(connection, settings, job, attempt, exc, log)
     if not job.progress("saving"):
@@ -541,6 +547,10 @@ def dead_letter(connection: Any, user_id: str, generation_id: str) -> str:
     if generation.status in TERMINAL:
         mark()
         return f"recorded: already {generation.status}"
+    if generation.status == "processing" and int(generation.lease_until or 0) > clock.epoch(clock.now()):
+        # A duplicate of a job that a live run holds: that run finishes it (or the sweeper, at its deadline).
+        mark()
+        return "recorded: held by a live run"
     attempts = int(generation.attempts or 0)
     reason = generation.error_message or "The job kept failing"
     if not _finish(connection, generation, "failed", from_statuses=ACTIVE, extra_actions=marker,

@@ -79,6 +79,9 @@ def configure_environment(outputs: dict, jwt_secret: str) -> None:
     if visibility and not os.environ.get("GENERATION_HEARTBEAT_SECONDS"):
         # Queues made short-lived for tests: a long job's heartbeat must beat before its message reappears.
         os.environ["GENERATION_HEARTBEAT_SECONDS"] = str(max(1, int(visibility) // 2))
+    if visibility and not os.environ.get("GENERATION_LEASE_SECONDS"):
+        # …and a run that died is taken over a few visibility periods later, not after 3 minutes.
+        os.environ["GENERATION_LEASE_SECONDS"] = str(max(6, 3 * int(visibility)))
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "avatar-creator")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AvatarCreatorLocal")
 

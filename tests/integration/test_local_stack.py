@@ -28,11 +28,11 @@ def test_outputs_json_has_every_key(local_stack):
     assert outputs["UploadBucket"] == "avatar-creator-uploads-000000000000-us-east-1"
 
 
-def test_table_has_both_indexes_and_ttl(local_stack):
+def test_table_has_its_indexes_and_ttl(local_stack):
     ddb = local_stack.client("dynamodb")
     table = ddb.describe_table(TableName=local_stack.outputs["TableName"])["Table"]
     assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {"PK": "HASH", "SK": "RANGE"}
-    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2"}
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2", "GSI3"}
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     ttl = ddb.describe_time_to_live(TableName=local_stack.outputs["TableName"])["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "ttl" and ttl["TimeToLiveStatus"] in ("ENABLED", "ENABLING")
