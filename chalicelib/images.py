@@ -106,20 +106,19 @@ def thumbnail_from_bytes(data: bytes, *, size: int = 300, crop: Crop | None = No
                          max_bytes: int = 50 * 1024 * 1024) -> bytes:
     """A size×size JPEG of `crop` (the centre square when None) of an image, upright.
 
-    Used for stored images (already cleaned and upright) when a user picks a crop; applies any EXIF
-    orientation so it works on an upload as well."""
+    Made for stored images (already cleaned and upright) when a user picks a crop, so the file's
+    structure is not walked again; any EXIF orientation is still applied, so an upload works too."""
     fmt = _sniff_checked(data, max_bytes)
-    cleaned = _clean(data, fmt)
-    _check_pixels(cleaned.width, cleaned.height, max_pixels)
 
     def make() -> bytes:
-        im = _open(cleaned.data, fmt, max_pixels)
-        upright_size = _upright_size(im.size, cleaned.orientation)
+        im = _open(data, fmt, max_pixels)
+        orientation = image_metadata.exif_orientation(im.info.get("exif") or b"")
+        upright_size = _upright_size(im.size, orientation)
         box = _crop_box(upright_size, crop)
         if fmt == "JPEG":
             _draft(im, box[2] - box[0], size)
         im.load()
-        work = _transpose(im, cleaned.orientation)
+        work = _transpose(im, orientation)
         return _thumbnail(work, upright_size, box, size)
 
     return _guard(make)
@@ -191,20 +190,46 @@ def _derive(cleaned: image_metadata.Cleaned, fmt: str, max_pixels: int, thumb_si
         stored = cleaned.data
         if fmt == "JPEG":
             # The decode at reduced size reads the whole entropy-coded stream, so it fails on the same
-            # truncated or corrupt data as a full decode would, at a fraction of the cost.
+            # truncated or corrupt data as a full decode would, at a fraction of the cost and memory.
             _draft(im, min(upright_size), thumb_size, max(upright_size), display_size)
         im.load()
         work = im
     else:
         im.load()
+        sampling = _jpeg_sampling(im) if fmt == "JPEG" else -1
         work = _transpose(im, cleaned.orientation)
-        stored = _encode_original(work, fmt, cleaned.lossless, icc_profile, im)
-    thumbnail = _thumbnail(work, upright_size, _crop_box(upright_size, None), thumb_size)
-    display = _display(work, upright_size, display_size, icc_profile)
+        im.close()  # the turned copy is all that is needed now: free the decoded pixels early
+        stored = _encode_original(work, fmt, cleaned.lossless, icc_profile, sampling)
+        if fmt == "JPEG":
+            # A second decode at reduced size (and turning that) costs less than shrinking the full one.
+            del work
+            im = _open(cleaned.data, fmt, max_pixels)
+            _draft(im, min(upright_size), thumb_size, max(upright_size), display_size)
+            im.load()
+            work = _transpose(im, cleaned.orientation)
+    del im
+    # Peak memory is the decoded image plus what is made from it, so the display copy is made first,
+    # the decoded image let go, and the thumbnail cut from the display copy when it has enough pixels.
+    display = _display_pixels(work, upright_size, display_size)
+    box = _crop_box(upright_size, None)
+    if min(display.size) >= 1.5 * thumb_size:
+        source = display
+    else:
+        source = work
+    del work
+    thumbnail = _thumbnail(source, upright_size, box, thumb_size)
+    del source
+    display_bytes = _encode_display(display, icc_profile)
     return ProcessedImage(
         info=ImageInfo(format=fmt, width=upright_size[0], height=upright_size[1], bytes=len(stored)),
-        image=stored, image_content_type=CONTENT_TYPES[fmt], thumbnail=thumbnail, display=display,
+        image=stored, image_content_type=CONTENT_TYPES[fmt], thumbnail=thumbnail, display=display_bytes,
         reencoded=cleaned.orientation != 1, dropped=cleaned.dropped)
+
+
+def _jpeg_sampling(im) -> int:
+    from PIL import JpegImagePlugin
+
+    return JpegImagePlugin.get_sampling(im)
 
 
 def _upright_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
@@ -244,16 +269,19 @@ def _thumbnail(work, upright_size: tuple[int, int], box: tuple[int, int, int, in
 
     fx, fy = work.width / upright_size[0], work.height / upright_size[1]
     scaled = (box[0] * fx, box[1] * fy, box[2] * fx, box[3] * fy)
-    rgb = work if work.mode == "RGB" else _flatten(work)
-    thumb = rgb.resize((size, size), Image.Resampling.LANCZOS, box=scaled, reducing_gap=REDUCING_GAP)
+    # Cut and shrink first, then put transparency on white: 300×300 pixels to convert, not millions.
+    simple = work.mode in ("RGB", "RGBA", "L", "LA") and "transparency" not in work.info
+    thumb = (work if simple else _flatten(work)).resize((size, size), Image.Resampling.LANCZOS, box=scaled,
+                                                         reducing_gap=REDUCING_GAP)
+    if thumb.mode != "RGB":
+        thumb = _flatten(thumb)
     out = io.BytesIO()
     thumb.save(out, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
     return out.getvalue()
 
 
-def _display(work, upright_size: tuple[int, int], long_side: int, icc_profile: bytes | None) -> bytes:
-    """Upright WebP, `long_side` px on the long side (never enlarged), transparency kept, no metadata
-    other than an RGB colour profile (without it wide-gamut photos would look washed out)."""
+def _display_pixels(work, upright_size: tuple[int, int], long_side: int):
+    """Upright, `long_side` px on the long side (never enlarged), RGB or RGBA (transparency kept)."""
     from PIL import Image
 
     width, height = upright_size
@@ -262,8 +290,13 @@ def _display(work, upright_size: tuple[int, int], long_side: int, icc_profile: b
     im = _web_mode(work)
     if im.size != target:
         im = im.resize(target, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-    extra = {"icc_profile": icc_profile} if _profile_space(icc_profile) == b"RGB " and im.mode in ("RGB", "RGBA") \
-        else {}
+    return im
+
+
+def _encode_display(im, icc_profile: bytes | None) -> bytes:
+    """WebP without metadata other than an RGB colour profile (without it a wide-gamut photo would
+    look washed out)."""
+    extra = {"icc_profile": icc_profile} if _profile_space(icc_profile) == b"RGB " else {}
     out = io.BytesIO()
     im.save(out, "WEBP", quality=DISPLAY_QUALITY, method=DISPLAY_METHOD, **extra)
     return out.getvalue()
@@ -283,7 +316,7 @@ def _web_mode(im):
     return _flatten(im)
 
 
-def _encode_original(upright, fmt: str, lossless: bool, icc_profile: bytes | None, source) -> bytes:
+def _encode_original(upright, fmt: str, lossless: bool, icc_profile: bytes | None, sampling: int) -> bytes:
     """The upright original when the EXIF orientation had to be applied: the same format, lossless
     where the upload was, otherwise quality 95 with the upload's chroma subsampling."""
     out = io.BytesIO()
@@ -291,11 +324,7 @@ def _encode_original(upright, fmt: str, lossless: bool, icc_profile: bytes | Non
     image = upright
     image.info = {k: v for k, v in upright.info.items() if k == "transparency"}
     if fmt == "JPEG":
-        from PIL import JpegImagePlugin
-
-        subsampling = JpegImagePlugin.get_sampling(source)
-        image.save(out, "JPEG", quality=ROTATED_QUALITY, subsampling=subsampling if subsampling >= 0 else 0,
-                   **extra)
+        image.save(out, "JPEG", quality=ROTATED_QUALITY, subsampling=sampling if sampling >= 0 else 0, **extra)
     elif fmt == "PNG":
         if "transparency" in image.info:
             extra["transparency"] = image.info["transparency"]
