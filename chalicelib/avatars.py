@@ -83,6 +83,7 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "sourceType": avatar.source_type,
         "imageUrl": storage.presigned_get(avatar.image_key, url_expiry) if avatar.status == "ready" else None,
         "thumbnailUrl": storage.presigned_get(avatar.thumbnail_key, url_expiry) if avatar.status == "ready" else None,
+        "displayUrl": storage.presigned_get(avatar.display_key, url_expiry) if avatar.status == "ready" else None,
         "width": int(avatar.width) if avatar.width is not None else None,
         "height": int(avatar.height) if avatar.height is not None else None,
         "format": avatar.format,
@@ -166,7 +167,8 @@ def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
 
 
 def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnail_key: str, width: int,
-               height: int, fmt: str, size_bytes: int, from_statuses: tuple[str, ...]) -> bool:
+               height: int, fmt: str, size_bytes: int, from_statuses: tuple[str, ...],
+               display_key: str | None = None) -> bool:
     """The one transition to `ready`: updates the avatar and the counters in one transaction.
 
     Returns False (and changes nothing) when the avatar is no longer in one of `from_statuses`
@@ -181,6 +183,7 @@ def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnai
                 AvatarModel.width.set(width), AvatarModel.height.set(height), AvatarModel.format.set(fmt),
                 AvatarModel.size_bytes.set(size_bytes), AvatarModel.ttl.remove(),
                 AvatarModel.updated_at.set(clock.iso(now)),
+                *([AvatarModel.display_key.set(display_key)] if display_key else []),
             ], condition=AvatarModel.status.is_in(*from_statuses))
             count_new_avatar(tx, avatar, now)
     except TransactWriteError as exc:
@@ -221,7 +224,7 @@ def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project
     Files and history go first and the avatar item last, so a crash midway leaves the item
     to find and the job to repeat. Returns False when the avatar was already gone.
     """
-    storage.delete([avatar.upload_key, avatar.image_key, avatar.thumbnail_key])
+    storage.delete([avatar.upload_key, avatar.image_key, avatar.thumbnail_key, avatar.display_key])
     _delete_history(avatar.user_id, avatar.id)
     try:
         with TransactWrite(connection=connection) as tx:

@@ -41,7 +41,7 @@ from chalicelib.models import (
     user_pk,
 )
 from chalicelib.observability import logger
-from chalicelib.storage import image_key, thumbnail_key
+from chalicelib.storage import display_key, image_key, thumbnail_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import Settings
@@ -360,9 +360,10 @@ def run_job(connection: Any, storage: "Storage", settings: "Settings", provider:
         _finish(connection, generation, "failed", from_statuses=ACTIVE,
                 error_message=f"The image service returned an unusable image: {exc.reason}")
         return "failed: unusable image"
-    keys = (image_key(user_id, avatar_id, processed.info.format), keys[1])
+    keys = (image_key(user_id, avatar_id, processed.info.format), keys[1], display_key(user_id, avatar_id))
     storage.put(keys[0], processed.image, processed.image_content_type)
     storage.put(keys[1], processed.thumbnail, processed.thumbnail_content_type)
+    storage.put(keys[2], processed.display, processed.display_content_type)
     outcome = _complete(connection, generation, avatar_id, keys, processed.info, request)
     if outcome == "project gone":
         storage.delete(list(keys))  # nothing points at them
@@ -396,7 +397,7 @@ def _provider_failed(connection: Any, settings: "Settings", generation: Generati
     raise RetryLater(delay, exc.reason)
 
 
-def _complete(connection: Any, generation: GenerationModel, avatar_id: str, keys: tuple[str, str], info: Any,
+def _complete(connection: Any, generation: GenerationModel, avatar_id: str, keys: tuple[str, ...], info: Any,
               request: dict) -> str:
     """Avatar (ready) + project count + stats + generation completed: one transaction."""
     now = clock.now()
@@ -405,6 +406,7 @@ def _complete(connection: Any, generation: GenerationModel, avatar_id: str, keys
         user_id=generation.user_id, project_id=generation.project_id, avatar_id=avatar_id,
         name=request.get("name") or "Generated avatar", source_type=source_type, status="ready", fields=request,
         image_key=keys[0], thumbnail_key=keys[1], width=info.width, height=info.height, format=info.format,
+        display_key=keys[2],
         size_bytes=info.bytes, prompt=generation.prompt, seed=request.get("seed"), generation_id=generation.id,
         preset_id=request.get("presetId"))
     try:

@@ -226,6 +226,7 @@ class AvatarModel(_Model):
     upload_content_type = UnicodeAttribute(null=True, attr_name="uploadContentType")
     image_key = UnicodeAttribute(null=True, attr_name="imageKey")
     thumbnail_key = UnicodeAttribute(null=True, attr_name="thumbnailKey")
+    display_key = UnicodeAttribute(null=True, attr_name="displayKey")  # 1024 px WebP (absent on older avatars)
     width = NumberAttribute(null=True)
     height = NumberAttribute(null=True)
     format = UnicodeAttribute(null=True)

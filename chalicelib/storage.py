@@ -4,6 +4,7 @@
                                 removed after processing, and by a lifecycle rule if abandoned)
     images/{uid}/{aid}.{ext}    cleaned full image (oriented, metadata stripped)
     thumbs/{uid}/{aid}.jpg      300x300 thumbnail
+    display/{uid}/{aid}.webp    display copy: upright, 1024 px on the long side, no metadata
     presets/{preset}.{ext}      shared preset previews
 """
 from __future__ import annotations
@@ -34,6 +35,10 @@ def image_key(user_id: str, avatar_id: str, fmt: str) -> str:
 
 def thumbnail_key(user_id: str, avatar_id: str) -> str:
     return f"thumbs/{user_id}/{avatar_id}.jpg"
+
+
+def display_key(user_id: str, avatar_id: str) -> str:
+    return f"display/{user_id}/{avatar_id}.webp"
 
 
 class Storage:
