@@ -9,6 +9,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock
+from chalicelib.crops import crop_actions, crop_json
 from chalicelib.db import fill_page, iterate_all, transaction_condition_failed
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.models import (
@@ -84,6 +85,7 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "imageUrl": storage.presigned_get(avatar.image_key, url_expiry) if avatar.status == "ready" else None,
         "thumbnailUrl": storage.presigned_get(avatar.thumbnail_key, url_expiry) if avatar.status == "ready" else None,
         "displayUrl": storage.presigned_get(avatar.display_key, url_expiry) if avatar.status == "ready" else None,
+        "crop": crop_json(avatar),
         "width": int(avatar.width) if avatar.width is not None else None,
         "height": int(avatar.height) if avatar.height is not None else None,
         "format": avatar.format,
@@ -142,9 +144,17 @@ def new_avatar(*, user_id: str, project_id: str, avatar_id: str, name: str, sour
 
 
 def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
-    """Partial edit of name, persona and attributes (a field set to null clears it)."""
-    avatar = get_avatar(user_id, avatar_id)
+    """Partial edit of name, persona, attributes and crop (a field set to null clears it).
+
+    A crop change is only recorded here (chalicelib.crops); the caller asks the worker for the thumbnail."""
+    avatar = get_avatar(user_id, avatar_id, consistent="crop" in changes)
     actions = [AvatarModel.updated_at.set(clock.now_iso())]
+    condition = AvatarModel.pk.exists()
+    if "crop" in changes:
+        crop_changes, crop_condition = crop_actions(avatar, changes["crop"])
+        actions += crop_changes
+        if crop_condition is not None:
+            condition &= crop_condition
     if "name" in changes and changes["name"] is not None:
         actions += [AvatarModel.name.set(changes["name"]), AvatarModel.name_lower.set(changes["name"].lower())]
     if any(k in changes for k in PERSONA_FIELDS):
@@ -158,7 +168,7 @@ def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
     from pynamodb.exceptions import UpdateError
     from chalicelib.db import condition_failed
     try:
-        avatar.update(actions=actions, condition=AvatarModel.pk.exists())
+        avatar.update(actions=actions, condition=condition)
     except UpdateError as exc:
         if condition_failed(exc):
             raise NotFoundError("Avatar not found", details={"avatarId": avatar_id}) from None

@@ -3,7 +3,8 @@
     uploads/{uid}/{aid}         original bytes from the browser (the only prefix that notifies the upload queue;
                                 removed after processing, and by a lifecycle rule if abandoned)
     images/{uid}/{aid}.{ext}    cleaned full image (oriented, metadata stripped)
-    thumbs/{uid}/{aid}.jpg      300x300 thumbnail
+    thumbs/{uid}/{aid}.jpg      300x300 thumbnail (centre crop); thumbs/{uid}/{aid}-c{n}.jpg after the
+                                n-th crop change, so a new thumbnail always has a new URL
     display/{uid}/{aid}.webp    display copy: upright, 1024 px on the long side, no metadata
     presets/{preset}.{ext}      shared preset previews
 """
@@ -33,7 +34,9 @@ def image_key(user_id: str, avatar_id: str, fmt: str) -> str:
     return f"images/{user_id}/{avatar_id}.{_EXT.get(fmt, 'bin')}"
 
 
-def thumbnail_key(user_id: str, avatar_id: str) -> str:
+def thumbnail_key(user_id: str, avatar_id: str, crop_version: int = 0) -> str:
+    if crop_version:
+        return f"thumbs/{user_id}/{avatar_id}-c{crop_version}.jpg"
     return f"thumbs/{user_id}/{avatar_id}.jpg"
 
 

@@ -28,7 +28,7 @@ UNAUTHORIZED_BODY = {"error": {"code": "unauthorized", "message": "Missing or in
 
 # What each function may touch (logical ids), and in the bucket, which actions on which prefixes.
 ALLOWED_RESOURCES = {
-    "api_handler": {"AvatarTable", "UploadBucket", "GenerationQueue", "CleanupQueue", "JwtSecret"},
+    "api_handler": {"AvatarTable", "UploadBucket", "GenerationQueue", "CleanupQueue", "UploadQueue", "JwtSecret"},
     "jwt_auth": {"JwtSecret"},
     "upload_worker": {"UploadQueue", "AvatarTable", "UploadBucket"},
     "generation_worker": {"GenerationQueue", "AvatarTable", "UploadBucket", "HfTokenSecret"},
@@ -42,7 +42,8 @@ BUCKET_GRANTS = {
                     ("s3:DeleteObject", "uploads"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs"),
                     ("s3:DeleteObject", "display")},
     "jwt_auth": set(),
-    "upload_worker": {("s3:GetObject", "uploads"), ("s3:DeleteObject", "uploads"), ("s3:PutObject", "images"),
+    "upload_worker": {("s3:GetObject", "uploads"), ("s3:DeleteObject", "uploads"), ("s3:GetObject", "images"),
+                      ("s3:PutObject", "images"),
                       ("s3:PutObject", "thumbs"), ("s3:PutObject", "display"), ("s3:DeleteObject", "images"),
                       ("s3:DeleteObject", "thumbs"), ("s3:DeleteObject", "display")},
     "generation_worker": {(action, prefix) for action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject")
