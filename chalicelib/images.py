@@ -96,11 +96,15 @@ def process_upload(data: bytes, *, max_pixels: int, max_bytes: int, thumb_size: 
     decoding), the header's pixel count, and only then a decode.
     """
     fmt = _sniff_checked(data, max_bytes)
-    cleaned = _clean(data, fmt)
-    _check_pixels(cleaned.width, cleaned.height, max_pixels)
-    if cleaned.animated:
-        raise ImageRejectedError("animated", "Animated images cannot be used as avatars; upload a still photo")
-    return _guard(lambda: _derive(cleaned, fmt, max_pixels, thumb_size, display_size))
+
+    def steps() -> ProcessedImage:
+        cleaned = _clean(data, fmt)
+        _check_pixels(cleaned.width, cleaned.height, max_pixels)
+        if cleaned.animated:
+            raise ImageRejectedError("animated", "Animated images cannot be used as avatars; upload a still photo")
+        return _derive(cleaned, fmt, max_pixels, thumb_size, display_size)
+
+    return _guard(steps)
 
 
 def thumbnail_from_bytes(data: bytes, *, size: int = 300, crop: Crop | None = None, max_pixels: int = 40_000_000,

@@ -432,3 +432,28 @@ def test_thumbnail_from_a_large_jpeg_uses_a_reduced_decode_and_stays_sharp():
     from PIL import ImageChops, ImageStat
 
     assert max(ImageStat.Stat(ImageChops.difference(thumb, reference)).mean) < 6
+
+
+@pytest.mark.parametrize("make", [lambda: img.hostile_jpeg(96, 64), lambda: img.hostile_jpeg(96, 64, progressive=True),
+                                  lambda: img.hostile_png(96, 64), lambda: img.hostile_webp(96, 64),
+                                  lambda: img.hostile_webp(96, 64, lossless=True)],
+                         ids=["jpeg", "progressive-jpeg", "png", "webp", "lossless-webp"])
+def test_damaged_files_are_refused_or_stored_clean_never_raise(make):
+    import random
+
+    rng = random.Random(18)
+    original = make()
+    for _ in range(150):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data))
+            if rng.random() < 0.2:
+                del data[at:at + rng.randint(1, 40)]
+            else:
+                data[at] = rng.randrange(256)
+        try:
+            out = process(bytes(data))
+        except images.ImageRejectedError as exc:
+            assert exc.code in ("corrupt", "malformed", "not_an_image", "too_many_pixels", "animated")
+            continue
+        assert img.SECRET not in out.image and b"Exif\x00\x00" not in out.image
