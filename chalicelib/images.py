@@ -276,7 +276,10 @@ def _thumbnail(work, upright_size: tuple[int, int], box: tuple[int, int, int, in
     scaled = (box[0] * fx, box[1] * fy, box[2] * fx, box[3] * fy)
     # Cut and shrink first, then put transparency on white: 300×300 pixels to convert, not millions.
     simple = work.mode in ("RGB", "RGBA", "L", "LA") and "transparency" not in work.info
-    thumb = (work if simple else _flatten(work)).resize((size, size), Image.Resampling.LANCZOS, box=scaled,
+    # Bicubic (Pillow's thumbnail default) for the last 1-2x: 30% faster than Lanczos there, and as
+    # close to a Lanczos resize of the full-resolution image (0.66/255 mean difference, Lanczos after the
+    # same reduced decode 0.65). The display copy, seen large, keeps Lanczos.
+    thumb = (work if simple else _flatten(work)).resize((size, size), Image.Resampling.BICUBIC, box=scaled,
                                                          reducing_gap=REDUCING_GAP)
     if thumb.mode != "RGB":
         thumb = _flatten(thumb)

@@ -1,5 +1,5 @@
 // node thumb.mjs serve                 : reads lines "thumb|step FILE" on stdin, runs that once and
-//                                         answers one line with the seconds it took (so the Python
+//                                         answers one line: wall and CPU seconds it took (so the Python
 //                                         side can interleave rounds with its own, under the same load)
 // node thumb.mjs memory thumb|step FILE : peak resident memory added by one run, in bytes, as JSON
 //
@@ -58,8 +58,11 @@ if (command === "memory") {
   for await (const line of createInterface({ input: process.stdin })) {
     const [kind, file] = line.split(" ");
     if (!inputs.has(file)) inputs.set(file, readFileSync(file));
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await STEPS[kind](inputs.get(file));
-    process.stdout.write(`${Number(process.hrtime.bigint() - t0) / 1e9}\n`);
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu = process.cpuUsage(c0);
+    process.stdout.write(`${wall} ${(cpu.user + cpu.system) / 1e6}\n`);
   }
 }
