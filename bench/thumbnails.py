@@ -31,6 +31,7 @@ from bench.common import ROOT, machine, ms, today, write
 HERE = ROOT / "bench" / "thumbnails"
 LIMITS = {"max_pixels": 40_000_000, "max_bytes": 50 * 1024 * 1024}
 NODE_ENV = {**os.environ, "UV_THREADPOOL_SIZE": "1"}
+SETTLE_SECONDS = 0.05
 
 
 def _save(im, fmt: str, **kwargs) -> bytes:
@@ -131,6 +132,9 @@ def timings(sharp: Sharp, path: Path, rounds: int) -> dict[str, dict[str, float]
         cpu: dict[str, list[float]] = {"ours": [], "sharp": []}
         for round_ in range(rounds + 1):
             for side in (("ours", "sharp") if round_ % 2 else ("sharp", "ours")):
+                # Let the other side settle first: Node goes on freeing memory and collecting garbage
+                # after it answers, which would otherwise be counted in our wall time.
+                time.sleep(SETTLE_SECONDS)
                 if side == "sharp":
                     elapsed, used = sharp.run(kind, path)
                 else:
@@ -189,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     text = f"""# Thumbnails and the whole upload step: Pillow against sharp
 
 Measured {today()} on {machine()}; Pillow {PIL.__version__}, sharp 0.34.5 (libvips 8.17), one thread each,
-{args.rounds} rounds after a warm-up, alternating between the two sides, medians. Rerun: `.venv/bin/python -m bench.thumbnails` (about two minutes).
+{args.rounds} rounds after a warm-up, alternating between the two sides (50 ms pause before each), medians. Rerun: `.venv/bin/python -m bench.thumbnails` (about two minutes).
 
 - **Thumbnail:** decode, EXIF orientation, 300×300 cover crop, JPEG q85 — ours `images.thumbnail_from_bytes`
   (JPEG decoded at 1/2–1/8 scale by `draft`, then Lanczos with `reducing_gap`), sharp
