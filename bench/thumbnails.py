@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     sharp = Sharp()
     for name, path in files.items():
         t = timings(sharp, path, args.rounds)
-        memory = {side: peak(side, "step", path) for side in ("ours", "sharp")}
+        # Median of three fresh processes per side: one process's figure depends on what its allocator reuses.
+        memory = {side: statistics.median(peak(side, "step", path) for _ in range(3)) for side in ("ours", "sharp")}
         thumb_ratio = t["ours"]["thumb"] / t["sharp"]["thumb"]
         step_ratio = t["ours"]["step"] / t["sharp"]["step"]
         for kind in cpu_ratios:
@@ -204,10 +205,12 @@ Measured {today()} on {machine()}; Pillow {PIL.__version__}, sharp 0.34.5 (libvi
   original re-encoded without metadata — JPEG q95, PNG, WebP lossless when the upload was — thumbnail,
   display copy; `bench/thumbnails/thumb.mjs`).
 - **Peak memory** of the whole step: fresh process per file and side, one warm-up run, then the peak resident
-  memory of one run above the resident memory before it.
+  memory of one run above the resident memory before it; median of three processes.
 - Images are generated photo-like (gradients, shapes, noise); flat colour flatters every decoder.
 
-Times are medians of wall time; each ratio is followed, in brackets, by the same ratio of CPU time.
+Times are medians of wall time; each ratio is followed, in brackets, by the same ratio of CPU time
+(all threads of each process), which neighbours' load on this shared 2-core machine disturbs far less:
+the wall ratios of one file swing between runs, the CPU ratios stay within a few percent.
 
 | image | thumbnail ours | sharp | ours ÷ sharp (CPU) | whole step ours | sharp | ours ÷ sharp (CPU) | step peak memory ours | sharp |
 |---|---|---|---|---|---|---|---|---|
