@@ -10,6 +10,7 @@ from datetime import timedelta
 from pynamodb.exceptions import DeleteError, DoesNotExist
 
 from chalicelib import clock
+from chalicelib.crops import crop_actions, crop_json
 from chalicelib.db import Transaction, TransactionCancelled, condition_failed, fill_page, iterate_all
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.models import (
@@ -87,6 +88,8 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "sourceType": avatar.source_type,
         "imageUrl": storage.presigned_get(avatar.image_key, url_expiry) if avatar.status == "ready" else None,
         "thumbnailUrl": storage.presigned_get(avatar.thumbnail_key, url_expiry) if avatar.status == "ready" else None,
+        "displayUrl": storage.presigned_get(avatar.display_key, url_expiry) if avatar.status == "ready" else None,
+        "crop": crop_json(avatar),
         "width": int(avatar.width) if avatar.width is not None else None,
         "height": int(avatar.height) if avatar.height is not None else None,
         "format": avatar.format,
@@ -146,9 +149,17 @@ def new_avatar(*, user_id: str, project_id: str, avatar_id: str, name: str, sour
 
 
 def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
-    """Partial edit of name, persona and attributes (a field set to null clears it)."""
-    avatar = get_avatar(user_id, avatar_id)
+    """Partial edit of name, persona, attributes and crop (a field set to null clears it).
+
+    A crop change is only recorded here (chalicelib.crops); the caller asks the worker for the thumbnail."""
+    avatar = get_avatar(user_id, avatar_id, consistent="crop" in changes)
     actions = [AvatarModel.updated_at.set(clock.now_iso())]
+    condition = AvatarModel.pk.exists() & (AvatarModel.status != "deleting")
+    if "crop" in changes:
+        crop_changes, crop_condition = crop_actions(avatar, changes["crop"])
+        actions += crop_changes
+        if crop_condition is not None:
+            condition &= crop_condition
     if "name" in changes and changes["name"] is not None:
         actions += [AvatarModel.name.set(changes["name"]), AvatarModel.name_lower.set(changes["name"].lower())]
     if any(k in changes for k in PERSONA_FIELDS):
@@ -162,7 +173,7 @@ def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
     from pynamodb.exceptions import UpdateError
 
     try:
-        avatar.update(actions=actions, condition=AvatarModel.pk.exists() & (AvatarModel.status != "deleting"))
+        avatar.update(actions=actions, condition=condition)
     except UpdateError as exc:
         if condition_failed(exc):
             raise NotFoundError("Avatar not found", details={"avatarId": avatar_id}) from None
@@ -171,7 +182,8 @@ def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
 
 
 def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnail_key: str, width: int,
-               height: int, fmt: str, size_bytes: int, from_statuses: tuple[str, ...]) -> bool:
+               height: int, fmt: str, size_bytes: int, from_statuses: tuple[str, ...],
+               display_key: str | None = None) -> bool:
     """The one transition to `ready`: updates the avatar and the counters in one transaction.
 
     Returns False (and changes nothing) when the avatar is no longer in one of `from_statuses`
@@ -187,6 +199,7 @@ def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnai
                 AvatarModel.size_bytes.set(size_bytes), AvatarModel.ttl.remove(),
                 AvatarModel.sweep_pk.remove(), AvatarModel.sweep_sk.remove(),
                 AvatarModel.updated_at.set(clock.iso(now)),
+                *([AvatarModel.display_key.set(display_key)] if display_key else []),
             ], condition=AvatarModel.status.is_in(*from_statuses))
             count_new_avatar(tx, avatar, now)
     except TransactionCancelled as cancelled:
@@ -230,7 +243,7 @@ _APP_TOTALS_IN_TRANSACTION = 90
 
 def files_of(avatar: AvatarModel) -> list[str]:
     """Every S3 object an avatar item points at."""
-    return [k for k in (avatar.upload_key, avatar.image_key, avatar.thumbnail_key) if k]
+    return [k for k in (avatar.upload_key, avatar.image_key, avatar.thumbnail_key, avatar.display_key) if k]
 
 
 def _app_counts(avatar: AvatarModel) -> dict[str, int]:

@@ -44,7 +44,7 @@ from chalicelib.models import (
     user_pk,
 )
 from chalicelib.observability import logger
-from chalicelib.storage import image_key, thumbnail_key
+from chalicelib.storage import display_key, image_key, thumbnail_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import Settings
@@ -455,10 +455,11 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
     # Keys carry the run's token: files of a run that loses the job are never the ones another run's
     # avatar points at, so they can be removed without looking.
     keys = (image_key(user_id, avatar_id, processed.info.format, version=job.token),
-            thumbnail_key(user_id, avatar_id, version=job.token))
+            thumbnail_key(user_id, avatar_id, version=job.token), display_key(user_id, avatar_id, version=job.token))
     written.extend(keys)
     storage.put(keys[0], processed.image, processed.image_content_type)
     storage.put(keys[1], processed.thumbnail, processed.thumbnail_content_type)
+    storage.put(keys[2], processed.display, processed.display_content_type)
     outcome = _complete(connection, job, avatar_id, keys, processed.info, request)
     if outcome != "completed":
         storage.delete(list(keys))  # nothing points at them
@@ -494,7 +495,7 @@ def _provider_failed(connection: Any, settings: "Settings", job: Claim, attempt:
     raise RetryLater(delay, exc.reason)
 
 
-def _complete(connection: Any, job: Claim, avatar_id: str, keys: tuple[str, str], info: Any, request: dict) -> str:
+def _complete(connection: Any, job: Claim, avatar_id: str, keys: tuple[str, ...], info: Any, request: dict) -> str:
     """Avatar (ready) + project count + stats + generation completed: one transaction, by the owner only."""
     generation = job.generation
     now = clock.now()
@@ -503,6 +504,7 @@ def _complete(connection: Any, job: Claim, avatar_id: str, keys: tuple[str, str]
         user_id=generation.user_id, project_id=generation.project_id, avatar_id=avatar_id,
         name=request.get("name") or "Generated avatar", source_type=source_type, status="ready", fields=request,
         image_key=keys[0], thumbnail_key=keys[1], width=info.width, height=info.height, format=info.format,
+        display_key=keys[2],
         size_bytes=info.bytes, prompt=generation.prompt, seed=request.get("seed"), generation_id=generation.id,
         preset_id=request.get("presetId"))
     try:

@@ -188,6 +188,13 @@ class AttributesMap(FastLoad, MapAttribute):
     style = UnicodeAttribute(null=True)
 
 
+class CropMap(FastLoad, MapAttribute):
+    """A square chosen for the thumbnail, in the upright image's pixels."""
+    x = NumberAttribute()
+    y = NumberAttribute()
+    size = NumberAttribute()
+
+
 # ---- models -----------------------------------------------------------------------------
 
 class _Meta:
@@ -255,6 +262,10 @@ class AvatarModel(_Model):
     upload_content_type = UnicodeAttribute(null=True, attr_name="uploadContentType")
     image_key = UnicodeAttribute(null=True, attr_name="imageKey")
     thumbnail_key = UnicodeAttribute(null=True, attr_name="thumbnailKey")
+    display_key = UnicodeAttribute(null=True, attr_name="displayKey")  # 1024 px WebP (absent on older avatars)
+    crop = CropMap(null=True)  # the thumbnail's square; absent: the centre
+    # Bumped by every crop change; the thumbnail made for version n is thumbs/…-c{n}.jpg (chalicelib.crops).
+    crop_version = NumberAttribute(null=True, attr_name="cropVersion")
     width = NumberAttribute(null=True)
     height = NumberAttribute(null=True)
     format = UnicodeAttribute(null=True)

@@ -135,6 +135,12 @@ class Traits(PersonaOut):
     style: str | None = None
 
 
+class CropOut(Response):
+    x: int
+    y: int
+    size: int
+
+
 class Avatar(Traits):
     id: str
     projectId: str
@@ -144,6 +150,8 @@ class Avatar(Traits):
     sourceType: Literal["uploaded", "text_to_image", "preset"]
     imageUrl: str | None = None
     thumbnailUrl: str | None = None
+    displayUrl: str | None = None  # upright WebP, 1024 px on the long side, no metadata
+    crop: CropOut | None = None  # the thumbnail's square; null: the centre
     width: int | None = None
     height: int | None = None
     format: str | None = None
@@ -222,10 +230,20 @@ class UploadBatchCreated(Response):
     items: list[UploadCreated]
 
 
+class Crop(Request):
+    """A square of the upright image, in its pixels: top-left corner and side."""
+    x: Annotated[int, Field(ge=0)]
+    y: Annotated[int, Field(ge=0)]
+    size: Annotated[int, Field(ge=1)]
+
+
 class AvatarUpdate(PersonaFields, AttributeFields):
     """Partial edit: fields left out stay as they are; a persona or attribute field set to null is cleared."""
     # Optional but not nullable: an avatar always has a name (the schema says so too).
     name: Name = None  # type: ignore[assignment]
+    # The thumbnail's square (must lie inside the image; null: back to the centre). The thumbnail is
+    # re-made in the background; its URL changes when it is.
+    crop: Crop | None = None
 
 
 # ---- usage events, history and stats (issue 5) ----------------------------------------------

@@ -2,8 +2,10 @@
 
     uploads/{uid}/{aid}         original bytes from the browser (the only prefix that notifies the upload queue;
                                 removed after processing, and by a lifecycle rule if abandoned)
-    images/{uid}/{aid}[.{ver}].{ext}  cleaned full image (oriented, metadata stripped)
-    thumbs/{uid}/{aid}[.{ver}].jpg    300x300 thumbnail
+    images/{uid}/{aid}[.{ver}].{ext}  cleaned full image (metadata stripped losslessly; re-encoded only to turn it upright)
+    thumbs/{uid}/{aid}[.{ver}].jpg    300x300 thumbnail (centre crop); thumbs/{uid}/{aid}[.{ver}]-c{n}.jpg after the
+                                n-th crop change, so a new thumbnail always has a new URL
+    display/{uid}/{aid}[.{ver}].webp  display copy: upright, 1024 px on the long side, no metadata
                                 (a generated avatar's files carry the token of the run that made them)
     presets/{preset}.{ext}      shared preset previews
 """
@@ -37,21 +39,27 @@ def image_key(user_id: str, avatar_id: str, fmt: str, *, version: str | None = N
     return f"images/{user_id}/{_versioned(avatar_id, version)}.{_EXT.get(fmt, 'bin')}"
 
 
-def thumbnail_key(user_id: str, avatar_id: str, *, version: str | None = None) -> str:
-    return f"thumbs/{user_id}/{_versioned(avatar_id, version)}.jpg"
+def thumbnail_key(user_id: str, avatar_id: str, crop_version: int = 0, *, version: str | None = None) -> str:
+    name = _versioned(avatar_id, version)
+    return f"thumbs/{user_id}/{name}-c{crop_version}.jpg" if crop_version else f"thumbs/{user_id}/{name}.jpg"
 
 
-DERIVED_PREFIXES = ("images/", "thumbs/")
+DERIVED_PREFIXES = ("images/", "thumbs/", "display/")
 
 
 def owner_of(key: str) -> tuple[str, str] | None:
-    """(user_id, avatar_id) of a file under images/ or thumbs/ (whatever its version or extension)."""
+    """(user_id, avatar_id) of a file under images/, thumbs/ or display/ (whatever its version, crop or
+    extension: avatar ids hold neither "." nor "-")."""
     for prefix in DERIVED_PREFIXES:
         if key.startswith(prefix):
             parts = key[len(prefix):].split("/")
             if len(parts) == 2 and parts[0] and parts[1]:
-                return parts[0], parts[1].split(".", 1)[0]
+                return parts[0], parts[1].split(".", 1)[0].split("-", 1)[0]
     return None
+
+
+def display_key(user_id: str, avatar_id: str, *, version: str | None = None) -> str:
+    return f"display/{user_id}/{_versioned(avatar_id, version)}.webp"
 
 
 class Storage:

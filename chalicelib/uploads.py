@@ -19,7 +19,7 @@ from chalicelib.db import Transaction, TransactionCancelled, condition_failed
 from chalicelib.errors import NotFoundError, ValidationError
 from chalicelib.models import META, AvatarModel, ProjectModel, avatar_pk, project_sk, sweep_pk, sweep_sk, user_pk
 from chalicelib.observability import logger
-from chalicelib.storage import image_key, parse_upload_key, thumbnail_key, upload_key
+from chalicelib.storage import display_key, image_key, parse_upload_key, thumbnail_key, upload_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import Settings
@@ -155,12 +155,14 @@ def process_uploaded_object(connection: Any, storage: "Storage", settings: "Sett
         return _reject(storage, avatar, key, "corrupt", "The image could not be read", log)
 
     info = processed.info
-    keys = (image_key(user_id, avatar_id, info.format), thumbnail_key(user_id, avatar_id))
+    keys = (image_key(user_id, avatar_id, info.format), thumbnail_key(user_id, avatar_id),
+            display_key(user_id, avatar_id))
     storage.put(keys[0], processed.image, processed.image_content_type)
     storage.put(keys[1], processed.thumbnail, processed.thumbnail_content_type)
+    storage.put(keys[2], processed.display, processed.display_content_type)
     became_ready = avatars.mark_ready(connection, avatar, image_key=keys[0], thumbnail_key=keys[1],
                                       width=info.width, height=info.height, fmt=info.format, size_bytes=info.bytes,
-                                      from_statuses=("uploading",))
+                                      from_statuses=("uploading",), display_key=keys[2])
     if not became_ready:
         _drop_unused_derivatives(storage, avatar, keys, log)
         storage.delete([key])
@@ -232,14 +234,14 @@ def expire(storage: "Storage", avatar: AvatarModel) -> str:
     return "rejected"
 
 
-def _drop_unused_derivatives(storage: "Storage", avatar: AvatarModel, keys: tuple[str, str], log: dict) -> None:
+def _drop_unused_derivatives(storage: "Storage", avatar: AvatarModel, keys: tuple[str, ...], log: dict) -> None:
     """mark_ready refused: a concurrent duplicate already made it ready (keep the files it points at),
     or the avatar or its project is gone (the files would be orphans)."""
     try:
         fresh = AvatarModel.get(avatar.pk, META, consistent_read=True)
     except DoesNotExist:
         fresh = None
-    if fresh is not None and fresh.status == "ready" and (fresh.image_key, fresh.thumbnail_key) == keys:
+    if fresh is not None and fresh.status == "ready" and fresh.image_key == keys[0]:
         return
     logger.info("derivatives dropped", extra={**log, "avatarId": avatar.id})
     storage.delete(list(keys))

@@ -13,6 +13,7 @@ from chalicelib.lazy import lazy_module
 avatars = lazy_module("chalicelib.avatars")
 projects = lazy_module("chalicelib.projects")
 uploads = lazy_module("chalicelib.uploads")
+crops = lazy_module("chalicelib.crops")
 bp = Blueprint(__name__)
 TAGS = ("avatars",)
 JSON = ["application/json"]
@@ -79,14 +80,18 @@ def get_avatar(avatar_id: str):
 
 
 @bp.route("/avatars/{avatar_id}", methods=["PUT"], authorizer=jwt_auth, content_types=JSON)
-@operation("Edit an avatar's name, persona and attributes (null clears a field)", tags=TAGS,
-           request="AvatarUpdate", response="Avatar", errors=(400, 401, 404, 413))
+@operation("Edit an avatar's name, persona, attributes and thumbnail crop (null clears a field)", tags=TAGS,
+           request="AvatarUpdate", response="Avatar", errors=(400, 401, 404, 409, 413, 503))
 def update_avatar(avatar_id: str):
     request = bp.current_request
     uid = user_id(request)
     body = parse_body(request, "AvatarUpdate")
     changes = body.model_dump(include=body.model_fields_set)
-    return json_response(_avatar_json(avatars.update_avatar(uid, avatar_id, changes)))
+    avatar = avatars.update_avatar(uid, avatar_id, changes)
+    if "crop" in changes:
+        deps = get_deps()
+        crops.request_thumbnail(deps.sqs, deps.settings.upload_queue_url, uid, avatar_id)
+    return json_response(_avatar_json(avatar))
 
 
 @bp.route("/avatars/{avatar_id}", methods=["DELETE"], authorizer=jwt_auth)

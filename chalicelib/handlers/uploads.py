@@ -29,7 +29,11 @@ def s3_objects(body: str) -> Iterator[tuple[str, str, int | None]]:
 
 
 def _process(record: Any) -> None:
+    from chalicelib.handlers.crops import handle_thumbnail_request
     from chalicelib.uploads import process_uploaded_object
+
+    if handle_thumbnail_request(record):  # a crop changed (chalicelib.crops): same worker, same Pillow
+        return
 
     try:
         objects = list(s3_objects(record.body))

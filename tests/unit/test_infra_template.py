@@ -28,7 +28,7 @@ UNAUTHORIZED_BODY = {"error": {"code": "unauthorized", "message": "Missing or in
 
 # What each function may touch (logical ids), and in the bucket, which actions on which prefixes.
 ALLOWED_RESOURCES = {
-    "api_handler": {"AvatarTable", "UploadBucket", "GenerationQueue", "CleanupQueue", "JwtSecret"},
+    "api_handler": {"AvatarTable", "UploadBucket", "GenerationQueue", "CleanupQueue", "UploadQueue", "JwtSecret"},
     "jwt_auth": {"JwtSecret"},
     "upload_worker": {"UploadQueue", "AvatarTable", "UploadBucket"},
     "generation_worker": {"GenerationQueue", "AvatarTable", "UploadBucket", "HfTokenSecret"},
@@ -40,19 +40,23 @@ ALLOWED_RESOURCES = {
 }
 BUCKET_GRANTS = {
     "api_handler": {("s3:PutObject", "uploads"), ("s3:GetObject", "images"), ("s3:GetObject", "thumbs"),
-                    ("s3:GetObject", "presets"),
-                    ("s3:DeleteObject", "uploads"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs")},
+                    ("s3:GetObject", "display"), ("s3:GetObject", "presets"),
+                    ("s3:DeleteObject", "uploads"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs"),
+                    ("s3:DeleteObject", "display")},
     "jwt_auth": set(),
-    "upload_worker": {("s3:GetObject", "uploads"), ("s3:DeleteObject", "uploads"), ("s3:PutObject", "images"),
-                      ("s3:PutObject", "thumbs"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs")},
+    "upload_worker": {("s3:GetObject", "uploads"), ("s3:DeleteObject", "uploads"), ("s3:GetObject", "images"),
+                      ("s3:PutObject", "images"),
+                      ("s3:PutObject", "thumbs"), ("s3:PutObject", "display"), ("s3:DeleteObject", "images"),
+                      ("s3:DeleteObject", "thumbs"), ("s3:DeleteObject", "display")},
     "generation_worker": {(action, prefix) for action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject")
-                          for prefix in ("images", "thumbs")},
+                          for prefix in ("images", "thumbs", "display")},
     "generation_dlq_worker": set(),
     "usage_worker": set(),
-    "cleanup_worker": {("s3:DeleteObject", "uploads"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs")},
+    "cleanup_worker": {("s3:DeleteObject", "uploads"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs"),
+                       ("s3:DeleteObject", "display")},
     "upload_dlq_worker": {("s3:DeleteObject", "uploads")},
     "sweeper": {(action, prefix) for action in ("s3:GetObject", "s3:DeleteObject")
-                for prefix in ("uploads", "images", "thumbs")},
+                for prefix in ("uploads", "images", "thumbs", "display")},
 }
 
 

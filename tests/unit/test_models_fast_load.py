@@ -7,9 +7,9 @@ import pytest
 from pynamodb.attributes import AttributeContainer, BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute
 from pynamodb.attributes import NumberSetAttribute, TTLAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
 
-from chalicelib.models import ALL_MODELS, AttributesMap, FastLoad, PersonaMap
+from chalicelib.models import ALL_MODELS, AttributesMap, CropMap, FastLoad, PersonaMap
 
-CONTAINERS = [*ALL_MODELS, PersonaMap, AttributesMap]
+CONTAINERS = [*ALL_MODELS, PersonaMap, AttributesMap, CropMap]
 
 
 def _sample(attr, rnd: random.Random):
