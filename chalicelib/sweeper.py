@@ -4,7 +4,7 @@ finished here, so every accepted thing ends.
     overdue work    the sparse sweep index (GSI3) holds every item that must end by a deadline: an
                     active generation (→ failed), an uploading avatar (→ rejected), a deleting avatar
                     (→ deleted), a project tombstone (→ its purge is sent again)
-    stray files     a bounded walk over images/ and thumbs/ removes files no avatar points at
+    stray files     a bounded walk over images/, thumbs/ and display/ removes files no avatar points at
 
 Each step is one of the domain's own idempotent operations, so a sweep racing a worker, or another
 sweep, changes nothing twice. Reads are Queries on the index and one page of the bucket per run.
@@ -104,9 +104,10 @@ def stray_files(storage: "Storage", objects: list[dict], now: datetime) -> list[
     pks = sorted(wanted)
     for start in range(0, len(pks), 100):
         for avatar in AvatarModel.batch_get([(pk, META) for pk in pks[start:start + 100]],
-                                            attributes_to_get=["PK", "SK", "imageKey", "thumbnailKey", "status"]):
+                                            attributes_to_get=["PK", "SK", "imageKey", "thumbnailKey", "displayKey",
+                                                                                "status"]):
             if avatar.status != "deleting":
-                referenced.update(k for k in (avatar.image_key, avatar.thumbnail_key) if k)
+                referenced.update(k for k in (avatar.image_key, avatar.thumbnail_key, avatar.display_key) if k)
     return [key for key, owner in owners.items() if owner is None or key not in referenced]
 
 

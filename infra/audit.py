@@ -258,7 +258,7 @@ def check_files(data: UserData, storage: Any, now: datetime) -> list[Finding]:
     for avatar in data.avatars:
         if avatar.status == "deleting":
             continue
-        keys = [k for k in (avatar.image_key, avatar.thumbnail_key) if k]
+        keys = [k for k in (avatar.image_key, avatar.thumbnail_key, avatar.display_key) if k]
         referenced.update(keys)
         if avatar.status == "ready":
             for key in keys:
