@@ -4,7 +4,8 @@
 2. the resources of infra/resources.json, provisioned idempotently;
 3. the app's environment (STAGE=local, endpoint, names, JWT secret);
 4. the page and the API on 127.0.0.1:PORT;
-5. every `@app.on_sqs_message` handler fed from its queue.
+5. every `@app.on_sqs_message` handler fed from its queue, the `@app.on_dynamodb_record` handler
+   from the table's stream (local/streams.py; position kept in LOCAL_DATA_DIR/stream-checkpoints.json).
 Runs until SIGINT/SIGTERM, then stops in reverse order; ministack gets SIGTERM and saves its state.
 
 Environment: PORT (8000), LOCAL_AWS_PORT (4566), LOCAL_DATA_DIR (.local-data), JWT_SECRET (dev
@@ -64,6 +65,11 @@ def app_environment(outputs: dict, jwt_secret: str) -> dict[str, str]:
         "USAGE_EVENTS_QUEUE_URL": outputs["UsageEventsQueueUrl"],
         "USAGE_EVENTS_DLQ_URL": outputs["UsageEventsDlqUrl"],
         "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"],
+        "EVENT_BUS_NAME": outputs["EventBusName"],
+        "WEBHOOK_QUEUE_URL": outputs["WebhookQueueUrl"],
+        "WEBHOOK_DLQ_URL": outputs["WebhookDlqUrl"],
+        # Webhooks to http://127.0.0.1 (tests, a receiver on this machine): never set on AWS.
+        "WEBHOOK_ALLOW_PRIVATE": "1",
         "JWT_SECRET": jwt_secret,
     }
 
@@ -108,7 +114,7 @@ def main() -> int:
     (data_dir / "outputs.json").unlink(missing_ok=True)  # written again once everything is up
 
     ministack = Ministack(data_dir, aws_port, services=services_from_env(os.environ.get("LOCAL_AWS_SERVICES")))
-    server = feeder = None
+    server = feeder = streams = None
     try:
         try:
             ministack.launch()
@@ -148,10 +154,15 @@ def main() -> int:
                         concurrency=_concurrency_env(os.environ.get("LOCAL_FEEDER_CONCURRENCY")),
                         wait_seconds=_int_env("LOCAL_FEEDER_WAIT_SECONDS", 1) or 1,
                         client=provisioner.client("sqs")).start()
+        from local.streams import StreamFeeder
+
+        streams = StreamFeeder(app, ministack.endpoint_url, region, table_name=outputs["TableName"],
+                               checkpoint_path=data_dir / "stream-checkpoints.json",
+                               ddb_client=provisioner.client("dynamodb")).start()
         write_outputs(outputs, data_dir)
         if os.environ.get("LOCAL_SEED", "1") != "0":
             threading.Thread(target=seed_presets, name="seed-presets", daemon=True).start()
-        banner(outputs, data_dir, jwt_secret, feeder.describe(), time.monotonic() - started)
+        banner(outputs, data_dir, jwt_secret, feeder.describe() + streams.describe(), time.monotonic() - started)
 
         while not stop.wait(0.5):
             if not ministack.running():
@@ -161,6 +172,8 @@ def main() -> int:
         log.info("stopping…")
         return 0
     finally:
+        if streams is not None:
+            streams.stop()
         if feeder is not None:
             feeder.stop()  # ≤ 1 s long poll, plus batches in flight
         if server is not None:

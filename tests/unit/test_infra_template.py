@@ -28,13 +28,15 @@ UNAUTHORIZED_BODY = {"error": {"code": "unauthorized", "message": "Missing or in
 
 # What each function may touch (logical ids), and in the bucket, which actions on which prefixes.
 ALLOWED_RESOURCES = {
-    "api_handler": {"AvatarTable", "UploadBucket", "GenerationQueue", "CleanupQueue", "JwtSecret"},
+    "api_handler": {"AvatarTable", "UploadBucket", "GenerationQueue", "CleanupQueue", "WebhookQueue", "JwtSecret"},
     "jwt_auth": {"JwtSecret"},
     "upload_worker": {"UploadQueue", "AvatarTable", "UploadBucket"},
     "generation_worker": {"GenerationQueue", "AvatarTable", "UploadBucket", "HfTokenSecret"},
     "generation_dlq_worker": {"GenerationDlq", "AvatarTable"},
     "usage_worker": {"UsageEventsQueue", "UsageEventsDlq", "AvatarTable"},
     "cleanup_worker": {"CleanupQueue", "AvatarTable", "UploadBucket"},
+    "stream_worker": {"AvatarTable", "EventBus", "WebhookQueue"},
+    "webhook_worker": {"WebhookQueue", "WebhookDlq", "AvatarTable"},
 }
 BUCKET_GRANTS = {
     "api_handler": {("s3:PutObject", "uploads"), ("s3:GetObject", "images"), ("s3:GetObject", "thumbs"),
@@ -48,6 +50,8 @@ BUCKET_GRANTS = {
     "generation_dlq_worker": set(),
     "usage_worker": set(),
     "cleanup_worker": {("s3:DeleteObject", "uploads"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs")},
+    "stream_worker": set(),
+    "webhook_worker": set(),
 }
 
 

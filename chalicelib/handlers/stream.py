@@ -1,0 +1,37 @@
+"""The table's stream → events on the EventBridge bus and in the webhook queue.
+
+Committed changes are the only source of events (a crash after a write cannot skip one: the record
+is in the stream until this handler has published it). A record that fails is reported in the
+partial batch response; Lambda retries from it, so records after it may be published again — with
+the same event ids (chalicelib/events.py), which consumers dedupe on.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.dependencies import get_deps
+
+
+def publish_record(raw: dict) -> int:
+    """Publish the events of one stream record (Lambda's shape); returns how many."""
+    from chalicelib import events, webhook_delivery
+
+    found = events.from_stream_record(raw)
+    if not found:
+        return 0
+    deps = get_deps()
+    deps.event_bus.put(found)
+    webhook_delivery.fan_out(deps.sqs, deps.settings.webhook_queue_url, events.user_of(raw), found)
+    return len(found)
+
+
+def _process(record: Any) -> None:
+    publish_record(record.raw_event)
+
+
+def handle(event: Any) -> dict:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event.to_dict(), record_handler=_process, processor=processor,
+                                    context=getattr(event, "context", None))
