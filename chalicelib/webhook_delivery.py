@@ -175,7 +175,7 @@ def deliver(sqs: Any, settings: Any, raw: str, *, post: Callable[..., outbound.R
         _dead_letter(sqs, settings, msg, response)
     if _update(webhook, [WebhookModel.last_delivery.set(last),
                          WebhookModel.failing_since.set(WebhookModel.failing_since | at)]):
-        _disable_if_failing_too_long(webhook, settings, started, response)
+        _disable_if_failing_too_long(webhook, settings, now(), response)
     logger.info("webhook delivery failed", extra={"webhookId": webhook_id, "eventId": event["id"],
                                                   "attempt": attempt, "status": status,
                                                   "statusCode": response.status, "error": response.error})
