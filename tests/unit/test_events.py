@@ -175,3 +175,41 @@ def test_every_type_has_a_schema_in_docs():
 
     for event_type in events.EVENT_TYPES:
         assert (ROOT / "docs" / "schemas" / f"{event_type}.json").exists(), event_type
+
+
+def _schema(event_type: str) -> dict:
+    import json
+
+    from tests.support.infra import ROOT
+
+    return json.loads((ROOT / "docs" / "schemas" / f"{event_type}.json").read_text())
+
+
+@pytest.mark.parametrize("rec", [
+    record("MODIFY", avatar_image(status="processing"), avatar_image()),
+    record("MODIFY", avatar_image(status="processing"), avatar_image(status="rejected", status_reason="blurry")),
+    record("MODIFY", avatar_image(), avatar_image(name="New", name_lower="new")),
+    record("REMOVE", avatar_image(), None),
+    record("MODIFY", generation_image(), generation_image(status="completed", avatar_id="ava_01m8vjv49rxnk06kjgh8jwha1c")),
+    record("MODIFY", generation_image(), generation_image(status="failed", error_message="provider refused")),
+    record("MODIFY", generation_image(), generation_image(status="cancelled")),
+    record("REMOVE", project_image(), None),
+], ids=lambda r: r["eventName"])
+def test_events_match_their_published_json_schema(rec):
+    from jsonschema import Draft202012Validator
+
+    [event] = events.from_stream_record(rec)
+    # The fixtures' short ids (ava_1) are not real ones: give the data real-looking ids.
+    for key, prefix in (("id", event["data"]["id"].split("_")[0]), ("projectId", "prj")):
+        if key in event["data"]:
+            event["data"][key] = f"{prefix}_01m8vjv49rxnk06kjgh8jwha1c"
+    errors = [e.message for e in Draft202012Validator(_schema(event["type"])).iter_errors(event)]
+    assert errors == []
+
+
+def test_a_test_event_matches_its_schema():
+    from jsonschema import Draft202012Validator
+
+    event = events.test_event("whk_01m8vjv49rxnk06kjgh8jwha1c", "u1", "01m8vjv49rxnk06kjgh8jwha1c",
+                              "2026-12-01T10:00:00.000Z")
+    assert list(Draft202012Validator(_schema("webhook.test")).iter_errors(event)) == []
