@@ -297,3 +297,26 @@ def test_unknown_event_types_are_400(client, env):
     resp = client.http.post(f"{PREFIX}/webhooks", headers=auth(),
                             body=body({"url": "https://93.184.215.14/", "events": ["avatar.exploded"]}))
     assert resp.status_code == 400 and resp.json_body["error"]["code"] == "validation_error"
+
+
+def test_webhook_reads_make_a_fixed_number_of_dynamodb_calls(client, env):
+    from chalicelib import clock
+    from chalicelib.models import WebhookDeliveryModel, webhook_items_pk
+    from tests.support.ddb_calls import DynamoDBCalls
+
+    hooks = [add_webhook(client, f"https://93.184.215.14/{i}") for i in range(10)]
+    with WebhookDeliveryModel.batch_write() as batch:  # a long history
+        for i in range(500):
+            batch.save(WebhookDeliveryModel(webhook_items_pk("alice", hooks[0]["id"]),
+                                            f"D#{clock.now_iso()}#evt_{i:026d}#01", event_id=f"evt_{i:026d}",
+                                            type="avatar.ready", attempt=1, status="delivered", status_code=200,
+                                            duration_ms=5, at=clock.now_iso()))
+    seen = {}
+    for name, url in {"list": f"{PREFIX}/webhooks", "get": f"{PREFIX}/webhooks/{hooks[0]['id']}",
+                      "deliveries": f"{PREFIX}/webhooks/{hooks[0]['id']}/deliveries?limit=50"}.items():
+        with DynamoDBCalls() as calls:
+            resp = client.http.get(url, headers=auth())
+        assert resp.status_code == 200
+        seen[name] = calls.names
+    assert seen == {"list": ["Query"], "get": ["GetItem"], "deliveries": ["GetItem", "Query"]}
+    assert len(resp.json_body["items"]) == 50 and resp.json_body["nextCursor"]
