@@ -24,15 +24,15 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib import clock, outbound
 from chalicelib.db import condition_failed
-from chalicelib.errors import DependencyError, NotFoundError
+from chalicelib.errors import DependencyError
 from chalicelib.events import WEBHOOK_TEST
-from chalicelib.models import WebhookDeliveryModel, WebhookModel, webhook_items_pk
+from chalicelib.models import WebhookDeliveryModel, WebhookModel, user_pk, webhook_items_pk, webhook_sk
 from chalicelib.observability import logger
-from chalicelib.webhooks import get_webhook, secret_key, signing_secrets, user_webhooks
+from chalicelib.webhooks import secret_key, signing_secrets, user_webhooks
 
 SQS_MAX_DELAY = 900
 USER_AGENT = "Lumiku-Webhooks/1.0 (+https://lumiku.com/docs/webhooks)"
@@ -87,11 +87,13 @@ def send(sqs: Any, queue_url: str | None, messages: list[dict], *, delay: int = 
                                   details={"failed": [f.get("Code") for f in failed]})
 
 
-def fan_out(sqs: Any, queue_url: str | None, user_id: str, events: list[dict]) -> int:
-    """One message per (enabled webhook of the event's user, subscribed event): one Query, ≤ 1 batch each 10."""
+def fan_out(sqs: Any, queue_url: str | None, user_id: str, events: list[dict],
+            webhooks: list[WebhookModel] | None = None) -> int:
+    """One message per (enabled webhook of the event's user, subscribed event): one Query (unless the
+    caller has the user's webhooks already), one SendMessageBatch per 10 messages."""
     if not events:
         return 0
-    hooks = [w for w in user_webhooks(user_id) if w.enabled]
+    hooks = [w for w in (user_webhooks(user_id) if webhooks is None else webhooks) if w.enabled]
     messages = [message(user_id, w.id, e) for e in events for w in hooks if e["type"] in (w.events or [])]
     if messages:
         send(sqs, queue_url, messages)
@@ -113,7 +115,8 @@ def _iso(epoch: float) -> str:
     return clock.iso(datetime.fromtimestamp(epoch, tz=timezone.utc))
 
 
-def deliver(sqs: Any, settings: Any, raw: str, *, post: Callable[..., outbound.Response] = outbound.post,
+def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
+            post: Callable[..., outbound.Response] = outbound.post,
             resolver: outbound.Resolver = outbound.system_resolver, now: Callable[[], float] = time.time) -> str:
     """Handle one queue message; returns what happened (for logs and tests). Raises only for our own
     dependencies (DynamoDB, SQS), so the queue redelivers the message."""
@@ -125,20 +128,16 @@ def deliver(sqs: Any, settings: Any, raw: str, *, post: Callable[..., outbound.R
     if not_before is not None and float(not_before) - started > 1:
         send(sqs, settings.webhook_queue_url, [msg], delay=math.ceil(float(not_before) - started))
         return "waiting"
-    try:
-        webhook = get_webhook(user_id, webhook_id, consistent=True)
-    except NotFoundError:
+    items_pk = webhook_items_pk(user_id, webhook_id)
+    webhook, delivered = _read(ddb, settings.table_name, user_id, webhook_id, items_pk, event["id"])
+    if webhook is None:
         return "gone"  # deleted since: nothing to send
     if not webhook.enabled:
         return "disabled"
     if event["type"] != WEBHOOK_TEST and event["type"] not in (webhook.events or []):
         return "unsubscribed"
-    items_pk = webhook_items_pk(user_id, webhook_id)
-    try:
-        WebhookDeliveryModel.get(items_pk, f"E#{event['id']}", consistent_read=True)
+    if delivered:
         return "duplicate"
-    except DoesNotExist:
-        pass
 
     body = body_of(event)
     timestamp = int(started)
@@ -156,16 +155,19 @@ def deliver(sqs: Any, settings: Any, raw: str, *, post: Callable[..., outbound.R
     status = "delivered" if ok else ("failed" if final else "retrying")
     at = _iso(now())
     ttl = int(started) + settings.webhook_delivery_ttl_days * 86400
-    WebhookDeliveryModel(items_pk, f"D#{at}#{event['id']}#{attempt:02d}", event_id=event["id"], type=event["type"],
-                         attempt=attempt, status=status, status_code=response.status, error=response.error,
-                         duration_ms=response.duration_ms, at=at, ttl=ttl).save()
+    record = WebhookDeliveryModel(items_pk, f"D#{at}#{event['id']}#{attempt:02d}", event_id=event["id"],
+                                  type=event["type"], attempt=attempt, status=status, status_code=response.status,
+                                  error=response.error, duration_ms=response.duration_ms, at=at, ttl=ttl)
     last = {"eventId": event["id"], "type": event["type"], "status": status, "statusCode": response.status,
             "error": response.error, "attempt": attempt, "at": at}
     if ok:
-        WebhookDeliveryModel(items_pk, f"E#{event['id']}", event_id=event["id"], type=event["type"], at=at,
-                             ttl=ttl).save()
-        _update(webhook, [WebhookModel.last_delivery.set(last), WebhookModel.failing_since.remove()])
+        marker = WebhookDeliveryModel(items_pk, f"E#{event['id']}", event_id=event["id"], type=event["type"], at=at,
+                                      ttl=ttl)
+        _save_both(ddb, settings.table_name, record, marker)
+        if _worth_recording(webhook, started):
+            _update(webhook, [WebhookModel.last_delivery.set(last), WebhookModel.failing_since.remove()])
         return status
+    record.save()
 
     if not final:
         send(sqs, settings.webhook_queue_url,
@@ -180,6 +182,51 @@ def deliver(sqs: Any, settings: Any, raw: str, *, post: Callable[..., outbound.R
                                                   "attempt": attempt, "status": status,
                                                   "statusCode": response.status, "error": response.error})
     return status
+
+
+def _read(ddb: Any, table: str, user_id: str, webhook_id: str, items_pk: str,
+          event_id: str) -> tuple[WebhookModel | None, bool]:
+    """The webhook and whether the event already reached it: one BatchGetItem (strongly consistent)."""
+    keys = [{"PK": {"S": user_pk(user_id)}, "SK": {"S": webhook_sk(webhook_id)}},
+            {"PK": {"S": items_pk}, "SK": {"S": f"E#{event_id}"}}]
+    found: list[dict] = []
+    request = {table: {"Keys": keys, "ConsistentRead": True}}
+    for _ in range(5):
+        answer = ddb.batch_get_item(RequestItems=request)
+        found += answer.get("Responses", {}).get(table, [])
+        request = answer.get("UnprocessedKeys") or {}
+        if not request:
+            break
+    else:
+        raise DependencyError("DynamoDB left keys unprocessed")
+    webhook = next((WebhookModel.from_raw_data(i) for i in found if i["SK"]["S"].startswith("WH#")), None)
+    return webhook, any(i["SK"]["S"].startswith("E#") for i in found)
+
+
+def _save_both(ddb: Any, table: str, *items: WebhookDeliveryModel) -> None:
+    """The attempt and the delivered marker in one BatchWriteItem."""
+    request = {table: [{"PutRequest": {"Item": item.serialize()}} for item in items]}
+    for _ in range(5):
+        request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+        if not request:
+            return
+    raise DependencyError("DynamoDB left writes unprocessed")
+
+
+# A success after a success needs no new line on the webhook more often than this (a burst to one
+# endpoint would otherwise write its item once per event); failures are always recorded.
+LAST_DELIVERY_REFRESH_SECONDS = 10
+
+
+def _worth_recording(webhook: WebhookModel, now_epoch: float) -> bool:
+    last = webhook.last_delivery.as_dict() if webhook.last_delivery is not None else None
+    if webhook.failing_since or not last or last.get("status") != "delivered":
+        return True
+    try:
+        at = datetime.strptime(last["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return True
+    return now_epoch - at >= LAST_DELIVERY_REFRESH_SECONDS
 
 
 def _update(webhook: WebhookModel, actions: list) -> bool:

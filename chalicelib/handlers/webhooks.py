@@ -17,7 +17,7 @@ def _process(record: Any) -> None:
     from chalicelib import webhook_delivery
 
     deps = get_deps()
-    outcome = webhook_delivery.deliver(deps.sqs, deps.settings, record.body)
+    outcome = webhook_delivery.deliver(deps.sqs, deps.dynamodb.client, deps.settings, record.body)
     logger.debug("webhook message handled", extra={"messageId": record.message_id, "outcome": outcome})
 
 
