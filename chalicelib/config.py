@@ -127,6 +127,8 @@ class Settings:
     webhook_retry_delays: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
     webhook_timeout_seconds: float = 10.0
     webhook_max_per_user: int = 10
+    # Deliveries at once to one slow or failing endpoint (of WEBHOOK_MAX_CONCURRENCY workers).
+    webhook_max_in_flight: int = 4
     webhook_disable_after_seconds: int = 5 * 86400
     webhook_delivery_ttl_days: int = 30
 
@@ -209,6 +211,7 @@ class Settings:
                                          (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)),
             webhook_timeout_seconds=_float("WEBHOOK_TIMEOUT_SECONDS", 10.0),
             webhook_max_per_user=_int("WEBHOOK_MAX_PER_USER", 10),
+            webhook_max_in_flight=max(1, _int("WEBHOOK_MAX_IN_FLIGHT", 4)),
             webhook_disable_after_seconds=_int("WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 86400),
             log_level=_str("LOG_LEVEL", "INFO"),
         )

@@ -8,6 +8,8 @@ POST per message, retried through the queue (docs/events.md).
   retried after WEBHOOK_RETRY_DELAYS: the next attempt is a new message carrying `notBefore`
   (SQS delays at most 15 min, so a longer wait is a chain of delayed hops), so a restart loses
   nothing. After the last attempt the message goes to the webhook DLQ.
+- A slow or failing endpoint holds at most WEBHOOK_MAX_IN_FLIGHT workers at once (lease items), so
+  the others keep theirs; see _needs_lease.
 - An endpoint failing without a success for WEBHOOK_DISABLE_AFTER_SECONDS (5 days) is disabled,
   with the reason on the webhook.
 - Every attempt is kept (TTL) for GET /webhooks/{id}/deliveries; a delivered marker per (webhook,
@@ -139,15 +141,27 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
     if delivered:
         return "duplicate"
 
+    lease = None
+    if _needs_lease(webhook):
+        lease = _acquire(ddb, settings.table_name, items_pk, settings.webhook_max_in_flight,
+                         started + settings.webhook_timeout_seconds + 20)
+        if lease is None:  # this slow endpoint already holds its share of workers: come back later
+            deferred = int(msg.get("deferred") or 0) + 1
+            send(sqs, settings.webhook_queue_url, [{**msg, "deferred": deferred}], delay=min(30, 2 ** min(deferred, 5)))
+            return "deferred"
     body = body_of(event)
     timestamp = int(started)
     try:
-        target = outbound.check(webhook.url, allow_private=settings.webhook_allow_private, resolver=resolver)
-    except outbound.WebhookUrlError as exc:  # DNS changed since registration: an attempt that failed
-        response = outbound.Response(None, f"{exc.code}: {exc.message}", 0)
-    else:
-        headers = signed_headers(signing_secrets(webhook, timestamp), event["id"], timestamp, body)
-        response = post(target, body, headers, timeout=settings.webhook_timeout_seconds)
+        try:
+            target = outbound.check(webhook.url, allow_private=settings.webhook_allow_private, resolver=resolver)
+        except outbound.WebhookUrlError as exc:  # DNS changed since registration: an attempt that failed
+            response = outbound.Response(None, f"{exc.code}: {exc.message}", 0)
+        else:
+            headers = signed_headers(signing_secrets(webhook, timestamp), event["id"], timestamp, body)
+            response = post(target, body, headers, timeout=settings.webhook_timeout_seconds)
+    finally:
+        if lease is not None:
+            ddb.delete_item(TableName=settings.table_name, Key={"PK": {"S": items_pk}, "SK": {"S": lease}})
 
     delays = settings.webhook_retry_delays
     ok = response.status is not None and 200 <= response.status < 300
@@ -159,12 +173,12 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
                                   type=event["type"], attempt=attempt, status=status, status_code=response.status,
                                   error=response.error, duration_ms=response.duration_ms, at=at, ttl=ttl)
     last = {"eventId": event["id"], "type": event["type"], "status": status, "statusCode": response.status,
-            "error": response.error, "attempt": attempt, "at": at}
+            "error": response.error, "attempt": attempt, "at": at, "durationMs": response.duration_ms}
     if ok:
         marker = WebhookDeliveryModel(items_pk, f"E#{event['id']}", event_id=event["id"], type=event["type"], at=at,
                                       ttl=ttl)
         _save_both(ddb, settings.table_name, record, marker)
-        if _worth_recording(webhook, started):
+        if _worth_recording(webhook, started, response.duration_ms):
             _update(webhook, [WebhookModel.last_delivery.set(last), WebhookModel.failing_since.remove()])
         return status
     record.save()
@@ -218,15 +232,51 @@ def _save_both(ddb: Any, table: str, *items: WebhookDeliveryModel) -> None:
 LAST_DELIVERY_REFRESH_SECONDS = 10
 
 
-def _worth_recording(webhook: WebhookModel, now_epoch: float) -> bool:
-    last = webhook.last_delivery.as_dict() if webhook.last_delivery is not None else None
+def _last(webhook: WebhookModel) -> dict | None:
+    return webhook.last_delivery.as_dict() if webhook.last_delivery is not None else None
+
+
+def _worth_recording(webhook: WebhookModel, now_epoch: float, duration_ms: int) -> bool:
+    last = _last(webhook)
     if webhook.failing_since or not last or last.get("status") != "delivered":
         return True
+    if (duration_ms >= SLOW_MS) != ((last.get("durationMs") or 0) >= SLOW_MS):
+        return True  # became slow, or fast again: the lease rule below reads it
     try:
         at = datetime.strptime(last["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
     except (KeyError, TypeError, ValueError):
         return True
     return now_epoch - at >= LAST_DELIVERY_REFRESH_SECONDS
+
+
+# ---- one slow endpoint never takes every worker ------------------------------------------------
+# An endpoint that answered slowly (≥ SLOW_MS) or is failing gets at most webhook_max_in_flight
+# deliveries at once: each holds a lease item (SLOT#k, expiring after the timeout) while it POSTs;
+# without a free slot the message comes back later (not counted as an attempt). Fast endpoints take
+# no lease, so they pay nothing for this.
+SLOW_MS = 1000
+
+
+def _needs_lease(webhook: WebhookModel) -> bool:
+    last = _last(webhook)
+    return bool(webhook.failing_since) or bool(last and (last.get("durationMs") or 0) >= SLOW_MS)
+
+
+def _acquire(ddb: Any, table: str, items_pk: str, slots: int, expires: float) -> str | None:
+    import random
+
+    now = int(time.time())
+    for k in random.sample(range(slots), slots):
+        try:
+            ddb.put_item(TableName=table, Item={
+                "PK": {"S": items_pk}, "SK": {"S": f"SLOT#{k}"}, "expiresAt": {"N": str(int(expires))},
+                "ttl": {"N": str(int(expires) + 3600)}},
+                ConditionExpression="attribute_not_exists(PK) OR expiresAt < :now",
+                ExpressionAttributeValues={":now": {"N": str(now)}})
+            return f"SLOT#{k}"
+        except ddb.exceptions.ConditionalCheckFailedException:
+            continue
+    return None
 
 
 def _update(webhook: WebhookModel, actions: list) -> bool:

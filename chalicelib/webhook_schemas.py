@@ -34,6 +34,7 @@ class LastDelivery(Response):
     error: str | None
     attempt: int
     at: str | None
+    durationMs: int | None
 
 
 class Webhook(Response):

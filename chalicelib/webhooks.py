@@ -76,7 +76,8 @@ def _last_json(last: dict | None) -> dict | None:
         return None
     return {"eventId": last.get("eventId"), "type": last.get("type"), "status": last.get("status"),
             "statusCode": int(last["statusCode"]) if last.get("statusCode") is not None else None,
-            "error": last.get("error"), "attempt": int(last.get("attempt") or 0), "at": last.get("at")}
+            "error": last.get("error"), "attempt": int(last.get("attempt") or 0), "at": last.get("at"),
+            "durationMs": int(last["durationMs"]) if last.get("durationMs") is not None else None}
 
 
 def delivery_json(item: WebhookDeliveryModel) -> dict:

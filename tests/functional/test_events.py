@@ -320,3 +320,35 @@ def test_webhook_reads_make_a_fixed_number_of_dynamodb_calls(client, env):
         seen[name] = calls.names
     assert seen == {"list": ["Query"], "get": ["GetItem"], "deliveries": ["GetItem", "Query"]}
     assert len(resp.json_body["items"]) == 50 and resp.json_body["nextCursor"]
+
+
+def test_a_slow_endpoint_with_every_slot_taken_waits_without_spending_an_attempt(client, env, aws):
+    from chalicelib import webhook_delivery
+    from chalicelib.models import WebhookModel, user_pk, webhook_items_pk, webhook_sk
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    with Receiver() as receiver:
+        hook = add_webhook(client, receiver.url)
+        WebhookModel(user_pk("alice"), webhook_sk(hook["id"])).update(actions=[WebhookModel.last_delivery.set(
+            {"status": "delivered", "durationMs": 4000, "at": "2026-12-01T10:00:00.000Z"})])
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        in_flight = 4  # the default WEBHOOK_MAX_IN_FLIGHT
+        for k in range(in_flight):  # four deliveries to this endpoint already running
+            ddb.put_item(TableName=aws["TableName"], Item={"PK": {"S": webhook_items_pk("alice", hook["id"])},
+                                                            "SK": {"S": f"SLOT#{k}"}, "expiresAt": {"N": "9999999999"}})
+        assert client.http.post(f"{PREFIX}/webhooks/{hook['id']}/test", headers=auth()).status_code == 202
+        deliver("webhook_worker", rounds=1)
+        assert receiver.wait_for(1, timeout=0.5) == []
+        [waiting] = sqs.receive_message(QueueUrl=aws["WebhookQueueUrl"], MaxNumberOfMessages=10,
+                                        VisibilityTimeout=0).get("Messages", [])
+        assert (json.loads(waiting["Body"])["deferred"], json.loads(waiting["Body"])["attempt"]) == (1, 1)
+
+        ddb.delete_item(TableName=aws["TableName"], Key={"PK": {"S": webhook_items_pk("alice", hook["id"])},
+                                                         "SK": {"S": "SLOT#2"}})  # one finishes
+        deps = dependencies.get_deps()
+        assert webhook_delivery.deliver(deps.sqs, deps.dynamodb.client, deps.settings, waiting["Body"]) == "delivered"
+        assert len(receiver.wait_for(1)) == 1
+    slots = ddb.query(TableName=aws["TableName"], KeyConditionExpression="PK = :pk AND begins_with(SK, :s)",
+                      ExpressionAttributeValues={":pk": {"S": webhook_items_pk("alice", hook["id"])},
+                                                 ":s": {"S": "SLOT#"}})["Items"]
+    assert sorted(i["SK"]["S"] for i in slots) == ["SLOT#0", "SLOT#1", "SLOT#3"]  # its own lease was released
