@@ -147,7 +147,7 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
                          started + settings.webhook_timeout_seconds + 20)
         if lease is None:  # this slow endpoint already holds its share of workers: come back later
             deferred = int(msg.get("deferred") or 0) + 1
-            send(sqs, settings.webhook_queue_url, [{**msg, "deferred": deferred}], delay=min(30, 2 ** min(deferred, 5)))
+            send(sqs, settings.webhook_queue_url, [{**msg, "deferred": deferred}], delay=_defer_seconds(webhook, deferred))
             return "deferred"
     body = body_of(event)
     timestamp = int(started)
@@ -260,6 +260,15 @@ SLOW_MS = 1000
 def _needs_lease(webhook: WebhookModel) -> bool:
     last = _last(webhook)
     return bool(webhook.failing_since) or bool(last and (last.get("durationMs") or 0) >= SLOW_MS)
+
+
+def _defer_seconds(webhook: WebhookModel, deferred: int) -> int:
+    """About as long as the endpoint takes, longer for a message that keeps finding it busy (jittered,
+    so the waiting messages do not all come back at once), at most 20 s."""
+    import random
+
+    took = max(1.0, ((_last(webhook) or {}).get("durationMs") or 1000) / 1000)
+    return max(1, round(min(20.0, took * min(deferred, 4)) * random.uniform(0.75, 1.25)))
 
 
 def _acquire(ddb: Any, table: str, items_pk: str, slots: int, expires: float) -> str | None:
