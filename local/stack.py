@@ -12,7 +12,8 @@ Environment: PORT (8000), LOCAL_AWS_PORT (4566), LOCAL_DATA_DIR (.local-data), J
 default), LOCAL_VISIBILITY_TIMEOUT (seconds, replaces every queue's VisibilityTimeout — for tests),
 LOCAL_AWS_SERVICES (ministack services, comma list or "all"), LOCAL_FEEDER_CONCURRENCY
 ("handler=N,queue-name=N"), LOCAL_FEEDER_WAIT_SECONDS (long-poll wait, 1), LOCAL_ACCESS_LOG (1),
-LOCAL_SEED (1: load the preset gallery at start; 0 skips it).
+LOCAL_SEED (1: load the preset gallery at start; 0 skips it), LOCAL_STREAMS (1: feed the table's
+stream to the stream handler; 0 leaves it unread, as if the publisher had crashed — for tests).
 """
 from __future__ import annotations
 
@@ -158,7 +159,10 @@ def main() -> int:
 
         streams = StreamFeeder(app, ministack.endpoint_url, region, table_name=outputs["TableName"],
                                checkpoint_path=data_dir / "stream-checkpoints.json",
-                               ddb_client=provisioner.client("dynamodb")).start()
+                               ddb_client=provisioner.client("dynamodb"))
+        streams.sources = streams.discover()
+        if os.environ.get("LOCAL_STREAMS", "1") != "0":  # 0: tests of "crashed before publishing"
+            streams.start()
         write_outputs(outputs, data_dir)
         if os.environ.get("LOCAL_SEED", "1") != "0":
             threading.Thread(target=seed_presets, name="seed-presets", daemon=True).start()

@@ -5,9 +5,13 @@ the Lambda event shape; on a partial batch response the mapping resumes at the f
 shard's position advances only past records a handler returned for.
 
 The position (last sequence number per shard) is saved in a checkpoint file, so a restart of the
-local stack resumes where it stopped: a write committed just before a crash is still published
-after it. Without a checkpoint it starts at the handler's `starting_position` (TRIM_HORIZON:
-everything the stream still holds).
+local stack resumes where it stopped. Without a checkpoint it starts at the handler's
+`starting_position` (TRIM_HORIZON: everything the stream still holds).
+
+ministack keeps stream records in memory only (its saved state has the tables, not their streams),
+whereas AWS keeps them 24 h whatever happens to the consumer. So on stop, the records not yet handled
+are saved (`stream-pending.json` beside the checkpoint) and handed to the handler first on the next
+start: a write committed while the publisher was down is still published after a restart.
 
 The decorator's stream ARN is a placeholder on AWS too (the package takes the table's StreamArn
 from infra/resources.json); here the table's current stream is looked up by name.
@@ -130,7 +134,8 @@ class StreamFeeder:
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self) -> "StreamFeeder":
-        self.sources = self.discover()
+        if not self.sources:
+            self.sources = self.discover()
         for source in self.sources:
             t = threading.Thread(target=self._run, args=(source,), name=f"streams-{source.name}", daemon=True)
             t.start()
@@ -138,11 +143,93 @@ class StreamFeeder:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Stop reading; then save what the stream holds that no handler has taken (see above)."""
         self._stop.set()
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
+        try:
+            self.save_unread()
+        except Exception as exc:  # noqa: BLE001 - the emulator already gone: nothing more to save
+            log.warning("streams: could not save unread records: %s: %s", type(exc).__name__, exc)
+
+    # ---- records across restarts (ministack does not keep them) -----------------------------
+    @property
+    def pending_path(self) -> Path | None:
+        return self.checkpoint_path.with_name("stream-pending.json") if self.checkpoint_path else None
+
+    def _load_pending(self) -> dict[str, list[dict]]:
+        path = self.pending_path
+        if path is None or not path.exists():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            log.warning("streams: unreadable %s, ignored", path)
+            return {}
+
+    def _write_pending(self, pending: dict[str, list[dict]]) -> None:
+        path = self.pending_path
+        if path is None:
+            return
+        if not any(pending.values()):
+            path.unlink(missing_ok=True)
+            return
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pending.", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(pending, fh)
+        os.replace(tmp, path)
+
+    def save_unread(self) -> int:
+        if self.pending_path is None or not self.sources:
+            return 0
+        pending = self._load_pending()
+        saved = 0
+        for source in self.sources:
+            shards = self.streams.describe_stream(StreamArn=source.stream_arn)["StreamDescription"]["Shards"]
+            for shard in shards:
+                iterator = self._iterator(source, shard["ShardId"])
+                while iterator:
+                    page = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+                    records = page.get("Records") or []
+                    if not records:
+                        break
+                    pending.setdefault(source.name, []).extend(
+                        lambda_stream_record(r, source.stream_arn, self.region) for r in records)
+                    source.positions[shard["ShardId"]] = records[-1]["dynamodb"]["SequenceNumber"]
+                    saved += len(records)
+                    iterator = page.get("NextShardIterator")
+        self._write_pending(pending)
+        self._save()
+        if saved:
+            log.info("streams: saved %d unread record(s) for the next start", saved)
+        return saved
+
+    def _replay_pending(self, source: StreamSource) -> None:
+        """Records saved at the last stop go first, in order, retried until taken or stopped."""
+        with self._save_lock:
+            records = self._load_pending().pop(source.name, [])
+        backoff = 0.5
+        while records and not self._stop.is_set():
+            batch = records[:source.batch_size]
+            try:
+                result = source.handler({"Records": batch}, LambdaContext(source.function_name, region=self.region))
+                failures = (result or {}).get("batchItemFailures") if isinstance(result, dict) else None
+                failed = {f.get("itemIdentifier") for f in failures or [] if isinstance(f, dict)}
+            except Exception as exc:  # noqa: BLE001
+                log.error("streams %s: replaying saved records raised %s: %s", source.name, type(exc).__name__, exc)
+                failed = {batch[0]["dynamodb"]["SequenceNumber"]}
+            sequence = [r["dynamodb"]["SequenceNumber"] for r in batch]
+            first = min((sequence.index(f) for f in failed if f in sequence), default=None)
+            records = records[len(batch) if first is None else first:]
+            with self._save_lock:
+                pending = self._load_pending()
+                pending[source.name] = records
+                self._write_pending(pending)
+            if first is not None:
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     def describe(self) -> list[str]:
         return [f"{s.name} ← stream of {self.table_name} (batch {s.batch_size}, from "
@@ -168,6 +255,7 @@ class StreamFeeder:
             raise
 
     def _run(self, source: StreamSource) -> None:
+        self._replay_pending(source)
         iterators: dict[str, str | None] = {}
         backoff = 0.5
         while not self._stop.is_set():

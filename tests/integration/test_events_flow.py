@@ -105,3 +105,29 @@ def test_a_webhook_test_event_and_its_delivery_history_through_the_api(local_sta
     assert [(h["attempt"], h["status"], h["statusCode"]) for h in history] == [(2, "delivered", 200),
                                                                                (1, "retrying", 500)]
     assert got[1]["at"] - got[0]["at"] >= 4.0  # the backoff was waited, through the queue
+
+
+def test_writes_committed_before_a_publisher_crash_are_published_after_the_restart(tmp_path):
+    """The stack runs without its stream reader (the publisher "crashed" before publishing), a project
+    is deleted, the stack stops; started again on the same data, the deletion reaches the webhook."""
+    from tests.support.local_stack import LocalStack
+
+    user = f"evt-{uuid.uuid4().hex[:10]}"
+    with Receiver() as receiver:
+        stack = LocalStack(tmp_path / "data", env={"LOCAL_SEED": "0", "LOCAL_STREAMS": "0"}).start()
+        try:
+            headers = {"Authorization": f"Bearer {stack.token(user)}"}
+            hook = requests.post(stack.api("/webhooks"), headers=headers, json={"url": receiver.url}, timeout=10)
+            receiver.secrets = [hook.json()["secret"]]
+            pid = requests.post(stack.api("/projects"), headers=headers, json={"name": "Gone"}, timeout=10).json()["id"]
+            assert requests.delete(stack.api(f"/projects/{pid}"), headers=headers, timeout=10).status_code == 204
+            assert receiver.wait_for(1, timeout=2.0) == []  # nothing published: the reader is down
+        finally:
+            stack.stop()
+        restarted = LocalStack(tmp_path / "data", env={"LOCAL_SEED": "0"}).start()
+        try:
+            got = receiver.wait_for(1, timeout=30)
+        finally:
+            restarted.stop()
+    assert [(d["event"]["type"], d["event"]["data"]["id"]) for d in got] == [("project.deleted", pid)]
+    assert got[0]["verified"] == receiver.secrets
