@@ -352,3 +352,34 @@ def test_a_slow_endpoint_with_every_slot_taken_waits_without_spending_an_attempt
                       ExpressionAttributeValues={":pk": {"S": webhook_items_pk("alice", hook["id"])},
                                                  ":s": {"S": "SLOT#"}})["Items"]
     assert sorted(i["SK"]["S"] for i in slots) == ["SLOT#0", "SLOT#1", "SLOT#3"]  # its own lease was released
+
+
+def test_a_retry_later_than_sqs_can_delay_hops_through_the_queue_until_due(client, env, aws):
+    import time as _time
+
+    from chalicelib import webhook_delivery
+
+    env(WEBHOOK_RETRY_DELAYS="7200")  # 2 h: longer than SQS's 15-minute DelaySeconds
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    with Receiver() as receiver:
+        receiver.script = [500]
+        hook = add_webhook(client, receiver.url)
+        client.http.post(f"{PREFIX}/webhooks/{hook['id']}/test", headers=auth())
+        deliver("webhook_worker")
+        assert len(receiver.wait_for(1)) == 1
+
+        def queued() -> tuple[int, int]:
+            attrs = sqs.get_queue_attributes(QueueUrl=aws["WebhookQueueUrl"], AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+            return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesDelayed"])
+        assert queued() == (0, 1)  # the retry waits in the queue, invisible
+
+        deps = dependencies.get_deps()
+        retry = webhook_delivery.message("alice", hook["id"], {"id": "evt_x", "type": "webhook.test",
+                                                               "timestamp": "t", "data": {}}, 2, _time.time() + 7000)
+        # Woken early (after one 15-minute hop): it goes back to wait, spending no attempt.
+        assert webhook_delivery.deliver(deps.sqs, deps.dynamodb.client, deps.settings, json.dumps(retry)) == "waiting"
+        assert queued() == (0, 2) and len(receiver.deliveries) == 1
+        due = {**retry, "notBefore": _time.time() - 1}
+        assert webhook_delivery.deliver(deps.sqs, deps.dynamodb.client, deps.settings, json.dumps(due)) == "delivered"
+    assert [d["attempt"] for d in deliveries(client, hook["id"])] == [2, 1]
