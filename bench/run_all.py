@@ -21,8 +21,9 @@ BENCHES = [
     ("pipelines", ["-m", "bench.pipelines", "--uploads", "10", "--jobs", "20"]),
     ("load", ["-m", "bench.load", "--clients", "16", "--seconds", "15"]),
     ("usage", ["-m", "bench.usage.bench_usage", "--events", "500", "--pollers", "1,4", "--seconds", "5"]),
+    ("events", ["-m", "bench.events", "--paced", "100", "--rate", "5", "--burst", "100", "--slow-delay", "3"]),
 ]
-ORDER = ["cold_start", "package_cold_start", "api", "calls", "load", "pipelines", "thumbnails", "usage"]
+ORDER = ["cold_start", "package_cold_start", "api", "calls", "load", "pipelines", "thumbnails", "usage", "events"]
 
 
 def main() -> int:
