@@ -448,6 +448,8 @@ class WebhookModel(_Model):
     previous_secret = UnicodeAttribute(null=True, attr_name="previousSecret")
     previous_secret_expires = NumberAttribute(null=True, attr_name="previousSecretExpires")
     failing_since = UnicodeAttribute(null=True, attr_name="failingSince")
+    # Set while a delivery is taking longer than webhook_delivery.SLOW_MS (before it even ends).
+    slow_since = UnicodeAttribute(null=True, attr_name="slowSince")
     last_delivery = MapAttribute(null=True, attr_name="lastDelivery")
     created_at = UnicodeAttribute(attr_name="createdAt")
     updated_at = UnicodeAttribute(attr_name="updatedAt")

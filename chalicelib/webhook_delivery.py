@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import math
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -158,7 +159,18 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
             response = outbound.Response(None, f"{exc.code}: {exc.message}", 0)
         else:
             headers = signed_headers(signing_secrets(webhook, timestamp), event["id"], timestamp, body)
-            response = post(target, body, headers, timeout=settings.webhook_timeout_seconds)
+            watchdog = None
+            if lease is None and not webhook.slow_since:
+                # Flag the endpoint as slow as soon as this request is, not when it ends: the
+                # deliveries that read the webhook meanwhile already take a lease.
+                watchdog = threading.Timer(SLOW_MS / 1000, _mark_slow, args=(webhook.pk, webhook.sk))
+                watchdog.daemon = True
+                watchdog.start()
+            try:
+                response = post(target, body, headers, timeout=settings.webhook_timeout_seconds)
+            finally:
+                if watchdog is not None:
+                    watchdog.cancel()
     finally:
         if lease is not None:
             ddb.delete_item(TableName=settings.table_name, Key={"PK": {"S": items_pk}, "SK": {"S": lease}})
@@ -179,7 +191,10 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
                                       ttl=ttl)
         _save_both(ddb, settings.table_name, record, marker)
         if _worth_recording(webhook, started, response.duration_ms):
-            _update(webhook, [WebhookModel.last_delivery.set(last), WebhookModel.failing_since.remove()])
+            actions = [WebhookModel.last_delivery.set(last), WebhookModel.failing_since.remove()]
+            if response.duration_ms < SLOW_MS:
+                actions.append(WebhookModel.slow_since.remove())
+            _update(webhook, actions)
         return status
     record.save()
 
@@ -240,7 +255,8 @@ def _worth_recording(webhook: WebhookModel, now_epoch: float, duration_ms: int) 
     last = _last(webhook)
     if webhook.failing_since or not last or last.get("status") != "delivered":
         return True
-    if (duration_ms >= SLOW_MS) != ((last.get("durationMs") or 0) >= SLOW_MS):
+    if (duration_ms >= SLOW_MS) != ((last.get("durationMs") or 0) >= SLOW_MS) or \
+            (webhook.slow_since and duration_ms < SLOW_MS):
         return True  # became slow, or fast again: the lease rule below reads it
     try:
         at = datetime.strptime(last["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
@@ -259,23 +275,33 @@ SLOW_MS = 1000
 
 def _needs_lease(webhook: WebhookModel) -> bool:
     last = _last(webhook)
-    return bool(webhook.failing_since) or bool(last and (last.get("durationMs") or 0) >= SLOW_MS)
+    return bool(webhook.failing_since or webhook.slow_since) or bool(last and (last.get("durationMs") or 0) >= SLOW_MS)
+
+
+def _mark_slow(pk: str, sk: str) -> None:
+    try:
+        WebhookModel(pk, sk).update(actions=[WebhookModel.slow_since.set(clock.now_iso())],
+                                    condition=WebhookModel.pk.exists())
+    except Exception as exc:  # noqa: BLE001 - a hint only; the delivery itself goes on either way
+        logger.debug("could not flag a slow webhook", extra={"error": str(exc)})
 
 
 def _defer_seconds(webhook: WebhookModel, deferred: int) -> int:
-    """About as long as the endpoint takes, longer for a message that keeps finding it busy (jittered,
-    so the waiting messages do not all come back at once), at most 20 s."""
+    """About as long as the endpoint takes, doubling for a message that keeps finding it busy (jittered,
+    so the waiting messages do not all come back at once), at most 60 s: waiting messages cost the
+    queue and the table little while the slow endpoint works through its share."""
     import random
 
     took = max(1.0, ((_last(webhook) or {}).get("durationMs") or 1000) / 1000)
-    return max(1, round(min(20.0, took * min(deferred, 4)) * random.uniform(0.75, 1.25)))
+    return max(1, round(min(60.0, took * 2 ** min(deferred - 1, 6)) * random.uniform(0.75, 1.25)))
 
 
 def _acquire(ddb: Any, table: str, items_pk: str, slots: int, expires: float) -> str | None:
     import random
 
     now = int(time.time())
-    for k in random.sample(range(slots), slots):
+    # Two tries, not every slot: a busy endpoint's waiting messages should cost little each time.
+    for k in random.sample(range(slots), min(slots, 2)):
         try:
             ddb.put_item(TableName=table, Item={
                 "PK": {"S": items_pk}, "SK": {"S": f"SLOT#{k}"}, "expiresAt": {"N": str(int(expires))},

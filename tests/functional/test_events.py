@@ -326,14 +326,14 @@ def test_a_slow_endpoint_with_every_slot_taken_waits_without_spending_an_attempt
     from chalicelib import webhook_delivery
     from chalicelib.models import WebhookModel, user_pk, webhook_items_pk, webhook_sk
 
+    env(WEBHOOK_MAX_IN_FLIGHT="2")
     sqs = boto3.client("sqs", region_name="us-east-1")
     with Receiver() as receiver:
         hook = add_webhook(client, receiver.url)
         WebhookModel(user_pk("alice"), webhook_sk(hook["id"])).update(actions=[WebhookModel.last_delivery.set(
             {"status": "delivered", "durationMs": 4000, "at": "2026-12-01T10:00:00.000Z"})])
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        in_flight = 4  # the default WEBHOOK_MAX_IN_FLIGHT
-        for k in range(in_flight):  # four deliveries to this endpoint already running
+        for k in range(2):  # two deliveries to this endpoint already running
             ddb.put_item(TableName=aws["TableName"], Item={"PK": {"S": webhook_items_pk("alice", hook["id"])},
                                                             "SK": {"S": f"SLOT#{k}"}, "expiresAt": {"N": "9999999999"}})
         assert client.http.post(f"{PREFIX}/webhooks/{hook['id']}/test", headers=auth()).status_code == 202
@@ -344,14 +344,14 @@ def test_a_slow_endpoint_with_every_slot_taken_waits_without_spending_an_attempt
         assert (json.loads(waiting["Body"])["deferred"], json.loads(waiting["Body"])["attempt"]) == (1, 1)
 
         ddb.delete_item(TableName=aws["TableName"], Key={"PK": {"S": webhook_items_pk("alice", hook["id"])},
-                                                         "SK": {"S": "SLOT#2"}})  # one finishes
+                                                         "SK": {"S": "SLOT#1"}})  # one finishes
         deps = dependencies.get_deps()
         assert webhook_delivery.deliver(deps.sqs, deps.dynamodb.client, deps.settings, waiting["Body"]) == "delivered"
         assert len(receiver.wait_for(1)) == 1
     slots = ddb.query(TableName=aws["TableName"], KeyConditionExpression="PK = :pk AND begins_with(SK, :s)",
                       ExpressionAttributeValues={":pk": {"S": webhook_items_pk("alice", hook["id"])},
                                                  ":s": {"S": "SLOT#"}})["Items"]
-    assert sorted(i["SK"]["S"] for i in slots) == ["SLOT#0", "SLOT#1", "SLOT#3"]  # its own lease was released
+    assert sorted(i["SK"]["S"] for i in slots) == ["SLOT#0"]  # its own lease was released
 
 
 def test_a_retry_later_than_sqs_can_delay_hops_through_the_queue_until_due(client, env, aws):
@@ -383,3 +383,27 @@ def test_a_retry_later_than_sqs_can_delay_hops_through_the_queue_until_due(clien
         due = {**retry, "notBefore": _time.time() - 1}
         assert webhook_delivery.deliver(deps.sqs, deps.dynamodb.client, deps.settings, json.dumps(due)) == "delivered"
     assert [d["attempt"] for d in deliveries(client, hook["id"])] == [2, 1]
+
+
+def test_an_endpoint_is_flagged_slow_while_its_first_slow_request_is_still_running(client, env):
+    from chalicelib.models import WebhookModel, user_pk, webhook_sk
+
+    with Receiver(delay=1.6) as receiver:
+        hook = add_webhook(client, receiver.url)
+        client.http.post(f"{PREFIX}/webhooks/{hook['id']}/test", headers=auth())
+        import threading
+
+        flagged = []
+
+        def watch():  # what a delivery starting during the slow request would read
+            import time as _time
+            _time.sleep(1.3)
+            flagged.append(WebhookModel.get(user_pk("alice"), webhook_sk(hook["id"]), consistent_read=True).slow_since)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        deliver("webhook_worker")
+        watcher.join()
+        assert len(receiver.wait_for(1)) == 1
+    assert flagged[0] is not None  # set before the request ended
+    after = WebhookModel.get(user_pk("alice"), webhook_sk(hook["id"]), consistent_read=True)
+    assert after.slow_since is not None and after.last_delivery.as_dict()["durationMs"] >= 1000
