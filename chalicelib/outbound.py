@@ -45,9 +45,8 @@ class Target:
     addresses: tuple[str, ...] = ()  # checked addresses, connect to the first that answers
 
 
-def _fail(code: str, message: str, url: str | None = None) -> WebhookUrlError:
-    details = {"field": "url"}
-    return WebhookUrlError(message, code=code, details=details)
+def _fail(code: str, message: str) -> WebhookUrlError:
+    return WebhookUrlError(message, code=code, details={"field": "url"})
 
 
 def parse(url: str, *, allow_private: bool) -> Target:

@@ -162,8 +162,6 @@ def test_a_replayed_stream_record_publishes_the_same_id_and_the_webhook_gets_it_
         deliver("webhook_worker")
         first = bus()
         # The same records again, as a replay from TRIM_HORIZON would bring them.
-        from app import app
-
         records = stream_records(dependencies.get_deps().settings.table_name, streams=moto_streams())
         client.lambda_.invoke("stream_worker", {"Records": records})
         deliver("webhook_worker")
