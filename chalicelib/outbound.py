@@ -17,6 +17,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -205,14 +206,35 @@ def post(target: Target, body: bytes, headers: dict[str, str], *, timeout: float
         conn: http.client.HTTPConnection = _PinnedHTTPS(target.host, address, target.port, timeout, _context)
     else:
         conn = _PinnedHTTP(target.host, address, target.port, timeout)
+    # The socket timeout bounds each read; this bounds the whole exchange (a server sending one byte
+    # every few seconds would otherwise hold the worker far longer).
+    expired = threading.Event()
+
+    def abort() -> None:
+        expired.set()
+        sock = conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    deadline = threading.Timer(timeout, abort)
+    deadline.daemon = True
+    deadline.start()
     try:
         conn.request("POST", target.path, body=body, headers=headers)
         answer = conn.getresponse()
         answer.read(MAX_READ)  # a little of the body, so the connection closes cleanly; never more
+        if expired.is_set():
+            raise TimeoutError
         return Response(answer.status, None, int((time.monotonic() - started) * 1000))
     except (socket.timeout, TimeoutError):
         return Response(None, f"timeout after {timeout:g}s", int((time.monotonic() - started) * 1000))
     except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+        if expired.is_set():
+            return Response(None, f"timeout after {timeout:g}s", int((time.monotonic() - started) * 1000))
         return Response(None, f"{type(exc).__name__}: {exc}"[:300], int((time.monotonic() - started) * 1000))
     finally:
+        deadline.cancel()
         conn.close()

@@ -92,3 +92,61 @@ def test_the_local_setting_allows_http_and_loopback_but_never_metadata():
         with pytest.raises(WebhookUrlError) as info:
             outbound.check(url, allow_private=True, resolver=DNS)
         assert info.value.code == "webhook_url_blocked"
+
+
+def _server(handler):
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handler, args=(conn,), daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def test_a_server_that_drips_its_answer_is_cut_off_at_the_timeout():
+    import time
+
+    def drip(conn):
+        conn.recv(65536)
+        try:
+            for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok":
+                conn.send(bytes([byte]))
+                time.sleep(0.3)  # each read is quick; the whole answer is not
+        except OSError:
+            pass
+        conn.close()
+
+    listener = _server(drip)
+    target = outbound.check(f"http://127.0.0.1:{listener.getsockname()[1]}/h", allow_private=True, resolver=DNS)
+    started = time.monotonic()
+    response = outbound.post(target, b"{}", {"content-type": "application/json"}, timeout=1.0)
+    listener.close()
+    assert response.status is None and response.error == "timeout after 1s"
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("status", [200, 302, 503])
+def test_the_status_is_answered_as_is_and_redirects_are_not_followed(status):
+    seen = []
+
+    def answer(conn):
+        seen.append(conn.recv(65536))
+        conn.send(f"HTTP/1.1 {status} X\r\nlocation: http://169.254.169.254/\r\ncontent-length: 0\r\n\r\n".encode())
+        conn.close()
+
+    listener = _server(answer)
+    target = outbound.check(f"http://127.0.0.1:{listener.getsockname()[1]}/h?a=1", allow_private=True, resolver=DNS)
+    response = outbound.post(target, b"{}", {"webhook-id": "evt_1"}, timeout=2.0)
+    listener.close()
+    assert response.status == status and len(seen) == 1
+    assert seen[0].startswith(b"POST /h?a=1 HTTP/1.1") and b"webhook-id: evt_1" in seen[0]
