@@ -152,7 +152,10 @@ def main() -> int:
             print(f"ERROR: cannot listen on 127.0.0.1:{port}: {exc}", file=sys.stderr)
             return 1
         feeder = Feeder(app, ministack.endpoint_url, region,
-                        concurrency=_concurrency_env(os.environ.get("LOCAL_FEEDER_CONCURRENCY")),
+                        # Lambda runs the webhook worker up to 20 at once; 10 idle long-pollers here
+                        # cost a few % of a core less (LOCAL_FEEDER_CONCURRENCY=webhook_worker=20 for all).
+                        concurrency={"webhook_worker": 10,
+                                     **_concurrency_env(os.environ.get("LOCAL_FEEDER_CONCURRENCY"))},
                         wait_seconds=_int_env("LOCAL_FEEDER_WAIT_SECONDS", 1) or 1,
                         client=provisioner.client("sqs")).start()
         from local.streams import StreamFeeder

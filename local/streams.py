@@ -33,6 +33,8 @@ from local import aws
 from local.feeder import LambdaContext, _prime
 
 log = logging.getLogger("local.streams")
+# Lambda polls each shard of a DynamoDB stream four times a second when it is idle: so does this.
+SHARD_LIST_SECONDS = 10.0
 
 
 def lambda_stream_record(record: dict, stream_arn: str, region: str) -> dict:
@@ -60,7 +62,7 @@ class StreamSource:
 
 class StreamFeeder:
     def __init__(self, app: Any, endpoint_url: str | None, region: str = aws.REGION, *, table_name: str,
-                 checkpoint_path: str | os.PathLike | None = None, poll_seconds: float = 0.1,
+                 checkpoint_path: str | os.PathLike | None = None, poll_seconds: float = 0.25,
                  stage: str = "local", client: Any = None, ddb_client: Any = None) -> None:
         self.app = app
         self.endpoint_url = endpoint_url
@@ -258,9 +260,13 @@ class StreamFeeder:
         self._replay_pending(source)
         iterators: dict[str, str | None] = {}
         backoff = 0.5
+        shards: list[dict] = []
+        listed = 0.0
         while not self._stop.is_set():
             try:
-                shards = self.streams.describe_stream(StreamArn=source.stream_arn)["StreamDescription"]["Shards"]
+                if time.monotonic() - listed > SHARD_LIST_SECONDS:  # shards change rarely; records often
+                    shards = self.streams.describe_stream(StreamArn=source.stream_arn)["StreamDescription"]["Shards"]
+                    listed = time.monotonic()
                 got = 0
                 for shard in shards:
                     shard_id = shard["ShardId"]
@@ -288,6 +294,7 @@ class StreamFeeder:
                     return
                 log.warning("streams %s: %s: %s", source.name, type(exc).__name__, exc)
                 iterators.clear()
+                listed = 0.0
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
