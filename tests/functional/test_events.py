@@ -405,3 +405,24 @@ def test_an_endpoint_is_flagged_slow_while_its_first_slow_request_is_still_runni
     assert flagged[0] is not None  # set before the request ended
     after = WebhookModel.get(user_pk("alice"), webhook_sk(hook["id"]), consistent_read=True)
     assert after.slow_since is not None and after.last_delivery.as_dict()["durationMs"] >= 1000
+
+
+def test_renaming_an_avatar_announces_updated_and_using_it_announces_nothing(client, env, stream):
+    with Receiver() as receiver:
+        hook = add_webhook(client, receiver.url, events=["avatar.updated", "avatar.deleted"])
+        receiver.secrets = [hook["secret"]]
+        gen = generate_one(client)
+        avatar_id = gen["avatarId"]
+        renamed = client.http.put(f"{PREFIX}/avatars/{avatar_id}", headers=auth(), body=body({"name": "Mia B."}))
+        assert renamed.status_code == 200, renamed.body
+        used = client.http.post(f"{PREFIX}/avatars/{avatar_id}/usage", headers=auth(), body=body(
+            {"appId": "pose-generator", "appName": "Pose Generator", "action": "pose.generated"}))
+        assert used.status_code in (200, 201, 202), used.body
+        assert client.http.delete(f"{PREFIX}/avatars/{avatar_id}", headers=auth()).status_code == 204
+        stream.drain()
+        deliver("webhook_worker")
+        got = receiver.wait_for(3, timeout=1.0)
+    assert [(d["event"]["type"], d["event"]["data"]["name"]) for d in got] == [
+        ("avatar.updated", "Mia B."), ("avatar.deleted", "Mia B.")]
+    assert all(d["verified"] == receiver.secrets for d in got)
+    assert got[1]["event"]["data"]["usageCount"] == 1  # the use happened; it announced nothing itself
