@@ -9,6 +9,7 @@ from chalicelib.api.presets import bp as presets_bp
 from chalicelib.api.projects import bp as projects_bp
 from chalicelib.api.system import bp as system_bp
 from chalicelib.api.usage import bp as usage_bp
+from chalicelib.api.webhooks import bp as webhooks_bp
 from chalicelib.config import (
     API_PREFIX,
     CLEANUP_QUEUE,
@@ -17,8 +18,11 @@ from chalicelib.config import (
     GENERATION_QUEUE,
     SWEEP_MINUTES,
     UPLOAD_DLQ,
+    TABLE_STREAM_ARN,
     UPLOAD_QUEUE,
     USAGE_EVENTS_QUEUE,
+    WEBHOOK_MAX_CONCURRENCY,
+    WEBHOOK_QUEUE,
 )
 
 app = Chalice(app_name="avatar-creator")
@@ -34,6 +38,7 @@ app.register_blueprint(avatars_bp, url_prefix=API_PREFIX)
 app.register_blueprint(generations_bp, url_prefix=API_PREFIX)
 app.register_blueprint(usage_bp, url_prefix=API_PREFIX)
 app.register_blueprint(presets_bp, url_prefix=API_PREFIX)
+app.register_blueprint(webhooks_bp, url_prefix=API_PREFIX)
 
 
 @app.on_sqs_message(queue=CLEANUP_QUEUE, batch_size=1)
@@ -82,5 +87,21 @@ def upload_dlq_worker(event):
 @app.schedule(Rate(SWEEP_MINUTES, unit=Rate.MINUTES), name="sweeper")
 def sweeper(event):
     from chalicelib.handlers.sweeper import handle
+
+    return handle(event)
+
+
+# Committed changes → events (EventBridge + webhook queue). TRIM_HORIZON: records written before the
+# mapping exists (a first deploy) are published too, not skipped.
+@app.on_dynamodb_record(stream_arn=TABLE_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
+def stream_worker(event):
+    from chalicelib.handlers.stream import handle
+
+    return handle(event)
+
+
+@app.on_sqs_message(queue=WEBHOOK_QUEUE, batch_size=1, maximum_concurrency=WEBHOOK_MAX_CONCURRENCY)
+def webhook_worker(event):
+    from chalicelib.handlers.webhooks import handle
 
     return handle(event)

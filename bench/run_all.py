@@ -23,9 +23,10 @@ BENCHES = [
     ("usage", ["-m", "bench.usage.bench_usage", "--events", "500", "--pollers", "1,4", "--seconds", "5"]),
     ("capacity_sim", ["-m", "bench.capacity_sim", "--users", "200", "--clients", "8", "--seconds", "45"]),
     ("page", ["-m", "bench.page", "--avatars", "200", "--rounds", "7"]),
+    ("events", ["-m", "bench.events", "--paced", "100", "--rate", "5", "--burst", "100", "--slow-delay", "3"]),
 ]
 ORDER = ["cold_start", "package_cold_start", "api", "calls", "load", "pipelines", "thumbnails", "usage",
-         "capacity_sim", "page"]
+         "capacity_sim", "page", "events"]
 
 
 def main() -> int:

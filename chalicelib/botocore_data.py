@@ -4,7 +4,7 @@ cold start reads kilobytes instead of scanning and parsing botocore's whole cata
 Building the first client of a session costs ~110 ms, ~80 of them in two data lookups: parsing
 endpoints.json (1.25 MB: every endpoint of every service) and listing every service directory
 (~450 of them, ~2,700 stat calls, twice) just to check the name. This folder holds the same files
-for DynamoDB, S3 and SQS only, with endpoints.json cut to those services, and every JSON file written
+for DynamoDB, EventBridge, S3 and SQS only, with endpoints.json cut to those services, and every JSON file written
 plain and minified with the service models' documentation strings emptied (three quarters of the
 text: DynamoDB's model is 135 kB instead of 556 kB and parses in ~1.5 ms instead of ~3.9 ms with its
 gunzip); a session loads from it
@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-SERVICES = ("dynamodb", "s3", "sqs")
+SERVICES = ("dynamodb", "events", "s3", "sqs")
 DEFAULT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_botocore_data")
 _ROOT_FILES = ("_retry.json", "partitions.json", "sdk-default-configuration.json")
 

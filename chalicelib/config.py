@@ -19,6 +19,13 @@ GENERATION_DLQ = "avatar-creator-generations-dlq"
 UPLOAD_DLQ = "avatar-creator-uploads-dlq"
 # How often the sweeper runs on AWS (the local stack runs it every LOCAL_SWEEP_SECONDS).
 SWEEP_MINUTES = 5
+WEBHOOK_QUEUE = "avatar-creator-webhooks"
+# One message per (webhook, event), one per invocation: a slow endpoint holds only its own worker.
+WEBHOOK_MAX_CONCURRENCY = 20
+# Chalice needs the stream ARN as a constant at import; it only exists once the table does, so the
+# package replaces this placeholder with the table's StreamArn (infra/resources.json, StreamWorker)
+# and the local stack reads the table's stream itself (local/streams.py).
+TABLE_STREAM_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/avatar-creator/stream/from-infra"
 # Lambda event source maximum concurrency of the generation worker (AWS minimum is 2; the original ran 2).
 GENERATION_MAX_CONCURRENCY = 2
 
@@ -125,6 +132,20 @@ class Settings:
     default_page_size: int = 20
     max_page_size: int = 100
 
+    # Events out (docs/events.md)
+    event_bus_name: str | None = None
+    webhook_queue_url: str | None = None
+    webhook_dlq_url: str | None = None
+    # http:// and loopback/private addresses for webhooks: the local stack and tests only, never prod.
+    webhook_allow_private: bool = False
+    webhook_retry_delays: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_per_user: int = 10
+    # Deliveries at once to one slow or failing endpoint (of WEBHOOK_MAX_CONCURRENCY workers).
+    webhook_max_in_flight: int = 4
+    webhook_disable_after_seconds: int = 5 * 86400
+    webhook_delivery_ttl_days: int = 30
+
     log_level: str = "INFO"
 
     def __init__(self, **values: Any) -> None:
@@ -207,6 +228,16 @@ class Settings:
             generation_daily_limit=_int("GENERATION_DAILY_LIMIT", 50),
             generation_active_limit=_int("GENERATION_ACTIVE_LIMIT", 5),
             max_body_bytes=_int("MAX_BODY_BYTES", 64 * 1024),
+            event_bus_name=_str("EVENT_BUS_NAME"),
+            webhook_queue_url=_str("WEBHOOK_QUEUE_URL"),
+            webhook_dlq_url=_str("WEBHOOK_DLQ_URL"),
+            webhook_allow_private=_str("WEBHOOK_ALLOW_PRIVATE") == "1" and _str("STAGE", "dev") != "prod",
+            webhook_retry_delays=_floats("WEBHOOK_RETRY_DELAYS",
+                                         (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)),
+            webhook_timeout_seconds=_float("WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_max_per_user=_int("WEBHOOK_MAX_PER_USER", 10),
+            webhook_max_in_flight=max(1, _int("WEBHOOK_MAX_IN_FLIGHT", 4)),
+            webhook_disable_after_seconds=_int("WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 86400),
             log_level=_str("LOG_LEVEL", "INFO"),
         )
 

@@ -69,7 +69,14 @@ class Dependencies:
             options["signature_version"] = "s3v4"
             if self.settings.aws_endpoint_url:
                 options["s3"] = {"addressing_style": "path"}
-        return self.session.create_client(
+        session = self.session
+        if service not in session.get_available_services():
+            # Slim data built before this service joined it (chalicelib.botocore_data.SERVICES):
+            # botocore's own catalogue, at the slim data's usual cost.
+            from botocore.session import get_session
+
+            session = get_session()
+        return session.create_client(
             service,
             region_name=self.settings.region,
             endpoint_url=self.settings.aws_endpoint_url,
@@ -102,6 +109,16 @@ class Dependencies:
     @property
     def sqs(self) -> Any:
         return self._client("sqs")
+
+    @property
+    def events(self) -> Any:
+        return self._client("events")
+
+    @functools.cached_property
+    def event_bus(self) -> Any:
+        from chalicelib.event_bus import EventBus
+
+        return EventBus(self.events, self.settings.event_bus_name)
 
     @functools.cached_property
     def storage(self) -> "Storage":

@@ -20,6 +20,9 @@ Key layout (PK / SK):
                                                                U#{uid}#P#{pid}#ACTIVE / G#{gid}
     (sparse GSI3 "sweep": SWEEP#{0..3} / {deadline}#{PK} on work that must end by a deadline — an active
      generation, an uploading or deleting avatar, a tombstone; the sweeper queries what is overdue)
+    U#{uid}              / WH#{wid}           webhook (all of a user's: one Query, SK begins_with WH#)
+    U#{uid}              / WEBHOOKS           the user's webhook count (the limit, in the create transaction)
+    U#{uid}#WH#{wid}     / D#{ts}#{eid}#{n}   delivery attempt (TTL)     / E#{eid}  delivered marker (TTL)
     PRESET               / {category}#{id}    shared preset    GSI1: PRESET#ID / {id}
     PERSONA              / {category}#{id}    persona example  GSI1: PERSONA#ID / {id}
 """
@@ -86,6 +89,15 @@ def sweep_pk(item_pk: str) -> str:
 
 def sweep_sk(deadline_iso: str, item_pk: str) -> str:
     return f"{deadline_iso}#{item_pk}"
+
+
+def webhook_sk(webhook_id: str) -> str:
+    return f"WH#{webhook_id}"
+
+
+def webhook_items_pk(user_id: str, webhook_id: str) -> str:
+    """A webhook's delivery attempts and delivered markers."""
+    return f"U#{user_id}#WH#{webhook_id}"
 
 
 META = "META"
@@ -481,10 +493,64 @@ class SweeperStateModel(_Model):
     updated_at = UnicodeAttribute(null=True, attr_name="updatedAt")
 
 
+class WebhookModel(_Model):
+    """An endpoint of a user that receives signed events (chalicelib/webhooks.py)."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")  # WH#{wid}
+    id = UnicodeAttribute()
+    user_id = UnicodeAttribute(attr_name="userId")
+    url = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    events = ListAttribute(of=UnicodeAttribute)
+    enabled = BooleanAttribute(default=True)
+    disabled_reason = UnicodeAttribute(null=True, attr_name="disabledReason")
+    secret = UnicodeAttribute()
+    # For 24 h after a rotation deliveries are signed with both keys.
+    previous_secret = UnicodeAttribute(null=True, attr_name="previousSecret")
+    previous_secret_expires = NumberAttribute(null=True, attr_name="previousSecretExpires")
+    failing_since = UnicodeAttribute(null=True, attr_name="failingSince")
+    # Set while a delivery is taking longer than webhook_delivery.SLOW_MS (before it even ends).
+    slow_since = UnicodeAttribute(null=True, attr_name="slowSince")
+    last_delivery = MapAttribute(null=True, attr_name="lastDelivery")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+
+
+class WebhookCountModel(_Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="WEBHOOKS")
+    count = NumberAttribute(default=0)
+
+
+class WebhookDeliveryModel(_Model):
+    """One delivery attempt (SK D#…) or the marker that an event reached the endpoint (SK E#{eid})."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    event_id = UnicodeAttribute(attr_name="eventId")
+    type = UnicodeAttribute(null=True)
+    attempt = NumberAttribute(null=True)
+    status = UnicodeAttribute(null=True)  # delivered | retrying | failed
+    status_code = NumberAttribute(null=True, attr_name="statusCode")
+    error = UnicodeAttribute(null=True)
+    duration_ms = NumberAttribute(null=True, attr_name="durationMs")
+    at = UnicodeAttribute(null=True)
+    ttl = NumberAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     ProjectModel, AvatarModel, GenerationModel, UserStatsModel, UserDayModel,
     IdempotencyKeyModel, TombstoneModel, UsageRecordModel, AppUsageSummaryModel,
     UsageEventMarkerModel, PresetModel, PersonaExampleModel, SweeperStateModel,
+    WebhookModel, WebhookCountModel, WebhookDeliveryModel,
 )
 
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EXECUTABLE = ROOT / ".venv-ministack" / "bin" / "ministack"
 # What the service needs. The packaged-stack work adds cloudformation, lambda, apigateway,
 # secretsmanager, iam, logs… (LOCAL_AWS_SERVICES="all" or a comma list overrides).
-DEFAULT_SERVICES: tuple[str, ...] = ("s3", "sqs", "dynamodb", "sts")
+DEFAULT_SERVICES: tuple[str, ...] = ("s3", "sqs", "dynamodb", "dynamodbstreams", "events", "sts")
 HOST = "127.0.0.1"
 
 

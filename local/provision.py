@@ -4,7 +4,8 @@ Idempotent: every resource is read first and created or updated only where it di
 run against persisted state changes nothing (and sends no new s3:TestEvent into the upload queue).
 Also used by the functional tests under moto (`endpoint_url=None`).
 
-Handled types: AWS::DynamoDB::Table, AWS::S3::Bucket, AWS::SQS::Queue. Everything else (queue
+Handled types: AWS::DynamoDB::Table (with its stream), AWS::S3::Bucket, AWS::SQS::Queue,
+AWS::Events::EventBus. Everything else (queue
 policies, secrets, alarms…) is logged as skipped. Intrinsics: Ref, Fn::GetAtt, Fn::Sub, Fn::Join,
 Fn::Select, Fn::Split, Fn::If is not supported.
 
@@ -26,7 +27,8 @@ from local import aws
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "infra" / "resources.json"
 OUTPUT_KEYS = ("ApiUrl", "AwsEndpoint", "Region", "UploadBucket", "TableName", "IdempotencyTableName",
                "UploadQueueUrl", "UploadDlqUrl", "GenerationQueueUrl", "GenerationDlqUrl",
-               "UsageEventsQueueUrl", "UsageEventsDlqUrl", "CleanupQueueUrl", "CleanupDlqUrl")
+               "UsageEventsQueueUrl", "UsageEventsDlqUrl", "CleanupQueueUrl", "CleanupDlqUrl",
+               "EventBusName", "EventBusArn", "WebhookQueueUrl", "WebhookDlqUrl")
 
 log = logging.getLogger("local.provision")
 
@@ -201,7 +203,7 @@ class Provisioner:
     def run(self) -> dict[str, Any]:
         resources = self.template.get("Resources") or {}
         handlers = {"AWS::DynamoDB::Table": self.table, "AWS::S3::Bucket": self.bucket,
-                    "AWS::SQS::Queue": self.queue}
+                    "AWS::SQS::Queue": self.queue, "AWS::Events::EventBus": self.event_bus}
         for name in _order(resources):
             spec = resources[name]
             handler = handlers.get(spec.get("Type"))
@@ -258,6 +260,16 @@ class Provisioner:
                     ddb.update_table(TableName=table_name, AttributeDefinitions=props["AttributeDefinitions"],
                                      GlobalSecondaryIndexUpdates=[{"Create": gsi}])
                     self.changed(f"added index {gsi['IndexName']} to table {table_name}")
+            stream = props.get("StreamSpecification")
+            current_stream = desc.get("StreamSpecification") or {}
+            if stream and not (current_stream.get("StreamEnabled")
+                               and current_stream.get("StreamViewType") == stream["StreamViewType"]):
+                if current_stream.get("StreamEnabled"):  # another view type: off, then on again
+                    ddb.update_table(TableName=table_name, StreamSpecification={"StreamEnabled": False})
+                ddb.update_table(TableName=table_name, StreamSpecification={
+                    "StreamEnabled": True, "StreamViewType": stream["StreamViewType"]})
+                desc = ddb.describe_table(TableName=table_name)["Table"]
+                self.changed(f"enabled the {stream['StreamViewType']} stream of table {table_name}")
             if desc["KeySchema"] != props["KeySchema"]:
                 self._log(f"WARNING: table {table_name} has a different key schema than the template; "
                           f"delete the local data dir to recreate it")
@@ -274,8 +286,24 @@ class Provisioner:
         self.resolver.attrs[name] = {
             "Arn": desc["TableArn"] if desc else f"arn:aws:dynamodb:{self.region}:"
                                                  f"{self.resolver.pseudo['AWS::AccountId']}:table/{table_name}"}
+        if desc is None and props.get("StreamSpecification"):
+            desc = ddb.describe_table(TableName=table_name)["Table"]
         if desc and desc.get("LatestStreamArn"):
             self.resolver.attrs[name]["StreamArn"] = desc["LatestStreamArn"]
+
+    # -- EventBridge ------------------------------------------------------------------------
+    def event_bus(self, name: str, props: dict) -> None:
+        events = self.client("events")
+        bus_name = props.get("Name") or f"avatar-creator-local-{name}"
+        try:
+            arn = events.describe_event_bus(Name=bus_name)["Arn"]
+        except Exception as exc:
+            if _error_code(exc) != "ResourceNotFoundException":
+                raise
+            arn = events.create_event_bus(Name=bus_name)["EventBusArn"]
+            self.changed(f"created event bus {bus_name}")
+        self.resolver.refs[name] = bus_name
+        self.resolver.attrs[name] = {"Arn": arn, "Name": bus_name}
 
     # -- SQS --------------------------------------------------------------------------------
     _QUEUE_ATTRIBUTES = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",

@@ -4,7 +4,8 @@
 2. the resources of infra/resources.json, provisioned idempotently;
 3. the app's environment (STAGE=local, endpoint, names, JWT secret);
 4. the page and the API on 127.0.0.1:PORT;
-5. every `@app.on_sqs_message` handler fed from its queue.
+5. every `@app.on_sqs_message` handler fed from its queue, the `@app.on_dynamodb_record` handler
+   from the table's stream (local/streams.py; position kept in LOCAL_DATA_DIR/stream-checkpoints.json).
 Runs until SIGINT/SIGTERM, then stops in reverse order; ministack gets SIGTERM and saves its state.
 
 Environment: PORT (8000), LOCAL_AWS_PORT (4566), LOCAL_DATA_DIR (.local-data), JWT_SECRET (dev
@@ -12,7 +13,8 @@ default), LOCAL_VISIBILITY_TIMEOUT (seconds, replaces every queue's VisibilityTi
 LOCAL_AWS_SERVICES (ministack services, comma list or "all"), LOCAL_FEEDER_CONCURRENCY
 ("handler=N,queue-name=N"), LOCAL_FEEDER_WAIT_SECONDS (long-poll wait, 1), LOCAL_ACCESS_LOG (1),
 LOCAL_SEED (1: load the preset gallery at start; 0 skips it), LOCAL_SWEEP_SECONDS (30: how often the
-`@app.schedule` handlers — the sweeper — run).
+`@app.schedule` handlers — the sweeper — run), LOCAL_STREAMS (1: feed the table's stream to the stream
+handler; 0 leaves it unread, as if the publisher had crashed — for tests).
 """
 from __future__ import annotations
 
@@ -65,6 +67,11 @@ def app_environment(outputs: dict, jwt_secret: str) -> dict[str, str]:
         "USAGE_EVENTS_QUEUE_URL": outputs["UsageEventsQueueUrl"],
         "USAGE_EVENTS_DLQ_URL": outputs["UsageEventsDlqUrl"],
         "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"],
+        "EVENT_BUS_NAME": outputs["EventBusName"],
+        "WEBHOOK_QUEUE_URL": outputs["WebhookQueueUrl"],
+        "WEBHOOK_DLQ_URL": outputs["WebhookDlqUrl"],
+        # Webhooks to http://127.0.0.1 (tests, a receiver on this machine): never set on AWS.
+        "WEBHOOK_ALLOW_PRIVATE": "1",
         "JWT_SECRET": jwt_secret,
     }
 
@@ -116,7 +123,7 @@ def main() -> int:
     (data_dir / "outputs.json").unlink(missing_ok=True)  # written again once everything is up
 
     ministack = Ministack(data_dir, aws_port, services=services_from_env(os.environ.get("LOCAL_AWS_SERVICES")))
-    server = feeder = scheduler = None
+    server = feeder = scheduler = streams = None
     try:
         try:
             ministack.launch()
@@ -153,16 +160,27 @@ def main() -> int:
             print(f"ERROR: cannot listen on 127.0.0.1:{port}: {exc}", file=sys.stderr)
             return 1
         feeder = Feeder(app, ministack.endpoint_url, region,
-                        concurrency=_concurrency_env(os.environ.get("LOCAL_FEEDER_CONCURRENCY")),
+                        # Lambda runs the webhook worker up to 20 at once; 10 idle long-pollers here
+                        # cost a few % of a core less (LOCAL_FEEDER_CONCURRENCY=webhook_worker=20 for all).
+                        concurrency={"webhook_worker": 10,
+                                     **_concurrency_env(os.environ.get("LOCAL_FEEDER_CONCURRENCY"))},
                         wait_seconds=_int_env("LOCAL_FEEDER_WAIT_SECONDS", 1) or 1,
                         client=provisioner.client("sqs")).start()
         from local.scheduler import Scheduler
 
         scheduler = Scheduler(app, float(os.environ.get("LOCAL_SWEEP_SECONDS") or 30)).start()
+        from local.streams import StreamFeeder
+
+        streams = StreamFeeder(app, ministack.endpoint_url, region, table_name=outputs["TableName"],
+                               checkpoint_path=data_dir / "stream-checkpoints.json",
+                               ddb_client=provisioner.client("dynamodb"))
+        streams.sources = streams.discover()
+        if os.environ.get("LOCAL_STREAMS", "1") != "0":  # 0: tests of "crashed before publishing"
+            streams.start()
         write_outputs(outputs, data_dir)
         if os.environ.get("LOCAL_SEED", "1") != "0":
             threading.Thread(target=seed_presets, name="seed-presets", daemon=True).start()
-        banner(outputs, data_dir, jwt_secret, feeder.describe() + scheduler.describe(), time.monotonic() - started)
+        banner(outputs, data_dir, jwt_secret, feeder.describe() + streams.describe() + scheduler.describe(), time.monotonic() - started)
 
         while not stop.wait(0.5):
             if not ministack.running():
@@ -174,6 +192,8 @@ def main() -> int:
     finally:
         if scheduler is not None:
             scheduler.stop()
+        if streams is not None:
+            streams.stop()
         if feeder is not None:
             feeder.stop()  # ≤ 1 s long poll, plus batches in flight
         if server is not None:

@@ -29,13 +29,19 @@ ModelRef = Union[str, type]
 
 
 def model(ref: ModelRef) -> Any:
-    """A chalicelib.schemas model from its name ("Project", "Page[Avatar]"), or the class itself."""
+    """A chalicelib.schemas model from its name ("Project", "Page[Avatar]"), a model of another schema
+    module of chalicelib ("webhook_schemas.Webhook"), or the class itself."""
     if not isinstance(ref, str):
         return ref
     from chalicelib import schemas
 
     if ref.startswith("Page[") and ref.endswith("]"):
-        return schemas.Page[getattr(schemas, ref[5:-1])]
+        return schemas.Page[model(ref[5:-1])]
+    if "." in ref:
+        import importlib
+
+        module, name = ref.rsplit(".", 1)
+        return getattr(importlib.import_module(f"chalicelib.{module}"), name)
     return getattr(schemas, ref)
 
 JSON_HEADERS = {"Content-Type": "application/json"}

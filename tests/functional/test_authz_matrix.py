@@ -16,7 +16,7 @@ from tests.support.generation import deliver
 # Shared, read-only catalogue data: every user may read it (and start a generation from it into
 # their *own* project — that case is covered by preset_generate below).
 SHARED = {"preset_id", "example_id"}
-KNOWN = {"project_id", "avatar_id", "generation_id"} | SHARED
+KNOWN = {"project_id", "avatar_id", "generation_id", "webhook_id"} | SHARED
 
 # A valid body per write route, so B's 404 is about the id, not a 400 for the body.
 BODIES = {
@@ -27,6 +27,7 @@ BODIES = {
     ("PUT", "/avatars/{avatar_id}"): {"name": "stolen"},
     ("POST", "/avatars/{avatar_id}/usage"): {"appId": "pose-generator", "appName": "Pose", "action": "use"},
     ("POST", "/avatars/{avatar_id}/variations"): {"count": 1},
+    ("PUT", "/webhooks/{webhook_id}"): {"description": "stolen"},
 }
 
 
@@ -62,8 +63,10 @@ def world(client, aws, monkeypatch):
     deliver("generation_worker")
     pending = client.http.post(f"{PREFIX}/projects/{pid}/avatars/generate", headers=auth(),
                                body=body({"prompt": "another face", "name": "P"})).json_body
+    hook = client.http.post(f"{PREFIX}/webhooks", headers=auth(),
+                            body=body({"url": "https://93.184.215.14/hook"})).json_body
     ids = {"project_id": pid, "avatar_id": created["avatar"]["id"], "generation_id": pending["id"],
-           "completed_generation": gen["id"]}
+           "completed_generation": gen["id"], "webhook_id": hook["id"]}
     assert client.http.get(f"{PREFIX}/avatars/{ids['avatar_id']}", headers=auth()).json_body["status"] == "ready"
     return ids
 
@@ -78,7 +81,8 @@ def snapshot(client, ids) -> dict:
         return value
     paths = [f"/projects/{ids['project_id']}", f"/avatars/{ids['avatar_id']}", f"/generations/{ids['generation_id']}",
              f"/generations/{ids['completed_generation']}", f"/avatars/{ids['avatar_id']}/usage-history", "/stats",
-             f"/projects/{ids['project_id']}/generations"]
+             f"/projects/{ids['project_id']}/generations", f"/webhooks/{ids['webhook_id']}",
+             f"/webhooks/{ids['webhook_id']}/deliveries"]
     return {p: clean(client.http.get(f"{PREFIX}{p}", headers=auth()).json_body) for p in paths}
 
 
@@ -139,7 +143,11 @@ def test_queue_messages_naming_another_users_objects_change_nothing(client, worl
     sqs.send_message(QueueUrl=aws["UploadQueueUrl"], MessageBody=json.dumps({"Records": [{
         "eventName": "ObjectCreated:Post", "s3": {"bucket": {"name": aws["UploadBucket"]},
                                                   "object": {"key": f"uploads/bob/{world['avatar_id']}", "size": 10}}}]}))
-    for handler in ("usage_worker", "generation_worker", "upload_worker"):
+    # A webhook delivery naming alice's webhook under bob's id.
+    sqs.send_message(QueueUrl=aws["WebhookQueueUrl"], MessageBody=json.dumps({
+        "v": 1, "userId": "bob", "webhookId": world["webhook_id"], "attempt": 1,
+        "event": {"id": "evt_cross", "type": "webhook.test", "timestamp": "2026-01-01T00:00:00.000Z", "data": {}}}))
+    for handler in ("usage_worker", "generation_worker", "upload_worker", "webhook_worker"):
         deliver(handler)
     after = snapshot(client, world)
     assert after == before

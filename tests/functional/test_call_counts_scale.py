@@ -38,9 +38,10 @@ BOUNDED = {
     "GET /projects/{id}/avatars?status=ready": 4,
     "GET /projects/{id}/avatars?q=": 4,
 }
-# Routes whose calls are counted elsewhere (test_call_counts.py, test_presets.py).
+# Routes whose calls are counted elsewhere (test_call_counts.py, test_presets.py, test_events.py).
 ELSEWHERE = {"GET /stats", "GET /avatars/{id}/usage-history", "GET /projects", "GET /projects/{id}",
-             "GET /projects/{id}/avatars", "GET /presets", "GET /presets/{id}", "GET /persona-examples"}
+             "GET /projects/{id}/avatars", "GET /presets", "GET /presets/{id}", "GET /persona-examples",
+             "GET /webhooks", "GET /webhooks/{id}", "GET /webhooks/{id}/deliveries"}
 NOT_DATA = {"GET /health", "GET /openapi.json"}  # no DynamoDB at all
 
 
@@ -118,7 +119,7 @@ def test_every_get_route_has_its_calls_counted():
     for path, methods in app.routes.items():
         if "GET" in methods:
             template = path.removeprefix(PREFIX)
-            for param in ("project_id", "avatar_id", "generation_id", "preset_id", "example_id"):
+            for param in ("project_id", "avatar_id", "generation_id", "preset_id", "example_id", "webhook_id"):
                 template = template.replace("{" + param + "}", "{id}")
             routes.add(f"GET {template}")
     assert routes - counted == set(), "a GET route without a DynamoDB call count"

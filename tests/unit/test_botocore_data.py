@@ -19,6 +19,8 @@ CALLS = {
     "dynamodb": ("get_item", {"TableName": "t", "Key": {"PK": {"S": "USER#a"}, "SK": {"S": "META"}}}),
     "sqs": ("send_message", {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q", "MessageBody": "{}"}),
     "s3": ("get_object", {"Bucket": "avatars", "Key": "thumbs/u/a.jpg"}),
+    "events": ("put_events", {"Entries": [{"Source": "lumiku.avatar-creator", "DetailType": "avatar.ready",
+                                           "Detail": "{}", "EventBusName": "avatar-creator-events"}]}),
 }
 
 

@@ -28,7 +28,8 @@ UNAUTHORIZED_BODY = {"error": {"code": "unauthorized", "message": "Missing or in
 
 # What each function may touch (logical ids), and in the bucket, which actions on which prefixes.
 ALLOWED_RESOURCES = {
-    "api_handler": {"AvatarTable", "UploadBucket", "GenerationQueue", "CleanupQueue", "UploadQueue", "JwtSecret"},
+    "api_handler": {"AvatarTable", "UploadBucket", "GenerationQueue", "CleanupQueue", "UploadQueue", "WebhookQueue",
+                    "JwtSecret"},
     "jwt_auth": {"JwtSecret"},
     "upload_worker": {"UploadQueue", "AvatarTable", "UploadBucket"},
     "generation_worker": {"GenerationQueue", "AvatarTable", "UploadBucket", "HfTokenSecret"},
@@ -37,6 +38,8 @@ ALLOWED_RESOURCES = {
     "cleanup_worker": {"CleanupQueue", "AvatarTable", "UploadBucket"},
     "upload_dlq_worker": {"UploadDlq", "AvatarTable", "UploadBucket"},
     "sweeper": {"AvatarTable", "UploadBucket", "CleanupQueue"},
+    "stream_worker": {"AvatarTable", "EventBus", "WebhookQueue"},
+    "webhook_worker": {"WebhookQueue", "WebhookDlq", "AvatarTable"},
 }
 BUCKET_GRANTS = {
     "api_handler": {("s3:PutObject", "uploads"), ("s3:GetObject", "images"), ("s3:GetObject", "thumbs"),
@@ -57,6 +60,8 @@ BUCKET_GRANTS = {
     "upload_dlq_worker": {("s3:DeleteObject", "uploads")},
     "sweeper": {(action, prefix) for action in ("s3:GetObject", "s3:DeleteObject")
                 for prefix in ("uploads", "images", "thumbs", "display")},
+    "stream_worker": set(),
+    "webhook_worker": set(),
 }
 
 
@@ -294,3 +299,30 @@ def test_queue_functions_may_consume_only_their_own_queue(function):
     assert len(consuming) == 1 and consuming[0]["Resource"] == [{"Fn::GetAtt": [lid, "Arn"]}]
     assert set(as_list(consuming[0]["Action"])) == {"sqs:ReceiveMessage", "sqs:DeleteMessage",
                                                      "sqs:GetQueueAttributes"}
+
+
+# ---- events out ---------------------------------------------------------------------------------
+
+def test_the_table_streams_old_and_new_images_to_the_stream_worker():
+    assert RESOURCES["AvatarTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    source = RESOURCES["StreamWorker"]["Properties"]["Events"]["StreamWorkerDynamodbEventSource"]["Properties"]
+    # app.py's stream ARN is a placeholder (Chalice wants a constant): the package must replace it.
+    assert source["Stream"] == {"Fn::GetAtt": ["AvatarTable", "StreamArn"]}
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and source["BisectBatchOnFunctionError"]
+    from app import app
+
+    [stream] = [e for e in app.event_sources if e.name == "stream_worker"]
+    assert stream.starting_position == "TRIM_HORIZON"  # a first deploy publishes what came before the mapping
+
+
+def test_the_event_bus_and_webhook_queues_are_outputs_and_in_every_functions_environment():
+    outputs, env = TEMPLATE["Outputs"], TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert outputs["EventBusName"]["Value"] == {"Ref": "EventBus"} == env["EVENT_BUS_NAME"]
+    assert outputs["EventBusArn"]["Value"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
+    assert RESOURCES["EventBus"]["Type"] == "AWS::Events::EventBus"
+    assert env["WEBHOOK_QUEUE_URL"] == {"Ref": "WebhookQueue"} and env["WEBHOOK_DLQ_URL"] == {"Ref": "WebhookDlq"}
+
+
+def test_private_webhook_targets_are_never_allowed_by_the_deployed_configuration():
+    texts = json.dumps(TEMPLATE) + json.dumps(load_chalice_config())
+    assert "WEBHOOK_ALLOW_PRIVATE" not in texts
