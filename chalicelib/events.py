@@ -199,9 +199,14 @@ def _avatar_events(record: dict, name: str, keys: dict, old: dict | None, new: d
             yield _event(AVATAR_DELETED, record, keys, {"createdAt": _image_value(old, "createdAt")}, None,
                          avatar_data(old))
         return
+    status, before = _image_value(new, "status") if new else None, _image_value(old, "status") if old else None
+    if status == "deleting" and before in ANNOUNCED_AVATAR:
+        # A delete retires the avatar first (gone for the user from then on) and removes the item
+        # after its history and files: that first step is the deletion an app hears of.
+        yield _event(AVATAR_DELETED, record, keys, {"status": status}, new, avatar_data(old))
+        return
     if not new:
         return
-    status, before = _image_value(new, "status"), _image_value(old, "status") if old else None
     if status != before and status in ("ready", "rejected"):
         event_type = AVATAR_READY if status == "ready" else AVATAR_REJECTED
         fields = {"status": status, "createdAt": _image_value(new, "createdAt")}
