@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         for t in threads:
             t.join()
         elapsed = time.monotonic() - started
+        audit = run_audit(stack)
     finally:
         stack.stop()
     total = sum(len(v) for v in latencies.values())
@@ -124,14 +125,26 @@ up with one call per route first, not measured) call the read routes at random f
 server, ministack for DynamoDB/S3 — everything on the same {machine().split(' (')[0]}). Presigned URLs are
 signed in every avatar response.
 
-**{total / elapsed:.0f} requests/s in total, {sum(errors.values())} errors.**
+**{total / elapsed:.0f} requests/s in total, {sum(errors.values())} errors.** `make audit` on the stack afterwards:
+{audit.strip() or "no output"}.
 
 | route | requests | req/s | p50 | p99 | errors |
 |---|---|---|---|---|---|
 """ + "\n".join(rows) + "\n"
     write("load", text)
     print(text)
-    return 0 if not sum(errors.values()) else 1
+    return 0 if not sum(errors.values()) and audit.endswith("0 finding(s)") else 1
+
+
+def run_audit(stack) -> str:
+    """infra.audit against the stack just measured: what the load left must hold every invariant."""
+    import subprocess
+
+    from tests.support.local_stack import ROOT
+
+    result = subprocess.run([sys.executable, "-m", "infra.audit", "--outputs", str(stack.data_dir / "outputs.json")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return (result.stdout + result.stderr).strip().splitlines()[-1] if (result.stdout + result.stderr).strip() else ""
 
 
 if __name__ == "__main__":

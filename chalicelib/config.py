@@ -124,6 +124,9 @@ class Settings:
     # Avatars deleted from a project are removed in batches of this size per cleanup message.
     purge_batch_size: int = 25
     jwt_max_lifetime_seconds: int = 7 * 86400
+    # Usage events one user may report over HTTP per second (docs/scaling.md: an avatar's partition
+    # takes ~167 events/s; the queue path is bounded by the consumer's concurrency instead).
+    usage_rate_per_second: int = 50
     generation_daily_limit: int = 50
     generation_active_limit: int = 5
 
@@ -225,6 +228,7 @@ class Settings:
             usage_dedupe_days=_int("USAGE_DEDUPE_DAYS", 30),
             purge_batch_size=_int("PURGE_BATCH_SIZE", 25),
             jwt_max_lifetime_seconds=_int("JWT_MAX_LIFETIME_SECONDS", 7 * 86400),
+            usage_rate_per_second=_int("USAGE_RATE_PER_SECOND", 50),
             generation_daily_limit=_int("GENERATION_DAILY_LIMIT", 50),
             generation_active_limit=_int("GENERATION_ACTIVE_LIMIT", 5),
             max_body_bytes=_int("MAX_BODY_BYTES", 64 * 1024),

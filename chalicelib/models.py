@@ -482,6 +482,17 @@ class PersonaExampleModel(_Model):
     by_id = GSI1()
 
 
+class RateWindowModel(_Model):
+    """How many requests of one kind a user made in one second (SK `RATE#{kind}#{epoch second}`, TTL)."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    count = NumberAttribute(default=0)
+    ttl = NumberAttribute(null=True)
+
+
 class SweeperStateModel(_Model):
     """Where the sweeper's walk over the bucket's files stopped (PK `SWEEPER`, SK `FILES`)."""
     class Meta(_Meta):
@@ -549,7 +560,7 @@ class WebhookDeliveryModel(_Model):
 ALL_MODELS: tuple[type[Model], ...] = (
     ProjectModel, AvatarModel, GenerationModel, UserStatsModel, UserDayModel,
     IdempotencyKeyModel, TombstoneModel, UsageRecordModel, AppUsageSummaryModel,
-    UsageEventMarkerModel, PresetModel, PersonaExampleModel, SweeperStateModel,
+    UsageEventMarkerModel, PresetModel, PersonaExampleModel, SweeperStateModel, RateWindowModel,
     WebhookModel, WebhookCountModel, WebhookDeliveryModel,
 )
 

@@ -164,6 +164,27 @@ def _require_usable_avatar(user_id: str, avatar_id: str) -> None:
                             details={"avatarId": avatar_id, "status": avatar.status})
 
 
+def admit(user_id: str, per_second: int) -> None:
+    """The HTTP path's rate limit: at most `per_second` reports per user in each clock second, else a
+    429 saying when to come back — never a throttled retry storm on the user's hot partition."""
+    from pynamodb.exceptions import UpdateError
+
+    from chalicelib.db import condition_failed
+    from chalicelib.errors import QuotaExceededError
+    from chalicelib.models import RateWindowModel
+
+    second = clock.epoch(clock.now())
+    window = RateWindowModel(user_pk(user_id), f"RATE#USAGE#{second}")
+    try:
+        window.update(actions=[RateWindowModel.count.add(1), RateWindowModel.ttl.set(second + 120)],
+                      condition=RateWindowModel.count.does_not_exist() | (RateWindowModel.count < per_second))
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise QuotaExceededError(f"At most {per_second} usage reports per second; slow down",
+                                     retry_after=1, details={"limit": per_second, "kind": "rate"}) from None
+        raise
+
+
 def record_usage(connection: Any, event: UsageEvent, *, dedupe_days: int = 30) -> Outcome:
     """Apply the event's effects once. A replay returns `duplicate` and changes nothing.
 

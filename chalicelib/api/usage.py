@@ -18,7 +18,8 @@ JSON = ["application/json"]
 
 @bp.route("/avatars/{avatar_id}/usage", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Report a use of your avatar by an app (201 recorded, 200 when this eventId was already recorded)",
-           tags=TAGS, request="UsageEventPost", response="UsageRecorded", status=201, errors=(400, 401, 404, 409, 413))
+           tags=TAGS, request="UsageEventPost", response="UsageRecorded", status=201,
+           errors=(400, 401, 404, 409, 413, 429))
 def post_usage(avatar_id: str):
     request = bp.current_request
     uid = user_id(request)
@@ -27,7 +28,9 @@ def post_usage(avatar_id: str):
     fields.update(userId=uid, avatarId=avatar_id, eventId=body.eventId or ids.new_id("evt"),
                   occurredAt=body.occurredAt or clock.now_iso())
     deps = get_deps()
-    outcome = usage.record_usage(deps.dynamodb, usage.build_event(fields), dedupe_days=deps.settings.usage_dedupe_days)
+    event = usage.build_event(fields)
+    usage.admit(uid, deps.settings.usage_rate_per_second)
+    outcome = usage.record_usage(deps.dynamodb, event, dedupe_days=deps.settings.usage_dedupe_days)
     return json_response(outcome.to_json(), status=201 if outcome.status == usage.RECORDED else 200)
 
 

@@ -582,3 +582,63 @@ def test_an_upload_finishing_after_its_project_was_deleted_counts_nothing(env):
     assert objects(env.aws, "images/alice/") == [] and objects(env.aws, "thumbs/alice/") == []
     deliver("cleanup_worker")
     assert avatars.AvatarModel.count(avatar_pk("alice", created["avatar"]["id"])) == 0
+
+
+# ---- make audit -----------------------------------------------------------------------------------------
+
+def test_the_audit_finds_drifted_counters_orphans_and_stray_files_and_repairs_them(env):
+    from infra.audit import audit, repair
+    from tests.support import images as img
+
+    deps = dependencies.get_deps()
+    pid = new_project(deps.dynamodb, "alice")
+    aid = ready_avatar(deps.dynamodb, "alice", pid)
+    made = avatars.get_avatar("alice", aid)
+    for key in avatars.files_of(made):
+        boto3.client("s3", region_name="us-east-1").put_object(Bucket=env.aws["UploadBucket"], Key=key,
+                                                               Body=img.png(8, 8))
+    assert use(env.client, aid, "pose", "a1").status_code == 201
+    assert audit(["alice"], storage=deps.storage) == []
+    # what a bug or a manual edit could leave behind
+    UserStatsModel(user_pk("alice")).update(actions=[UserStatsModel.total_usage.set(7)])
+    AppUsageSummaryModel(user_pk("alice"), "APPUSE#pose").update(actions=[AppUsageSummaryModel.count.set(3)])
+    stray = "thumbs/alice/ava_01jstray0000000000000000000.jpg"
+    boto3.client("s3", region_name="us-east-1").put_object(Bucket=env.aws["UploadBucket"], Key=stray,
+                                                           Body=img.png(8, 8))
+    found = audit(["alice"], storage=deps.storage, now=clock.now() + timedelta(hours=2))
+    assert sorted(str(f).split("\t")[2] for f in found) == [
+        "STATS.totalUsage is 7, recount 1", f"{stray} belongs to no avatar", "usage by app pose is 3, recount 1"]
+    assert repair(found, deps) == 3
+    assert audit(["alice"], storage=deps.storage, now=clock.now() + timedelta(hours=2)) == []
+    assert stats(env.client)["totalUsage"] == 1 and objects(env.aws, stray) == []
+
+
+def test_the_audit_reports_stuck_work(env):
+    from infra.audit import audit
+
+    pid = project(env.client)
+    gid = generate(env.client, pid).json_body["id"]
+    deps = dependencies.get_deps()
+    assert audit(["alice"]) == []
+    later = audit(["alice"], now=clock.now() + timedelta(hours=1))
+    assert [f.kind for f in later] == ["stuck"] and gid in str(later[0])
+
+
+# ---- issue 21: the usage rate one user can reach over HTTP ----------------------------------------------
+
+def test_usage_reports_over_the_per_second_limit_are_a_clear_429(env, monkeypatch):
+    env(USAGE_RATE_PER_SECOND=3)
+    deps = dependencies.get_deps()
+    pid = new_project(deps.dynamodb, "alice")
+    aid = ready_avatar(deps.dynamodb, "alice", pid)
+    frozen = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: frozen)  # all in one second
+    codes = [use(env.client, aid, "pose", f"r{i}").status_code for i in range(5)]
+    assert codes == [201, 201, 201, 429, 429]
+    refused = use(env.client, aid, "pose", "r9")
+    assert refused.headers["Retry-After"] == "1" and refused.json_body["error"]["details"]["kind"] == "rate"
+    assert stats(env.client)["totalUsage"] == 3
+    monkeypatch.setattr(clock, "now", lambda: frozen + timedelta(seconds=1))  # the next second admits again
+    assert use(env.client, aid, "pose", "r10").status_code == 201
+    assert use(env.client, ready_avatar(deps.dynamodb, "bob", new_project(deps.dynamodb, "bob")), "pose", "b",
+               ).status_code == 404  # (bob's avatar under alice's token: still a 404, not a 429)
