@@ -149,7 +149,10 @@ def test_the_whole_flow_works_by_keyboard_alone(page, user, tmp_path):
     # Upload: the drop zone is a button that opens the file chooser on Enter.
     photo = tmp_path / "keys.png"
     photo.write_bytes(img.png(320, 320))
-    page.focus("#dropzone")
+    dropzone = page.locator("#dropzone")
+    expect(dropzone).to_be_visible()
+    dropzone.focus()
+    expect(dropzone).to_be_focused()  # the project view has rendered: Enter reaches the drop zone
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Enter")
     chooser.value.set_files(str(photo))

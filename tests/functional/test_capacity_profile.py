@@ -49,7 +49,7 @@ def test_uploads_and_generations_store_bytes_and_call_the_provider_once(profile)
     ops = profile["ops"]
     assert ops["browser POST to S3"]["s3_put_bytes"] == {"uploads/": profile["upload_bytes"]}
     worker = ops["upload_worker (per upload)"]
-    assert worker["requests"]["s3.PutObject"] == 2 and worker["s3_put_bytes"]["images/"] > 100_000
+    assert worker["requests"]["s3.PutObject"] == 3  # image, thumbnail, display copy and worker["s3_put_bytes"]["images/"] > 100_000
     generation = ops["generation_worker (per generation)"]
     assert generation["provider_calls"] == 1 and generation["provider_megapixels"] == pytest.approx(768 * 1024 / 1e6)
     assert ops["POST /projects/{id}/avatars/generate"]["sqs"] == {"SendMessage avatar-creator-generations": 1}
