@@ -112,6 +112,27 @@ def test_a_chosen_subset_of_events_is_what_the_webhook_subscribes_to(page, user,
     expect(card(page, "only-ready").locator(".webhook-events")).to_have_text("avatar.ready, generation.completed")
 
 
+def test_editing_changes_the_url_description_and_events_without_showing_the_secret(page, user, local_stack):
+    sign_in(page, user)
+    open_webhooks(page)
+    secret = add_webhook(page, "http://127.0.0.1:9/before", "Before")
+    page.click("#secret-done")
+    card(page, "Before").get_by_role("button", name="Edit — Before").click()
+    expect(page.locator("#webhook-url")).to_have_value("http://127.0.0.1:9/before")
+    page.fill("#webhook-url", "http://127.0.0.1:9/after")
+    page.fill("#webhook-description", "After")
+    page.get_by_role("button", name="None").click()
+    page.check("#event-project-deleted")
+    page.click("#save-webhook")
+    expect(page.locator("dialog[open]")).to_have_count(0)
+    hook = card(page, "After")
+    expect(hook.locator(".webhook-url")).to_have_text("http://127.0.0.1:9/after")
+    expect(hook.locator(".webhook-events")).to_have_text("project.deleted")
+    [stored] = api_webhooks(local_stack, user)
+    assert (stored["url"], stored["description"], stored["events"]) == ("http://127.0.0.1:9/after", "After", ["project.deleted"])
+    assert secret not in page.content()
+
+
 def test_a_test_event_reaches_the_receiver_and_shows_as_delivered(page, user):
     sign_in(page, user)
     open_webhooks(page)
