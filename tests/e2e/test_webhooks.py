@@ -165,6 +165,33 @@ def test_a_test_event_reaches_the_receiver_and_shows_as_delivered(page, user):
     expect(cells.nth(0).locator("time")).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
 
 
+def test_a_refused_delivery_shows_retrying_with_its_status_then_delivered_on_the_retry(page, user):
+    sign_in(page, user)
+    open_webhooks(page)
+    with Receiver() as receiver:
+        receiver.script = [500]  # the first attempt is answered 500; the retry (5 s later) 200
+        add_webhook(page, receiver.url, "Flaky")
+        page.click("#secret-done")
+        hook = card(page, "Flaky")
+        hook.get_by_role("button", name="Send test — Flaky").click()
+        last = hook.locator(".last-delivery")
+        expect(last).to_have_attribute("data-status", "retrying", timeout=20_000)
+        expect(last).to_contain_text("webhook.test · HTTP 500")
+        expect(hook.locator(".badge")).to_have_text("Retrying")
+        expect(last).to_have_attribute("data-status", "delivered", timeout=30_000)
+        expect(last).to_contain_text("HTTP 200")
+        expect(last).to_contain_text("attempt 2")
+        got = receiver.wait_for(2, timeout=5)
+        assert len(got) == 2 and got[0]["id"] == got[1]["id"]
+    hook.get_by_role("button", name="Deliveries — Flaky").click()
+    rows = page.locator("#deliveries tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator("td").nth(3)).to_have_text("Delivered HTTP 200")
+    expect(rows.nth(0).locator("td").nth(2)).to_have_text("2")
+    expect(rows.nth(1).locator("td").nth(3)).to_have_text("Retrying HTTP 500")
+    expect(rows.nth(1).locator("td").nth(2)).to_have_text("1")
+
+
 def test_rotating_the_secret_shows_the_new_one_once_and_both_sign_for_a_while(page, user):
     sign_in(page, user)
     open_webhooks(page)
