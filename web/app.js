@@ -4,6 +4,7 @@ import { showAvatar } from "./avatar.js";
 import { ATTRIBUTES, call, drawnOffline, pretty, safe, select, state } from "./core.js";
 import { showGenerate } from "./generate.js";
 import { confirmDialog, errorText, h, openDialog, showError, toast, when } from "./ui.js";
+import { renderWebhooks } from "./webhooks.js";
 
 const TOKEN_KEY = "avatar-creator.token";
 const USER_KEY = "avatar-creator.user";
@@ -136,7 +137,11 @@ function route() {
   state.poll = null;
   if (!state.api) { state.project = null; return renderSignIn(); }
   const match = /^#\/projects\/([\w-]+)/.exec(location.hash);
-  const done = match ? renderProject(match[1]) : renderProjects();
+  const webhooks = /^#\/webhooks\/?$/.test(location.hash);
+  const link = document.getElementById("webhooks-link");
+  if (webhooks) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
+  if (webhooks) state.project = null;
+  const done = match ? renderProject(match[1]) : webhooks ? renderWebhooks() : renderProjects();
   done.catch((error) => { if (!error?.shown) showError(errorText(error)); });
   return done;
 }

@@ -1,0 +1,354 @@
+// The Webhooks page: a user's endpoints for signed events (docs/events.md) — add, test, rotate, delete,
+// and each one's recent deliveries. The signing secret is shown only when the API returns it (create, rotate).
+import { call, safe, state } from "./core.js";
+import { clearDialogError, closeDialog, confirmDialog, h, openDialog, showError, toast, when } from "./ui.js";
+
+/** The types a webhook can subscribe to (webhook.test is sent by the test button only), in groups. */
+export const EVENT_GROUPS = [
+  ["Avatars", [["avatar.ready", "Ready", "an upload or a generation is usable"],
+    ["avatar.rejected", "Rejected", "an upload could not be used"],
+    ["avatar.updated", "Updated", "name, persona, attributes, crop or images changed"],
+    ["avatar.deleted", "Deleted", "an avatar was removed"]]],
+  ["Generations", [["generation.completed", "Completed", "a generation made its avatar"],
+    ["generation.failed", "Failed", "a generation gave up"],
+    ["generation.cancelled", "Cancelled", "a generation was cancelled"]]],
+  ["Projects", [["project.deleted", "Deleted", "a project and its avatars were removed"]]],
+];
+const ALL_TYPES = EVENT_GROUPS.flatMap(([, types]) => types.map(([type]) => type));
+const MAX_WEBHOOKS = 10;
+const STATUS_WORDS = { delivered: "Delivered", retrying: "Retrying", failed: "Failed" };
+
+const main = () => document.getElementById("main");
+
+export async function renderWebhooks() {
+  main().replaceChildren(h("p", { class: "loading" }, "Loading webhooks…"));
+  const list = h("div", { class: "webhook-list", id: "webhook-list" });
+  const count = h("span", { id: "webhook-count" });
+  const add = h("button", { type: "button", id: "add-webhook", onclick: safe(() => webhookForm(view)) }, "Add webhook");
+  const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => view.load(true)) }, "Load more");
+  const view = { list, count, add, more, cursor: null, items: new Map() };
+  view.load = async (next = false) => {
+    const page = await call(state.api.get(`/webhooks?limit=${MAX_WEBHOOKS}${next && view.cursor ? `&cursor=${encodeURIComponent(view.cursor)}` : ""}`));
+    if (!next) { view.items.clear(); list.replaceChildren(); }
+    for (const webhook of page.items) upsert(view, webhook);
+    view.cursor = page.nextCursor;
+    more.hidden = !view.cursor;
+    showCount(view);
+  };
+  await view.load();
+  main().replaceChildren(
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "← All projects")),
+    h("div", { class: "project-head" },
+      h("div", { class: "project-title" }, h("h1", {}, "Webhooks"),
+        h("p", { class: "meta" }, count, " · Your backend gets a signed POST (",
+          h("a", { href: "https://www.standardwebhooks.com/", target: "_blank", rel: "noopener" }, "Standard Webhooks"),
+          ") when an avatar, a generation or a project changes.")),
+      h("div", { class: "row actions" }, add)),
+    list, more);
+  watch(view);
+}
+
+function showCount(view) {
+  const n = view.items.size;
+  view.count.textContent = `${n} of ${MAX_WEBHOOKS} webhooks`;
+  if (!n && !view.list.querySelector("#no-webhooks")) {
+    view.list.append(h("div", { class: "empty-state", id: "no-webhooks" },
+      h("div", { class: "empty-art", "aria-hidden": "true" }, "🔔"),
+      h("h2", {}, "No webhooks yet"),
+      h("p", {}, "Add the URL of your backend and choose the events it should hear about. Each delivery is signed with a secret only you have."),
+      h("button", { type: "button", onclick: () => view.add.click() }, "Add your first webhook")));
+  }
+  if (n) view.list.querySelector("#no-webhooks")?.remove();
+}
+
+function upsert(view, webhook, { first = false } = {}) {
+  view.items.set(webhook.id, webhook);
+  const card = webhookCard(view, webhook);
+  const existing = view.list.querySelector(`[data-webhook-id="${webhook.id}"]`);
+  if (existing) existing.replaceWith(card); else if (first) view.list.prepend(card); else view.list.append(card);
+  showCount(view);
+}
+
+function remove(view, id) {
+  view.items.delete(id);
+  view.list.querySelector(`[data-webhook-id="${id}"]`)?.remove();
+  showCount(view);
+}
+
+/** While the page is shown and the tab visible, the list is re-read now and then: deliveries happen
+ * in the background (retries, disabling after days of failures). */
+function watch(view) {
+  const id = (state.pollId = (state.pollId || 0) + 1);
+  const here = () => state.pollId === id && view.list.isConnected;
+  let timer = null;
+  const tick = async () => {
+    clearTimeout(timer);
+    if (!here() || document.visibilityState !== "visible") return;
+    try {
+      const page = await state.api.get(`/webhooks?limit=${MAX_WEBHOOKS}`);
+      if (!here()) return;
+      for (const webhook of page.items) if (view.items.has(webhook.id)) upsertIfChanged(view, webhook);
+    } catch (error) {
+      if (error.status === 401) return call(Promise.reject(error)).catch(() => {});
+    }
+    const busy = [...view.items.values()].some((w) => w.lastDelivery?.status === "retrying" || view.waiting?.has(w.id));
+    timer = setTimeout(tick, busy ? 1000 : 10_000);
+  };
+  state.poll = () => { if (here()) tick(); };
+  view.poll = state.poll;
+  timer = setTimeout(tick, 10_000);
+}
+
+/** Redrawn only when something shown changed, so a focused button keeps its focus. */
+function upsertIfChanged(view, webhook) {
+  const old = view.items.get(webhook.id);
+  const keep = (w) => JSON.stringify({ ...w, updatedAt: null });
+  if (old && keep(old) === keep(webhook)) return;
+  const card = view.list.querySelector(`[data-webhook-id="${webhook.id}"]`);
+  const focused = card?.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  upsert(view, webhook);
+  if (focused) view.list.querySelector(`[data-webhook-id="${webhook.id}"] [data-action="${focused}"]`)?.focus();
+  if (view.waiting?.get(webhook.id) === webhook.lastDelivery?.eventId && webhook.lastDelivery?.status !== "retrying") {
+    view.waiting.delete(webhook.id);
+  }
+}
+
+function eventsText(events) {
+  if (ALL_TYPES.every((t) => events.includes(t))) return "All events";
+  return events.join(", ");
+}
+
+/** The last delivery in words: what happened, with the code or error, how long it took, when. */
+function lastDeliveryText(last) {
+  if (!last || !last.status) return "No deliveries yet";
+  const outcome = last.statusCode ? `HTTP ${last.statusCode}` : last.error || "";
+  const parts = [outcome, last.durationMs !== null && last.durationMs !== undefined ? `${last.durationMs} ms` : "",
+    last.attempt > 1 ? `attempt ${last.attempt}` : "", when(last.at)].filter(Boolean);
+  return `${last.type || "event"} · ${parts.join(" · ")}`;
+}
+
+function statusBadge(webhook) {
+  if (!webhook.enabled) return h("span", { class: "badge bad", dataset: { state: "disabled" } }, "Disabled");
+  const status = webhook.lastDelivery?.status;
+  if (!status) return h("span", { class: "badge", dataset: { state: "new" } }, "Enabled · no deliveries yet");
+  const kind = status === "delivered" ? "good" : status === "retrying" ? "status" : "bad";
+  return h("span", { class: `badge ${kind}`, dataset: { state: status } }, STATUS_WORDS[status] || status);
+}
+
+function webhookCard(view, webhook) {
+  const last = webhook.lastDelivery;
+  const label = webhook.description || webhook.url;
+  const action = (name, text, onclick, attrs = {}) => h("button", { type: "button", class: "ghost small", dataset: { action: name },
+    "aria-label": `${text} — ${label}`, onclick: safe(onclick), ...attrs }, text);
+  return h("article", { class: "card webhook-card", dataset: { webhookId: webhook.id, enabled: String(webhook.enabled) },
+    "aria-label": `Webhook ${label}` },
+  h("div", { class: "webhook-head" },
+    h("div", { class: "webhook-title" },
+      h("h2", { class: "webhook-url" }, webhook.url),
+      webhook.description ? h("p", { class: "meta" }, webhook.description) : null),
+    statusBadge(webhook)),
+  !webhook.enabled ? h("p", { class: "reason disabled-reason" }, webhook.disabledReason || "Disabled",
+    webhook.failingSince ? ` (failing since ${new Date(webhook.failingSince).toLocaleString()})` : "",
+    " — events are not sent to it until you enable it again.") : null,
+  h("dl", { class: "facts webhook-facts" },
+    h("div", { class: "fact" }, h("dt", {}, "Last delivery"),
+      h("dd", { class: `last-delivery ${last?.status || "none"}`, dataset: { status: last?.status || "none" } }, lastDeliveryText(last))),
+    h("div", { class: "fact" }, h("dt", {}, "Events"), h("dd", { class: "webhook-events" }, eventsText(webhook.events))),
+    h("div", { class: "fact" }, h("dt", {}, "Added"), h("dd", {}, when(webhook.createdAt),
+      webhook.secretRotatedAt ? ` · secret rotated ${when(webhook.secretRotatedAt)}` : ""))),
+  h("div", { class: "row card-actions" },
+    webhook.enabled
+      ? action("test", "Send test", (event) => sendTest(view, webhook, event.currentTarget))
+      : action("enable", "Enable", () => setEnabled(view, webhook, true), { class: "secondary small" }),
+    action("deliveries", "Deliveries", () => showDeliveries(webhook)),
+    action("edit", "Edit", () => webhookForm(view, webhook)),
+    action("rotate", "Rotate secret", () => rotateSecret(view, webhook)),
+    webhook.enabled ? action("disable", "Disable", () => setEnabled(view, webhook, false)) : null,
+    action("delete", "Delete", () => deleteWebhook(view, webhook), { class: "ghost small danger-text" })));
+}
+
+// ---- actions ---------------------------------------------------------------------------------------
+
+async function sendTest(view, webhook, button) {
+  // Not `disabled`: that would drop the keyboard focus from the button just pressed.
+  if (button.getAttribute("aria-busy") === "true") return;
+  button.setAttribute("aria-busy", "true");
+  try {
+    const { event } = await call(state.api.post(`/webhooks/${webhook.id}/test`));
+    toast(`Test event sent to ${webhook.description || webhook.url}`, "ok");
+    // Delivered in the background: watch this webhook closely until its last delivery is this event.
+    (view.waiting ||= new Map()).set(webhook.id, event.id);
+    setTimeout(() => view.waiting?.delete(webhook.id), 30_000);
+    setTimeout(() => view.poll?.(), 800);
+  } finally { button.removeAttribute("aria-busy"); }
+}
+
+async function setEnabled(view, webhook, enabled) {
+  const updated = await call(state.api.put(`/webhooks/${webhook.id}`, { enabled }));
+  upsert(view, updated);
+  view.list.querySelector(`[data-webhook-id="${webhook.id}"] [data-action="${enabled ? "test" : "enable"}"]`)?.focus();
+  toast(enabled ? "Webhook enabled" : "Webhook disabled — no events are sent to it", "ok");
+}
+
+async function deleteWebhook(view, webhook) {
+  const ok = await confirmDialog("Delete this webhook?",
+    `Events stop going to ${webhook.url} at once, and deliveries still waiting for a retry are dropped. It cannot be undone.`);
+  if (!ok) return;
+  await call(state.api.delete(`/webhooks/${webhook.id}`), { quiet404: true }).catch((error) => { if (error.status !== 404) throw error; });
+  remove(view, webhook.id);
+  toast("Webhook deleted", "ok");
+  view.add.focus();
+}
+
+async function rotateSecret(view, webhook) {
+  const go = h("button", { type: "button", id: "rotate-confirm", onclick: safe(async () => {
+    clearDialogError();
+    go.disabled = true;
+    try {
+      const rotated = await call(state.api.post(`/webhooks/${webhook.id}/rotate-secret`));
+      const { secret, ...shown } = rotated;
+      upsert(view, shown);
+      showSecret(secret, "Your new signing secret",
+        "For the next 24 hours each delivery is signed with both the old and the new secret, so you can switch your backend over without missing one.");
+    } finally { go.disabled = false; }
+  }) }, "Rotate secret");
+  const closed = openDialog("Rotate the signing secret?", h("div", { class: "stack" },
+    h("p", {}, "A new secret is made and shown once. The old one keeps working beside it for 24 hours, then stops."),
+    h("div", { class: "row" }, go, h("button", { type: "button", class: "ghost", onclick: () => closeDialog() }, "Cancel"))));
+  go.focus();
+  await closed;
+  view.list.querySelector(`[data-webhook-id="${webhook.id}"] [data-action="rotate"]`)?.focus();
+}
+
+/** The secret, once: in the open dialog, with a copy button and the warning that it will not be shown again. */
+function showSecret(secret, title, note) {
+  const value = h("code", { class: "secret", id: "webhook-secret" }, secret);
+  const copied = h("span", { class: "meta", id: "copy-status", role: "status" });
+  const copy = h("button", { type: "button", class: "secondary", id: "copy-secret", "aria-describedby": "webhook-secret",
+    onclick: async () => {
+      try {
+        await navigator.clipboard.writeText(secret);
+        copied.textContent = "Copied to the clipboard";
+      } catch {
+        getSelection().selectAllChildren(value);  // no clipboard access: selected, so Ctrl+C / ⌘C copies it
+        copied.textContent = "Selected — press Ctrl+C (⌘C on a Mac) to copy it";
+      }
+    } }, "Copy secret");
+  const done = h("button", { type: "button", id: "secret-done", onclick: () => closeDialog() }, "I have saved it");
+  document.getElementById("dialog-title").textContent = title;
+  clearDialogError();
+  const body = document.querySelector("#dialog .dialog-body");
+  [...body.children].slice(2).forEach((el) => el.remove());  // keep the head and the error line
+  const panel = h("div", { class: "stack", id: "secret-panel" },
+    h("p", { class: "note warn", id: "secret-warning" }, h("strong", {}, "Copy it now — you won't see it again. "),
+      "Keep it in your backend's secrets; it checks that deliveries come from us."),
+    h("div", { class: "secret-box" }, value, copy), copied,
+    note ? h("p", { class: "meta" }, note) : null,
+    h("div", { class: "row" }, done));
+  body.append(panel);
+  // Shown once means once: closed, the secret leaves the page (a closed <dialog> keeps its content).
+  document.getElementById("dialog").addEventListener("close", () => panel.remove(), { once: true });
+  copy.focus();
+}
+
+// ---- the add / edit form ---------------------------------------------------------------------------
+
+async function webhookForm(view, webhook = null) {
+  const editing = Boolean(webhook);
+  const url = h("input", { id: "webhook-url", type: "url", required: true, maxlength: 2048, autocomplete: "off", spellcheck: "false",
+    placeholder: "https://example.com/webhooks/avatar-creator", value: webhook?.url || "", "aria-describedby": "webhook-url-help" });
+  const description = h("input", { id: "webhook-description", maxlength: 1000, autocomplete: "off",
+    placeholder: "e.g. Pose Generator backend", value: webhook?.description || "" });
+  const chosen = new Set(webhook?.events || ALL_TYPES);
+  const boxes = [];
+  const groups = EVENT_GROUPS.map(([group, types]) => h("div", { class: "event-group" }, h("h3", {}, group),
+    types.map(([type, text, help]) => {
+      const box = h("input", { type: "checkbox", value: type, checked: chosen.has(type), id: `event-${type.replace(".", "-")}` });
+      boxes.push(box);
+      return h("label", { class: "check" }, box, h("span", {}, h("strong", {}, text), " ", h("code", {}, type),
+        h("small", { class: "meta" }, help)));
+    })));
+  const all = h("button", { type: "button", class: "link", onclick: () => boxes.forEach((b) => { b.checked = true; }) }, "All");
+  const none = h("button", { type: "button", class: "link", onclick: () => boxes.forEach((b) => { b.checked = false; }) }, "None");
+  const submit = h("button", { type: "submit", id: "save-webhook" }, editing ? "Save" : "Add webhook");
+  const form = h("form", { id: "webhook-form", class: "stack", novalidate: true, onsubmit: safe(async (event) => {
+    event.preventDefault();
+    if (submit.disabled) return;
+    clearDialogError();
+    url.removeAttribute("aria-invalid");
+    const events = boxes.filter((b) => b.checked).map((b) => b.value);
+    const say = (text, field) => { field?.setAttribute("aria-invalid", "true"); field?.focus(); showError(text); };
+    if (!url.value.trim()) return say("Enter the URL your backend receives webhooks at.", url);
+    if (!events.length) return say("Choose at least one event to send.", boxes[0]);
+    const body = { url: url.value.trim(), description: description.value.trim(),
+      // Every type checked: left out, so the API's default (all types) applies.
+      ...(events.length === ALL_TYPES.length && !editing ? {} : { events }) };
+    submit.disabled = true;
+    try {
+      const saved = await call(editing ? state.api.put(`/webhooks/${webhook.id}`, body) : state.api.post("/webhooks", body));
+      if (editing) {
+        upsert(view, saved);
+        closeDialog();
+        toast("Webhook saved", "ok");
+        return;
+      }
+      const { secret, ...shown } = saved;
+      upsert(view, shown, { first: true });
+      showSecret(secret, "Webhook added — your signing secret");
+    } catch (error) {
+      if (error.details?.field === "url" || String(error.code).startsWith("webhook_url")) { url.setAttribute("aria-invalid", "true"); url.focus(); }
+      throw error;
+    } finally { submit.disabled = false; }
+  }) },
+  h("label", {}, h("span", {}, "Endpoint URL"), url,
+    h("small", { class: "meta", id: "webhook-url-help" }, "Where we POST each event. It must be https and reachable from the internet (the local stack also takes http://127.0.0.1).")),
+  h("label", {}, h("span", {}, "Description (optional)"), description),
+  h("fieldset", { class: "section events" },
+    h("legend", {}, "Events to send"),
+    h("p", { class: "meta row" }, "Every event is checked unless you choose otherwise. Select:", all, none),
+    h("div", { class: "event-groups" }, groups)),
+  h("div", { class: "dialog-footer" }, submit, h("button", { type: "button", class: "ghost", onclick: () => closeDialog() }, "Cancel")));
+  const closed = openDialog(editing ? "Edit webhook" : "Add a webhook", form);
+  url.focus();
+  await closed;
+}
+
+// ---- deliveries ------------------------------------------------------------------------------------
+
+async function showDeliveries(webhook) {
+  const rows = h("tbody", {});
+  const table = h("table", { class: "deliveries", id: "deliveries" },
+    h("caption", { class: "meta" }, "Newest first; attempts are kept 30 days."),
+    h("thead", {}, h("tr", {}, ["Time", "Event", "Attempt", "Result", "Duration"].map((c) => h("th", { scope: "col" }, c)))), rows);
+  const empty = h("p", { class: "empty", id: "no-deliveries", hidden: true }, "Nothing sent yet. Send a test event, or wait for the next change.");
+  let cursor = null;
+  const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => load(true)) }, "Load more");
+  const refresh = h("button", { type: "button", class: "ghost small", id: "refresh-deliveries", onclick: safe(() => load(false)) }, "Refresh");
+  async function load(next) {
+    const page = await call(state.api.get(`/webhooks/${webhook.id}/deliveries?limit=25${next && cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`));
+    if (!next) rows.replaceChildren();
+    for (const d of page.items) rows.append(deliveryRow(d));
+    cursor = page.nextCursor;
+    more.hidden = !cursor;
+    empty.hidden = rows.children.length > 0;
+    table.hidden = !rows.children.length;
+  }
+  const closed = openDialog("Recent deliveries", h("div", { class: "stack" },
+    h("div", { class: "row spread" }, h("p", { class: "meta webhook-url" }, webhook.description ? `${webhook.description} · ` : "", webhook.url), refresh),
+    table, empty, more), { wide: true });
+  await load(false);
+  refresh.focus();
+  await closed;
+}
+
+function deliveryRow(d) {
+  const result = d.statusCode ? `HTTP ${d.statusCode}` : d.error || "—";
+  const at = d.at ? new Date(d.at) : null;
+  return h("tr", { dataset: { eventId: d.eventId, status: d.status || "" } },
+    h("td", { "data-label": "Time" }, at ? h("time", { datetime: d.at, title: at.toLocaleString() }, at.toLocaleString()) : "—"),
+    h("td", { "data-label": "Event" }, h("span", { class: "event-type" }, d.type || "event"), " ", h("code", { class: "event-id" }, d.eventId)),
+    h("td", { "data-label": "Attempt" }, String(d.attempt)),
+    h("td", { "data-label": "Result" }, h("span", { class: `badge ${d.status === "delivered" ? "good" : d.status === "retrying" ? "status" : "bad"}` },
+      STATUS_WORDS[d.status] || d.status || "—"), " ", h("span", { class: "delivery-result" }, result)),
+    h("td", { "data-label": "Duration" }, d.durationMs !== null && d.durationMs !== undefined ? `${d.durationMs} ms` : "—"));
+}
