@@ -117,7 +117,13 @@ class Settings:
     # Avatars deleted from a project are removed in batches of this size per cleanup message.
     purge_batch_size: int = 25
     jwt_max_lifetime_seconds: int = 7 * 86400
-    generation_daily_limit: int = 50
+    generation_daily_limit: int = 50  # images per user per UTC day (a job of N images counts N)
+    # The safety check on outputs (chalicelib/safety.py).
+    safety_model: str = "Falconsai/nsfw_image_detection"
+    safety_endpoint_url: str | None = None
+    safety_provider: str | None = None
+    safety_threshold: float = 0.8
+    safety_timeout_seconds: float = 30.0
     generation_active_limit: int = 5
 
     # API limits
@@ -192,6 +198,11 @@ class Settings:
             flux_model=_str("FLUX_MODEL", "black-forest-labs/FLUX.1-dev"),
             flux_lora=_str("FLUX_LORA", "XLabs-AI/flux-RealismLora"),
             flux_provider=_str("FLUX_PROVIDER"),
+            safety_model=_str("SAFETY_MODEL", "Falconsai/nsfw_image_detection"),
+            safety_endpoint_url=_str("SAFETY_ENDPOINT_URL"),
+            safety_provider=_str("SAFETY_PROVIDER"),
+            safety_threshold=_float("SAFETY_THRESHOLD", 0.8),
+            safety_timeout_seconds=_float("SAFETY_TIMEOUT_SECONDS", 30.0),
             flux_steps=_int("FLUX_STEPS", 28),
             flux_guidance=_float("FLUX_GUIDANCE", 3.5),
             flux_timeout_seconds=_float("FLUX_TIMEOUT_SECONDS", 60.0),

@@ -21,12 +21,14 @@ ERROR_MAX = 300
 
 class ProviderError(Exception):
     def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None,
-                 status: int | None = None):
+                 status: int | None = None, code: str | None = None):
         super().__init__(reason)
         self.reason = reason[:ERROR_MAX]
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
+        # The stable errorCode a generation shows (docs/operations.md "Generation error codes").
+        self.code = code or ("provider_unavailable" if retryable else "provider_refused")
 
 
 @dataclass(frozen=True)
@@ -58,27 +60,28 @@ def classify(exc: BaseException) -> ProviderError:
     from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
     if isinstance(exc, InferenceTimeoutError):
-        return ProviderError("The image service did not answer in time", retryable=True)
+        return ProviderError("The image service did not answer in time", retryable=True, code="provider_timeout")
     if isinstance(exc, HfHubHTTPError) and getattr(exc, "response", None) is not None:
         status = exc.response.status_code
         retry_after = _retry_after(exc.response.headers)
         if status == 429:
             return ProviderError("The image service is busy (rate limited)", retryable=True,
-                                 retry_after=retry_after, status=status)
+                                 retry_after=retry_after, status=status, code="provider_rate_limited")
         if status >= 500:
             return ProviderError(f"The image service is unavailable (HTTP {status})", retryable=True,
                                  retry_after=retry_after, status=status)
         detail = _server_message(exc)
         if status in (401, 403):
-            return ProviderError("The image service refused our credentials", retryable=False, status=status)
+            return ProviderError("The image service refused our credentials", retryable=False, status=status,
+                                 code="provider_auth")
         return ProviderError(f"The image service refused the request (HTTP {status}){detail}", retryable=False,
                              status=status)
     # Transport errors (connection refused/reset, DNS) say nothing about the request itself.
     import httpx2
 
     if isinstance(exc, (httpx2.TransportError, ConnectionError, TimeoutError)):
-        return ProviderError("The image service could not be reached", retryable=True)
-    return ProviderError(f"The image service failed: {type(exc).__name__}", retryable=False)
+        return ProviderError("The image service could not be reached", retryable=True, code="provider_unreachable")
+    return ProviderError(f"The image service failed: {type(exc).__name__}", retryable=False, code="provider_error")
 
 
 def _server_message(exc) -> str:

@@ -395,6 +395,8 @@ def _multiple_of_16(value: int | None) -> int | None:
 
 
 ImageSide = Annotated[int, Field(ge=256, le=1536)]
+# Images one job makes (issue 19): each its own avatar, seeds seed, seed+1, …; each counts against the daily quota.
+NumImages = Annotated[int, Field(ge=1, le=4)]
 
 
 class GenerateRequest(PersonaFields, AttributeFields):
@@ -403,8 +405,22 @@ class GenerateRequest(PersonaFields, AttributeFields):
     width: ImageSide = 768
     height: ImageSide = 1024
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    numImages: NumImages = 1
 
     _sides = field_validator("width", "height")(classmethod(lambda cls, v: _multiple_of_16(v)))
+
+
+class GenerationFailure(Response):
+    index: int
+    code: str
+    message: str
+
+
+class GenerationMetrics(Response):
+    queueMs: int | None = None
+    providerMs: int | None = None
+    totalMs: int | None = None
+    attempts: int
 
 
 class Generation(Response):
@@ -419,13 +435,26 @@ class Generation(Response):
     negativePrompt: str | None = None
     request: dict
     avatarId: str | None = None
-    avatar: Avatar | None = None
+    avatar: Avatar | None = None  # the first of `avatars` (kept for existing clients)
+    avatars: list[Avatar] = Field(default_factory=list)
+    avatarIds: list[str] = Field(default_factory=list)
+    numImages: int = 1
+    imagesMade: int = 0
+    imagesFailed: int = 0
+    failures: list[GenerationFailure] = Field(default_factory=list)
+    errorCode: str | None = None  # stable: see docs/operations.md "Generation error codes"
+    safety: Literal["checked", "unchecked"] | None = None
+    model: str | None = None
+    provider: str | None = None
     presetId: str | None = None
     createdAt: str
     updatedAt: str
+    queuedAt: str | None = None
     startedAt: str | None = None
     completedAt: str | None = None
     deadLetteredAt: str | None = None
+    queuePosition: int | None = None  # approximate, while pending (docs/operations.md)
+    metrics: GenerationMetrics | None = None
 
 
 class GenerationListQuery(ListQuery):
@@ -440,6 +469,7 @@ class PresetGenerateRequest(PersonaFields, AttributeFields):
     width: ImageSide = 768
     height: ImageSide = 1024
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    numImages: NumImages = 1
 
     _sides = field_validator("width", "height")(classmethod(lambda cls, v: _multiple_of_16(v)))
 
@@ -449,6 +479,7 @@ class VariationsRequest(Request):
     count: Annotated[int, Field(ge=1, le=4)] = 2
     styles: Annotated[list[ShortText], Field(max_length=4)] | None = None
     prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)] | None = None
+    numImages: NumImages = 1  # images per variation (one job each)
 
 
 class GenerationList(Response):
