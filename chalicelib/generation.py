@@ -508,8 +508,8 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
     files and one completion transaction for all the images made. An image that fails for good (refused,
     unusable, unsafe) is counted and the others go on; a retryable failure before any image is made
     hands the whole job back (as with one image); after one is made, the job keeps what it has."""
-    from chalicelib import images, safety
-    from chalicelib.providers import GenerationRequest, ProviderError
+    from chalicelib import safety
+    from chalicelib.providers import ProviderError
 
     generation = job.generation
     user_id, generation_id = generation.user_id, generation.id
@@ -527,15 +527,8 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
         for index in range(count):
             began = time.monotonic()
             try:
-                if checker.refusal is not None:  # production without a classifier: nothing unchecked is published
-                    raise checker.refusal
-                image = provider.generate(GenerationRequest(
-                    prompt=generation.prompt, negative_prompt=generation.negative_prompt or "",
-                    width=int(request.get("width") or 768), height=int(request.get("height") or 1024),
-                    seed=(seed + index) % 2**32, label=request.get("name") or ""))
-                flagged = checker.flagged(image)
+                outcome = _make_image(settings, provider, checker, generation, request, seed + index)
             except ProviderError as exc:
-                provider_seconds += time.monotonic() - began
                 if exc.retryable and not made:
                     return _provider_failed(connection, settings, job, attempt, exc, log,
                                             failures=failures if count > 1 else None)
@@ -545,19 +538,12 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
                 if exc.retryable:
                     break
                 continue
-            provider_seconds += time.monotonic() - began
-            if flagged:
-                failures.append(_failure(index, "unsafe_output", "The image was withheld: the safety check "
-                                                                  "flagged it"))
-                continue
-            try:
-                processed = images.process_upload(image, max_pixels=settings.max_image_pixels,
-                                                  max_bytes=50 * 1024 * 1024, thumb_size=settings.thumbnail_size)
-            except images.ImageRejectedError as exc:
-                failures.append(_failure(index, "unusable_image",
-                                         f"The image service returned an unusable image: {exc.reason}"))
-                continue
-            made.append(_Image(index, avatar_id_for(generation_id, index), processed))
+            finally:
+                provider_seconds += time.monotonic() - began
+            if isinstance(outcome, dict):  # unusable, or withheld by the safety check: never stored
+                failures.append({"index": index, **outcome})
+            else:
+                made.append(_Image(index, avatar_id_for(generation_id, index), outcome))
     summary = {"failures": failures, "provider_ms": int(provider_seconds * 1000),
                "safety": checker.state, "provider": getattr(provider, "name", None),
                "model": getattr(provider, "last_model", None)}
@@ -583,6 +569,29 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
     logger.info("generation " + outcome, extra={**log, "avatarIds": [m.avatar_id for m in made],
                                                 "imagesFailed": len(failures), "attempt": attempt})
     return outcome
+
+
+def _make_image(settings: "Settings", provider: Any, checker: Any, generation: GenerationModel, request: dict,
+                seed: int) -> Any:
+    """One image: provider → Pillow → safety check. The processed image, or {code, message} when it
+    cannot be published; ProviderError when the provider or the classifier failed."""
+    from chalicelib import images
+    from chalicelib.providers import GenerationRequest
+
+    if checker.refusal is not None:  # production without a classifier: nothing unchecked is published
+        raise checker.refusal
+    image = provider.generate(GenerationRequest(
+        prompt=generation.prompt, negative_prompt=generation.negative_prompt or "",
+        width=int(request.get("width") or 768), height=int(request.get("height") or 1024),
+        seed=seed % 2**32, label=request.get("name") or ""))
+    try:  # Pillow first: the classifier sees only what would be published
+        processed = images.process_upload(image, max_pixels=settings.max_image_pixels, max_bytes=50 * 1024 * 1024,
+                                          thumb_size=settings.thumbnail_size)
+    except images.ImageRejectedError as exc:
+        return {"code": "unusable_image", "message": f"The image service returned an unusable image: {exc.reason}"}
+    if checker.flagged(processed.image):
+        return {"code": "unsafe_output", "message": "The image was withheld: the safety check flagged it"}
+    return processed
 
 
 def _summary_actions(summary: dict, made: int) -> tuple:

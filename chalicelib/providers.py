@@ -76,6 +76,11 @@ def classify(exc: BaseException) -> ProviderError:
                                  code="provider_auth")
         return ProviderError(f"The image service refused the request (HTTP {status}){detail}", retryable=False,
                              status=status)
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):  # the client decodes the answer: not an image
+        return ProviderError("The image service returned an unusable image: not an image", retryable=False,
+                             code="unusable_image")
     # Transport errors (connection refused/reset, DNS) say nothing about the request itself.
     import httpx2
 

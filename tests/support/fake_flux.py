@@ -83,7 +83,8 @@ class FakeFlux:
                 action = fake._next(fake.safety_script)
                 with fake._lock:
                     fake.safety_requests.append({"path": self.path, "content_type": self.headers.get("Content-Type"),
-                                                 "bytes": len(raw), "answer": action,
+                                                 "bytes": len(raw), "png": raw[:8] == b"\x89PNG\r\n\x1a\n",
+                                                 "answer": action,
                                                  "authorization": self.headers.get("Authorization")})
                 if action == "slow":
                     time.sleep(fake.slow_seconds)
