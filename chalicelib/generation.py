@@ -517,7 +517,7 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
     attempt = int(generation.attempts or 1)
     request = generation.request.as_dict() if generation.request is not None else {}
     count, seed = images_of(request), int(request.get("seed") or 0)
-    checker = safety.checker_for(settings, getattr(provider, "name", ""))
+    checker = safety.checker_for(settings)
     made: list[_Image] = []
     failures: list[dict] = []
     provider_seconds = 0.0
@@ -552,6 +552,7 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
         _finish(connection, generation, "failed", from_statuses=ACTIVE, claim_token=job.token,
                 error_code=first["code"], error_message=first["message"], extra_actions=_summary_actions(summary, 0))
         logger.info("generation failed", extra={**log, "errorCode": first["code"], "attempt": attempt})
+        _emit(generation, "failed", 0, summary)
         return "failed: " + first["message"]
     if not job.progress("saving"):
         return "skipped: the job was taken from this run"
@@ -566,6 +567,8 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
     outcome = _complete(connection, job, made, request, summary)
     if outcome != "completed":
         storage.delete(list(written))  # nothing points at them
+    else:
+        _emit(generation, "completed", len(made), summary)
     logger.info("generation " + outcome, extra={**log, "avatarIds": [m.avatar_id for m in made],
                                                 "imagesFailed": len(failures), "attempt": attempt})
     return outcome
@@ -592,6 +595,14 @@ def _make_image(settings: "Settings", provider: Any, checker: Any, generation: G
     if checker.flagged(processed.image):
         return {"code": "unsafe_output", "message": "The image was withheld: the safety check flagged it"}
     return processed
+
+
+def _emit(generation: GenerationModel, status: str, made: int, summary: dict) -> None:
+    from chalicelib import job_metrics
+
+    job_metrics.job_finished(status=status, images_made=made, failures=summary["failures"],
+                             provider_ms=summary.get("provider_ms"),
+                             total_ms=_ms_between(generation.queued_at or generation.created_at, clock.now_iso()))
 
 
 def _summary_actions(summary: dict, made: int) -> tuple:
@@ -622,6 +633,7 @@ def _provider_failed(connection: Any, settings: "Settings", job: Claim, attempt:
                 error_code=exc.code, error_message=f"{exc.reason} (gave up after {attempt} attempts)",
                 extra_actions=(GenerationModel.images_made.set(0), GenerationModel.images_failed.set(count),
                                GenerationModel.failures.set(left)))
+        _emit(generation, "failed", 0, {"failures": left, "provider_ms": None})
         raise RetryLater(0, exc.reason)
     delay = backoff_delay(settings, attempt, exc.retry_after)
     try:  # hand the job back: the next delivery claims it at once

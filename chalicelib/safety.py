@@ -2,7 +2,7 @@
 Falconsai/nsfw_image_detection) or a dedicated endpoint (SAFETY_ENDPOINT_URL), called through
 huggingface_hub's `InferenceClient.image_classification`.
 
-    checker_for(settings, provider_name) -> Checker
+    checker_for(settings) -> Checker
         .flagged(png_bytes) -> bool   True: withhold the image (an unsafe label scored >= SAFETY_THRESHOLD)
         .state                        "checked" | "unchecked"
         .refusal                      a ProviderError when no image may be published (fail closed)
@@ -87,7 +87,7 @@ class FailClosed(Unchecked):
                                      code="safety_unavailable")
 
 
-def checker_for(settings: "Settings", provider_name: str) -> Checker | Unchecked:
+def checker_for(settings: "Settings") -> Checker | Unchecked:
     if settings.safety_endpoint_url:
         from chalicelib.secrets import hf_token
 
@@ -96,6 +96,6 @@ def checker_for(settings: "Settings", provider_name: str) -> Checker | Unchecked
         from chalicelib.secrets import hf_token
 
         return Checker(settings, hf_token(settings))
-    if provider_name == "offline":
+    if settings.offline_generation:
         return Unchecked()
     return FailClosed()

@@ -3,6 +3,8 @@ quotas per image, partial failures), the safety check on outputs (the real Infer
 fake FLUX server's classifier), error codes and timings."""
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
@@ -314,3 +316,12 @@ def test_timings_and_metrics_are_reported(client, env):
     assert done["queuePosition"] is None and m["attempts"] == 1
     assert 0 <= m["queueMs"] <= m["totalMs"] and m["providerMs"] >= 0
     assert done["startedAt"] <= done["completedAt"]
+
+
+def test_the_worker_emits_job_metrics(client, env, capsys):
+    pid = project(client)
+    generate(client, pid, numImages=2)
+    run_worker()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    [main] = [json.loads(line) for line in lines if "JobDuration" in line]
+    assert main["ImagesGenerated"] == [2.0] and main["JobDuration"][0] >= 0
