@@ -545,8 +545,8 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
             else:
                 made.append(_Image(index, avatar_id_for(generation_id, index), outcome))
     summary = {"failures": failures, "provider_ms": int(provider_seconds * 1000),
-               "safety": checker.state, "provider": getattr(provider, "name", None),
-               "model": getattr(provider, "last_model", None)}
+               "safety": checker.state, "model": getattr(provider, "last_model", None),
+               "provider": getattr(provider, "last_provider", None) or getattr(provider, "name", None)}
     if not made:
         first = failures[0]
         _finish(connection, generation, "failed", from_statuses=ACTIVE, claim_token=job.token,

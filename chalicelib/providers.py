@@ -61,6 +61,10 @@ def classify(exc: BaseException) -> ProviderError:
 
     if isinstance(exc, InferenceTimeoutError):
         return ProviderError("The image service did not answer in time", retryable=True, code="provider_timeout")
+    if isinstance(exc, StopIteration) or (isinstance(exc, ValueError) and _NOT_SERVED in str(exc)):
+        # huggingface_hub found no Inference Provider for the model (an empty or unmatched mapping).
+        return ProviderError(f"No Inference Provider serves this model ({str(exc)[:120] or 'no provider mapping'})",
+                             retryable=False, code="model_not_served")
     if isinstance(exc, HfHubHTTPError) and getattr(exc, "response", None) is not None:
         status = exc.response.status_code
         retry_after = _retry_after(exc.response.headers)
@@ -71,6 +75,9 @@ def classify(exc: BaseException) -> ProviderError:
             return ProviderError(f"The image service is unavailable (HTTP {status})", retryable=True,
                                  retry_after=retry_after, status=status)
         detail = _server_message(exc)
+        if status == 404:
+            return ProviderError(f"The image model was not found (HTTP 404){detail}", retryable=False, status=status,
+                                 code="model_not_served")
         if status in (401, 403):
             return ProviderError("The image service refused our credentials", retryable=False, status=status,
                                  code="provider_auth")
@@ -89,6 +96,9 @@ def classify(exc: BaseException) -> ProviderError:
     return ProviderError(f"The image service failed: {type(exc).__name__}", retryable=False, code="provider_error")
 
 
+_NOT_SERVED = "not supported by"  # huggingface_hub: "Model … is not supported by provider …"
+
+
 def _server_message(exc) -> str:
     try:
         body = exc.response.json()
@@ -103,33 +113,61 @@ def _server_message(exc) -> str:
 class FluxProvider:
     """FLUX.1-dev with the realism LoRA. With FLUX_ENDPOINT_URL the model is that URL (a dedicated
     Inference Endpoint serving the LoRA-merged pipeline, or any server speaking the same API);
-    otherwise the LoRA repository is called through Inference Providers (its base model is FLUX.1-dev)."""
+    otherwise the LoRA repository is called through Inference Providers (its base model is FLUX.1-dev).
+
+    If no Inference Provider serves the LoRA ("model not served"), the image is asked of the base
+    FLUX_MODEL once, and this container keeps using the base model from then on. `last_model` and
+    `last_provider` say what made the last image (recorded on the generation)."""
     name = "flux"
 
     def __init__(self, settings: "Settings", token: str | None):
         self._settings = settings
         self._token = token
-        self._client = None
+        self._clients: dict[str, object] = {}
+        self._lora_not_served = False
+        self.last_model: str | None = None
+        self.last_provider: str | None = None
 
-    def _inference_client(self):
-        if self._client is None:
+    def _inference_client(self, model: str | None = None):
+        s = self._settings
+        model = s.flux_endpoint_url or model or s.flux_lora or s.flux_model
+        if model not in self._clients:
             from huggingface_hub import InferenceClient
 
-            s = self._settings
-            model = s.flux_endpoint_url or s.flux_lora or s.flux_model
-            self._client = InferenceClient(model=model, token=self._token, timeout=s.flux_timeout_seconds,
-                                           provider=None if s.flux_endpoint_url else s.flux_provider)
-        return self._client
+            self._clients[model] = InferenceClient(model=model, token=self._token, timeout=s.flux_timeout_seconds,
+                                                   provider=None if s.flux_endpoint_url else s.flux_provider)
+        return self._clients[model]
+
+    def _model(self) -> str:
+        s = self._settings
+        return s.flux_model if (self._lora_not_served or not s.flux_lora) else s.flux_lora
 
     def generate(self, request: GenerationRequest) -> bytes:
         s = self._settings
+        model = self._model()
         try:
-            image = self._inference_client().text_to_image(
+            return self._generate(model, request)
+        except ProviderError as exc:
+            if exc.code != "model_not_served" or s.flux_endpoint_url or model == s.flux_model:
+                raise
+            from chalicelib.observability import logger
+
+            logger.warning("image model not served; falling back to the base model",
+                           extra={"model": model, "fallback": s.flux_model, "reason": exc.reason})
+            self._lora_not_served = True
+            return self._generate(s.flux_model, request)
+
+    def _generate(self, model: str, request: GenerationRequest) -> bytes:
+        s = self._settings
+        try:
+            image = self._inference_client(model).text_to_image(
                 request.prompt, negative_prompt=request.negative_prompt, width=request.width,
                 height=request.height, num_inference_steps=s.flux_steps, guidance_scale=s.flux_guidance,
                 seed=request.seed)
         except Exception as exc:  # noqa: BLE001 — every failure is classified, none escapes unlabelled
             raise classify(exc) from exc
+        self.last_model = (s.flux_lora or s.flux_model) if s.flux_endpoint_url else model
+        self.last_provider = "hf-endpoint" if s.flux_endpoint_url else (s.flux_provider or "auto")
         out = io.BytesIO()
         image.save(out, "PNG")
         return out.getvalue()
@@ -139,6 +177,8 @@ class OfflineProvider:
     """A labelled placeholder portrait, so the whole flow runs without a token (local stack, CI).
     Deterministic per seed. Never chosen in production (Settings.offline_generation)."""
     name = "offline"
+    last_model = "offline-placeholder"
+    last_provider = "offline"
 
     def generate(self, request: GenerationRequest) -> bytes:
         import random

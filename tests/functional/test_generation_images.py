@@ -239,7 +239,8 @@ def test_the_classifier_gets_the_image_as_the_real_client_sends_it(client, flux)
     gen = generate(client, pid).json_body
     run_worker()
     done = get_gen(client, gen["id"])
-    assert (done["status"], done["safety"], done["provider"]) == ("completed", "checked", "flux")
+    assert (done["status"], done["safety"], done["provider"]) == ("completed", "checked", "hf-endpoint")
+    assert done["model"] == "XLabs-AI/flux-RealismLora"  # what the dedicated endpoint serves
     [call] = flux.safety_requests
     assert call["path"] == "/models/nsfw-classifier" and call["authorization"] == "Bearer hf_test_token"
     assert call["png"] and call["bytes"] > 100  # the raw image as the body (no JSON wrapper without parameters)
@@ -279,7 +280,8 @@ def test_offline_placeholders_without_a_classifier_are_marked_unchecked(client, 
     gen = generate(client, pid).json_body
     run_worker()
     done = get_gen(client, gen["id"])
-    assert (done["status"], done["safety"], done["provider"]) == ("completed", "unchecked", "offline")
+    assert (done["status"], done["safety"], done["provider"], done["model"]) == \
+        ("completed", "unchecked", "offline", "offline-placeholder")
 
 
 def test_production_without_a_classifier_publishes_nothing(client, env, monkeypatch):

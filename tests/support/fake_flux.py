@@ -34,6 +34,12 @@ class FakeFlux:
         self.script = list(script or ["ok"])
         self.safety_script = list(safety_script or ["auto"])
         self.safety_requests: list[dict] = []
+        # A fake Hub too (HF_ENDPOINT / huggingface_hub.constants.ENDPOINT = fake.hub_url): GET
+        # /api/models/<repo> answers {"id", "inferenceProviderMapping": hub[repo]}; a repo not in it is 404.
+        # Inference Providers' router (constants.INFERENCE_PROXY_TEMPLATE = fake.router_template) lands on
+        # the image handler above.
+        self.hub: dict[str, dict] = {}
+        self.hub_requests: list[str] = []
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
         self.requests: list[dict] = []
@@ -45,6 +51,14 @@ class FakeFlux:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/models/flux-realism"
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def router_template(self) -> str:
+        return self.hub_url + "/router/{provider}"
 
     @property
     def safety_url(self) -> str:
@@ -99,6 +113,22 @@ class FakeFlux:
                 self._send(200, json.dumps([{"label": "nsfw", "score": score},
                                             {"label": "normal", "score": round(1 - score, 4)}]).encode(),
                            "application/json")
+
+            def do_GET(self) -> None:
+                from urllib.parse import unquote, urlsplit
+
+                path = unquote(urlsplit(self.path).path)
+                with fake._lock:
+                    fake.hub_requests.append(self.path)
+                repo = path[len("/api/models/"):] if path.startswith("/api/models/") else None
+                if repo is None or repo not in fake.hub:
+                    self._send(404, json.dumps({"error": "Repository not found"}).encode(), "application/json",
+                               {"X-Error-Code": "RepoNotFound"})
+                    return
+                tasks = [m.get("task") for m in fake.hub[repo].values()]
+                self._send(200, json.dumps({"id": repo, "_id": repo, "modelId": repo,
+                                            "pipeline_tag": tasks[0] if tasks else None,
+                                            "inferenceProviderMapping": fake.hub[repo]}).encode(), "application/json")
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
