@@ -28,7 +28,9 @@ from chalicelib.models import (
     user_pk,
 )
 
-SOURCE_COUNTER = {"uploaded": "avatars_uploaded", "text_to_image": "avatars_generated", "preset": "avatars_preset"}
+# A restyle (image_to_image) is a generated avatar: counted with text_to_image.
+SOURCE_COUNTER = {"uploaded": "avatars_uploaded", "text_to_image": "avatars_generated", "preset": "avatars_preset",
+                  "image_to_image": "avatars_generated"}
 PERSONA_FIELDS = ("personaName", "personaAge", "personaPersonality", "personaBackground")
 ATTRIBUTE_FIELDS = ("gender", "ageRange", "ethnicity", "bodyType", "hairStyle", "hairColor", "eyeColor",
                     "skinTone", "style")
@@ -97,6 +99,7 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "seed": int(avatar.seed) if avatar.seed is not None else None,
         "generationId": avatar.generation_id,
         "presetId": avatar.preset_id,
+        "sourceAvatarId": avatar.source_avatar_id,
         "usageCount": int(avatar.usage_count or 0),
         "lastUsedAt": avatar.last_used_at,
         "createdAt": avatar.created_at,

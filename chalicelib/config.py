@@ -118,6 +118,9 @@ class Settings:
     purge_batch_size: int = 25
     jwt_max_lifetime_seconds: int = 7 * 86400
     generation_daily_limit: int = 50  # images per user per UTC day (a job of N images counts N)
+    # Restyle (image-to-image): a FLUX image-editing model, or its own endpoint (else FLUX_ENDPOINT_URL).
+    flux_image_model: str = "black-forest-labs/FLUX.1-Kontext-dev"
+    flux_image_endpoint_url: str | None = None
     # The safety check on outputs (chalicelib/safety.py).
     safety_model: str = "Falconsai/nsfw_image_detection"
     safety_endpoint_url: str | None = None
@@ -198,6 +201,8 @@ class Settings:
             flux_model=_str("FLUX_MODEL", "black-forest-labs/FLUX.1-dev"),
             flux_lora=_str("FLUX_LORA", "XLabs-AI/flux-RealismLora"),
             flux_provider=_str("FLUX_PROVIDER"),
+            flux_image_model=_str("FLUX_IMAGE_MODEL", "black-forest-labs/FLUX.1-Kontext-dev"),
+            flux_image_endpoint_url=_str("FLUX_IMAGE_ENDPOINT_URL"),
             safety_model=_str("SAFETY_MODEL", "Falconsai/nsfw_image_detection"),
             safety_endpoint_url=_str("SAFETY_ENDPOINT_URL"),
             safety_provider=_str("SAFETY_PROVIDER"),

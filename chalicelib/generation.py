@@ -518,6 +518,13 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
     request = generation.request.as_dict() if generation.request is not None else {}
     count, seed = images_of(request), int(request.get("seed") or 0)
     checker = safety.checker_for(settings)
+    source = None
+    if request.get("sourceType") == "image_to_image":
+        source = _source_image(storage, user_id, request.get("sourceAvatarId"))
+        if source is None:
+            _finish(connection, generation, "failed", from_statuses=ACTIVE, claim_token=job.token,
+                    error_code="source_missing", error_message="The avatar to restyle was deleted or has no image")
+            return "failed: source missing"
     made: list[_Image] = []
     failures: list[dict] = []
     provider_seconds = 0.0
@@ -527,7 +534,7 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
         for index in range(count):
             began = time.monotonic()
             try:
-                outcome = _make_image(settings, provider, checker, generation, request, seed + index)
+                outcome = _make_image(settings, provider, checker, generation, request, seed + index, source)
             except ProviderError as exc:
                 if exc.retryable and not made:
                     return _provider_failed(connection, settings, job, attempt, exc, log,
@@ -574,19 +581,37 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
     return outcome
 
 
+def _source_image(storage: "Storage", user_id: str, avatar_id: Any) -> bytes | None:
+    """The image of the avatar a restyle starts from (the user's own: the key is under their id)."""
+    if not isinstance(avatar_id, str):
+        return None
+    try:
+        avatar = AvatarModel.get(avatar_pk(user_id, avatar_id), META, consistent_read=True)
+    except DoesNotExist:
+        return None
+    if avatar.status != "ready" or not avatar.image_key:
+        return None
+    return storage.get_if_exists(avatar.image_key, 50 * 1024 * 1024)
+
+
 def _make_image(settings: "Settings", provider: Any, checker: Any, generation: GenerationModel, request: dict,
-                seed: int) -> Any:
-    """One image: provider → Pillow → safety check. The processed image, or {code, message} when it
-    cannot be published; ProviderError when the provider or the classifier failed."""
+                seed: int, source: bytes | None = None) -> Any:
+    """One image: provider (text-to-image, or image-to-image from `source`) → Pillow → safety check.
+    The processed image, or {code, message} when it cannot be published; ProviderError when the
+    provider or the classifier failed."""
     from chalicelib import images
-    from chalicelib.providers import GenerationRequest
+    from chalicelib.providers import GenerationRequest, RestyleRequest
 
     if checker.refusal is not None:  # production without a classifier: nothing unchecked is published
         raise checker.refusal
-    image = provider.generate(GenerationRequest(
-        prompt=generation.prompt, negative_prompt=generation.negative_prompt or "",
-        width=int(request.get("width") or 768), height=int(request.get("height") or 1024),
-        seed=seed % 2**32, label=request.get("name") or ""))
+    common = dict(prompt=generation.prompt, negative_prompt=generation.negative_prompt or "",
+                  width=int(request.get("width") or 768), height=int(request.get("height") or 1024),
+                  seed=seed % 2**32, label=request.get("name") or "")
+    if source is not None:
+        image = provider.restyle(RestyleRequest(**common, image=source, strength=float(request.get("strength") or 0.6),
+                                                style=str(request.get("style") or "")))
+    else:
+        image = provider.generate(GenerationRequest(**common))
     try:  # Pillow first: the classifier sees only what would be published
         processed = images.process_upload(image, max_pixels=settings.max_image_pixels, max_bytes=50 * 1024 * 1024,
                                           thumb_size=settings.thumbnail_size)
@@ -663,7 +688,8 @@ def _complete(connection: Any, job: Claim, made: list[_Image], request: dict, su
         status="ready", fields=request, image_key=item.keys[0], thumbnail_key=item.keys[1],
         width=item.processed.info.width, height=item.processed.info.height, format=item.processed.info.format,
         size_bytes=item.processed.info.bytes, prompt=generation.prompt, seed=(seed + item.index) % 2**32,
-        generation_id=generation.id, preset_id=request.get("presetId")) for item in made]
+        generation_id=generation.id, preset_id=request.get("presetId"),
+        source_avatar_id=request.get("sourceAvatarId")) for item in made]
     failures = summary["failures"]
     try:
         with Transaction(connection) as tx:

@@ -264,6 +264,7 @@ class AvatarModel(_Model):
     seed = NumberAttribute(null=True)
     generation_id = UnicodeAttribute(null=True, attr_name="generationId")
     preset_id = UnicodeAttribute(null=True, attr_name="presetId")
+    source_avatar_id = UnicodeAttribute(null=True, attr_name="sourceAvatarId")  # restyled from (issue 19)
 
     usage_count = NumberAttribute(default=0, attr_name="usageCount")
     last_used_at = UnicodeAttribute(null=True, attr_name="lastUsedAt")

@@ -41,10 +41,20 @@ class GenerationRequest:
     label: str = ""  # what the offline placeholder writes on the picture
 
 
+@dataclass(frozen=True)
+class RestyleRequest(GenerationRequest):
+    """Image-to-image: the source avatar's image and how far to move from it (0.1–1.0)."""
+    image: bytes = b""
+    strength: float = 0.6
+    style: str = ""
+
+
 class Provider(Protocol):
     name: str
 
     def generate(self, request: GenerationRequest) -> bytes: ...
+
+    def restyle(self, request: RestyleRequest) -> bytes: ...
 
 
 def _retry_after(headers) -> float | None:
@@ -157,6 +167,31 @@ class FluxProvider:
             self._lora_not_served = True
             return self._generate(s.flux_model, request)
 
+    def restyle(self, request: RestyleRequest) -> bytes:
+        """FLUX_IMAGE_ENDPOINT_URL, else FLUX_ENDPOINT_URL, else FLUX_IMAGE_MODEL through Inference Providers."""
+        s = self._settings
+        endpoint = s.flux_image_endpoint_url or s.flux_endpoint_url
+        model = endpoint or s.flux_image_model
+        key = "image-to-image:" + model
+        if key not in self._clients:
+            from huggingface_hub import InferenceClient
+
+            self._clients[key] = InferenceClient(model=model, token=self._token, timeout=s.flux_timeout_seconds,
+                                                 provider=None if endpoint else s.flux_provider)
+        try:
+            image = self._clients[key].image_to_image(
+                request.image, prompt=request.prompt, negative_prompt=request.negative_prompt or None,
+                num_inference_steps=s.flux_steps, guidance_scale=s.flux_guidance,
+                target_size={"width": request.width, "height": request.height}, strength=request.strength,
+                seed=request.seed)
+        except Exception as exc:  # noqa: BLE001
+            raise classify(exc) from exc
+        self.last_model = s.flux_image_model  # what an endpoint serves is its own business: the setting names it
+        self.last_provider = "hf-endpoint" if endpoint else (s.flux_provider or "auto")
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        return out.getvalue()
+
     def _generate(self, model: str, request: GenerationRequest) -> bytes:
         s = self._settings
         try:
@@ -207,6 +242,27 @@ class OfflineProvider:
         draw.text((10, h - 38), label, fill=(255, 255, 255))
         if request.label:
             draw.text((10, h - 20), request.label[:60], fill=(200, 200, 200))
+        out = io.BytesIO()
+        im.save(out, "PNG")
+        return out.getvalue()
+
+    def restyle(self, request: RestyleRequest) -> bytes:
+        """The source image, tinted per seed, with a visible "RESTYLE PLACEHOLDER" band and the style."""
+        import random
+
+        from PIL import Image, ImageDraw, ImageOps
+
+        rnd = random.Random(request.seed)
+        with Image.open(io.BytesIO(request.image)) as source:
+            im = ImageOps.fit(source.convert("RGB"), (request.width, request.height))
+        tint = Image.new("RGB", im.size, tuple(rnd.randint(60, 220) for _ in range(3)))
+        im = Image.blend(im, tint, min(0.8, 0.2 + 0.5 * request.strength))
+        draw = ImageDraw.Draw(im)
+        w, h = im.size
+        draw.rectangle((0, 0, w, 48), fill=(120, 0, 160))
+        draw.text((10, 8), f"RESTYLE PLACEHOLDER · strength {request.strength:.1f} · seed {request.seed}",
+                  fill=(255, 255, 255))
+        draw.text((10, 26), (request.style or request.prompt)[:60], fill=(230, 220, 255))
         out = io.BytesIO()
         im.save(out, "PNG")
         return out.getvalue()

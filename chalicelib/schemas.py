@@ -141,7 +141,7 @@ class Avatar(Traits):
     name: str
     status: Literal["uploading", "processing", "ready", "rejected"]
     statusReason: str | None = None
-    sourceType: Literal["uploaded", "text_to_image", "preset"]
+    sourceType: Literal["uploaded", "text_to_image", "preset", "image_to_image"]
     imageUrl: str | None = None
     thumbnailUrl: str | None = None
     width: int | None = None
@@ -152,6 +152,7 @@ class Avatar(Traits):
     seed: int | None = None
     generationId: str | None = None
     presetId: str | None = None
+    sourceAvatarId: str | None = None  # the avatar a restyle started from
     usageCount: int = 0
     lastUsedAt: str | None = None
     createdAt: str
@@ -178,7 +179,7 @@ class ListQuery(BaseModel):
 
 
 class AvatarListQuery(ListQuery):
-    sourceType: Literal["uploaded", "text_to_image", "preset"] | None = None
+    sourceType: Literal["uploaded", "text_to_image", "preset", "image_to_image"] | None = None
     gender: ShortText | None = None
     style: ShortText | None = None
     status: Literal["uploading", "processing", "ready", "rejected"] | None = None
@@ -480,6 +481,14 @@ class VariationsRequest(Request):
     styles: Annotated[list[ShortText], Field(max_length=4)] | None = None
     prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)] | None = None
     numImages: NumImages = 1  # images per variation (one job each)
+
+
+class RestyleRequest(Request):
+    """A new avatar from this one's image and a prompt (image-to-image); persona and attributes are kept."""
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)]
+    style: ShortText | None = None
+    strength: Annotated[float, Field(ge=0.1, le=1.0)] = 0.6  # how far from the source image (1: furthest)
+    numImages: NumImages = 1
 
 
 class GenerationList(Response):

@@ -134,5 +134,31 @@ def variations(avatar_id: str):
     return json_response({"items": items}, status=202)
 
 
+@bp.route("/avatars/{avatar_id}/restyle", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
+@operation("Restyle an avatar: a new avatar from its image and a prompt (image-to-image), keeping its persona "
+           "and attributes", tags=TAGS, request="RestyleRequest", response="Generation", status=202,
+           errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
+def restyle(avatar_id: str):
+    from chalicelib import avatars
+
+    request = bp.current_request
+    uid = user_id(request)
+    body = parse_body(request, "RestyleRequest")
+    avatar = avatars.get_avatar(uid, avatar_id)  # another user's avatar is 404
+    if avatar.status != "ready" or not avatar.image_key:
+        raise ConflictError("Only a ready avatar can be restyled", code="invalid_state",
+                            details={"status": avatar.status})
+    base = {**avatars.persona_fields(avatar), **avatars.attribute_fields(avatar)}
+    fields = {k: v for k, v in base.items() if v not in (None, [], "")}
+    fields.update({"name": f"{avatar.name} · restyled"[:100], "prompt": body.prompt, "strength": body.strength,
+                   "numImages": body.numImages, "sourceAvatarId": avatar.id,
+                   "width": avatar.width if _side_ok(avatar.width) else 768,
+                   "height": avatar.height if _side_ok(avatar.height) else 1024})
+    if body.style:
+        fields["style"] = body.style
+    started, payload = start_from(request, avatar.project_id, fields, source_type="image_to_image")
+    return json_response(payload, status=202 if started.created else 200)
+
+
 def _side_ok(value) -> bool:
     return value is not None and 256 <= int(value) <= 1536 and int(value) % 16 == 0

@@ -2,6 +2,7 @@
 `InferenceClient` calls it when FLUX_ENDPOINT_URL points at a dedicated endpoint:
 
     POST <url>   {"inputs": prompt, "parameters": {negative_prompt, width, height, seed, …}}
+    POST <url>   {"inputs": base64 image, "parameters": {prompt, target_size, strength, seed, …}} (image-to-image)
     200 image/png bytes | 4xx/5xx {"error": "…"} (with Retry-After on 429/503)
 
 Scripted: `FakeFlux(["503", "503", "ok"])` answers 503 twice then an image; the last entry repeats.
@@ -146,7 +147,9 @@ class FakeFlux:
                     action = "ok"
                 if action in ("ok", "unsafe-ok"):
                     params = payload.get("parameters") or {}
-                    w, h = int(params.get("width") or 512), int(params.get("height") or 512)
+                    size = params.get("target_size") or {}  # image-to-image asks for its size so
+                    w = int(params.get("width") or size.get("width") or 512)
+                    h = int(params.get("height") or size.get("height") or 512)
                     out = io.BytesIO()
                     colour = fake.UNSAFE_COLOUR if action == "unsafe-ok" else (90, 120, 160)
                     Image.new("RGB", (w, h), colour).save(out, "PNG")
