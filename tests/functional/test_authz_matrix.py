@@ -27,6 +27,7 @@ BODIES = {
     ("PUT", "/avatars/{avatar_id}"): {"name": "stolen"},
     ("POST", "/avatars/{avatar_id}/usage"): {"appId": "pose-generator", "appName": "Pose", "action": "use"},
     ("POST", "/avatars/{avatar_id}/variations"): {"count": 1},
+    ("POST", "/avatars/{avatar_id}/restyle"): {"prompt": "as a painting"},
 }
 
 
