@@ -504,7 +504,7 @@ def _failure(index: int, code: str, message: str) -> dict:
 
 def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", provider: Any, job: Claim,
                  heartbeat: Callable[[Claim], Any] | None, written: list[str], log: dict) -> str:
-    """Provider → safety check → Pillow for each of the job's images (seeds seed, seed+1, …), then the
+    """Provider → Pillow → safety check for each of the job's images (seeds seed, seed+1, …), then the
     files and one completion transaction for all the images made. An image that fails for good (refused,
     unusable, unsafe) is counted and the others go on; a retryable failure before any image is made
     hands the whole job back (as with one image); after one is made, the job keeps what it has."""
@@ -556,10 +556,11 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
                "provider": getattr(provider, "last_provider", None) or getattr(provider, "name", None)}
     if not made:
         first = failures[0]
-        _finish(connection, generation, "failed", from_statuses=ACTIVE, claim_token=job.token,
-                error_code=first["code"], error_message=first["message"], extra_actions=_summary_actions(summary, 0))
+        if _finish(connection, generation, "failed", from_statuses=ACTIVE, claim_token=job.token,
+                   error_code=first["code"], error_message=first["message"],
+                   extra_actions=_summary_actions(summary, 0)):
+            _emit(generation, "failed", 0, summary)
         logger.info("generation failed", extra={**log, "errorCode": first["code"], "attempt": attempt})
-        _emit(generation, "failed", 0, summary)
         return "failed: " + first["message"]
     if not job.progress("saving"):
         return "skipped: the job was taken from this run"
