@@ -151,3 +151,19 @@ def test_normalisation_reads_leetspeak_spacing_and_confusables():
     readings = content_policy.readings("Ｎ 4 K 3 D, ρ0rn")
     assert any(words[:1] == ("naked",) for words in readings)
     assert any("porn" in words for words in readings)
+
+
+def test_every_shipped_preset_and_persona_example_passes_the_policy():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "data"
+    presets = json.loads((root / "presets.v1.json").read_text())["presets"]
+    examples = json.loads((root / "persona-examples.v1.json").read_text())
+    examples = examples.get("personaExamples") or examples.get("examples") or examples.get("items") or []
+    assert len(presets) >= 20 and len(examples) >= 20
+    for preset in presets:
+        fields = {"prompt": preset["prompt"], "name": preset["name"], **(preset.get("persona") or {}),
+                  **(preset.get("attributes") or {})}
+        assert check(fields) is None, preset["id"]
+    for example in examples:
+        assert check(example) is None, example.get("id")
