@@ -489,6 +489,7 @@ class RestyleRequest(Request):
     style: ShortText | None = None
     strength: Annotated[float, Field(ge=0.1, le=1.0)] = 0.6  # how far from the source image (1: furthest)
     numImages: NumImages = 1
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
 
 
 class GenerationList(Response):

@@ -156,6 +156,8 @@ def restyle(avatar_id: str):
                    "height": avatar.height if _side_ok(avatar.height) else 1024})
     if body.style:
         fields["style"] = body.style
+    if body.seed is not None:
+        fields["seed"] = body.seed
     started, payload = start_from(request, avatar.project_id, fields, source_type="image_to_image")
     return json_response(payload, status=202 if started.created else 200)
 
