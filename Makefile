@@ -93,6 +93,11 @@ AUDIT_ARGS ?= --outputs $(LOCAL_DATA_DIR)/outputs.json
 audit: $(VENV)/.installed
 	$(PY) -m infra.audit $(AUDIT_ARGS)
 
+# Which Inference Providers serve FLUX_LORA / FLUX_MODEL / SAFETY_MODEL (needs HF_TOKEN; docs/operations.md).
+.PHONY: check-provider
+check-provider: $(VENV)/.installed
+	$(PY) -m infra.check_provider
+
 # The long run of the invariant state machine (make test runs a bounded one).
 invariants: $(VENV)/.installed
 	INVARIANT_EXAMPLES=$${INVARIANT_EXAMPLES:-200} INVARIANT_STEPS=$${INVARIANT_STEPS:-60} INVARIANT_RANDOM=1 \

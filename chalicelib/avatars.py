@@ -29,7 +29,9 @@ from chalicelib.models import (
     user_pk,
 )
 
-SOURCE_COUNTER = {"uploaded": "avatars_uploaded", "text_to_image": "avatars_generated", "preset": "avatars_preset"}
+# A restyle (image_to_image) is a generated avatar: counted with text_to_image.
+SOURCE_COUNTER = {"uploaded": "avatars_uploaded", "text_to_image": "avatars_generated", "preset": "avatars_preset",
+                  "image_to_image": "avatars_generated"}
 PERSONA_FIELDS = ("personaName", "personaAge", "personaPersonality", "personaBackground")
 ATTRIBUTE_FIELDS = ("gender", "ageRange", "ethnicity", "bodyType", "hairStyle", "hairColor", "eyeColor",
                     "skinTone", "style")
@@ -100,6 +102,7 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "seed": int(avatar.seed) if avatar.seed is not None else None,
         "generationId": avatar.generation_id,
         "presetId": avatar.preset_id,
+        "sourceAvatarId": avatar.source_avatar_id,
         "usageCount": int(avatar.usage_count or 0),
         "lastUsedAt": avatar.last_used_at,
         "createdAt": avatar.created_at,
@@ -209,18 +212,19 @@ def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnai
     return True
 
 
-def count_new_avatar(tx: Transaction, avatar: AvatarModel, now: Any, stats_actions: tuple = ()) -> None:
+def count_new_avatar(tx: Transaction, avatar: AvatarModel, now: Any, stats_actions: tuple = (),
+                     count: int = 1) -> None:
     """The counter writes of an avatar becoming ready, for the caller's transaction: the project's
     avatarCount (operation "project", which also checks the project still exists) and the user's
-    totals ("stats", and "day" for uploads)."""
+    totals ("stats", and "day" for uploads). `count`: that many avatars like it (a job's images)."""
     counter = getattr(UserStatsModel, SOURCE_COUNTER[avatar.source_type])
     tx.update("project", ProjectModel(user_pk(avatar.user_id), project_sk(avatar.project_id)),
-              actions=[ProjectModel.avatar_count.add(1)], condition=ProjectModel.pk.exists())
+              actions=[ProjectModel.avatar_count.add(count)], condition=ProjectModel.pk.exists())
     tx.update("stats", UserStatsModel(user_pk(avatar.user_id)),
-              actions=[UserStatsModel.total_avatars.add(1), counter.add(1), *stats_actions])
+              actions=[UserStatsModel.total_avatars.add(count), counter.add(count), *stats_actions])
     if avatar.source_type == "uploaded":
         tx.update("day", UserDayModel(user_pk(avatar.user_id), clock.day_key(now)),
-                  actions=[UserDayModel.uploads.add(1), UserDayModel.ttl.set(clock.epoch(now) + 40 * 86400)])
+                  actions=[UserDayModel.uploads.add(count), UserDayModel.ttl.set(clock.epoch(now) + 40 * 86400)])
 
 
 def _delete_history(user_id: str, avatar_id: str) -> None:

@@ -127,7 +127,16 @@ class Settings:
     # Usage events one user may report over HTTP per second (docs/scaling.md: an avatar's partition
     # takes ~167 events/s; the queue path is bounded by the consumer's concurrency instead).
     usage_rate_per_second: int = 50
-    generation_daily_limit: int = 50
+    generation_daily_limit: int = 50  # images per user per UTC day (a job of N images counts N)
+    # Restyle (image-to-image): a FLUX image-editing model, or its own endpoint (else FLUX_ENDPOINT_URL).
+    flux_image_model: str = "black-forest-labs/FLUX.1-Kontext-dev"
+    flux_image_endpoint_url: str | None = None
+    # The safety check on outputs (chalicelib/safety.py).
+    safety_model: str = "Falconsai/nsfw_image_detection"
+    safety_endpoint_url: str | None = None
+    safety_provider: str | None = None
+    safety_threshold: float = 0.8
+    safety_timeout_seconds: float = 30.0
     generation_active_limit: int = 5
 
     # API limits
@@ -216,6 +225,13 @@ class Settings:
             flux_model=_str("FLUX_MODEL", "black-forest-labs/FLUX.1-dev"),
             flux_lora=_str("FLUX_LORA", "XLabs-AI/flux-RealismLora"),
             flux_provider=_str("FLUX_PROVIDER"),
+            flux_image_model=_str("FLUX_IMAGE_MODEL", "black-forest-labs/FLUX.1-Kontext-dev"),
+            flux_image_endpoint_url=_str("FLUX_IMAGE_ENDPOINT_URL"),
+            safety_model=_str("SAFETY_MODEL", "Falconsai/nsfw_image_detection"),
+            safety_endpoint_url=_str("SAFETY_ENDPOINT_URL"),
+            safety_provider=_str("SAFETY_PROVIDER"),
+            safety_threshold=_float("SAFETY_THRESHOLD", 0.8),
+            safety_timeout_seconds=_float("SAFETY_TIMEOUT_SECONDS", 30.0),
             flux_steps=_int("FLUX_STEPS", 28),
             flux_guidance=_float("FLUX_GUIDANCE", 3.5),
             flux_timeout_seconds=_float("FLUX_TIMEOUT_SECONDS", 60.0),

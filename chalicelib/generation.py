@@ -17,15 +17,16 @@ import hashlib
 import json
 import math
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import avatars, clock, ids
 from chalicelib.db import Transaction, TransactionCancelled, condition_failed, query_page
-from chalicelib.errors import ConflictError, DependencyError, NotFoundError, QuotaExceededError
+from chalicelib.errors import ConflictError, DependencyError, NotFoundError, QuotaExceededError, ValidationError
 from chalicelib.models import (
     META,
     AvatarModel,
@@ -59,21 +60,62 @@ ACTIVE_RETRY_AFTER_SECONDS = 30
 
 # ---- JSON ---------------------------------------------------------------------------------------
 
-def to_json(gen: GenerationModel, avatar: dict | None = None) -> dict:
+def to_json(gen: GenerationModel, avatar: dict | None = None, *, avatars_json: list[dict] | None = None,
+            queue_position: int | None = None) -> dict:
     request = dict(gen.request.as_dict()) if gen.request is not None else {}
+    listed = avatars_json if avatars_json is not None else ([avatar] if avatar else [])
     return {
         "id": gen.id, "projectId": gen.project_id, "status": gen.status, "stage": gen.stage,
         "progress": int(gen.progress or 0), "attempts": int(gen.attempts or 0), "errorMessage": gen.error_message,
-        "prompt": gen.prompt, "negativePrompt": gen.negative_prompt, "request": request,
-        "avatarId": gen.avatar_id, "avatar": avatar, "presetId": request.get("presetId"),
-        "createdAt": gen.created_at, "updatedAt": gen.updated_at, "startedAt": gen.started_at,
-        "completedAt": gen.completed_at, "deadLetteredAt": gen.dead_lettered_at,
+        "errorCode": gen.error_code, "prompt": gen.prompt, "negativePrompt": gen.negative_prompt, "request": request,
+        "avatarId": gen.avatar_id, "avatar": avatar if avatar is not None else (listed[0] if listed else None),
+        "avatars": listed, "avatarIds": list(gen.avatar_ids or ([gen.avatar_id] if gen.avatar_id else [])),
+        "numImages": images_of(request), "imagesMade": int(gen.images_made or 0),
+        "imagesFailed": int(gen.images_failed or 0),
+        "failures": [dict(f.as_dict() if hasattr(f, "as_dict") else f) for f in (gen.failures or [])],
+        "safety": gen.safety, "model": gen.model, "provider": gen.provider, "presetId": request.get("presetId"),
+        "createdAt": gen.created_at, "updatedAt": gen.updated_at, "queuedAt": gen.queued_at or gen.created_at,
+        "startedAt": gen.started_at, "completedAt": gen.completed_at, "deadLetteredAt": gen.dead_lettered_at,
+        "queuePosition": queue_position if gen.status == "pending" else None, "metrics": metrics_of(gen),
     }
 
 
-def avatar_id_for(generation_id: str) -> str:
-    """The job's avatar id, derived so every delivery of the job names the same avatar."""
-    return "ava_" + generation_id.split("_", 1)[1]
+def _ms_between(start: str | None, end: str | None) -> int | None:
+    if not start or not end:
+        return None
+    return max(0, int(round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() * 1000)))
+
+
+def metrics_of(gen: GenerationModel) -> dict:
+    """queueMs: queued → first start; providerMs: time in the image service (and safety check) of the
+    run that finished it; totalMs: queued → finished."""
+    queued = gen.queued_at or gen.created_at
+    return {"queueMs": _ms_between(queued, gen.started_at),
+            "providerMs": int(gen.provider_ms) if gen.provider_ms is not None else None,
+            "totalMs": _ms_between(queued, gen.completed_at), "attempts": int(gen.attempts or 0)}
+
+
+def images_of(request: dict) -> int:
+    """How many images the job makes (1–4; requests from before issue 19 make one)."""
+    try:
+        return min(4, max(1, int(request.get("numImages") or 1)))
+    except (TypeError, ValueError):
+        return 1
+
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def avatar_id_for(generation_id: str, index: int = 0) -> str:
+    """The avatar id of the job's image `index`, derived so every delivery of the job names the same
+    avatars. Image 0 keeps the generation's own id body (as before issue 19); the others keep its time
+    part (so they sort with it) and take the rest from a hash of (generation id, index)."""
+    body = generation_id.split("_", 1)[1]
+    if index == 0:
+        return "ava_" + body
+    digest = int.from_bytes(hashlib.sha256(f"{generation_id}#{index}".encode()).digest()[:10], "big")
+    tail = "".join(_CROCKFORD[(digest >> (5 * i)) & 31] for i in range(16))
+    return "ava_" + body[:10] + tail
 
 
 def request_hash(fields: dict) -> str:
@@ -93,12 +135,21 @@ def _seconds_to_midnight() -> int:
     return max(1, 86400 - (now.hour * 3600 + now.minute * 60 + now.second))
 
 
-def _quota_actions(tx: Transaction, user_id: str, settings: "Settings", now) -> None:
-    """Daily count and active count, each conditional on its limit (operations "daily" and "active")."""
+def _quota_actions(tx: Transaction, user_id: str, settings: "Settings", now, images: int = 1) -> None:
+    """Daily count and active count, each conditional on its limit (operations "daily" and "active").
+
+    The daily count is of images (a job of N images adds N, and needs N left); the active count is
+    of jobs (each job is one worker run however many images it makes)."""
+    limit = settings.generation_daily_limit
+    if images > limit:
+        raise QuotaExceededError(
+            f"Daily generation limit is {limit} images; this request asks for {images}",
+            retry_after=_seconds_to_midnight(), details={"limit": limit, "kind": "daily", "images": images})
     day = UserDayModel(user_pk(user_id), clock.day_key(now))
-    tx.update("daily", day, actions=[UserDayModel.generations.add(1), UserDayModel.ttl.set(clock.epoch(now) + 40 * 86400)],
+    tx.update("daily", day, actions=[UserDayModel.generations.add(images),
+                                     UserDayModel.ttl.set(clock.epoch(now) + 40 * 86400)],
               condition=UserDayModel.generations.does_not_exist()
-              | (UserDayModel.generations < settings.generation_daily_limit))
+              | (UserDayModel.generations < limit - images + 1))
     tx.update("active", UserStatsModel(user_pk(user_id)), actions=[UserStatsModel.active_generations.add(1)],
               condition=UserStatsModel.active_generations.does_not_exist()
               | (UserStatsModel.active_generations < settings.generation_active_limit))
@@ -107,7 +158,7 @@ def _quota_actions(tx: Transaction, user_id: str, settings: "Settings", now) -> 
 def _raise_quota(cancelled: TransactionCancelled, settings: "Settings") -> None:
     if cancelled.failed("daily"):
         raise QuotaExceededError(
-            f"Daily generation limit reached ({settings.generation_daily_limit} per day)",
+            f"Daily generation limit reached ({settings.generation_daily_limit} images per day)",
             retry_after=_seconds_to_midnight(), details={"limit": settings.generation_daily_limit, "kind": "daily"})
     if cancelled.failed("active"):
         raise QuotaExceededError(
@@ -130,6 +181,7 @@ def start(connection: Any, sqs: Any, settings: "Settings", user_id: str, project
     """
     from chalicelib.prompts import build_prompt
 
+    enforce_policy(fields)
     digest = request_hash({**fields, "projectId": project_id, "sourceType": source_type})
     if idempotency_key:
         earlier = _replay(user_id, idempotency_key, digest)
@@ -148,13 +200,14 @@ def start(connection: Any, sqs: Any, settings: "Settings", user_id: str, project
         sweep_pk=sweep_pk(pk), sweep_sk=sweep_sk(deadline, pk), deadline=deadline,
         id=gid, user_id=user_id, project_id=project_id, status="pending", stage="queued", progress=0, attempts=0,
         request={**fields, "sourceType": source_type}, prompt=built.prompt, negative_prompt=built.negative_prompt,
-        idempotency_key=idempotency_key, created_at=clock.iso(now), updated_at=clock.iso(now))
+        idempotency_key=idempotency_key, created_at=clock.iso(now), updated_at=clock.iso(now),
+        queued_at=clock.iso(now))
     try:
         with Transaction(connection) as tx:
             tx.condition_check("project", ProjectModel, user_pk(user_id), project_sk(project_id),
                                condition=ProjectModel.pk.exists())
             tx.save("generation", generation, condition=GenerationModel.pk.does_not_exist())
-            _quota_actions(tx, user_id, settings, now)
+            _quota_actions(tx, user_id, settings, now, images_of(fields))
             if idempotency_key:
                 tx.save("idempotency", IdempotencyKeyModel(
                     user_pk(user_id), f"IDEM#{idempotency_key}", generation_id=gid, request_hash=digest,
@@ -174,6 +227,18 @@ def start(connection: Any, sqs: Any, settings: "Settings", user_id: str, project
         raise
     _enqueue(connection, sqs, settings, generation)
     return Started(generation, created=True)
+
+
+def enforce_policy(fields: dict) -> None:
+    """The content policy (docs/content-policy.md) on every word of the request: 400 `prompt_rejected`."""
+    from chalicelib import content_policy
+
+    violation = content_policy.check(fields)
+    if violation is not None:
+        raise ValidationError(
+            f"The request breaks the content policy: {violation.title} (in {violation.field})",
+            code="prompt_rejected", details={"rule": violation.rule, "ruleTitle": violation.title,
+                                             "field": violation.field, "policy": violation.version})
 
 
 def _replay(user_id: str, key: str, digest: str) -> GenerationModel | None:
@@ -199,7 +264,7 @@ def _enqueue(connection: Any, sqs: Any, settings: "Settings", generation: Genera
                          MessageBody=json.dumps({"userId": generation.user_id, "generationId": generation.id}))
     except (BotoCoreError, ClientError) as exc:
         logger.error("generation not queued", extra={"generationId": generation.id, "error": str(exc)})
-        _finish(connection, generation, "failed", from_statuses=("pending",),
+        _finish(connection, generation, "failed", from_statuses=("pending",), error_code="queue_failed",
                 error_message="The job could not be queued; please retry")
         raise DependencyError("The generation could not be queued; nothing was started. Please try again.",
                               details={"generationId": generation.id}) from None
@@ -248,12 +313,17 @@ def retry(connection: Any, sqs: Any, settings: "Settings", user_id: str, generat
                 GenerationModel.progress.set(0), GenerationModel.attempts.set(0),
                 GenerationModel.error_message.remove(), GenerationModel.completed_at.remove(),
                 GenerationModel.claim_token.remove(), GenerationModel.lease_until.remove(),
+                GenerationModel.error_code.remove(), GenerationModel.images_made.remove(),
+                GenerationModel.images_failed.remove(), GenerationModel.failures.remove(),
+                GenerationModel.started_at.remove(), GenerationModel.provider_ms.remove(),
+                GenerationModel.queued_at.set(clock.iso(now)),
                 GenerationModel.deadline.set(deadline), GenerationModel.sweep_pk.set(sweep_pk(generation.pk)),
                 GenerationModel.sweep_sk.set(sweep_sk(deadline, generation.pk)),
                 GenerationModel.gsi2pk.set(project_active_pk(user_id, generation.project_id)),
                 GenerationModel.gsi2sk.set(f"G#{generation.id}"), GenerationModel.updated_at.set(clock.iso(now)),
             ], condition=GenerationModel.status == "failed")
-            _quota_actions(tx, user_id, settings, now)
+            _quota_actions(tx, user_id, settings, now,
+                           images_of(generation.request.as_dict() if generation.request is not None else {}))
     except TransactionCancelled as cancelled:
         if cancelled.failed("generation"):
             current = get(user_id, generation_id, consistent=True)
@@ -269,7 +339,8 @@ def retry(connection: Any, sqs: Any, settings: "Settings", user_id: str, generat
 
 
 def _finish(connection: Any, generation: GenerationModel, status: str, *, from_statuses: tuple[str, ...],
-            error_message: str | None, extra_actions: tuple = (), claim_token: str | None = None) -> bool:
+            error_message: str | None, extra_actions: tuple = (), claim_token: str | None = None,
+            error_code: str | None = None) -> bool:
     """A terminal transition: status + active-job counter in one transaction. False if the
     generation was no longer in `from_statuses` (someone else finished it), or is gone, or — with
     `claim_token` — is no longer owned by that run."""
@@ -280,6 +351,8 @@ def _finish(connection: Any, generation: GenerationModel, status: str, *, from_s
                GenerationModel.lease_until.remove(), *extra_actions]
     if error_message is not None:
         actions.append(GenerationModel.error_message.set(error_message[:500]))
+    if error_code is not None:
+        actions.append(GenerationModel.error_code.set(error_code))
     condition = GenerationModel.status.is_in(*from_statuses)
     if claim_token is not None:
         condition = condition & (GenerationModel.claim_token == claim_token)
@@ -368,7 +441,8 @@ def claim(generation: GenerationModel, settings: "Settings") -> Claim | None:
             GenerationModel.progress.set(PROGRESS["started"]), GenerationModel.attempts.add(1),
             GenerationModel.claim_token.set(token),
             GenerationModel.lease_until.set(clock.epoch(now) + settings.generation_lease_seconds),
-            GenerationModel.started_at.set(clock.iso(now)), GenerationModel.updated_at.set(clock.iso(now)),
+            GenerationModel.started_at.set(GenerationModel.started_at | clock.iso(now)),
+            GenerationModel.updated_at.set(clock.iso(now)),
         ], condition=(GenerationModel.status == "pending")
             | ((GenerationModel.status == "processing")
                & (GenerationModel.lease_until.does_not_exist() | (GenerationModel.lease_until < clock.epoch(now)))))
@@ -422,63 +496,178 @@ def run_job(connection: Any, storage: "Storage", settings: "Settings", provider:
         raise
 
 
+@dataclass
+class _Image:
+    """One image of the job that passed every check, held in memory until the job is saved."""
+    index: int
+    avatar_id: str
+    processed: Any
+    keys: tuple[str, str] = ("", "")
+
+
+def _failure(index: int, code: str, message: str) -> dict:
+    return {"index": index, "code": code, "message": message[:300]}
+
+
 def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", provider: Any, job: Claim,
                  written: list[str], log: dict) -> str:
-    from chalicelib.providers import GenerationRequest, ProviderError
+    """Provider → Pillow → safety check for each of the job's images (seeds seed, seed+1, …), then the
+    files and one completion transaction for all the images made. An image that fails for good (refused,
+    unusable, unsafe) is counted and the others go on; a retryable failure before any image is made
+    hands the whole job back (as with one image); after one is made, the job keeps what it has."""
+    from chalicelib import safety
+    from chalicelib.providers import ProviderError
 
     generation = job.generation
     user_id, generation_id = generation.user_id, generation.id
     generation.refresh(consistent_read=True)
     attempt = int(generation.attempts or 1)
-    avatar_id = avatar_id_for(generation_id)
     request = generation.request.as_dict() if generation.request is not None else {}
+    count, seed = images_of(request), int(request.get("seed") or 0)
+    checker = safety.checker_for(settings)
+    source = None
+    if request.get("sourceType") == "image_to_image":
+        source = _source_image(storage, user_id, request.get("sourceAvatarId"))
+        if source is None:
+            _finish(connection, generation, "failed", from_statuses=ACTIVE, claim_token=job.token,
+                    error_code="source_missing", error_message="The avatar to restyle was deleted or has no image")
+            return "failed: source missing"
+    made: list[_Image] = []
+    failures: list[dict] = []
+    provider_seconds = 0.0
 
     job.progress("generating")
-    try:
-        image = provider.generate(GenerationRequest(
-            prompt=generation.prompt, negative_prompt=generation.negative_prompt or "",
-            width=int(request.get("width") or 768), height=int(request.get("height") or 1024),
-            seed=int(request.get("seed") or 0), label=request.get("name") or ""))
-    except ProviderError as exc:
-        return _provider_failed(connection, settings, job, attempt, exc, log)
+    for index in range(count):
+        began = time.monotonic()
+        try:
+            outcome = _make_image(settings, provider, checker, generation, request, seed + index, source)
+        except ProviderError as exc:
+            if exc.retryable and not made:
+                return _provider_failed(connection, settings, job, attempt, exc, log,
+                                        failures=failures if count > 1 else None)
+            # For good, or after some images are made: the rest is counted, the made ones kept.
+            failures += [_failure(i, exc.code, exc.reason) for i in (range(index, count) if exc.retryable
+                                                                      else (index,))]
+            if exc.retryable:
+                break
+            continue
+        finally:
+            provider_seconds += time.monotonic() - began
+        if isinstance(outcome, dict):  # unusable, or withheld by the safety check: never stored
+            failures.append({"index": index, **outcome})
+        else:
+            made.append(_Image(index, avatar_id_for(generation_id, index), outcome))
+    summary = {"failures": failures, "provider_ms": int(provider_seconds * 1000),
+               "safety": checker.state, "model": getattr(provider, "last_model", None),
+               "provider": getattr(provider, "last_provider", None) or getattr(provider, "name", None)}
+    if not made:
+        first = failures[0]
+        if _finish(connection, generation, "failed", from_statuses=ACTIVE, claim_token=job.token,
+                   error_code=first["code"], error_message=first["message"],
+                   extra_actions=_summary_actions(summary, 0)):
+            _emit(generation, "failed", 0, summary)
+        logger.info("generation failed", extra={**log, "errorCode": first["code"], "attempt": attempt})
+        return "failed: " + first["message"]
     if not job.progress("saving"):
         return "skipped: the job was taken from this run"
-    from chalicelib import images
-
-    try:
-        processed = images.process_upload(image, max_pixels=settings.max_image_pixels, max_bytes=50 * 1024 * 1024,
-                                          thumb_size=settings.thumbnail_size)
-    except images.ImageRejectedError as exc:
-        _finish(connection, generation, "failed", from_statuses=ACTIVE, claim_token=job.token,
-                error_message=f"The image service returned an unusable image: {exc.reason}")
-        return "failed: unusable image"
-    # Keys carry the run's token: files of a run that loses the job are never the ones another run's
-    # avatar points at, so they can be removed without looking.
-    keys = (image_key(user_id, avatar_id, processed.info.format, version=job.token),
-            thumbnail_key(user_id, avatar_id, version=job.token), display_key(user_id, avatar_id, version=job.token))
-    written.extend(keys)
-    storage.put(keys[0], processed.image, processed.image_content_type)
-    storage.put(keys[1], processed.thumbnail, processed.thumbnail_content_type)
-    storage.put(keys[2], processed.display, processed.display_content_type)
-    outcome = _complete(connection, job, avatar_id, keys, processed.info, request)
+    for item in made:
+        # Keys carry the run's token: files of a run that loses the job are never the ones another run's
+        # avatar points at, so they can be removed without looking.
+        item.keys = (image_key(user_id, item.avatar_id, item.processed.info.format, version=job.token),
+                     thumbnail_key(user_id, item.avatar_id, version=job.token),
+                     display_key(user_id, item.avatar_id, version=job.token))
+        written.extend(item.keys)
+        storage.put(item.keys[0], item.processed.image, item.processed.image_content_type)
+        storage.put(item.keys[1], item.processed.thumbnail, item.processed.thumbnail_content_type)
+        storage.put(item.keys[2], item.processed.display, item.processed.display_content_type)
+    outcome = _complete(connection, job, made, request, summary)
     if outcome != "completed":
-        storage.delete(list(keys))  # nothing points at them
-    logger.info("generation " + outcome, extra={**log, "avatarId": avatar_id, "attempt": attempt})
+        storage.delete(list(written))  # nothing points at them
+    else:
+        _emit(generation, "completed", len(made), summary)
+    logger.info("generation " + outcome, extra={**log, "avatarIds": [m.avatar_id for m in made],
+                                                "imagesFailed": len(failures), "attempt": attempt})
     return outcome
 
 
-def _provider_failed(connection: Any, settings: "Settings", job: Claim, attempt: int, exc: Any, log: dict) -> str:
+def _source_image(storage: "Storage", user_id: str, avatar_id: Any) -> bytes | None:
+    """The image of the avatar a restyle starts from (the user's own: the key is under their id)."""
+    if not isinstance(avatar_id, str):
+        return None
+    try:
+        avatar = AvatarModel.get(avatar_pk(user_id, avatar_id), META, consistent_read=True)
+    except DoesNotExist:
+        return None
+    if avatar.status != "ready" or not avatar.image_key:
+        return None
+    return storage.get_if_exists(avatar.image_key, 50 * 1024 * 1024)
+
+
+def _make_image(settings: "Settings", provider: Any, checker: Any, generation: GenerationModel, request: dict,
+                seed: int, source: bytes | None = None) -> Any:
+    """One image: provider (text-to-image, or image-to-image from `source`) → Pillow → safety check.
+    The processed image, or {code, message} when it cannot be published; ProviderError when the
+    provider or the classifier failed."""
+    from chalicelib import images
+    from chalicelib.providers import GenerationRequest, RestyleRequest
+
+    if checker.refusal is not None:  # production without a classifier: nothing unchecked is published
+        raise checker.refusal
+    common = dict(prompt=generation.prompt, negative_prompt=generation.negative_prompt or "",
+                  width=int(request.get("width") or 768), height=int(request.get("height") or 1024),
+                  seed=seed % 2**32, label=request.get("name") or "")
+    if source is not None:
+        image = provider.restyle(RestyleRequest(**common, image=source, strength=float(request.get("strength") or 0.6),
+                                                style=str(request.get("style") or "")))
+    else:
+        image = provider.generate(GenerationRequest(**common))
+    try:  # Pillow first: the classifier sees only what would be published
+        processed = images.process_upload(image, max_pixels=settings.max_image_pixels, max_bytes=50 * 1024 * 1024,
+                                          thumb_size=settings.thumbnail_size)
+    except images.ImageRejectedError as exc:
+        return {"code": "unusable_image", "message": f"The image service returned an unusable image: {exc.reason}"}
+    if checker.flagged(processed.image):
+        return {"code": "unsafe_output", "message": "The image was withheld: the safety check flagged it"}
+    return processed
+
+
+def _emit(generation: GenerationModel, status: str, made: int, summary: dict) -> None:
+    from chalicelib import job_metrics
+
+    job_metrics.job_finished(status=status, images_made=made, failures=summary["failures"],
+                             provider_ms=summary.get("provider_ms"),
+                             total_ms=_ms_between(generation.queued_at or generation.created_at, clock.now_iso()))
+
+
+def _summary_actions(summary: dict, made: int) -> tuple:
+    actions = [GenerationModel.images_made.set(made), GenerationModel.images_failed.set(len(summary["failures"])),
+               GenerationModel.provider_ms.set(summary["provider_ms"])]
+    actions.append(GenerationModel.failures.set(summary["failures"]) if summary["failures"]
+                   else GenerationModel.failures.remove())
+    for attribute, value in ((GenerationModel.safety, summary.get("safety")),
+                             (GenerationModel.provider, summary.get("provider")),
+                             (GenerationModel.model, summary.get("model"))):
+        if value:
+            actions.append(attribute.set(value))
+    return tuple(actions)
+
+
+def _provider_failed(connection: Any, settings: "Settings", job: Claim, attempt: int, exc: Any, log: dict,
+                     failures: list[dict] | None = None) -> str:
+    """A retryable failure before any image was made: the whole job goes back to the queue."""
     generation = job.generation
     logger.warning("provider failed", extra={**log, "attempt": attempt, "retryable": exc.retryable,
-                                             "reason": exc.reason, "status": exc.status})
-    if not exc.retryable:
-        _finish(connection, generation, "failed", from_statuses=ACTIVE, claim_token=job.token,
-                error_message=exc.reason)
-        return "failed: " + exc.reason
+                                             "reason": exc.reason, "status": exc.status, "errorCode": exc.code})
     if attempt >= settings.generation_max_attempts:
         # Marked now, so the user sees why; the message still goes on to the DLQ (the record of it).
+        count = images_of(generation.request.as_dict() if generation.request is not None else {})
+        left = list(failures or []) + [_failure(i, exc.code, exc.reason)
+                                       for i in range(len(failures or []), count)]
         _finish(connection, generation, "failed", from_statuses=ACTIVE, claim_token=job.token,
-                error_message=f"{exc.reason} (gave up after {attempt} attempts)")
+                error_code=exc.code, error_message=f"{exc.reason} (gave up after {attempt} attempts)",
+                extra_actions=(GenerationModel.images_made.set(0), GenerationModel.images_failed.set(count),
+                               GenerationModel.failures.set(left)))
+        _emit(generation, "failed", 0, {"failures": left, "provider_ms": None})
         raise RetryLater(0, exc.reason)
     delay = backoff_delay(settings, attempt, exc.retry_after)
     try:  # hand the job back: the next delivery claims it at once
@@ -486,6 +675,7 @@ def _provider_failed(connection: Any, settings: "Settings", job: Claim, attempt:
             GenerationModel.status.set("pending"), GenerationModel.stage.set("queued"),
             GenerationModel.progress.set(0), GenerationModel.updated_at.set(clock.now_iso()),
             GenerationModel.claim_token.remove(), GenerationModel.lease_until.remove(),
+            GenerationModel.error_code.set(exc.code),
             GenerationModel.error_message.set(f"{exc.reason}; retrying in {delay} s "
                                               f"(attempt {attempt} of {settings.generation_max_attempts})"),
         ], condition=job.owned)
@@ -495,39 +685,56 @@ def _provider_failed(connection: Any, settings: "Settings", job: Claim, attempt:
     raise RetryLater(delay, exc.reason)
 
 
-def _complete(connection: Any, job: Claim, avatar_id: str, keys: tuple[str, ...], info: Any, request: dict) -> str:
-    """Avatar (ready) + project count + stats + generation completed: one transaction, by the owner only."""
+def _complete(connection: Any, job: Claim, made: list[_Image], request: dict, summary: dict) -> str:
+    """The avatars (ready) + project count + stats + generation completed: one transaction, by the owner only."""
     generation = job.generation
     now = clock.now()
     source_type = request.get("sourceType") or "text_to_image"
-    avatar = avatars.new_avatar(
-        user_id=generation.user_id, project_id=generation.project_id, avatar_id=avatar_id,
-        name=request.get("name") or "Generated avatar", source_type=source_type, status="ready", fields=request,
-        image_key=keys[0], thumbnail_key=keys[1], width=info.width, height=info.height, format=info.format,
-        display_key=keys[2],
-        size_bytes=info.bytes, prompt=generation.prompt, seed=request.get("seed"), generation_id=generation.id,
-        preset_id=request.get("presetId"))
+    seed = int(request.get("seed") or 0)
+    new = [avatars.new_avatar(
+        user_id=generation.user_id, project_id=generation.project_id, avatar_id=item.avatar_id,
+        name=_avatar_name(request, item.index, len(made) + len(summary["failures"])), source_type=source_type,
+        status="ready", fields=request, image_key=item.keys[0], thumbnail_key=item.keys[1], display_key=item.keys[2],
+        width=item.processed.info.width, height=item.processed.info.height, format=item.processed.info.format,
+        size_bytes=item.processed.info.bytes, prompt=generation.prompt, seed=(seed + item.index) % 2**32,
+        generation_id=generation.id, preset_id=request.get("presetId"),
+        source_avatar_id=request.get("sourceAvatarId")) for item in made]
+    failures = summary["failures"]
     try:
         with Transaction(connection) as tx:
             tx.update("generation", generation, actions=[
                 GenerationModel.status.set("completed"), GenerationModel.stage.set("done"),
-                GenerationModel.progress.set(100), GenerationModel.avatar_id.set(avatar_id),
-                GenerationModel.error_message.remove(), GenerationModel.gsi2pk.remove(),
+                GenerationModel.progress.set(100), GenerationModel.avatar_id.set(made[0].avatar_id),
+                GenerationModel.avatar_ids.set([m.avatar_id for m in made]),
+                GenerationModel.error_message.set(f"{len(failures)} of {len(made) + len(failures)} images "
+                                                  f"failed: {failures[0]['message']}"[:500])
+                if failures else GenerationModel.error_message.remove(),
+                GenerationModel.error_code.set(failures[0]["code"]) if failures else GenerationModel.error_code.remove(),
+                GenerationModel.gsi2pk.remove(),
                 GenerationModel.gsi2sk.remove(), GenerationModel.sweep_pk.remove(), GenerationModel.sweep_sk.remove(),
                 GenerationModel.lease_until.remove(), GenerationModel.completed_at.set(clock.iso(now)),
-                GenerationModel.updated_at.set(clock.iso(now)),
+                GenerationModel.updated_at.set(clock.iso(now)), *_summary_actions(summary, len(made)),
             ], condition=job.owned)
-            tx.save("avatar", avatar, condition=AvatarModel.pk.does_not_exist())
-            avatars.count_new_avatar(tx, avatar, now, stats_actions=(UserStatsModel.active_generations.add(-1),))
+            for i, avatar in enumerate(new):
+                tx.save("avatar" if i == 0 else f"avatar{i}", avatar, condition=AvatarModel.pk.does_not_exist())
+            avatars.count_new_avatar(tx, new[0], now, stats_actions=(UserStatsModel.active_generations.add(-1),),
+                                     count=len(new))
     except TransactionCancelled as cancelled:
-        if cancelled.failed("generation") or cancelled.failed("avatar"):
+        if cancelled.failed("generation") or any(cancelled.failed("avatar" if i == 0 else f"avatar{i}")
+                                                 for i in range(len(new))):
             return "skipped: the job was taken from this run"
         if cancelled.failed("project"):
             _finish(connection, generation, "failed", from_statuses=ACTIVE, claim_token=job.token,
+                    error_code="project_deleted",
                     error_message="The project was deleted while the avatar was being generated")
             return "project gone"
         raise
     return "completed"
+
+
+def _avatar_name(request: dict, index: int, count: int) -> str:
+    name = request.get("name") or "Generated avatar"
+    return name if count == 1 else f"{name} ({index + 1})"[:100]
 
 
 def dead_letter(connection: Any, user_id: str, generation_id: str) -> str:
@@ -556,6 +763,7 @@ def dead_letter(connection: Any, user_id: str, generation_id: str) -> str:
     attempts = int(generation.attempts or 0)
     reason = generation.error_message or "The job kept failing"
     if not _finish(connection, generation, "failed", from_statuses=ACTIVE, extra_actions=marker,
+                   error_code=generation.error_code or "dead_lettered",
                    error_message=f"{reason.split('; retrying')[0]} (gave up after {attempts} attempts)"):
         mark()  # finished meanwhile by the last attempt (or purged: then nothing is written)
     return "failed"
@@ -563,7 +771,7 @@ def dead_letter(connection: Any, user_id: str, generation_id: str) -> str:
 
 def expire(connection: Any, generation: GenerationModel) -> bool:
     """The sweeper: an active job past its deadline ends `failed`, whoever holds it."""
-    return _finish(connection, generation, "failed", from_statuses=ACTIVE,
+    return _finish(connection, generation, "failed", from_statuses=ACTIVE, error_code="timed_out",
                    error_message="The generation did not finish in time; please retry")
 
 
@@ -579,9 +787,30 @@ def parse_job(body: str) -> tuple[str, str]:
 
 
 def avatar_json(user_id: str, generation: GenerationModel, storage: "Storage", url_expiry: int) -> dict | None:
+    made = avatars_json(user_id, generation, storage, url_expiry)
+    return made[0] if made else None
+
+
+def avatars_json(user_id: str, generation: GenerationModel, storage: "Storage", url_expiry: int) -> list[dict]:
+    """The job's avatars still there, in image order: one BatchGet (at most 4 keys)."""
     if generation.status != "completed" or not generation.avatar_id:
+        return []
+    ids_ = list(generation.avatar_ids or [generation.avatar_id])
+    found = {a.id: a for a in AvatarModel.batch_get([(avatar_pk(user_id, i), META) for i in ids_])}
+    return [avatars.to_json(found[i], storage, url_expiry) for i in ids_ if i in found]  # deleted since: left out
+
+
+def queue_position(sqs: Any, settings: "Settings", generation: GenerationModel) -> int | None:
+    """Approximately how many jobs are waiting with this one (1 = next): the queue's
+    ApproximateNumberOfMessages (one GetQueueAttributes call). SQS standard queues don't keep order,
+    so this is the depth of the queue the job waits in, not an exact rank; None if unknown."""
+    if generation.status != "pending" or not settings.generation_queue_url:
         return None
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
-        return avatars.to_json(AvatarModel.get(avatar_pk(user_id, generation.avatar_id), META), storage, url_expiry)
-    except DoesNotExist:
-        return None  # the user deleted it since
+        attributes = sqs.get_queue_attributes(QueueUrl=settings.generation_queue_url,
+                                              AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        return max(1, int(attributes.get("ApproximateNumberOfMessages", 0)))
+    except (BotoCoreError, ClientError, KeyError, ValueError):
+        return None

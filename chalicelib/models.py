@@ -287,6 +287,7 @@ class AvatarModel(_Model):
     seed = NumberAttribute(null=True)
     generation_id = UnicodeAttribute(null=True, attr_name="generationId")
     preset_id = UnicodeAttribute(null=True, attr_name="presetId")
+    source_avatar_id = UnicodeAttribute(null=True, attr_name="sourceAvatarId")  # restyled from (issue 19)
 
     usage_count = NumberAttribute(default=0, attr_name="usageCount")
     last_used_at = UnicodeAttribute(null=True, attr_name="lastUsedAt")
@@ -339,6 +340,16 @@ class GenerationModel(_Model):
     completed_at = UnicodeAttribute(null=True, attr_name="completedAt")
     # Set by the DLQ handler: the job's message reached the dead-letter queue.
     dead_lettered_at = UnicodeAttribute(null=True, attr_name="deadLetteredAt")
+    # Issue 19: several images per job, a stable error code, the output safety check, timings.
+    avatar_ids = ListAttribute(null=True, attr_name="avatarIds")  # the avatars made, in image order
+    images_made = NumberAttribute(null=True, attr_name="imagesMade")
+    images_failed = NumberAttribute(null=True, attr_name="imagesFailed")
+    failures = ListAttribute(null=True)  # [{index, code, message}] of the images not made
+    error_code = UnicodeAttribute(null=True, attr_name="errorCode")
+    safety = UnicodeAttribute(null=True)  # checked | unchecked
+    model = UnicodeAttribute(null=True)  # which model made the images
+    queued_at = UnicodeAttribute(null=True, attr_name="queuedAt")  # last (re)queued by the user
+    provider_ms = NumberAttribute(null=True, attr_name="providerMs")
 
 
 class UserStatsModel(_Model):

@@ -21,12 +21,14 @@ ERROR_MAX = 300
 
 class ProviderError(Exception):
     def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None,
-                 status: int | None = None):
+                 status: int | None = None, code: str | None = None):
         super().__init__(reason)
         self.reason = reason[:ERROR_MAX]
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
+        # The stable errorCode a generation shows (docs/operations.md "Generation error codes").
+        self.code = code or ("provider_unavailable" if retryable else "provider_refused")
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,20 @@ class GenerationRequest:
     label: str = ""  # what the offline placeholder writes on the picture
 
 
+@dataclass(frozen=True)
+class RestyleRequest(GenerationRequest):
+    """Image-to-image: the source avatar's image and how far to move from it (0.1–1.0)."""
+    image: bytes = b""
+    strength: float = 0.6
+    style: str = ""
+
+
 class Provider(Protocol):
     name: str
 
     def generate(self, request: GenerationRequest) -> bytes: ...
+
+    def restyle(self, request: RestyleRequest) -> bytes: ...
 
 
 def _retry_after(headers) -> float | None:
@@ -58,27 +70,43 @@ def classify(exc: BaseException) -> ProviderError:
     from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
     if isinstance(exc, InferenceTimeoutError):
-        return ProviderError("The image service did not answer in time", retryable=True)
+        return ProviderError("The image service did not answer in time", retryable=True, code="provider_timeout")
+    if isinstance(exc, StopIteration) or (isinstance(exc, ValueError) and _NOT_SERVED in str(exc)):
+        # huggingface_hub found no Inference Provider for the model (an empty or unmatched mapping).
+        return ProviderError(f"No Inference Provider serves this model ({str(exc)[:120] or 'no provider mapping'})",
+                             retryable=False, code="model_not_served")
     if isinstance(exc, HfHubHTTPError) and getattr(exc, "response", None) is not None:
         status = exc.response.status_code
         retry_after = _retry_after(exc.response.headers)
         if status == 429:
             return ProviderError("The image service is busy (rate limited)", retryable=True,
-                                 retry_after=retry_after, status=status)
+                                 retry_after=retry_after, status=status, code="provider_rate_limited")
         if status >= 500:
             return ProviderError(f"The image service is unavailable (HTTP {status})", retryable=True,
                                  retry_after=retry_after, status=status)
         detail = _server_message(exc)
+        if status == 404:
+            return ProviderError(f"The image model was not found (HTTP 404){detail}", retryable=False, status=status,
+                                 code="model_not_served")
         if status in (401, 403):
-            return ProviderError("The image service refused our credentials", retryable=False, status=status)
+            return ProviderError("The image service refused our credentials", retryable=False, status=status,
+                                 code="provider_auth")
         return ProviderError(f"The image service refused the request (HTTP {status}){detail}", retryable=False,
                              status=status)
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):  # the client decodes the answer: not an image
+        return ProviderError("The image service returned an unusable image: not an image", retryable=False,
+                             code="unusable_image")
     # Transport errors (connection refused/reset, DNS) say nothing about the request itself.
     import httpx2
 
     if isinstance(exc, (httpx2.TransportError, ConnectionError, TimeoutError)):
-        return ProviderError("The image service could not be reached", retryable=True)
-    return ProviderError(f"The image service failed: {type(exc).__name__}", retryable=False)
+        return ProviderError("The image service could not be reached", retryable=True, code="provider_unreachable")
+    return ProviderError(f"The image service failed: {type(exc).__name__}", retryable=False, code="provider_error")
+
+
+_NOT_SERVED = "not supported by"  # huggingface_hub: "Model … is not supported by provider …"
 
 
 def _server_message(exc) -> str:
@@ -95,33 +123,86 @@ def _server_message(exc) -> str:
 class FluxProvider:
     """FLUX.1-dev with the realism LoRA. With FLUX_ENDPOINT_URL the model is that URL (a dedicated
     Inference Endpoint serving the LoRA-merged pipeline, or any server speaking the same API);
-    otherwise the LoRA repository is called through Inference Providers (its base model is FLUX.1-dev)."""
+    otherwise the LoRA repository is called through Inference Providers (its base model is FLUX.1-dev).
+
+    If no Inference Provider serves the LoRA ("model not served"), the image is asked of the base
+    FLUX_MODEL once, and this container keeps using the base model from then on. `last_model` and
+    `last_provider` say what made the last image (recorded on the generation)."""
     name = "flux"
 
     def __init__(self, settings: "Settings", token: str | None):
         self._settings = settings
         self._token = token
-        self._client = None
+        self._clients: dict[str, object] = {}
+        self._lora_not_served = False
+        self.last_model: str | None = None
+        self.last_provider: str | None = None
 
-    def _inference_client(self):
-        if self._client is None:
+    def _inference_client(self, model: str | None = None):
+        s = self._settings
+        model = s.flux_endpoint_url or model or s.flux_lora or s.flux_model
+        if model not in self._clients:
             from huggingface_hub import InferenceClient
 
-            s = self._settings
-            model = s.flux_endpoint_url or s.flux_lora or s.flux_model
-            self._client = InferenceClient(model=model, token=self._token, timeout=s.flux_timeout_seconds,
-                                           provider=None if s.flux_endpoint_url else s.flux_provider)
-        return self._client
+            self._clients[model] = InferenceClient(model=model, token=self._token, timeout=s.flux_timeout_seconds,
+                                                   provider=None if s.flux_endpoint_url else s.flux_provider)
+        return self._clients[model]
+
+    def _model(self) -> str:
+        s = self._settings
+        return s.flux_model if (self._lora_not_served or not s.flux_lora) else s.flux_lora
 
     def generate(self, request: GenerationRequest) -> bytes:
         s = self._settings
+        model = self._model()
         try:
-            image = self._inference_client().text_to_image(
+            return self._generate(model, request)
+        except ProviderError as exc:
+            if exc.code != "model_not_served" or s.flux_endpoint_url or model == s.flux_model:
+                raise
+            from chalicelib.observability import logger
+
+            logger.warning("image model not served; falling back to the base model",
+                           extra={"model": model, "fallback": s.flux_model, "reason": exc.reason})
+            self._lora_not_served = True
+            return self._generate(s.flux_model, request)
+
+    def restyle(self, request: RestyleRequest) -> bytes:
+        """FLUX_IMAGE_ENDPOINT_URL, else FLUX_ENDPOINT_URL, else FLUX_IMAGE_MODEL through Inference Providers."""
+        s = self._settings
+        endpoint = s.flux_image_endpoint_url or s.flux_endpoint_url
+        model = endpoint or s.flux_image_model
+        key = "image-to-image:" + model
+        if key not in self._clients:
+            from huggingface_hub import InferenceClient
+
+            self._clients[key] = InferenceClient(model=model, token=self._token, timeout=s.flux_timeout_seconds,
+                                                 provider=None if endpoint else s.flux_provider)
+        try:
+            image = self._clients[key].image_to_image(
+                request.image, prompt=request.prompt, negative_prompt=request.negative_prompt or None,
+                num_inference_steps=s.flux_steps, guidance_scale=s.flux_guidance,
+                target_size={"width": request.width, "height": request.height}, strength=request.strength,
+                seed=request.seed)
+        except Exception as exc:  # noqa: BLE001
+            raise classify(exc) from exc
+        self.last_model = s.flux_image_model  # what an endpoint serves is its own business: the setting names it
+        self.last_provider = "hf-endpoint" if endpoint else (s.flux_provider or "auto")
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        return out.getvalue()
+
+    def _generate(self, model: str, request: GenerationRequest) -> bytes:
+        s = self._settings
+        try:
+            image = self._inference_client(model).text_to_image(
                 request.prompt, negative_prompt=request.negative_prompt, width=request.width,
                 height=request.height, num_inference_steps=s.flux_steps, guidance_scale=s.flux_guidance,
                 seed=request.seed)
         except Exception as exc:  # noqa: BLE001 — every failure is classified, none escapes unlabelled
             raise classify(exc) from exc
+        self.last_model = (s.flux_lora or s.flux_model) if s.flux_endpoint_url else model
+        self.last_provider = "hf-endpoint" if s.flux_endpoint_url else (s.flux_provider or "auto")
         out = io.BytesIO()
         image.save(out, "PNG")
         return out.getvalue()
@@ -131,6 +212,8 @@ class OfflineProvider:
     """A labelled placeholder portrait, so the whole flow runs without a token (local stack, CI).
     Deterministic per seed. Never chosen in production (Settings.offline_generation)."""
     name = "offline"
+    last_model = "offline-placeholder"
+    last_provider = "offline"
 
     def generate(self, request: GenerationRequest) -> bytes:
         import random
@@ -159,6 +242,27 @@ class OfflineProvider:
         draw.text((10, h - 38), label, fill=(255, 255, 255))
         if request.label:
             draw.text((10, h - 20), request.label[:60], fill=(200, 200, 200))
+        out = io.BytesIO()
+        im.save(out, "PNG")
+        return out.getvalue()
+
+    def restyle(self, request: RestyleRequest) -> bytes:
+        """The source image, tinted per seed, with a visible "RESTYLE PLACEHOLDER" band and the style."""
+        import random
+
+        from PIL import Image, ImageDraw, ImageOps
+
+        rnd = random.Random(request.seed)
+        with Image.open(io.BytesIO(request.image)) as source:
+            im = ImageOps.fit(source.convert("RGB"), (request.width, request.height))
+        tint = Image.new("RGB", im.size, tuple(rnd.randint(60, 220) for _ in range(3)))
+        im = Image.blend(im, tint, min(0.8, 0.2 + 0.5 * request.strength))
+        draw = ImageDraw.Draw(im)
+        w, h = im.size
+        draw.rectangle((0, 0, w, 48), fill=(120, 0, 160))
+        draw.text((10, 8), f"RESTYLE PLACEHOLDER · strength {request.strength:.1f} · seed {request.seed}",
+                  fill=(255, 255, 255))
+        draw.text((10, 26), (request.style or request.prompt)[:60], fill=(230, 220, 255))
         out = io.BytesIO()
         im.save(out, "PNG")
         return out.getvalue()

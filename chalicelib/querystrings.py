@@ -43,7 +43,7 @@ SPECS: dict[str, dict[str, tuple[Any, Callable[[str], bool]]]] = {
     "ListQuery": _LIST,
     "AvatarListQuery": {
         **_LIST,
-        "sourceType": (None, _one_of("uploaded", "text_to_image", "preset")),
+        "sourceType": (None, _one_of("uploaded", "text_to_image", "preset", "image_to_image")),
         "gender": (None, _SHORT),
         "style": (None, _SHORT),
         "status": (None, _one_of("uploading", "processing", "ready", "rejected")),

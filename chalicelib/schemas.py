@@ -147,7 +147,7 @@ class Avatar(Traits):
     name: str
     status: Literal["uploading", "processing", "ready", "rejected"]
     statusReason: str | None = None
-    sourceType: Literal["uploaded", "text_to_image", "preset"]
+    sourceType: Literal["uploaded", "text_to_image", "preset", "image_to_image"]
     imageUrl: str | None = None
     thumbnailUrl: str | None = None
     displayUrl: str | None = None  # upright WebP, 1024 px on the long side, no metadata
@@ -160,6 +160,7 @@ class Avatar(Traits):
     seed: int | None = None
     generationId: str | None = None
     presetId: str | None = None
+    sourceAvatarId: str | None = None  # the avatar a restyle started from
     usageCount: int = 0
     lastUsedAt: str | None = None
     createdAt: str
@@ -186,7 +187,7 @@ class ListQuery(BaseModel):
 
 
 class AvatarListQuery(ListQuery):
-    sourceType: Literal["uploaded", "text_to_image", "preset"] | None = None
+    sourceType: Literal["uploaded", "text_to_image", "preset", "image_to_image"] | None = None
     gender: ShortText | None = None
     style: ShortText | None = None
     status: Literal["uploading", "processing", "ready", "rejected"] | None = None
@@ -413,6 +414,8 @@ def _multiple_of_16(value: int | None) -> int | None:
 
 
 ImageSide = Annotated[int, Field(ge=256, le=1536)]
+# Images one job makes (issue 19): each its own avatar, seeds seed, seed+1, …; each counts against the daily quota.
+NumImages = Annotated[int, Field(ge=1, le=4)]
 
 
 class GenerateRequest(PersonaFields, AttributeFields):
@@ -421,8 +424,22 @@ class GenerateRequest(PersonaFields, AttributeFields):
     width: ImageSide = 768
     height: ImageSide = 1024
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    numImages: NumImages = 1
 
     _sides = field_validator("width", "height")(classmethod(lambda cls, v: _multiple_of_16(v)))
+
+
+class GenerationFailure(Response):
+    index: int
+    code: str
+    message: str
+
+
+class GenerationMetrics(Response):
+    queueMs: int | None = None
+    providerMs: int | None = None
+    totalMs: int | None = None
+    attempts: int
 
 
 class Generation(Response):
@@ -437,13 +454,26 @@ class Generation(Response):
     negativePrompt: str | None = None
     request: dict
     avatarId: str | None = None
-    avatar: Avatar | None = None
+    avatar: Avatar | None = None  # the first of `avatars` (kept for existing clients)
+    avatars: list[Avatar] = Field(default_factory=list)
+    avatarIds: list[str] = Field(default_factory=list)
+    numImages: int = 1
+    imagesMade: int = 0
+    imagesFailed: int = 0
+    failures: list[GenerationFailure] = Field(default_factory=list)
+    errorCode: str | None = None  # stable: see docs/operations.md "Generation error codes"
+    safety: Literal["checked", "unchecked"] | None = None
+    model: str | None = None
+    provider: str | None = None
     presetId: str | None = None
     createdAt: str
     updatedAt: str
+    queuedAt: str | None = None
     startedAt: str | None = None
     completedAt: str | None = None
     deadLetteredAt: str | None = None
+    queuePosition: int | None = None  # approximate, while pending (docs/operations.md)
+    metrics: GenerationMetrics | None = None
 
 
 class GenerationListQuery(ListQuery):
@@ -458,6 +488,7 @@ class PresetGenerateRequest(PersonaFields, AttributeFields):
     width: ImageSide = 768
     height: ImageSide = 1024
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    numImages: NumImages = 1
 
     _sides = field_validator("width", "height")(classmethod(lambda cls, v: _multiple_of_16(v)))
 
@@ -467,6 +498,16 @@ class VariationsRequest(Request):
     count: Annotated[int, Field(ge=1, le=4)] = 2
     styles: Annotated[list[ShortText], Field(max_length=4)] | None = None
     prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)] | None = None
+    numImages: NumImages = 1  # images per variation (one job each)
+
+
+class RestyleRequest(Request):
+    """A new avatar from this one's image and a prompt (image-to-image); persona and attributes are kept."""
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)]
+    style: ShortText | None = None
+    strength: Annotated[float, Field(ge=0.1, le=1.0)] = 0.6  # how far from the source image (1: furthest)
+    numImages: NumImages = 1
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
 
 
 class GenerationList(Response):

@@ -93,6 +93,15 @@ def configure_environment(outputs: dict, jwt_secret: str) -> None:
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AvatarCreatorLocal")
 
 
+def _check_provider() -> None:
+    try:
+        from infra.check_provider import main as check
+
+        check([], out=lambda line: log.info("check-provider: %s", line))
+    except Exception as exc:  # noqa: BLE001 — advice only: the stack runs either way
+        log.warning("check-provider failed: %s", exc)
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", datefmt=None,
                         stream=sys.stderr)
@@ -143,6 +152,8 @@ def main() -> int:
         outputs.update({"ApiUrl": api_url, "AwsEndpoint": ministack.endpoint_url, "Region": region})
         log.info("provisioned infra/resources.json: %d change(s)", len(provisioner.changes))
         configure_environment(outputs, jwt_secret)
+        if os.environ.get("HF_TOKEN"):  # which providers serve the models (network only with a token)
+            threading.Thread(target=_check_provider, name="check-provider", daemon=True).start()
 
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))

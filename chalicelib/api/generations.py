@@ -30,10 +30,12 @@ def idempotency_key(request) -> str | None:
     return key
 
 
-def generation_json(uid: str, gen) -> dict:
+def generation_json(uid: str, gen, *, position: bool = False) -> dict:
     deps = get_deps()
-    return generation.to_json(gen, generation.avatar_json(uid, gen, deps.storage,
-                                                          deps.settings.image_url_expiry_seconds))
+    made = generation.avatars_json(uid, gen, deps.storage, deps.settings.image_url_expiry_seconds)
+    return generation.to_json(gen, made[0] if made else None, avatars_json=made,
+                              queue_position=generation.queue_position(deps.sqs, deps.settings, gen)
+                              if position else None)
 
 
 def start_from(request, project_id: str, fields: dict, *, source_type: str = "text_to_image",
@@ -64,7 +66,7 @@ def generate(project_id: str):
            response="Generation")
 def get_generation(generation_id: str):
     uid = user_id(bp.current_request)
-    return json_response(generation_json(uid, generation.get(uid, generation_id)))
+    return json_response(generation_json(uid, generation.get(uid, generation_id), position=True))
 
 
 @bp.route("/projects/{project_id}/generations", methods=["GET"], authorizer=jwt_auth)
@@ -117,17 +119,47 @@ def variations(avatar_id: str):
                             details={"status": avatar.status})
     base = {**avatars.persona_fields(avatar), **avatars.attribute_fields(avatar)}
     base = {k: v for k, v in base.items() if v not in (None, [], "")}
-    items = []
+    jobs = []
     for i in range(body.count):
         fields = {**base, "name": f"{avatar.name} · variation {i + 1}"[:100],
                   "prompt": body.prompt or "portrait photo of the same person",
                   "variationOf": avatar.id, "width": avatar.width if _side_ok(avatar.width) else 768,
-                  "height": avatar.height if _side_ok(avatar.height) else 1024}
+                  "height": avatar.height if _side_ok(avatar.height) else 1024, "numImages": body.numImages}
         if body.styles:
             fields["style"] = body.styles[i % len(body.styles)]
-        _, payload = start_from(request, avatar.project_id, fields, key_suffix=f":{i}")
-        items.append(payload)
+        jobs.append(fields)
+    for fields in jobs:  # the content policy on every job before any is queued
+        generation.enforce_policy(fields)
+    items = [start_from(request, avatar.project_id, fields, key_suffix=f":{i}")[1] for i, fields in enumerate(jobs)]
     return json_response({"items": items}, status=202)
+
+
+@bp.route("/avatars/{avatar_id}/restyle", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
+@operation("Restyle an avatar: a new avatar from its image and a prompt (image-to-image), keeping its persona "
+           "and attributes", tags=TAGS, request="RestyleRequest", response="Generation", status=202,
+           errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
+def restyle(avatar_id: str):
+    from chalicelib import avatars
+
+    request = bp.current_request
+    uid = user_id(request)
+    body = parse_body(request, "RestyleRequest")
+    avatar = avatars.get_avatar(uid, avatar_id)  # another user's avatar is 404
+    if avatar.status != "ready" or not avatar.image_key:
+        raise ConflictError("Only a ready avatar can be restyled", code="invalid_state",
+                            details={"status": avatar.status})
+    base = {**avatars.persona_fields(avatar), **avatars.attribute_fields(avatar)}
+    fields = {k: v for k, v in base.items() if v not in (None, [], "")}
+    fields.update({"name": f"{avatar.name} · restyled"[:100], "prompt": body.prompt, "strength": body.strength,
+                   "numImages": body.numImages, "sourceAvatarId": avatar.id,
+                   "width": avatar.width if _side_ok(avatar.width) else 768,
+                   "height": avatar.height if _side_ok(avatar.height) else 1024})
+    if body.style:
+        fields["style"] = body.style
+    if body.seed is not None:
+        fields["seed"] = body.seed
+    started, payload = start_from(request, avatar.project_id, fields, source_type="image_to_image")
+    return json_response(payload, status=202 if started.created else 200)
 
 
 def _side_ok(value) -> bool:

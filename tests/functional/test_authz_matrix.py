@@ -28,6 +28,7 @@ BODIES = {
     ("POST", "/avatars/{avatar_id}/usage"): {"appId": "pose-generator", "appName": "Pose", "action": "use"},
     ("POST", "/avatars/{avatar_id}/variations"): {"count": 1},
     ("PUT", "/webhooks/{webhook_id}"): {"description": "stolen"},
+    ("POST", "/avatars/{avatar_id}/restyle"): {"prompt": "as a painting"},
 }
 
 

@@ -33,7 +33,8 @@ def env(aws, monkeypatch):
 def flux(env):
     """A fake FLUX endpoint the real InferenceClient talks to; `flux.script` sets its answers."""
     with FakeFlux(["ok"], retry_after=0) as fake:
-        env(GENERATION_PROVIDER="hf", FLUX_ENDPOINT_URL=fake.url, HF_TOKEN="hf_test_token", FLUX_TIMEOUT_SECONDS="1")
+        env(GENERATION_PROVIDER="hf", FLUX_ENDPOINT_URL=fake.url, HF_TOKEN="hf_test_token", FLUX_TIMEOUT_SECONDS="1",
+            SAFETY_ENDPOINT_URL=fake.safety_url, SAFETY_TIMEOUT_SECONDS="1")
         yield fake
 
 

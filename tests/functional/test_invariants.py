@@ -66,7 +66,7 @@ class Service(RuleBasedStateMachine):
             "UPLOAD_QUEUE_URL": outputs["UploadQueueUrl"], "GENERATION_QUEUE_URL": outputs["GenerationQueueUrl"],
             "GENERATION_DLQ_URL": outputs["GenerationDlqUrl"], "USAGE_EVENTS_QUEUE_URL": outputs["UsageEventsQueueUrl"],
             "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"], "GENERATION_PROVIDER": "hf",
-            "FLUX_ENDPOINT_URL": _flux.url, "HF_TOKEN": "hf_test", "FLUX_TIMEOUT_SECONDS": "2",
+            "FLUX_ENDPOINT_URL": _flux.url, "SAFETY_ENDPOINT_URL": _flux.safety_url, "HF_TOKEN": "hf_test", "FLUX_TIMEOUT_SECONDS": "2",
             "GENERATION_BACKOFF_SECONDS": "0", "GENERATION_ACTIVE_LIMIT": "3", "PURGE_BATCH_SIZE": "2",
         })
         os.environ.pop("AWS_ENDPOINT_URL", None)

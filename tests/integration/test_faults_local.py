@@ -26,7 +26,7 @@ def slow_stack(tmp_path_factory):
     """A stack whose provider takes 4 s per image (longer than the queues' 3 s visibility)."""
     with FakeFlux(["late-ok"], slow_seconds=4, retry_after=0) as fake:
         stack = LocalStack(tmp_path_factory.mktemp("faults"), env={
-            "FLUX_ENDPOINT_URL": fake.url, "HF_TOKEN": "hf_local_test", "FLUX_TIMEOUT_SECONDS": "20",
+            "FLUX_ENDPOINT_URL": fake.url, "SAFETY_ENDPOINT_URL": fake.safety_url, "HF_TOKEN": "hf_local_test", "FLUX_TIMEOUT_SECONDS": "20",
             "LOCAL_SEED": "0", "LOCAL_SWEEP_SECONDS": "2", "GENERATION_ACTIVE_LIMIT": "3"}).start()
         try:
             yield stack, fake

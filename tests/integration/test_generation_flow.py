@@ -64,7 +64,7 @@ def flux_stack(tmp_path_factory):
     """A second stack whose generation worker calls a fake FLUX endpoint, with 1 s backoff."""
     with FakeFlux(["ok"], retry_after=0) as fake:
         stack = LocalStack(tmp_path_factory.mktemp("flux-stack"), env={
-            "FLUX_ENDPOINT_URL": fake.url, "HF_TOKEN": "hf_local_test", "GENERATION_BACKOFF_SECONDS": "1",
+            "FLUX_ENDPOINT_URL": fake.url, "SAFETY_ENDPOINT_URL": fake.safety_url, "HF_TOKEN": "hf_local_test", "GENERATION_BACKOFF_SECONDS": "1",
             "FLUX_TIMEOUT_SECONDS": "2", "LOCAL_SEED": "0"}).start()  # no preset previews eating the script
         try:
             yield stack, fake

@@ -14,6 +14,7 @@ NOT_AT_IMPORT = [
     "aws_lambda_powertools",  # the Logger too (chalicelib.observability); batch and idempotency with it
     "chalicelib.schemas", "chalicelib.avatars", "chalicelib.uploads", "chalicelib.generation",
     "chalicelib.usage", "chalicelib.presets", "chalicelib.images", "chalicelib.providers", "chalicelib.auth",
+    "chalicelib.content_policy", "chalicelib.safety", "chalicelib.job_metrics",
 ]
 
 

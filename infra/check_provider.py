@@ -1,0 +1,122 @@
+"""`make check-provider`: which Inference Providers serve the configured models, said plainly.
+
+    python -m infra.check_provider        exit 0: the configured path is served; 1: it is not; 2: the Hub
+                                          could not be asked (no token, no network)
+
+Asks the Hub `model_info(repo, expand=["inferenceProviderMapping"])` for FLUX_LORA (the default,
+XLabs-AI/flux-RealismLora), FLUX_MODEL (black-forest-labs/FLUX.1-dev, the fallback) and SAFETY_MODEL.
+With FLUX_ENDPOINT_URL set, the image model is that endpoint and the Hub mapping does not matter.
+HF_ENDPOINT points it at another Hub (tests use a fake one). The local stack runs it at start when
+HF_TOKEN is set.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+TEXT_TO_IMAGE = "text-to-image"
+IMAGE_CLASSIFICATION = "image-classification"
+
+
+@dataclass
+class Served:
+    repo: str
+    task: str
+    live: list[str] = field(default_factory=list)      # providers serving it for the task
+    other: list[str] = field(default_factory=list)     # mapped but staging/error or another task
+    error: str | None = None
+
+
+def served(api: Any, repo: str, task: str) -> Served:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    result = Served(repo, task)
+    try:
+        info = api.model_info(repo, expand=["inferenceProviderMapping"])
+    except HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        result.error = f"the Hub answered HTTP {status}" if status else str(exc)[:200]
+        return result
+    for mapping in info.inference_provider_mapping or []:
+        if mapping.status == "live" and mapping.task == task:
+            result.live.append(mapping.provider)
+        else:
+            result.other.append(f"{mapping.provider} ({mapping.status}, {mapping.task})")
+    return result
+
+
+def report(settings: Any, api: Any) -> tuple[int, list[str]]:
+    lines: list[str] = []
+    ok = True
+    if settings.flux_endpoint_url:
+        lines.append(f"Images: FLUX_ENDPOINT_URL is set ({settings.flux_endpoint_url}): generations use that "
+                     "dedicated endpoint; no Inference Provider is needed.")
+    else:
+        wanted = settings.flux_provider
+        repos = [r for r in (settings.flux_lora, settings.flux_model) if r]
+        results = [served(api, repo, TEXT_TO_IMAGE) for repo in repos]
+        for r in results:
+            lines.append(_line(r, wanted))
+        first = results[0]
+        if _usable(first, wanted):
+            lines.append(f"OK: generations will use {first.repo}"
+                         f" via {wanted or first.live[0]}.")
+        elif len(results) > 1 and _usable(results[1], wanted):
+            lines.append(f"WARNING: {first.repo} is not served{f' by {wanted}' if wanted else ''}; every "
+                         f"generation falls back to {results[1].repo} (recorded as the generation's `model`). "
+                         f"Set FLUX_LORA= (empty) to ask for the base model directly, or FLUX_ENDPOINT_URL.")
+        else:
+            ok = False
+            lines.append("FAIL: no configured image model is served"
+                         f"{f' by {wanted}' if wanted else ''}: every generation would fail. Set FLUX_PROVIDER to "
+                         "a provider listed above, or FLUX_ENDPOINT_URL to a dedicated Inference Endpoint.")
+    if settings.safety_endpoint_url:
+        lines.append(f"Safety: SAFETY_ENDPOINT_URL is set ({settings.safety_endpoint_url}).")
+    else:
+        safety = served(api, settings.safety_model, IMAGE_CLASSIFICATION)
+        lines.append(_line(safety, settings.safety_provider).replace("Model ", "Safety model ", 1))
+        if not _usable(safety, settings.safety_provider):
+            ok = False
+            lines.append("FAIL: the safety classifier is not served: no image would be published (fail closed). "
+                         "Set SAFETY_ENDPOINT_URL, SAFETY_PROVIDER or SAFETY_MODEL.")
+    return (0 if ok else 1), lines
+
+
+def _usable(result: Served, wanted: str | None) -> bool:
+    return bool(result.live) and (wanted in (None, "auto") or wanted in result.live)
+
+
+def _line(result: Served, wanted: str | None) -> str:
+    if result.error:
+        return f"Model {result.repo}: could not be checked ({result.error})."
+    if not result.live:
+        extra = f"; mapped but not usable: {', '.join(result.other)}" if result.other else ""
+        return f"Model {result.repo}: NOT served by any Inference Provider for {result.task}{extra}."
+    note = "" if wanted in (None, "auto") or wanted in result.live else f" (not by FLUX_PROVIDER={wanted})"
+    return f"Model {result.repo}: served for {result.task} by {', '.join(result.live)}{note}."
+
+
+def main(argv: list[str] | None = None, out: Any = print) -> int:
+    from huggingface_hub import HfApi
+
+    from chalicelib.config import Settings
+
+    settings = Settings.from_env()
+    if not (settings.hf_token or os.environ.get("HF_TOKEN")):
+        out("check-provider: HF_TOKEN is not set; nothing to check (the offline provider runs locally).")
+        return 2
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=settings.hf_token)
+    try:
+        code, lines = report(settings, api)
+    except Exception as exc:  # noqa: BLE001 — say it plainly, never a traceback
+        out(f"check-provider: could not ask the Hub ({type(exc).__name__}: {str(exc)[:200]})")
+        return 2
+    for line in lines:
+        out(line)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

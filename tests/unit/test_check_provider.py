@@ -1,0 +1,118 @@
+"""`make check-provider` and the run-time fallback to the base model, with the real huggingface_hub
+client against a fake Hub (tests/support/fake_flux.py serves /api/models/… and the providers' router)."""
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.config import Settings
+from chalicelib.providers import FluxProvider, GenerationRequest, ProviderError
+from infra import check_provider
+from tests.support.fake_flux import FakeFlux
+
+LORA, BASE, SAFETY = "XLabs-AI/flux-RealismLora", "black-forest-labs/FLUX.1-dev", "Falconsai/nsfw_image_detection"
+LIVE_T2I = {"status": "live", "task": "text-to-image"}
+REQUEST = GenerationRequest(prompt="a face", negative_prompt="", width=256, height=256, seed=3)
+
+
+def mapping(provider: str, repo: str, **extra) -> dict:
+    return {provider: {**LIVE_T2I, "providerId": repo, **extra}}
+
+
+@pytest.fixture
+def hub():
+    with FakeFlux(["ok"]) as fake:
+        fake.hub = {SAFETY: {"hf-inference": {"status": "live", "task": "image-classification", "providerId": SAFETY}}}
+        yield fake
+
+
+def run(hub, monkeypatch, **env) -> tuple[int, list[str]]:
+    for key in ("FLUX_ENDPOINT_URL", "FLUX_PROVIDER", "SAFETY_ENDPOINT_URL", "FLUX_LORA"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    monkeypatch.setenv("HF_ENDPOINT", hub.hub_url)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    lines: list[str] = []
+    return check_provider.main([], out=lines.append), lines
+
+
+def test_a_lora_served_by_a_provider_is_reported_ok(hub, monkeypatch):
+    hub.hub.update({LORA: mapping("fal-ai", "fal-ai/flux-lora", adapter="lora"), BASE: mapping("fal-ai", "x")})
+    code, lines = run(hub, monkeypatch)
+    assert code == 0
+    assert f"Model {LORA}: served for text-to-image by fal-ai." in lines
+    assert any(line.startswith("OK: generations will use " + LORA) for line in lines)
+    assert any(r.startswith(f"/api/models/{LORA}") and "inferenceProviderMapping" in r for r in hub.hub_requests)
+
+
+def test_a_lora_no_provider_serves_is_said_plainly_with_the_fallback(hub, monkeypatch):
+    hub.hub.update({LORA: {}, BASE: mapping("hf-inference", BASE)})
+    code, lines = run(hub, monkeypatch)
+    assert code == 0
+    assert f"Model {LORA}: NOT served by any Inference Provider for text-to-image." in lines
+    assert any(line.startswith("WARNING:") and f"falls back to {BASE}" in line for line in lines)
+
+
+def test_nothing_served_is_a_failure(hub, monkeypatch):
+    hub.hub.update({LORA: {"fal-ai": {"status": "staging", "task": "text-to-image", "providerId": "x"}}})
+    code, lines = run(hub, monkeypatch)
+    assert code == 1
+    assert any("mapped but not usable: fal-ai (staging, text-to-image)" in line for line in lines)
+    assert any(f"Model {BASE}: could not be checked (the Hub answered HTTP 404)" in line for line in lines)
+    assert any(line.startswith("FAIL: no configured image model is served") for line in lines)
+
+
+def test_a_chosen_provider_that_does_not_serve_the_model_fails(hub, monkeypatch):
+    hub.hub.update({LORA: mapping("fal-ai", "x"), BASE: mapping("fal-ai", "x")})
+    code, lines = run(hub, monkeypatch, FLUX_PROVIDER="replicate")
+    assert code == 1 and any("(not by FLUX_PROVIDER=replicate)" in line for line in lines)
+
+
+def test_with_a_dedicated_endpoint_only_the_safety_model_is_asked(hub, monkeypatch):
+    code, lines = run(hub, monkeypatch, FLUX_ENDPOINT_URL="https://example.invalid/flux")
+    assert code == 0 and "dedicated endpoint" in lines[0]
+    assert [r.split("?")[0] for r in hub.hub_requests] == [f"/api/models/{SAFETY}"]
+
+
+def test_without_a_token_nothing_is_asked(monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    lines: list[str] = []
+    assert check_provider.main([], out=lines.append) == 2 and "HF_TOKEN is not set" in lines[0]
+
+
+# ---- at run time -------------------------------------------------------------------------------
+
+@pytest.fixture
+def routed(hub, monkeypatch):
+    """The real InferenceClient asks the fake Hub for provider mappings and calls the fake router."""
+    from huggingface_hub import constants
+    from huggingface_hub.inference._providers import _common
+
+    monkeypatch.setattr(constants, "ENDPOINT", hub.hub_url)
+    monkeypatch.setattr(constants, "INFERENCE_PROXY_TEMPLATE", hub.router_template)
+    from huggingface_hub.inference._providers import PROVIDERS
+
+    for helper in PROVIDERS["hf-inference"].values():  # its base URL was fixed at import
+        monkeypatch.setattr(helper, "base_url", hub.router_template.format(provider="hf-inference"))
+    _common._fetch_inference_provider_mapping.cache_clear()
+    yield hub
+    _common._fetch_inference_provider_mapping.cache_clear()
+
+
+def test_a_lora_not_served_falls_back_to_the_base_model_once_and_says_which(routed):
+    routed.hub.update({LORA: {}, BASE: mapping("hf-inference", BASE)})
+    provider = FluxProvider(Settings(flux_lora=LORA, flux_model=BASE), "hf_test")
+    png = provider.generate(REQUEST)
+    assert png.startswith(b"\x89PNG")
+    assert (provider.last_model, provider.last_provider) == (BASE, "auto")
+    [call] = routed.requests
+    assert call["path"].startswith("/router/hf-inference/models/" + BASE)
+    provider.generate(REQUEST)  # the container remembers: no second try of the LoRA
+    assert sum(1 for r in routed.hub_requests if r.startswith(f"/api/models/{LORA}")) == 1
+
+
+def test_when_the_base_model_is_not_served_either_the_job_fails_coded(routed):
+    routed.hub.update({LORA: {}, BASE: {}})
+    with pytest.raises(ProviderError) as caught:
+        FluxProvider(Settings(flux_lora=LORA, flux_model=BASE), "hf_test").generate(REQUEST)
+    assert (caught.value.code, caught.value.retryable) == ("model_not_served", False)

@@ -1,0 +1,169 @@
+"""The content policy on prompts: a corpus of refused and allowed requests, the normalisation that
+stops trivial respellings, and the rules being data."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib import content_policy
+from chalicelib.content_policy import check, check_text
+
+REFUSED = [
+    # (prompt, rule)
+    ("a nude woman on a beach", "sexual_content"),
+    ("NAKED man portrait", "sexual_content"),
+    ("topless model, studio lighting", "sexual_content"),
+    ("n a k e d woman", "sexual_content"),
+    ("n.u.d.e portrait", "sexual_content"),
+    ("s-e-x scene", "sexual_content"),
+    ("n4k3d woman", "sexual_content"),
+    ("p0rn star headshot", "sexual_content"),
+    ("$ex worker", "sexual_content"),
+    ("nuuuude photo", "sexual_content"),
+    ("ｎｕｄｅ portrait", "sexual_content"),           # fullwidth
+    ("𝐧𝐚𝐤𝐞𝐝 woman", "sexual_content"),            # mathematical bold
+    ("nаkеd woman", "sexual_content"),               # Cyrillic а and е
+    ("nu\u200bde woman", "sexual_content"),          # zero-width space inside
+    ("nüde woman", "sexual_content"),                # accent
+    ("woman with bare breasts", "sexual_content"),
+    ("erotic boudoir photo", "sexual_content"),
+    ("NSFW portrait", "sexual_content"),
+    ("hentai girl", "sexual_content"),
+    ("a loli character", "minors"),
+    ("jailbait selfie", "minors"),
+    ("sexy schoolgirl", "minors"),
+    ("seductive 14 year old", "minors"),
+    ("little girl in lingerie", "minors"),
+    ("naked child", "minors"),
+    ("teen in a skimpy bikini, seductive", "minors"),
+    ("decapitated soldier", "graphic_violence"),
+    ("man covered in blood, gore", "graphic_violence"),
+    ("g0ry horror victim", "graphic_violence"),
+    ("severed head on a table", "graphic_violence"),
+    ("dead body in the street", "graphic_violence"),
+    ("a tortured prisoner", "graphic_violence"),
+    ("man with a swastika tattoo", "hate_symbols"),
+    ("nazi officer portrait", "hate_symbols"),
+    ("kkk robe", "hate_symbols"),
+    ("ku klux klan member", "hate_symbols"),
+    ("white power rally poster", "hate_symbols"),
+    ("1488 tattoo on his neck", "hate_symbols"),
+    ("h1tl3r portrait", "hate_symbols"),
+    ("s w a s t i k a flag", "hate_symbols"),
+]
+
+ALLOWED = [
+    "portrait of a farmer from Sussex",
+    "a financial analyst in a grey suit",
+    "a footballer from Scunthorpe",
+    "woman wearing a breast cancer awareness ribbon",
+    "elegant woman in a cocktail dress",
+    "professional headshot, studio lighting",
+    "photo shoot of a chef",
+    "Al Gore giving a speech",
+    "hiker in a Gore-Tex jacket",
+    "swimmer doing breaststroke",
+    "a cook holding a chicken breast",
+    "double breasted navy blazer",
+    "a child in a school uniform, smiling",
+    "teenager skateboarding in a park",
+    "happy kids at a birthday party",
+    "young woman in a summer dress",
+    "sexy red evening gown",              # suggestive alone is not refused for adults
+    "woman in a bikini on the beach",
+    "a 32 year old software engineer",
+    "the Essex coastline behind a fisherman",
+    "Middlesex university graduate",
+    "a documentary photographer",
+    "punk rock fan in a Sex Pistols t-shirt",
+    "grandfather with a pipe, 1950s style",
+    "classic cartoon strip artist at work",
+    "history teacher explaining World War II",
+    "a nurse in scrubs",
+    "bass guitarist on stage",
+    "man wearing glasses, 4k photo",
+    "Dr. Hoang, a specialist in sexual health education",
+]
+
+
+@pytest.mark.parametrize("prompt, rule", REFUSED)
+def test_refused_prompts_name_the_rule_they_break(prompt, rule):
+    violation = check_text(prompt)
+    assert violation is not None, prompt
+    assert violation.rule == rule
+    assert violation.field == "prompt"
+    assert violation.version == "content-policy.v1"
+
+
+@pytest.mark.parametrize("prompt", [p for p in ALLOWED if "sexual health" not in p])
+def test_allowed_prompts_pass_including_what_naive_filters_refuse(prompt):
+    assert check_text(prompt) is None
+
+
+def test_a_medical_mention_of_the_word_sexual_is_refused_the_policy_is_strict_on_that_word():
+    # Documented trade-off (docs/content-policy.md): "sexual" is refused wherever it appears.
+    assert check_text(ALLOWED[-1]).rule == "sexual_content"
+
+
+def test_every_request_field_is_checked_and_named():
+    violation = check({"prompt": "portrait", "name": "Sam", "personaBackground": "works as a stripper"})
+    assert (violation.rule, violation.field) == ("sexual_content", "personaBackground")
+    assert check({"prompt": "portrait", "personaPersonality": ["kind", "n4k3d"]}).field == "personaPersonality"
+    assert check({"prompt": "portrait", "style": "nude"}).field == "style"
+
+
+@pytest.mark.parametrize("fields", [
+    {"prompt": "in lingerie", "ageRange": "teen"},
+    {"prompt": "seductive pose", "ageRange": "child"},
+    {"prompt": "seductive pose", "personaAge": 15},
+])
+def test_suggestive_words_about_a_minor_are_refused_by_age_range_or_persona_age(fields):
+    assert check(fields).rule == "minors"
+
+
+@pytest.mark.parametrize("fields", [
+    {"prompt": "seductive pose", "ageRange": "young-adult"},
+    {"prompt": "seductive pose", "personaAge": 25},
+    {"prompt": "in a school uniform", "ageRange": "teen"},
+])
+def test_the_same_words_about_an_adult_or_innocent_words_about_a_minor_pass(fields):
+    assert check(fields) is None
+
+
+def test_words_either_side_of_an_allowed_phrase_never_join_into_a_refused_one(tmp_path):
+    # "gore" is refused, "al gore" allowed: "al gore" must not hide a separate "gore" nearby.
+    assert check_text("Al Gore portrait") is None
+    assert check_text("Al Gore portrait, gore everywhere").rule == "graphic_violence"
+
+
+def test_the_rules_are_data_a_new_term_in_the_file_is_enforced_without_code(tmp_path):
+    data = json.loads(content_policy.POLICY_FILE.read_text())
+    data["rules"][-1]["terms"].append("forbidden banner")
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(data))
+    policy = content_policy.load(str(path))
+    assert check_text("a forbidden banner", policy).rule == "hate_symbols"
+    assert check_text("a forbidden banner") is None  # the shipped policy is unchanged
+
+
+def test_normalisation_reads_leetspeak_spacing_and_confusables():
+    readings = content_policy.readings("Ｎ 4 K 3 D, ρ0rn")
+    assert any(words[:1] == ("naked",) for words in readings)
+    assert any("porn" in words for words in readings)
+
+
+def test_every_shipped_preset_and_persona_example_passes_the_policy():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "data"
+    presets = json.loads((root / "presets.v1.json").read_text())["presets"]
+    examples = json.loads((root / "persona-examples.v1.json").read_text())
+    examples = examples.get("personaExamples") or examples.get("examples") or examples.get("items") or []
+    assert len(presets) >= 20 and len(examples) >= 20
+    for preset in presets:
+        fields = {"prompt": preset["prompt"], "name": preset["name"], **(preset.get("persona") or {}),
+                  **(preset.get("attributes") or {})}
+        assert check(fields) is None, preset["id"]
+    for example in examples:
+        assert check(example) is None, example.get("id")
