@@ -124,7 +124,8 @@ def test_api_reads_make_the_same_dynamodb_calls_for_10_and_5000_items(client, n)
 
 
 def test_recording_an_event_is_one_transaction(client):
-    """In order: one TransactWriteItems. A replay: one (cancelled). Out of order: two (see usage._write)."""
+    """In order: one TransactWriteItems. A replay: one (cancelled). Out of order: two (see usage._write).
+    Over HTTP each report first counts in the user's per-second window (one UpdateItem, usage.admit)."""
     seeded = seed(dependencies.get_deps().dynamodb, 10)
     url = f"{PREFIX}/avatars/{seeded['avatar']}/usage"
     late = {"eventId": "evt-late", "appId": "app-0", "appName": "App", "action": "use",
@@ -137,7 +138,8 @@ def test_recording_an_event_is_one_transaction(client):
         assert resp.status_code in (200, 201), resp.body
         counts.append(calls.names)
 
-    assert counts == [["TransactWriteItems"], ["TransactWriteItems"], ["TransactWriteItems", "TransactWriteItems"]]
+    assert counts == [["UpdateItem", "TransactWriteItems"], ["UpdateItem", "TransactWriteItems"],
+                      ["UpdateItem", "TransactWriteItems", "TransactWriteItems"]]
 
 
 def test_counter_sees_calls_on_clients_created_while_counting(client):
