@@ -229,7 +229,7 @@ async function renderProject(projectId) {
 
   const search = h("input", { id: "search", type: "search", placeholder: "Search by name" });
   const filters = {
-    sourceType: select("filter-source", [["", "Any source"], ["uploaded", "Uploaded"], ["text_to_image", "AI generated"], ["preset", "From preset"]]),
+    sourceType: select("filter-source", [["", "Any source"], ["uploaded", "Uploaded"], ["text_to_image", "AI generated"], ["preset", "From preset"], ["image_to_image", "Restyled"]]),
     gender: select("filter-gender", [["", "Any gender"], ...ATTRIBUTES.gender.map((g) => [g, pretty(g)])]),
     style: select("filter-style", [["", "Any style"], ...ATTRIBUTES.style.map((s) => [s, pretty(s)])]),
   };
@@ -415,6 +415,7 @@ function avatarCard(view, avatar) {
       ? h("div", { class: "thumb placeholder" }, "Upload not finished — delete it and upload again")
       : h("div", { class: "thumb placeholder" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Checking the photo…");
   const badges = ["gender", "ageRange", "style"].filter((k) => avatar[k]).map((k) => h("span", { class: "badge" }, pretty(avatar[k])));
+  if (avatar.sourceType === "image_to_image") badges.unshift(h("span", { class: "badge restyled" }, "Restyled"));
   if (avatar.status !== "ready") badges.unshift(h("span", { class: "badge status" }, avatar.status === "uploading" ? "Not uploaded" : "Processing"));
   return h("article", { class: "card avatar-card", dataset: { avatarId: avatar.id, status: avatar.status, source: avatar.sourceType } },
     image,
@@ -574,9 +575,14 @@ export function renderJob(view, job) {
   if (job.status === "completed") {
     existing?.remove();
     shownJobs.add(job.id);
-    if (job.avatar && !deletedAvatars.has(job.avatar.id) && !document.querySelector(`.avatar-card[data-avatar-id="${job.avatar.id}"]`)) {
-      upsertCard(view, job.avatar, { first: true });
-      toast(`“${job.avatar.name}” is ready`, "ok");
+    // Each image of the job is its own avatar; a job some of whose images failed keeps the others.
+    const made = (job.avatars?.length ? job.avatars : [job.avatar]).filter((a) => a && !deletedAvatars.has(a.id)
+      && !document.querySelector(`.avatar-card[data-avatar-id="${a.id}"]`));
+    made.slice().reverse().forEach((a) => upsertCard(view, a, { first: true }));
+    if (made.length) {
+      const partial = job.imagesFailed > 0 ? ` — ${job.imagesMade} of ${job.numImages} made` : "";
+      const what = made.length > 1 ? `${made.length} avatars of “${job.request?.name || made[0].name}” are` : `“${made[0].name}” is`;
+      toast(`${what} ready${partial}`, partial ? "info" : "ok", partial ? 8000 : 3500);
       refreshCounts(view);
     }
     return;
@@ -585,7 +591,7 @@ export function renderJob(view, job) {
   const name = job.request?.name || job.name || "Avatar";
   const card = h("div", { class: `job ${job.status}`, role: "group", "aria-label": `Generation of ${name}`,
     dataset: { generationId: job.id, status: job.status } },
-  h("div", { class: "row spread" }, h("strong", { class: "ellipsis" }, `✨ ${name}`),
+  h("div", { class: "row spread" }, h("strong", { class: "ellipsis" }, `${job.request?.sourceType === "image_to_image" ? "🎨" : "✨"} ${name}${job.numImages > 1 ? ` × ${job.numImages}` : ""}`),
     h("span", { class: "meta job-status" }, jobText(job))),
   job.status === "failed" ? null : h("progress", { max: 100, value: job.progress, "aria-label": `Progress of ${name}` }),
   h("div", { class: "row" },

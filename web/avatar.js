@@ -1,10 +1,21 @@
 // One avatar's dialog: the face, its details (and editing them), the thumbnail crop, usage, and a developer panel.
 import { deleteAvatar, renderJob, upsertCard } from "./app.js";
-import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline, fill, pretty, safe, select, state,
+import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline, fill, imageCount, pretty, safe, select, state,
   traitInputs, traitSections } from "./core.js";
 import { clearDialogError, closeDialog, h, label, openDialog, toast, when } from "./ui.js";
 
-const SOURCES = { uploaded: "Uploaded photo", text_to_image: "AI generated", preset: "AI generated from a preset" };
+const SOURCES = { uploaded: "Uploaded photo", text_to_image: "AI generated", preset: "AI generated from a preset",
+  image_to_image: "Restyled" };
+
+/** Restyle chips: each sets the API's `style` and a prompt phrase the person can then change. */
+export const RESTYLES = [
+  ["watercolor", "Watercolor", "soft watercolor painting, loose brush strokes, paper texture"],
+  ["oil-painting", "Oil painting", "classical oil painting, rich impasto brush work, warm light"],
+  ["anime", "Anime", "anime illustration, clean line art, cel shading"],
+  ["cinematic", "Cinematic", "cinematic film still, dramatic lighting, shallow depth of field"],
+  ["studio-portrait", "Studio portrait", "studio portrait, softbox lighting, plain backdrop"],
+  ["pixel-art", "Pixel art", "pixel art portrait, limited palette, crisp pixels"],
+];
 
 export async function showAvatar(view, avatar) {
   let fresh = await call(state.api.get(`/avatars/${avatar.id}`));
@@ -35,6 +46,7 @@ export async function showAvatar(view, avatar) {
           out.items.forEach((job) => renderJob(view, job));
           state.poll?.();
         }) }, "✨ 2 variations"),
+        fresh.status === "ready" ? h("button", { type: "button", class: "ghost", id: "restyle-avatar", onclick: drawRestyle }, "🎨 Restyle") : null,
         h("a", { href: fresh.imageUrl, target: "_blank", rel: "noopener", class: "button ghost" }, "Full image"),
         h("button", { type: "button", class: "ghost danger-text", id: "delete-avatar", onclick: safe(async () => {
           await deleteAvatar(view, fresh);
@@ -47,7 +59,8 @@ export async function showAvatar(view, avatar) {
     const persona = rows(PERSONA_KEYS);
     const look = rows(Object.keys(ATTRIBUTES));
     info.replaceChildren(
-      h("div", { class: "row spread" }, h("p", { class: "meta" }, SOURCES[fresh.sourceType] || fresh.sourceType, ` · added ${when(fresh.createdAt)}`),
+      h("div", { class: "row spread" }, h("p", { class: "meta", id: "avatar-source" }, SOURCES[fresh.sourceType] || fresh.sourceType,
+        fresh.sourceAvatarId ? [" from ", source] : null, ` · added ${when(fresh.createdAt)}`),
         h("button", { type: "button", class: "secondary", id: "edit-avatar", onclick: drawForm }, "Edit details")),
       h("h3", {}, "Persona"), persona.length ? h("dl", { class: "facts" }, persona) : h("p", { class: "empty-line" }, "No persona yet — add one with Edit details."),
       h("h3", {}, "Look"), look.length ? h("dl", { class: "facts" }, look) : h("p", { class: "empty-line" }, "No attributes yet — add them so the filters find this avatar."),
@@ -84,6 +97,53 @@ export async function showAvatar(view, avatar) {
     inputs.name.focus();
   }
 
+  /** Restyle (image-to-image): a new avatar from this one's picture, a style and a prompt; this one stays. */
+  function drawRestyle() {
+    const prompt = h("textarea", { id: "restyle-prompt", rows: 3, maxlength: 600, minlength: 3, required: true,
+      placeholder: "e.g. soft watercolor painting", "aria-describedby": "restyle-prompt-help" });
+    const strength = h("input", { type: "range", id: "restyle-strength", min: 0.1, max: 1, step: 0.1, value: 0.6,
+      "aria-describedby": "restyle-strength-help" });
+    const strengthOut = h("output", { for: "restyle-strength", id: "restyle-strength-value", class: "meta" }, "0.6");
+    strength.addEventListener("input", () => { strengthOut.textContent = Number(strength.value).toFixed(1); });
+    const count = imageCount("restyle-count");
+    let style = null;
+    const chips = RESTYLES.map(([value, text, phrase]) => h("button", { type: "button", class: "chip", "aria-pressed": "false",
+      dataset: { style: value }, onclick: () => {
+        const on = style !== value;
+        style = on ? value : null;
+        chips.forEach((c) => c.setAttribute("aria-pressed", String(c.dataset.style === style)));
+        if (on) prompt.value = phrase;
+      } }, text));
+    const submit = h("button", { type: "submit", id: "start-restyle" }, "🎨 Restyle");
+    const form = h("form", { id: "restyle-form", class: "stack", onsubmit: safe(async (event) => {
+      event.preventDefault();
+      if (submit.disabled) return;
+      clearDialogError();
+      submit.disabled = true;  // one click, one job (the key makes a network retry harmless)
+      try {
+        const body = { prompt: prompt.value.trim(), strength: Number(strength.value), numImages: Number(count.value) };
+        if (style) body.style = style;
+        const job = await call(state.api.post(`/avatars/${fresh.id}/restyle`, body, { "Idempotency-Key": crypto.randomUUID() }));
+        closeDialog();
+        toast(`Restyling “${fresh.name}”`, "ok");
+        renderJob(view, job);
+        state.poll?.();
+      } finally { submit.disabled = false; }
+    }) },
+    h("h3", {}, "Restyle"),
+    h("p", { class: "meta" }, "Makes a new avatar from this picture in another style; this one stays as it is."),
+    h("div", { class: "chips", role: "group", "aria-label": "Style" }, chips),
+    h("label", {}, h("span", {}, "Prompt"), prompt,
+      h("small", { id: "restyle-prompt-help", class: "meta" }, "A style chip fills it in; change it as you like.")),
+    h("label", {}, h("span", {}, "Strength"), h("span", { class: "row" }, strength, strengthOut),
+      h("small", { id: "restyle-strength-help", class: "meta" }, "Low keeps close to the picture; high changes more.")),
+    h("label", {}, h("span", {}, "Images"), count),
+    h("div", { class: "dialog-footer" }, submit,
+      h("button", { type: "button", class: "ghost", onclick: () => { drawFacts(); loadHistory(fresh.id, history); document.getElementById("restyle-avatar")?.focus(); } }, "Cancel")));
+    info.replaceChildren(form);
+    chips[0].focus();
+  }
+
   function devPanel() {
     const app = select("usage-app", APPS);
     const action = h("input", { id: "usage-action", value: "generate", maxlength: 64 });
@@ -101,6 +161,11 @@ export async function showAvatar(view, avatar) {
       h("button", { type: "submit", class: "secondary", id: "record-usage" }, "Record use")));
   }
 
+  // The avatar a restyle came from, by name once known (it may since have been deleted).
+  const source = h("span", { id: "restyled-from" }, "another avatar");
+  if (fresh.sourceAvatarId) {
+    state.api.get(`/avatars/${fresh.sourceAvatarId}`).then((a) => { source.textContent = `“${a.name}”`; }).catch(() => {});
+  }
   drawPicture();
   drawFacts();
   openDialog(fresh.name, h("div", { class: "avatar-detail" }, picture, info), { wide: true });

@@ -19,7 +19,7 @@ export const APPS = [["pose-generator", "Pose Generator"], ["video-generator", "
   ["poster-maker", "Poster Maker"]];
 
 /** Words for an attribute value ("young-adult" → "Young adult", "non-binary" → "Non-binary"). */
-const WORDS = { "young-adult": "Young adult", text_to_image: "AI generated" };
+const WORDS = { "young-adult": "Young adult", text_to_image: "AI generated", image_to_image: "Restyled" };
 export const pretty = (value) => WORDS[value] || String(value).replace(/^./, (c) => c.toUpperCase());
 
 /** Await an API call; on failure say why (in the open dialog, else a toast) and rethrow, marked as said. */
@@ -44,6 +44,9 @@ export const safe = (fn) => async (...args) => {
 export function select(id, options, value = "", attrs = {}) {
   return h("select", { id, ...attrs }, options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
 }
+
+/** How many images one job makes (the API takes 1–4; each becomes its own avatar). */
+export const imageCount = (id) => select(id, [1, 2, 3, 4].map((n) => [String(n), n === 1 ? "1 image" : `${n} images`]), "1");
 
 /** Persona and look inputs shared by the generate form and the edit form (ids prefixed). */
 export function traitInputs(prefix) {

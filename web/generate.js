@@ -1,6 +1,6 @@
 // The generate dialog: describe a person (from scratch, a persona example or a preset) or pick a preset.
 import { renderJob } from "./app.js";
-import { ATTRIBUTES, call, collect, fill, offline, pretty, safe, select, state, traitInputs, traitSections } from "./core.js";
+import { ATTRIBUTES, call, collect, fill, imageCount, offline, pretty, safe, select, state, traitInputs, traitSections } from "./core.js";
 import { clearDialogError, closeDialog, h, openDialog, toast } from "./ui.js";
 
 /** The look each persona example starts from (the API's examples carry a persona only). Unknown
@@ -69,13 +69,14 @@ export async function showGenerate(view, { preset = null } = {}) {
   if (preset) { fill(inputs, fromPreset(preset)); setPreset(preset); }
 
   const submit = h("button", { type: "submit", id: "start-generation" }, "✨ Generate");
+  const count = imageCount("gen-count");
   const start = safe(async (event) => {
     event.preventDefault();
     if (submit.disabled) return;
     clearDialogError();
     submit.disabled = true;  // one click, one job (and the key below makes a network retry harmless)
     try {
-      const body = collect(inputs);
+      const body = { ...collect(inputs), numImages: Number(count.value) };
       const job = fromPresetId
         ? await call(state.api.post(`/presets/${fromPresetId}/generate`, { projectId: view.project.id, ...body }, { "Idempotency-Key": crypto.randomUUID() }))
         : await call(state.api.post(`/projects/${view.project.id}/avatars/generate`, body, { "Idempotency-Key": crypto.randomUUID() }));
@@ -112,7 +113,8 @@ export async function showGenerate(view, { preset = null } = {}) {
           h("small", { id: "persona-help", class: "meta" }, "Fills the persona, the look and a starter description — change anything after.")),
         h("label", { class: "span-all" }, h("span", {}, "Describe the person"), inputs.prompt,
           h("small", { id: "gen-prompt-help", class: "meta" }, "Who they are and the setting; the look below is added to it.")),
-        h("label", {}, h("span", {}, "Avatar name"), inputs.name))),
+        h("label", {}, h("span", {}, "Avatar name"), inputs.name),
+        h("label", {}, h("span", {}, "Number of images"), count))),
     traitSections(inputs),
     h("div", { class: "dialog-footer" }, submit,
       h("span", { class: "meta" }, offline() ? "Offline placeholder — no FLUX on this stack" : "Photo-realistic portrait with FLUX.1-dev and a realism LoRA")));

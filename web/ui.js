@@ -138,6 +138,8 @@ export function errorText(error) {
     });
     return `${error.message} — ${fields.join("; ")}`;
   }
+  // The content policy names the rule: say it, and that rewording is the way on.
+  if (error.code === "prompt_rejected") return `${error.message}. Reword the prompt and try again (docs/content-policy.md).`;
   if (error.status >= 500) return `Something went wrong on our side (${error.message}) — try again.`;
   return error.message || String(error);
 }
