@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.conftest import DESKTOP, PHONE, create_project, sign_in, upload
+from tests.e2e.test_views import no_sideways_scroll
 from tests.support import images as img
 from tests.support.browser import screenshot
 
@@ -104,4 +105,7 @@ def test_the_restyle_form_has_no_serious_accessibility_violation(new_page, user,
     _open_restyle(page, _uploaded(page, tmp_path))
     page.get_by_role("button", name="Cinematic").click()
     expect(page.get_by_role("group", name="Style")).to_be_visible()
-    assert_accessible(page, f"the restyle form ({scheme}, {viewport['width']} px)")
+    where = f"the restyle form ({scheme}, {viewport['width']} px)"
+    assert_accessible(page, where)
+    no_sideways_scroll(page, where)
+    screenshot(page, f"view-restyle-{scheme}-{viewport['width']}")
