@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = ROOT / "web"
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 MAX_BODY_BYTES = 1024 * 1024  # API Gateway has a hard limit too (10 MB); the app's own is smaller
+DRAIN_MAX_BYTES = 16 * 1024 * 1024  # larger bodies are refused without reading them
 MAX_TOKEN_BODY = 4096
 API_ROOT = "/api/"
 
@@ -143,6 +144,15 @@ class LocalRequestHandler(ChaliceRequestHandler):
             return None
         if length > limit:
             self.close_connection = True
+            # Read (and drop) a moderately oversized body first: a client still sending it would meet a
+            # closed socket (a broken pipe) instead of the 413 it should read.
+            if length <= DRAIN_MAX_BYTES:
+                remaining = length
+                while remaining > 0:
+                    chunk = self.rfile.read(min(remaining, 65536))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
             self._send_error(gateway.error_response(413, "payload_too_large",
                                                     f"Request body is larger than {limit} bytes",
                                                     {"limit": limit}))
