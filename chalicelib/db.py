@@ -24,10 +24,6 @@ def transaction_reasons(exc: TransactWriteError) -> list[str]:
     return [(r.code if r is not None else "None") for r in reasons]
 
 
-def transaction_condition_failed(exc: Exception) -> bool:
-    return isinstance(exc, TransactWriteError) and CONDITION_FAILED in transaction_reasons(exc)
-
-
 # ---- named transactions ------------------------------------------------------------------------
 #
 # DynamoDB answers a cancelled TransactWriteItems with one reason per item, in the order the items

@@ -11,11 +11,10 @@ import os
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import clock, ids, outbound
-from chalicelib.db import condition_failed, query_page, transaction_reasons
+from chalicelib.db import Transaction, TransactionCancelled, condition_failed, query_page
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.events import EVENT_TYPES, WEBHOOK_TEST
 from chalicelib.models import (
@@ -107,12 +106,12 @@ def create_webhook(connection: Any, settings: Any, user_id: str, url: str, event
                            secret=secret, created_at=now, updated_at=now)
     limit = settings.webhook_max_per_user
     try:
-        with TransactWrite(connection=connection) as tx:
-            tx.save(webhook, condition=WebhookModel.pk.does_not_exist())
-            tx.update(WebhookCountModel(user_pk(user_id)), actions=[WebhookCountModel.count.add(1)],
+        with Transaction(connection) as tx:
+            tx.save("webhook", webhook, condition=WebhookModel.pk.does_not_exist())
+            tx.update("count", WebhookCountModel(user_pk(user_id)), actions=[WebhookCountModel.count.add(1)],
                       condition=WebhookCountModel.count.does_not_exist() | (WebhookCountModel.count < limit))
-    except TransactWriteError as exc:
-        if "ConditionalCheckFailed" in transaction_reasons(exc):
+    except TransactionCancelled as cancelled:
+        if cancelled.failed("count"):
             raise ConflictError(f"You already have {limit} webhooks; delete one first", code="webhook_limit",
                                 details={"limit": limit}) from None
         raise
@@ -166,11 +165,12 @@ def update_webhook(settings: Any, user_id: str, webhook_id: str, *, url: str | N
 def delete_webhook(connection: Any, user_id: str, webhook_id: str) -> None:
     """Its pending deliveries find it gone and stop; its history expires with its TTL."""
     try:
-        with TransactWrite(connection=connection) as tx:
-            tx.delete(WebhookModel(user_pk(user_id), webhook_sk(webhook_id)), condition=WebhookModel.pk.exists())
-            tx.update(WebhookCountModel(user_pk(user_id)), actions=[WebhookCountModel.count.add(-1)])
-    except TransactWriteError as exc:
-        if "ConditionalCheckFailed" in transaction_reasons(exc):
+        with Transaction(connection) as tx:
+            tx.delete("webhook", WebhookModel(user_pk(user_id), webhook_sk(webhook_id)),
+                      condition=WebhookModel.pk.exists())
+            tx.update("count", WebhookCountModel(user_pk(user_id)), actions=[WebhookCountModel.count.add(-1)])
+    except TransactionCancelled as cancelled:
+        if cancelled.failed("webhook"):
             raise _not_found(webhook_id) from None
         raise
 
