@@ -101,7 +101,7 @@ check-provider: $(VENV)/.installed
 # The long run of the invariant state machine (make test runs a bounded one).
 invariants: $(VENV)/.installed
 	INVARIANT_EXAMPLES=$${INVARIANT_EXAMPLES:-200} INVARIANT_STEPS=$${INVARIANT_STEPS:-60} INVARIANT_RANDOM=1 \
-	  $(PY) -m pytest tests/functional/test_invariants.py -p no:timeout $(PYTEST_ARGS)
+	  $(PY) -m pytest tests/functional/test_invariants.py --timeout=0 $(PYTEST_ARGS)
 
 # The long API fuzz run (make test runs 10 cases per operation).
 fuzz: venv
