@@ -75,3 +75,17 @@ def create_project(page, name: str) -> None:
 
 def upload(page, path) -> None:
     page.set_input_files("#file-input", str(path))
+
+
+def uploaded_avatar(page, tmp_path, name="maya"):
+    """Upload a 600×800 photo named `name` and wait for its ready card."""
+    from playwright.sync_api import expect
+
+    from tests.support import images as img
+
+    photo = tmp_path / f"{name}.jpg"
+    photo.write_bytes(img.jpeg(600, 800))
+    upload(page, photo)
+    card = page.locator('.avatar-card[data-status="ready"]', has_text=name)
+    expect(card).to_have_count(1, timeout=20_000)
+    return card

@@ -3,24 +3,14 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import create_project, sign_in, upload
-from tests.support import images as img
+from tests.e2e.conftest import create_project, sign_in, uploaded_avatar
 from tests.support.browser import screenshot
-
-
-def _uploaded(page, tmp_path, name="maya"):
-    photo = tmp_path / f"{name}.jpg"
-    photo.write_bytes(img.jpeg(600, 800))
-    upload(page, photo)
-    card = page.locator('.avatar-card[data-status="ready"]', has_text=name)
-    expect(card).to_have_count(1, timeout=20_000)
-    return card
 
 
 def test_edit_an_uploaded_avatar_then_the_filters_find_it(page, user, tmp_path):
     sign_in(page, user)
     create_project(page, "Edit me")
-    card = _uploaded(page, tmp_path)
+    card = uploaded_avatar(page, tmp_path)
     page.select_option("#filter-gender", "female")
     expect(page.locator(".avatar-card")).to_have_count(0)  # no attributes yet: the filter cannot match
     page.select_option("#filter-gender", "")
@@ -96,7 +86,7 @@ def test_detail_view_has_human_labels_and_keeps_prompt_and_seed_under_advanced(p
 def test_crop_step_stays_hidden_while_the_api_has_no_crop(page, user, tmp_path):
     sign_in(page, user)
     create_project(page, "Crop")
-    card = _uploaded(page, tmp_path, "face")
+    card = uploaded_avatar(page, tmp_path, "face")
     avatar_id = card.get_attribute("data-avatar-id")
     has_crop = page.evaluate("""id => fetch(`/api/apps/avatar-creator/avatars/${id}`, { headers: {
         Authorization: `Bearer ${localStorage.getItem('avatar-creator.token')}` } }).then(r => r.json()).then(a => 'crop' in a)""", avatar_id)

@@ -8,19 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.a11y import assert_accessible
-from tests.e2e.conftest import DESKTOP, PHONE, create_project, sign_in, upload
+from tests.e2e.conftest import DESKTOP, PHONE, create_project, sign_in, uploaded_avatar
 from tests.e2e.test_views import no_sideways_scroll
-from tests.support import images as img
 from tests.support.browser import screenshot
-
-
-def _uploaded(page, tmp_path, name="maya"):
-    photo = tmp_path / f"{name}.jpg"
-    photo.write_bytes(img.jpeg(600, 800))
-    upload(page, photo)
-    card = page.locator('.avatar-card[data-status="ready"]', has_text=name)
-    expect(card).to_have_count(1, timeout=20_000)
-    return card
 
 
 def _open_restyle(page, card):
@@ -32,7 +22,7 @@ def _open_restyle(page, card):
 def test_restyle_from_the_dialog_makes_a_new_avatar_labelled_restyled_from_its_source(page, user, tmp_path):
     sign_in(page, user)
     create_project(page, "Restyles")
-    source = _uploaded(page, tmp_path)
+    source = uploaded_avatar(page, tmp_path)
     _open_restyle(page, source)
     watercolor = page.get_by_role("button", name="Watercolor")
     watercolor.click()
@@ -81,7 +71,7 @@ def test_two_images_in_the_generate_form_make_two_avatars(page, user):
 def test_a_refused_restyle_prompt_is_said_inside_the_open_dialog_and_starts_nothing(page, user, tmp_path):
     sign_in(page, user)
     create_project(page, "Refused")
-    source = _uploaded(page, tmp_path)
+    source = uploaded_avatar(page, tmp_path)
     _open_restyle(page, source)
     page.fill("#restyle-prompt", "nazi officer portrait")
     with page.expect_response(re.compile(r"/restyle$")) as answer:
@@ -102,7 +92,7 @@ def test_the_restyle_form_has_no_serious_accessibility_violation(new_page, user,
     page = new_page(viewport, color_scheme=scheme)
     sign_in(page, user)
     create_project(page, "Accessible")
-    _open_restyle(page, _uploaded(page, tmp_path))
+    _open_restyle(page, uploaded_avatar(page, tmp_path))
     page.get_by_role("button", name="Cinematic").click()
     expect(page.get_by_role("group", name="Style")).to_be_visible()
     where = f"the restyle form ({scheme}, {viewport['width']} px)"
