@@ -36,10 +36,10 @@ $(MS_VENV)/.installed: local/requirements-ministack.txt
 	$(MS_VENV)/bin/python -m pip install -q --disable-pip-version-check -r local/requirements-ministack.txt
 	@touch $@
 
-# The slim botocore data the app's clients load on a cold start (chalicelib/botocore_data.py).
-BOTOCORE_DATA := chalicelib/_botocore_data/VERSION
+# The slim botocore data the app's clients load on a cold start (chalicelib/aws/botocore_data.py).
+BOTOCORE_DATA := chalicelib/aws/_botocore_data/VERSION
 $(BOTOCORE_DATA): $(VENV)/.installed
-	$(PY) -m chalicelib.botocore_data
+	$(PY) -m chalicelib.aws.botocore_data
 
 venv: $(VENV)/.installed $(MS_VENV)/.installed $(BOTOCORE_DATA)
 

@@ -41,7 +41,7 @@ elif kind == "stack_floor":
     # loads its Logger only when it logs a line, and a successful GET logs none.)
     import chalice
     from pynamodb.connection import Connection
-    from chalicelib.botocore_data import loader
+    from chalicelib.aws.botocore_data import loader
     connection = Connection(region=os.environ["AWS_REGION"], host=os.environ.get("AWS_ENDPOINT_URL"))
     slim = loader()
     if slim is not None:

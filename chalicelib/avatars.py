@@ -11,9 +11,9 @@ from pynamodb.exceptions import DeleteError, DoesNotExist
 
 from chalicelib import clock
 from chalicelib.crops import crop_actions, crop_json
-from chalicelib.db import Transaction, TransactionCancelled, condition_failed, fill_page, iterate_all
+from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, fill_page, iterate_all
 from chalicelib.errors import ConflictError, NotFoundError
-from chalicelib.models import (
+from chalicelib.aws.models import (
     META,
     AttributesMap,
     AvatarModel,
@@ -230,7 +230,7 @@ def count_new_avatar(tx: Transaction, avatar: AvatarModel, now: Any, stats_actio
 def _delete_history(user_id: str, avatar_id: str) -> None:
     """Usage history and per-app summaries live in the avatar's partition; remove all but META."""
     pk = avatar_pk(user_id, avatar_id)
-    from chalicelib.models import UsageRecordModel
+    from chalicelib.aws.models import UsageRecordModel
 
     with UsageRecordModel.batch_write() as batch:
         for item in iterate_all(lambda key: UsageRecordModel.query(pk, last_evaluated_key=key, page_size=100,
@@ -251,7 +251,7 @@ def files_of(avatar: AvatarModel) -> list[str]:
 
 
 def _app_counts(avatar: AvatarModel) -> dict[str, int]:
-    from chalicelib.models import AppUsageSummaryModel
+    from chalicelib.aws.models import AppUsageSummaryModel
 
     counts = {}
     for item in iterate_all(lambda key: AppUsageSummaryModel.query(
@@ -266,7 +266,7 @@ def _retire(connection: Any, avatar: AvatarModel, *, project_exists: bool) -> No
     """Step 1 of a delete: the avatar turns `deleting` and leaves every counter in one transaction,
     conditional on the status and usage count it was read with. From then on no usage event can land
     on it (they require `ready`), so what the counters lose is exactly what it had."""
-    from chalicelib.models import AppUsageSummaryModel
+    from chalicelib.aws.models import AppUsageSummaryModel
 
     now = clock.now()
     deadline = clock.iso(now + timedelta(seconds=DELETE_GRACE_SECONDS))

@@ -1,7 +1,7 @@
 """One typed settings object, read from the environment once.
 
 Nothing here talks to AWS: secrets named by ARN are fetched lazily by
-`chalicelib.secrets` the first time they are needed.
+`chalicelib.aws.secrets` the first time they are needed.
 """
 from __future__ import annotations
 

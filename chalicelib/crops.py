@@ -16,11 +16,11 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import ConflictError, DependencyError, ValidationError
-from chalicelib.models import META, AvatarModel, CropMap, avatar_pk
+from chalicelib.aws.models import META, AvatarModel, CropMap, avatar_pk
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import Settings
-    from chalicelib.storage import Storage
+    from chalicelib.aws.storage import Storage
 
 THUMBNAIL_MESSAGE = "avatar.thumbnail"
 
@@ -75,9 +75,9 @@ def remake_thumbnail(storage: "Storage", settings: "Settings", user_id: str, ava
     from pynamodb.exceptions import DoesNotExist, UpdateError
 
     from chalicelib import images
-    from chalicelib.db import condition_failed
+    from chalicelib.aws.db import condition_failed
     from chalicelib.observability import logger
-    from chalicelib.storage import thumbnail_key
+    from chalicelib.aws.storage import thumbnail_key
 
     log = {"userId": user_id, "avatarId": avatar_id}
     try:

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.connection import Connection  # already loaded by the models: free here
 
 from chalicelib.config import Settings, get_settings
-from chalicelib.models import ALL_MODELS, bind_models
+from chalicelib.aws.models import ALL_MODELS, bind_models
 
 if TYPE_CHECKING:  # pragma: no cover
-    from chalicelib.storage import Storage
+    from chalicelib.aws.storage import Storage
 
 # Reentrant: building a client builds the session first, both under this lock (botocore sessions
 # are not thread-safe; the local server runs handlers on threads).
@@ -71,7 +71,7 @@ class Dependencies:
                 options["s3"] = {"addressing_style": "path"}
         session = self.session
         if service not in session.get_available_services():
-            # Slim data built before this service joined it (chalicelib.botocore_data.SERVICES):
+            # Slim data built before this service joined it (chalicelib.aws.botocore_data.SERVICES):
             # botocore's own catalogue, at the slim data's usual cost.
             from botocore.session import get_session
 
@@ -87,13 +87,13 @@ class Dependencies:
     def session(self) -> Any:
         """The container's one botocore session: every client here is built on it, PynamoDB's too,
         so the service catalogue and endpoint data are loaded once — from the slim copy in
-        chalicelib.botocore_data when it matches this botocore."""
+        chalicelib.aws.botocore_data when it matches this botocore."""
         if self._session is None:
             with _lock:
                 if self._session is None:
                     from botocore.session import get_session
 
-                    from chalicelib.botocore_data import loader
+                    from chalicelib.aws.botocore_data import loader
 
                     session = get_session()
                     slim = loader()
@@ -116,14 +116,14 @@ class Dependencies:
 
     @functools.cached_property
     def event_bus(self) -> Any:
-        from chalicelib.event_bus import EventBus
+        from chalicelib.aws.event_bus import EventBus
 
         return EventBus(self.events, self.settings.event_bus_name)
 
     @functools.cached_property
     def storage(self) -> "Storage":
-        from chalicelib.presign import frozen
-        from chalicelib.storage import Storage
+        from chalicelib.aws.presign import frozen
+        from chalicelib.aws.storage import Storage
 
         # The session the S3 client will sign with: its credentials are the client's (refreshed by
         # botocore). The client itself is built on first use: a worker may skip its event before.

@@ -128,7 +128,7 @@ _URL_FIELDS = ("imageUrl", "thumbnailUrl", "displayUrl", "url")
 
 def avatar_data(image: dict) -> dict:
     from chalicelib import avatars
-    from chalicelib.models import AvatarModel
+    from chalicelib.aws.models import AvatarModel
 
     data = avatars.to_json(AvatarModel.from_raw_data(image), _NoUrls(), 0)
     for name in _URL_FIELDS:
@@ -139,7 +139,7 @@ def avatar_data(image: dict) -> dict:
 
 def generation_data(image: dict) -> dict:
     from chalicelib import generation
-    from chalicelib.models import GenerationModel
+    from chalicelib.aws.models import GenerationModel
 
     data = generation.to_json(GenerationModel.from_raw_data(image), None)
     data.pop("avatar", None)  # the API embeds the avatar with URLs; the event names it (avatarId)
@@ -149,7 +149,7 @@ def generation_data(image: dict) -> dict:
 
 def project_data(image: dict) -> dict:
     from chalicelib import projects
-    from chalicelib.models import ProjectModel
+    from chalicelib.aws.models import ProjectModel
 
     data = projects.to_json(ProjectModel.from_raw_data(image))
     data["userId"] = _image_value(image, "userId")

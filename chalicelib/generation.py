@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import avatars, clock, ids
-from chalicelib.db import Transaction, TransactionCancelled, condition_failed, query_page
+from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, query_page
 from chalicelib.errors import ConflictError, DependencyError, NotFoundError, QuotaExceededError, ValidationError
-from chalicelib.models import (
+from chalicelib.aws.models import (
     META,
     AvatarModel,
     GenerationModel,
@@ -45,11 +45,11 @@ from chalicelib.models import (
     user_pk,
 )
 from chalicelib.observability import logger
-from chalicelib.storage import display_key, image_key, thumbnail_key
+from chalicelib.aws.storage import display_key, image_key, thumbnail_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import Settings
-    from chalicelib.storage import Storage
+    from chalicelib.aws.storage import Storage
 
 ACTIVE = ("pending", "processing")
 TERMINAL = ("completed", "failed", "cancelled")

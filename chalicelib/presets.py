@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from pynamodb.exceptions import UpdateError
 
 from chalicelib import clock
-from chalicelib.db import condition_failed
+from chalicelib.aws.db import condition_failed
 from chalicelib.errors import NotFoundError
-from chalicelib.models import (
+from chalicelib.aws.models import (
     PERSONA_PK,
     PRESET_PK,
     AttributesMap,
@@ -36,7 +36,7 @@ from chalicelib.models import (
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # pragma: no cover
-    from chalicelib.storage import Storage
+    from chalicelib.aws.storage import Storage
 
 GALLERY_TTL_SECONDS = 60
 PRESET_PREFIX = "presets/"  # outside uploads/: writing previews never triggers the upload worker

@@ -10,9 +10,9 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
 from chalicelib import clock, ids
-from chalicelib.db import Transaction, TransactionCancelled, condition_failed, iterate_all, query_page
+from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, iterate_all, query_page
 from chalicelib.errors import DependencyError, NotFoundError
-from chalicelib.models import (
+from chalicelib.aws.models import (
     AvatarModel,
     GenerationModel,
     ProjectModel,

@@ -271,6 +271,6 @@ class OfflineProvider:
 def get_provider(settings: "Settings") -> Provider:
     if settings.offline_generation:
         return OfflineProvider()
-    from chalicelib.secrets import hf_token
+    from chalicelib.aws.secrets import hf_token
 
     return FluxProvider(settings, hf_token(settings))

@@ -89,11 +89,11 @@ class FailClosed(Unchecked):
 
 def checker_for(settings: "Settings") -> Checker | Unchecked:
     if settings.safety_endpoint_url:
-        from chalicelib.secrets import hf_token
+        from chalicelib.aws.secrets import hf_token
 
         return Checker(settings, hf_token(settings) if (settings.hf_token or settings.hf_token_arn) else None)
     if settings.hf_token or settings.hf_token_arn:
-        from chalicelib.secrets import hf_token
+        from chalicelib.aws.secrets import hf_token
 
         return Checker(settings, hf_token(settings))
     if settings.offline_generation:

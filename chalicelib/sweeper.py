@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import clock
-from chalicelib.models import (
+from chalicelib.aws.models import (
     META,
     SWEEP_SHARDS,
     AvatarModel,
@@ -31,7 +31,7 @@ from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import Settings
-    from chalicelib.storage import Storage
+    from chalicelib.aws.storage import Storage
 
 # Files younger than this are never touched: their item may be a moment from being written.
 FILE_GRACE_SECONDS = 3600
@@ -95,7 +95,7 @@ def sweep(connection: Any, storage: "Storage", sqs: Any, settings: "Settings", *
 
 def stray_files(storage: "Storage", objects: list[dict], now: datetime) -> list[str]:
     """The files among `objects` that no avatar points at (older than the grace period)."""
-    from chalicelib.storage import owner_of
+    from chalicelib.aws.storage import owner_of
 
     old = [o["Key"] for o in objects if o["LastModified"] < now - timedelta(seconds=FILE_GRACE_SECONDS)]
     owners = {key: owner_of(key) for key in old}
@@ -114,7 +114,7 @@ def stray_files(storage: "Storage", objects: list[dict], now: datetime) -> list[
 def remove_stray_files(storage: "Storage", now: datetime, *, limit: int = FILES_PER_RUN) -> list[str]:
     """One bounded step (at most `limit` keys) of a walk over the derived files, resumed where the last
     run stopped; the walk starts over once it has passed the last prefix."""
-    from chalicelib.storage import DERIVED_PREFIXES
+    from chalicelib.aws.storage import DERIVED_PREFIXES
 
     try:
         state = SweeperStateModel.get("SWEEPER", "FILES", consistent_read=True)

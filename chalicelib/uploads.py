@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import avatars, clock, ids
-from chalicelib.db import Transaction, TransactionCancelled, condition_failed
+from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed
 from chalicelib.errors import NotFoundError, ValidationError
-from chalicelib.models import META, AvatarModel, ProjectModel, avatar_pk, project_sk, sweep_pk, sweep_sk, user_pk
+from chalicelib.aws.models import META, AvatarModel, ProjectModel, avatar_pk, project_sk, sweep_pk, sweep_sk, user_pk
 from chalicelib.observability import logger
-from chalicelib.storage import display_key, image_key, parse_upload_key, thumbnail_key, upload_key
+from chalicelib.aws.storage import display_key, image_key, parse_upload_key, thumbnail_key, upload_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import Settings
-    from chalicelib.storage import Storage
+    from chalicelib.aws.storage import Storage
 
 # Kept here as well as in chalicelib.images so the API function never imports the Pillow module.
 ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import avatars, clock
-from chalicelib.db import Transaction, TransactionCancelled, query_page
+from chalicelib.aws.db import Transaction, TransactionCancelled, query_page
 from chalicelib.errors import ConflictError, DependencyError, NotFoundError, ValidationError, validation_details
-from chalicelib.models import (
+from chalicelib.aws.models import (
     META,
     STATS,
     AppUsageSummaryModel,
@@ -169,9 +169,9 @@ def admit(user_id: str, per_second: int) -> None:
     429 saying when to come back — never a throttled retry storm on the user's hot partition."""
     from pynamodb.exceptions import UpdateError
 
-    from chalicelib.db import condition_failed
+    from chalicelib.aws.db import condition_failed
     from chalicelib.errors import QuotaExceededError
-    from chalicelib.models import RateWindowModel
+    from chalicelib.aws.models import RateWindowModel
 
     second = clock.epoch(clock.now())
     window = RateWindowModel(user_pk(user_id), f"RATE#USAGE#{second}")

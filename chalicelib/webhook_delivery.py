@@ -30,10 +30,10 @@ from typing import Any, Callable
 from pynamodb.exceptions import UpdateError
 
 from chalicelib import clock, outbound
-from chalicelib.db import condition_failed
+from chalicelib.aws.db import condition_failed
 from chalicelib.errors import DependencyError
 from chalicelib.events import WEBHOOK_TEST
-from chalicelib.models import WebhookDeliveryModel, WebhookModel, user_pk, webhook_items_pk, webhook_sk
+from chalicelib.aws.models import WebhookDeliveryModel, WebhookModel, user_pk, webhook_items_pk, webhook_sk
 from chalicelib.observability import logger
 from chalicelib.webhooks import secret_key, signing_secrets, user_webhooks
 

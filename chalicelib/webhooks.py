@@ -14,10 +14,10 @@ from typing import Any, Iterable
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import clock, ids, outbound
-from chalicelib.db import Transaction, TransactionCancelled, condition_failed, query_page
+from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, query_page
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.events import EVENT_TYPES, WEBHOOK_TEST
-from chalicelib.models import (
+from chalicelib.aws.models import (
     WebhookCountModel,
     WebhookDeliveryModel,
     WebhookModel,

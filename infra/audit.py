@@ -69,7 +69,7 @@ def _all(query: Any) -> list:
 def load_user(user_id: str) -> UserData:
     """Everything the checks need for one user: Queries on the user's partition, each project's
     items (GSI1) and each avatar's partition."""
-    from chalicelib.models import (
+    from chalicelib.aws.models import (
         STATS,
         AppUsageSummaryModel,
         AvatarModel,
@@ -116,7 +116,7 @@ def load_user(user_id: str) -> UserData:
 
 def _raw_query(hash_key: str) -> Iterable[dict]:
     """Every item of one partition, raw (several item types live in one partition)."""
-    from chalicelib.models import UserStatsModel
+    from chalicelib.aws.models import UserStatsModel
 
     connection = UserStatsModel._get_connection().connection
     table = UserStatsModel.Meta.table_name
@@ -131,7 +131,7 @@ def _raw_query(hash_key: str) -> Iterable[dict]:
 
 def all_user_ids() -> list[str]:
     """Every user with a STATS item (created with their first project): a paginated Scan."""
-    from chalicelib.models import STATS, UserStatsModel
+    from chalicelib.aws.models import STATS, UserStatsModel
 
     users = set()
     for item in UserStatsModel.scan(UserStatsModel.sk == STATS, attributes_to_get=["PK", "SK"]):
@@ -163,7 +163,7 @@ def check_user(data: UserData, *, storage: Any = None, now: datetime | None = No
         "activeGenerations": len(active),
     }
     if stats is not None or any(expected.values()):
-        from chalicelib.models import UserStatsModel
+        from chalicelib.aws.models import UserStatsModel
 
         for name, want in expected.items():
             have = int(getattr(stats, _python_name(UserStatsModel, name)) or 0) if stats is not None else 0
@@ -174,7 +174,7 @@ def check_user(data: UserData, *, storage: Any = None, now: datetime | None = No
     for project in data.projects.values():
         have, want = int(project.avatar_count or 0), by_project.get(project.id, 0)
         if have != want:
-            from chalicelib.models import ProjectModel
+            from chalicelib.aws.models import ProjectModel
 
             found.append(Finding(uid, "counter", f"project {project.id} avatarCount is {have}, recount {want}",
                                  _set_counter(ProjectModel, uid, project.sk, "avatarCount", want)))
@@ -194,7 +194,7 @@ def check_user(data: UserData, *, storage: Any = None, now: datetime | None = No
         have = int(data.app_totals[app_id].count or 0) if app_id in data.app_totals else 0
         want = app_totals.get(app_id, 0)
         if have != want:
-            from chalicelib.models import AppUsageSummaryModel
+            from chalicelib.aws.models import AppUsageSummaryModel
 
             found.append(Finding(uid, "counter", f"usage by app {app_id} is {have}, recount {want}",
                                  _set_counter(AppUsageSummaryModel, uid, f"APPUSE#{app_id}", "count", want)))
@@ -231,7 +231,7 @@ def _python_name(model: Any, attr_name: str) -> str:
 
 def _set_counter(model: Any, user_id: str, sk: str, attr_name: str, value: int) -> Any:
     def repair() -> None:
-        from chalicelib.models import user_pk
+        from chalicelib.aws.models import user_pk
 
         attr = model.get_attributes()[_python_name(model, attr_name)]
         model(user_pk(user_id), sk).update(actions=[attr.set(value)])
@@ -240,7 +240,7 @@ def _set_counter(model: Any, user_id: str, sk: str, attr_name: str, value: int) 
 
 def check_files(data: UserData, storage: Any, now: datetime) -> list[Finding]:
     """Ready avatars' files exist; files under the user's images/ and thumbs/ belong to an avatar."""
-    from chalicelib.storage import DERIVED_PREFIXES
+    from chalicelib.aws.storage import DERIVED_PREFIXES
     from chalicelib.sweeper import FILE_GRACE_SECONDS
 
     uid = data.user_id
@@ -280,7 +280,7 @@ def _quiet(data: UserData) -> bool:
 
 def orphaned_partitions() -> list[Finding]:
     """All-users mode: avatar partitions with rows but no META (a Scan over avatar keys)."""
-    from chalicelib.models import META, UsageRecordModel
+    from chalicelib.aws.models import META, UsageRecordModel
 
     metas, rows = set(), defaultdict(int)
     for item in UsageRecordModel.scan(UsageRecordModel.pk.contains("#A#"), attributes_to_get=["PK", "SK"]):

@@ -15,7 +15,7 @@
   machine (pydantic-core, PyYAML and hf-xet ship compiled code too);
 - the modules every cold start imports come with bytecode for the runtime that Python will use
   without checking source timestamps (infra.compile_package), since Lambda cannot write any;
-- the slim botocore data (chalicelib/botocore_data.py) matches the layer's botocore.
+- the slim botocore data (chalicelib/aws/botocore_data.py) matches the layer's botocore.
 """
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def lambda_compatible(tag: str, runtime: str = RUNTIME) -> bool:
 # (archive, module source) that must have usable bytecode: the app's, and its heaviest imports.
 _BYTECODE_REQUIRED = (
     ("deployment.zip", "app.py"),
-    ("deployment.zip", "chalicelib/models.py"),
+    ("deployment.zip", "chalicelib/aws/models.py"),
     ("layer-deployment.zip", "{site}botocore/client.py"),
     ("layer-deployment.zip", "{site}pynamodb/models.py"),
     ("layer-deployment.zip", "{site}aws_lambda_powertools/logging/logger.py"),
@@ -154,15 +154,15 @@ def botocore_data_problems(build_dir: Path, runtime: str = RUNTIME) -> list[str]
     silently falls back to the full catalogue (correct, but the cold start it saves is lost)."""
     with zipfile.ZipFile(build_dir / "deployment.zip") as zf:
         try:
-            built_for = zf.read("chalicelib/_botocore_data/VERSION").decode().strip()
+            built_for = zf.read("chalicelib/aws/_botocore_data/VERSION").decode().strip()
         except KeyError:
-            return ["deployment.zip has no chalicelib/_botocore_data (python -m chalicelib.botocore_data)"]
+            return ["deployment.zip has no chalicelib/aws/_botocore_data (python -m chalicelib.aws.botocore_data)"]
     with zipfile.ZipFile(build_dir / "layer-deployment.zip") as zf:
         prefix = site_packages_prefix(runtime) + "botocore-"
         layer = [n[len(prefix):].split(".dist-info/")[0] for n in zf.namelist()
                  if n.startswith(prefix) and n.endswith(".dist-info/METADATA")]
     if layer != [built_for]:
-        return [f"chalicelib/_botocore_data is for botocore {built_for}, the layer holds {layer or 'none'}: "
+        return [f"chalicelib/aws/_botocore_data is for botocore {built_for}, the layer holds {layer or 'none'}: "
                 f"pin botocore=={built_for} in requirements.txt"]
     return []
 

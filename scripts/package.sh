@@ -13,7 +13,7 @@ bin=$(dirname "$py")
 
 rm -rf "$out"
 # The slim botocore data ships in chalicelib/ (for the layer's botocore, which requirements.txt pins).
-"$py" -m chalicelib.botocore_data
+"$py" -m chalicelib.aws.botocore_data
 mkdir -p "$(dirname "$out")"
 # `chalice package` talks to no AWS API, but botocore wants a region and credentials to exist:
 # dummy ones, so a machine's real profile is never read (and none is needed).

@@ -5,7 +5,7 @@ from chalice import AuthResponse, Blueprint
 
 from chalicelib.config import get_settings
 from chalicelib.observability import logger
-from chalicelib.secrets import jwt_secret
+from chalicelib.aws.secrets import jwt_secret
 
 auth_bp = Blueprint(__name__)
 

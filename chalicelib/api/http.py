@@ -20,7 +20,7 @@ from chalicelib.errors import (
     validation_details,
 )
 from chalicelib.observability import logger
-from chalicelib.secrets import cursor_secret
+from chalicelib.aws.secrets import cursor_secret
 
 M = TypeVar("M")
 # Schemas are named, not imported: pydantic and the models are built on the first request that

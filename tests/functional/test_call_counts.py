@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import avatars, clock, dependencies, ids
-from chalicelib.models import (
+from chalicelib.aws.models import (
     STATS,
     AppUsageSummaryModel,
     AvatarModel,
@@ -144,7 +144,7 @@ def test_recording_an_event_is_one_transaction(client):
 
 def test_counter_sees_calls_on_clients_created_while_counting(client):
     """Clients made after counting started (a rebound model, a new thread) are counted too."""
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.aws.models import ALL_MODELS
 
     for model in ALL_MODELS:  # as bind_models does when the endpoint changes
         model._connection = None

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from chalicelib import clock, dependencies, ids
-from chalicelib.models import (
+from chalicelib.aws.models import (
     META,
     GenerationModel,
     generation_pk,

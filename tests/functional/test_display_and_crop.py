@@ -206,7 +206,7 @@ def test_a_repeated_request_or_unchanged_crop_changes_nothing_twice(client, aws,
 def test_a_thumbnail_request_for_a_superseded_crop_leaves_no_file(client, aws, tall):
     from chalicelib.crops import remake_thumbnail
     from chalicelib.dependencies import get_deps
-    from chalicelib.models import META, AvatarModel
+    from chalicelib.aws.models import META, AvatarModel
 
     deps = get_deps()
     assert put_avatar(client, tall["id"], {"crop": {"x": 0, "y": 0, "size": 100}}).status_code == 200

@@ -299,7 +299,7 @@ def test_unknown_event_types_are_400(client, env):
 
 def test_webhook_reads_make_a_fixed_number_of_dynamodb_calls(client, env):
     from chalicelib import clock
-    from chalicelib.models import WebhookDeliveryModel, webhook_items_pk
+    from chalicelib.aws.models import WebhookDeliveryModel, webhook_items_pk
     from tests.support.ddb_calls import DynamoDBCalls
 
     hooks = [add_webhook(client, f"https://93.184.215.14/{i}") for i in range(10)]
@@ -322,7 +322,7 @@ def test_webhook_reads_make_a_fixed_number_of_dynamodb_calls(client, env):
 
 def test_a_slow_endpoint_with_every_slot_taken_waits_without_spending_an_attempt(client, env, aws):
     from chalicelib import webhook_delivery
-    from chalicelib.models import WebhookModel, user_pk, webhook_items_pk, webhook_sk
+    from chalicelib.aws.models import WebhookModel, user_pk, webhook_items_pk, webhook_sk
 
     env(WEBHOOK_MAX_IN_FLIGHT="2")
     sqs = boto3.client("sqs", region_name="us-east-1")
@@ -384,7 +384,7 @@ def test_a_retry_later_than_sqs_can_delay_hops_through_the_queue_until_due(clien
 
 
 def test_an_endpoint_is_flagged_slow_while_its_first_slow_request_is_still_running(client, env):
-    from chalicelib.models import WebhookModel, user_pk, webhook_sk
+    from chalicelib.aws.models import WebhookModel, user_pk, webhook_sk
 
     with Receiver(delay=1.6) as receiver:
         hook = add_webhook(client, receiver.url)

@@ -226,7 +226,7 @@ def test_the_same_job_delivered_twice_makes_one_avatar(client, env, aws):
 
 def test_a_duplicate_delivery_while_a_run_holds_the_job_never_calls_the_provider(client, flux, aws):
     from chalicelib import generation
-    from chalicelib.models import GenerationModel
+    from chalicelib.aws.models import GenerationModel
 
     pid = project(client)
     gen = generate(client, pid).json_body

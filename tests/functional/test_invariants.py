@@ -181,7 +181,7 @@ class Service(RuleBasedStateMachine):
 
     def known_avatars(self, *, ready_only: bool = False) -> list[tuple[str, str]]:
         """Ready avatars first (most actions on others are refused), then the rest."""
-        from chalicelib.models import AvatarModel, avatar_pk
+        from chalicelib.aws.models import AvatarModel, avatar_pk
 
         known = self.avatars + [(u, "ava_" + g.split("_", 1)[1]) for u, g in self.generations]
         ready = [(u, a) for u, a in known

@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib import avatars, clock, dependencies, ids
 from chalicelib.config import USAGE_EVENTS_QUEUE
-from chalicelib.models import (
+from chalicelib.aws.models import (
     META,
     AppUsageSummaryModel,
     GenerationModel,
@@ -112,7 +112,7 @@ def test_every_cancellation_reason_of_start_is_read_by_its_item(env, failing, mo
     """Each condition of the start transaction, failed alone, gives its own answer."""
     from chalicelib import generation
     from chalicelib.errors import NotFoundError, QuotaExceededError
-    from chalicelib.models import IdempotencyKeyModel, UserDayModel
+    from chalicelib.aws.models import IdempotencyKeyModel, UserDayModel
 
     deps = dependencies.get_deps()
     pid = project(env.client)
@@ -142,8 +142,8 @@ def test_every_cancellation_reason_of_start_is_read_by_its_item(env, failing, mo
 
 def test_transaction_reasons_come_back_under_the_names_of_their_items(env):
     """PynamoDB sends condition checks, deletes, puts, then updates; names survive any order."""
-    from chalicelib.db import Transaction, TransactionCancelled
-    from chalicelib.models import ProjectModel, project_sk
+    from chalicelib.aws.db import Transaction, TransactionCancelled
+    from chalicelib.aws.models import ProjectModel, project_sk
 
     deps = dependencies.get_deps()
     pid = project(env.client)
@@ -527,7 +527,7 @@ def test_an_unsupported_content_type_answers_415_in_the_error_shape(env):
 def test_every_cancellation_reason_of_retry_is_read_by_its_item(env, failing, monkeypatch):
     from chalicelib import generation
     from chalicelib.errors import ConflictError, QuotaExceededError
-    from chalicelib.models import UserDayModel
+    from chalicelib.aws.models import UserDayModel
 
     deps = dependencies.get_deps()
     settings = deps.settings

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib import avatars, clock, dependencies
 from chalicelib.config import USAGE_EVENTS_QUEUE
-from chalicelib.models import UserDayModel, user_pk
+from chalicelib.aws.models import UserDayModel, user_pk
 from tests.functional.conftest import PREFIX, auth, body
 from tests.support.usage import attribute, event, new_project, ready_avatar, take_all
 

@@ -162,7 +162,7 @@ def test_both_zips_ship_bytecode_python_uses_without_the_sources(build, tmp_path
     for source in [*(task / "chalicelib").rglob("*.py"), *(site / "botocore").rglob("*.py"), task / "app.py"]:
         source.write_text("raise ImportError('compiled from source')\n")
     code = (f"import sys; sys.path[:0] = [{str(task)!r}, {str(site)!r}]; import app; "
-            "import chalicelib.models, botocore.client; print(sorted(app.app.handler_map)[:2])")
+            "import chalicelib.aws.models, botocore.client; print(sorted(app.app.handler_map)[:2])")
     run = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=120,
                          env={"PYTHONDONTWRITEBYTECODE": "1", "AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"})
     assert run.returncode == 0, run.stderr[-2000:]

@@ -78,7 +78,7 @@ def test_browser_upload_is_ready_within_2s_and_its_urls_download(local_stack, us
     assert pil(thumb.content).size == (300, 300)
     full = requests.get(result["imageUrl"], timeout=10)
     assert full.status_code == 200 and pil(full.content).size == (2400, 1600)
-    # The URLs come from chalicelib.presign, not botocore: the endpoint checks the signature.
+    # The URLs come from chalicelib.aws.presign, not botocore: the endpoint checks the signature.
     url, signature = result["thumbnailUrl"].rsplit("X-Amz-Signature=", 1)
     forged = url + "X-Amz-Signature=" + ("0" if signature[0] != "0" else "1") + signature[1:]
     assert requests.get(forged, timeout=10).status_code == 403

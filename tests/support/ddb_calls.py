@@ -25,7 +25,7 @@ EVENT = "before-call.dynamodb"
 
 def _existing_clients() -> list[Any]:
     from chalicelib import dependencies
-    from chalicelib.models import ALL_MODELS, SharedClient
+    from chalicelib.aws.models import ALL_MODELS, SharedClient
 
     connections = []
     for model in ALL_MODELS:

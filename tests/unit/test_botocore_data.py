@@ -1,4 +1,4 @@
-"""Clients built from the slim botocore data (chalicelib.botocore_data) send exactly what clients
+"""Clients built from the slim botocore data (chalicelib.aws.botocore_data) send exactly what clients
 built from botocore's full catalogue send: same endpoint, same signed request, same presigned URL."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.session import get_session
 
-from chalicelib import botocore_data
+from chalicelib.aws import botocore_data
 
 NOW = datetime.datetime(2026, 11, 25, 12, 0, 0)
 CALLS = {

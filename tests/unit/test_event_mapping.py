@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from chalicelib import events
-from chalicelib.models import (
+from chalicelib.aws.models import (
     AttributesMap,
     AvatarModel,
     GenerationModel,

@@ -7,7 +7,7 @@ import pytest
 from pynamodb.attributes import AttributeContainer, BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute
 from pynamodb.attributes import NumberSetAttribute, TTLAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
 
-from chalicelib.models import ALL_MODELS, AttributesMap, CropMap, FastLoad, PersonaMap
+from chalicelib.aws.models import ALL_MODELS, AttributesMap, CropMap, FastLoad, PersonaMap
 
 CONTAINERS = [*ALL_MODELS, PersonaMap, AttributesMap, CropMap]
 
@@ -77,7 +77,7 @@ def test_fast_load_reads_items_as_pynamodb_does(cls):
 
 
 def test_models_from_raw_data_use_fast_load():
-    from chalicelib.models import PresetModel
+    from chalicelib.aws.models import PresetModel
 
     preset = PresetModel.from_raw_data({"PK": {"S": "PRESET"}, "SK": {"S": "c#p"}, "id": {"S": "p"},
                                         "persona": {"M": {"name": {"S": "Ana"}}}})

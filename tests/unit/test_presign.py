@@ -9,7 +9,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.session import get_session
 
-from chalicelib.presign import Credentials, for_client, frozen
+from chalicelib.aws.presign import Credentials, for_client, frozen
 
 NOW = datetime.datetime(2026, 11, 25, 23, 59, 58, tzinfo=datetime.timezone.utc)
 

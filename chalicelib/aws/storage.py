@@ -65,7 +65,7 @@ def display_key(user_id: str, avatar_id: str, *, version: str | None = None) -> 
 class Storage:
     def __init__(self, s3: Callable[[], Any], bucket: str, credentials: Callable[[], Any] | None = None) -> None:
         """`s3` answers the S3 client, called on each use so that it is built only when needed (its
-        service model is the largest botocore parses). `credentials` (see chalicelib.presign.frozen)
+        service model is the largest botocore parses). `credentials` (see chalicelib.aws.presign.frozen)
         turns on the fast GET presigner; without it botocore presigns every URL."""
         self._s3_client = s3
         self.bucket = bucket
@@ -81,7 +81,7 @@ class Storage:
             return None
         if self._credentials is not None:
             if self._presigner is None:
-                from chalicelib.presign import for_client
+                from chalicelib.aws.presign import for_client
 
                 self._presigner = for_client(self._s3, self.bucket, self._credentials)
             return self._presigner.presign_get(key, expires)

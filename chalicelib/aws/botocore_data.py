@@ -9,7 +9,7 @@ plain and minified with the service models' documentation strings emptied (three
 text: DynamoDB's model is 135 kB instead of 556 kB and parses in ~1.5 ms instead of ~3.9 ms with its
 gunzip); a session loads from it
 alone (a documented botocore `Loader` with `include_default_search_paths=False`). It is built from
-the installed botocore by `make venv` and `scripts/package.sh` (`python -m chalicelib.botocore_data`)
+the installed botocore by `make venv` and `scripts/package.sh` (`python -m chalicelib.aws.botocore_data`)
 and used only when its VERSION matches the botocore that runs — anything else falls back to the full
 catalogue. tests/unit/test_botocore_data.py checks that clients built both ways are the same.
 """
