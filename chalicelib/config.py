@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any
+from typing import Any, Mapping
 
 # Queue names are constants because Chalice reads `@app.on_sqs_message(queue=...)`
 # at import/packaging time; infra/resources.json creates queues with these names.
@@ -34,31 +34,22 @@ API_PREFIX = "/api/apps/avatar-creator"
 MB = 1024 * 1024
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return default if raw in (None, "") else int(raw)
-
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return default if raw in (None, "") else float(raw)
-
-
-def _str(name: str, default: str | None = None) -> str | None:
-    raw = os.environ.get(name)
-    return default if raw in (None, "") else raw
-
-
-def _floats(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
+def _floats(raw: str) -> tuple[float, ...]:
     return tuple(float(part) for part in raw.split(",") if part.strip())
 
 
+# How an environment variable's text becomes a field's value, by the field's annotation.
+_PARSE: dict[str, Any] = {
+    "str": str, "str | None": str, "int": int, "float": float, "tuple[float, ...]": _floats,
+    "bool": lambda raw: raw == "1",
+}
+
+
 class Settings:
-    """Read-only settings: the annotated class attributes are the fields and their defaults;
-    `Settings(**overrides)` sets some, `Settings.from_env()` reads them all.
+    """Read-only settings: the annotated class attributes are the fields and their defaults — the only
+    place a default is written. `Settings(**overrides)` sets some; `Settings.from_env()` reads each
+    field from the environment variable of its name in capitals (`table_name` ← TABLE_NAME), an unset
+    or empty variable leaving the default.
 
     A plain class rather than a frozen dataclass: generating a dataclass of this many fields costs
     every cold start ~4 ms, more than the rest of this module. No repr of the values either: it would
@@ -70,7 +61,6 @@ class Settings:
     aws_endpoint_url: str | None = None
 
     table_name: str = "avatar-creator"
-    idempotency_table_name: str = "avatar-creator-idempotency"
     upload_bucket: str = "avatar-creator-uploads"
 
     upload_queue_url: str | None = None
@@ -111,8 +101,8 @@ class Settings:
     flux_guidance: float = 3.5
     flux_timeout_seconds: float = 60.0
     generation_max_attempts: int = 3
-    generation_backoff_seconds: tuple[float, ...] = (10.0, 100.0, 1000.0)
-    generation_concurrency: int = 2
+    # The wait before attempt n+1 (one step per retry: with 3 attempts, two steps run).
+    generation_backoff_seconds: tuple[float, ...] = (10.0, 100.0)
     # A run owns its job for this long (renewed by its heartbeat); longer than the worker's timeout (120 s),
     # so a crashed run's job can be taken over only once that run is surely gone.
     generation_lease_seconds: int = 180
@@ -191,75 +181,23 @@ class Settings:
         return no_provider and self.stage != "prod"
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        return cls(
-            stage=_str("STAGE", "dev"),
-            region=_str("AWS_REGION") or _str("AWS_DEFAULT_REGION", "us-east-1"),
-            aws_endpoint_url=_str("AWS_ENDPOINT_URL"),
-            table_name=_str("TABLE_NAME", "avatar-creator"),
-            idempotency_table_name=_str("IDEMPOTENCY_TABLE_NAME", "avatar-creator-idempotency"),
-            upload_bucket=_str("UPLOAD_BUCKET", "avatar-creator-uploads"),
-            upload_queue_url=_str("UPLOAD_QUEUE_URL"),
-            generation_queue_url=_str("GENERATION_QUEUE_URL"),
-            generation_dlq_url=_str("GENERATION_DLQ_URL"),
-            usage_events_queue_url=_str("USAGE_EVENTS_QUEUE_URL"),
-            usage_events_dlq_url=_str("USAGE_EVENTS_DLQ_URL"),
-            cleanup_queue_url=_str("CLEANUP_QUEUE_URL"),
-            jwt_secret=_str("JWT_SECRET"),
-            jwt_secret_arn=_str("JWT_SECRET_ARN"),
-            jwt_issuer=_str("JWT_ISSUER"),
-            jwt_audience=_str("JWT_AUDIENCE"),
-            jwt_leeway_seconds=min(_int("JWT_LEEWAY_SECONDS", 30), 60),
-            cursor_secret=_str("CURSOR_SECRET"),
-            upload_max_bytes=_int("UPLOAD_MAX_BYTES", 10 * MB),
-            upload_url_expiry_seconds=_int("UPLOAD_URL_EXPIRY_SECONDS", 300),
-            upload_pending_ttl_seconds=_int("UPLOAD_PENDING_TTL_SECONDS", 3600),
-            upload_batch_max=_int("UPLOAD_BATCH_MAX", 20),
-            max_image_pixels=_int("MAX_IMAGE_PIXELS", 40_000_000),
-            thumbnail_size=_int("THUMBNAIL_SIZE", 300),
-            image_url_expiry_seconds=_int("IMAGE_URL_EXPIRY_SECONDS", 900),
-            generation_provider=_str("GENERATION_PROVIDER", "auto"),
-            hf_token=_str("HF_TOKEN"),
-            hf_token_arn=_str("HF_TOKEN_ARN"),
-            flux_endpoint_url=_str("FLUX_ENDPOINT_URL"),
-            flux_model=_str("FLUX_MODEL", "black-forest-labs/FLUX.1-dev"),
-            flux_lora=_str("FLUX_LORA", "XLabs-AI/flux-RealismLora"),
-            flux_provider=_str("FLUX_PROVIDER"),
-            flux_image_model=_str("FLUX_IMAGE_MODEL", "black-forest-labs/FLUX.1-Kontext-dev"),
-            flux_image_endpoint_url=_str("FLUX_IMAGE_ENDPOINT_URL"),
-            safety_model=_str("SAFETY_MODEL", "Falconsai/nsfw_image_detection"),
-            safety_endpoint_url=_str("SAFETY_ENDPOINT_URL"),
-            safety_provider=_str("SAFETY_PROVIDER"),
-            safety_threshold=_float("SAFETY_THRESHOLD", 0.8),
-            safety_timeout_seconds=_float("SAFETY_TIMEOUT_SECONDS", 30.0),
-            flux_steps=_int("FLUX_STEPS", 28),
-            flux_guidance=_float("FLUX_GUIDANCE", 3.5),
-            flux_timeout_seconds=_float("FLUX_TIMEOUT_SECONDS", 60.0),
-            generation_max_attempts=_int("GENERATION_MAX_ATTEMPTS", 3),
-            generation_backoff_seconds=_floats("GENERATION_BACKOFF_SECONDS", (10.0, 100.0, 1000.0)),
-            generation_concurrency=_int("GENERATION_CONCURRENCY", 2),
-            generation_lease_seconds=_int("GENERATION_LEASE_SECONDS", 180),
-            generation_heartbeat_seconds=_int("GENERATION_HEARTBEAT_SECONDS", 30),
-            generation_deadline_seconds=_int("GENERATION_DEADLINE_SECONDS", 900),
-            usage_dedupe_days=_int("USAGE_DEDUPE_DAYS", 30),
-            purge_batch_size=_int("PURGE_BATCH_SIZE", 25),
-            jwt_max_lifetime_seconds=_int("JWT_MAX_LIFETIME_SECONDS", 7 * 86400),
-            usage_rate_per_second=_int("USAGE_RATE_PER_SECOND", 50),
-            generation_daily_limit=_int("GENERATION_DAILY_LIMIT", 50),
-            generation_active_limit=_int("GENERATION_ACTIVE_LIMIT", 5),
-            max_body_bytes=_int("MAX_BODY_BYTES", 64 * 1024),
-            event_bus_name=_str("EVENT_BUS_NAME"),
-            webhook_queue_url=_str("WEBHOOK_QUEUE_URL"),
-            webhook_dlq_url=_str("WEBHOOK_DLQ_URL"),
-            webhook_allow_private=_str("WEBHOOK_ALLOW_PRIVATE") == "1" and _str("STAGE", "dev") != "prod",
-            webhook_retry_delays=_floats("WEBHOOK_RETRY_DELAYS",
-                                         (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)),
-            webhook_timeout_seconds=_float("WEBHOOK_TIMEOUT_SECONDS", 10.0),
-            webhook_max_per_user=_int("WEBHOOK_MAX_PER_USER", 10),
-            webhook_max_in_flight=max(1, _int("WEBHOOK_MAX_IN_FLIGHT", 4)),
-            webhook_disable_after_seconds=_int("WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 86400),
-            log_level=_str("LOG_LEVEL", "INFO"),
-        )
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        values: dict[str, Any] = {}
+        for name, kind in cls.__annotations__.items():
+            raw = environ.get(name.upper()) if name != "region" else None
+            if raw:
+                values[name] = _PARSE[kind](raw)
+        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+        if region:
+            values["region"] = region
+        # Limits that no environment may lift.
+        if "jwt_leeway_seconds" in values:
+            values["jwt_leeway_seconds"] = min(values["jwt_leeway_seconds"], 60)
+        if "webhook_max_in_flight" in values:
+            values["webhook_max_in_flight"] = max(1, values["webhook_max_in_flight"])
+        if values.get("stage", cls.stage) == "prod":
+            values.pop("webhook_allow_private", None)  # private webhook targets: never in production
+        return cls(**values)
 
 
 @functools.lru_cache(maxsize=1)

@@ -95,7 +95,7 @@ def persona_example_to_json(example: PersonaExampleModel) -> dict:
 class _Gallery:
     """One curated partition, read whole and kept for GALLERY_TTL_SECONDS, per container.
 
-    Bound to the container's dependencies: a new table or endpoint (tests, `dependencies.reset`)
+    Bound to the container's DynamoDB connection: a new table or endpoint (tests, `dependencies.reset`)
     starts empty. Pages answer the same LastEvaluatedKey shape a Query would, so cursors stay valid.
     """
 
@@ -110,9 +110,9 @@ class _Gallery:
         self._owner = None
 
     def items(self) -> list[Any]:
-        from chalicelib.dependencies import get_deps
+        from chalicelib.aws import session
 
-        owner, now = get_deps(), clock.now().timestamp()
+        owner, now = session.dynamodb(), clock.now().timestamp()
         if self._owner is not owner or not 0 <= now - self._loaded_at < GALLERY_TTL_SECONDS:
             # Tens of items: one Query page (the loop only guards a partition grown past 1 MB).
             loaded = sorted(self.model.query(self.pk), key=lambda item: item.sk)

@@ -1,25 +1,26 @@
 """Avatar routes: ask for uploads (presigned POSTs), list a project's avatars, read, edit, delete."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, no_content, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.errors import NotFoundError
-from chalicelib.lazy import lazy_module
 
-# Domain modules load on first use (chalicelib.lazy): a cold start pays only for its route's.
-avatars = lazy_module("chalicelib.avatars")
-projects = lazy_module("chalicelib.projects")
-uploads = lazy_module("chalicelib.uploads")
-crops = lazy_module("chalicelib.crops")
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib import uploads
+
 bp = Blueprint(__name__)
 TAGS = ("avatars",)
 JSON = ["application/json"]
 
 
 def _avatar_json(avatar) -> dict:
+    from chalicelib import avatars
+
     deps = get_deps()
     return avatars.to_json(avatar, deps.storage, deps.settings.image_url_expiry_seconds)
 
@@ -31,6 +32,8 @@ def _created(pending: uploads.PendingUpload) -> dict:
 
 
 def _request_uploads(project_id: str, files: list[dict]) -> list[uploads.PendingUpload]:
+    from chalicelib import uploads
+
     uid = user_id(bp.current_request)
     deps = get_deps()
     return uploads.request_uploads(deps.dynamodb, deps.storage, deps.settings, uid, project_id, files)
@@ -58,6 +61,8 @@ def request_uploads(project_id: str):
 @operation("List a project's avatars, newest first, with filters and name search", tags=TAGS,
            query="AvatarListQuery", response="Page[Avatar]")
 def list_avatars(project_id: str):
+    from chalicelib import avatars, projects
+
     request = bp.current_request
     uid = user_id(request)
     query = parse_query(request, "AvatarListQuery")
@@ -75,6 +80,8 @@ def list_avatars(project_id: str):
 @bp.route("/avatars/{avatar_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("Get an avatar (imageUrl/thumbnailUrl are short-lived presigned GET URLs)", tags=TAGS, response="Avatar")
 def get_avatar(avatar_id: str):
+    from chalicelib import avatars
+
     uid = user_id(bp.current_request)
     return json_response(_avatar_json(avatars.get_avatar(uid, avatar_id)))
 
@@ -83,6 +90,8 @@ def get_avatar(avatar_id: str):
 @operation("Edit an avatar's name, persona, attributes and thumbnail crop (null clears a field)", tags=TAGS,
            request="AvatarUpdate", response="Avatar", errors=(400, 401, 404, 409, 413, 503))
 def update_avatar(avatar_id: str):
+    from chalicelib import avatars, crops
+
     request = bp.current_request
     uid = user_id(request)
     body = parse_body(request, "AvatarUpdate")
@@ -97,6 +106,8 @@ def update_avatar(avatar_id: str):
 @bp.route("/avatars/{avatar_id}", methods=["DELETE"], authorizer=jwt_auth)
 @operation("Delete an avatar with its files and usage history", tags=TAGS, status=204)
 def delete_avatar(avatar_id: str):
+    from chalicelib import avatars
+
     uid = user_id(bp.current_request)
     deps = get_deps()
     avatar = avatars.get_avatar(uid, avatar_id, consistent=True)

@@ -9,10 +9,7 @@ from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.errors import ConflictError, ValidationError
-from chalicelib.lazy import lazy_module
 
-# Domain modules load on first use (chalicelib.lazy): a cold start pays only for its route's.
-generation = lazy_module("chalicelib.generation")
 bp = Blueprint(__name__)
 TAGS = ("generation",)
 JSON = ["application/json"]
@@ -31,6 +28,8 @@ def idempotency_key(request) -> str | None:
 
 
 def generation_json(uid: str, gen, *, position: bool = False) -> dict:
+    from chalicelib import generation
+
     deps = get_deps()
     made = generation.avatars_json(uid, gen, deps.storage, deps.settings.image_url_expiry_seconds)
     return generation.to_json(gen, made[0] if made else None, avatars_json=made,
@@ -42,6 +41,8 @@ def start_from(request, project_id: str, fields: dict, *, source_type: str = "te
                key_suffix: str = ""):
     """Shared by /avatars/generate, presets and variations: starts one generation and returns
     (Started, its JSON). A replayed Idempotency-Key returns the earlier generation."""
+    from chalicelib import generation
+
     uid = user_id(request)
     deps = get_deps()
     key = idempotency_key(request)
@@ -65,6 +66,8 @@ def generate(project_id: str):
 @operation("A generation's status, progress, attempts, error and (once completed) its avatar", tags=TAGS,
            response="Generation")
 def get_generation(generation_id: str):
+    from chalicelib import generation
+
     uid = user_id(bp.current_request)
     return json_response(generation_json(uid, generation.get(uid, generation_id), position=True))
 
@@ -73,6 +76,8 @@ def get_generation(generation_id: str):
 @operation("A project's generations, newest first; status=active for the pending and processing ones", tags=TAGS,
            query="GenerationListQuery", response="Page[Generation]")
 def list_generations(project_id: str):
+    from chalicelib import generation
+
     from chalicelib import projects
 
     request = bp.current_request
@@ -89,6 +94,8 @@ def list_generations(project_id: str):
 @bp.route("/generations/{generation_id}/cancel", methods=["POST"], authorizer=jwt_auth)
 @operation("Cancel a pending generation", tags=TAGS, response="Generation", errors=(401, 404, 409))
 def cancel_generation(generation_id: str):
+    from chalicelib import generation
+
     uid = user_id(bp.current_request)
     return json_response(generation_json(uid, generation.cancel(get_deps().dynamodb, uid, generation_id)))
 
@@ -97,6 +104,8 @@ def cancel_generation(generation_id: str):
 @operation("Run a failed generation again", tags=TAGS, response="Generation", status=202,
            errors=(401, 404, 409, 429, 503))
 def retry_generation(generation_id: str):
+    from chalicelib import generation
+
     uid = user_id(bp.current_request)
     deps = get_deps()
     gen = generation.retry(deps.dynamodb, deps.sqs, deps.settings, uid, generation_id)
@@ -108,6 +117,8 @@ def retry_generation(generation_id: str):
            tags=TAGS, request="VariationsRequest", response="GenerationList", status=202,
            errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
 def variations(avatar_id: str):
+    from chalicelib import generation
+
     from chalicelib import avatars
 
     request = bp.current_request

@@ -7,15 +7,14 @@ from chalicelib.api.auth import jwt_auth
 from chalicelib.api.generations import IDEMPOTENCY_HEADER, start_from
 from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
-from chalicelib.lazy import lazy_module
 
-# Domain modules load on first use (chalicelib.lazy): a cold start pays only for its route's.
-presets = lazy_module("chalicelib.presets")
 bp = Blueprint(__name__)
 TAGS = ("presets",)
 
 
 def _preset_json(preset) -> dict:
+    from chalicelib import presets
+
     deps = get_deps()
     return presets.preset_to_json(preset, deps.storage, deps.settings.image_url_expiry_seconds)
 
@@ -32,12 +31,16 @@ def _page(kind: str, lister, to_json):
 @operation("The preset gallery, by category, with preview thumbnails and popularity", tags=TAGS,
            query="CategoryListQuery", response="Page[Preset]")
 def list_presets():
+    from chalicelib import presets
+
     return _page("presets", presets.list_presets, _preset_json)
 
 
 @bp.route("/presets/{preset_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("One preset", tags=TAGS, response="Preset")
 def get_preset(preset_id: str):
+    from chalicelib import presets
+
     user_id(bp.current_request)
     return json_response(_preset_json(presets.get_preset(preset_id)))
 
@@ -46,12 +49,16 @@ def get_preset(preset_id: str):
 @operation("Persona examples to fill the persona form with, by category", tags=TAGS,
            query="CategoryListQuery", response="Page[PersonaExample]")
 def list_persona_examples():
+    from chalicelib import presets
+
     return _page("personas", presets.list_persona_examples, presets.persona_example_to_json)
 
 
 @bp.route("/persona-examples/{example_id}/use", methods=["POST"], authorizer=jwt_auth)
 @operation("Count that a persona example was picked (its `uses`)", tags=TAGS, response="PersonaExample")
 def use_persona_example(example_id: str):
+    from chalicelib import presets
+
     user_id(bp.current_request)
     return json_response(presets.persona_example_to_json(presets.use_persona_example(example_id)))
 
@@ -61,6 +68,8 @@ def use_persona_example(example_id: str):
            request="PresetGenerateRequest", response="Generation", status=202,
            errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
 def generate_from_preset(preset_id: str):
+    from chalicelib import presets
+
     request = bp.current_request
     body = parse_body(request, "PresetGenerateRequest")
     preset = presets.get_preset(preset_id)

@@ -6,11 +6,7 @@ from chalice import Blueprint
 from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, no_content, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
-from chalicelib.lazy import lazy_module
 
-# Domain modules load on first use (chalicelib.lazy): a cold start pays only for its route's.
-avatars = lazy_module("chalicelib.avatars")
-projects = lazy_module("chalicelib.projects")
 bp = Blueprint(__name__)
 TAGS = ("projects",)
 
@@ -18,6 +14,8 @@ TAGS = ("projects",)
 @bp.route("/projects", methods=["GET"], authorizer=jwt_auth)
 @operation("List your projects, newest first", tags=TAGS, query="ListQuery", response="Page[Project]")
 def list_projects():
+    from chalicelib import projects
+
     request = bp.current_request
     uid = user_id(request)
     query = parse_query(request, "ListQuery")
@@ -29,6 +27,8 @@ def list_projects():
 @bp.route("/projects", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
 @operation("Create a project", tags=TAGS, request="ProjectCreate", response="Project", status=201, errors=(400, 401, 413))
 def create_project():
+    from chalicelib import projects
+
     request = bp.current_request
     uid = user_id(request)
     body = parse_body(request, "ProjectCreate")
@@ -39,6 +39,8 @@ def create_project():
 @bp.route("/projects/{project_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("Get a project with the first page of its avatars", tags=TAGS, response="ProjectDetail")
 def get_project(project_id: str):
+    from chalicelib import avatars, projects
+
     uid = user_id(bp.current_request)
     deps = get_deps()
     project = projects.get_project(uid, project_id)
@@ -54,6 +56,8 @@ def get_project(project_id: str):
 @operation("Rename or re-describe a project", tags=TAGS, request="ProjectUpdate", response="Project",
            errors=(400, 401, 404, 413))
 def update_project(project_id: str):
+    from chalicelib import projects
+
     request = bp.current_request
     uid = user_id(request)
     body = parse_body(request, "ProjectUpdate")
@@ -65,6 +69,8 @@ def update_project(project_id: str):
 @bp.route("/projects/{project_id}", methods=["DELETE"], authorizer=jwt_auth)
 @operation("Delete a project with its avatars, their history and files", tags=TAGS, status=204)
 def delete_project(project_id: str):
+    from chalicelib import projects
+
     uid = user_id(bp.current_request)
     deps = get_deps()
     projects.delete_project(deps.dynamodb, deps.sqs, deps.settings.cleanup_queue_url, uid, project_id)

@@ -7,10 +7,7 @@ from chalicelib import clock, ids
 from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
-from chalicelib.lazy import lazy_module
 
-# Domain modules load on first use (chalicelib.lazy): a cold start pays only for its route's.
-usage = lazy_module("chalicelib.usage")
 bp = Blueprint(__name__)
 TAGS = ("usage",)
 JSON = ["application/json"]
@@ -21,6 +18,8 @@ JSON = ["application/json"]
            tags=TAGS, request="UsageEventPost", response="UsageRecorded", status=201,
            errors=(400, 401, 404, 409, 413, 429))
 def post_usage(avatar_id: str):
+    from chalicelib import usage
+
     request = bp.current_request
     uid = user_id(request)
     body = parse_body(request, "UsageEventPost")
@@ -38,6 +37,8 @@ def post_usage(avatar_id: str):
 @operation("An avatar's usage, newest first, with a summary by app", tags=TAGS, query="ListQuery",
            response="UsageHistory")
 def usage_history(avatar_id: str):
+    from chalicelib import usage
+
     request = bp.current_request
     uid = user_id(request)
     query = parse_query(request, "ListQuery")
@@ -50,4 +51,6 @@ def usage_history(avatar_id: str):
 @bp.route("/stats", methods=["GET"], authorizer=jwt_auth)
 @operation("Your totals: avatars by source, recent uploads, usage", tags=TAGS, response="Stats", errors=(401,))
 def get_stats():
+    from chalicelib import usage
+
     return json_response(usage.stats(user_id(bp.current_request)))

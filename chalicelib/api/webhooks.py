@@ -6,10 +6,7 @@ from chalice import Blueprint
 from chalicelib.api.auth import jwt_auth
 from chalicelib.api.http import Cursors, json_response, no_content, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
-from chalicelib.lazy import lazy_module
 
-webhooks = lazy_module("chalicelib.webhooks")
-delivery = lazy_module("chalicelib.webhook_delivery")
 bp = Blueprint(__name__)
 TAGS = ("webhooks",)
 JSON = ["application/json"]
@@ -20,6 +17,8 @@ S = "webhook_schemas."
 @operation("Register a webhook; the answer shows its signing secret, the only time it is shown", tags=TAGS,
            request=S + "WebhookCreate", response=S + "WebhookWithSecret", status=201, errors=(400, 401, 409, 413))
 def create_webhook():
+    from chalicelib import webhooks
+
     request = bp.current_request
     uid = user_id(request)
     body = parse_body(request, S + "WebhookCreate")
@@ -32,6 +31,8 @@ def create_webhook():
 @bp.route("/webhooks", methods=["GET"], authorizer=jwt_auth)
 @operation("List your webhooks, newest first", tags=TAGS, query="ListQuery", response="Page[" + S + "Webhook]")
 def list_webhooks():
+    from chalicelib import webhooks
+
     request = bp.current_request
     uid = user_id(request)
     query = parse_query(request, "ListQuery")
@@ -43,6 +44,8 @@ def list_webhooks():
 @bp.route("/webhooks/{webhook_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("Read a webhook (without its secret)", tags=TAGS, response=S + "Webhook")
 def get_webhook(webhook_id: str):
+    from chalicelib import webhooks
+
     uid = user_id(bp.current_request)
     return json_response(webhooks.to_json(webhooks.get_webhook(uid, webhook_id)))
 
@@ -51,6 +54,8 @@ def get_webhook(webhook_id: str):
 @operation("Change a webhook's URL, events or description, or enable/disable it", tags=TAGS,
            request=S + "WebhookUpdate", response=S + "Webhook", errors=(400, 401, 404, 413))
 def update_webhook(webhook_id: str):
+    from chalicelib import webhooks
+
     request = bp.current_request
     uid = user_id(request)
     body = parse_body(request, S + "WebhookUpdate")
@@ -62,6 +67,8 @@ def update_webhook(webhook_id: str):
 @bp.route("/webhooks/{webhook_id}", methods=["DELETE"], authorizer=jwt_auth)
 @operation("Remove a webhook; deliveries still queued for it are dropped", tags=TAGS, status=204)
 def delete_webhook(webhook_id: str):
+    from chalicelib import webhooks
+
     uid = user_id(bp.current_request)
     webhooks.delete_webhook(get_deps().dynamodb, uid, webhook_id)
     return no_content()
@@ -71,6 +78,8 @@ def delete_webhook(webhook_id: str):
 @operation("Issue a new signing secret; for 24 h deliveries carry signatures of both", tags=TAGS,
            response=S + "WebhookWithSecret", errors=(400, 401, 404, 409))
 def rotate_secret(webhook_id: str):
+    from chalicelib import webhooks
+
     uid = user_id(bp.current_request)
     webhook, secret = webhooks.rotate_secret(uid, webhook_id)
     return json_response(webhooks.to_json(webhook, secret=secret))
@@ -80,6 +89,9 @@ def rotate_secret(webhook_id: str):
 @operation("Send a webhook.test event to the webhook (delivered like any event)", tags=TAGS,
            response=S + "WebhookTestSent", status=202, errors=(400, 401, 404, 409, 503))
 def test_webhook(webhook_id: str):
+    from chalicelib import webhooks
+    from chalicelib import webhook_delivery as delivery
+
     uid = user_id(bp.current_request)
     deps = get_deps()
     webhook = webhooks.get_webhook(uid, webhook_id, consistent=True)
@@ -96,6 +108,8 @@ def test_webhook(webhook_id: str):
 @operation("Recent delivery attempts, newest first", tags=TAGS, query="ListQuery",
            response="Page[" + S + "WebhookDelivery]")
 def list_deliveries(webhook_id: str):
+    from chalicelib import webhooks
+
     request = bp.current_request
     uid = user_id(request)
     query = parse_query(request, "ListQuery")

@@ -4,7 +4,7 @@ cold start reads kilobytes instead of scanning and parsing botocore's whole cata
 Building the first client of a session costs ~110 ms, ~80 of them in two data lookups: parsing
 endpoints.json (1.25 MB: every endpoint of every service) and listing every service directory
 (~450 of them, ~2,700 stat calls, twice) just to check the name. This folder holds the same files
-for DynamoDB, EventBridge, S3 and SQS only, with endpoints.json cut to those services, and every JSON file written
+for DynamoDB, EventBridge, S3, Secrets Manager and SQS only, with endpoints.json cut to those services, and every JSON file written
 plain and minified with the service models' documentation strings emptied (three quarters of the
 text: DynamoDB's model is 135 kB instead of 556 kB and parses in ~1.5 ms instead of ~3.9 ms with its
 gunzip); a session loads from it
@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-SERVICES = ("dynamodb", "events", "s3", "sqs")
+SERVICES = ("dynamodb", "events", "s3", "secretsmanager", "sqs")
 DEFAULT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_botocore_data")
 _ROOT_FILES = ("_retry.json", "partitions.json", "sdk-default-configuration.json")
 
@@ -38,8 +38,13 @@ def loader(path: str = DEFAULT_DIR) -> Any | None:
 
     class SlimLoader(Loader):
         def is_builtin_path(self, path: str) -> bool:
-            # It is botocore's own data, cut: botocore treats endpoints.json from anywhere else as a
-            # custom endpoint and would resolve e.g. S3 presigned URLs differently.
+            # The one override of botocore here, kept because the public alternatives lose the gain:
+            # AWS_DATA_PATH (or `extra_search_paths` with the default paths kept) still lists botocore's
+            # ~450 service folders and its session + first client cost ~55 ms against ~30 ms here
+            # (measured 2026-12-02, docs/architecture.md "botocore data"), a quarter of the API's
+            # cold-start budget. Without it botocore treats this endpoints.json, its own data cut, as a
+            # custom file and resolves S3 URLs differently; test_botocore_data fails if an upgrade
+            # stops honouring it (test_without_the_override_s3_requests_differ shows what it guards).
             return True
 
     return SlimLoader(extra_search_paths=[path], include_default_search_paths=False)

@@ -1,24 +1,23 @@
-"""Putting events on the EventBridge bus other apps subscribe to (source lumiku.avatar-creator,
-detail-type = the event type, detail = the event)."""
+"""Putting events on the EventBridge bus other apps subscribe to (source = the service's, e.g.
+lumiku.avatar-creator; detail-type = the event type, detail = the event)."""
 from __future__ import annotations
 
 import json
 from typing import Any
 
 from chalicelib.errors import DependencyError
-from chalicelib.events import SOURCE
 
 MAX_ENTRIES = 10  # PutEvents' limit per call
 
 
 class EventBus:
-    def __init__(self, client: Any, bus_name: str | None) -> None:
+    def __init__(self, client: Any, bus_name: str | None, source: str) -> None:
         self._client = client
         self.bus_name = bus_name
+        self.source = source
 
-    @staticmethod
-    def entry(event: dict, bus_name: str) -> dict:
-        return {"Source": SOURCE, "DetailType": event["type"], "EventBusName": bus_name,
+    def entry(self, event: dict, bus_name: str) -> dict:
+        return {"Source": self.source, "DetailType": event["type"], "EventBusName": bus_name,
                 "Detail": json.dumps(event, separators=(",", ":"), ensure_ascii=False)}
 
     def put(self, events: list[dict]) -> None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
-    Attribute,
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
@@ -39,7 +38,11 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.models import Model
+
+from chalicelib.aws import session
+from chalicelib.config import get_settings
 
 DEFAULT_TABLE = "avatar-creator"
 
@@ -140,55 +143,14 @@ class SweepIndex(GlobalSecondaryIndex):
 
 # ---- value objects ----------------------------------------------------------------------
 
-class FastLoad:
-    """Reads items from DynamoDB ~2.6× faster than PynamoDB's own `_container_deserialize`, to the same
-    result (tests/unit/test_models_fast_load.py compares them on every model).
-
-    PynamoDB first assigns every default through the attribute descriptors, then every value read,
-    each assignment a descriptor call with type checks: ~100 µs per preset of the gallery (two maps),
-    a fifth of a list page's handler time. Here each value (or, when absent, its default) is
-    written once into `attribute_values`, keyed by Python name as the descriptors key it.
-    """
-
-    @classmethod
-    def _instantiate(cls, attribute_values: dict) -> Any:
-        # PynamoDB runs the full constructor (defaults included) and then its own deserialization.
-        if getattr(cls, "_discriminator", None):
-            return super()._instantiate(attribute_values)  # type: ignore[misc]
-        instance = cls.__new__(cls)
-        if isinstance(instance, MapAttribute):
-            instance.attribute_kwargs = {}  # as MapAttribute.__init__ leaves a container instance
-        instance._container_deserialize(attribute_values)
-        return instance
-
-    def _container_deserialize(self, attribute_values: dict) -> None:
-        if getattr(self, "_discriminator", None):
-            super()._container_deserialize(attribute_values)  # type: ignore[misc]
-            return
-        self.attribute_values = values = {}
-        for name, attr in self.get_attributes().items():  # type: ignore[attr-defined]
-            raw = attribute_values.get(attr.attr_name)
-            if raw and "NULL" not in raw:
-                value = attr.deserialize(attr.get_value(raw))
-            else:
-                default = attr.default
-                value = default() if callable(default) else default
-                if value is None:
-                    continue
-            if type(attr).__set__ is Attribute.__set__:
-                values[name] = value  # what the plain descriptor would store
-            else:
-                setattr(self, name, value)  # one that converts (a raw map's dict becomes a MapAttribute, TTLs…)
-
-
-class PersonaMap(FastLoad, MapAttribute):
+class PersonaMap(MapAttribute):
     name = UnicodeAttribute(null=True)
     age = NumberAttribute(null=True)
     personality = ListAttribute(of=UnicodeAttribute, null=True)
     background = UnicodeAttribute(null=True)
 
 
-class AttributesMap(FastLoad, MapAttribute):
+class AttributesMap(MapAttribute):
     gender = UnicodeAttribute(null=True)
     age_range = UnicodeAttribute(null=True, attr_name="ageRange")
     ethnicity = UnicodeAttribute(null=True)
@@ -200,7 +162,7 @@ class AttributesMap(FastLoad, MapAttribute):
     style = UnicodeAttribute(null=True)
 
 
-class CropMap(FastLoad, MapAttribute):
+class CropMap(MapAttribute):
     """A square chosen for the thumbnail, in the upright image's pixels."""
     x = NumberAttribute()
     y = NumberAttribute()
@@ -215,20 +177,30 @@ class _Meta:
     host = None
 
 
-class _Model(FastLoad, Model):
-    """What every model of the table shares: FastLoad reads, and binding on first use."""
+class _Model(Model):
+    """What every model of the table shares: its table, region and endpoint from the settings, and
+    the one DynamoDB client of the container."""
 
     @classmethod
-    def _get_connection(cls) -> Any:
-        # The first use of any model binds them all to the configured table, region, endpoint and
-        # shared client (dependencies.get_deps → bind_models); PynamoDB would otherwise take the
-        # class defaults — on a fresh container whose first request reaches a model before
-        # anything else asked for the dependencies.
-        if cls._connection is None:
-            from chalicelib import dependencies
-
-            dependencies.get_deps()
-        return super()._get_connection()
+    def _get_connection(cls) -> TableConnection:
+        # PynamoDB gives every model class a Connection of its own, each building its own botocore
+        # session and client on first use: ~30 ms apiece on a cold start (measured: bench note in
+        # docs/architecture.md), paid again for every model a request touches — the generation worker
+        # touches seven. PynamoDB has no public way to pass a connection (pynamodb#1245), so this
+        # override of its one private hook swaps the model's Connection for a SharedConnection (public
+        # API: `TableConnection.connection`, `Connection.add_meta_table`).
+        # tests/unit/test_model_connections.py fails if a PynamoDB upgrade changes what this relies on.
+        settings = get_settings()
+        meta = cls.Meta
+        if (meta.table_name, meta.region, meta.host) != (settings.table_name, settings.region,
+                                                         settings.aws_endpoint_url):
+            meta.table_name, meta.region, meta.host = settings.table_name, settings.region, settings.aws_endpoint_url
+        table = super()._get_connection()  # rebuilt by PynamoDB when the table name changed
+        if not isinstance(table.connection, SharedConnection):
+            shared = SharedConnection(region=meta.region, host=meta.host)
+            shared.add_meta_table(table.connection.get_meta_table(meta.table_name))
+            table.connection = shared
+        return table
 
 
 class ProjectModel(_Model):
@@ -576,34 +548,10 @@ ALL_MODELS: tuple[type[Model], ...] = (
 )
 
 
-class SharedClient:
-    """A model connection's botocore client that forwards to the one client of `source`.
+class SharedConnection(Connection):
+    """A model's Connection (its table's key schema and indexes) making its calls on the one
+    DynamoDB client of the container (chalicelib.aws.session)."""
 
-    PynamoDB gives every model class its own Connection, and each builds its own botocore session
-    and client on first use: ~80 ms apiece on a cold start (session, endpoint rules, service model),
-    paid again for every model a request touches. All models live in one table, so they share one.
-    """
-    __slots__ = ("target",)
-
-    def __init__(self, source: Any) -> None:
-        self.target = source
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.target.client, name)
-
-
-def bind_models(table_name: str, region: str, host: str | None, client_source: Any) -> None:
-    """Point every model at the configured table/endpoint and make its calls on the client of
-    `client_source` (a pynamodb Connection, see SharedClient); called by `dependencies`. Building the
-    models' connections here makes no request.
-
-    PynamoDB caches a connection per model class, so drop it when the target changes (tests).
-    """
-    for model in ALL_MODELS:
-        meta = model.Meta
-        if (meta.table_name, meta.region, meta.host) != (table_name, region, host):
-            meta.table_name, meta.region, meta.host = table_name, region, host
-            model._connection = None
-        # pynamodb reads `_client` and builds one only when it is unset (or has lost its credentials).
-        # (PynamoDB's own _get_connection: _Model's would ask for the dependencies being built.)
-        super(_Model, model)._get_connection().connection._client = SharedClient(client_source)
+    @property
+    def client(self) -> Any:
+        return session.dynamodb().client

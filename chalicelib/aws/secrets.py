@@ -8,10 +8,11 @@ from chalicelib.config import Settings
 
 @functools.lru_cache(maxsize=8)
 def _from_secrets_manager(arn: str, endpoint_url: str | None, region: str) -> str:
-    import boto3  # only the authorizer / generation worker on AWS reach this
+    # The container's session and client (its endpoint and region are those of the settings, which
+    # key this cache so that tests switching endpoints read again).
+    from chalicelib.aws import session
 
-    client = boto3.client("secretsmanager", endpoint_url=endpoint_url, region_name=region)
-    return client.get_secret_value(SecretId=arn)["SecretString"]
+    return session.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
 
 
 def jwt_secret(settings: Settings) -> str:

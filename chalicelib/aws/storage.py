@@ -114,24 +114,10 @@ class Storage:
 
     def get_if_exists(self, key: str, max_bytes: int) -> bytes | None:
         """Like get(), but None when the object is not there (already processed by a duplicate)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.get(key, max_bytes)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+        return _unless_missing(self.get, key, max_bytes)
 
     def head(self, key: str) -> dict | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self._s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+        return _unless_missing(lambda: self._s3.head_object(Bucket=self.bucket, Key=key))
 
     def list_page(self, prefix: str, *, start_after: str | None = None, limit: int = 1000) -> list[dict]:
         """One ListObjectsV2 page: [{"Key", "LastModified", "Size"}] in key order after `start_after`."""
@@ -145,3 +131,16 @@ class Storage:
         for start in range(0, len(present), 1000):
             chunk = present[start:start + 1000]
             self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+
+
+def _unless_missing(call: Any, *args: Any) -> Any:
+    """`call(*args)`, or None when S3 answers that the object is not there: the one place that knows
+    S3's ways of saying so (NoSuchKey from GET, a bare 404 from HEAD, NotFound from some emulators)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return call(*args)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise

@@ -50,7 +50,7 @@ def test_a_fresh_containers_first_request_uses_the_configured_table(client, monk
     still be bound to the configured table (not PynamoDB's class defaults), on the shared client."""
     import boto3
 
-    from chalicelib.aws.models import ALL_MODELS, DEFAULT_TABLE, SharedClient
+    from chalicelib.aws.models import ALL_MODELS, DEFAULT_TABLE, SharedConnection
 
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     spec = ddb.describe_table(TableName=DEFAULT_TABLE)["Table"]
@@ -73,4 +73,4 @@ def test_a_fresh_containers_first_request_uses_the_configured_table(client, monk
     assert [p["id"] for p in listed.json_body["items"]] == [project]
     from chalicelib.aws.models import ProjectModel
     assert ProjectModel.Meta.table_name == "avatar-creator-alt"
-    assert isinstance(ProjectModel._connection.connection._client, SharedClient)
+    assert isinstance(ProjectModel._connection.connection, SharedConnection)

@@ -24,25 +24,13 @@ EVENT = "before-call.dynamodb"
 
 
 def _existing_clients() -> list[Any]:
-    from chalicelib import dependencies
-    from chalicelib.aws.models import ALL_MODELS, SharedClient
+    """The container's DynamoDB client, if already built (counting builds nothing): every model and
+    transaction makes its calls on it (chalicelib.aws.session)."""
+    from chalicelib.aws import session
 
-    connections = []
-    for model in ALL_MODELS:
-        table_connection = getattr(model, "_connection", None)
-        if table_connection is not None:
-            connections.append(table_connection.connection)
-    deps = dependencies._deps
-    if deps is not None and "dynamodb" in deps.__dict__:  # only if already built: counting builds nothing
-        connections.append(deps.dynamodb)
-    clients = []
-    for connection in connections:
-        client = connection.__dict__.get("_client")
-        if isinstance(client, SharedClient):  # the models' stand-in: count on the client it forwards to
-            client = client.target.__dict__.get("_client")
-        if client is not None:
-            clients.append(client)
-    return list({id(c): c for c in clients}.values())
+    connection = session._dynamodb
+    client = connection.__dict__.get("_client") if connection is not None else None
+    return [client] if client is not None else []
 
 
 class DynamoDBCalls:

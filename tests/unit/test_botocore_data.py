@@ -19,6 +19,7 @@ CALLS = {
     "dynamodb": ("get_item", {"TableName": "t", "Key": {"PK": {"S": "USER#a"}, "SK": {"S": "META"}}}),
     "sqs": ("send_message", {"QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q", "MessageBody": "{}"}),
     "s3": ("get_object", {"Bucket": "avatars", "Key": "thumbs/u/a.jpg"}),
+    "secretsmanager": ("get_secret_value", {"SecretId": "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt"}),
     "events": ("put_events", {"Entries": [{"Source": "lumiku.avatar-creator", "DetailType": "avatar.ready",
                                            "Detail": "{}", "EventBusName": "avatar-creator-events"}]}),
 }
@@ -112,3 +113,24 @@ def test_slim_data_built_for_another_botocore_is_not_used(tmp_path):
         fh.write("0.0.1\n")
     assert botocore_data.loader(path) is None
     assert botocore_data.loader(str(tmp_path / "missing")) is None
+
+
+def test_without_the_override_s3_requests_differ(slim_dir):
+    """Why SlimLoader overrides `is_builtin_path`: the same slim files through a plain Loader make S3
+    presign on another host, so the equality tests fail if an upgrade ignores the override."""
+    from botocore.loaders import Loader
+
+    def client(loader):
+        session = get_session()
+        session._credentials = Credentials("AKIDEXAMPLE", "secret", "token")
+        session.register_component("data_loader", loader)
+        return session.create_client("s3", region_name="eu-west-1", config=Config(signature_version="s3v4"))
+
+    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW):
+        plain = client(Loader(extra_search_paths=[slim_dir], include_default_search_paths=False))
+        slim = client(botocore_data.loader(slim_dir))
+        full = _client("s3", "eu-west-1", None)
+        args = ("get_object", {"Bucket": "avatars", "Key": "a.jpg"}, 900)
+        assert slim.generate_presigned_url(*args) == full.generate_presigned_url(*args)
+        # Without it: the regional host where botocore's own data presigns on the global one.
+        assert plain.generate_presigned_url(*args) != full.generate_presigned_url(*args)
