@@ -12,17 +12,17 @@ from chalicelib.api.usage import bp as usage_bp
 from chalicelib.api.webhooks import bp as webhooks_bp
 from chalicelib.config import (
     API_PREFIX,
-    CLEANUP_QUEUE,
-    GENERATION_DLQ,
+    CLEANUP_QUEUE_ARN,
+    GENERATION_DLQ_ARN,
     GENERATION_MAX_CONCURRENCY,
-    GENERATION_QUEUE,
+    GENERATION_QUEUE_ARN,
     SWEEP_MINUTES,
-    UPLOAD_DLQ,
     TABLE_STREAM_ARN,
-    UPLOAD_QUEUE,
-    USAGE_EVENTS_QUEUE,
+    UPLOAD_DLQ_ARN,
+    UPLOAD_QUEUE_ARN,
+    USAGE_EVENTS_QUEUE_ARN,
     WEBHOOK_MAX_CONCURRENCY,
-    WEBHOOK_QUEUE,
+    WEBHOOK_QUEUE_ARN,
 )
 
 app = Chalice(app_name="avatar-creator")
@@ -41,21 +41,21 @@ app.register_blueprint(presets_bp, url_prefix=API_PREFIX)
 app.register_blueprint(webhooks_bp, url_prefix=API_PREFIX)
 
 
-@app.on_sqs_message(queue=CLEANUP_QUEUE, batch_size=1)
+@app.on_sqs_message(queue_arn=CLEANUP_QUEUE_ARN, batch_size=1)
 def cleanup_worker(event):
     from chalicelib.handlers.cleanup import handle
 
     return handle(event)
 
 
-@app.on_sqs_message(queue=UPLOAD_QUEUE, batch_size=5)
+@app.on_sqs_message(queue_arn=UPLOAD_QUEUE_ARN, batch_size=5)
 def upload_worker(event):
     from chalicelib.handlers.uploads import handle
 
     return handle(event)
 
 
-@app.on_sqs_message(queue=USAGE_EVENTS_QUEUE, batch_size=10)
+@app.on_sqs_message(queue_arn=USAGE_EVENTS_QUEUE_ARN, batch_size=10)
 def usage_worker(event):
     from chalicelib.handlers.usage import handle
 
@@ -63,21 +63,21 @@ def usage_worker(event):
 
 
 # The provider bills per image and rate-limits: at most GENERATION_MAX_CONCURRENCY jobs at once.
-@app.on_sqs_message(queue=GENERATION_QUEUE, batch_size=1, maximum_concurrency=GENERATION_MAX_CONCURRENCY)
+@app.on_sqs_message(queue_arn=GENERATION_QUEUE_ARN, batch_size=1, maximum_concurrency=GENERATION_MAX_CONCURRENCY)
 def generation_worker(event):
     from chalicelib.handlers.generation import handle
 
     return handle(event)
 
 
-@app.on_sqs_message(queue=GENERATION_DLQ, batch_size=10)
+@app.on_sqs_message(queue_arn=GENERATION_DLQ_ARN, batch_size=10)
 def generation_dlq_worker(event):
     from chalicelib.handlers.generation import handle_dead_letters
 
     return handle_dead_letters(event)
 
 
-@app.on_sqs_message(queue=UPLOAD_DLQ, batch_size=10)
+@app.on_sqs_message(queue_arn=UPLOAD_DLQ_ARN, batch_size=10)
 def upload_dlq_worker(event):
     from chalicelib.handlers.uploads import handle_dead_letters
 
@@ -100,7 +100,7 @@ def stream_worker(event):
     return handle(event)
 
 
-@app.on_sqs_message(queue=WEBHOOK_QUEUE, batch_size=1, maximum_concurrency=WEBHOOK_MAX_CONCURRENCY)
+@app.on_sqs_message(queue_arn=WEBHOOK_QUEUE_ARN, batch_size=1, maximum_concurrency=WEBHOOK_MAX_CONCURRENCY)
 def webhook_worker(event):
     from chalicelib.handlers.webhooks import handle
 

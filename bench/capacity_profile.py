@@ -229,7 +229,7 @@ class Recorder:
     def _dynamodb(self, name: str, params: dict, parsed: dict, before: list) -> None:
         if params.get("TableName", self.table) != self.table and name not in ("TransactWriteItems", "BatchGetItem",
                                                                               "TransactGetItems", "BatchWriteItem"):
-            return  # the idempotency table is not on these paths
+            return  # another table: not the one this profile models
         if name == "GetItem":
             item = parsed.get("Item")
             key = params["Key"]
@@ -451,8 +451,8 @@ def record_profile() -> dict:
             from local.provision import provision
 
             outputs = provision(endpoint_url=None, region="us-east-1")
-            for key, name in {"TABLE_NAME": "TableName", "IDEMPOTENCY_TABLE_NAME": "IdempotencyTableName",
-                              "UPLOAD_BUCKET": "UploadBucket", "UPLOAD_QUEUE_URL": "UploadQueueUrl",
+            for key, name in {"TABLE_NAME": "TableName", "UPLOAD_BUCKET": "UploadBucket",
+                              "UPLOAD_QUEUE_URL": "UploadQueueUrl",
                               "GENERATION_QUEUE_URL": "GenerationQueueUrl",
                               "GENERATION_DLQ_URL": "GenerationDlqUrl",
                               "USAGE_EVENTS_QUEUE_URL": "UsageEventsQueueUrl",

@@ -9,22 +9,25 @@ import functools
 import os
 from typing import Any, Mapping
 
-# Queue names are constants because Chalice reads `@app.on_sqs_message(queue=...)`
-# at import/packaging time; infra/resources.json creates queues with these names.
-UPLOAD_QUEUE = "avatar-creator-uploads"
-GENERATION_QUEUE = "avatar-creator-generations"
-USAGE_EVENTS_QUEUE = "avatar-creator-usage-events"
-CLEANUP_QUEUE = "avatar-creator-cleanup"
-GENERATION_DLQ = "avatar-creator-generations-dlq"
-UPLOAD_DLQ = "avatar-creator-uploads-dlq"
+# Chalice reads `@app.on_sqs_message(queue_arn=...)` and `on_dynamodb_record(stream_arn=...)` at
+# import/packaging time, before any queue or stream exists, so these are placeholders: the package
+# replaces each with the resource's real ARN (infra/resources.json, the function's event source
+# `Queue`/`Stream`; infra.check_package refuses a package that still has one). Every name is the
+# stack's name plus a suffix, so stages deploy side by side; the local stack's stack is named
+# "avatar-creator" (local/provision.py), so its queues have exactly these names.
+_LOCAL = "arn:aws:sqs:us-east-1:000000000000:avatar-creator"
+UPLOAD_QUEUE_ARN = f"{_LOCAL}-uploads"
+GENERATION_QUEUE_ARN = f"{_LOCAL}-generations"
+USAGE_EVENTS_QUEUE_ARN = f"{_LOCAL}-usage-events"
+CLEANUP_QUEUE_ARN = f"{_LOCAL}-cleanup"
+GENERATION_DLQ_ARN = f"{_LOCAL}-generations-dlq"
+UPLOAD_DLQ_ARN = f"{_LOCAL}-uploads-dlq"
 # How often the sweeper runs on AWS (the local stack runs it every LOCAL_SWEEP_SECONDS).
 SWEEP_MINUTES = 5
-WEBHOOK_QUEUE = "avatar-creator-webhooks"
+WEBHOOK_QUEUE_ARN = f"{_LOCAL}-webhooks"
 # One message per (webhook, event), one per invocation: a slow endpoint holds only its own worker.
 WEBHOOK_MAX_CONCURRENCY = 20
-# Chalice needs the stream ARN as a constant at import; it only exists once the table does, so the
-# package replaces this placeholder with the table's StreamArn (infra/resources.json, StreamWorker)
-# and the local stack reads the table's stream itself (local/streams.py).
+# The local stack reads the table's stream itself (local/streams.py).
 TABLE_STREAM_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/avatar-creator/stream/from-infra"
 # Lambda event source maximum concurrency of the generation worker (AWS minimum is 2; the original ran 2).
 GENERATION_MAX_CONCURRENCY = 2

@@ -96,7 +96,11 @@ def ensure_bucket(s3: Any, bucket: str = DEPLOY_BUCKET) -> None:
 
 def deploy(endpoint_url: str, build_dir: str | os.PathLike, *, stack_name: str = DEFAULT_STACK,
            parameters: dict[str, str] | None = None, region: str = aws.REGION, timeout: float = 300.0) -> dict:
-    """Deploy build_dir/sam.json into the CloudFormation at endpoint_url; returns the stack's outputs."""
+    """Deploy build_dir/sam.json into the CloudFormation at endpoint_url; returns the stack's outputs.
+    Parameters without a default get the local stack's values (AllowedOrigins `*`: the emulator only)."""
+    from local.provision import LOCAL_PARAMETERS
+
+    parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
     build_dir = Path(build_dir)
     template = json.loads((build_dir / "sam.json").read_text())
     s3 = aws.client("s3", endpoint_url, region)
@@ -108,7 +112,7 @@ def deploy(endpoint_url: str, build_dir: str | os.PathLike, *, stack_name: str =
     s3.put_object(Bucket=DEPLOY_BUCKET, Key=key, Body=body)
     cfn.create_stack(StackName=stack_name, TemplateURL=f"https://s3.amazonaws.com/{DEPLOY_BUCKET}/{key}",
                      Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-                     Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()])
+                     Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
     return wait_for_stack(cfn, stack_name, timeout)
 
 

@@ -25,10 +25,14 @@ from typing import Any, Callable
 from local import aws
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "infra" / "resources.json"
-OUTPUT_KEYS = ("ApiUrl", "AwsEndpoint", "Region", "UploadBucket", "TableName", "IdempotencyTableName",
-               "UploadQueueUrl", "UploadDlqUrl", "GenerationQueueUrl", "GenerationDlqUrl",
+OUTPUT_KEYS = ("ApiUrl", "AwsEndpoint", "Region", "UploadBucket", "TableName", "UploadQueueUrl", "UploadDlqUrl", "GenerationQueueUrl", "GenerationDlqUrl",
                "UsageEventsQueueUrl", "UsageEventsDlqUrl", "CleanupQueueUrl", "CleanupDlqUrl",
-               "EventBusName", "EventBusArn", "WebhookQueueUrl", "WebhookDlqUrl")
+               "EventBusName", "EventBusArn", "WebhookQueueUrl", "WebhookDlqUrl", "GenerationMaxAttempts")
+# The local stack's name: every resource name derives from it (`${AWS::StackName}-uploads`…), and the
+# placeholder queue ARNs of chalicelib/config.py end in these names (the local feeder finds queues by them).
+STACK_NAME = "avatar-creator"
+# Parameters without a default on AWS: the page and the emulator have different origins locally.
+LOCAL_PARAMETERS = {"AllowedOrigins": "*"}
 
 log = logging.getLogger("local.provision")
 
@@ -50,15 +54,18 @@ class Resolver:
                  parameters: dict[str, Any] | None = None) -> None:
         self.template = template
         self.pseudo = {"AWS::AccountId": account_id, "AWS::Region": region, "AWS::Partition": "aws",
-                       "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "avatar-creator-local",
+                       "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": STACK_NAME,
                        "AWS::NoValue": None}
         self.parameters: dict[str, Any] = {}
+        given = {**LOCAL_PARAMETERS, **(parameters or {})}
         for name, spec in (template.get("Parameters") or {}).items():
-            value = (parameters or {}).get(name, spec.get("Default"))
+            value = given.get(name, spec.get("Default"))
             if value is None:
                 raise ProvisionError(f"template parameter {name} has no default; pass it in `parameters`")
             if spec.get("Type", "").startswith("CommaDelimitedList") or spec.get("Type", "").startswith("List<"):
                 value = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+            elif spec.get("Type") == "Number":
+                value = _number(name, value, spec)
             self.parameters[name] = value
         self.refs: dict[str, Any] = {}            # logical id -> Ref value
         self.attrs: dict[str, dict[str, Any]] = {}  # logical id -> {attribute: value}
@@ -118,6 +125,18 @@ class Resolver:
             if key.startswith("Fn::"):
                 raise ProvisionError(f"unsupported intrinsic {key}")
         return {k: self.resolve(v) for k, v in value.items()}
+
+
+def _number(name: str, value: Any, spec: dict) -> int | float:
+    """A Number parameter as CloudFormation checks it (MinValue/MaxValue), kept a number locally."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ProvisionError(f"template parameter {name} must be a number, not {value!r}") from None
+    for bound, ok in (("MinValue", lambda b: number >= b), ("MaxValue", lambda b: number <= b)):
+        if bound in spec and not ok(float(spec[bound])):
+            raise ProvisionError(f"template parameter {name}={value} is outside its {bound} {spec[bound]}")
+    return int(number) if number.is_integer() else number
 
 
 def _references(value: Any) -> set[str]:

@@ -59,7 +59,6 @@ def app_environment(outputs: dict, jwt_secret: str) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": aws.ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": aws.SECRET_ACCESS_KEY,
         "TABLE_NAME": outputs["TableName"],
-        "IDEMPOTENCY_TABLE_NAME": outputs["IdempotencyTableName"],
         "UPLOAD_BUCKET": outputs["UploadBucket"],
         "UPLOAD_QUEUE_URL": outputs["UploadQueueUrl"],
         "GENERATION_QUEUE_URL": outputs["GenerationQueueUrl"],
@@ -70,10 +69,19 @@ def app_environment(outputs: dict, jwt_secret: str) -> dict[str, str]:
         "EVENT_BUS_NAME": outputs["EventBusName"],
         "WEBHOOK_QUEUE_URL": outputs["WebhookQueueUrl"],
         "WEBHOOK_DLQ_URL": outputs["WebhookDlqUrl"],
+        # The template's parameter, which also set the generation queue's maxReceiveCount.
+        "GENERATION_MAX_ATTEMPTS": str(outputs["GenerationMaxAttempts"]),
         # Webhooks to http://127.0.0.1 (tests, a receiver on this machine): never set on AWS.
         "WEBHOOK_ALLOW_PRIVATE": "1",
         "JWT_SECRET": jwt_secret,
     }
+
+
+def template_parameters() -> dict[str, str]:
+    """GENERATION_MAX_ATTEMPTS, when set, is the template's GenerationMaxAttempts: the generation
+    queue's maxReceiveCount follows it as on AWS, and the app reads it back from the outputs."""
+    attempts = os.environ.get("GENERATION_MAX_ATTEMPTS", "").strip()
+    return {"GenerationMaxAttempts": attempts} if attempts else {}
 
 
 def configure_environment(outputs: dict, jwt_secret: str) -> None:
@@ -140,7 +148,8 @@ def main() -> int:
             from local.provision import Provisioner, write_outputs
 
             provisioner = Provisioner(ministack.endpoint_url, region,
-                                      visibility_timeout=_int_env("LOCAL_VISIBILITY_TIMEOUT", None))
+                                      visibility_timeout=_int_env("LOCAL_VISIBILITY_TIMEOUT", None),
+                                      parameters=template_parameters())
             provisioner.warm_up()
             ministack.wait_ready()
         except LocalStackError as exc:

@@ -32,7 +32,7 @@ def aws(monkeypatch):
 
         outputs = provision(endpoint_url=None, region="us-east-1")
         env = {
-            "TABLE_NAME": outputs["TableName"], "IDEMPOTENCY_TABLE_NAME": outputs["IdempotencyTableName"],
+            "TABLE_NAME": outputs["TableName"], "GENERATION_MAX_ATTEMPTS": str(outputs["GenerationMaxAttempts"]),
             "UPLOAD_BUCKET": outputs["UploadBucket"], "UPLOAD_QUEUE_URL": outputs["UploadQueueUrl"],
             "GENERATION_QUEUE_URL": outputs["GenerationQueueUrl"], "GENERATION_DLQ_URL": outputs["GenerationDlqUrl"],
             "USAGE_EVENTS_QUEUE_URL": outputs["UsageEventsQueueUrl"], "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"],

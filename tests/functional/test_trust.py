@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from chalicelib import avatars, clock, dependencies, ids
-from chalicelib.config import USAGE_EVENTS_QUEUE
+from chalicelib.config import USAGE_EVENTS_QUEUE_ARN
 from chalicelib.aws.models import (
     META,
     AppUsageSummaryModel,
@@ -25,6 +25,9 @@ from chalicelib.aws.models import (
 from tests.functional.conftest import PREFIX, SECRET, auth, body
 from tests.support.generation import deliver
 from tests.support.usage import event, new_project, ready_avatar, take_all
+
+# generate_sqs_event wants a name: the placeholder ARN ends in the local queue's name.
+USAGE_EVENTS_QUEUE = USAGE_EVENTS_QUEUE_ARN.rsplit(":", 1)[-1]
 
 GEN = {"prompt": "a face", "name": "G", "width": 256, "height": 256}
 

@@ -8,10 +8,13 @@ import boto3
 import pytest
 
 from chalicelib import avatars, clock, dependencies
-from chalicelib.config import USAGE_EVENTS_QUEUE
+from chalicelib.config import USAGE_EVENTS_QUEUE_ARN
 from chalicelib.aws.models import UserDayModel, user_pk
 from tests.functional.conftest import PREFIX, auth, body
 from tests.support.usage import attribute, event, new_project, ready_avatar, take_all
+
+# generate_sqs_event wants a name: the placeholder ARN ends in the local queue's name.
+USAGE_EVENTS_QUEUE = USAGE_EVENTS_QUEUE_ARN.rsplit(":", 1)[-1]
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from tests.support.infra import (
     as_list,
     build_package,
     elf_needed,
+    queues_by_name,
     references,
     statements,
 )
@@ -136,9 +137,10 @@ def test_each_function_role_names_only_its_resources(template):
         others = {g.logical_id + "LogGroup" for g in app_functions() if g != f}
         assert not named & others
         if f.queue:
-            own_queue = next(lid for lid, r in resources.items() if r["Type"] == "AWS::SQS::Queue"
-                             and r["Properties"]["QueueName"] == f.queue)
+            own_queue, _ = queues_by_name(template)[f.queue]
             assert own_queue in named
+            source = resources[f.logical_id]["Properties"]["Events"][f"{f.logical_id}SqsEventSource"]
+            assert source["Properties"]["Queue"] == {"Fn::GetAtt": [own_queue, "Arn"]}  # the placeholder replaced
     assert len(roles) == len(app_functions())
 
 

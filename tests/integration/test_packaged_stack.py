@@ -62,9 +62,11 @@ def test_outputs_name_the_same_resources_as_the_local_stack(stack):
     out = stack.outputs
     assert set(OUTPUT_KEYS) - {"AwsEndpoint", "Region"} <= set(out)
     assert out["ApiUrl"] == f"https://{out['RestAPIId']}.execute-api.us-east-1.amazonaws.com/{API_STAGE}"
-    assert out["UploadBucket"] == "avatar-creator-uploads-000000000000-us-east-1"
-    assert out["TableName"] == "avatar-creator"
-    assert out["UploadQueueUrl"].endswith("/avatar-creator-uploads")
+    # Every name is the stack's (avatar-creator-prod) plus a suffix: stages side by side.
+    assert out["UploadBucket"] == "avatar-creator-prod-uploads-000000000000-us-east-1"
+    assert out["TableName"] == "avatar-creator-prod"
+    assert out["UploadQueueUrl"].endswith("/avatar-creator-prod-uploads")
+    assert out["GenerationMaxAttempts"] == "3"
     assert out["JwtSecretArn"].startswith("arn:aws:secretsmanager:us-east-1:000000000000:secret:")
 
 
@@ -158,4 +160,5 @@ def test_function_roles_are_enforced_by_the_emulator(stack):
     table = boto3.client("dynamodb", endpoint_url=stack.endpoint_url, region_name="us-east-1",
                          aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                          aws_session_token=creds["SessionToken"])
-    table.get_item(TableName="avatar-creator", Key={"PK": {"S": "x"}, "SK": {"S": "y"}})  # allowed: no raise
+    # allowed: no raise
+    table.get_item(TableName=stack.outputs["TableName"], Key={"PK": {"S": "x"}, "SK": {"S": "y"}})

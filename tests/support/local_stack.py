@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 API_PREFIX = "/api/apps/avatar-creator"
 TEST_JWT_SECRET = "integration-test-secret-0123456789abcdef"
-OUTPUT_KEYS = ("ApiUrl", "AwsEndpoint", "Region", "UploadBucket", "TableName", "IdempotencyTableName",
+OUTPUT_KEYS = ("ApiUrl", "AwsEndpoint", "Region", "UploadBucket", "TableName",
                "UploadQueueUrl", "UploadDlqUrl", "GenerationQueueUrl", "GenerationDlqUrl",
                "UsageEventsQueueUrl", "UsageEventsDlqUrl", "CleanupQueueUrl", "CleanupDlqUrl")
 

@@ -8,15 +8,19 @@ import re
 
 import pytest
 
+from infra.check_package import literal_names, naming_problems, resource_names, shared_names
 from tests.support.infra import (
+    ROOT,
     app_functions,
     as_list,
     load_chalice_config,
     load_resources,
+    merged_template,
     policy_file,
     queues_by_name,
     references,
     resource_texts,
+    stack_name_of,
     statements,
 )
 
@@ -91,7 +95,11 @@ def dlq_names() -> set[str]:
 def test_every_work_queue_has_a_dlq_after_3_receives(name):
     lid, props = queues_by_name(TEMPLATE)[name]
     redrive = props.get("RedrivePolicy") or {}
-    assert redrive.get("maxReceiveCount") == 3, f"{lid}: maxReceiveCount {redrive.get('maxReceiveCount')}"
+    max_receive = redrive.get("maxReceiveCount")
+    if lid == "GenerationQueue":  # the job's attempts (test_generation_attempts_have_one_source)
+        assert max_receive == {"Ref": "GenerationMaxAttempts"}
+        max_receive = int(TEMPLATE["Parameters"]["GenerationMaxAttempts"]["Default"])
+    assert max_receive == 3, f"{lid}: maxReceiveCount {max_receive}"
     target = next(references(redrive["deadLetterTargetArn"]))
     assert RESOURCES[target]["Type"] == "AWS::SQS::Queue"
     assert RESOURCES[target]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600  # time to fix and redrive
@@ -132,7 +140,7 @@ def test_every_function_is_sized_logged_and_alarmed_and_nothing_else_is_extended
     """An entry without Type merges into a Chalice resource: one for a function app.py lacks
     would leave a half resource in the package (infra.check_package refuses it too)."""
     expected = {f.logical_id for f in FUNCTIONS}
-    extended = {lid for lid, r in RESOURCES.items() if "Type" not in r} - {"RestAPI"}
+    extended = {lid for lid, r in RESOURCES.items() if "Type" not in r} - {"RestAPI", "ManagedLayer"}
     assert extended == expected
     for f in FUNCTIONS:
         props = RESOURCES[f.logical_id]["Properties"]
@@ -157,7 +165,7 @@ def test_every_dlq_has_a_depth_alarm(dlq):
 
 def test_functions_get_resource_names_from_the_template_not_from_constants():
     env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
-    for key in ("TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "UPLOAD_BUCKET", "UPLOAD_QUEUE_URL", "GENERATION_QUEUE_URL",
+    for key in ("TABLE_NAME", "UPLOAD_BUCKET", "UPLOAD_QUEUE_URL", "GENERATION_QUEUE_URL",
                 "GENERATION_DLQ_URL", "USAGE_EVENTS_QUEUE_URL", "USAGE_EVENTS_DLQ_URL", "CLEANUP_QUEUE_URL",
                 "JWT_SECRET_ARN", "HF_TOKEN_ARN"):
         assert set(references(env[key])) <= set(RESOURCES), key
@@ -180,6 +188,8 @@ def test_bucket_is_private_encrypted_expires_abandoned_uploads_and_allows_browse
     assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
     cors, = props["CorsConfiguration"]["CorsRules"]
     assert "POST" in cors["AllowedMethods"] and cors["AllowedOrigins"] == {"Ref": "AllowedOrigins"}
+    # No default: every deploy names its page's origins (docs/deploy.md), so prod never gets `*` by omission.
+    assert "Default" not in TEMPLATE["Parameters"]["AllowedOrigins"]
     notify, = props["NotificationConfiguration"]["QueueConfigurations"]
     assert notify["Queue"] == {"Fn::GetAtt": ["UploadQueue", "Arn"]}
     assert notify["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
@@ -194,7 +204,14 @@ def test_tables_have_point_in_time_recovery_ttl_and_encryption():
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
     assert {i["IndexName"] for i in props["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2", "GSI3"}
-    assert RESOURCES["IdempotencyTable"]["Properties"]["TimeToLiveSpecification"]["Enabled"] is True
+
+
+def test_the_only_table_is_the_avatar_table():
+    """Idempotency-Key replays are items of the main table (IdempotencyKeyModel): no second table."""
+    assert set(typed("AWS::DynamoDB::Table")) == {"AvatarTable"}
+    texts = json.dumps(TEMPLATE) + "".join(p.read_text() for p in (ROOT / ".chalice").glob("*.json"))
+    assert "IDEMPOTENCY_TABLE" not in texts and "IdempotencyTable" not in texts
+    assert "GENERATION_CONCURRENCY" not in texts  # no setting reads it: MaximumConcurrency is the cap
 
 
 def test_jwt_secret_is_generated_and_the_hf_token_is_never_in_the_template():
@@ -326,3 +343,97 @@ def test_the_event_bus_and_webhook_queues_are_outputs_and_in_every_functions_env
 def test_private_webhook_targets_are_never_allowed_by_the_deployed_configuration():
     texts = json.dumps(TEMPLATE) + json.dumps(load_chalice_config())
     assert "WEBHOOK_ALLOW_PRIVATE" not in texts
+
+
+# ---- stages side by side ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_packages_name_every_resource_after_their_stack(stage):
+    """The merged template of `make package STAGE=<stage>` (Chalice's generator and merger, without the
+    zips): every name is generated or `${AWS::StackName}-…`, every event source is the template's
+    resource (no placeholder of chalicelib/config.py left), no ARN is for the `aws` partition only."""
+    template = merged_template(stage)
+    assert naming_problems(template) == []
+    assert literal_names(template) == set()
+    assert set(resource_names(template)) >= {"AvatarTable", "UploadBucket", "EventBus", "ManagedLayer",
+                                             *typed("AWS::SQS::Queue")}
+    alarms = {lid: r for lid, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert alarms and not any("AlarmName" in r["Properties"] for r in alarms.values())  # generated per stack
+
+
+def test_dev_and_prod_packages_share_no_resource_name():
+    dev, prod = merged_template("dev"), merged_template("prod")
+    assert shared_names(dev, prod) == set()
+    # As CloudFormation would name them in stacks avatar-creator-dev and avatar-creator-prod:
+    names = {stage: {stack_name_of(v, f"avatar-creator-{stage}") for v in resource_names(t).values()}
+             for stage, t in (("dev", dev), ("prod", prod))}
+    assert names["dev"] and not names["dev"] & names["prod"]
+    # …and the check does see a name written out in both (what the template had before).
+    fixed = json.loads(json.dumps(prod))
+    fixed["Resources"]["AvatarTable"]["Properties"]["TableName"] = "avatar-creator"
+    assert shared_names(fixed, fixed) == {"avatar-creator"}
+    assert any(line.startswith("AvatarTable: name") for line in naming_problems(fixed))
+
+
+@pytest.mark.parametrize("function", SQS_FUNCTIONS, ids=lambda f: f.name)
+def test_each_sqs_event_source_is_the_queue_its_placeholder_names(function):
+    """app.py's queue ARNs are placeholders ending in the local stack's queue names; the package
+    replaces each with that queue's ARN. The override only replaces a string: Chalice's `queue=` would
+    write an Fn::Sub that the merge would combine with the GetAtt into one invalid object."""
+    lid, _ = queues_by_name(TEMPLATE)[function.queue]
+    for stage in ("dev", "prod"):
+        source = merged_template(stage)["Resources"][function.logical_id]["Properties"]["Events"]
+        assert source[f"{function.logical_id}SqsEventSource"]["Properties"]["Queue"] == {"Fn::GetAtt": [lid, "Arn"]}
+
+
+def test_no_arn_is_written_for_one_partition():
+    texts = json.dumps(TEMPLATE) + "".join(p.read_text() for p in (ROOT / ".chalice").glob("*.json"))
+    assert "arn:aws:" not in texts
+    statement, = RESOURCES["UploadQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::" + RESOURCES["UploadBucket"]["Properties"]["BucketName"]["Fn::Sub"]}
+
+
+def test_a_prod_package_with_a_wildcard_cors_default_is_refused():
+    prod, dev = json.loads(json.dumps(merged_template("prod"))), json.loads(json.dumps(merged_template("dev")))
+    for template in (prod, dev):
+        template["Parameters"]["AllowedOrigins"]["Default"] = "*"
+    assert any("AllowedOrigins" in line for line in naming_problems(prod))
+    assert not any("AllowedOrigins" in line for line in naming_problems(dev))  # a dev stack may allow any page
+
+
+# ---- one source for the generation attempts ---------------------------------------------------------
+
+def test_generation_attempts_have_one_source():
+    """SQS moves a generation message to the DLQ after maxReceiveCount receives, and the worker gives up
+    after GENERATION_MAX_ATTEMPTS: both are the GenerationMaxAttempts parameter, whose default is the
+    setting's."""
+    from chalicelib.config import Settings
+
+    parameter = TEMPLATE["Parameters"]["GenerationMaxAttempts"]
+    assert int(parameter["Default"]) == Settings().generation_max_attempts == 3
+    assert RESOURCES["GenerationQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == {
+        "Ref": "GenerationMaxAttempts"}
+    env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["GENERATION_MAX_ATTEMPTS"] == {"Ref": "GenerationMaxAttempts"}
+    assert TEMPLATE["Outputs"]["GenerationMaxAttempts"]["Value"] == {"Ref": "GenerationMaxAttempts"}
+    for stage in ("dev", "prod"):  # no function-level value (Chalice's config) overrides the Globals one
+        for r in merged_template(stage)["Resources"].values():
+            if r["Type"] == "AWS::Serverless::Function":
+                assert "GENERATION_MAX_ATTEMPTS" not in r["Properties"].get("Environment", {}).get("Variables", {})
+
+
+def test_the_local_stack_takes_the_attempts_from_the_same_parameter(monkeypatch):
+    from local.provision import Resolver
+    from local.stack import app_environment, template_parameters
+
+    resolver = Resolver(TEMPLATE, "us-east-1", "000000000000")
+    assert resolver.parameters["GenerationMaxAttempts"] == 3
+    monkeypatch.setenv("GENERATION_MAX_ATTEMPTS", "5")
+    resolver = Resolver(TEMPLATE, "us-east-1", "000000000000", template_parameters())
+    resolver.attrs["GenerationDlq"] = {"Arn": "arn:aws:sqs:us-east-1:000000000000:avatar-creator-generations-dlq"}
+    redrive = resolver.resolve(RESOURCES["GenerationQueue"]["Properties"]["RedrivePolicy"])
+    assert redrive["maxReceiveCount"] == 5
+    outputs = {key: "x" for key in TEMPLATE["Outputs"]} | {"AwsEndpoint": "x", "Region": "us-east-1",
+                                                          "GenerationMaxAttempts": 5}
+    assert app_environment(outputs, "secret")["GENERATION_MAX_ATTEMPTS"] == "5"
