@@ -386,17 +386,26 @@ def test_a_retry_later_than_sqs_can_delay_hops_through_the_queue_until_due(clien
 def test_an_endpoint_is_flagged_slow_while_its_first_slow_request_is_still_running(client, env):
     from chalicelib.aws.models import WebhookModel, user_pk, webhook_sk
 
-    with Receiver(delay=1.6) as receiver:
+    with Receiver(delay=2.5) as receiver:
         hook = add_webhook(client, receiver.url)
         client.http.post(f"{PREFIX}/webhooks/{hook['id']}/test", headers=auth())
         import threading
+        import time as _time
 
         flagged = []
 
-        def watch():  # what a delivery starting during the slow request would read
-            import time as _time
-            _time.sleep(1.3)
-            flagged.append(WebhookModel.get(user_pk("alice"), webhook_sk(hook["id"]), consistent_read=True).slow_since)
+        def watch():  # what a delivery starting during the slow request would read, until it ends
+            give_up = _time.monotonic() + 20
+            while not receiver.deliveries and _time.monotonic() < give_up:
+                _time.sleep(0.02)
+            arrived = _time.monotonic()
+            while _time.monotonic() - arrived < receiver.delay - 0.3:
+                slow_since = WebhookModel.get(user_pk("alice"), webhook_sk(hook["id"]), consistent_read=True).slow_since
+                if slow_since:
+                    flagged.append(slow_since)
+                    return
+                _time.sleep(0.05)
+            flagged.append(None)
         watcher = threading.Thread(target=watch)
         watcher.start()
         deliver("webhook_worker")
