@@ -69,9 +69,11 @@ def boundaries(node, spread: tuple[int, ...] = (-1, 0, 1)) -> set[int]:
     return {n + d for n in found for d in spread if n + d >= 0}
 
 
-def sized_text(lengths: tuple[int, ...], chars) -> st.SearchStrategy[str]:
-    """A string of one of the boundary lengths: a short motif repeated."""
-    return st.builds(lambda n, motif: (motif * n)[:n], st.sampled_from(lengths), st.text(chars, min_size=1, max_size=3))
+def sized_text(lengths: tuple[int, ...], chars, pattern: str | None = None) -> st.SearchStrategy[str]:
+    """A string of one of the boundary lengths: a short motif (matching the pattern if any) repeated."""
+    motifs = (st.text(chars, min_size=1, max_size=3) if pattern is None
+              else st.from_regex(pattern, fullmatch=True, alphabet=chars).filter(bool))
+    return st.builds(lambda n, motif: (motif * n)[:n], st.sampled_from(lengths), motifs)
 
 
 @functools.cache  # built once: building strategies per draw costs more than drawing
@@ -79,17 +81,18 @@ def likely_values(name: str, field: str, chars, spread: tuple[int, ...] = (0,)) 
     """Values made to one parameter's rules in its JSON Schema, lengths and ranges at their limits
     (and with spread, beside them)."""
     options = []
+    beside = spread == (-1, 1)
     for sub in variants(model_schema(name)["properties"][field]):
-        lengths = tuple(sorted(boundaries(sub, spread) | {0, 1, 2, 5}))
-        if "enum" in sub:
+        lengths = tuple(sorted(boundaries(sub, spread) | (set() if beside else {0, 1, 2, 5})))
+        if "enum" in sub and not beside:
             options.append(st.sampled_from(sub["enum"]))
         if sub.get("type") == "integer":
             options.append(st.sampled_from(lengths).map(str) | st.integers(sub["minimum"], sub["maximum"]).map(str))
-        if "pattern" in sub:
+        if "pattern" in sub and not beside:
             options.append(st.from_regex(sub["pattern"], fullmatch=True, alphabet=chars))
         if sub.get("type") == "string" and "enum" not in sub:
-            options.append(sized_text(lengths, chars))
-    return st.one_of(options)
+            options.append(sized_text(lengths, chars, sub.get("pattern")))
+    return st.one_of(options or [st.nothing()])
 
 
 def bent(text, char: str, at: int, how: str):
@@ -107,16 +110,17 @@ def odd_values(name: str, field: str) -> st.SearchStrategy:
     character in it or around it, other case, other number notations), other types, and junk."""
     if field not in model_schema(name)["properties"]:  # unknown to the model
         return st.text(CHARS, max_size=5)
-    return st.one_of(
+    hows = ["insert", "prefix", "suffix", "upper", "title", "shorter", "zero", "plus", "minus", "float", "exp",
+            "underscore", "hex", "huge"]
+    options = [
         likely_values(name, field, PLAIN_CHARS, (-1, 1)), likely_values(name, field, PLAIN_CHARS, (-1, 1)),
-        likely_values(name, field, CHARS, (-1, 0, 1)),
+        likely_values(name, field, PLAIN_CHARS, (-1, 1)), likely_values(name, field, CHARS, (-1, 0, 1)),
         st.builds(bent, likely_values(name, field, PLAIN_CHARS) | likely_values(name, field, MIXED_CHARS),
-                  st.sampled_from(AWKWARD + string.punctuation), st.integers(0, 70),
-                  st.sampled_from(["insert", "prefix", "suffix", "upper", "title", "shorter", "zero", "plus", "minus",
-                                   "float", "exp", "underscore", "hex", "huge"])),
+                  st.sampled_from(AWKWARD + string.punctuation), st.integers(0, 70), st.sampled_from(hows)),
         BLANKS | st.builds(lambda blank, text: blank + text, BLANKS, likely_values(name, field, PLAIN_CHARS)),
         st.text(CHARS, max_size=12), st.none() | st.integers() | st.booleans() | st.lists(st.text(max_size=3), max_size=2),
-        st.sampled_from(["", "-0", "\u0661\u0662", "\uff11", "NaN", "true", "None", "9" * 5000]))
+        st.sampled_from(["", "-0", "\u0661\u0662", "\uff11", "NaN", "true", "None", "9" * 5000])]
+    return st.integers(0, len(options) - 1).flatmap(lambda kind: options[kind])
 
 
 @functools.cache
@@ -197,10 +201,16 @@ def test_every_character_in_every_parameter(name, field):
             assert_agree(name, {field: value})
 
 
-def test_the_fields_and_defaults_are_the_models():
+def test_the_fields_defaults_and_choices_are_the_models():
+    """The structure, compared whole: fields, defaults, and the allowed words of each enum (a word
+    added on either side is not something sampling would stumble on)."""
     for name in NAMES:
         defaults = getattr(schemas, name).model_validate({}).model_dump()
         assert {f: d for f, (d, _) in SPECS[name].items()} == defaults
+        for field, prop in model_schema(name)["properties"].items():
+            enums = [sub["enum"] for sub in variants(prop) if "enum" in sub]
+            if enums:
+                assert SPECS[name][field][1].__self__ == frozenset(enums[0]), (name, field)
 
 
 # Which path a query takes is not equivalence but cost: the common ones must not build pydantic, and
@@ -215,3 +225,26 @@ def test_common_list_queries_skip_pydantic(params):
 def test_anything_doubtful_goes_to_pydantic(params):
     assert pydantic_answer("ListQuery", params) != "invalid"
     assert parse_plain("ListQuery", params) is None
+
+
+def edge_queries():
+    """Every limit in the models' JSON Schema, at it and either side, one parameter at a time:
+    deterministic, so that no limit depends on sampling reaching it."""
+    for name in NAMES:
+        for field, prop in model_schema(name)["properties"].items():
+            for sub in variants(prop):
+                for n in sorted(boundaries(sub)):
+                    if sub.get("type") == "integer":
+                        yield f"{name}.{field}={n}", name, {field: str(n)}
+                    elif sub.get("type") == "string" and "enum" not in sub:
+                        yield f"{name}.{field} length {n}", name, {field: ("ab-c" * n)[:n]}
+
+
+EDGES = list(edge_queries())
+
+
+@pytest.mark.parametrize(("name", "params"), [(n, p) for _, n, p in EDGES], ids=[i for i, _, _ in EDGES])
+def test_at_and_beside_every_limit(name, params):
+    assert_agree(name, params)
+    if pydantic_answer(name, params) != "invalid":
+        assert parse_plain(name, params) is not None, "a plainly valid query was left to pydantic"

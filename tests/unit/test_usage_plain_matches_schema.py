@@ -164,7 +164,8 @@ def metadata_values(chars) -> st.SearchStrategy:  # valid ones
 
 @functools.cache
 def metadata_keys(chars, spread: tuple[int, ...] = AT) -> st.SearchStrategy[str]:
-    sized = sized_text(chars, KEY_PATTERN, tuple(sorted(boundaries({"pattern": KEY_PATTERN}, spread) | ({1, 2, 5} if spread == AT else set()))))
+    lengths = boundaries({"pattern": KEY_PATTERN}, spread) | ({1, 2, 5} if spread == AT else set())
+    sized = sized_text(chars, KEY_PATTERN, tuple(sorted(lengths)))
     return sized if spread != AT else st.from_regex(KEY_PATTERN, fullmatch=True, alphabet=chars) | sized
 
 
@@ -388,14 +389,14 @@ def test_a_plain_event_the_model_accepts_skips_pydantic(event):
 
 @pytest.mark.parametrize("field", [f for f in PROPS if f not in ("occurredAt", "metadata")] + ["metadata key"])
 def test_every_character_in_every_text_field(field):
-    """Exhaustive where sampling is thin: each ASCII character, and each awkward one, at the start,
-    middle and end of a valid value (character classes are where a copied regex drifts)."""
+    """Exhaustive where sampling is thin: each ASCII character, and each awkward one, alone and at the
+    start, middle and end of a valid value (character classes are where a copied regex drifts)."""
     base = {**json.loads(json.dumps(BASE_EVENT)), "metadata": {"key": 1}}
     for char in [chr(c) for c in range(128)] + list(AWKWARD):
-        for at in (0, 2, None):
+        for at in ("alone", 0, 2, None):
             event = json.loads(json.dumps(base))
             value = "key" if field == "metadata key" else event.get(field, "ab")
-            value = value + char if at is None else value[:at] + char + value[at:]
+            value = (char * 3 if at == "alone" else value + char if at is None else value[:at] + char + value[at:])
             if field == "metadata key":
                 event["metadata"] = {value: 1}
             else:
@@ -415,3 +416,41 @@ def test_the_reader_knows_the_models_fields():
 def test_every_valid_example_of_the_contract_is_read_without_pydantic(name):
     """Cost, not equivalence: the contract's own examples (a Unicode app name among them) take the fast path."""
     assert read_plain(json.dumps(VALID[name])) is not None
+
+
+def edge_events():
+    """Every limit in the JSON Schema, at it and either side, one field at a time in a valid event:
+    deterministic, so that no limit depends on sampling reaching it."""
+    base = {**BASE_EVENT, "metadata": {"key": 1}}
+    for field, prop in PROPS.items():
+        for sub in variants(prop):
+            if "pattern" in sub or "maxLength" in sub:
+                for n in sorted(boundaries(sub, NEAR)):
+                    yield f"{field} length {n}", {**base, field: repeat(sub.get("pattern"), n, base[field])}
+    limit = METADATA["maxProperties"]
+    for count in (limit - 1, limit, limit + 1):
+        yield f"{count} metadata keys", {**base, "metadata": {f"k{i}": i for i in range(count)}}
+    for n in sorted(boundaries({"pattern": KEY_PATTERN}, NEAR)):
+        yield f"metadata key length {n}", {**base, "metadata": {repeat(KEY_PATTERN, n, "key_1.x-"): 1}}
+    for n in sorted(boundaries(VALUE_SCHEMA, NEAR)):
+        yield f"metadata text length {n}", {**base, "metadata": {"k": "v" * n}}
+    low, high = int(min(NUMBER_LIMITS)), int(max(NUMBER_LIMITS))
+    numbers = [n + d for n in (low, high) for d in NEAR] + [float(n + d) for n in (low, high) for d in NEAR]
+    numbers += [math.nextafter(float(high), math.inf), math.nextafter(float(low), -math.inf), 1e-128, -1e-128,
+                9.999999999999999e-129, 1e-130, 5e-324, 0.0, -0.0, 0, True, False, None, [], [1], {}, {"a": 1}]
+    for number in numbers:
+        yield f"metadata value {number!r}", {**base, "metadata": {"k": number}}
+    for fill in FILLS:
+        for size in range(USAGE_METADATA_MAX_BYTES - 2, USAGE_METADATA_MAX_BYTES + 3):
+            yield f"metadata of {size} bytes ({fill!r})", {**base, "metadata": sized_metadata(size, fill)}
+
+
+EDGES = dict(edge_events())
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_at_and_beside_every_limit(name):
+    body = json.dumps(EDGES[name])
+    assert_agree(body)
+    if model_answer(body) != "invalid" and body.isascii():
+        assert read_plain(body) is not None, "a plainly valid event was left to pydantic"
