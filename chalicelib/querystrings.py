@@ -1,8 +1,8 @@
 """The cold-start path of query-string parsing: a plainly valid query string (or none at all, the
 usual case) is read without pydantic: importing it and building chalicelib.schemas costs 150–270 ms
 on a fresh process (measured in the venv) — more than the rest of a GET. Anything this module is not certain pydantic would accept unchanged
-returns None, and the pydantic models in chalicelib.schemas decide (and word the 400). The two are compared in
-tests/unit/test_querystrings.py."""
+returns None, and the pydantic models in chalicelib.schemas decide (and word the 400). The rules here copy
+the models'; tests/unit/test_querystrings_match_schema.py checks on generated queries that the two agree."""
 from __future__ import annotations
 
 import re
@@ -11,6 +11,9 @@ from typing import Any, Callable
 
 _LIMIT = re.compile(r"[1-9][0-9]?|100")
 _CATEGORY = re.compile(r"[a-z0-9-]{1,40}")
+# schemas.LINE_TEXT: no control character, no bidi override or isolate. Explicit code-point ranges,
+# so Python's re and pydantic's engine read them alike.
+_LINE_TEXT = re.compile(r"[^\x00-\x1F\x7F\u202A-\u202E\u2066-\u2069]*")
 
 
 def encodable(text: str) -> bool:
@@ -28,11 +31,17 @@ def _text(max_length: int) -> Callable[[str], bool]:
 
 
 def _one_of(*allowed: str) -> Callable[[str], bool]:
-    return lambda value: value in allowed
+    # A bound method, so that the tests can compare the words with the model's Literal.
+    return frozenset(allowed).__contains__
 
 
 _CURSOR = _text(2048)
-_SHORT = _text(64)
+_SHORT_TEXT = _text(64)
+
+
+def _short(value: str) -> bool:  # schemas.ShortText
+    return _SHORT_TEXT(value) and _LINE_TEXT.fullmatch(value) is not None
+
 
 # name → {field: (default, accepts)}; "limit" is the one integer field.
 _LIST: dict[str, tuple[Any, Callable[[str], bool]]] = {
@@ -44,8 +53,8 @@ SPECS: dict[str, dict[str, tuple[Any, Callable[[str], bool]]]] = {
     "AvatarListQuery": {
         **_LIST,
         "sourceType": (None, _one_of("uploaded", "text_to_image", "preset", "image_to_image")),
-        "gender": (None, _SHORT),
-        "style": (None, _SHORT),
+        "gender": (None, _short),
+        "style": (None, _short),
         "status": (None, _one_of("uploading", "processing", "ready", "rejected")),
         "q": (None, _text(100)),
     },

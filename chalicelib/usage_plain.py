@@ -5,8 +5,9 @@ the rest of the consumer's work.
 `read_plain` takes a message body that is plainly a valid event and returns its values, exactly as
 chalicelib.schemas.UsageEvent would; for anything it is not certain about (invalid, unusual JSON,
 non-ASCII where the two regex engines could differ) it returns None and the pydantic model decides
-and words the rejection. The two are compared in tests/unit/test_usage_plain.py. Also home of the
-time canonicalisation both use (pydantic-free, so this module stays light).
+and words the rejection. The rules here copy the model's; tests/unit/test_usage_plain_matches_schema.py
+checks on generated bodies that the two agree. Also home of the time canonicalisation both use
+(pydantic-free, so this module stays light).
 """
 from __future__ import annotations
 
