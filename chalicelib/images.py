@@ -33,7 +33,7 @@ THUMBNAIL_QUALITY = 85
 DISPLAY_SIZE = 1024
 DISPLAY_QUALITY = 82
 DISPLAY_METHOD = 4  # libwebp's effort (sharp's default too)
-# Resize in two steps: a whole-factor box reduce, then Lanczos over at least this factor. On a
+# Resize in two steps: a whole-factor box reduce, then the filter over at least this factor. On a
 # 1080 px square shrunk to 300 px, 1.5 is 2-3x faster than 2.0 (which does no reduce there) and differs
 # from a single Lanczos pass by 0.5/255 on average: invisible at thumbnail size.
 REDUCING_GAP = 1.5
@@ -286,10 +286,11 @@ def _thumbnail(work, upright_size: tuple[int, int], box: tuple[int, int, int, in
     scaled = (box[0] * fx, box[1] * fy, box[2] * fx, box[3] * fy)
     # Cut and shrink first, then put transparency on white: 300×300 pixels to convert, not millions.
     simple = work.mode in ("RGB", "RGBA", "L", "LA") and "transparency" not in work.info
-    # Bicubic (Pillow's thumbnail default) for the last 1-2x: 30% faster than Lanczos there, and as
-    # close to a Lanczos resize of the full-resolution image (0.66/255 mean difference, Lanczos after the
-    # same reduced decode 0.65). The display copy, seen large, keeps Lanczos.
-    thumb = (work if simple else _flatten(work)).resize((size, size), Image.Resampling.BICUBIC, box=scaled,
+    # Hamming (a two-tap window, like bilinear) for the last 1-3x: on a 1080×1350 JPEG the resize is
+    # half the thumbnail's instructions with bicubic and 40% fewer with Hamming (callgrind), and the
+    # result stays within 0.6-0.95/255 on average of a Lanczos resize of the full-resolution image
+    # (bicubic 0.55-0.65): no visible difference at 300 px. The display copy, seen large, keeps Lanczos.
+    thumb = (work if simple else _flatten(work)).resize((size, size), Image.Resampling.HAMMING, box=scaled,
                                                          reducing_gap=REDUCING_GAP)
     if thumb.mode != "RGB":
         thumb = _flatten(thumb)
