@@ -282,8 +282,9 @@ one thread each, {pinning}; {args.rounds} rounds after a warm-up, alternating be
   the repeat reuses it.
 - Images are generated photo-like (gradients, shapes, noise); flat colour flatters every decoder.
 - Why one pinned CPU: `sharp.concurrency(1)` sizes libvips' worker pool, but a pipeline still runs on
-  several threads, which overlapped on the second core whenever the neighbours left it idle (a run
-  without pinning showed sharp's 12 MP thumbnail at 38 ms of wall time for about 80 ms of CPU).
+  several threads, which overlap on the second core whenever the neighbours leave it idle (the last
+  run without pinning had sharp's 12 MP thumbnail at 38 ms of wall time, while that run's CPU ratio
+  puts its CPU time near 80 ms).
 
 Times are medians of wall time; each ratio is followed, in brackets, by the same ratio of CPU time
 (all threads of each process), which neighbours' load on this shared 2-core machine disturbs less.
