@@ -251,6 +251,17 @@ def test_a_clean_upload_is_stored_byte_for_byte_apart_from_metadata():
     assert process(upload).image == upload
 
 
+@pytest.mark.parametrize("make", [lambda: img.png(100, 60), lambda: img.jpeg(120, 80), lambda: img.webp(90, 60)],
+                         ids=["png", "jpeg", "webp"])
+def test_an_upload_with_nothing_to_remove_is_kept_not_copied(make):
+    from chalicelib import image_metadata
+
+    upload = make()
+    assert image_metadata.clean(upload, images.sniff_format(upload)).data is upload
+    hostile = img.hostile_jpeg(96, 64)
+    assert image_metadata.clean(hostile, "JPEG").data != hostile
+
+
 def test_webp_flags_and_riff_size_are_fixed_after_dropping_chunks():
     out = process(img.hostile_webp(mode="RGBA"))
     data = out.image
@@ -411,6 +422,26 @@ def test_display_copy_keeps_transparency():
     display = opened(process(_save(im, "PNG")).display)
     assert display.mode == "RGBA"
     assert display.getchannel("A").getextrema()[0] < 20
+
+
+@pytest.mark.parametrize("size, target", [((1080, 1350), (819, 1024)), ((1920, 1080), (1024, 576)),
+                                          ((1000, 333), (1000, 333)), ((3300, 900), (1024, 279))])
+def test_display_pixels_resized_in_bands_match_one_resize(size, target):
+    from PIL import ImageChops
+
+    photo = img.photo(*size)
+    display = images._display_pixels(photo, size, 1024)
+    whole = photo.resize(target, Image.Resampling.LANCZOS, reducing_gap=images.REDUCING_GAP)
+    assert display.size == target
+    # Same filter across the bands' edges: no seam, at most a rounding step apart anywhere.
+    assert max(high for _, high in ImageChops.difference(display, whole).getextrema()) <= 2
+
+
+def test_lossless_webp_display_copy_is_the_upload_pixels_as_they_are():
+    upload = _save(img.upright(640, 480), "WEBP", lossless=True)
+    out = process(upload)
+    assert pixels(out.image) == pixels(upload)
+    assert opened(out.display).size == (640, 480)
 
 
 @pytest.mark.parametrize("crop, colour", [
