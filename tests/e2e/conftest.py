@@ -41,6 +41,11 @@ def new_page(browser, local_stack):
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
+        # Playwright turns file-chooser interception on by a fire-and-forget message when the
+        # first "filechooser" listener is added; added inside expect_file_chooser(), a key press
+        # sent right after can reach Chromium first, and the chooser then opens unseen. A
+        # listener held for the page's life turns interception on long before any test needs it.
+        page.on("filechooser", lambda _chooser: None)
         watch_errors(page, errors)
         return page
 
