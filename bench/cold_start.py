@@ -203,7 +203,10 @@ it skips or rejects after its real DynamoDB read), divided by a fresh process th
 `import boto3` alone in the same round. Wall time from process start (interpreter start included)
 until the event is handled, on both sides: the processes then end with `os._exit`, because a Lambda
 cold start ends there — the runtime keeps the process, it never pays CPython's teardown (the figure
-with teardown follows each table).
+with teardown follows each table). Route modules import the domain (and, through it, PynamoDB and
+the models) inside the route functions, so `import app` stays light and the first event pays for
+what it uses: the figures include that, because each process handles its event. Compare ratios
+across runs, not milliseconds: this shared machine's speed varies from day to day.
 
 **As deployed** — `make package`'s zips unpacked read-only (deployment.zip as /var/task, the layer
 as /opt, with the .pyc files infra.compile_package ships) plus boto3/s3transfer where Lambda's
