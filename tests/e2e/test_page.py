@@ -4,8 +4,10 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.a11y import axe_violations
 from tests.e2e.conftest import create_project, sign_in, upload
 from tests.support import images as img
 from tests.support.browser import screenshot
@@ -246,3 +248,19 @@ def test_polling_pauses_while_the_tab_is_hidden_and_resumes_when_visible(page, u
                              document.dispatchEvent(new Event('visibilitychange')); }""")
     page.wait_for_timeout(1000)
     assert [t for t in polls if t > back], "polling resumes at once when the tab is visible again"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_hovered_buttons_keep_their_contrast(new_page, user, scheme):
+    """A pointer left on a button (as after every click) must not drop its text below WCAG AA."""
+    # Reduced motion turns the colour transitions off, so axe reads the hover colour itself.
+    page = new_page(color_scheme=scheme, reduced_motion="reduce")
+    sign_in(page, user)
+    create_project(page, "Hover check")
+    buttons = page.locator("main button:visible")
+    assert buttons.count() >= 4  # generate, upload, rename, delete at least
+    for i in range(buttons.count()):
+        button = buttons.nth(i)
+        button.hover()
+        bad = [v for v in axe_violations(page) if v["id"] == "color-contrast"]
+        assert not bad, f"{scheme}: hovering {button.evaluate('b => b.id || b.textContent')}: {bad}"
