@@ -106,12 +106,15 @@ class Settings:
     generation_max_attempts: int = 3
     # The wait before attempt n+1 (one step per retry: with 3 attempts, two steps run).
     generation_backoff_seconds: tuple[float, ...] = (10.0, 100.0)
-    # A run owns its job for this long (renewed by its heartbeat); longer than the worker's timeout (120 s),
-    # so a crashed run's job can be taken over only once that run is surely gone.
+    # A run owns its job for this long, never renewed: longer than the worker's timeout (120 s), so a
+    # crashed run's job is taken over only once that run is surely gone (tests tie the two).
     generation_lease_seconds: int = 180
-    generation_heartbeat_seconds: int = 30
-    # An active job past this age is failed by the sweeper (3 attempts with their backoff take ~5 min).
-    generation_deadline_seconds: int = 900
+    # A claimed job not ended this long after its first claim is failed `timed_out` by the sweeper. It
+    # covers every attempt of a job whose runs die: each waits out the queue's visibility timeout
+    # (720 s) and a backoff, plus one invocation per image handed on (a test checks the sum).
+    generation_deadline_seconds: int = 3600
+    # A job still waiting in the queue this long after it was queued fails `queue_timeout`.
+    generation_max_queue_seconds: int = 6 * 3600
     # Usage events are deduplicated for this long (SQS keeps a message 14 days at most).
     usage_dedupe_days: int = 30
     # Avatars deleted from a project are removed in batches of this size per cleanup message.

@@ -138,10 +138,10 @@ def avatar_data(image: dict) -> dict:
 
 
 def generation_data(image: dict) -> dict:
-    from chalicelib import generation
     from chalicelib.aws.models import GenerationModel
+    from chalicelib.generation import render
 
-    data = generation.to_json(GenerationModel.from_raw_data(image), None)
+    data = render.to_json(GenerationModel.from_raw_data(image), None)
     data.pop("avatar", None)  # the API embeds the avatar with URLs; the event names it (avatarId)
     data["userId"] = _image_value(image, "userId")
     return data

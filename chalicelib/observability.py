@@ -56,3 +56,20 @@ class LazyLogger:
 
 
 logger = LazyLogger()
+
+NAMESPACE = "AvatarCreator"
+
+
+def dead_letter_metric(queue: str) -> None:
+    """One `DeadLetters` (dimension `queue`) per message a DLQ consumer takes: the DLQ alarms watch
+    this, because a consumer drains its DLQ faster than the queue's depth could be seen. An EMF log
+    line (no API call); never raises."""
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
+    try:
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        with single_metric(name="DeadLetters", unit=MetricUnit.Count, value=1, namespace=namespace,
+                           default_dimensions={"service": SERVICE}) as metric:
+            metric.add_dimension(name="queue", value=queue)
+    except Exception:  # noqa: BLE001 — a metric must never fail the dead letter's own handling
+        logger.exception("dead-letter metric not emitted")

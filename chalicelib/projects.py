@@ -122,30 +122,45 @@ def delete_project(connection: Any, sqs: Any, cleanup_queue_url: str | None, use
         logger.error("cleanup enqueue failed", extra={"projectId": project_id, "error": str(exc)})
 
 
-def send_purge(sqs: Any, queue_url: str, user_id: str, project_id: str) -> None:
-    sqs.send_message(QueueUrl=queue_url,
-                     MessageBody=json.dumps({"type": PURGE_MESSAGE, "userId": user_id, "projectId": project_id}))
+def send_purge(sqs: Any, queue_url: str, user_id: str, project_id: str, step: int = 0) -> None:
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(
+        {"type": PURGE_MESSAGE, "userId": user_id, "projectId": project_id, "step": step}))
 
 
-def resend_purge(sqs: Any, queue_url: str | None, tombstone: TombstoneModel, now: Any) -> None:
-    """The sweeper found a purge past its deadline: send it again and give it another grace period."""
-    send_purge(sqs, queue_url, tombstone.pk.removeprefix("U#"), tombstone.project_id)
+def _advance(tombstone: TombstoneModel, step: int, now: Any) -> bool:
+    """Move the chain to `step + 1` and its deadline on by a grace period, iff it is still at `step`.
+    False when another message moved it first (that one carries the chain on)."""
+    current = TombstoneModel.step == step if step else TombstoneModel.step.does_not_exist() | (TombstoneModel.step == 0)
     try:
-        tombstone.update(actions=[TombstoneModel.sweep_sk.set(
+        tombstone.update(actions=[TombstoneModel.step.set(step + 1), TombstoneModel.sweep_sk.set(
             sweep_sk(_tombstone_deadline(now), f"{tombstone.pk}|{tombstone.sk}"))],
-            condition=TombstoneModel.pk.exists())
+            condition=TombstoneModel.pk.exists() & current)
     except UpdateError as exc:
         if not condition_failed(exc):
             raise
+        return False
+    return True
+
+
+def resend_purge(sqs: Any, queue_url: str | None, tombstone: TombstoneModel, now: Any) -> bool:
+    """The sweeper found a purge that made no step for a grace period: it starts the chain again
+    under a new step, so a message of the stalled chain that turns up later runs nothing."""
+    step = int(tombstone.step or 0)
+    if not _advance(tombstone, step, now):
+        return False
+    send_purge(sqs, queue_url, tombstone.pk.removeprefix("U#"), tombstone.project_id, step + 1)
+    return True
 
 
 def purge_deleted_project(connection: Any, storage: Any, user_id: str, project_id: str, *,
-                          batch_size: int = 25) -> str:
+                          batch_size: int = 25, step: int | None = None) -> str:
     """One bounded step of a purge; safe to repeat and to run concurrently.
 
     Removes up to `batch_size` avatars, then the generations, then the tombstone. Returns "more" when
-    avatars remain (the caller queues the next step), "done" when the tombstone is gone, "nothing"
-    when there was no purge to do.
+    avatars remain (the chain has moved to `step + 1`: the caller queues that step), "done" when the
+    tombstone is gone, "nothing" when there was no purge to do, "stale" when the message's step is
+    not the chain's (a duplicate, or a chain the sweeper replaced). A message without a step (sent
+    before steps existed) runs whatever the chain's step.
     """
     from chalicelib import avatars
 
@@ -154,13 +169,15 @@ def purge_deleted_project(connection: Any, storage: Any, user_id: str, project_i
         tombstone.refresh(consistent_read=True)
     except DoesNotExist:
         return "nothing"  # already purged (duplicate message) or never deleted
+    if step is not None and int(tombstone.step or 0) != step:
+        return "stale"
     items_pk = project_items_pk(user_id, project_id)
     page, last_key = query_page(AvatarModel, items_pk, limit=batch_size, index=AvatarModel.by_project,
                                 range_key_condition=AvatarModel.gsi1sk.startswith("A#"), newest_first=False)
     for avatar in page:
         avatars.delete_avatar(connection, storage, avatar, project_exists=False)
     if last_key is not None or len(page) >= batch_size:
-        return "more"
+        return "more" if _advance(tombstone, int(tombstone.step or 0), clock.now()) else "stale"
     for generation in iterate_all(lambda key: GenerationModel.by_project.query(
             items_pk, GenerationModel.gsi1sk.startswith("G#"), last_evaluated_key=key, page_size=100)):
         _delete_generation(connection, generation)

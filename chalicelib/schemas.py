@@ -376,6 +376,7 @@ class Stats(Response):
     bySourceType: AvatarsBySource
     usageByApp: list[AppUsage]
     activeGenerations: int = 0
+    generationsToday: int = Field(0, description="Images counted against today's generation limit (UTC): charged at start, given back for failures that are not the user's")
 
 
 # ---- presets and persona examples (issue 10) ------------------------------------------------

@@ -46,6 +46,7 @@ class SweepReport:
     avatars_deleted: list[str] = field(default_factory=list)
     purges_resent: list[str] = field(default_factory=list)
     files_removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # items whose step failed (tried again next run)
 
     def counts(self) -> dict[str, int]:
         return {name: len(value) for name, value in vars(self).items()}
@@ -63,34 +64,50 @@ def overdue_keys(now: datetime, *, limit: int = OVERDUE_PER_SHARD) -> list[tuple
 
 def sweep(connection: Any, storage: "Storage", sqs: Any, settings: "Settings", *,
           now: datetime | None = None, files: bool = True) -> SweepReport:
-    from chalicelib import avatars, generation, projects, uploads
-
+    """One pass. An item whose step fails is logged, counted (`errors`) and skipped: the next pass
+    tries it again, and the rest of this one goes on."""
     now = now or clock.now()
     report = SweepReport()
     for pk, sk in overdue_keys(now):
         try:
-            if sk.startswith("DELETING#"):
-                tombstone = TombstoneModel.get(pk, sk, consistent_read=True)
-                projects.resend_purge(sqs, settings.cleanup_queue_url, tombstone, now)
-                report.purges_resent.append(tombstone.project_id)
-            elif "#G#" in pk:
-                job = GenerationModel.get(pk, sk, consistent_read=True)
-                if job.status in generation.ACTIVE and generation.expire(connection, job):
-                    report.generations_failed.append(job.id)
-            elif "#A#" in pk and sk == META:
-                avatar = AvatarModel.get(pk, sk, consistent_read=True)
-                if avatar.status == "uploading" and uploads.expire(storage, avatar) == "rejected":
-                    report.uploads_rejected.append(avatar.id)
-                elif avatar.status == "deleting" and avatars.delete_avatar(connection, storage, avatar):
-                    report.avatars_deleted.append(avatar.id)
+            _sweep_item(connection, storage, sqs, settings, report, pk, sk, now)
         except DoesNotExist:
             continue  # finished meanwhile
+        except Exception:  # noqa: BLE001 — one bad item must not stop the others (or the file walk)
+            logger.exception("sweep step failed", extra={"pk": pk, "sk": sk})
+            report.errors.append(f"{pk}|{sk}")
     if files:
-        report.files_removed = remove_stray_files(storage, now)
+        try:
+            report.files_removed = remove_stray_files(storage, now)
+        except Exception:  # noqa: BLE001 — the walk resumes where it stopped on the next run
+            logger.exception("stray file walk failed")
+            report.errors.append("files")
     counts = report.counts()
     if any(counts.values()):
         logger.info("sweep", extra=counts)
     return report
+
+
+def _sweep_item(connection: Any, storage: "Storage", sqs: Any, settings: "Settings", report: SweepReport,
+                pk: str, sk: str, now: datetime) -> None:
+    from chalicelib import avatars, projects, uploads
+    from chalicelib.generation import jobs
+
+    if sk.startswith("DELETING#"):
+        tombstone = TombstoneModel.get(pk, sk, consistent_read=True)
+        if projects.resend_purge(sqs, settings.cleanup_queue_url, tombstone, now):
+            report.purges_resent.append(tombstone.project_id)
+    elif "#G#" in pk:
+        job = GenerationModel.get(pk, sk, consistent_read=True)
+        if job.status in jobs.ACTIVE and jobs.expire(connection, settings, job, now) in ("queue_timeout",
+                                                                                          "timed_out"):
+            report.generations_failed.append(job.id)
+    elif "#A#" in pk and sk == META:
+        avatar = AvatarModel.get(pk, sk, consistent_read=True)
+        if avatar.status == "uploading" and uploads.expire(storage, avatar) == "rejected":
+            report.uploads_rejected.append(avatar.id)
+        elif avatar.status == "deleting" and avatars.delete_avatar(connection, storage, avatar):
+            report.avatars_deleted.append(avatar.id)
 
 
 def stray_files(storage: "Storage", objects: list[dict], now: datetime) -> list[str]:

@@ -281,12 +281,16 @@ def stats(user_id: str) -> dict:
     pk = user_pk(user_id)
     days = clock.last_days(clock.now(), RECENT_DAYS)
     counters = UserStatsModel(pk, STATS)
-    recent_uploads = 0
+    recent_uploads = generations_today = 0
     for raw in _batch_get([(pk, STATS)] + [(pk, day) for day in days]):
         if raw["SK"]["S"] == STATS:
             counters = UserStatsModel.from_raw_data(raw)
         else:
-            recent_uploads += int(UserDayModel.from_raw_data(raw).uploads or 0)
+            day = UserDayModel.from_raw_data(raw)
+            recent_uploads += int(day.uploads or 0)
+            if raw["SK"]["S"] == days[0]:
+                # The daily quota's own counter: images charged today, less what was given back.
+                generations_today = int(day.generations or 0)
     by_app, _ = query_page(AppUsageSummaryModel, pk, limit=USAGE_BY_APP_LIMIT,
                            range_key_condition=AppUsageSummaryModel.sk.startswith("APPUSE#"), newest_first=False)
     total_avatars = int(counters.total_avatars or 0)
@@ -304,4 +308,5 @@ def stats(user_id: str) -> dict:
         },
         "usageByApp": _by_count(by_app),
         "activeGenerations": int(counters.active_generations or 0),
+        "generationsToday": generations_today,
     }

@@ -91,11 +91,9 @@ def configure_environment(outputs: dict, jwt_secret: str) -> None:
     os.environ.update(app_environment(outputs, jwt_secret))
     os.environ["STAGE"] = "local"  # never a shell's STAGE=prod: the local stack is not production
     visibility = os.environ.get("LOCAL_VISIBILITY_TIMEOUT", "").strip()
-    if visibility and not os.environ.get("GENERATION_HEARTBEAT_SECONDS"):
-        # Queues made short-lived for tests: a long job's heartbeat must beat before its message reappears.
-        os.environ["GENERATION_HEARTBEAT_SECONDS"] = str(max(1, int(visibility) // 2))
     if visibility and not os.environ.get("GENERATION_LEASE_SECONDS"):
-        # …and a run that died is taken over a few visibility periods later, not after 3 minutes.
+        # Queues made short-lived for tests: a run that died is taken over a few visibility periods
+        # later, not after 3 minutes (a delivery that comes back earlier waits for the lease's end).
         os.environ["GENERATION_LEASE_SECONDS"] = str(max(6, 3 * int(visibility)))
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "avatar-creator")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AvatarCreatorLocal")

@@ -28,20 +28,19 @@ def idempotency_key(request) -> str | None:
 
 
 def generation_json(uid: str, gen, *, position: bool = False) -> dict:
-    from chalicelib import generation
+    from chalicelib.generation import render
 
     deps = get_deps()
-    made = generation.avatars_json(uid, gen, deps.storage, deps.settings.image_url_expiry_seconds)
-    return generation.to_json(gen, made[0] if made else None, avatars_json=made,
-                              queue_position=generation.queue_position(deps.sqs, deps.settings, gen)
-                              if position else None)
+    made = render.avatars_json(uid, gen, deps.storage, deps.settings.image_url_expiry_seconds)
+    return render.to_json(gen, made[0] if made else None, avatars_json=made,
+                          queue_position=render.queue_position(deps.sqs, deps.settings, gen) if position else None)
 
 
 def start_from(request, project_id: str, fields: dict, *, source_type: str = "text_to_image",
                key_suffix: str = ""):
     """Shared by /avatars/generate, presets and variations: starts one generation and returns
     (Started, its JSON). A replayed Idempotency-Key returns the earlier generation."""
-    from chalicelib import generation
+    from chalicelib.generation import requests as generation
 
     uid = user_id(request)
     deps = get_deps()
@@ -66,7 +65,7 @@ def generate(project_id: str):
 @operation("A generation's status, progress, attempts, error and (once completed) its avatar", tags=TAGS,
            response="Generation")
 def get_generation(generation_id: str):
-    from chalicelib import generation
+    from chalicelib.generation import requests as generation
 
     uid = user_id(bp.current_request)
     return json_response(generation_json(uid, generation.get(uid, generation_id), position=True))
@@ -76,9 +75,8 @@ def get_generation(generation_id: str):
 @operation("A project's generations, newest first; status=active for the pending and processing ones", tags=TAGS,
            query="GenerationListQuery", response="Page[Generation]")
 def list_generations(project_id: str):
-    from chalicelib import generation
-
     from chalicelib import projects
+    from chalicelib.generation import render, requests as generation
 
     request = bp.current_request
     uid = user_id(request)
@@ -88,13 +86,13 @@ def list_generations(project_id: str):
     items, last_key = generation.list_for_project(uid, project_id, active_only=query.status == "active",
                                                   limit=query.limit, start_key=cursors.decode(query.cursor))
     # The list shows status, not the avatar: no extra reads per item.
-    return json_response(cursors.page([generation.to_json(g) for g in items], last_key))
+    return json_response(cursors.page([render.to_json(g) for g in items], last_key))
 
 
 @bp.route("/generations/{generation_id}/cancel", methods=["POST"], authorizer=jwt_auth)
 @operation("Cancel a pending generation", tags=TAGS, response="Generation", errors=(401, 404, 409))
 def cancel_generation(generation_id: str):
-    from chalicelib import generation
+    from chalicelib.generation import requests as generation
 
     uid = user_id(bp.current_request)
     return json_response(generation_json(uid, generation.cancel(get_deps().dynamodb, uid, generation_id)))
@@ -104,7 +102,7 @@ def cancel_generation(generation_id: str):
 @operation("Run a failed generation again", tags=TAGS, response="Generation", status=202,
            errors=(401, 404, 409, 429, 503))
 def retry_generation(generation_id: str):
-    from chalicelib import generation
+    from chalicelib.generation import requests as generation
 
     uid = user_id(bp.current_request)
     deps = get_deps()
@@ -117,9 +115,8 @@ def retry_generation(generation_id: str):
            tags=TAGS, request="VariationsRequest", response="GenerationList", status=202,
            errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
 def variations(avatar_id: str):
-    from chalicelib import generation
-
     from chalicelib import avatars
+    from chalicelib.generation.requests import JobRequest, start_many
 
     request = bp.current_request
     uid = user_id(request)
@@ -139,9 +136,13 @@ def variations(avatar_id: str):
         if body.styles:
             fields["style"] = body.styles[i % len(body.styles)]
         jobs.append(fields)
-    for fields in jobs:  # the content policy on every job before any is queued
-        generation.enforce_policy(fields)
-    items = [start_from(request, avatar.project_id, fields, key_suffix=f":{i}")[1] for i, fields in enumerate(jobs)]
+    key = idempotency_key(request)
+    deps = get_deps()
+    # All or nothing: the policy on every job, then one transaction for every job and its quota.
+    started = start_many(deps.dynamodb, deps.sqs, deps.settings, uid, avatar.project_id,
+                         [JobRequest(fields, idempotency_key=f"{key}:{i}" if key else None)
+                          for i, fields in enumerate(jobs)])
+    items = [generation_json(uid, s.generation) for s in started]
     return json_response({"items": items}, status=202)
 
 

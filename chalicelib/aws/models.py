@@ -322,6 +322,12 @@ class GenerationModel(_Model):
     model = UnicodeAttribute(null=True)  # which model made the images
     queued_at = UnicodeAttribute(null=True, attr_name="queuedAt")  # last (re)queued by the user
     provider_ms = NumberAttribute(null=True, attr_name="providerMs")
+    # Issue 25: one slot per image ({state: todo|done|failed, avatarId, code, message, tries}), written
+    # by the owning run as each image ends; the day the images were charged to; a run that ran out of
+    # time handed the job on (the next claim is its continuation, not a new attempt).
+    slots = ListAttribute(null=True)
+    quota_day = UnicodeAttribute(null=True, attr_name="quotaDay")
+    handed_on = BooleanAttribute(null=True, attr_name="handedOn")
 
 
 class UserStatsModel(_Model):
@@ -376,6 +382,8 @@ class TombstoneModel(_Model):
     sweep_pk = UnicodeAttribute(null=True, attr_name="GSI3PK")
     sweep_sk = UnicodeAttribute(null=True, attr_name="GSI3SK")
     by_deadline = SweepIndex()
+    # The purge's one chain: only the message carrying this step may run the next one.
+    step = NumberAttribute(null=True)
 
 
 class UsageRecordModel(_Model):

@@ -10,24 +10,30 @@ from chalicelib.observability import logger
 
 
 def _purge(record: Any) -> None:
+    from chalicelib.aws.models import TombstoneModel, user_pk
     from chalicelib.projects import purge_deleted_project, send_purge
 
     try:
         message = json.loads(record.body)
-        user_id, project_id = message["userId"], message["projectId"]
+        user_id, project_id, step = message["userId"], message["projectId"], message.get("step")
         if not isinstance(user_id, str) or not isinstance(project_id, str):
             raise TypeError("ids are strings")
+        if step is not None and (not isinstance(step, int) or isinstance(step, bool) or step < 0):
+            raise TypeError("step is a whole number")
     except (ValueError, KeyError, TypeError):
         # A malformed message can never succeed: log it and let it go rather than loop to the DLQ.
         logger.error("malformed cleanup message dropped", extra={"messageId": record.message_id})
         return
     deps = get_deps()
     outcome = purge_deleted_project(deps.dynamodb, deps.storage, user_id, project_id,
-                                    batch_size=deps.settings.purge_batch_size)
+                                    batch_size=deps.settings.purge_batch_size, step=step)
     if outcome == "more":
         # The next batch in a message of its own: a large project never races one function timeout.
-        # (If this send fails, the record is retried; the sweeper also resumes stalled purges.)
-        send_purge(deps.sqs, deps.settings.cleanup_queue_url, user_id, project_id)
+        # If this send fails the chain stalls, and the sweeper restarts it after the grace period.
+        if step is None:  # a message from before steps: the chain's step is on the tombstone
+            step = int(TombstoneModel.get(user_pk(user_id), f"DELETING#{project_id}", consistent_read=True).step
+                       or 1) - 1
+        send_purge(deps.sqs, deps.settings.cleanup_queue_url, user_id, project_id, step + 1)
 
 
 def handle(event: Any) -> dict:

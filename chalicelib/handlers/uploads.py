@@ -53,8 +53,10 @@ def handle(event: Any) -> dict:
 
 
 def _dead_letter(record: Any) -> None:
+    from chalicelib.observability import dead_letter_metric
     from chalicelib.uploads import dead_letter
 
+    dead_letter_metric("uploads")
     try:
         objects = list(s3_objects(record.body))
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -136,7 +136,9 @@ def test_two_503s_then_success_completes_after_three_attempts(client, flux):
     assert len(flux.requests) == 3 and len(avatars_of(client, pid)) == 1
 
 
-def test_a_provider_that_keeps_failing_ends_failed_and_its_message_in_the_dlq(client, flux, aws):
+def test_a_provider_that_keeps_failing_ends_failed_after_its_attempts_and_leaves_no_message(client, flux, aws):
+    """The worker itself ends the job on its last attempt; the DLQ is for messages whose handling
+    keeps crashing (see test_dlq_worker_fails_a_job_left_active)."""
     flux.script = ["503"]
     pid = project(client)
     gen = generate(client, pid).json_body
@@ -144,14 +146,9 @@ def test_a_provider_that_keeps_failing_ends_failed_and_its_message_in_the_dlq(cl
     failed = get_gen(client, gen["id"])
     assert (failed["status"], failed["attempts"]) == ("failed", 3)
     assert "unavailable" in failed["errorMessage"] and "3 attempts" in failed["errorMessage"]
-    dead = receive_raw(aws["GenerationDlqUrl"])
-    assert [json.loads(m["Body"])["generationId"] for m in dead] == [gen["id"]]
+    assert receive_raw(aws["GenerationDlqUrl"]) == [] and receive_raw(aws["GenerationQueueUrl"]) == []
     assert avatars_of(client, pid) == [] and stats(client)["activeGenerations"] == 0
-    boto3.client("sqs", region_name="us-east-1").change_message_visibility(
-        QueueUrl=aws["GenerationDlqUrl"], ReceiptHandle=dead[0]["ReceiptHandle"], VisibilityTimeout=0)
-    assert deliver("generation_dlq_worker") == 1
-    recorded = get_gen(client, gen["id"])
-    assert recorded["deadLetteredAt"] and (recorded["status"], recorded["attempts"]) == ("failed", 3)
+    assert stats(client)["generationsToday"] == 0  # the provider's failure: given back
 
 
 def test_dlq_worker_fails_a_job_left_active(client, env, aws):
@@ -225,26 +222,32 @@ def test_the_same_job_delivered_twice_makes_one_avatar(client, env, aws):
 
 
 def test_a_duplicate_delivery_while_a_run_holds_the_job_never_calls_the_provider(client, flux, aws):
-    from chalicelib import generation
     from chalicelib.aws.models import GenerationModel
+    from chalicelib.generation import jobs, requests
 
     pid = project(client)
     gen = generate(client, pid).json_body
     settings = dependencies.get_deps().settings
     # Another run claimed the job a moment ago (its lease is live) and is still working on it.
-    other = generation.claim(generation.get("alice", gen["id"], consistent=True), settings)
+    other = jobs.claim(requests.get("alice", gen["id"], consistent=True), settings)
     assert other is not None
-    assert run_worker() == 1  # the duplicate message: skipped and consumed
+    assert run_worker() == 1  # the duplicate message: it comes back when the lease ends
     assert flux.requests == []
     assert get_gen(client, gen["id"])["status"] == "processing"
-    # That run died: once its lease has expired, the next delivery takes the job over.
+    waiting = receive_raw(aws["GenerationQueueUrl"])
+    assert waiting == []  # invisible until the lease's end, not dropped
+    # That run died: once its lease has ended, the message (here a copy: moto keeps the original
+    # invisible for the real lease's length) comes back and takes the job over.
     GenerationModel(other.generation.pk, other.generation.sk).update(actions=[GenerationModel.lease_until.set(0)])
-    generation._enqueue(dependencies.get_deps().dynamodb, dependencies.get_deps().sqs, settings, other.generation)
+    boto3.client("sqs", region_name="us-east-1").send_message(
+        QueueUrl=aws["GenerationQueueUrl"], MessageBody=json.dumps({"userId": "alice", "generationId": gen["id"]}))
     run_worker()
     done = get_gen(client, gen["id"])
     assert done["status"] == "completed" and len(flux.requests) == 1
     # The dead run can no longer write: its token lost the job.
-    assert not other.progress("saving") and not other.release()
+    assert not other.abandon()
+    with pytest.raises(jobs.Lost):
+        other.hand_on()
     assert len(avatars_of(client, pid)) == 1
 
 

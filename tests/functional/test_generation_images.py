@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from chalicelib import dependencies
-from chalicelib.generation import avatar_id_for
+from chalicelib.generation.spec import avatar_id_for
 from chalicelib.ids import is_valid_id
 from tests.functional.conftest import PREFIX, auth, body
 from tests.functional.test_presets import PRESETS, seeded  # noqa: F401 — fixture
@@ -143,19 +143,23 @@ def test_more_images_than_the_whole_daily_limit_is_a_429_that_says_so(client, en
     assert resp.status_code == 429 and resp.json_body["error"]["details"] == {"limit": 3, "kind": "daily", "images": 4}
 
 
-def test_a_retried_job_counts_its_images_again(client, flux, env):
-    flux.script = ["400"]
+def test_a_job_the_provider_refused_gives_its_images_back_and_a_retry_charges_them_again(client, flux, env):
+    flux.script = ["400", "400", "ok"]
     env(GENERATION_DAILY_LIMIT="4")
     pid = project(client)
     gen = generate(client, pid, numImages=2).json_body
     run_worker()
     assert get_gen(client, gen["id"])["status"] == "failed"
+    assert stats(client)["generationsToday"] == 0  # refused by the provider: not the user's doing
     assert client.http.post(f"{PREFIX}/generations/{gen['id']}/retry", headers=auth()).status_code == 202
     again = client.http.post(f"{PREFIX}/generations/{gen['id']}/retry", headers=auth())
     assert again.status_code == 409  # pending now
+    assert generate(client, pid, numImages=3).status_code == 429  # 2 charged again by the retry, 3 more asked
     run_worker()
-    blocked = client.http.post(f"{PREFIX}/generations/{gen['id']}/retry", headers=auth())
-    assert blocked.status_code == 429  # 2 + 2 images used, 2 more asked
+    assert get_gen(client, gen["id"])["status"] == "completed"
+    assert generate(client, pid, numImages=2).status_code == 202
+    blocked = generate(client, pid, numImages=1)
+    assert blocked.status_code == 429 and blocked.json_body["error"]["details"]["kind"] == "daily"
 
 
 def test_variations_make_num_images_each(client, env):
@@ -189,15 +193,31 @@ def test_images_that_fail_for_good_are_counted_and_the_others_kept(client, flux)
     assert (s["totalAvatars"], s["activeGenerations"]) == (1, 0)
 
 
-def test_a_transient_failure_after_an_image_is_made_keeps_it_and_counts_the_rest(client, flux):
-    flux.script = ["ok", "503"]
+def test_a_transient_failure_of_one_image_is_retried_and_the_others_go_on(client, flux):
+    """Issue 25 item 5: a 503 once, on the third call of a 4-image job: image 4 is still made, and
+    image 3 is tried again on the next attempt; no image is asked for twice once it is made."""
+    flux.script = ["ok", "ok", "503", "ok"]
     pid = project(client)
-    gen = generate(client, pid, numImages=3).json_body
+    gen = generate(client, pid, numImages=4, seed=20).json_body
     run_worker()
     done = get_gen(client, gen["id"])
-    assert (done["status"], done["imagesMade"], done["imagesFailed"], done["attempts"]) == ("completed", 1, 2, 1)
+    assert (done["status"], done["imagesMade"], done["imagesFailed"], done["attempts"]) == ("completed", 4, 0, 2)
+    assert done["failures"] == [] and done["errorCode"] is None
+    assert [r["json"]["parameters"]["seed"] for r in flux.requests] == [20, 21, 22, 23, 22]
+    assert [a["seed"] for a in done["avatars"]] == [20, 21, 22, 23]
+
+
+def test_a_transient_failure_that_outlasts_the_attempts_keeps_what_was_made_and_gives_the_rest_back(client, flux, env):
+    flux.script = ["ok", "503"]
+    env(GENERATION_DAILY_LIMIT="10")
+    pid = project(client)
+    gen = generate(client, pid, numImages=3, seed=40).json_body
+    run_worker()
+    done = get_gen(client, gen["id"])
+    assert (done["status"], done["imagesMade"], done["imagesFailed"], done["attempts"]) == ("completed", 1, 2, 3)
     assert {f["code"] for f in done["failures"]} == {"provider_unavailable"}
-    assert len(flux.requests) == 2  # no call after the service said it is unavailable
+    assert [r["json"]["parameters"]["seed"] for r in flux.requests] == [40, 41, 42, 41, 42, 41, 42]
+    assert stats(client)["generationsToday"] == 1  # only the image made still counts
 
 
 def test_a_transient_failure_before_any_image_retries_the_whole_job(client, flux):

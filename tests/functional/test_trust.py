@@ -90,7 +90,7 @@ def test_daily_limit_is_a_429_until_midnight_with_or_without_a_key(env, key):
 
 
 def test_the_loser_of_a_race_on_one_key_gets_the_first_generation_not_a_429(env, monkeypatch):
-    from chalicelib import generation
+    from chalicelib.generation import requests as generation
 
     env(GENERATION_ACTIVE_LIMIT=1)
     pid = project(env.client)
@@ -113,7 +113,7 @@ def test_the_loser_of_a_race_on_one_key_gets_the_first_generation_not_a_429(env,
 @pytest.mark.parametrize("failing", ["project", "daily", "active", "idempotency"])
 def test_every_cancellation_reason_of_start_is_read_by_its_item(env, failing, monkeypatch):
     """Each condition of the start transaction, failed alone, gives its own answer."""
-    from chalicelib import generation
+    from chalicelib.generation import requests as generation
     from chalicelib.errors import NotFoundError, QuotaExceededError
     from chalicelib.aws.models import IdempotencyKeyModel, UserDayModel
 
@@ -189,46 +189,46 @@ class SlowProvider:
         return images.png(64, 64)
 
 
-def test_a_long_job_keeps_its_lease_and_its_message_with_a_heartbeat(env, monkeypatch):
-    from chalicelib.handlers import generation as handler
-
-    env(GENERATION_HEARTBEAT_SECONDS=1, GENERATION_LEASE_SECONDS=30)
+def test_a_long_job_holds_one_lease_and_never_touches_its_message(env, monkeypatch):
+    """No heartbeat: the lease outlasts the function's timeout, so it is written once by the claim,
+    and the message keeps the queue's long visibility timeout for the whole run."""
+    env(GENERATION_LEASE_SECONDS=30)
     pid = project(env.client)
     gid = generate(env.client, pid).json_body["id"]
-    provider = SlowProvider(3.3, gid)
+    provider = SlowProvider(0.3, gid)
     deps = dependencies.get_deps()
     monkeypatch.setattr(type(deps), "provider", property(lambda self: provider))
-    extended = []
-    real = handler.heartbeat
+    sqs, visibility_changes = deps.sqs, []
 
-    def watching(sqs, *args, **kwargs):
-        class Watch:
-            def change_message_visibility(self, **call):
-                extended.append(call["VisibilityTimeout"])
-                return sqs.change_message_visibility(**call)
-        return real(Watch(), *args, **kwargs)
+    class Watch:
+        def __getattr__(self, name):
+            return getattr(sqs, name)
 
-    monkeypatch.setattr(handler, "heartbeat", watching)
+        def change_message_visibility(self, **call):
+            visibility_changes.append(call)
+            return sqs.change_message_visibility(**call)
+
+    monkeypatch.setattr(type(deps), "sqs", property(lambda self: Watch()))
     assert deliver("generation_worker") == 1
-    assert provider.calls == 1 and provider.leases == sorted(provider.leases) and provider.leases[-1] > provider.leases[0]
-    assert extended and set(extended) == {30}
+    assert provider.calls == 1 and len(set(provider.leases)) == 1
+    assert visibility_changes == []
     done = env.client.http.get(f"{PREFIX}/generations/{gid}", headers=auth()).json_body
     assert done["status"] == "completed"
 
 
 def test_a_claim_is_taken_over_only_after_its_lease_expires(env):
-    from chalicelib import generation
+    from chalicelib.generation import jobs, requests
 
     pid = project(env.client)
     gid = generate(env.client, pid).json_body["id"]
     settings = dependencies.get_deps().settings
-    first = generation.claim(generation.get("alice", gid, consistent=True), settings)
+    first = jobs.claim(requests.get("alice", gid, consistent=True), settings)
     assert first is not None
-    assert generation.claim(generation.get("alice", gid, consistent=True), settings) is None
-    GenerationModel(first.generation.pk, META).update(actions=[GenerationModel.lease_until.set(clock.epoch(clock.now()) - 1)])
-    second = generation.claim(generation.get("alice", gid, consistent=True), settings)
+    assert jobs.claim(requests.get("alice", gid, consistent=True), settings) is None
+    GenerationModel(first.generation.pk, META).update(actions=[GenerationModel.lease_until.set(clock.epoch(clock.now()))])
+    second = jobs.claim(requests.get("alice", gid, consistent=True), settings)  # leaseUntil == now: taken over
     assert second is not None and second.token != first.token
-    assert not first.renew() and second.renew()
+    assert not first.abandon() and second.abandon()
 
 
 def test_the_lease_outlasts_the_generation_workers_timeout():
@@ -327,6 +327,33 @@ def test_a_large_project_is_purged_in_bounded_steps(env):
     assert stats(env.client)["totalAvatars"] == 0
 
 
+def test_a_purge_runs_as_one_chain_however_often_the_sweeper_and_duplicates_come(env):
+    """Each step moves the tombstone's deadline on, so a sweep while the chain is alive starts no
+    second chain; a duplicate of a step's message, or a message of a chain the sweeper replaced, runs nothing."""
+    from chalicelib.sweeper import sweep
+    from tests.support.generation import feeder
+
+    env(PURGE_BATCH_SIZE=2)
+    deps = dependencies.get_deps()
+    pid = new_project(deps.dynamodb, "alice")
+    made = [ready_avatar(deps.dynamodb, "alice", pid) for _ in range(7)]
+    assert env.client.http.delete(f"{PREFIX}/projects/{pid}", headers=auth()).status_code == 204
+    f = feeder()
+    source = next(s for s in f.sources if s.name == "cleanup_worker")
+    step0 = f.sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=1)["Messages"]
+    f.invoke(source, step0)
+    f.invoke(source, step0)  # a duplicate delivery of the same step
+    later = clock.now() + timedelta(seconds=200)  # the grace period (300 s) counts from the last step
+    assert sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=later, files=False).purges_resent == []
+    queued = f.sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert len(queued) == 1  # one chain: the duplicate queued no second next step
+    for message in queued:
+        f.sqs.change_message_visibility(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                        VisibilityTimeout=0)
+    assert deliver("cleanup_worker") == 3  # 2 + 2 + the last one and the tombstone
+    assert all(avatars.AvatarModel.count(avatar_pk("alice", a)) == 0 for a in made)
+
+
 def test_a_purge_whose_message_was_lost_is_resent_by_the_sweeper(env, monkeypatch):
     from botocore.exceptions import ClientError
 
@@ -353,14 +380,14 @@ def test_a_purge_whose_message_was_lost_is_resent_by_the_sweeper(env, monkeypatc
 # ---- 8. the DLQ handler never re-creates a purged job --------------------------------------------------
 
 def test_a_dead_letter_for_a_purged_generation_writes_nothing(env, monkeypatch):
-    from chalicelib import generation
+    from chalicelib.generation import jobs, requests as generation
 
     pid = project(env.client)
     gid = generate(env.client, pid).json_body["id"]
     stale = generation.get("alice", gid, consistent=True)
     GenerationModel(stale.pk, META).delete()  # purged between the DLQ handler's read and its write
     monkeypatch.setattr(GenerationModel, "get", classmethod(lambda cls, *a, **k: stale))
-    generation.dead_letter(dependencies.get_deps().dynamodb, "alice", gid)
+    jobs.dead_letter(dependencies.get_deps().dynamodb, "alice", gid)
     monkeypatch.undo()
     assert GenerationModel.count(stale.pk) == 0
 
@@ -422,19 +449,62 @@ def test_an_upload_that_never_arrives_is_rejected_by_the_sweeper(env):
     assert (avatar["status"], avatar["statusCode"]) == ("rejected", "not_received")
 
 
-def test_a_generation_past_its_deadline_is_failed_by_the_sweeper(env):
+def test_a_queued_generation_waits_then_fails_as_queue_timeout_with_its_images_given_back(env):
+    from chalicelib.sweeper import sweep
+
+    pid = project(env.client)
+    gid = generate(env.client, pid, numImages=2).json_body["id"]
+    deps = dependencies.get_deps()
+    report = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(hours=5))
+    assert report.generations_failed == []  # waiting is not failing
+    assert env.client.http.get(f"{PREFIX}/generations/{gid}", headers=auth()).json_body["status"] == "pending"
+    report = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(hours=6, seconds=5))
+    assert report.generations_failed == [gid]
+    done = env.client.http.get(f"{PREFIX}/generations/{gid}", headers=auth()).json_body
+    assert (done["status"], done["errorCode"]) == ("failed", "queue_timeout")
+    assert stats(env.client)["activeGenerations"] == 0 and stats(env.client)["generationsToday"] == 0
+    deliver("generation_worker")  # its message, delivered late, changes nothing
+    assert env.client.http.get(f"{PREFIX}/generations/{gid}", headers=auth()).json_body["status"] == "failed"
+
+
+def test_a_claimed_generation_past_its_running_deadline_is_failed_by_the_sweeper(env):
+    from chalicelib.generation import jobs, requests
     from chalicelib.sweeper import sweep
 
     pid = project(env.client)
     gid = generate(env.client, pid).json_body["id"]
     deps = dependencies.get_deps()
-    report = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(hours=1))
+    assert jobs.claim(requests.get("alice", gid, consistent=True), deps.settings) is not None  # then it died
+    soon = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(minutes=30))
+    assert soon.generations_failed == []
+    report = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(hours=1, seconds=5))
     assert report.generations_failed == [gid]
     done = env.client.http.get(f"{PREFIX}/generations/{gid}", headers=auth()).json_body
-    assert done["status"] == "failed" and "in time" in done["errorMessage"]
-    assert stats(env.client)["activeGenerations"] == 0
-    deliver("generation_worker")  # its message, delivered late, changes nothing
-    assert env.client.http.get(f"{PREFIX}/generations/{gid}", headers=auth()).json_body["status"] == "failed"
+    assert (done["status"], done["errorCode"]) == ("failed", "timed_out") and "in time" in done["errorMessage"]
+    assert stats(env.client)["activeGenerations"] == 0 and stats(env.client)["generationsToday"] == 0
+
+
+def test_one_item_that_fails_does_not_stop_the_sweep(env, monkeypatch):
+    from chalicelib.generation import jobs
+    from chalicelib.sweeper import sweep
+
+    pid = project(env.client)
+    first = generate(env.client, pid).json_body["id"]
+    second = generate(env.client, pid).json_body["id"]
+    real, calls = jobs.expire, []
+
+    def broken_once(connection, settings, generation, now):
+        calls.append(generation.id)
+        if len(calls) == 1:
+            raise RuntimeError("a bad item")
+        return real(connection, settings, generation, now)
+
+    monkeypatch.setattr(jobs, "expire", broken_once)
+    deps = dependencies.get_deps()
+    report = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(hours=7))
+    assert len(report.errors) == 1 and len(report.generations_failed) == 1
+    assert set(calls) == {first, second}
+    assert report.counts()["errors"] == 1
 
 
 def test_the_sweeper_removes_files_no_avatar_points_at(env):
@@ -528,7 +598,7 @@ def test_an_unsupported_content_type_answers_415_in_the_error_shape(env):
 
 @pytest.mark.parametrize("failing", ["generation", "daily", "active"])
 def test_every_cancellation_reason_of_retry_is_read_by_its_item(env, failing, monkeypatch):
-    from chalicelib import generation
+    from chalicelib.generation import jobs, requests as generation
     from chalicelib.errors import ConflictError, QuotaExceededError
     from chalicelib.aws.models import UserDayModel
 
@@ -537,7 +607,7 @@ def test_every_cancellation_reason_of_retry_is_read_by_its_item(env, failing, mo
     pid = project(env.client)
     gid = generate(env.client, pid).json_body["id"]
     job = generation.get("alice", gid, consistent=True)
-    assert generation._finish(deps.dynamodb, job, "failed", from_statuses=("pending",), error_message="boom")
+    assert jobs.finish(deps.dynamodb, job, "failed", from_statuses=("pending",), error_message="boom")
     if failing == "daily":
         UserDayModel(user_pk("alice"), clock.day_key(clock.now())).update(
             actions=[UserDayModel.generations.set(settings.generation_daily_limit)])
@@ -623,7 +693,7 @@ def test_the_audit_reports_stuck_work(env):
     gid = generate(env.client, pid).json_body["id"]
     deps = dependencies.get_deps()
     assert audit(["alice"]) == []
-    later = audit(["alice"], now=clock.now() + timedelta(hours=1))
+    later = audit(["alice"], now=clock.now() + timedelta(hours=7))
     assert [f.kind for f in later] == ["stuck"] and gid in str(later[0])
 
 

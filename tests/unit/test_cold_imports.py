@@ -12,9 +12,9 @@ from tests.support.infra import ROOT
 NOT_AT_IMPORT = [
     "PIL", "huggingface_hub", "aws_xray_sdk", "pydantic", "jwt", "boto3", "s3transfer",
     "aws_lambda_powertools",  # the Logger too (chalicelib.observability); batch and idempotency with it
-    "chalicelib.schemas", "chalicelib.avatars", "chalicelib.uploads", "chalicelib.generation",
+    "chalicelib.schemas", "chalicelib.avatars", "chalicelib.uploads", "chalicelib.generation.requests", "chalicelib.generation.worker",
     "chalicelib.usage", "chalicelib.presets", "chalicelib.images", "chalicelib.providers", "chalicelib.auth",
-    "chalicelib.content_policy", "chalicelib.safety", "chalicelib.job_metrics",
+    "chalicelib.content_policy", "chalicelib.safety", "chalicelib.generation.metrics",
 ]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from chalicelib import job_metrics
+from chalicelib.generation import metrics as job_metrics
 
 
 def emf_lines(text: str) -> list[dict]:

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from chalicelib.config import Settings
-from chalicelib.generation import backoff_delay
+from chalicelib.generation.worker import backoff_delay
 from chalicelib.providers import FluxProvider, GenerationRequest, OfflineProvider, ProviderError, get_provider
 from tests.support.fake_flux import FakeFlux
 

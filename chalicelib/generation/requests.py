@@ -1,0 +1,266 @@
+"""Starting generation work for the API: a request becomes pending jobs and their messages.
+
+    start()        one job: the content policy, the quota, idempotency and the record in one transaction
+    start_many()   several jobs (variations) all or nothing: one transaction for every job and the quota
+    retry()        failed → pending, charged again          cancel()  pending → cancelled, refunded
+    get(), list_for_project()
+
+A job's images are charged to the day it starts; `quotaDay` records that day so what is given back
+later (chalicelib.generation.quota) goes to the same one.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib import clock, ids
+from chalicelib.aws.db import Transaction, TransactionCancelled, query_page
+from chalicelib.aws.models import (
+    META,
+    GenerationModel,
+    IdempotencyKeyModel,
+    ProjectModel,
+    generation_pk,
+    project_active_pk,
+    project_items_pk,
+    project_sk,
+    sweep_pk,
+    sweep_sk,
+    user_pk,
+)
+from chalicelib.errors import ConflictError, DependencyError, NotFoundError, ValidationError
+from chalicelib.generation import jobs, quota
+from chalicelib.generation.spec import images_of, job_message, request_hash
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.config import Settings
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Started:
+    generation: GenerationModel
+    created: bool  # False: an Idempotency-Key replay returned the earlier generation
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One job to start: the validated fields (prompt, name, persona, attributes, size, seed, …)."""
+    fields: dict
+    source_type: str = "text_to_image"
+    idempotency_key: str | None = None
+
+
+def enforce_policy(fields: dict) -> None:
+    """The content policy on every word of the request: 400 `prompt_rejected`."""
+    from chalicelib import content_policy
+
+    violation = content_policy.check(fields)
+    if violation is not None:
+        raise ValidationError(
+            f"The request breaks the content policy: {violation.title} (in {violation.field})",
+            code="prompt_rejected", details={"rule": violation.rule, "ruleTitle": violation.title,
+                                             "field": violation.field, "policy": violation.version})
+
+
+def _queue_deadline(settings: "Settings", now) -> str:
+    """A pending job is looked at again once it has waited GENERATION_MAX_QUEUE_SECONDS."""
+    return clock.iso(now + timedelta(seconds=settings.generation_max_queue_seconds))
+
+
+def _name(base: str, index: int) -> str:
+    return base if index == 0 else f"{base}{index}"
+
+
+def start(connection: Any, sqs: Any, settings: "Settings", user_id: str, project_id: str, fields: dict, *,
+          idempotency_key: str | None = None, source_type: str = "text_to_image") -> Started:
+    """Record a pending generation and queue its job. With an Idempotency-Key the same request (to the
+    same project) returns the same generation; the key reused for a different request is a 409."""
+    return start_many(connection, sqs, settings, user_id, project_id,
+                      [JobRequest(fields, source_type, idempotency_key)])[0]
+
+
+def start_many(connection: Any, sqs: Any, settings: "Settings", user_id: str, project_id: str,
+               requests: list[JobRequest]) -> list[Started]:
+    """Start every job or none: the policy on all of them first, then one transaction holding every
+    job, its idempotency key, the project check and the quota for all their images (a 429 or 409
+    means nothing started). A replay of the first key returns the earlier jobs."""
+    from chalicelib.prompts import build_prompt
+
+    for request in requests:
+        enforce_policy(request.fields)
+    digests = [request_hash({**r.fields, "projectId": project_id, "sourceType": r.source_type}) for r in requests]
+    earlier = _replay_all(user_id, requests, digests)
+    if earlier is not None:
+        return earlier
+    now = clock.now()
+    deadline = _queue_deadline(settings, now)
+    made: list[GenerationModel] = []
+    for request in requests:
+        fields = request.fields
+        if fields.get("seed") is None:  # chosen here so the avatar keeps it (after hashing: replays match)
+            fields = {**fields, "seed": secrets.randbelow(2**31)}
+        built = build_prompt(fields)
+        gid = ids.new_id("gen")
+        pk = generation_pk(user_id, gid)
+        made.append(GenerationModel(
+            pk, META, gsi1pk=project_items_pk(user_id, project_id), gsi1sk=f"G#{gid}",
+            gsi2pk=project_active_pk(user_id, project_id), gsi2sk=f"G#{gid}",
+            sweep_pk=sweep_pk(pk), sweep_sk=sweep_sk(deadline, pk), deadline=deadline,
+            id=gid, user_id=user_id, project_id=project_id, status="pending", stage="queued", progress=0, attempts=0,
+            request={**fields, "sourceType": request.source_type}, prompt=built.prompt,
+            negative_prompt=built.negative_prompt, idempotency_key=request.idempotency_key,
+            quota_day=clock.day_key(now), created_at=clock.iso(now), updated_at=clock.iso(now),
+            queued_at=clock.iso(now)))
+    try:
+        with Transaction(connection) as tx:
+            tx.condition_check("project", ProjectModel, user_pk(user_id), project_sk(project_id),
+                               condition=ProjectModel.pk.exists())
+            for i, (request, generation) in enumerate(zip(requests, made)):
+                tx.save(_name("generation", i), generation, condition=GenerationModel.pk.does_not_exist())
+                if request.idempotency_key:
+                    tx.save(_name("idempotency", i), IdempotencyKeyModel(
+                        user_pk(user_id), f"IDEM#{request.idempotency_key}", generation_id=generation.id,
+                        request_hash=digests[i], created_at=clock.iso(now),
+                        ttl=clock.epoch(now) + IDEMPOTENCY_TTL_SECONDS),
+                            condition=IdempotencyKeyModel.pk.does_not_exist())
+            quota.charge(tx, user_id, settings, now, images=sum(images_of(r.fields) for r in requests),
+                         jobs=len(requests))
+    except TransactionCancelled as cancelled:
+        if any(cancelled.failed(_name("idempotency", i)) for i in range(len(requests))):
+            # A concurrent request with the same keys won: answer what it started (or 409 if it differs).
+            earlier = _replay_all(user_id, requests, digests)
+            if earlier is not None:
+                return earlier
+        if cancelled.failed("project"):
+            raise NotFoundError("Project not found", details={"projectId": project_id}) from None
+        quota.raise_if_over(cancelled, settings)
+        if cancelled.conflict:
+            raise DependencyError("The generation could not be started; please try again") from None
+        raise
+    _enqueue(connection, sqs, settings, made)
+    return [Started(g, created=True) for g in made]
+
+
+def _replay_all(user_id: str, requests: list[JobRequest], digests: list[str]) -> list[Started] | None:
+    """The earlier jobs of these keys, when the first key was used (they were started together)."""
+    if not requests[0].idempotency_key:
+        return None
+    found = []
+    for request, digest in zip(requests, digests):
+        earlier = _replay(user_id, request.idempotency_key or "", digest) if request.idempotency_key else None
+        if earlier is None:
+            return None if not found else found
+        found.append(Started(earlier, created=False))
+    return found
+
+
+def _replay(user_id: str, key: str, digest: str) -> GenerationModel | None:
+    try:
+        idem = IdempotencyKeyModel.get(user_pk(user_id), f"IDEM#{key}", consistent_read=True)
+    except DoesNotExist:
+        return None
+    if idem.request_hash != digest:
+        raise ConflictError("This Idempotency-Key was used for a different request", code="idempotency_key_reused",
+                            details={"idempotencyKey": key})
+    try:
+        return GenerationModel.get(generation_pk(user_id, idem.generation_id), META, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def _enqueue(connection: Any, sqs: Any, settings: "Settings", generations: list[GenerationModel]) -> None:
+    """Send the jobs' messages (one call); a job whose message could not be sent is failed at once
+    and its images given back (never pending without a message)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    entries = [{"Id": str(i), "MessageBody": job_message(g.user_id, g.id)} for i, g in enumerate(generations)]
+    try:
+        failed = {int(f["Id"]) for f in sqs.send_message_batch(QueueUrl=settings.generation_queue_url,
+                                                               Entries=entries).get("Failed", [])}
+    except (BotoCoreError, ClientError) as exc:
+        logger.error("generation not queued", extra={"error": str(exc)[:300]})
+        failed = set(range(len(generations)))
+    for i in sorted(failed):
+        jobs.finish(connection, generations[i], "failed", from_statuses=("pending",), error_code="queue_failed",
+                    error_message="The job could not be queued; please retry", refund_open=True)
+    if failed:
+        raise DependencyError("The generation could not be queued; please try again.",
+                              details={"generationIds": [generations[i].id for i in sorted(failed)]})
+
+
+# ---- reads and user actions -------------------------------------------------------------------
+
+def get(user_id: str, generation_id: str, *, consistent: bool = False) -> GenerationModel:
+    try:
+        return GenerationModel.get(generation_pk(user_id, generation_id), META, consistent_read=consistent)
+    except DoesNotExist:
+        raise NotFoundError("Generation not found", details={"generationId": generation_id}) from None
+
+
+def list_for_project(user_id: str, project_id: str, *, active_only: bool, limit: int,
+                     start_key: dict | None) -> tuple[list[GenerationModel], dict | None]:
+    """One Query: the sparse ACTIVE index for `status=active`, the project's items index otherwise."""
+    if active_only:
+        return query_page(GenerationModel, project_active_pk(user_id, project_id), limit=limit, start_key=start_key,
+                          index=GenerationModel.active_by_project)
+    return query_page(GenerationModel, project_items_pk(user_id, project_id), limit=limit, start_key=start_key,
+                      index=GenerationModel.by_project, range_key_condition=GenerationModel.gsi1sk.startswith("G#"))
+
+
+def cancel(connection: Any, user_id: str, generation_id: str) -> GenerationModel:
+    generation = get(user_id, generation_id, consistent=True)
+    if not jobs.cancel(connection, generation):
+        current = get(user_id, generation_id, consistent=True)
+        raise ConflictError(f"Only a pending generation can be cancelled; this one is {current.status}",
+                            code="invalid_state", details={"status": current.status})
+    return get(user_id, generation_id, consistent=True)
+
+
+def retry(connection: Any, sqs: Any, settings: "Settings", user_id: str, generation_id: str) -> GenerationModel:
+    """failed → pending, charged again (what the failed run gave back, it takes again)."""
+    generation = get(user_id, generation_id, consistent=True)
+    if generation.status != "failed":
+        raise ConflictError(f"Only a failed generation can be retried; this one is {generation.status}",
+                            code="invalid_state", details={"status": generation.status})
+    now = clock.now()
+    deadline = _queue_deadline(settings, now)
+    try:
+        with Transaction(connection) as tx:
+            tx.update("generation", generation, actions=[
+                GenerationModel.status.set("pending"), GenerationModel.stage.set("queued"),
+                GenerationModel.progress.set(0), GenerationModel.attempts.set(0),
+                GenerationModel.error_message.remove(), GenerationModel.completed_at.remove(),
+                GenerationModel.claim_token.remove(), GenerationModel.lease_until.remove(),
+                GenerationModel.error_code.remove(), GenerationModel.images_made.remove(),
+                GenerationModel.images_failed.remove(), GenerationModel.failures.remove(),
+                GenerationModel.slots.remove(), GenerationModel.handed_on.remove(),
+                GenerationModel.avatar_ids.remove(), GenerationModel.avatar_id.remove(),
+                GenerationModel.started_at.remove(), GenerationModel.provider_ms.remove(),
+                GenerationModel.dead_lettered_at.remove(), GenerationModel.queued_at.set(clock.iso(now)),
+                GenerationModel.quota_day.set(clock.day_key(now)),
+                GenerationModel.deadline.set(deadline), GenerationModel.sweep_pk.set(sweep_pk(generation.pk)),
+                GenerationModel.sweep_sk.set(sweep_sk(deadline, generation.pk)),
+                GenerationModel.gsi2pk.set(project_active_pk(user_id, generation.project_id)),
+                GenerationModel.gsi2sk.set(f"G#{generation.id}"), GenerationModel.updated_at.set(clock.iso(now)),
+            ], condition=GenerationModel.status == "failed")
+            quota.charge(tx, user_id, settings, now,
+                         images=images_of(generation.request.as_dict() if generation.request is not None else {}))
+    except TransactionCancelled as cancelled:
+        if cancelled.failed("generation"):
+            current = get(user_id, generation_id, consistent=True)
+            raise ConflictError(f"Only a failed generation can be retried; this one is {current.status}",
+                                code="invalid_state", details={"status": current.status}) from None
+        quota.raise_if_over(cancelled, settings)
+        if cancelled.conflict:
+            raise DependencyError("The generation could not be retried; please try again") from None
+        raise
+    generation = get(user_id, generation_id, consistent=True)
+    _enqueue(connection, sqs, settings, [generation])
+    return generation
