@@ -386,8 +386,16 @@ class Session:
         if msgs:
             event = self.client.events.generate_sqs_event(queue_name=url.rsplit("/", 1)[1],
                                                           message_bodies=[m["Body"] for m in msgs])
-            result = self.client.lambda_.invoke(handler, event)
-            assert not (result.payload or {}).get("batchItemFailures"), result.payload
+            # As Lambda calls it, with the function's configured timeout (chalice.test's invoke gives
+            # every function 3 s, too short for the generation worker's time budget).
+            from local.feeder import LambdaContext
+            from local.server import chalice_config
+
+            timeout = float(chalice_config(handler, "dev").lambda_timeout or 60)
+            from app import app
+
+            payload = app.handler_map[handler](event, LambdaContext(handler, timeout_seconds=timeout))
+            assert not (payload or {}).get("batchItemFailures"), payload
             self.recorder.op = None
             for m in msgs:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])

@@ -290,7 +290,7 @@ class GenerationModel(_Model):
     project_id = UnicodeAttribute(attr_name="projectId")
     status = UnicodeAttribute()  # pending | processing | completed | failed | cancelled
     progress = NumberAttribute(default=0)
-    stage = UnicodeAttribute(null=True)  # queued | started | generating | saving | done
+    stage = UnicodeAttribute(null=True)  # queued | generating | done
     attempts = NumberAttribute(default=0)
     error_message = UnicodeAttribute(null=True, attr_name="errorMessage")
     request = MapAttribute(null=True)  # the validated request (prompt, name, persona, attributes, size, seed)

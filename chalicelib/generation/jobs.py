@@ -165,7 +165,13 @@ def end_as_whole(connection: Any, generation: GenerationModel, code: str, messag
 
 
 def cancel(connection: Any, generation: GenerationModel) -> bool:
-    """pending → cancelled; nothing was made, so every image goes back to the quota."""
+    """pending → cancelled, every image back to the quota. A job waiting between runs may have
+    made images already: it keeps them and ends `completed`, the rest failed as `cancelled`."""
+    slots = slots_of(generation)
+    if any(s["state"] == "done" for s in slots):
+        return finish(connection, generation, "completed", from_statuses=("pending",), error_code="cancelled",
+                      error_message="Cancelled before every image was made",
+                      slots=fail_open(slots, "cancelled", "Cancelled before it was made"))
     return finish(connection, generation, "cancelled", from_statuses=("pending",), refund_open=True)
 
 
@@ -236,7 +242,7 @@ def _reindex(generation: GenerationModel, due: datetime) -> str:
 # ---- one run's ownership ------------------------------------------------------------------------
 
 class Lost(Exception):
-    """The run no longer owns the job (taken over after its lease, cancelled, purged)."""
+    """The run no longer owns the job (taken over after its lease, ended by the sweeper, purged)."""
 
 
 @dataclass
@@ -259,12 +265,17 @@ class Claim:
                 raise Lost() from None
             raise
 
-    def note_failure(self, index: int, code: str, message: str, *, for_good: bool) -> None:
+    def note_failure(self, index: int, code: str, message: str, *, for_good: bool,
+                     retry_after: float | None = None) -> None:
         """An image failed: for good (it ends failed) or for now (it is tried again on a retry)."""
         slot = self.slots[index]
         slot.update(code=code, message=message[:300], tries=int(slot.get("tries") or 0) + 1)
         if for_good:
             slot["state"] = "failed"
+        else:  # tried again on the next attempt, after its backoff; not by a continuation of this one
+            slot["failedIn"] = self.attempt
+            if retry_after:
+                slot["retryAfter"] = int(retry_after)
         self.write([*slot_actions(self.slots), GenerationModel.progress.set(progress_of(self.slots)),
                       GenerationModel.updated_at.set(clock.now_iso())])
 

@@ -94,15 +94,22 @@ def run_job(connection: Any, storage: "Storage", settings: "Settings", provider:
         return "skipped: the job was taken from this run"
     except RetryLater:
         raise
-    except BaseException:
-        # An unexpected failure (a dependency error, a bug): hand the job back at once. Files of
-        # the image in hand go too; recorded images keep theirs.
+    except Exception as exc:
+        # An unexpected failure (a throttle, a dependency error, a bug): hand the job back at once
+        # and let the message come back after a backoff, not the queue's 720 s. Files of the image
+        # in hand go too; recorded images keep theirs. If the hand-back fails too, the lease ends
+        # and the message's visibility brings it back.
+        logger.exception("generation run failed", extra=log)
         try:
-            if job.abandon():
+            abandoned = job.abandon()
+            if abandoned:
                 storage.delete(written)
-        except Exception:  # noqa: BLE001 — the lease then hands it on; the sweeper removes stray files
+        except Exception:  # noqa: BLE001 — the sweeper removes stray files
             logger.exception("could not release the job", extra=log)
-        raise
+            raise exc from None
+        if not abandoned:
+            return "skipped: the job was taken from this run"
+        raise RetryLater(backoff_delay(settings, job.attempt), f"unexpected error: {type(exc).__name__}") from exc
 
 
 def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", provider: Any, job: jobs.Claim,
@@ -122,11 +129,10 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
                               "The avatar to restyle was deleted or has no image")
             return "failed: source missing"
     need = image_seconds(settings, classifier=isinstance(checker, safety.Checker))
-    transient: list[Any] = []
     provider_seconds = 0.0
     for index, slot in enumerate(job.slots):
-        if slot["state"] != "todo":
-            continue
+        if slot["state"] != "todo" or slot.get("failedIn") == job.attempt:
+            continue  # ended, or failed for now in this attempt (a continuation waits for the retry)
         if remaining() < need:
             hand_on()  # first: if this run dies now, the new message finds the lease and waits for it
             job.hand_on()
@@ -136,9 +142,7 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
         try:
             outcome = _make_image(settings, provider, checker, generation, request, seed + index, source)
         except ProviderError as exc:
-            job.note_failure(index, exc.code, exc.reason, for_good=not exc.retryable)
-            if exc.retryable:
-                transient.append(exc)
+            job.note_failure(index, exc.code, exc.reason, for_good=not exc.retryable, retry_after=exc.retry_after)
             logger.warning("image failed", extra={**log, "index": index, "errorCode": exc.code,
                                                   "retryable": exc.retryable, "attempt": job.attempt})
             continue
@@ -153,17 +157,17 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
                               "The project was deleted while the avatar was being generated")
             return "project gone"
     _record_summary(job, checker, provider, provider_seconds)
+    transient = [s for s in job.slots if s["state"] == "todo" and s.get("failedIn") == job.attempt]
     if transient:
         if job.attempt < settings.generation_max_attempts:
-            delay = backoff_delay(settings, job.attempt, max((e.retry_after or 0) for e in transient))
+            delay = backoff_delay(settings, job.attempt, max(int(s.get("retryAfter") or 0) for s in transient))
             first = transient[0]
-            job.release(first.code, f"{first.reason}; retrying in {delay} s "
-                                    f"(attempt {job.attempt} of {settings.generation_max_attempts})")
-            raise RetryLater(delay, first.reason)
-        for i, slot in enumerate(job.slots):  # attempts used up: what failed for now fails for good
-            if slot["state"] == "todo" and slot.get("code"):
-                slot["state"] = "failed"
-                slot["message"] = f"{slot.get('message')} (gave up after {job.attempt} attempts)"[:300]
+            job.release(first["code"], f"{first['message']}; retrying in {delay} s "
+                                       f"(attempt {job.attempt} of {settings.generation_max_attempts})")
+            raise RetryLater(delay, first["message"])
+        for slot in transient:  # attempts used up: what failed for now fails for good
+            slot["state"] = "failed"
+            slot["message"] = f"{slot.get('message')} (gave up after {job.attempt} attempts)"[:300]
     outcome = jobs.settle(connection, job)
     _emit(generation, outcome.split(":")[0], job.slots, int(provider_seconds * 1000))
     logger.info("generation " + outcome, extra={**log, "attempt": job.attempt})

@@ -14,6 +14,8 @@ from chalicelib.dependencies import get_deps
 from chalicelib.handlers import process_batch
 from chalicelib.observability import dead_letter_metric, logger
 
+HAND_ON_DELAY_SECONDS = 5
+
 
 def _job(record: Any) -> tuple[str, str] | None:
     from chalicelib.generation.spec import parse_job
@@ -41,8 +43,11 @@ def _run(record: Any, context: Any = None) -> None:
     deps = get_deps()
     settings = deps.settings
 
-    def hand_on() -> None:  # a new message: the current one's receives are attempts, not time slices
-        deps.sqs.send_message(QueueUrl=settings.generation_queue_url, MessageBody=record.body)
+    def hand_on() -> None:
+        # A new message: the current one's receives count attempts, not time slices. Delayed a few
+        # seconds so it finds the job handed back, not the lease this run is about to give up.
+        deps.sqs.send_message(QueueUrl=settings.generation_queue_url, MessageBody=record.body,
+                              DelaySeconds=HAND_ON_DELAY_SECONDS)
 
     try:
         worker.run_job(deps.dynamodb, deps.storage, settings, deps.provider, *job,

@@ -11,6 +11,7 @@ import pytest
 from infra.check_package import literal_names, naming_problems, resource_names, shared_names
 from tests.support.infra import (
     ROOT,
+    Function,
     app_functions,
     as_list,
     load_chalice_config,
@@ -153,14 +154,107 @@ def test_every_function_is_sized_logged_and_alarmed_and_nothing_else_is_extended
             "Errors", [{"Name": "FunctionName", "Value": {"Ref": f.logical_id}}])
 
 
-@pytest.mark.parametrize("dlq", sorted(dlq_names()))
-def test_every_dlq_has_a_depth_alarm(dlq):
+def source_queue_suffix(dlq: str) -> str:
+    """The `queue` dimension of a DLQ's `DeadLetters` metric: its source queue's name without the stack's
+    (`avatar-creator-generations-dlq` ← `avatar-creator-generations` → "generations")."""
     lid, _ = queues_by_name(TEMPLATE)[dlq]
-    alarms = [a["Properties"] for a in typed("AWS::CloudWatch::Alarm").values()
-              if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
-              and a["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [lid, "QueueName"]}}]]
-    assert len(alarms) == 1
-    assert (alarms[0]["ComparisonOperator"], alarms[0]["Threshold"]) == ("GreaterThanThreshold", 0)
+    [source] = [name for name, (_, props) in queues_by_name(TEMPLATE).items()
+                if lid in references((props.get("RedrivePolicy") or {}).get("deadLetterTargetArn"))]
+    return source.removeprefix("avatar-creator-")
+
+
+def dlq_consumers() -> dict[str, Function]:
+    """{DLQ name: the app.py function consuming it} (a consumer drains its DLQ at once)."""
+    return {f.queue: f for f in SQS_FUNCTIONS if f.queue in dlq_names()}
+
+
+def alarms_on(metric: str) -> list[dict]:
+    return [a["Properties"] for a in typed("AWS::CloudWatch::Alarm").values() if a["Properties"]["MetricName"] == metric]
+
+
+def depth_alarms(dlq: str) -> list[dict]:
+    lid, _ = queues_by_name(TEMPLATE)[dlq]
+    return [a for a in alarms_on("ApproximateNumberOfMessagesVisible")
+            if a["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [lid, "QueueName"]}}]]
+
+
+def dead_letter_alarms(queue: str) -> list[dict]:
+    return [a for a in alarms_on("DeadLetters") if {"Name": "queue", "Value": queue} in a["Dimensions"]]
+
+
+def stage_environment(stage: str) -> dict[str, str]:
+    config = load_chalice_config()
+    return {**config.get("environment_variables", {}), **config["stages"][stage].get("environment_variables", {})}
+
+
+@pytest.mark.parametrize("dlq", sorted(dlq_names()))
+def test_every_dlq_is_alarmed_by_its_consumers_metric_or_else_by_its_depth(dlq):
+    """A DLQ that app.py consumes is drained at once, so its depth never shows a dead letter: its alarm
+    watches the `DeadLetters` metric its consumer emits. A DLQ nothing consumes keeps its messages: a
+    depth alarm. A new DLQ fails here until it has one of the two."""
+    consumed = dlq in dlq_consumers()
+    metric_alarms, depth = dead_letter_alarms(source_queue_suffix(dlq)), depth_alarms(dlq)
+    if consumed:
+        assert len(metric_alarms) == 1 and depth == [], f"{dlq}: one DeadLetters alarm, no depth alarm"
+    else:
+        assert metric_alarms == [] and len(depth) == 1, f"{dlq}: one depth alarm"
+        assert (depth[0]["ComparisonOperator"], depth[0]["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_dlq_consumers_exist_for_the_generation_and_upload_dlqs_only():
+    assert {f.name for f in dlq_consumers().values()} == {"generation_dlq_worker", "upload_dlq_worker"}
+    assert sorted(source_queue_suffix(d) for d in dlq_consumers()) == ["generations", "uploads"]
+
+
+def test_every_dead_letters_alarm_fires_on_one_message_within_a_minute_in_the_stages_namespace():
+    metric_alarms = alarms_on("DeadLetters")
+    assert len(metric_alarms) == len(dlq_consumers())  # none for a queue no consumer counts
+    for stage in ("dev", "prod"):
+        namespace = stage_environment(stage)["POWERTOOLS_METRICS_NAMESPACE"]
+        service = stage_environment(stage)["POWERTOOLS_SERVICE_NAME"]
+        for alarm in metric_alarms:
+            assert alarm["Namespace"] == namespace
+            assert {"Name": "service", "Value": service} in alarm["Dimensions"] and len(alarm["Dimensions"]) == 2
+    for alarm in metric_alarms:
+        assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 60, 1)
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+        assert alarm["TreatMissingData"] == "notBreaching"  # no dead letter → no datapoint → OK
+
+
+@pytest.mark.parametrize("dlq", sorted(dlq_consumers()))
+def test_each_dlq_consumer_emits_exactly_the_metric_its_alarm_watches(dlq, monkeypatch, capsys):
+    """The consumer, run as Lambda runs it (the prod stage's environment), on a dead letter it cannot
+    read: the EMF line it writes has the alarm's namespace, metric name and dimension set (an alarm
+    matches a metric only on all of its dimensions)."""
+    import hashlib
+
+    from app import app
+
+    for key, value in stage_environment("prod").items():
+        monkeypatch.setenv(key, value)
+    function = dlq_consumers()[dlq]
+    body = "not a message"
+    event = {"Records": [{"messageId": "m-1", "receiptHandle": "r-1", "body": body, "attributes": {},
+                          "messageAttributes": {}, "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+                          "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:us-east-1:000000000000:{dlq}",
+                          "awsRegion": "us-east-1"}]}
+    assert app.handler_map[function.name](event, None) == {"batchItemFailures": []}
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    [line] = [x for x in emitted if "DeadLetters" in x]
+    [directive] = line["_aws"]["CloudWatchMetrics"]
+    [alarm] = dead_letter_alarms(source_queue_suffix(dlq))
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert [m["Name"] for m in directive["Metrics"]] == [alarm["MetricName"]] and line["DeadLetters"] == [1.0]
+    [dimensions] = directive["Dimensions"]
+    assert {(name, line[name]) for name in dimensions} == {(d["Name"], d["Value"]) for d in alarm["Dimensions"]}
+
+
+def test_every_alarm_notifies_the_alarm_topic_when_there_is_one():
+    expected = {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+    alarms = typed("AWS::CloudWatch::Alarm")
+    assert alarms and all(a["Properties"]["AlarmActions"] == expected for a in alarms.values())
+    # Every alarm says what happened and what to do, within CloudWatch's 1024 characters.
+    assert all(0 < len(a["Properties"]["AlarmDescription"]) <= 1024 for a in alarms.values())
 
 
 def test_functions_get_resource_names_from_the_template_not_from_constants():
