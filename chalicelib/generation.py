@@ -229,16 +229,11 @@ def start(connection: Any, sqs: Any, settings: "Settings", user_id: str, project
     return Started(generation, created=True)
 
 
-def enforce_policy(fields: dict) -> None:
+def enforce_policy(fields: dict, language: str = "en") -> None:
     """The content policy (docs/content-policy.md) on every word of the request: 400 `prompt_rejected`."""
     from chalicelib import content_policy
 
-    violation = content_policy.check(fields)
-    if violation is not None:
-        raise ValidationError(
-            f"The request breaks the content policy: {violation.title} (in {violation.field})",
-            code="prompt_rejected", details={"rule": violation.rule, "ruleTitle": violation.title,
-                                             "field": violation.field, "policy": violation.version})
+    content_policy.enforce(fields, language)
 
 
 def _replay(user_id: str, key: str, digest: str) -> GenerationModel | None:

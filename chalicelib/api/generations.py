@@ -37,6 +37,13 @@ def generation_json(uid: str, gen, *, position: bool = False) -> dict:
                               if position else None)
 
 
+def language(request) -> str:
+    """"en" or "id", from Accept-Language: the language of content-policy refusals."""
+    from chalicelib import content_policy
+
+    return content_policy.language_of((request.headers or {}).get("accept-language"))
+
+
 def start_from(request, project_id: str, fields: dict, *, source_type: str = "text_to_image",
                key_suffix: str = ""):
     """Shared by /avatars/generate, presets and variations: starts one generation and returns
@@ -46,6 +53,7 @@ def start_from(request, project_id: str, fields: dict, *, source_type: str = "te
     uid = user_id(request)
     deps = get_deps()
     key = idempotency_key(request)
+    generation.enforce_policy(fields, language(request))  # refusals in the person's language (start checks too)
     started = generation.start(deps.dynamodb, deps.sqs, deps.settings, uid, project_id, fields,
                                idempotency_key=f"{key}{key_suffix}" if key else None, source_type=source_type)
     return started, generation_json(uid, started.generation)
@@ -140,7 +148,7 @@ def variations(avatar_id: str):
             fields["style"] = body.styles[i % len(body.styles)]
         jobs.append(fields)
     for fields in jobs:  # the content policy on every job before any is queued
-        generation.enforce_policy(fields)
+        generation.enforce_policy(fields, language(request))
     items = [start_from(request, avatar.project_id, fields, key_suffix=f":{i}")[1] for i, fields in enumerate(jobs)]
     return json_response({"items": items}, status=202)
 
