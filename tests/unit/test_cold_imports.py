@@ -15,6 +15,7 @@ NOT_AT_IMPORT = [
     "chalicelib.schemas", "chalicelib.avatars", "chalicelib.uploads", "chalicelib.generation",
     "chalicelib.usage", "chalicelib.presets", "chalicelib.images", "chalicelib.providers", "chalicelib.auth",
     "chalicelib.content_policy", "chalicelib.safety", "chalicelib.job_metrics",
+    "regex", "confusable_homoglyphs",  # the content policy's Unicode data: loaded with the policy
 ]
 
 

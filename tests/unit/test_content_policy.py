@@ -93,17 +93,18 @@ def test_refused_prompts_name_the_rule_they_break(prompt, rule):
     assert violation is not None, prompt
     assert violation.rule == rule
     assert violation.field == "prompt"
-    assert violation.version == "content-policy.v1"
+    assert violation.version == "content-policy.v2"
 
 
-@pytest.mark.parametrize("prompt", [p for p in ALLOWED if "sexual health" not in p])
+@pytest.mark.parametrize("prompt", ALLOWED)
 def test_allowed_prompts_pass_including_what_naive_filters_refuse(prompt):
     assert check_text(prompt) is None
 
 
-def test_a_medical_mention_of_the_word_sexual_is_refused_the_policy_is_strict_on_that_word():
-    # Documented trade-off (docs/content-policy.md): "sexual" is refused wherever it appears.
-    assert check_text(ALLOWED[-1]).rule == "sexual_content"
+def test_sexual_health_is_allowed_but_the_word_sexual_elsewhere_is_refused():
+    # v2 changed this deliberately: "sexual health" / "sex education" (medicine) are allowed phrases.
+    assert check_text("Dr. Hoang, a specialist in sexual health education") is None
+    assert check_text("a sexual pose").rule == "sexual_content"
 
 
 def test_every_request_field_is_checked_and_named():
@@ -139,7 +140,7 @@ def test_words_either_side_of_an_allowed_phrase_never_join_into_a_refused_one(tm
 
 def test_the_rules_are_data_a_new_term_in_the_file_is_enforced_without_code(tmp_path):
     data = json.loads(content_policy.POLICY_FILE.read_text())
-    data["rules"][-1]["terms"].append("forbidden banner")
+    data["rules"][-1]["terms"]["en"].append("forbidden banner")
     path = tmp_path / "policy.json"
     path.write_text(json.dumps(data))
     policy = content_policy.load(str(path))
