@@ -86,13 +86,15 @@ class Policy:
     not_age_after: frozenset
     numbers: dict
     teens: frozenset
-    swastika_terms: frozenset
-    swastika_refuse_with: frozenset
-    swastika_allow_with: frozenset
     stopwords: frozenset
-    single_terms: frozenset      # one-word terms of every list: what a word split by a space may be
+    single_terms: tuple          # one-word terms of every list, sorted: what a starred word may be
     messages: dict
     field_labels: dict
+    index: dict                  # phrase → labels (rule ids, "suggestive", "minor", "swastika", …)
+    longest: int                 # words in the longest phrase
+    longest_word: int            # letters in the longest one-word phrase
+    refusing_labels: frozenset   # rule ids, "suggestive" and "swastika": labels that can refuse
+    allow_by_first: dict         # first word → allowed phrases starting with it (longest first)
     ignorable: object            # compiled regex of Default_Ignorable_Code_Point
     skeleton: dict               # str.translate table: look-alikes → Latin, digits → ASCII digits
 
@@ -163,10 +165,26 @@ def load(path: str = str(POLICY_FILE)) -> Policy:
     numbers = {}
     for table in minors.get("numberWords", {}).values():
         numbers.update(table)
+    minor_terms = _phrases(_all_languages(minors.get("terms")))
+    labelled = [*((r.id, r.terms) for r in rules), ("suggestive", suggestive), ("minor", minor_terms),
+                ("swastika", _phrases(hate.get("terms", []))),
+                ("swastika_refuse", _phrases(hate.get("refuseWith", []))),
+                ("swastika_allow", _phrases(hate.get("allowWith", [])))]
+    index: dict[Phrase, set[str]] = {}
+    for label, phrases in labelled:
+        for phrase in phrases:
+            index.setdefault(phrase, set()).add(label)
+    allow = tuple(sorted(_phrases(_all_languages(data.get("allow"))), key=len, reverse=True))
+    allow_by_first: dict[str, list[Phrase]] = {}
+    for phrase in allow:
+        allow_by_first.setdefault(phrase[0], []).append(phrase)
     return Policy(
+        index={k: frozenset(v) for k, v in index.items()}, longest=max(map(len, index)),
+        longest_word=max(len(p[0]) for p in index if len(p) == 1),
+        refusing_labels=frozenset([*(r.id for r in rules), "suggestive", "swastika"]),
+        allow_by_first={k: tuple(v) for k, v in allow_by_first.items()},
         version=data["version"], rules=rules,
-        allow=tuple(sorted(_phrases(_all_languages(data.get("allow"))), key=len, reverse=True)),
-        suggestive=suggestive, minor_terms=_phrases(_all_languages(minors.get("terms"))),
+        allow=allow, suggestive=suggestive, minor_terms=minor_terms,
         minor_attributes={k: _phrases(v) for k, v in (minors.get("ageAttribute") or {}).items()},
         age_below=int(minors.get("ageBelow", 18)),
         age_after=tuple(tuple(p) for p in minors.get("ageAfter", [])),
@@ -176,10 +194,8 @@ def load(path: str = str(POLICY_FILE)) -> Policy:
         not_age_before=frozenset(minors.get("notAgeBefore", [])),
         not_age_after=frozenset(minors.get("notAgeAfter", [])),
         numbers=numbers, teens=frozenset(minors.get("teens", [])),
-        swastika_terms=_phrases(hate.get("terms", [])), swastika_refuse_with=_phrases(hate.get("refuseWith", [])),
-        swastika_allow_with=_phrases(hate.get("allowWith", [])),
         stopwords=frozenset(data.get("splitWordStopwords", [])),
-        single_terms=frozenset(p[0] for p in everything if len(p) == 1),
+        single_terms=tuple(sorted({p[0] for p in everything if len(p) == 1})),
         messages=data["messages"], field_labels=data.get("fieldLabels", {}),
         ignorable=ignorable, skeleton=skeleton)
 
@@ -198,19 +214,37 @@ def normalise(text: str, policy: Policy | None = None) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def _join_spelled(tokens: list[str]) -> list[str]:
-    """'b u g i l' → 'bugil': runs of three or more single characters are one word spelled out."""
+def _join_spelled(tokens: list[str], runs: list[str] | None = None) -> list[str]:
+    """'b u g i l' → 'bugil': runs of three or more single characters are one word spelled out (each
+    run is also added to `runs`, where listed words are looked for inside it: 'a n u d e')."""
     out: list[str] = []
     run: list[str] = []
     for token in [*tokens, ""]:
         if len(token) == 1 and token != SWASTIKA:
             run.append(token)
             continue
-        out.extend(["".join(run)] if len(run) >= 3 else run)
+        if len(run) >= 3:
+            out.append("".join(run))
+            if runs is not None:
+                runs.append(out[-1])
+        else:
+            out.extend(run)
         run = []
         if token:
             out.append(token)
     return out
+
+
+def _inside_runs(runs: list[str], policy: Policy) -> set[str]:
+    """Refused or suggestive single words of 4+ letters found anywhere inside spelled-out runs
+    ('a n u d e', 'i a m n a k e d'). Context words (minors, religious settings) are not read there:
+    'a n a k e d' is not 'anak' (child)."""
+    found: set[str] = set()
+    for run in runs:
+        for start in range(len(run)):
+            for end in range(start + 4, min(len(run), start + policy.longest_word) + 1):
+                found.update(policy.index.get((run[start:end],), ()))
+    return found & policy.refusing_labels
 
 
 def _squeeze(token: str, keep: int) -> str:
@@ -230,7 +264,7 @@ def _tokenised(text: str, pattern: re.Pattern, joined: bool) -> list[str]:
     return out
 
 
-def readings(text: str, policy: Policy | None = None) -> list[Words]:
+def readings(text: str, policy: Policy | None = None, runs: list[str] | None = None) -> list[Words]:
     """The ways the text can be read, each as a tuple of normalised words: plain, leetspeak decoded
     (two ways), with separators inside words removed or not, stretched letters reduced (to two, to one)."""
     policy = policy or load()
@@ -241,20 +275,43 @@ def readings(text: str, policy: Policy | None = None) -> list[Words]:
     out: list[Words] = []
     for variant, pattern in variants:
         for joined in (False, True):
-            tokens = _join_spelled(_tokenised(variant, pattern, joined))
+            tokens = _join_spelled(_tokenised(variant, pattern, joined), runs)
             out += [tuple(tokens), tuple(_squeeze(t, 2) for t in tokens), tuple(_squeeze(t, 1) for t in tokens)]
     return list(dict.fromkeys(out))
 
 
-def _without_allowed(words: Words, allow: tuple[Phrase, ...]) -> Words:
+def _without_allowed(words: Words, policy: Policy) -> Words:
     """Allowed phrases are cut out (a gap is left, so words either side never join into a phrase)."""
     out = list(words)
-    for phrase in allow:
-        n = len(phrase)
-        for i in range(len(out) - n + 1):
-            if tuple(out[i:i + n]) == phrase:
-                out[i:i + n] = [""] * n
+    for i, word in enumerate(words):
+        for phrase in policy.allow_by_first.get(word, ()):
+            if tuple(out[i:i + len(phrase)]) == phrase:
+                out[i:i + len(phrase)] = [""] * len(phrase)
+                break
     return tuple(out)
+
+
+def _labels(words: Words, policy: Policy) -> set[str]:
+    """Every label of the phrases the words contain: whole words (an English plural too), consecutive
+    words, and a word split by spaces ("na ked", "te lan jang") unless its pieces are common words."""
+    found: set[str] = set()
+    index, count = policy.index, len(words)
+    for i, word in enumerate(words):
+        if not word:
+            continue
+        found.update(index.get((word,), ()))
+        if len(word) > 3 and word.endswith("s"):
+            found.update(index.get((word[:-1],), ()))
+        for n in range(2, min(policy.longest, 5) + 1):
+            if i + n > count:
+                break
+            window = words[i:i + n]
+            found.update(index.get(window, ()))
+            if n <= 4 and all(window):
+                joined = "".join(window)
+                if len(joined) >= 4 and (joined,) in index and not _common(window, policy):
+                    found.update(index[(joined,)])
+    return found
 
 
 def _find(words: Words, phrases: frozenset, policy: Policy) -> bool:
@@ -291,7 +348,7 @@ def _wildcards(text: str, policy: Policy) -> str | None:
         core = chunk.strip(".,;:!?\"'()")
         if "*" in core and re.fullmatch(r"[a-z*]+", core) and core.strip("*"):
             pattern = re.compile(core.replace("*", "[a-z]"))
-            core = next((t for t in sorted(policy.single_terms) if pattern.fullmatch(t)), core)
+            core = next((t for t in policy.single_terms if pattern.fullmatch(t)), core)
         out.append(core)
     return " ".join(out)
 
@@ -352,7 +409,7 @@ def _minor_context(fields: dict, read: list, policy: Policy) -> bool:
             numbers = [int(w) for w in words if w.isdigit()]
             if _find(words, phrases, policy) or (numbers and min(numbers) < policy.age_below):
                 return True
-    if any(_find(words, policy.minor_terms, policy) for _, variants in read for words in variants):
+    if any("minor" in labels for _, labels in read):
         return True
     for _, text in _texts(fields):  # ages: digits read as digits (and look-alikes of digits: "l5")
         base = normalise(text, policy)
@@ -374,14 +431,10 @@ def _texts(fields: dict) -> list[tuple[str, str]]:
 def _swastika_refused(read: list, policy: Policy) -> str | None:
     """The field naming a swastika (word or sign) that is not plainly religious: Nazi context anywhere
     in the request refuses it; a Hindu, Buddhist or Jain setting (and no Nazi context) allows it."""
-    named = next((name for name, variants in read
-                  if any(_find(w, policy.swastika_terms, policy) for w in variants)), None)
-    if named is None:
-        return None
-    every = [w for _, variants in read for w in variants]
-    if any(_find(w, policy.swastika_refuse_with, policy) for w in every):
+    named = next((name for name, labels in read if "swastika" in labels), None)
+    if named is None or any("swastika_refuse" in labels for _, labels in read):
         return named
-    if any(_find(w, policy.swastika_allow_with, policy) for w in every):
+    if any("swastika_allow" in labels for _, labels in read):
         return None
     return named
 
@@ -393,15 +446,18 @@ def check(fields: dict, policy: Policy | None = None) -> Violation | None:
     someone under 18 (words, ages, ageRange, personaAge) — the field named is the one with that term."""
     policy = policy or load()
     fields = fields or {}
-    read = [(name, [_without_allowed(r, policy.allow) for r in readings(text, policy)])
-            for name, text in _texts(fields)]
+    read = []
+    for name, text in _texts(fields):
+        labels: set[str] = set()
+        runs: list[str] = []
+        for words in readings(text, policy, runs):
+            labels |= _labels(_without_allowed(words, policy), policy)
+        labels |= _inside_runs(list(dict.fromkeys(runs)), policy)
+        read.append((name, labels))
     minor = _minor_context(fields, read, policy)
-    sexual = policy.rule("sexual_content").terms | policy.suggestive if minor else frozenset()
     for rule in policy.rules:
-        for name, variants in read:
-            if any(_find(words, rule.terms, policy) for words in variants):
-                return Violation(rule.id, rule.title["en"], name, policy.version)
-            if rule.id == "minors" and minor and any(_find(words, sexual, policy) for words in variants):
+        for name, labels in read:
+            if rule.id in labels or (rule.id == "minors" and minor and labels & {"sexual_content", "suggestive"}):
                 return Violation(rule.id, rule.title["en"], name, policy.version)
         if rule.id == "hate_symbols":
             field = _swastika_refused(read, policy)
