@@ -47,6 +47,7 @@ SWASTIKA = "\u534d"  # 卍: every swastika sign is read as this one token
 _PLAIN = re.compile(rf"[a-z]+|[0-9]+|{SWASTIKA}")
 _ALNUM = re.compile(rf"[a-z0-9]+|{SWASTIKA}")
 _LETTERS = re.compile(rf"[a-z]+|{SWASTIKA}")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _LOOKALIKE_NUMBER = re.compile(r"[0-9oil]{1,2}")
 
 Phrase = tuple[str, ...]
@@ -266,11 +267,14 @@ def _tokenised(text: str, pattern: re.Pattern, joined: bool) -> list[str]:
 
 def readings(text: str, policy: Policy | None = None, runs: list[str] | None = None) -> list[Words]:
     """The ways the text can be read, each as a tuple of normalised words: plain, leetspeak decoded
-    (two ways), with separators inside words removed or not, stretched letters reduced (to two, to one)."""
+    (two ways), with separators inside words removed or not, stretched letters reduced (to two, to one),
+    camelCase split, asterisks read as the listed word they fit."""
     policy = policy or load()
     base = normalise(text, policy)
     starred = _wildcards(base, policy)
-    variants = [(base, _PLAIN), *([(starred, _PLAIN)] if starred else []), ("".join(LEET.get(c, c) for c in base), _LETTERS),
+    camel = _CAMEL.sub(" ", text)  # "nudeWoman" → "nude Woman"
+    variants = [(base, _PLAIN), *([(starred, _PLAIN)] if starred else []),
+                *([(normalise(camel, policy), _PLAIN)] if camel != text else []), ("".join(LEET.get(c, c) for c in base), _LETTERS),
                 ("".join(LEET_ALT.get(c, c) for c in base), _LETTERS)]
     out: list[Words] = []
     for variant, pattern in variants:
