@@ -234,6 +234,9 @@ def test_minors_in_numbers_words_and_abbreviations_with_a_suggestive_word_anywhe
     "he is 15 years into his career, sexy suit", "a 15th century knight", "magna cum laude graduate",
     "a pen is on the desk", "Tom's ex-wife at a wedding", "kepala seksi perencanaan", "nelayan menjual cumi-cumi",
     "angin puting beliung", "mengerjakan dengan seksama", "terapis pijat", "analis keuangan",
+    "a child with CP in a wheelchair", "jenis kelamin: perempuan, umur 30", "sex: female, age 40",
+    "suicide prevention volunteer", "black metal singer in corpse paint", "kostum mayat hidup untuk halloween",
+    "gaya rambutnya sadis", "a rugby hooker in a scrum", "sexually transmitted infection awareness poster",
 ])
 def test_near_misses_pass(prompt):
     assert check_text(prompt) is None
