@@ -97,7 +97,7 @@ class Policy:
     refusing_labels: frozenset   # rule ids, "suggestive" and "swastika": labels that can refuse
     allow_by_first: dict         # first word → allowed phrases starting with it (longest first)
     ignorable: object            # compiled regex of Default_Ignorable_Code_Point
-    skeleton: dict               # str.translate table: look-alikes → Latin, digits → ASCII digits
+    skeleton: dict               # str.translate table: look-alikes → Latin, swastika signs → 卍
 
     def rule(self, rule_id: str) -> _Rule:
         return next(r for r in self.rules if r.id == rule_id)
@@ -107,7 +107,8 @@ class Policy:
 
 def _unicode_tables() -> tuple[object, dict]:
     """Default-ignorable code points (a compiled `regex` on the Unicode property) and the translate
-    table of the skeleton: TS #39 confusables with a Latin or digit prototype. Swastika signs (卐, ࿕, ࿖ …, confusable with 卍) become 卍."""
+    table of the skeleton: TS #39 confusables with a Latin or digit prototype. Swastika signs (卐, ࿕,
+    ࿖ …, confusable with 卍) become 卍."""
     import importlib.resources
 
     import regex
@@ -274,8 +275,8 @@ def readings(text: str, policy: Policy | None = None, runs: list[str] | None = N
     starred = _wildcards(base, policy)
     camel = _CAMEL.sub(" ", text)  # "nudeWoman" → "nude Woman"
     variants = [(base, _PLAIN), *([(starred, _PLAIN)] if starred else []),
-                *([(normalise(camel, policy), _PLAIN)] if camel != text else []), ("".join(LEET.get(c, c) for c in base), _LETTERS),
-                ("".join(LEET_ALT.get(c, c) for c in base), _LETTERS)]
+                *([(normalise(camel, policy), _PLAIN)] if camel != text else []),
+                ("".join(LEET.get(c, c) for c in base), _LETTERS), ("".join(LEET_ALT.get(c, c) for c in base), _LETTERS)]
     out: list[Words] = []
     for variant, pattern in variants:
         for joined in (False, True):
