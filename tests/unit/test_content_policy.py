@@ -288,3 +288,23 @@ def test_every_rule_has_an_id_a_reason_and_terms_in_english_and_indonesian():
     for rule in data["rules"]:
         assert rule["id"] and rule["reason"]["en"] and rule["reason"]["id"]
         assert rule["terms"]["en"] and rule["terms"]["id"]
+
+
+def test_invisible_characters_inserted_anywhere_never_turn_a_refusal_into_an_allowance():
+    """Property: any default-ignorable code points, anywhere in a refused prompt, leave it refused."""
+    import regex
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    ignorable = regex.findall(r"\p{Default_Ignorable_Code_Point}", every)
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(st.sampled_from(REFUSED), st.lists(st.tuples(st.integers(0, 60), st.sampled_from(ignorable)), max_size=4))
+    def holds(case, inserts):
+        prompt, rule = case
+        for at, char in inserts:
+            at = at % (len(prompt) + 1)
+            prompt = prompt[:at] + char + prompt[at:]
+        assert check_text(prompt).rule == rule, ascii(prompt)
+
+    holds()
