@@ -204,15 +204,25 @@ def load(path: str = str(POLICY_FILE)) -> Policy:
 
 # ---- normalisation -------------------------------------------------------------------------
 
-def normalise(text: str, policy: Policy | None = None) -> str:
-    """NFKC, case folded, default-ignorables removed, accents removed, confusables skeleton (Latin)."""
+def normalise(text: str, policy: Policy | None = None, capital_i_as_l: bool = False) -> str:
+    """Default-ignorables removed, NFKC, case folded, accents removed, decimal digits of every script as
+    ASCII digits, confusables skeleton (Latin). The skeleton is applied before NFKC and case folding
+    too: they would turn look-alikes into letters that are not (lunate sigma ϲ → σ, Cyrillic К → к).
+    With `capital_i_as_l`, a capital I is read as the l it looks like (TS #39 reads both as l)."""
     policy = policy or load()
-    text = unicodedata.normalize("NFKC", text).casefold()
+    if not text.isascii():
+        text = policy.ignorable.sub("", text).translate(policy.skeleton)
+    text = unicodedata.normalize("NFKC", text)
+    if capital_i_as_l:
+        text = text.replace("I", "l")
+    text = text.casefold()
+    if text.isascii():
+        return text
     text = policy.ignorable.sub("", text)
     text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
-    if not text.isascii():  # decimal digits of any script are digits (by Unicode value), then look-alikes
-        text = "".join(str(unicodedata.decimal(c)) if not c.isascii() and unicodedata.decimal(c, None) is not None
-                       else c for c in text).translate(policy.skeleton)
+    # decimal digits of any script are digits (by Unicode value), then look-alikes
+    text = "".join(str(unicodedata.decimal(c)) if not c.isascii() and unicodedata.decimal(c, None) is not None
+                   else c for c in text).translate(policy.skeleton)
     return unicodedata.normalize("NFKC", text).casefold()
 
 
@@ -269,13 +279,15 @@ def _tokenised(text: str, pattern: re.Pattern, joined: bool) -> list[str]:
 def readings(text: str, policy: Policy | None = None, runs: list[str] | None = None) -> list[Words]:
     """The ways the text can be read, each as a tuple of normalised words: plain, leetspeak decoded
     (two ways), with separators inside words removed or not, stretched letters reduced (to two, to one),
-    camelCase split, asterisks read as the listed word they fit."""
+    camelCase split, a capital I read as l, asterisks read as the listed word they fit."""
     policy = policy or load()
     base = normalise(text, policy)
     starred = _wildcards(base, policy)
     camel = _CAMEL.sub(" ", text)  # "nudeWoman" → "nude Woman"
+    capital_i = normalise(text, policy, capital_i_as_l=True) if "I" in unicodedata.normalize("NFKC", text) else base
     variants = [(base, _PLAIN), *([(starred, _PLAIN)] if starred else []),
                 *([(normalise(camel, policy), _PLAIN)] if camel != text else []),
+                *([(capital_i, _PLAIN)] if capital_i != base else []),
                 ("".join(LEET.get(c, c) for c in base), _LETTERS), ("".join(LEET_ALT.get(c, c) for c in base), _LETTERS)]
     out: list[Words] = []
     for variant, pattern in variants:

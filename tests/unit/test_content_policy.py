@@ -308,3 +308,31 @@ def test_invisible_characters_inserted_anywhere_never_turn_a_refusal_into_an_all
         assert check_text(prompt).rule == rule, ascii(prompt)
 
     holds()
+
+
+def test_look_alike_letters_of_other_scripts_never_turn_a_refusal_into_an_allowance():
+    """Property: any letters swapped for characters Unicode lists as confusable with them (TS #39) leave a
+    refused prompt refused."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    skeleton = content_policy.load().skeleton
+    look_alikes: dict[str, list[str]] = {}
+    for code, latin in skeleton.items():
+        if len(latin) == 1 and latin.isalpha():
+            look_alikes.setdefault(latin, []).append(chr(code))
+    plain = [(p, rule) for p, rule in REFUSED if p.isascii()]
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(st.sampled_from(plain), st.lists(st.integers(0, 60), max_size=4), st.randoms(use_true_random=False))
+    def holds(case, positions, random):
+        prompt, rule = case
+        chars = list(prompt)
+        for at in positions:
+            at %= len(chars)
+            options = look_alikes.get(chars[at].lower())
+            if options:
+                chars[at] = random.choice(options)
+        assert check_text("".join(chars)).rule == rule, ascii("".join(chars))
+
+    holds()
