@@ -37,10 +37,15 @@ def _one_of(*allowed: str) -> Callable[[str], bool]:
 
 _CURSOR = _text(2048)
 _SHORT_TEXT = _text(64)
+_SEARCH_TEXT = _text(100)
 
 
 def _short(value: str) -> bool:  # schemas.ShortText
     return _SHORT_TEXT(value) and _LINE_TEXT.fullmatch(value) is not None
+
+
+def _search(value: str) -> bool:  # schemas.AvatarListQuery.q: one line, no control or bidi character
+    return _SEARCH_TEXT(value) and _LINE_TEXT.fullmatch(value) is not None
 
 
 # name → {field: (default, accepts)}; "limit" is the one integer field.
@@ -56,7 +61,7 @@ SPECS: dict[str, dict[str, tuple[Any, Callable[[str], bool]]]] = {
         "gender": (None, _short),
         "style": (None, _short),
         "status": (None, _one_of("uploading", "processing", "ready", "rejected")),
-        "q": (None, _text(100)),
+        "q": (None, _search),
     },
     "CategoryListQuery": {**_LIST, "category": (None, lambda v: _CATEGORY.fullmatch(v) is not None)},
     "GenerationListQuery": {**_LIST, "status": ("all", _one_of("active", "all"))},

@@ -29,6 +29,9 @@ Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64, pattern=LINE_TEXT)]
 Trait = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=VISIBLE_TEXT)]
 Background = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000, pattern=FREE_TEXT)]
+# A prompt is free text too (issue 27): it may span lines, but NUL, other control characters and bidi
+# overrides and isolates are refused, as in names and descriptions.
+Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600, pattern=FREE_TEXT)]
 
 
 class Request(BaseModel):
@@ -191,7 +194,7 @@ class AvatarListQuery(ListQuery):
     gender: ShortText | None = None
     style: ShortText | None = None
     status: Literal["uploading", "processing", "ready", "rejected"] | None = None
-    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100, pattern=LINE_TEXT)] | None = None
 
 
 # ---- uploads and avatar management (issue 3) ----------------------------------------------
@@ -420,7 +423,7 @@ NumImages = Annotated[int, Field(ge=1, le=4)]
 
 
 class GenerateRequest(PersonaFields, AttributeFields):
-    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)]
+    prompt: Prompt
     name: Name
     width: ImageSide = 768
     height: ImageSide = 1024
@@ -485,7 +488,7 @@ class PresetGenerateRequest(PersonaFields, AttributeFields):
     """Start from a preset; any field given here overrides the preset's."""
     projectId: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     name: Name | None = None
-    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)] | None = None
+    prompt: Prompt | None = None
     width: ImageSide = 768
     height: ImageSide = 1024
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
@@ -498,13 +501,13 @@ class VariationsRequest(Request):
     """N new avatars with the avatar's persona and attributes: a new seed each, and a style each if given."""
     count: Annotated[int, Field(ge=1, le=4)] = 2
     styles: Annotated[list[ShortText], Field(max_length=4)] | None = None
-    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)] | None = None
+    prompt: Prompt | None = None
     numImages: NumImages = 1  # images per variation (one job each)
 
 
 class RestyleRequest(Request):
     """A new avatar from this one's image and a prompt (image-to-image); persona and attributes are kept."""
-    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=600)]
+    prompt: Prompt
     style: ShortText | None = None
     strength: Annotated[float, Field(ge=0.1, le=1.0)] = 0.6  # how far from the source image (1: furthest)
     numImages: NumImages = 1

@@ -138,8 +138,8 @@ export function errorText(error) {
     });
     return `${error.message} — ${fields.join("; ")}`;
   }
-  // The content policy names the rule: say it, and that rewording is the way on.
-  if (error.code === "prompt_rejected") return `${error.message}. Reword the prompt and try again (docs/content-policy.md).`;
+  // The content policy's refusal is written for the person by the API (in their language): show it as is.
+  if (error.code === "prompt_rejected") return error.message || "This request is not allowed — reword it and try again.";
   if (error.status >= 500) return `Something went wrong on our side (${error.message}) — try again.`;
   return error.message || String(error);
 }

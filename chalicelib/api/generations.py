@@ -36,6 +36,13 @@ def generation_json(uid: str, gen, *, position: bool = False) -> dict:
                           queue_position=render.queue_position(deps.sqs, deps.settings, gen) if position else None)
 
 
+def language(request) -> str:
+    """"en" or "id", from Accept-Language: the language of content-policy refusals."""
+    from chalicelib import content_policy
+
+    return content_policy.language_of((request.headers or {}).get("accept-language"))
+
+
 def start_from(request, project_id: str, fields: dict, *, source_type: str = "text_to_image",
                key_suffix: str = ""):
     """Shared by /avatars/generate, presets and variations: starts one generation and returns
@@ -46,7 +53,8 @@ def start_from(request, project_id: str, fields: dict, *, source_type: str = "te
     deps = get_deps()
     key = idempotency_key(request)
     started = generation.start(deps.dynamodb, deps.sqs, deps.settings, uid, project_id, fields,
-                               idempotency_key=f"{key}{key_suffix}" if key else None, source_type=source_type)
+                               idempotency_key=f"{key}{key_suffix}" if key else None, source_type=source_type,
+                               language=language(request))
     return started, generation_json(uid, started.generation)
 
 
@@ -141,7 +149,7 @@ def variations(avatar_id: str):
     # All or nothing: the policy on every job, then one transaction for every job and its quota.
     started = start_many(deps.dynamodb, deps.sqs, deps.settings, uid, avatar.project_id,
                          [JobRequest(fields, idempotency_key=f"{key}:{i}" if key else None)
-                          for i, fields in enumerate(jobs)])
+                          for i, fields in enumerate(jobs)], language=language(request))
     items = [generation_json(uid, s.generation) for s in started]
     return json_response({"items": items}, status=202)
 

@@ -57,16 +57,11 @@ class JobRequest:
     idempotency_key: str | None = None
 
 
-def enforce_policy(fields: dict) -> None:
-    """The content policy on every word of the request: 400 `prompt_rejected`."""
+def enforce_policy(fields: dict, language: str = "en") -> None:
+    """The content policy on every word of the request: 400 `prompt_rejected`, said in `language`."""
     from chalicelib import content_policy
 
-    violation = content_policy.check(fields)
-    if violation is not None:
-        raise ValidationError(
-            f"The request breaks the content policy: {violation.title} (in {violation.field})",
-            code="prompt_rejected", details={"rule": violation.rule, "ruleTitle": violation.title,
-                                             "field": violation.field, "policy": violation.version})
+    content_policy.enforce(fields, language)
 
 
 def _queue_deadline(settings: "Settings", now) -> str:
@@ -79,22 +74,22 @@ def _name(base: str, index: int) -> str:
 
 
 def start(connection: Any, sqs: Any, settings: "Settings", user_id: str, project_id: str, fields: dict, *,
-          idempotency_key: str | None = None, source_type: str = "text_to_image") -> Started:
+          idempotency_key: str | None = None, source_type: str = "text_to_image", language: str = "en") -> Started:
     """Record a pending generation and queue its job. With an Idempotency-Key the same request (to the
     same project) returns the same generation; the key reused for a different request is a 409."""
     return start_many(connection, sqs, settings, user_id, project_id,
-                      [JobRequest(fields, source_type, idempotency_key)])[0]
+                      [JobRequest(fields, source_type, idempotency_key)], language=language)[0]
 
 
 def start_many(connection: Any, sqs: Any, settings: "Settings", user_id: str, project_id: str,
-               requests: list[JobRequest]) -> list[Started]:
+               requests: list[JobRequest], *, language: str = "en") -> list[Started]:
     """Start every job or none: the policy on all of them first, then one transaction holding every
     job, its idempotency key, the project check and the quota for all their images (a 429 or 409
     means nothing started). A replay of the first key returns the earlier jobs."""
     from chalicelib.prompts import build_prompt
 
     for request in requests:
-        enforce_policy(request.fields)
+        enforce_policy(request.fields, language)
     digests = [request_hash({**r.fields, "projectId": project_id, "sourceType": r.source_type}) for r in requests]
     earlier = _replay_all(user_id, requests, digests)
     if earlier is not None:

@@ -79,8 +79,9 @@ def test_a_refused_restyle_prompt_is_said_inside_the_open_dialog_and_starts_noth
     assert answer.value.status == 400
     error = page.locator("#dialog #dialog-error")
     expect(error).to_be_visible()
-    expect(error).to_contain_text("content policy")
-    expect(error).to_contain_text("Reword the prompt")
+    expect(error).to_contain_text("hate symbols and extremist imagery are not allowed")  # the API's sentence
+    expect(error).to_contain_text("reword it")
+    expect(error).not_to_contain_text("docs/")
     expect(page.locator("#restyle-form")).to_be_visible()  # the dialog stays open, the prompt kept
     expect(page.locator("#restyle-prompt")).to_have_value("nazi officer portrait")
     expect(page.locator("#start-restyle")).to_be_enabled()

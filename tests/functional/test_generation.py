@@ -375,3 +375,39 @@ def test_variations_keep_persona_and_attributes_with_new_seeds_and_styles(client
                             body=body({"count": 1})).status_code == 404
     assert client.http.post(f"{PREFIX}/avatars/{source['id']}/variations", headers=auth(),
                             body=body({"count": 9})).status_code == 400
+
+
+# ---- the content policy speaks the person's language (issue 27) -----------------------------------
+
+def test_a_refused_indonesian_prompt_is_a_400_in_indonesian_naming_rule_and_field(client, env):
+    # GIVEN a person whose browser prefers Indonesian
+    pid = project(client)
+    headers = {"Accept-Language": "id-ID,id;q=0.9,en;q=0.8"}
+    # WHEN they ask for a minor in a suggestive pose, the age in words, in Indonesian
+    resp = generate(client, pid, headers=headers, prompt="foto gadis enam belas tahun dengan pose menggoda")
+    # THEN 400 prompt_rejected, with the rule, the field and a sentence in Indonesian, and nothing queued
+    assert resp.status_code == 400, resp.body
+    error = resp.json_body["error"]
+    assert error["code"] == "prompt_rejected"
+    assert error["details"]["rule"] == "minors" and error["details"]["field"] == "prompt"
+    assert error["details"]["policy"] == "content-policy.v2" and error["details"]["language"] == "id"
+    assert error["message"].startswith("Kami tidak dapat membuat avatar ini") and "di bawah 18 tahun" in error["message"]
+    assert "docs/" not in error["message"] and ".md" not in error["message"]
+    listed = client.http.get(f"{PREFIX}/projects/{pid}/generations", headers=auth()).json_body["items"]
+    assert listed == []
+
+
+def test_the_same_refusal_is_in_english_without_accept_language(client, env):
+    pid = project(client)
+    resp = generate(client, pid, prompt="wanita bugil di pantai")
+    assert resp.status_code == 400
+    error = resp.json_body["error"]
+    assert (error["details"]["rule"], error["details"]["field"]) == ("sexual_content", "prompt")
+    assert error["message"].startswith("We can't make this avatar") and "not allowed" in error["message"]
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\u202e", "\u2066"])
+def test_a_prompt_with_nul_escape_or_a_bidi_override_is_refused_as_names_are(client, env, char):
+    pid = project(client)
+    resp = generate(client, pid, prompt=f"portrait of a chef{char}")
+    assert resp.status_code == 400 and resp.json_body["error"]["code"] == "validation_error"

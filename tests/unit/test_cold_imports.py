@@ -15,6 +15,7 @@ NOT_AT_IMPORT = [
     "chalicelib.schemas", "chalicelib.avatars", "chalicelib.uploads", "chalicelib.generation.requests", "chalicelib.generation.worker",
     "chalicelib.usage", "chalicelib.presets", "chalicelib.images", "chalicelib.providers", "chalicelib.auth",
     "chalicelib.content_policy", "chalicelib.safety", "chalicelib.generation.metrics",
+    "regex", "confusable_homoglyphs",  # the content policy's Unicode data: loaded with the policy
 ]
 
 

@@ -93,17 +93,18 @@ def test_refused_prompts_name_the_rule_they_break(prompt, rule):
     assert violation is not None, prompt
     assert violation.rule == rule
     assert violation.field == "prompt"
-    assert violation.version == "content-policy.v1"
+    assert violation.version == "content-policy.v2"
 
 
-@pytest.mark.parametrize("prompt", [p for p in ALLOWED if "sexual health" not in p])
+@pytest.mark.parametrize("prompt", ALLOWED)
 def test_allowed_prompts_pass_including_what_naive_filters_refuse(prompt):
     assert check_text(prompt) is None
 
 
-def test_a_medical_mention_of_the_word_sexual_is_refused_the_policy_is_strict_on_that_word():
-    # Documented trade-off (docs/content-policy.md): "sexual" is refused wherever it appears.
-    assert check_text(ALLOWED[-1]).rule == "sexual_content"
+def test_sexual_health_is_allowed_but_the_word_sexual_elsewhere_is_refused():
+    # v2 changed this deliberately: "sexual health" / "sex education" (medicine) are allowed phrases.
+    assert check_text("Dr. Hoang, a specialist in sexual health education") is None
+    assert check_text("a sexual pose").rule == "sexual_content"
 
 
 def test_every_request_field_is_checked_and_named():
@@ -139,7 +140,7 @@ def test_words_either_side_of_an_allowed_phrase_never_join_into_a_refused_one(tm
 
 def test_the_rules_are_data_a_new_term_in_the_file_is_enforced_without_code(tmp_path):
     data = json.loads(content_policy.POLICY_FILE.read_text())
-    data["rules"][-1]["terms"].append("forbidden banner")
+    data["rules"][-1]["terms"]["en"].append("forbidden banner")
     path = tmp_path / "policy.json"
     path.write_text(json.dumps(data))
     policy = content_policy.load(str(path))
@@ -167,3 +168,171 @@ def test_every_shipped_preset_and_persona_example_passes_the_policy():
         assert check(fields) is None, preset["id"]
     for example in examples:
         assert check(example) is None, example.get("id")
+
+
+# ---- v2 (issue 27): what the security test got past v1 -------------------------------------------
+
+@pytest.mark.parametrize("prompt, rule", [
+    ("a sixteen year old girl, seductive", "minors"),
+    ("sexy girl aged 15", "minors"),
+    ("15 y.o. in lingerie", "minors"),
+    ("na ked woman", "sexual_content"),
+    ("nak-ed woman", "sexual_content"),
+    ("pr0n star", "sexual_content"),
+    ("n00d selfie", "sexual_content"),
+    ("nu\ufe0fde woman", "sexual_content"),           # variation selector
+    ("na\U000e0020ked woman", "sexual_content"),      # tag space
+    ("nak\u180bed woman", "sexual_content"),          # Mongolian free variation selector
+    ("wanita bugil", "sexual_content"),
+    ("wanita bogel", "sexual_content"),               # Malay
+    ("a man with a 14/88 tattoo", "hate_symbols"),
+    ("a \u5350 on an armband", "hate_symbols"),
+])
+def test_what_got_past_v1_is_refused(prompt, rule):
+    assert check_text(prompt).rule == rule
+
+
+def test_every_default_ignorable_code_point_is_removed_by_property_not_by_a_list():
+    import regex
+
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    ignorable = regex.findall(r"\p{Default_Ignorable_Code_Point}", every)
+    assert len(ignorable) > 4000  # the whole property (tags, variation selectors, fillers …)
+    for char in ignorable[::97] + ["\ufe0f", "\U000e0020", "\u180b", "\u3164", "\u115f"]:
+        assert content_policy.normalise(f"na{char}ked") == "naked", hex(ord(char))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("n\u0430k\u0435d", "naked"),          # Cyrillic а е
+    ("\u03bd\u03bf", "vo"),                # Greek ν ο
+    ("\u0578\u057d", "nu"),                # Armenian ո ս
+    ("\uff4e\uff55\uff44\uff45", "nude"),  # fullwidth (NFKC)
+    ("NÜDE", "nude"),                      # case folded, accent removed
+    ("\u0661\u0665 yo", "15 yo"),          # Arabic-Indic digits are digits
+    ("\u5350 \u0fd5", "\u534d \u534d"),    # every swastika sign is one token
+])
+def test_normalisation_nfkc_casefold_and_the_confusables_skeleton(text, expected):
+    assert content_policy.normalise(text) == expected
+
+
+@pytest.mark.parametrize("fields", [
+    {"prompt": "gadis enam belas tahun, pose menggoda"},
+    {"prompt": "foto seksi cewek umur 15"},
+    {"prompt": "anak SMP pakai bikini"},
+    {"prompt": "portrait in lingerie", "personaBackground": "a 15 y.o. student"},
+    {"prompt": "portrait", "personaBackground": "sixteen", "personaPersonality": ["flirty", "teen"]},
+    {"prompt": "seductive pose", "ageRange": "13-17"},
+    {"prompt": "pose menggoda", "ageRange": "remaja"},
+])
+def test_minors_in_numbers_words_and_abbreviations_with_a_suggestive_word_anywhere_are_refused(fields):
+    assert check(fields).rule == "minors"
+
+
+@pytest.mark.parametrize("prompt", [
+    "a 16 year old boy playing chess", "gadis enam belas tahun membaca buku", "twenty-one year old in a bikini",
+    "dua puluh tahun, gaun seksi", "pengalaman 15 tahun sebagai fotografer, gaya sensual",
+    "he is 15 years into his career, sexy suit", "a 15th century knight", "magna cum laude graduate",
+    "a pen is on the desk", "Tom's ex-wife at a wedding", "kepala seksi perencanaan", "nelayan menjual cumi-cumi",
+    "angin puting beliung", "mengerjakan dengan seksama", "terapis pijat", "analis keuangan",
+    "a child with CP in a wheelchair", "jenis kelamin: perempuan, umur 30", "sex: female, age 40",
+    "suicide prevention volunteer", "black metal singer in corpse paint", "kostum mayat hidup untuk halloween",
+    "gaya rambutnya sadis", "a rugby hooker in a scrum", "sexually transmitted infection awareness poster",
+])
+def test_near_misses_pass(prompt):
+    assert check_text(prompt) is None
+
+
+@pytest.mark.parametrize("prompt, refused", [
+    ("a Balinese Hindu temple with a \u534d carved on the gate", False),
+    ("Buddhist shrine, \u5350 on the altar", False),
+    ("pura di Bali dengan hiasan swastika", False),
+    ("a \u5350 on an armband", True),
+    ("temple gate with a \u534d, SS officers marching", True),
+    ("a swastika tattoo", True),                       # no context: refused
+    ("swastika at a Hindu temple, Third Reich flag", True),
+])
+def test_the_swastika_is_judged_in_context(prompt, refused):
+    violation = check_text(prompt)
+    assert (violation is not None and violation.rule == "hate_symbols") if refused else violation is None
+
+
+@pytest.mark.parametrize("header, language", [
+    (None, "en"), ("", "en"), ("id", "id"), ("id-ID,id;q=0.9,en;q=0.8", "id"), ("ms-MY", "id"), ("in", "id"),
+    ("en-US,en;q=0.9,id;q=0.8", "en"), ("fr-FR,id;q=0.5", "id"), ("de", "en"), ("id;q=0, en", "en"),
+    ("en;q=0.3, id;q=0.7", "id"), ("garbage;;;", "en"),
+])
+def test_the_language_of_accept_language(header, language):
+    assert content_policy.language_of(header) == language
+
+
+@pytest.mark.parametrize("language, starts, reason", [
+    ("en", "We can't make this avatar", "we never make sexual or suggestive images of anyone under 18"),
+    ("id", "Kami tidak dapat membuat avatar ini", "di bawah 18 tahun"),
+])
+def test_a_refusal_speaks_to_a_person_in_their_language_without_repository_paths(language, starts, reason):
+    from chalicelib.errors import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        content_policy.enforce({"prompt": "portrait in lingerie", "personaAge": 15}, language)
+    error = refused.value
+    assert error.code == "prompt_rejected" and error.status == 400
+    assert error.message.startswith(starts) and reason in error.message
+    assert "docs/" not in error.message and ".md" not in error.message
+    assert error.details["rule"] == "minors" and error.details["field"] == "prompt"
+    assert error.details["policy"] == "content-policy.v2" and error.details["language"] == language
+    assert error.details["reason"] in error.message
+
+
+def test_every_rule_has_an_id_a_reason_and_terms_in_english_and_indonesian():
+    data = json.loads(content_policy.POLICY_FILE.read_text())
+    for rule in data["rules"]:
+        assert rule["id"] and rule["reason"]["en"] and rule["reason"]["id"]
+        assert rule["terms"]["en"] and rule["terms"]["id"]
+
+
+def test_invisible_characters_inserted_anywhere_never_turn_a_refusal_into_an_allowance():
+    """Property: any default-ignorable code points, anywhere in a refused prompt, leave it refused."""
+    import regex
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    ignorable = regex.findall(r"\p{Default_Ignorable_Code_Point}", every)
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(st.sampled_from(REFUSED), st.lists(st.tuples(st.integers(0, 60), st.sampled_from(ignorable)), max_size=4))
+    def holds(case, inserts):
+        prompt, rule = case
+        for at, char in inserts:
+            at = at % (len(prompt) + 1)
+            prompt = prompt[:at] + char + prompt[at:]
+        assert check_text(prompt).rule == rule, ascii(prompt)
+
+    holds()
+
+
+def test_look_alike_letters_of_other_scripts_never_turn_a_refusal_into_an_allowance():
+    """Property: any letters swapped for characters Unicode lists as confusable with them (TS #39) leave a
+    refused prompt refused."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    skeleton = content_policy.load().skeleton
+    look_alikes: dict[str, list[str]] = {}
+    for code, latin in skeleton.items():
+        if len(latin) == 1 and latin.isalpha():
+            look_alikes.setdefault(latin, []).append(chr(code))
+    plain = [(p, rule) for p, rule in REFUSED if p.isascii()]
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(st.sampled_from(plain), st.lists(st.integers(0, 60), max_size=4), st.randoms(use_true_random=False))
+    def holds(case, positions, random):
+        prompt, rule = case
+        chars = list(prompt)
+        for at in positions:
+            at %= len(chars)
+            options = look_alikes.get(chars[at].lower())
+            if options:
+                chars[at] = random.choice(options)
+        assert check_text("".join(chars)).rule == rule, ascii("".join(chars))
+
+    holds()
