@@ -446,6 +446,14 @@ class GenerationMetrics(Response):
     attempts: int
 
 
+class GenerationImage(Response):
+    index: int
+    status: Literal["pending", "done", "failed"]
+    avatarId: str | None = None
+    errorCode: str | None = None
+    retrying: bool = Field(False, description="Failed for now; tried again on the next attempt")
+
+
 class Generation(Response):
     id: str
     projectId: str
@@ -465,6 +473,8 @@ class Generation(Response):
     imagesMade: int = 0
     imagesFailed: int = 0
     failures: list[GenerationFailure] = Field(default_factory=list)
+    images: list[GenerationImage] = Field(
+        default_factory=list, description="One entry per image asked for, in order: what became of it so far")
     errorCode: str | None = None  # stable: see docs/operations.md "Generation error codes"
     safety: Literal["checked", "unchecked"] | None = None
     model: str | None = None

@@ -30,7 +30,32 @@ def to_json(gen: GenerationModel, avatar: dict | None = None, *, avatars_json: l
         "createdAt": gen.created_at, "updatedAt": gen.updated_at, "queuedAt": gen.queued_at or gen.created_at,
         "startedAt": gen.started_at, "completedAt": gen.completed_at, "deadLetteredAt": gen.dead_lettered_at,
         "queuePosition": queue_position if gen.status == "pending" else None, "metrics": metrics_of(gen),
+        "images": images_json(gen, images_of(request)),
     }
+
+
+_IMAGE_STATUS = {"todo": "pending", "done": "done", "failed": "failed"}
+
+
+def images_json(gen: GenerationModel, count: int) -> list[dict]:
+    """Each image's status, so a page can hold a tile for it until it lands. A job from before
+    slots (or not yet claimed) shows every image pending, or — once ended — what its lists say."""
+    slots = [dict(s.as_dict() if hasattr(s, "as_dict") else s) for s in (gen.slots or [])]
+    if not slots:
+        made = list(gen.avatar_ids or ([gen.avatar_id] if gen.avatar_id else []))
+        failed = {int(f["index"]): f for f in (dict(f.as_dict() if hasattr(f, "as_dict") else f)
+                                                for f in (gen.failures or []))}
+        slots = []
+        for i in range(count):
+            if i in failed:
+                slots.append({"state": "failed", "code": failed[i].get("code")})
+            elif made and gen.status in ("completed",):
+                slots.append({"state": "done", "avatarId": made.pop(0)})
+            else:
+                slots.append({"state": "todo"})
+    return [{"index": i, "status": _IMAGE_STATUS.get(s.get("state"), "pending"), "avatarId": s.get("avatarId"),
+             "errorCode": s.get("code"), "retrying": s.get("state") == "todo" and bool(s.get("code"))}
+            for i, s in enumerate(slots)]
 
 
 def ms_between(start: str | None, end: str | None) -> int | None:

@@ -185,6 +185,10 @@ def test_images_that_fail_for_good_are_counted_and_the_others_kept(client, flux)
     assert (done["status"], done["imagesMade"], done["imagesFailed"], done["attempts"]) == ("completed", 1, 3, 1)
     assert [(f["index"], f["code"]) for f in done["failures"]] == \
         [(1, "provider_refused"), (2, "unusable_image"), (3, "unsafe_output")]
+    assert [(i["index"], i["status"], i["errorCode"]) for i in done["images"]] == \
+        [(0, "done", None), (1, "failed", "provider_refused"), (2, "failed", "unusable_image"),
+         (3, "failed", "unsafe_output")]
+    assert done["images"][0]["avatarId"] == done["avatarIds"][0]
     assert done["errorCode"] == "provider_refused" and done["errorMessage"].startswith("3 of 4 images failed")
     assert [a["seed"] for a in done["avatars"]] == [7]
     assert [r["json"]["parameters"]["seed"] for r in flux.requests] == [7, 8, 9, 10]
@@ -199,6 +203,7 @@ def test_a_transient_failure_of_one_image_is_retried_and_the_others_go_on(client
     flux.script = ["ok", "ok", "503", "ok"]
     pid = project(client)
     gen = generate(client, pid, numImages=4, seed=20).json_body
+    assert [i["status"] for i in gen["images"]] == ["pending"] * 4
     run_worker()
     done = get_gen(client, gen["id"])
     assert (done["status"], done["imagesMade"], done["imagesFailed"], done["attempts"]) == ("completed", 4, 0, 2)
