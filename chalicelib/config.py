@@ -157,10 +157,10 @@ class Settings:
     webhook_max_in_flight: int = 4
     # POST /webhooks/{id}/test: at most this many per webhook per minute, then 429 + Retry-After.
     webhook_test_per_minute: int = 5
-    # The stream handler parks a record that failed this many times in STREAM_FAILURES_QUEUE_URL
-    # (with its reason) and goes on with the next: fewer than the event source's MaximumRetryAttempts.
+    # The stream handler parks a record that failed this many times in STREAM_RECORDS_DLQ_URL (with
+    # its reason) and goes on with the next: fewer than the event source's MaximumRetryAttempts (10).
     stream_max_attempts: int = 5
-    stream_failures_queue_url: str | None = None
+    stream_records_dlq_url: str | None = None
     webhook_disable_after_seconds: int = 5 * 86400
     webhook_delivery_ttl_days: int = 30
 
