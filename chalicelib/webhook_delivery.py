@@ -159,7 +159,9 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
     table = settings.table_name
     items_pk = webhook_items_pk(user_id, webhook_id)
     a_sk = attempt_sk(event["id"], attempt)
-    webhook, delivered, earlier = _read(ddb, table, user_id, webhook_id, items_pk, event["id"], a_sk)
+    slots = settings.webhook_max_in_flight
+    webhook, delivered, earlier, busy = _read(ddb, table, user_id, webhook_id, items_pk, event["id"], a_sk, slots,
+                                              started)
     if webhook is None:
         return "gone"  # deleted since: nothing to send
     if not webhook.enabled:
@@ -176,8 +178,10 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
             return "duplicate"  # a copy of this message is being sent right now
 
     expires = started + settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
-    owner = webhook.user_id or user_id  # each delivery counts against its own webhook's owner
-    slot = _acquire(ddb, table, user_slots_pk(owner), settings.webhook_max_in_flight, expires, started)
+    # Each delivery counts against its own webhook's owner (the webhook lives in their partition).
+    owner = user_id
+    free = [k for k in range(slots) if k not in busy]
+    slot = _acquire(ddb, table, user_slots_pk(owner), free, expires, started) if free else None
     if slot is None:  # this user already has their share of deliveries running: come back later
         deferred = int(msg.get("deferred") or 0) + 1
         send(sqs, settings.webhook_queue_url, [{**msg, "deferred": deferred}], delay=_defer_seconds(webhook, deferred))
@@ -315,12 +319,14 @@ def _follow_up(sqs: Any, ddb: Any, settings: Any, msg: dict, item: dict, items_p
 
 
 def _read(ddb: Any, table: str, user_id: str, webhook_id: str, items_pk: str, event_id: str,
-          a_sk: str) -> tuple[WebhookModel | None, bool, dict | None]:
-    """The webhook, whether the event already reached it, and this attempt's item if an earlier run
-    wrote one: one BatchGetItem (strongly consistent)."""
+          a_sk: str, slots: int, now_epoch: float) -> tuple[WebhookModel | None, bool, dict | None, set[int]]:
+    """The webhook, whether the event already reached it, this attempt's item if an earlier run wrote
+    one, and which of the user's slots are taken: one BatchGetItem (strongly consistent) — a message
+    that finds its user busy goes back to the queue without a single write."""
     keys = [{"PK": {"S": user_pk(user_id)}, "SK": {"S": webhook_sk(webhook_id)}},
             {"PK": {"S": items_pk}, "SK": {"S": f"E#{event_id}"}},
             {"PK": {"S": items_pk}, "SK": {"S": a_sk}}]
+    keys += [{"PK": {"S": user_slots_pk(user_id)}, "SK": {"S": f"SLOT#{k}"}} for k in range(slots)]
     found: list[dict] = []
     request = {table: {"Keys": keys, "ConsistentRead": True}}
     for _ in range(5):
@@ -333,7 +339,9 @@ def _read(ddb: Any, table: str, user_id: str, webhook_id: str, items_pk: str, ev
         raise DependencyError("DynamoDB left keys unprocessed")
     webhook = next((WebhookModel.from_raw_data(i) for i in found if i["SK"]["S"].startswith("WH#")), None)
     earlier = next((i for i in found if i["SK"]["S"] == a_sk), None)
-    return webhook, any(i["SK"]["S"].startswith("E#") for i in found), earlier
+    busy = {int(i["SK"]["S"].split("#", 1)[1]) for i in found
+            if i["SK"]["S"].startswith("SLOT#") and float(i.get("expiresAt", {}).get("N", 0)) >= int(now_epoch)}
+    return webhook, any(i["SK"]["S"].startswith("E#") for i in found), earlier, busy
 
 
 def _write(ddb: Any, table: str, items: list[dict]) -> None:
@@ -396,10 +404,11 @@ def _defer_seconds(webhook: WebhookModel, deferred: int) -> int:
     return max(1, round(min(60.0, took * 2 ** min(deferred - 1, 6)) * random.uniform(0.75, 1.25)))
 
 
-def _acquire(ddb: Any, table: str, slots_pk: str, slots: int, expires: float, now_epoch: float) -> str | None:
+def _acquire(ddb: Any, table: str, slots_pk: str, free: list[int], expires: float, now_epoch: float) -> str | None:
+    """One of the slots that looked free, by a conditional put (another worker may take it first)."""
     import random
 
-    for k in random.sample(range(slots), slots):
+    for k in random.sample(free, len(free)):
         try:
             ddb.put_item(TableName=table, Item={
                 "PK": {"S": slots_pk}, "SK": {"S": f"SLOT#{k}"}, "expiresAt": {"N": str(int(expires))},
