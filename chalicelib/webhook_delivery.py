@@ -395,13 +395,19 @@ def _worth_recording(webhook: WebhookModel, now_epoch: float) -> bool:
 # With 20 workers and a cap of 4, one user (10 webhooks, a 10 s endpoint, a backlog) holds at most 4
 # workers; the others keep serving everyone else.
 
+# A waiting message comes back after at least this long: a busy user's backlog (hundreds of
+# messages) then costs the queue a few receives per message, not one every second.
+DEFER_MIN_SECONDS = 2.0
+
+
 def _defer_seconds(webhook: WebhookModel, deferred: int) -> int:
-    """About as long as the endpoint takes, doubling for a message that keeps finding the user busy
-    (jittered, so the waiting messages do not all come back at once), at most 60 s."""
+    """About as long as the endpoint takes (at least DEFER_MIN_SECONDS), doubling for a message that
+    keeps finding its user busy, spread over ±50 % so the waiting messages do not all come back at
+    once, at most 60 s."""
     import random
 
-    took = max(1.0, ((_last(webhook) or {}).get("durationMs") or 1000) / 1000)
-    return max(1, round(min(60.0, took * 2 ** min(deferred - 1, 6)) * random.uniform(0.75, 1.25)))
+    took = max(DEFER_MIN_SECONDS, ((_last(webhook) or {}).get("durationMs") or 0) / 1000)
+    return max(1, round(min(60.0, took * 2 ** min(deferred - 1, 6)) * random.uniform(0.5, 1.5)))
 
 
 def _acquire(ddb: Any, table: str, slots_pk: str, free: list[int], expires: float, now_epoch: float) -> str | None:
