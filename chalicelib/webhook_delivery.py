@@ -395,19 +395,18 @@ def _worth_recording(webhook: WebhookModel, now_epoch: float) -> bool:
 # With 20 workers and a cap of 4, one user (10 webhooks, a 10 s endpoint, a backlog) holds at most 4
 # workers; the others keep serving everyone else.
 
-# A waiting message comes back after at least this long: a busy user's backlog (hundreds of
-# messages) then costs the queue a few receives per message, not one every second.
-DEFER_MIN_SECONDS = 2.0
+# A waiting message comes back after about as long as its endpoint takes (at least 1 s, SQS's
+# smallest delay), doubling for a message that keeps finding its user busy, at most 8 times that and
+# 60 s. Jittered ±50 % so a busy user's waiting messages do not all come back at once.
+DEFER_MIN_SECONDS = 1.0
+DEFER_MAX_DOUBLINGS = 3
 
 
 def _defer_seconds(webhook: WebhookModel, deferred: int) -> int:
-    """About as long as the endpoint takes (at least DEFER_MIN_SECONDS), doubling for a message that
-    keeps finding its user busy, spread over ±50 % so the waiting messages do not all come back at
-    once, at most 60 s."""
     import random
 
     took = max(DEFER_MIN_SECONDS, ((_last(webhook) or {}).get("durationMs") or 0) / 1000)
-    return max(1, round(min(60.0, took * 2 ** min(deferred - 1, 6)) * random.uniform(0.5, 1.5)))
+    return max(1, round(min(60.0, took * 2 ** min(deferred - 1, DEFER_MAX_DOUBLINGS)) * random.uniform(0.5, 1.5)))
 
 
 def _acquire(ddb: Any, table: str, slots_pk: str, free: list[int], expires: float, now_epoch: float) -> str | None:
