@@ -181,7 +181,10 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
     # Each delivery counts against its own webhook's owner (the webhook lives in their partition).
     owner = user_id
     free = [k for k in range(slots) if k not in busy]
-    slot = _acquire(ddb, table, user_slots_pk(owner), free, expires, started) if free else None
+    mine = sum(1 for held_by in busy.values() if held_by == webhook_id)
+    if mine >= per_webhook_share(slots):
+        free = []  # this webhook has its share: the user's other webhooks keep a slot
+    slot = _acquire(ddb, table, user_slots_pk(owner), free, expires, started, webhook_id) if free else None
     if slot is None:  # this user already has their share of deliveries running: come back later
         deferred = int(msg.get("deferred") or 0) + 1
         send(sqs, settings.webhook_queue_url, [{**msg, "deferred": deferred}], delay=_defer_seconds(webhook, deferred))
@@ -319,7 +322,7 @@ def _follow_up(sqs: Any, ddb: Any, settings: Any, msg: dict, item: dict, items_p
 
 
 def _read(ddb: Any, table: str, user_id: str, webhook_id: str, items_pk: str, event_id: str,
-          a_sk: str, slots: int, now_epoch: float) -> tuple[WebhookModel | None, bool, dict | None, set[int]]:
+          a_sk: str, slots: int, now_epoch: float) -> tuple[WebhookModel | None, bool, dict | None, dict[int, str]]:
     """The webhook, whether the event already reached it, this attempt's item if an earlier run wrote
     one, and which of the user's slots are taken: one BatchGetItem (strongly consistent) — a message
     that finds its user busy goes back to the queue without a single write."""
@@ -339,7 +342,7 @@ def _read(ddb: Any, table: str, user_id: str, webhook_id: str, items_pk: str, ev
         raise DependencyError("DynamoDB left keys unprocessed")
     webhook = next((WebhookModel.from_raw_data(i) for i in found if i["SK"]["S"].startswith("WH#")), None)
     earlier = next((i for i in found if i["SK"]["S"] == a_sk), None)
-    busy = {int(i["SK"]["S"].split("#", 1)[1]) for i in found
+    busy = {int(i["SK"]["S"].split("#", 1)[1]): i.get("webhookId", {}).get("S", "") for i in found
             if i["SK"]["S"].startswith("SLOT#") and float(i.get("expiresAt", {}).get("N", 0)) >= int(now_epoch)}
     return webhook, any(i["SK"]["S"].startswith("E#") for i in found), earlier, busy
 
@@ -409,7 +412,14 @@ def _defer_seconds(webhook: WebhookModel, deferred: int) -> int:
     return max(1, round(min(60.0, took * 2 ** min(deferred - 1, DEFER_MAX_DOUBLINGS)) * random.uniform(0.5, 1.5)))
 
 
-def _acquire(ddb: Any, table: str, slots_pk: str, free: list[int], expires: float, now_epoch: float) -> str | None:
+def per_webhook_share(slots: int) -> int:
+    """How many of a user's slots one of their webhooks may hold: all but one (when there are two or
+    more), so a user's slow endpoint never takes every slot from their other endpoints."""
+    return max(1, slots - 1)
+
+
+def _acquire(ddb: Any, table: str, slots_pk: str, free: list[int], expires: float, now_epoch: float,
+             webhook_id: str = "") -> str | None:
     """One of the slots that looked free, by a conditional put (another worker may take it first)."""
     import random
 
@@ -417,6 +427,7 @@ def _acquire(ddb: Any, table: str, slots_pk: str, free: list[int], expires: floa
         try:
             ddb.put_item(TableName=table, Item={
                 "PK": {"S": slots_pk}, "SK": {"S": f"SLOT#{k}"}, "expiresAt": {"N": str(int(expires))},
+                "webhookId": {"S": webhook_id},
                 "ttl": {"N": str(int(expires) + 3600)}},
                 ConditionExpression="attribute_not_exists(PK) OR expiresAt < :now",
                 ExpressionAttributeValues={":now": {"N": str(int(now_epoch))}})

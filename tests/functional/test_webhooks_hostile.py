@@ -87,6 +87,25 @@ def test_a_fast_answer_does_not_let_a_user_past_the_cap(client, env, aws):
         assert run(hook_message("alice", hook["id"], event_id="evt_next")) == "deferred"
 
 
+def test_one_webhook_never_takes_the_last_of_its_users_slots(client, env, aws):
+    from chalicelib import webhook_delivery
+
+    env(WEBHOOK_MAX_IN_FLIGHT="3")
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    with Receiver() as inbox:
+        slow = add_webhook(client, inbox.url + "slow")
+        fast = add_webhook(client, inbox.url + "fast")
+        # GIVEN alice's slow webhook holding two of her three slots
+        for k in range(2):
+            ddb.put_item(TableName=aws["TableName"], Item={
+                "PK": {"S": webhook_delivery.user_slots_pk("alice")}, "SK": {"S": f"SLOT#{k}"},
+                "expiresAt": {"N": str(int(time.time()) + 60)}, "webhookId": {"S": slow["id"]}})
+        # WHEN another delivery to it and one to her other webhook come in
+        # THEN the slow one waits and the other takes the last slot
+        assert run(hook_message("alice", slow["id"], event_id="evt_s")) == "deferred"
+        assert run(hook_message("alice", fast["id"], event_id="evt_f")) == "delivered"
+
+
 def test_the_test_route_allows_five_per_minute_per_webhook_then_429_with_retry_after(client, env):
     hook = add_webhook(client, "https://93.184.215.14/a")
     other = add_webhook(client, "https://93.184.215.14/b")
