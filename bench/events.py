@@ -162,8 +162,8 @@ Reading it (since issue 26): every delivery of a user holds one of that user's
 queue (≥ 1 s, about the endpoint's time, no attempt spent) — the price of fair sharing between users
 (section "one user's slow webhooks never hold up another's"). Before the per-user cap this bench
 measured 69 deliveries/s (five fast) and 53/s (one slow): a user's own fast endpoints now share the
-4 slots with their slow one, which is why they drain slowly when one of them answers after 3 s. Other
-users are not affected. The paced latency is the pipeline's own (stream poll 0.25 s, queue long poll);
+4 slots with their slow one (which may hold at most 3 of them), which is why they drain slower when
+one of them answers after 3 s. Other users are not affected. The paced latency is the pipeline's own (stream poll 0.25 s, queue long poll);
 its p99 moves with the machine's load.
 """)
     return 0
