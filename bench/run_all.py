@@ -24,9 +24,11 @@ BENCHES = [
     ("capacity_sim", ["-m", "bench.capacity_sim", "--users", "200", "--clients", "8", "--seconds", "45"]),
     ("page", ["-m", "bench.page", "--avatars", "200", "--rounds", "7"]),
     ("events", ["-m", "bench.events", "--paced", "100", "--rate", "5", "--burst", "100", "--slow-delay", "3"]),
+    ("events_fairness", ["-m", "bench.events_fairness", "--hooks", "10", "--delay", "10", "--backlog", "20",
+                         "--edits", "10", "--probes", "20"]),
 ]
 ORDER = ["cold_start", "package_cold_start", "api", "calls", "load", "pipelines", "thumbnails", "usage",
-         "capacity_sim", "page", "events"]
+         "capacity_sim", "page", "events", "events_fairness"]
 
 
 def main() -> int:

@@ -48,6 +48,11 @@ _PARSE: dict[str, Any] = {
 }
 
 
+# The only stages where WEBHOOK_ALLOW_PRIVATE is honoured: the local stack sets STAGE=local, the tests
+# STAGE=test. Anything else (prod, dev, staging, a typo) keeps private webhook targets refused.
+PRIVATE_WEBHOOK_STAGES = frozenset({"local", "test"})
+
+
 class Settings:
     """Read-only settings: the annotated class attributes are the fields and their defaults — the only
     place a default is written. `Settings(**overrides)` sets some; `Settings.from_env()` reads each
@@ -144,13 +149,21 @@ class Settings:
     event_bus_name: str | None = None
     webhook_queue_url: str | None = None
     webhook_dlq_url: str | None = None
-    # http:// and loopback/private addresses for webhooks: the local stack and tests only, never prod.
+    # http:// and loopback/private addresses for webhooks: honoured only on the stages in
+    # PRIVATE_WEBHOOK_STAGES (the local stack's and the tests'), never anywhere else.
     webhook_allow_private: bool = False
     webhook_retry_delays: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
     webhook_timeout_seconds: float = 10.0
     webhook_max_per_user: int = 10
-    # Deliveries at once to one slow or failing endpoint (of WEBHOOK_MAX_CONCURRENCY workers).
+    # Deliveries in flight at once per user, across all their webhooks (of 20 delivery workers):
+    # no user can hold up another's deliveries.
     webhook_max_in_flight: int = 4
+    # POST /webhooks/{id}/test: at most this many per webhook per minute, then 429 + Retry-After.
+    webhook_test_per_minute: int = 5
+    # The stream handler parks a record that failed this many times in STREAM_RECORDS_DLQ_URL (with
+    # its reason) and goes on with the next: fewer than the event source's MaximumRetryAttempts (10).
+    stream_max_attempts: int = 5
+    stream_records_dlq_url: str | None = None
     webhook_disable_after_seconds: int = 5 * 86400
     webhook_delivery_ttl_days: int = 30
 
@@ -201,8 +214,10 @@ class Settings:
             values["jwt_leeway_seconds"] = min(values["jwt_leeway_seconds"], 60)
         if "webhook_max_in_flight" in values:
             values["webhook_max_in_flight"] = max(1, values["webhook_max_in_flight"])
-        if values.get("stage", cls.stage) == "prod":
-            values.pop("webhook_allow_private", None)  # private webhook targets: never in production
+        if "stage" in values:  # "PROD", "prod ", " Prod" all mean prod
+            values["stage"] = values["stage"].strip().lower() or cls.stage
+        if values.get("stage", cls.stage) not in PRIVATE_WEBHOOK_STAGES:
+            values.pop("webhook_allow_private", None)  # private webhook targets: the local stack and tests only
         return cls(**values)
 
 

@@ -4,9 +4,12 @@ Pure functions from one DynamoDB stream record (its keys, old and new image) to 
 `{"id", "type", "timestamp", "data"}`. Nothing here talks to AWS: the stream handler
 (chalicelib/handlers/stream.py) publishes what this returns.
 
-The event id is a hash of the item's key, the type and the fields that define the state change —
-never of the stream record's own eventID or arrival — so a record that is retried, replayed or read
-twice (two shards' iterators, a re-run from TRIM_HORIZON) yields the same id, and receivers dedupe on it.
+The event id is a hash of the item's key, the type, the stream record's sequence number and the
+fields that define the state change — never of the record's own eventID or arrival time. The
+sequence number is unique per change of an item (a second failure after a retry is another record,
+another number, another id) and the same in every read of that record, so a record that is retried,
+replayed or read twice (two shards' iterators, a re-run from TRIM_HORIZON) yields the same id, and
+receivers dedupe on it.
 """
 from __future__ import annotations
 
@@ -165,6 +168,10 @@ def _avatar_tracked(image: dict | None) -> dict:
 
 
 def _event(event_type: str, record: dict, keys: dict, fields: dict, image: dict | None, data: dict) -> dict:
+    # One event per transition: the record's sequence number tells two equal changes apart.
+    sequence = (record.get("dynamodb") or {}).get("SequenceNumber")
+    if sequence:
+        fields = {**fields, "seq": str(sequence)}
     return {"id": event_id(event_type, keys, fields), "type": event_type,
             "timestamp": _timestamp(record, image), "data": data}
 

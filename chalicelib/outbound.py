@@ -9,6 +9,10 @@
   the request connects to the address that was checked (no second lookup an attacker could
   answer differently), never follows redirects, and has short timeouts.
 Metadata addresses stay refused even with WEBHOOK_ALLOW_PRIVATE.
+- URLs are normalised to ASCII (IDNA host, percent-encoded path and query): `normalize`.
+- Resolution, connection and the whole exchange share one deadline; every checked address is tried
+  in turn until one connects. A failure is a `Response` with a stable `code` (timeout,
+  connection_failed, tls_error, protocol_error) and a message that names no socket internals.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from chalicelib.errors import ValidationError
 
@@ -35,6 +39,17 @@ _NUMERIC_V4 = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
 
 class WebhookUrlError(ValidationError):
     """A URL we will not call; `code` says why (docs/events.md lists the codes)."""
+
+
+class DeadlineExceeded(Exception):
+    """The host did not resolve before the delivery's deadline."""
+
+
+# Characters left as they are when percent-encoding a path or a query: the reserved ones (they carry
+# structure) and "%" (an existing escape stays one). Everything else — spaces are refused before —
+# non-ASCII included, is encoded as UTF-8 bytes.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 
 @dataclass(frozen=True)
@@ -67,13 +82,34 @@ def parse(url: str, *, allow_private: bool) -> Target:
         raise _fail("webhook_url_not_https", "The webhook URL must use https")
     if parts.username is not None or parts.password is not None:
         raise _fail("webhook_url_invalid", "The webhook URL must not contain credentials")
-    host = (parts.hostname or "").rstrip(".")
+    host = _ascii_host((parts.hostname or "").rstrip("."))
+    if parts.fragment or url.endswith("#"):
+        raise _fail("webhook_url_invalid", "The webhook URL must not have a #fragment")
+    path = quote(parts.path or "/", safe=_PATH_SAFE) + (f"?{quote(parts.query, safe=_QUERY_SAFE)}" if parts.query else "")
+    return Target(scheme, host, port or (443 if scheme == "https" else 80), path)
+
+
+def _ascii_host(host: str) -> str:
+    """The host in lower case, a non-ASCII name in its IDNA (punycode) form."""
     if not host:
         raise _fail("webhook_url_invalid", "The webhook URL has no host")
-    if parts.fragment:
-        raise _fail("webhook_url_invalid", "The webhook URL must not have a #fragment")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(scheme, host, port or (443 if scheme == "https" else 80), path)
+    if host.isascii():
+        return host.lower()
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise _fail("webhook_url_invalid", "The webhook URL's host name is not a valid domain name") from None
+
+
+def normalize(url: str) -> str:
+    """The URL as it is stored and called: IDNA host, percent-encoded path and query, lower-case scheme
+    and host, default port left out. WebhookUrlError (webhook_url_invalid…) when it cannot be."""
+    target = parse(url, allow_private=True)
+    default = 443 if target.scheme == "https" else 80
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    netloc = host if target.port == default else f"{host}:{target.port}"
+    path, _, query = target.path.partition("?")
+    return urlunsplit((target.scheme, netloc, path, query, ""))
 
 
 def literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -137,8 +173,33 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
-def check(url: str, *, allow_private: bool, resolver: Resolver = system_resolver) -> Target:
-    """The URL parsed and resolved, every address allowed; WebhookUrlError (400) otherwise."""
+def _resolve_by(resolver: Resolver, host: str, port: int, deadline: float | None) -> list[str]:
+    """The resolver's answer, or DeadlineExceeded once the deadline (time.monotonic()) passes: the
+    lookup runs in a daemon thread, so a stuck resolver holds no delivery past its deadline."""
+    if deadline is None:
+        return resolver(host, port)
+    answer: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            answer["addresses"] = resolver(host, port)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller as is
+            answer["error"] = exc
+        done.set()
+
+    threading.Thread(target=run, daemon=True, name="webhook-dns").start()
+    if not done.wait(max(0.0, deadline - time.monotonic())):
+        raise DeadlineExceeded(host)
+    if "error" in answer:
+        raise answer["error"]
+    return answer["addresses"]
+
+
+def check(url: str, *, allow_private: bool, resolver: Resolver = system_resolver,
+          deadline: float | None = None) -> Target:
+    """The URL parsed (normalised) and resolved, every address allowed; WebhookUrlError (400) otherwise.
+    With a `deadline` (time.monotonic()), DeadlineExceeded when the host has not resolved by then."""
     target = parse(url, allow_private=allow_private)
     literal = literal_address(target.host)
     if literal is not None:
@@ -147,7 +208,7 @@ def check(url: str, *, allow_private: bool, resolver: Resolver = system_resolver
         if len(target.host) > 253:
             raise _fail("webhook_url_invalid", "The webhook URL's host name is too long")
         try:
-            addresses = resolver(target.host, target.port)
+            addresses = _resolve_by(resolver, target.host, target.port, deadline)
         except (OSError, UnicodeError):
             raise _fail("webhook_url_unresolvable",
                         f"The webhook host {target.host!r} does not resolve") from None
@@ -164,24 +225,24 @@ def check(url: str, *, allow_private: bool, resolver: Resolver = system_resolver
 # ---- the request ---------------------------------------------------------------------------------
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    """TLS to a checked address, with SNI and certificate checks for the URL's host name."""
+    """TLS over a socket already connected to a checked address, with SNI and certificate checks
+    for the URL's host name."""
 
-    def __init__(self, host: str, address: str, port: int, timeout: float, context: ssl.SSLContext) -> None:
+    def __init__(self, host: str, sock: socket.socket, port: int, timeout: float, context: ssl.SSLContext) -> None:
         super().__init__(host, port, timeout=timeout, context=context)
-        self._address = address
+        self._raw = sock
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._context.wrap_socket(self._raw, server_hostname=self.host)
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+    def __init__(self, host: str, sock: socket.socket, port: int, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._raw = sock
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._raw
 
 
 @dataclass(frozen=True)
@@ -189,52 +250,115 @@ class Response:
     status: int | None
     error: str | None
     duration_ms: int
+    code: str | None = None  # why no answer came: timeout, connection_failed, tls_error, protocol_error
 
 
 _context: ssl.SSLContext | None = None
 MAX_READ = 64 * 1024
 
+MESSAGES = {
+    "timeout": "No answer within {timeout:g}s",
+    "connection_failed": "Could not connect to the endpoint",
+    "tls_error": "The TLS handshake with the endpoint failed (certificate or protocol)",
+    "protocol_error": "The endpoint did not answer with valid HTTP",
+}
 
-def post(target: Target, body: bytes, headers: dict[str, str], *, timeout: float) -> Response:
-    """POST to the checked address; 3xx is an answer like any other (redirects are not followed)."""
+
+def _connect(target: Target, deadline: float, abort: threading.Event,
+             opened: list[socket.socket]) -> socket.socket | None:
+    """A socket connected to the first checked address that accepts, trying each in turn; each
+    attempt gets an equal share of the time left, so a black-holed address cannot use it all."""
+    addresses = list(target.addresses)
+    for index, address in enumerate(addresses):
+        left = deadline - time.monotonic()
+        if left <= 0 or abort.is_set():
+            return None
+        share = left / (len(addresses) - index)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        opened.append(sock)  # the deadline timer closes it, even in the middle of connect()
+        sock.settimeout(max(0.01, share))
+        try:
+            sock.connect((address.split("%", 1)[0], target.port))
+            return sock
+        except OSError:
+            sock.close()
+            continue
+    return None
+
+
+def post(target: Target, body: bytes, headers: dict[str, str], *, timeout: float,
+         deadline: float | None = None) -> Response:
+    """POST to the checked addresses (in turn, until one connects); 3xx is an answer like any other
+    (redirects are not followed). Everything — connects, TLS, sending, the answer — ends by `deadline`
+    (time.monotonic(); default now + timeout)."""
     global _context
     started = time.monotonic()
-    address = target.addresses[0]
-    if target.scheme == "https":
-        if _context is None:
-            _context = ssl.create_default_context()
-        conn: http.client.HTTPConnection = _PinnedHTTPS(target.host, address, target.port, timeout, _context)
-    else:
-        conn = _PinnedHTTP(target.host, address, target.port, timeout)
-    # The socket timeout bounds each read; this bounds the whole exchange (a server sending one byte
-    # every few seconds would otherwise hold the worker far longer).
+    deadline = started + timeout if deadline is None else deadline
+
+    def took() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    def failed(code: str) -> Response:
+        return Response(None, MESSAGES[code].format(timeout=timeout), took(), code)
+
     expired = threading.Event()
+    opened: list[socket.socket] = []
 
     def abort() -> None:
+        # The socket timeout bounds each read; this bounds the whole exchange (a server dripping one
+        # byte every few seconds, a connect in progress) by shutting the sockets down under it.
         expired.set()
-        sock = conn.sock
-        if sock is not None:
+        for sock in list(opened):
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            try:
+                sock.close()
+            except OSError:
+                pass
 
-    deadline = threading.Timer(timeout, abort)
-    deadline.daemon = True
-    deadline.start()
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), abort)
+    timer.daemon = True
+    timer.start()
+    conn: http.client.HTTPConnection | None = None
     try:
+        sock = _connect(target, deadline, expired, opened)
+        if sock is None:
+            return failed("timeout" if expired.is_set() or time.monotonic() >= deadline else "connection_failed")
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        if target.scheme == "https":
+            if _context is None:
+                _context = ssl.create_default_context()
+            conn = _PinnedHTTPS(target.host, sock, target.port, timeout, _context)
+            try:
+                conn.connect()
+            except ssl.SSLError:
+                return failed("timeout" if expired.is_set() else "tls_error")
+            except OSError:
+                return failed("timeout" if expired.is_set() else "connection_failed")
+            opened.append(conn.sock)
+        else:
+            conn = _PinnedHTTP(target.host, sock, target.port, timeout)
         conn.request("POST", target.path, body=body, headers=headers)
         answer = conn.getresponse()
         answer.read(MAX_READ)  # a little of the body, so the connection closes cleanly; never more
         if expired.is_set():
-            raise TimeoutError
-        return Response(answer.status, None, int((time.monotonic() - started) * 1000))
+            return failed("timeout")
+        return Response(answer.status, None, took())
     except (socket.timeout, TimeoutError):
-        return Response(None, f"timeout after {timeout:g}s", int((time.monotonic() - started) * 1000))
-    except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-        if expired.is_set():
-            return Response(None, f"timeout after {timeout:g}s", int((time.monotonic() - started) * 1000))
-        return Response(None, f"{type(exc).__name__}: {exc}"[:300], int((time.monotonic() - started) * 1000))
+        return failed("timeout")
+    except ssl.SSLError:
+        return failed("timeout" if expired.is_set() else "tls_error")
+    except (OSError, http.client.HTTPException, ValueError):
+        return failed("timeout" if expired.is_set() else "protocol_error")
     finally:
-        deadline.cancel()
-        conn.close()
+        timer.cancel()
+        if conn is not None:
+            conn.close()
+        for sock in opened:
+            try:
+                sock.close()
+            except OSError:
+                pass

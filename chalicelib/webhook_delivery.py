@@ -8,8 +8,9 @@ POST per message, retried through the queue (docs/events.md).
   retried after WEBHOOK_RETRY_DELAYS: the next attempt is a new message carrying `notBefore`
   (SQS delays at most 15 min, so a longer wait is a chain of delayed hops), so a restart loses
   nothing. After the last attempt the message goes to the webhook DLQ.
-- A slow or failing endpoint holds at most WEBHOOK_MAX_IN_FLIGHT workers at once (lease items), so
-  the others keep theirs; see _needs_lease.
+- A user's deliveries in flight, across all their webhooks, are at most WEBHOOK_MAX_IN_FLIGHT (slot
+  items), so no user holds up another's; see _acquire. An attempt is claimed, recorded, and only then
+  is the next one queued: one retry chain per delivery (see the steps above deliver).
 - An endpoint failing without a success for WEBHOOK_DISABLE_AFTER_SECONDS (5 days) is disabled,
   with the reason on the webhook.
 - Every attempt is kept (TTL) for GET /webhooks/{id}/deliveries; a delivered marker per (webhook,
@@ -22,12 +23,11 @@ import hashlib
 import hmac
 import json
 import math
-import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import PynamoDBException, UpdateError
 
 from chalicelib import clock, outbound
 from chalicelib.aws.db import condition_failed
@@ -113,9 +113,34 @@ def send_test(sqs: Any, queue_url: str | None, webhook: WebhookModel) -> dict:
 
 
 # ---- one delivery --------------------------------------------------------------------------------
+#
+# The steps of one message, each safe to run twice and concurrently:
+#   1. read the webhook, its delivered marker for the event and this attempt's item (one BatchGetItem);
+#      an attempt already recorded only finishes what its first run left undone (the next message or
+#      the DLQ) and sends nothing: one retry chain per delivery, even when recording failed half-way;
+#   2. take one of the webhook owner's in-flight slots (WEBHOOK_MAX_IN_FLIGHT across all their
+#      webhooks), or come back later without spending an attempt: no user holds up another's;
+#   3. claim the attempt (a conditional put; a copy of the message running at the same moment stops);
+#   4. POST — every failure, ours included, is an outcome with a stable code, never an exception;
+#   5. record the attempt (its item and the history row, plus the delivered marker on success) —
+#      only then queue the next attempt (or dead-letter the last), then mark that done.
 
 def _iso(epoch: float) -> str:
     return clock.iso(datetime.fromtimestamp(epoch, tz=timezone.utc))
+
+
+def user_slots_pk(user_id: str) -> str:
+    """Where a user's in-flight delivery slots live (SLOT#k items with an expiry)."""
+    return f"U#{user_id}#WHSLOTS"
+
+
+def attempt_sk(event_id: str, attempt: int) -> str:
+    return f"A#{event_id}#{attempt:02d}"
+
+
+# Lease of a slot or an attempt claim beyond the timeout: a worker killed mid-request frees them after
+# this long. SQS redelivers after the queue's visibility timeout (180 s), later than this.
+LEASE_MARGIN_SECONDS = 20
 
 
 def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
@@ -131,8 +156,12 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
     if not_before is not None and float(not_before) - started > 1:
         send(sqs, settings.webhook_queue_url, [msg], delay=math.ceil(float(not_before) - started))
         return "waiting"
+    table = settings.table_name
     items_pk = webhook_items_pk(user_id, webhook_id)
-    webhook, delivered = _read(ddb, settings.table_name, user_id, webhook_id, items_pk, event["id"])
+    a_sk = attempt_sk(event["id"], attempt)
+    slots = settings.webhook_max_in_flight
+    webhook, delivered, earlier, busy = _read(ddb, table, user_id, webhook_id, items_pk, event["id"], a_sk, slots,
+                                              started)
     if webhook is None:
         return "gone"  # deleted since: nothing to send
     if not webhook.enabled:
@@ -141,83 +170,166 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
         return "unsubscribed"
     if delivered:
         return "duplicate"
+    if earlier is not None:
+        if "status" in earlier:  # recorded by an earlier run of this message: finish what it left
+            _follow_up(sqs, ddb, settings, msg, earlier, items_pk, a_sk, started)
+            return "duplicate"
+        if float(earlier.get("leaseUntil", {}).get("N", 0)) > started:
+            return "duplicate"  # a copy of this message is being sent right now
 
-    lease = None
-    if _needs_lease(webhook):
-        lease = _acquire(ddb, settings.table_name, items_pk, settings.webhook_max_in_flight,
-                         started + settings.webhook_timeout_seconds + 20)
-        if lease is None:  # this slow endpoint already holds its share of workers: come back later
-            deferred = int(msg.get("deferred") or 0) + 1
-            send(sqs, settings.webhook_queue_url, [{**msg, "deferred": deferred}], delay=_defer_seconds(webhook, deferred))
-            return "deferred"
-    body = body_of(event)
-    timestamp = int(started)
+    expires = started + settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
+    # Each delivery counts against its own webhook's owner (the webhook lives in their partition).
+    owner = user_id
+    free = [k for k in range(slots) if k not in busy]
+    mine = sum(1 for held_by in busy.values() if held_by == webhook_id)
+    if mine >= per_webhook_share(slots):
+        free = []  # this webhook has its share: the user's other webhooks keep a slot
+    slot = _acquire(ddb, table, user_slots_pk(owner), free, expires, started, webhook_id) if free else None
+    if slot is None:  # this user already has their share of deliveries running: come back later
+        deferred = int(msg.get("deferred") or 0) + 1
+        send(sqs, settings.webhook_queue_url, [{**msg, "deferred": deferred}], delay=_defer_seconds(webhook, deferred))
+        return "deferred"
     try:
-        try:
-            target = outbound.check(webhook.url, allow_private=settings.webhook_allow_private, resolver=resolver)
-        except outbound.WebhookUrlError as exc:  # DNS changed since registration: an attempt that failed
-            response = outbound.Response(None, f"{exc.code}: {exc.message}", 0)
-        else:
-            headers = signed_headers(signing_secrets(webhook, timestamp), event["id"], timestamp, body)
-            watchdog = None
-            if lease is None and not webhook.slow_since:
-                # Flag the endpoint as slow as soon as this request is, not when it ends: the
-                # deliveries that read the webhook meanwhile already take a lease.
-                watchdog = threading.Timer(SLOW_MS / 1000, _mark_slow, args=(webhook.pk, webhook.sk))
-                watchdog.daemon = True
-                watchdog.start()
-            try:
-                response = post(target, body, headers, timeout=settings.webhook_timeout_seconds)
-            finally:
-                if watchdog is not None:
-                    watchdog.cancel()
+        if not _claim(ddb, table, items_pk, a_sk, expires, started):
+            return "duplicate"
+        response = _attempt(webhook, event, settings, post, resolver, started)
     finally:
-        if lease is not None:
-            ddb.delete_item(TableName=settings.table_name, Key={"PK": {"S": items_pk}, "SK": {"S": lease}})
+        ddb.delete_item(TableName=table, Key={"PK": {"S": user_slots_pk(owner)}, "SK": {"S": slot}})
 
     delays = settings.webhook_retry_delays
     ok = response.status is not None and 200 <= response.status < 300
-    final = not ok and attempt > len(delays)
+    unusable = response.code in UNUSABLE_URL
+    final = not ok and (attempt > len(delays) or unusable)
     status = "delivered" if ok else ("failed" if final else "retrying")
     at = _iso(now())
     ttl = int(started) + settings.webhook_delivery_ttl_days * 86400
     record = WebhookDeliveryModel(items_pk, f"D#{at}#{event['id']}#{attempt:02d}", event_id=event["id"],
                                   type=event["type"], attempt=attempt, status=status, status_code=response.status,
-                                  error=response.error, duration_ms=response.duration_ms, at=at, ttl=ttl)
+                                  error=response.error, error_code=response.code,
+                                  duration_ms=response.duration_ms, at=at, ttl=ttl)
+    done = {"PK": {"S": items_pk}, "SK": {"S": a_sk}, "status": {"S": status}, "ttl": {"N": str(ttl)}}
+    if response.status is not None:
+        done["statusCode"] = {"N": str(response.status)}
+    if response.error:
+        done["error"] = {"S": response.error}
     last = {"eventId": event["id"], "type": event["type"], "status": status, "statusCode": response.status,
-            "error": response.error, "attempt": attempt, "at": at, "durationMs": response.duration_ms}
+            "error": response.error, "errorCode": response.code, "attempt": attempt, "at": at,
+            "durationMs": response.duration_ms}
     if ok:
         marker = WebhookDeliveryModel(items_pk, f"E#{event['id']}", event_id=event["id"], type=event["type"], at=at,
                                       ttl=ttl)
-        _save_both(ddb, settings.table_name, record, marker)
-        if _worth_recording(webhook, started, response.duration_ms):
-            actions = [WebhookModel.last_delivery.set(last), WebhookModel.failing_since.remove()]
-            if response.duration_ms < SLOW_MS:
-                actions.append(WebhookModel.slow_since.remove())
-            _update(webhook, actions)
+        _write(ddb, table, [record.serialize(), marker.serialize(), done])
+        if _worth_recording(webhook, started):
+            _update(webhook, [WebhookModel.last_delivery.set(last), WebhookModel.failing_since.remove()])
         return status
-    record.save()
-
-    if not final:
-        send(sqs, settings.webhook_queue_url,
-             [message(user_id, webhook_id, event, attempt + 1, not_before=started + delays[attempt - 1])],
-             delay=math.ceil(delays[attempt - 1]))
-    else:
-        _dead_letter(sqs, settings, msg, response)
+    _write(ddb, table, [record.serialize(), done])  # recorded before anything is queued
+    _follow_up(sqs, ddb, settings, msg, done, items_pk, a_sk, started)
     if _update(webhook, [WebhookModel.last_delivery.set(last),
                          WebhookModel.failing_since.set(WebhookModel.failing_since | at)]):
-        _disable_if_failing_too_long(webhook, settings, now(), response)
+        if unusable:
+            _disable(webhook, f"Disabled automatically: the URL cannot be called ({response.error}). "
+                              "Change the URL, then enable the webhook again.")
+        else:
+            _disable_if_failing_too_long(webhook, settings, now(), response)
     logger.info("webhook delivery failed", extra={"webhookId": webhook_id, "eventId": event["id"],
-                                                  "attempt": attempt, "status": status,
+                                                  "attempt": attempt, "status": status, "errorCode": response.code,
                                                   "statusCode": response.status, "error": response.error})
     return status
 
 
-def _read(ddb: Any, table: str, user_id: str, webhook_id: str, items_pk: str,
-          event_id: str) -> tuple[WebhookModel | None, bool]:
-    """The webhook and whether the event already reached it: one BatchGetItem (strongly consistent)."""
+# A stored URL that can never be called (from before URLs were normalised, or an http:// one from a
+# stage that allowed it): the attempt is the last, and the webhook is disabled with the reason.
+UNUSABLE_URL = frozenset({"url_invalid", "url_not_https"})
+
+
+def _attempt(webhook: WebhookModel, event: dict, settings: Any, post: Callable[..., outbound.Response],
+             resolver: outbound.Resolver, started: float) -> outbound.Response:
+    """The POST's outcome; never raises: every failure — a refused or unusable URL, DNS past the
+    deadline, a socket error, a bug of ours — is a Response with a stable code and a plain message."""
+    clock_start = time.monotonic()
+    deadline = clock_start + settings.webhook_timeout_seconds  # DNS + connect + the whole exchange
+
+    def took() -> int:
+        return int((time.monotonic() - clock_start) * 1000)
+
+    try:
+        url = _normalised_url(webhook)
+        target = outbound.check(url, allow_private=settings.webhook_allow_private, resolver=resolver,
+                                deadline=deadline)
+        body = body_of(event)
+        headers = signed_headers(signing_secrets(webhook, int(started)) + _rotated_secrets(webhook, started),
+                                 event["id"], int(started), body)
+        response = post(target, body, headers, timeout=settings.webhook_timeout_seconds, deadline=deadline)
+    except outbound.WebhookUrlError as exc:  # DNS changed since registration, or a stored URL unusable
+        return outbound.Response(None, exc.message, took(), exc.code.removeprefix("webhook_"))
+    except outbound.DeadlineExceeded:
+        return outbound.Response(None, f"The host did not resolve within {settings.webhook_timeout_seconds:g}s",
+                                 took(), "timeout")
+    except (DependencyError, PynamoDBException):
+        raise  # our own storage: the queue redelivers the message
+    except Exception:  # noqa: BLE001 - every failure of a delivery must become a recorded attempt
+        logger.exception("webhook delivery raised", extra={"webhookId": webhook.id, "eventId": event["id"]})
+        return outbound.Response(None, "The delivery failed on our side; it will be retried", took(),
+                                 "internal_error")
+    if response.status is not None and not 200 <= response.status < 300:
+        return outbound.Response(response.status, f"The endpoint answered HTTP {response.status}",
+                                 response.duration_ms, "http_status")
+    return response
+
+
+def _normalised_url(webhook: WebhookModel) -> str:
+    """The webhook's URL in its ASCII form; a stored URL from before normalisation is rewritten once."""
+    url = outbound.normalize(webhook.url)
+    if url != webhook.url:
+        try:
+            webhook.update(actions=[WebhookModel.url.set(url)], condition=WebhookModel.url == webhook.url)
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
+    return url
+
+
+def _rotated_secrets(webhook: WebhookModel, now_epoch: float) -> list[str]:
+    """Secrets handed out by rotations of the last 24 h beyond the current and previous one (two
+    concurrent rotations both answered): read only while a rotation's overlap lasts."""
+    if not webhook.previous_secret_expires or webhook.previous_secret_expires <= now_epoch:
+        return []
+    from chalicelib.webhooks import rotated_secrets
+
+    known = {webhook.secret, webhook.previous_secret}
+    return [s for s in rotated_secrets(webhook, now_epoch) if s not in known]
+
+
+def _follow_up(sqs: Any, ddb: Any, settings: Any, msg: dict, item: dict, items_pk: str, a_sk: str,
+               started: float) -> None:
+    """After a failed attempt is recorded: queue the next one (or dead-letter the last) unless done."""
+    status = item.get("status", {}).get("S")
+    if status not in ("retrying", "failed") or item.get("nextQueued", {}).get("BOOL"):
+        return
+    attempt = int(msg.get("attempt") or 1)
+    delays = settings.webhook_retry_delays
+    if status == "retrying":
+        delay = delays[min(attempt, len(delays)) - 1]
+        send(sqs, settings.webhook_queue_url,
+             [message(msg["userId"], msg["webhookId"], msg["event"], attempt + 1, not_before=started + delay)],
+             delay=math.ceil(delay))
+    else:
+        code = item.get("statusCode", {}).get("N")
+        reason = f"HTTP {code}" if code else (item.get("error", {}).get("S") or "no answer")
+        _dead_letter(sqs, settings, msg, reason)
+    ddb.update_item(TableName=settings.table_name, Key={"PK": {"S": items_pk}, "SK": {"S": a_sk}},
+                    UpdateExpression="SET nextQueued = :t", ExpressionAttributeValues={":t": {"BOOL": True}})
+
+
+def _read(ddb: Any, table: str, user_id: str, webhook_id: str, items_pk: str, event_id: str,
+          a_sk: str, slots: int, now_epoch: float) -> tuple[WebhookModel | None, bool, dict | None, dict[int, str]]:
+    """The webhook, whether the event already reached it, this attempt's item if an earlier run wrote
+    one, and which of the user's slots are taken: one BatchGetItem (strongly consistent) — a message
+    that finds its user busy goes back to the queue without a single write."""
     keys = [{"PK": {"S": user_pk(user_id)}, "SK": {"S": webhook_sk(webhook_id)}},
-            {"PK": {"S": items_pk}, "SK": {"S": f"E#{event_id}"}}]
+            {"PK": {"S": items_pk}, "SK": {"S": f"E#{event_id}"}},
+            {"PK": {"S": items_pk}, "SK": {"S": a_sk}}]
+    keys += [{"PK": {"S": user_slots_pk(user_id)}, "SK": {"S": f"SLOT#{k}"}} for k in range(slots)]
     found: list[dict] = []
     request = {table: {"Keys": keys, "ConsistentRead": True}}
     for _ in range(5):
@@ -229,17 +341,34 @@ def _read(ddb: Any, table: str, user_id: str, webhook_id: str, items_pk: str,
     else:
         raise DependencyError("DynamoDB left keys unprocessed")
     webhook = next((WebhookModel.from_raw_data(i) for i in found if i["SK"]["S"].startswith("WH#")), None)
-    return webhook, any(i["SK"]["S"].startswith("E#") for i in found)
+    earlier = next((i for i in found if i["SK"]["S"] == a_sk), None)
+    busy = {int(i["SK"]["S"].split("#", 1)[1]): i.get("webhookId", {}).get("S", "") for i in found
+            if i["SK"]["S"].startswith("SLOT#") and float(i.get("expiresAt", {}).get("N", 0)) >= int(now_epoch)}
+    return webhook, any(i["SK"]["S"].startswith("E#") for i in found), earlier, busy
 
 
-def _save_both(ddb: Any, table: str, *items: WebhookDeliveryModel) -> None:
-    """The attempt and the delivered marker in one BatchWriteItem."""
-    request = {table: [{"PutRequest": {"Item": item.serialize()}} for item in items]}
+def _write(ddb: Any, table: str, items: list[dict]) -> None:
+    """Put the items in one BatchWriteItem."""
+    request = {table: [{"PutRequest": {"Item": item}} for item in items]}
     for _ in range(5):
         request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
         if not request:
             return
     raise DependencyError("DynamoDB left writes unprocessed")
+
+
+def _claim(ddb: Any, table: str, items_pk: str, a_sk: str, expires: float, now_epoch: float) -> bool:
+    """This attempt is ours to send: no other run recorded it or holds a live claim on it."""
+    try:
+        ddb.put_item(TableName=table, Item={
+            "PK": {"S": items_pk}, "SK": {"S": a_sk}, "leaseUntil": {"N": str(round(expires, 3))},
+            "ttl": {"N": str(int(expires) + 40 * 86400)}},
+            ConditionExpression="attribute_not_exists(PK) OR (attribute_not_exists(#s) AND leaseUntil < :now)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":now": {"N": str(round(now_epoch, 3))}})
+        return True
+    except ddb.exceptions.ConditionalCheckFailedException:
+        return False
 
 
 # A success after a success needs no new line on the webhook more often than this (a burst to one
@@ -251,13 +380,10 @@ def _last(webhook: WebhookModel) -> dict | None:
     return webhook.last_delivery.as_dict() if webhook.last_delivery is not None else None
 
 
-def _worth_recording(webhook: WebhookModel, now_epoch: float, duration_ms: int) -> bool:
+def _worth_recording(webhook: WebhookModel, now_epoch: float) -> bool:
     last = _last(webhook)
     if webhook.failing_since or not last or last.get("status") != "delivered":
         return True
-    if (duration_ms >= SLOW_MS) != ((last.get("durationMs") or 0) >= SLOW_MS) or \
-            (webhook.slow_since and duration_ms < SLOW_MS):
-        return True  # became slow, or fast again: the lease rule below reads it
     try:
         at = datetime.strptime(last["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
     except (KeyError, TypeError, ValueError):
@@ -265,49 +391,46 @@ def _worth_recording(webhook: WebhookModel, now_epoch: float, duration_ms: int) 
     return now_epoch - at >= LAST_DELIVERY_REFRESH_SECONDS
 
 
-# ---- one slow endpoint never takes every worker ------------------------------------------------
-# An endpoint that answered slowly (≥ SLOW_MS) or is failing gets at most webhook_max_in_flight
-# deliveries at once: each holds a lease item (SLOT#k, expiring after the timeout) while it POSTs;
-# without a free slot the message comes back later (not counted as an attempt). Fast endpoints take
-# no lease, so they pay nothing for this.
-SLOW_MS = 1000
+# ---- fair sharing: a user's deliveries in flight, across all their webhooks ---------------------
+# Every delivery holds one of its webhook owner's WEBHOOK_MAX_IN_FLIGHT slots (SLOT#k items under
+# U#{uid}#WHSLOTS, expiring after the timeout) while it POSTs — fast or slow, there is no window in
+# which a delivery takes none. Without a free slot the message comes back later (no attempt spent).
+# With 20 workers and a cap of 4, one user (10 webhooks, a 10 s endpoint, a backlog) holds at most 4
+# workers; the others keep serving everyone else.
 
-
-def _needs_lease(webhook: WebhookModel) -> bool:
-    last = _last(webhook)
-    return bool(webhook.failing_since or webhook.slow_since) or bool(last and (last.get("durationMs") or 0) >= SLOW_MS)
-
-
-def _mark_slow(pk: str, sk: str) -> None:
-    try:
-        WebhookModel(pk, sk).update(actions=[WebhookModel.slow_since.set(clock.now_iso())],
-                                    condition=WebhookModel.pk.exists())
-    except Exception as exc:  # noqa: BLE001 - a hint only; the delivery itself goes on either way
-        logger.debug("could not flag a slow webhook", extra={"error": str(exc)})
+# A waiting message comes back after about as long as its endpoint takes (at least 1 s, SQS's
+# smallest delay), doubling for a message that keeps finding its user busy, at most 8 times that and
+# 60 s. Jittered ±50 % so a busy user's waiting messages do not all come back at once.
+DEFER_MIN_SECONDS = 1.0
+DEFER_MAX_DOUBLINGS = 3
 
 
 def _defer_seconds(webhook: WebhookModel, deferred: int) -> int:
-    """About as long as the endpoint takes, doubling for a message that keeps finding it busy (jittered,
-    so the waiting messages do not all come back at once), at most 60 s: waiting messages cost the
-    queue and the table little while the slow endpoint works through its share."""
     import random
 
-    took = max(1.0, ((_last(webhook) or {}).get("durationMs") or 1000) / 1000)
-    return max(1, round(min(60.0, took * 2 ** min(deferred - 1, 6)) * random.uniform(0.75, 1.25)))
+    took = max(DEFER_MIN_SECONDS, ((_last(webhook) or {}).get("durationMs") or 0) / 1000)
+    return max(1, round(min(60.0, took * 2 ** min(deferred - 1, DEFER_MAX_DOUBLINGS)) * random.uniform(0.5, 1.5)))
 
 
-def _acquire(ddb: Any, table: str, items_pk: str, slots: int, expires: float) -> str | None:
+def per_webhook_share(slots: int) -> int:
+    """How many of a user's slots one of their webhooks may hold: all but one (when there are two or
+    more), so a user's slow endpoint never takes every slot from their other endpoints."""
+    return max(1, slots - 1)
+
+
+def _acquire(ddb: Any, table: str, slots_pk: str, free: list[int], expires: float, now_epoch: float,
+             webhook_id: str = "") -> str | None:
+    """One of the slots that looked free, by a conditional put (another worker may take it first)."""
     import random
 
-    now = int(time.time())
-    # Two tries, not every slot: a busy endpoint's waiting messages should cost little each time.
-    for k in random.sample(range(slots), min(slots, 2)):
+    for k in random.sample(free, len(free)):
         try:
             ddb.put_item(TableName=table, Item={
-                "PK": {"S": items_pk}, "SK": {"S": f"SLOT#{k}"}, "expiresAt": {"N": str(int(expires))},
+                "PK": {"S": slots_pk}, "SK": {"S": f"SLOT#{k}"}, "expiresAt": {"N": str(int(expires))},
+                "webhookId": {"S": webhook_id},
                 "ttl": {"N": str(int(expires) + 3600)}},
                 ConditionExpression="attribute_not_exists(PK) OR expiresAt < :now",
-                ExpressionAttributeValues={":now": {"N": str(now)}})
+                ExpressionAttributeValues={":now": {"N": str(int(now_epoch))}})
             return f"SLOT#{k}"
         except ddb.exceptions.ConditionalCheckFailedException:
             continue
@@ -325,6 +448,12 @@ def _update(webhook: WebhookModel, actions: list) -> bool:
     return True
 
 
+def _disable(webhook: WebhookModel, reason: str) -> None:
+    _update(webhook, [WebhookModel.enabled.set(False), WebhookModel.disabled_reason.set(reason[:500]),
+                      WebhookModel.updated_at.set(clock.now_iso())])
+    logger.warning("webhook disabled", extra={"webhookId": webhook.id, "reason": reason[:200]})
+
+
 def _disable_if_failing_too_long(webhook: WebhookModel, settings: Any, now_epoch: float,
                                  response: outbound.Response) -> None:
     since = webhook.failing_since
@@ -334,20 +463,16 @@ def _disable_if_failing_too_long(webhook: WebhookModel, settings: Any, now_epoch
     if now_epoch - since_epoch < settings.webhook_disable_after_seconds:
         return
     why = f"HTTP {response.status}" if response.status is not None else (response.error or "no answer")
-    reason = (f"Disabled automatically: every delivery failed since {since} "
-              f"(last: {why}). Fix the endpoint, then enable the webhook again.")[:500]
-    _update(webhook, [WebhookModel.enabled.set(False), WebhookModel.disabled_reason.set(reason),
-                      WebhookModel.updated_at.set(clock.now_iso())])
-    logger.warning("webhook disabled", extra={"webhookId": webhook.id, "failingSince": since})
+    _disable(webhook, f"Disabled automatically: every delivery failed since {since} "
+                      f"(last: {why}). Fix the endpoint, then enable the webhook again.")
 
 
-def _dead_letter(sqs: Any, settings: Any, msg: dict, response: outbound.Response) -> None:
+def _dead_letter(sqs: Any, settings: Any, msg: dict, reason: str) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     url = settings.webhook_dlq_url or (settings.webhook_queue_url + "-dlq" if settings.webhook_queue_url else None)
     if not url:
         raise DependencyError("WEBHOOK_DLQ_URL is not configured")
-    reason = f"HTTP {response.status}" if response.status is not None else (response.error or "no answer")
     try:
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(msg, separators=(",", ":")), MessageAttributes={
             "rejectCode": {"DataType": "String", "StringValue": "retries_exhausted"},

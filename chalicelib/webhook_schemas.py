@@ -32,6 +32,7 @@ class LastDelivery(Response):
     status: Literal["delivered", "retrying", "failed"] | None
     statusCode: int | None
     error: str | None
+    errorCode: str | None = None
     attempt: int
     at: str | None
     durationMs: int | None
@@ -62,6 +63,7 @@ class WebhookDelivery(Response):
     status: Literal["delivered", "retrying", "failed"] | None
     statusCode: int | None
     error: str | None
+    errorCode: str | None = None
     durationMs: int | None
     at: str | None
 

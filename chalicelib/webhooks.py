@@ -21,6 +21,7 @@ from chalicelib.aws.models import (
     WebhookCountModel,
     WebhookDeliveryModel,
     WebhookModel,
+    WebhookSecretModel,
     user_pk,
     webhook_items_pk,
     webhook_sk,
@@ -75,13 +76,15 @@ def _last_json(last: dict | None) -> dict | None:
         return None
     return {"eventId": last.get("eventId"), "type": last.get("type"), "status": last.get("status"),
             "statusCode": int(last["statusCode"]) if last.get("statusCode") is not None else None,
-            "error": last.get("error"), "attempt": int(last.get("attempt") or 0), "at": last.get("at"),
+            "error": last.get("error"), "errorCode": last.get("errorCode"),
+            "attempt": int(last.get("attempt") or 0), "at": last.get("at"),
             "durationMs": int(last["durationMs"]) if last.get("durationMs") is not None else None}
 
 
 def delivery_json(item: WebhookDeliveryModel) -> dict:
     return {"eventId": item.event_id, "type": item.type, "attempt": int(item.attempt or 0), "status": item.status,
             "statusCode": int(item.status_code) if item.status_code is not None else None, "error": item.error,
+            "errorCode": item.error_code,
             "durationMs": int(item.duration_ms) if item.duration_ms is not None else None, "at": item.at}
 
 
@@ -98,6 +101,7 @@ def _event_types(events: Iterable[str] | None) -> list[str]:
 def create_webhook(connection: Any, settings: Any, user_id: str, url: str, events: list[str] | None,
                    description: str) -> tuple[WebhookModel, str]:
     outbound.check(url, allow_private=settings.webhook_allow_private)
+    url = outbound.normalize(url)  # stored and called in its ASCII form (IDNA host, %-encoded path)
     webhook_id = ids.new_id("whk")
     now = clock.now_iso()
     secret = new_secret()
@@ -140,6 +144,7 @@ def update_webhook(settings: Any, user_id: str, webhook_id: str, *, url: str | N
                    enabled: bool | None = None) -> WebhookModel:
     if url is not None:
         outbound.check(url, allow_private=settings.webhook_allow_private)
+        url = outbound.normalize(url)
     webhook = WebhookModel(user_pk(user_id), webhook_sk(webhook_id))
     actions = [WebhookModel.updated_at.set(clock.now_iso())]
     if url is not None:
@@ -176,22 +181,60 @@ def delete_webhook(connection: Any, user_id: str, webhook_id: str) -> None:
 
 
 def rotate_secret(user_id: str, webhook_id: str) -> tuple[WebhookModel, str]:
-    """A new secret now; the old one still signs (beside it) for ROTATION_OVERLAP_SECONDS."""
+    """A new secret now; the old one still signs (beside it) for ROTATION_OVERLAP_SECONDS.
+
+    The new secret is first written as an item of its own (WebhookSecretModel) that signs for the
+    overlap whatever happens to the webhook item, then made the current one. Two rotations at the
+    same moment: one gets 409; and should both pass (a store whose conditions are not atomic, such as
+    the emulators), each answered secret still signs, from its own item."""
     current = get_webhook(user_id, webhook_id, consistent=True)
     secret = new_secret()
     now = clock.now()
+    expires = clock.epoch(now) + ROTATION_OVERLAP_SECONDS
+    issued = WebhookSecretModel(webhook_items_pk(user_id, webhook_id),
+                                f"SECRET#{clock.epoch(now)}#{base64.b32encode(os.urandom(5)).decode()}",
+                                secret=secret, expires=expires, ttl=expires + 3600)
+    issued.save()
     try:
         current.update(actions=[
             WebhookModel.secret.set(secret), WebhookModel.previous_secret.set(current.secret),
-            WebhookModel.previous_secret_expires.set(clock.epoch(now) + ROTATION_OVERLAP_SECONDS),
+            WebhookModel.previous_secret_expires.set(expires),
             WebhookModel.updated_at.set(clock.iso(now))],
             # Two rotations at once: only one may make its secret the current one.
             condition=WebhookModel.secret == current.secret)
     except UpdateError as exc:
+        issued.delete()
         if condition_failed(exc):
             raise ConflictError("The secret was rotated at the same time; try again", code="conflict") from None
         raise
     return current, secret
+
+
+def rotated_secrets(webhook: WebhookModel, now_epoch: float) -> list[str]:
+    """Every secret a rotation handed out that still signs (one Query, only during an overlap)."""
+    items = WebhookSecretModel.query(webhook_items_pk(webhook.user_id, webhook.id),
+                                     WebhookSecretModel.sk.startswith("SECRET#"), consistent_read=True)
+    return [i.secret for i in items if i.expires > now_epoch]
+
+
+def admit_test(user_id: str, webhook_id: str, per_minute: int) -> None:
+    """POST /webhooks/{id}/test: at most `per_minute` per webhook in each clock minute, else 429 with
+    Retry-After (the seconds to the next minute). A conditional counter, so concurrent calls never pass it."""
+    from chalicelib.aws.models import RateWindowModel
+    from chalicelib.errors import QuotaExceededError
+
+    second = clock.epoch(clock.now())
+    minute = second // 60
+    window = RateWindowModel(webhook_items_pk(user_id, webhook_id), f"RATE#TEST#{minute}")
+    try:
+        window.update(actions=[RateWindowModel.count.add(1), RateWindowModel.ttl.set(minute * 60 + 180)],
+                      condition=RateWindowModel.count.does_not_exist() | (RateWindowModel.count < per_minute))
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise QuotaExceededError(f"At most {per_minute} test events per minute for a webhook; try again later",
+                                     retry_after=max(1, (minute + 1) * 60 - second),
+                                     details={"limit": per_minute, "per": "minute", "kind": "webhook_test"}) from None
+        raise
 
 
 def list_deliveries(user_id: str, webhook_id: str, *, limit: int,

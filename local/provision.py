@@ -27,7 +27,8 @@ from local import aws
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "infra" / "resources.json"
 OUTPUT_KEYS = ("ApiUrl", "AwsEndpoint", "Region", "UploadBucket", "TableName", "UploadQueueUrl", "UploadDlqUrl", "GenerationQueueUrl", "GenerationDlqUrl",
                "UsageEventsQueueUrl", "UsageEventsDlqUrl", "CleanupQueueUrl", "CleanupDlqUrl",
-               "EventBusName", "EventBusArn", "WebhookQueueUrl", "WebhookDlqUrl", "GenerationMaxAttempts")
+               "EventBusName", "EventBusArn", "WebhookQueueUrl", "WebhookDlqUrl", "StreamDlqUrl", "StreamRecordsDlqUrl",
+               "GenerationMaxAttempts")
 # The local stack's name: every resource name derives from it (`${AWS::StackName}-uploads`…), and the
 # placeholder queue ARNs of chalicelib/config.py end in these names (the local feeder finds queues by them).
 STACK_NAME = "avatar-creator"

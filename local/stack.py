@@ -69,6 +69,7 @@ def app_environment(outputs: dict, jwt_secret: str) -> dict[str, str]:
         "EVENT_BUS_NAME": outputs["EventBusName"],
         "WEBHOOK_QUEUE_URL": outputs["WebhookQueueUrl"],
         "WEBHOOK_DLQ_URL": outputs["WebhookDlqUrl"],
+        "STREAM_RECORDS_DLQ_URL": outputs["StreamRecordsDlqUrl"],
         # The template's parameter, which also set the generation queue's maxReceiveCount.
         "GENERATION_MAX_ATTEMPTS": str(outputs["GenerationMaxAttempts"]),
         # Webhooks to http://127.0.0.1 (tests, a receiver on this machine): never set on AWS.
@@ -191,7 +192,8 @@ def main() -> int:
 
         streams = StreamFeeder(app, ministack.endpoint_url, region, table_name=outputs["TableName"],
                                checkpoint_path=data_dir / "stream-checkpoints.json",
-                               ddb_client=provisioner.client("dynamodb"))
+                               ddb_client=provisioner.client("dynamodb"),
+                               on_failure_queue_url=outputs["StreamDlqUrl"], sqs_client=provisioner.client("sqs"))
         streams.sources = streams.discover()
         if os.environ.get("LOCAL_STREAMS", "1") != "0":  # 0: tests of "crashed before publishing"
             streams.start()

@@ -13,6 +13,13 @@ whereas AWS keeps them 24 h whatever happens to the consumer. So on stop, the re
 are saved (`stream-pending.json` beside the checkpoint) and handed to the handler first on the next
 start: a write committed while the publisher was down is still published after a restart.
 
+Bounded like the AWS mapping (the same properties, read from infra/resources.json: one definition):
+MaximumRetryAttempts and MaximumRecordAgeInSeconds end the retries of a failing batch, which is then
+skipped and described — shard and sequence numbers only, as Lambda does — in the on-failure
+destination (`on_failure_queue_url`, the stack's StreamDlq); BisectBatchOnFunctionError halves a
+batch whose invocation raised before it is retried. The stream handler itself parks a record it
+gave up on (with the record) before these limits are reached (chalicelib/handlers/stream.py).
+
 The decorator's stream ARN is a placeholder on AWS too (the package takes the table's StreamArn
 from infra/resources.json); here the table's current stream is looked up by name.
 """
@@ -49,6 +56,16 @@ def lambda_stream_record(record: dict, stream_arn: str, region: str) -> dict:
             **({"userIdentity": record["userIdentity"]} if record.get("userIdentity") else {})}
 
 
+def mapping_properties(function_name: str) -> dict:
+    """The event source properties infra/resources.json gives the function's DynamoDB mapping."""
+    from local.provision import TEMPLATE_PATH
+
+    logical = "".join(part.capitalize() for part in function_name.split("_"))
+    resource = json.loads(TEMPLATE_PATH.read_text())["Resources"].get(logical) or {}
+    source = ((resource.get("Properties") or {}).get("Events") or {}).get(f"{logical}DynamodbEventSource") or {}
+    return dict(source.get("Properties") or {})
+
+
 @dataclass
 class StreamSource:
     name: str
@@ -58,12 +75,18 @@ class StreamSource:
     function_name: str
     stream_arn: str = ""
     positions: dict[str, str] = field(default_factory=dict)  # shard id -> last sequence number handled
+    max_retry_attempts: int = -1        # -1: until the record expires (AWS's default)
+    max_record_age_seconds: int = -1
+    bisect: bool = False
+    failures: dict[str, int] = field(default_factory=dict)  # first sequence number of a failing batch -> retries
+    limits: dict[str, int] = field(default_factory=dict)    # shard id -> batch size while bisecting
 
 
 class StreamFeeder:
     def __init__(self, app: Any, endpoint_url: str | None, region: str = aws.REGION, *, table_name: str,
                  checkpoint_path: str | os.PathLike | None = None, poll_seconds: float = 0.25,
-                 stage: str = "local", client: Any = None, ddb_client: Any = None) -> None:
+                 stage: str = "local", client: Any = None, ddb_client: Any = None,
+                 on_failure_queue_url: str | None = None, sqs_client: Any = None) -> None:
         self.app = app
         self.endpoint_url = endpoint_url
         self.region = region
@@ -79,6 +102,9 @@ class StreamFeeder:
         self.sources: list[StreamSource] = []
         self.invocations = 0
         self.errors = 0
+        self.on_failure_queue_url = on_failure_queue_url
+        self._sqs = sqs_client
+        self.discarded = 0  # batches given up on (sent to the on-failure destination)
 
     @property
     def streams(self) -> Any:
@@ -107,11 +133,15 @@ class StreamFeeder:
         for config in configs:
             handler = self.app.handler_map[config.name]
             _prime(handler)
+            props = mapping_properties(config.name)
             sources.append(StreamSource(
                 name=config.name, handler=handler, batch_size=max(1, min(int(config.batch_size or 100), 1000)),
                 starting_position=config.starting_position or "LATEST",
                 function_name=f"{getattr(self.app, 'app_name', 'app')}-{self.stage}-{config.name}",
-                stream_arn=arn, positions=dict((saved.get(config.name) or {}).get(arn) or {})))
+                stream_arn=arn, positions=dict((saved.get(config.name) or {}).get(arn) or {}),
+                max_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+                max_record_age_seconds=int(props.get("MaximumRecordAgeInSeconds", -1)),
+                bisect=bool(props.get("BisectBatchOnFunctionError"))))
         return sources
 
     def _load(self) -> dict:
@@ -275,7 +305,8 @@ class StreamFeeder:
                     iterator = iterators[shard_id]
                     if iterator is None:
                         continue  # a closed shard read to its end
-                    page = self.streams.get_records(ShardIterator=iterator, Limit=source.batch_size)
+                    page = self.streams.get_records(ShardIterator=iterator,
+                                                    Limit=source.limits.get(shard_id, source.batch_size))
                     records = page.get("Records") or []
                     iterators[shard_id] = page.get("NextShardIterator")
                     if records:
@@ -311,7 +342,8 @@ class StreamFeeder:
                 for _ in range(max_rounds):
                     if not iterator:
                         break
-                    page = self.streams.get_records(ShardIterator=iterator, Limit=source.batch_size)
+                    page = self.streams.get_records(ShardIterator=iterator,
+                                                    Limit=source.limits.get(shard["ShardId"], source.batch_size))
                     records = page.get("Records") or []
                     if not records:
                         break
@@ -322,7 +354,8 @@ class StreamFeeder:
         return fed
 
     def invoke(self, source: StreamSource, shard_id: str, records: list[dict]) -> str | None:
-        """Run the handler on one batch; the sequence number to read again from, or None when done."""
+        """Run the handler on one batch; the sequence number to read again from, or None when done
+        (handled, or given up on after the mapping's retry/age limits)."""
         event = {"Records": [lambda_stream_record(r, source.stream_arn, self.region) for r in records]}
         context = LambdaContext(source.function_name, region=self.region)
         sequence = [r["dynamodb"]["SequenceNumber"] for r in records]
@@ -333,7 +366,9 @@ class StreamFeeder:
             self.errors += 1
             log.error("streams %s: handler raised %s: %s (%d record(s) will be retried)", source.name,
                       type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", len(records))
-            return sequence[0]
+            if source.bisect and len(records) > 1:  # BisectBatchOnFunctionError: retry half the batch
+                source.limits[shard_id] = max(1, len(records) // 2)
+            return self._failed(source, shard_id, records, 0)
         failures = (result or {}).get("batchItemFailures") if isinstance(result, dict) else None
         failed = [f.get("itemIdentifier") for f in failures or [] if isinstance(f, dict)]
         failed = [s for s in failed if s in sequence]
@@ -344,7 +379,60 @@ class StreamFeeder:
                 source.positions[shard_id] = done[-1]
                 self._save()
             log.warning("streams %s: %d record(s) failed: resuming at %s", source.name, len(failed), first)
-            return first
+            return self._failed(source, shard_id, records, sequence.index(first))
+        source.limits.pop(shard_id, None)
+        source.failures.clear()
         source.positions[shard_id] = sequence[-1]
         self._save()
         return None
+
+    def _failed(self, source: StreamSource, shard_id: str, records: list[dict], index: int) -> str | None:
+        """After a failed batch from records[index]: retry from there, or — past MaximumRetryAttempts or
+        MaximumRecordAgeInSeconds — skip the failed records and describe them in the on-failure queue."""
+        first = records[index]["dynamodb"]["SequenceNumber"]
+        retries = source.failures.get(first, -1) + 1  # the first invocation is no retry
+        source.failures = {first: retries}
+        created = records[index]["dynamodb"].get("ApproximateCreationDateTime")
+        created_epoch = created.timestamp() if isinstance(created, datetime) else float(created or time.time())
+        too_old = 0 <= source.max_record_age_seconds < time.time() - created_epoch
+        exhausted = 0 <= source.max_retry_attempts < retries + 1
+        if not (too_old or exhausted):
+            return first
+        skipped = records[index:]
+        self._on_failure(source, shard_id, skipped, "RecordAgeExceeded" if too_old else "RetryAttemptsExhausted",
+                         retries)
+        source.failures.clear()
+        source.limits.pop(shard_id, None)
+        source.positions[shard_id] = skipped[-1]["dynamodb"]["SequenceNumber"]
+        self._save()
+        self.discarded += 1
+        return None
+
+    @property
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            self._sqs = aws.client("sqs", self.endpoint_url, self.region)
+        return self._sqs
+
+    def _on_failure(self, source: StreamSource, shard_id: str, skipped: list[dict], condition: str,
+                    retries: int) -> None:
+        """What Lambda sends an on-failure destination for a stream batch: where, not what."""
+        def at(record: dict) -> str:
+            created = record["dynamodb"].get("ApproximateCreationDateTime")
+            return (created if isinstance(created, datetime) else datetime.fromtimestamp(float(created or 0))).isoformat()
+
+        info = {"requestContext": {"requestId": f"local-{self.invocations}", "condition": condition,
+                                   "approximateInvokeCount": retries + 1,
+                                   "functionArn": f"arn:aws:lambda:{self.region}:{aws.ACCOUNT_ID}:function:"
+                                                  f"{source.function_name}"},
+                "version": "1.0", "timestamp": datetime.now().isoformat(),
+                "DDBStreamBatchInfo": {"shardId": shard_id, "streamArn": source.stream_arn,
+                                       "startSequenceNumber": skipped[0]["dynamodb"]["SequenceNumber"],
+                                       "endSequenceNumber": skipped[-1]["dynamodb"]["SequenceNumber"],
+                                       "approximateArrivalOfFirstRecord": at(skipped[0]),
+                                       "approximateArrivalOfLastRecord": at(skipped[-1]),
+                                       "batchSize": len(skipped)}}
+        log.error("streams %s: gave up on %d record(s) of shard %s (%s): sent to the on-failure destination",
+                  source.name, len(skipped), shard_id, condition)
+        if self.on_failure_queue_url:
+            self.sqs.send_message(QueueUrl=self.on_failure_queue_url, MessageBody=json.dumps(info))

@@ -87,7 +87,7 @@ def rotate_secret(webhook_id: str):
 
 @bp.route("/webhooks/{webhook_id}/test", methods=["POST"], authorizer=jwt_auth)
 @operation("Send a webhook.test event to the webhook (delivered like any event)", tags=TAGS,
-           response=S + "WebhookTestSent", status=202, errors=(400, 401, 404, 409, 503))
+           response=S + "WebhookTestSent", status=202, errors=(400, 401, 404, 409, 429, 503))
 def test_webhook(webhook_id: str):
     from chalicelib import webhooks
     from chalicelib import webhook_delivery as delivery
@@ -100,6 +100,7 @@ def test_webhook(webhook_id: str):
 
         raise ConflictError("The webhook is disabled; enable it first", code="webhook_disabled",
                             details={"reason": webhook.disabled_reason})
+    webhooks.admit_test(uid, webhook_id, deps.settings.webhook_test_per_minute)
     event = delivery.send_test(deps.sqs, deps.settings.webhook_queue_url, webhook)
     return json_response({"event": event}, status=202)
 

@@ -543,8 +543,23 @@ class WebhookDeliveryModel(_Model):
     status = UnicodeAttribute(null=True)  # delivered | retrying | failed
     status_code = NumberAttribute(null=True, attr_name="statusCode")
     error = UnicodeAttribute(null=True)
+    # Stable code of a failed attempt: timeout, connection_failed, tls_error, http_status, url_blocked…
+    error_code = UnicodeAttribute(null=True, attr_name="errorCode")
     duration_ms = NumberAttribute(null=True, attr_name="durationMs")
     at = UnicodeAttribute(null=True)
+    ttl = NumberAttribute(null=True)
+
+
+class WebhookSecretModel(_Model):
+    """A secret a rotation handed out (PK webhook items, SK `SECRET#{epoch}#{random}`): it signs until
+    `expires` whatever other rotations did meanwhile (chalicelib/webhooks.py rotate_secret)."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    secret = UnicodeAttribute()
+    expires = NumberAttribute()
     ttl = NumberAttribute(null=True)
 
 
@@ -552,7 +567,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ProjectModel, AvatarModel, GenerationModel, UserStatsModel, UserDayModel,
     IdempotencyKeyModel, TombstoneModel, UsageRecordModel, AppUsageSummaryModel,
     UsageEventMarkerModel, PresetModel, PersonaExampleModel, SweeperStateModel, RateWindowModel,
-    WebhookModel, WebhookCountModel, WebhookDeliveryModel,
+    WebhookModel, WebhookCountModel, WebhookDeliveryModel, WebhookSecretModel,
 )
 
 

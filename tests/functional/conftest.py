@@ -37,7 +37,7 @@ def aws(monkeypatch):
             "GENERATION_QUEUE_URL": outputs["GenerationQueueUrl"], "GENERATION_DLQ_URL": outputs["GenerationDlqUrl"],
             "USAGE_EVENTS_QUEUE_URL": outputs["UsageEventsQueueUrl"], "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"],
             "EVENT_BUS_NAME": outputs["EventBusName"], "WEBHOOK_QUEUE_URL": outputs["WebhookQueueUrl"],
-            "WEBHOOK_DLQ_URL": outputs["WebhookDlqUrl"],
+            "WEBHOOK_DLQ_URL": outputs["WebhookDlqUrl"], "STREAM_RECORDS_DLQ_URL": outputs["StreamRecordsDlqUrl"],
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)

@@ -131,3 +131,15 @@ def test_writes_committed_before_a_publisher_crash_are_published_after_the_resta
             restarted.stop()
     assert [(d["event"]["type"], d["event"]["data"]["id"]) for d in got] == [("project.deleted", pid)]
     assert got[0]["verified"] == receiver.secrets
+
+
+def test_one_users_slow_webhooks_and_backlog_never_hold_up_another_users_delivery(local_stack):
+    """Issue 26, on the local stack (shorter than the bench: bench/events_fairness.py): alice's 10
+    webhooks on an endpoint answering after 4 s with a backlog of her events; each of bob's deliveries
+    still arrives within 2 s, and alice never has more than WEBHOOK_MAX_IN_FLIGHT (4) requests at once."""
+    from bench.events_fairness import fairness
+
+    result = fairness(local_stack, hooks=10, delay=4.0, backlog=6, edits=3, probes=6, probe_gap=0.3)
+    assert result["alice_posts"] >= 1  # her slow deliveries were running meanwhile
+    assert result["within"] == result["probes"], result["latencies"]
+    assert result["alice_most_at_once"] <= 4

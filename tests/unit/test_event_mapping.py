@@ -44,10 +44,11 @@ def project_image() -> dict:
                         updated_at="2026-12-01T09:00:00.000Z").serialize()
 
 
-def record(name: str, old: dict | None, new: dict | None, event_id: str = "e1", approx: int = 1764583200) -> dict:
+def record(name: str, old: dict | None, new: dict | None, event_id: str = "e1", approx: int = 1764583200,
+           seq: str = "100") -> dict:
     image = new or old
     keys = {"PK": image["PK"], "SK": image["SK"]}
-    change = {"Keys": keys, "ApproximateCreationDateTime": approx, "SequenceNumber": "100",
+    change = {"Keys": keys, "ApproximateCreationDateTime": approx, "SequenceNumber": seq,
               "StreamViewType": "NEW_AND_OLD_IMAGES"}
     if old is not None:
         change["OldImage"] = old
@@ -168,6 +169,24 @@ def test_different_changes_of_one_item_get_different_ids():
     b = events.from_stream_record(record("MODIFY", avatar_image(), avatar_image(name="B", name_lower="b")))
     ready = events.from_stream_record(record("MODIFY", avatar_image(status="processing"), avatar_image()))
     assert len({a[0]["id"], b[0]["id"], ready[0]["id"]}) == 3
+
+
+def test_the_same_transition_twice_gets_two_ids():
+    # GIVEN a generation that fails, is retried and fails again with the same fields
+    # WHEN the two transitions come as two stream records (two sequence numbers)
+    # THEN they are two events, not one (receivers and the delivered marker dedupe on the id).
+    first = events.from_stream_record(record("MODIFY", generation_image(), generation_image(status="failed"),
+                                             seq="100"))
+    second = events.from_stream_record(record("MODIFY", generation_image(), generation_image(status="failed"),
+                                              seq="205"))
+    assert [e["type"] for e in first + second] == ["generation.failed", "generation.failed"]
+    assert first[0]["id"] != second[0]["id"]
+
+
+def test_two_events_of_one_record_get_two_ids():
+    both = events.from_stream_record(record("MODIFY", avatar_image(status="processing", name="A", name_lower="a"),
+                                            avatar_image(), seq="300"))
+    assert len({e["id"] for e in both}) == len(both)
 
 
 def test_every_type_has_a_schema_in_docs():

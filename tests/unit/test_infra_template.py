@@ -43,7 +43,7 @@ ALLOWED_RESOURCES = {
     "cleanup_worker": {"CleanupQueue", "AvatarTable", "UploadBucket"},
     "upload_dlq_worker": {"UploadDlq", "AvatarTable", "UploadBucket"},
     "sweeper": {"AvatarTable", "UploadBucket", "CleanupQueue"},
-    "stream_worker": {"AvatarTable", "EventBus", "WebhookQueue"},
+    "stream_worker": {"AvatarTable", "EventBus", "WebhookQueue", "StreamDlq", "StreamRecordsDlq"},
     "webhook_worker": {"WebhookQueue", "WebhookDlq", "AvatarTable"},
 }
 BUCKET_GRANTS = {
@@ -80,13 +80,23 @@ def policy(function_name: str) -> dict:
     return json.loads(path.read_text())
 
 
+# Dead-letter queues that no queue redrives into: the stream handler parks records in its own.
+HANDLER_DLQS = {"StreamRecordsDlq"}
+
+
 def dlq_names() -> set[str]:
-    """Queues that are some queue's dead-letter target."""
-    targets = set()
+    """Queues that are some queue's dead-letter target, an event source's on-failure destination,
+    or a handler's own dead-letter queue."""
+    targets = set(HANDLER_DLQS)
     for _, props in queues_by_name(TEMPLATE).values():
         arn = (props.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
         if arn:
             targets.add(next(references(arn)))
+    for resource in RESOURCES.values():
+        for source in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            destination = ((source.get("Properties") or {}).get("DestinationConfig") or {}).get("OnFailure")
+            if destination:
+                targets.add(next(references(destination["Destination"])))
     return {name for name, (lid, _) in queues_by_name(TEMPLATE).items() if lid in targets}
 
 
@@ -420,6 +430,9 @@ def test_the_table_streams_old_and_new_images_to_the_stream_worker():
     # app.py's stream ARN is a placeholder (Chalice wants a constant): the package must replace it.
     assert source["Stream"] == {"Fn::GetAtt": ["AvatarTable", "StreamArn"]}
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and source["BisectBatchOnFunctionError"]
+    # Bounded: a record that always fails neither blocks its shard for 24 h nor vanishes.
+    assert 0 < source["MaximumRetryAttempts"] <= 100 and 60 <= source["MaximumRecordAgeInSeconds"] < 86400
+    assert source["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["StreamDlq", "Arn"]}}
     from app import app
 
     [stream] = [e for e in app.event_sources if e.name == "stream_worker"]
@@ -432,6 +445,19 @@ def test_the_event_bus_and_webhook_queues_are_outputs_and_in_every_functions_env
     assert outputs["EventBusArn"]["Value"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
     assert RESOURCES["EventBus"]["Type"] == "AWS::Events::EventBus"
     assert env["WEBHOOK_QUEUE_URL"] == {"Ref": "WebhookQueue"} and env["WEBHOOK_DLQ_URL"] == {"Ref": "WebhookDlq"}
+
+
+def test_the_handler_parks_records_before_lambda_gives_up_and_both_queues_are_alarmed_outputs():
+    from chalicelib.config import Settings
+
+    source = RESOURCES["StreamWorker"]["Properties"]["Events"]["StreamWorkerDynamodbEventSource"]["Properties"]
+    # The handler's own limit comes first, so the record itself (not only its sequence number) is kept.
+    assert Settings().stream_max_attempts < source["MaximumRetryAttempts"]
+    env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["STREAM_RECORDS_DLQ_URL"] == {"Ref": "StreamRecordsDlq"}
+    assert TEMPLATE["Outputs"]["StreamDlqUrl"]["Value"] == {"Ref": "StreamDlq"}
+    assert TEMPLATE["Outputs"]["StreamRecordsDlqUrl"]["Value"] == {"Ref": "StreamRecordsDlq"}
+    assert {"StreamDlq", "StreamRecordsDlq"} <= {queues_by_name(TEMPLATE)[n][0] for n in dlq_names()}
 
 
 def test_private_webhook_targets_are_never_allowed_by_the_deployed_configuration():

@@ -47,9 +47,18 @@ def test_region_comes_from_the_aws_variables():
     assert Settings.from_env({"AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-west-1"}).region == "eu-central-1"
 
 
-@pytest.mark.parametrize("stage,allowed", [("dev", True), ("prod", False)])
-def test_private_webhook_targets_are_never_allowed_in_production(stage, allowed):
+@pytest.mark.parametrize("stage,allowed", [
+    ("local", True), ("test", True), (" Local ", True),
+    ("prod", False), ("PROD", False), ("prod ", False), (" Prod\t", False), ("production", False),
+    ("dev", False), ("staging", False), ("", False)])
+def test_private_webhook_targets_are_allowed_only_where_the_local_stack_or_tests_turn_them_on(stage, allowed):
+    # GIVEN WEBHOOK_ALLOW_PRIVATE=1 WHEN the stage is anything but the local stack's or the tests'
+    # (in any case and spacing) THEN private targets stay refused.
     assert Settings.from_env({"STAGE": stage, "WEBHOOK_ALLOW_PRIVATE": "1"}).webhook_allow_private is allowed
+
+
+def test_the_stage_is_read_in_lower_case_without_spaces():
+    assert Settings.from_env({"STAGE": " PROD "}).stage == "prod"
 
 
 def test_limits_no_environment_may_lift():
