@@ -208,17 +208,18 @@ def dead_letter(connection: Any, user_id: str, generation_id: str) -> str:
 
 def expire(connection: Any, settings: "Settings", generation: GenerationModel, now: datetime) -> str:
     """The sweeper found the job past the deadline it indexed. Its own timestamps decide:
-    never claimed and queued longer than GENERATION_MAX_QUEUE_SECONDS → `queue_timeout`; claimed
-    longer than GENERATION_DEADLINE_SECONDS ago and not held by a live run → `timed_out`; otherwise
-    the index is moved to the real deadline (a job held by a live run: to its lease's end)."""
-    started = generation.started_at
+    a job waiting in the queue (never claimed, or handed back since) fails `queue_timeout` once it has
+    waited GENERATION_MAX_QUEUE_SECONDS since it was queued or handed back; a job whose run ended
+    without ending it fails `timed_out` once GENERATION_DEADLINE_SECONDS have passed since its first
+    claim; a job held by a live run is never failed. Otherwise the index moves to the real deadline."""
     if generation.status == "processing" and not lease_ended(generation.lease_until, now):
         return _reindex(generation, datetime.fromtimestamp(int(generation.lease_until) + 1, tz=now.tzinfo))
-    if started is None:
-        queued = datetime.fromisoformat(generation.queued_at or generation.created_at)
-        due = queued + timedelta(seconds=settings.generation_max_queue_seconds)
+    if generation.status == "pending":
+        since = generation.updated_at if generation.started_at else (generation.queued_at or generation.created_at)
+        due = datetime.fromisoformat(since) + timedelta(seconds=settings.generation_max_queue_seconds)
         code, message = "queue_timeout", "The generation waited too long in the queue; please retry"
     else:
+        started = generation.started_at or generation.updated_at
         due = datetime.fromisoformat(started) + timedelta(seconds=settings.generation_deadline_seconds)
         code, message = "timed_out", "The generation did not finish in time; please retry"
     if now < due:
