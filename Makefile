@@ -56,19 +56,32 @@ browser: $(AXE)
 	@{ command -v chromium >/dev/null 2>&1 && test -d /usr/share/fonts/truetype/noto; } || { \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; }
 
+NEED_NPM := command -v npm >/dev/null 2>&1 || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+
 # axe-core (pinned in tests/e2e/package.json) for the accessibility checks of the browser tests.
 $(AXE): tests/e2e/package.json tests/e2e/package-lock.json
-	@command -v npm >/dev/null 2>&1 || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	@$(NEED_NPM)
 	cd tests/e2e && npm ci --no-audit --no-fund --silent
 	@touch $@
 
-test: venv browser
+# openapi-typescript, openapi-fetch and typescript (pinned in tests/contract/package.json): the API
+# contract test generates a TypeScript client from /openapi.json and type-checks tests/contract/client.ts.
+CONTRACT_DEPS := tests/contract/node_modules/.installed
+$(CONTRACT_DEPS): tests/contract/package.json tests/contract/package-lock.json
+	@$(NEED_NPM)
+	cd tests/contract && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+.PHONY: contract-deps
+contract-deps: $(CONTRACT_DEPS)
+
+test: venv browser contract-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test-functional: $(VENV)/.installed
+test-functional: $(VENV)/.installed contract-deps
 	$(PY) -m pytest tests/functional $(PYTEST_ARGS)
 
 test-integration: venv
