@@ -26,7 +26,7 @@ BENCHES = [
     ("events", ["-m", "bench.events", "--paced", "100", "--rate", "5", "--burst", "100", "--slow-delay", "3"]),
 ]
 ORDER = ["cold_start", "package_cold_start", "api", "calls", "load", "pipelines", "thumbnails", "usage",
-         "capacity_sim", "page", "events"]
+         "capacity_sim", "page", "events", "test_suite"]  # test_suite.md: written by hand (make test timings)
 
 
 def main() -> int:
