@@ -126,7 +126,7 @@ def _drop_defaults_the_schema_refuses(spec: dict) -> None:
     invalid OpenAPI, so validators and client generators refuse it. Checking each default against its
     schema, rather than patching known fields, keeps a future model from bringing the problem back.
     (The Lambda has no JSON Schema validator, hence `_admits`; the full check is
-    tests/unit/test_openapi_contract.py running openapi-spec-validator.)"""
+    tests/functional/test_openapi_contract.py running openapi-spec-validator.)"""
     components = spec["components"]["schemas"]
 
     def schema(node: Any) -> None:

@@ -67,6 +67,31 @@ def test_no_default_contradicts_its_schema(spec):
     assert "name" not in spec["components"]["schemas"]["AvatarUpdate"].get("required", [])
 
 
+def test_defaults_are_checked_against_their_own_schema_wherever_they_are():
+    from chalicelib.api.openapi import _drop_defaults_the_schema_refuses
+
+    spec = {"components": {"schemas": {
+        "Kind": {"type": "string", "enum": ["a", "b"]},
+        "M": {"type": "object", "properties": {
+            "name": {"type": "string", "default": None},                          # refused: dropped
+            "note": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},  # kept
+            "count": {"type": "integer", "default": True},                        # a bool is no integer
+            "kind": {"$ref": "#/components/schemas/Kind", "default": "c"},       # not in the enum
+            "size": {"type": "integer", "default": 3},                            # kept
+            "default": {"type": "string"},                                         # a field named default
+        }},
+    }}, "paths": {"/x": {"get": {
+        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "default": "ten"}}],
+        "responses": {"default": {"description": "Error"}},
+    }}}}
+    _drop_defaults_the_schema_refuses(spec)
+    props = spec["components"]["schemas"]["M"]["properties"]
+    assert {name for name, prop in props.items() if "default" in prop} == {"note", "size"}
+    assert props["default"] == {"type": "string"}
+    assert "default" not in spec["paths"]["/x"]["get"]["parameters"][0]["schema"]
+    assert spec["paths"]["/x"]["get"]["responses"] == {"default": {"description": "Error"}}
+
+
 def test_the_typescript_script_calls_every_route_of_the_document(spec):
     missing = operations(spec) - called_operations(CLIENT.read_text(encoding="utf-8"))
     assert not missing, f"tests/contract/client.ts does not call: {sorted(missing)} — add a call for each new route"
