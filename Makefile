@@ -64,9 +64,12 @@ browser: $(AXE)
 NEED_NPM := command -v npm >/dev/null 2>&1 || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
 
 # axe-core (pinned in tests/e2e/package.json) for the accessibility checks of the browser tests.
+# npm ci empties node_modules first: where it is a link to an install shared by several checkouts
+# of the repository, that would take axe-core away from the others mid-run, so a shared one is kept.
 $(AXE): tests/e2e/package.json tests/e2e/package-lock.json
 	@$(NEED_NPM)
-	cd tests/e2e && npm ci --no-audit --no-fund --silent
+	@if [ -L tests/e2e/node_modules ] && [ -f $@ ]; then echo "tests/e2e/node_modules is a shared link: kept"; \
+	else cd tests/e2e && npm ci --no-audit --no-fund --silent; fi
 	@touch $@
 
 # openapi-typescript, openapi-fetch and typescript (pinned in tests/contract/package.json): the API
