@@ -13,12 +13,17 @@ LOCAL_DATA_DIR ?= .local-data
 USER ?= alice
 STAGE ?= prod
 PYTEST_ARGS ?=
+# Parallel test workers (pytest-xdist). The tests mostly wait on subprocesses (local stacks, ministack,
+# Chromium), so 3 workers beat 2 on a 2-core machine (BENCHMARKS.md, "The test suite"). -n 0: serial.
+TEST_WORKERS ?= 3
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS)
 
-.PHONY: help venv run token test test-unit test-functional test-integration test-e2e browser bench fuzz package lint clean
+.PHONY: help venv run token test test-fast test-unit test-functional test-integration test-e2e browser bench fuzz package lint clean
 
 help:
 	@echo "make run     start the whole service on the embedded local AWS stack (http://127.0.0.1:$(PORT)/)"
 	@echo "make test    install what is needed and run every test (unit, functional, integration, e2e)"
+	@echo "make test-fast   unit and functional tests without the invariant state machine (the edit loop)"
 	@echo "make token USER=alice   print a dev JWT for the local stack"
 	@echo "make bench   run the benchmarks and write BENCHMARKS.md"
 
@@ -56,26 +61,45 @@ browser: $(AXE)
 	@{ command -v chromium >/dev/null 2>&1 && test -d /usr/share/fonts/truetype/noto; } || { \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; }
 
+NEED_NPM := command -v npm >/dev/null 2>&1 || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+
 # axe-core (pinned in tests/e2e/package.json) for the accessibility checks of the browser tests.
 $(AXE): tests/e2e/package.json tests/e2e/package-lock.json
-	@command -v npm >/dev/null 2>&1 || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	@$(NEED_NPM)
 	cd tests/e2e && npm ci --no-audit --no-fund --silent
 	@touch $@
 
-test: venv browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+# openapi-typescript, openapi-fetch and typescript (pinned in tests/contract/package.json): the API
+# contract test generates a TypeScript client from /openapi.json and type-checks tests/contract/client.ts.
+CONTRACT_DEPS := tests/contract/node_modules/.installed
+$(CONTRACT_DEPS): tests/contract/package.json tests/contract/package-lock.json
+	@$(NEED_NPM)
+	cd tests/contract && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+.PHONY: contract-deps
+contract-deps: $(CONTRACT_DEPS)
+
+# Everything, in parallel; the 20 slowest tests are listed at the end (BENCHMARKS.md keeps a run).
+test: venv browser contract-deps
+	$(PYTEST) --durations=20 $(PYTEST_ARGS)
+
+# The edit loop: unit and functional tests, without the tests marked slow (the invariant state
+# machine, tests/conftest.py; `make invariants` runs it long, `make test` bounded).
+test-fast: $(VENV)/.installed contract-deps
+	$(PYTEST) -m "not slow" tests/unit tests/functional $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.installed
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PYTEST) tests/unit $(PYTEST_ARGS)
 
-test-functional: $(VENV)/.installed
-	$(PY) -m pytest tests/functional $(PYTEST_ARGS)
+test-functional: $(VENV)/.installed contract-deps
+	$(PYTEST) tests/functional $(PYTEST_ARGS)
 
 test-integration: venv
-	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+	$(PYTEST) tests/integration $(PYTEST_ARGS)
 
 test-e2e: venv browser
-	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) -m bench.run_all

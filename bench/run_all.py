@@ -28,7 +28,8 @@ BENCHES = [
                          "--edits", "10", "--probes", "20"]),
 ]
 ORDER = ["cold_start", "package_cold_start", "api", "calls", "load", "pipelines", "thumbnails", "usage",
-         "capacity_sim", "page", "events", "events_fairness"]
+         "capacity_sim", "page", "events", "events_fairness",
+         "test_suite"]  # test_suite.md: written by hand (make test timings)
 
 
 def main() -> int:

@@ -1,8 +1,69 @@
-"""Shared fixtures. Only `local_stack` lives here: a whole local stack, started lazily — unit and
-functional tests never request it, so they never start it."""
+"""Shared fixtures and the parallel schedule.
+
+Only `local_stack` lives here: a whole local stack, started lazily — unit and functional tests
+never request it, so they never start it. Under pytest-xdist (`make test` runs `-n`), session
+fixtures are per worker: each worker that needs the stack starts one and shares it between its tests
+(they use their own user ids, so they do not see each other's data)."""
 from __future__ import annotations
 
 import pytest
+
+# Longest first, so that no worker starts one of them when the others are nearly done: the bounded
+# invariant run (~2.5 min alone), then the slowest module setups (the package build and the packaged
+# stack, the capacity profile, the local stacks with settings of their own). BENCHMARKS.md.
+LONG_FIRST = (
+    "tests/functional/test_invariants.py",
+    "tests/integration/test_package.py",
+    "tests/integration/test_packaged_stack.py",
+    "tests/functional/test_capacity_profile.py",
+    "tests/integration/test_fuzz.py",
+    "tests/integration/test_faults_local.py",
+    "tests/integration/test_generation_flow.py",
+    "tests/integration/test_restart.py",
+    "tests/integration/test_events_flow.py",
+    "tests/integration/test_feeder.py",
+)
+# Hypothesis state-machine runs: marked slow, so `make test-fast` (-m "not slow") leaves them out.
+STATE_MACHINE_RUNS = ("tests/functional/test_invariants.py",)
+# Both build build/test-prod with `make package`, cached per process (tests.support.infra): in one
+# worker they build it once, and two workers never write the same directory at the same time.
+SAME_WORKER = {"tests/integration/test_package.py": "package build",
+               "tests/integration/test_packaged_stack.py": "package build"}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Whole modules to a worker (as `--dist loadscope`), and the modules of SAME_WORKER together.
+
+    A module runs on one worker, so its module-scoped fixtures are set up once (the capacity profile
+    alone takes ~40 s). (xdist's own `--dist loadgroup` marks do nothing under pytest 9: they rewrite
+    `Item._nodeid`, which pytest 9 no longer reads.)"""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SAME_WORKER.get(path, path)
+
+    return ModuleScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the state-machine runs slow and, in xdist workers, put the long work first (with
+    `--no-loadscope-reorder`, pytest.ini, xdist hands modules out in the workers' collection order).
+    A run without `-n` keeps the file order."""
+    for item in items:
+        if item.nodeid.split("::", 1)[0] in STATE_MACHINE_RUNS:
+            item.add_marker(pytest.mark.slow)
+    if not hasattr(config, "workerinput"):
+        return
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")

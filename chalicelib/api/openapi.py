@@ -81,4 +81,83 @@ def build_spec(app: Any, *, title: str, version: str, server_url: str | None = N
     }
     if server_url:
         spec["servers"] = [{"url": server_url}]
+    _drop_defaults_the_schema_refuses(spec)
     return spec
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"null": (type(None),), "boolean": (bool,), "string": (str,),
+                                          "integer": (int,), "number": (int, float), "array": (list, tuple),
+                                          "object": (dict,)}
+
+
+def _admits(schema: Any, value: Any, components: dict) -> bool:
+    """Whether `value` passes the type-level keywords of a JSON schema (type, const, enum, $ref,
+    anyOf/oneOf/allOf). Other keywords (lengths, patterns…) are not checked: when unsure, admit."""
+    if not isinstance(schema, dict):
+        return True
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith(REF.format(model="")):
+        target = components.get(ref.rsplit("/", 1)[1])
+        if target is not None and not _admits(target, value, components):
+            return False
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        allowed = tuple(t for name in types for t in _JSON_TYPES.get(name, (object,)))
+        if isinstance(value, bool) and bool not in allowed and object not in allowed:
+            return False  # True is an int in Python, not a number in JSON
+        if not isinstance(value, allowed):
+            return False
+    if "const" in schema and schema["const"] != value:
+        return False
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    for key in ("anyOf", "oneOf"):
+        if key in schema and not any(_admits(branch, value, components) for branch in schema[key]):
+            return False
+    return all(_admits(part, value, components) for part in schema.get("allOf", ()))
+
+
+def _drop_defaults_the_schema_refuses(spec: dict) -> None:
+    """Remove every `default` that its own schema refuses.
+
+    pydantic writes the Python default as is: an optional field that must not be null when sent
+    (`AvatarUpdate.name: Name = None`) comes out as `{"type": "string", "default": null}`. Such a
+    default tells a client nothing (leaving the field out is what it means) and makes the document
+    invalid OpenAPI, so validators and client generators refuse it. Checking each default against its
+    schema, rather than patching known fields, keeps a future model from bringing the problem back.
+    (The Lambda has no JSON Schema validator, hence `_admits`; the full check is
+    tests/functional/test_openapi_contract.py running openapi-spec-validator.)"""
+    components = spec["components"]["schemas"]
+
+    def schema(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                schema(item)
+        if not isinstance(node, dict):
+            return
+        if "default" in node and not _admits({k: v for k, v in node.items() if k != "default"}, node["default"],
+                                             components):
+            del node["default"]
+        for key, value in node.items():
+            if key == "properties" or key == "$defs":  # maps of names to schemas
+                for sub in value.values():
+                    schema(sub)
+            elif key not in ("default", "const", "enum", "examples", "example"):  # values, not schemas
+                schema(value)
+
+    for component in components.values():
+        schema(component)
+    # In the paths, only the parameters' and bodies' "schema" entries are schemas ("default" there
+    # can be a response code).
+    def operation(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "schema":
+                    schema(value)
+                else:
+                    operation(value)
+        elif isinstance(node, list):
+            for item in node:
+                operation(item)
+
+    operation(spec["paths"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -67,7 +66,9 @@ def test_a_duplicate_job_message_while_the_job_runs_makes_one_provider_call(slow
                                    MessageBody=json.dumps({"userId": user, "generationId": gid}))
     done = poll(lambda: generation(stack, http, gid), lambda g: g["status"] in ("completed", "failed"), timeout=40)
     assert done["status"] == "completed"
-    time.sleep(2)  # the duplicate has long been delivered (3 s visibility): it found the job taken
+    # Wait for every delivery of the duplicate to end (it found the job taken), not a fixed time.
+    idle = poll(lambda: stack.queues_idle("GenerationQueueUrl"), bool, timeout=20, interval=0.1)
+    assert idle, "the generation queue still holds a message"
     calls = [r for r in fake.requests if r["json"]["parameters"].get("seed") == 4242]
     assert len(calls) == 1
 
@@ -83,7 +84,10 @@ def test_a_project_deleted_mid_generation_leaves_no_files(slow_stack):
     gone = poll(lambda: http.get(stack.api(f"/generations/{gid}"), timeout=10).status_code,
                 lambda code: code == 404, timeout=40)
     assert gone == 404
-    time.sleep(6)  # the job's run ends (its image arrives after 4 s) and finds nothing to complete
+    # The job's run ends (its image arrives after 4 s) and finds nothing to complete; the project's
+    # clean-up has run. Wait for both queues to be done rather than a fixed time.
+    idle = poll(lambda: stack.queues_idle("GenerationQueueUrl", "CleanupQueueUrl"), bool, timeout=30, interval=0.1)
+    assert idle, "the generation or clean-up queue still holds a message"
     assert files_of(stack, user) == []
     assert http.get(stack.api("/stats"), timeout=10).json()["activeGenerations"] == 0
 

@@ -229,19 +229,20 @@ def test_lambda_event_and_context_shapes(env, feeder):
 def test_stop_is_prompt_and_finishes_in_flight_batches(env):
     ms, outputs = env
     sqs = sqs_client(env)
-    release = threading.Event()
+    release, blocked = threading.Event(), threading.Event()
     done: list[str] = []
     app = Chalice(app_name="slow")
 
     @app.on_sqs_message(queue="feeder-shape", batch_size=1)
     def slow(event):
         for record in event:
+            blocked.set()
             release.wait(5)
             done.append(record.body)
 
     f = Feeder(app, ms.endpoint_url).start()
     sqs.send_message(QueueUrl=outputs["Shape"], MessageBody="in-flight")
-    time.sleep(1.5)  # received and blocked in the handler
+    assert blocked.wait(15), "the message never reached the handler"  # received and blocked in the handler
     stopper = threading.Thread(target=f.stop)
     started = time.monotonic()
     stopper.start()

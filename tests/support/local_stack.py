@@ -169,6 +169,18 @@ class LocalStack:
 
         return aws.client(service, self.aws_endpoint, self.outputs.get("Region") or aws.REGION)
 
+    def queues_idle(self, *output_keys: str) -> bool:
+        """No message waiting, in flight (received and not yet deleted) or delayed on these queues
+        (named by their outputs key, e.g. "GenerationQueueUrl"): every delivery so far has ended."""
+        sqs = self.client("sqs")
+        counts = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                  "ApproximateNumberOfMessagesDelayed")
+        for key in output_keys:
+            attrs = sqs.get_queue_attributes(QueueUrl=self.outputs[key], AttributeNames=list(counts))["Attributes"]
+            if any(int(attrs.get(name, 0)) for name in counts):
+                return False
+        return True
+
 
 def start_ministack(data_dir: str | os.PathLike, port: int | None = None):
     """ministack alone (no app), persisted under data_dir: `with start_ministack(tmp) as ms: ms.endpoint_url`."""

@@ -30,6 +30,10 @@ def run(hub, monkeypatch, **env) -> tuple[int, list[str]]:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HF_TOKEN", "hf_test")
     monkeypatch.setenv("HF_ENDPOINT", hub.hub_url)
+    # huggingface_hub fetches its agent-harness registry from HF_ENDPOINT once per process (and day):
+    # whichever test runs first in a process (xdist decides) would see that request in its log.
+    # Start every run with the registry already loaded (empty, as when the Hub is unreachable).
+    monkeypatch.setattr("huggingface_hub.utils._detect_agent._registry", {"standardEnvVars": [], "harnesses": {}})
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     lines: list[str] = []

@@ -1,0 +1,108 @@
+// A Node app of Lumiku calling every route of the Avatar Creator API through a client typed from
+// /openapi.json (openapi-typescript + openapi-fetch). Only type-checked (tsc --noEmit, by
+// tests/unit/test_openapi_contract.py), never run: a route, parameter or field that the document
+// no longer describes the way this code uses it is a compile error. The test also checks that every
+// path and method of the document is called here, so a new route must be added below.
+import createClient from "openapi-fetch";
+
+import type { components, paths } from "./api";
+
+type Avatar = components["schemas"]["Avatar"];
+type Generation = components["schemas"]["Generation"];
+type Project = components["schemas"]["Project"];
+
+const API = "/api/apps/avatar-creator";
+
+export async function everyRoute(baseUrl: string, token: string): Promise<void> {
+  const client = createClient<paths>({ baseUrl, headers: { Authorization: `Bearer ${token}` } });
+  const idempotency = { "Idempotency-Key": "lumiku-contract-1" };
+
+  // ---- system -------------------------------------------------------------------------------
+  const health = await client.GET(`${API}/health`);
+  const stage: string | undefined = health.data?.stage;
+  await client.GET(`${API}/openapi.json`);
+
+  // ---- projects -----------------------------------------------------------------------------
+  const created = await client.POST(`${API}/projects`, { body: { name: "Campaign", description: "Spring" } });
+  if (!created.data) throw new Error(`create project: ${created.error?.error.code}`);
+  const project: Project = created.data;
+  const project_id = project.id;
+  const listed = await client.GET(`${API}/projects`, { params: { query: { limit: 10 } } });
+  const next: string | null | undefined = listed.data?.nextCursor;
+  if (next) await client.GET(`${API}/projects`, { params: { query: { cursor: next } } });
+  await client.GET(`${API}/projects/{project_id}`, { params: { path: { project_id } } });
+  await client.PUT(`${API}/projects/{project_id}`, { params: { path: { project_id } }, body: { name: "Campaign 2" } });
+  const avatars = await client.GET(`${API}/projects/{project_id}/avatars`, {
+    params: { path: { project_id }, query: { limit: 24, sourceType: "uploaded", status: "ready", q: "maya" } },
+  });
+  const firstAvatar: Avatar | undefined = avatars.data?.items[0];
+
+  // ---- uploads ------------------------------------------------------------------------------
+  await client.POST(`${API}/projects/{project_id}/avatars/upload`, {
+    params: { path: { project_id } }, body: { name: "maya", contentType: "image/jpeg", size: 123_456 },
+  });
+  await client.POST(`${API}/projects/{project_id}/avatars/uploads`, {
+    params: { path: { project_id } }, body: { files: [{ name: "maya", contentType: "image/png", size: 1 }] },
+  });
+
+  // ---- generation ---------------------------------------------------------------------------
+  const generated = await client.POST(`${API}/projects/{project_id}/avatars/generate`, {
+    params: { path: { project_id }, header: idempotency }, body: { prompt: "a friendly baker", name: "Baker" },
+  });
+  const job: Generation | undefined = generated.data;
+  const generation_id = job?.id ?? "gen_unknown";
+  await client.GET(`${API}/projects/{project_id}/generations`, {
+    params: { path: { project_id }, query: { status: "active", limit: 50 } },
+  });
+  await client.GET(`${API}/generations/{generation_id}`, { params: { path: { generation_id } } });
+  await client.POST(`${API}/generations/{generation_id}/cancel`, { params: { path: { generation_id } } });
+  await client.POST(`${API}/generations/{generation_id}/retry`, { params: { path: { generation_id } } });
+
+  // ---- presets and persona examples ----------------------------------------------------------
+  const presets = await client.GET(`${API}/presets`, { params: { query: { limit: 20 } } });
+  const preset_id = presets.data?.items[0]?.id ?? "pre_unknown";
+  await client.GET(`${API}/presets/{preset_id}`, { params: { path: { preset_id } } });
+  await client.POST(`${API}/presets/{preset_id}/generate`, {
+    params: { path: { preset_id }, header: idempotency }, body: { projectId: project_id },
+  });
+  const examples = await client.GET(`${API}/persona-examples`, { params: { query: { limit: 20 } } });
+  const example_id = examples.data?.items[0]?.id ?? "pex_unknown";
+  await client.POST(`${API}/persona-examples/{example_id}/use`, { params: { path: { example_id } } });
+
+  // ---- one avatar ---------------------------------------------------------------------------
+  const avatar_id = firstAvatar?.id ?? "ava_unknown";
+  const avatar = await client.GET(`${API}/avatars/{avatar_id}`, { params: { path: { avatar_id } } });
+  const status: Avatar["status"] | undefined = avatar.data?.status;
+  if (status === "ready") {
+    await client.PUT(`${API}/avatars/{avatar_id}`, { params: { path: { avatar_id } }, body: { name: "Maya B." } });
+  }
+  await client.POST(`${API}/avatars/{avatar_id}/restyle`, {
+    params: { path: { avatar_id }, header: idempotency }, body: { prompt: "as a watercolour painting" },
+  });
+  await client.POST(`${API}/avatars/{avatar_id}/variations`, {
+    params: { path: { avatar_id }, header: idempotency }, body: {},
+  });
+  await client.POST(`${API}/avatars/{avatar_id}/usage`, {
+    params: { path: { avatar_id } }, body: { appId: "pose-generator", appName: "Pose Generator", action: "pose.generate" },
+  });
+  await client.GET(`${API}/avatars/{avatar_id}/usage-history`, { params: { path: { avatar_id }, query: { limit: 20 } } });
+  await client.GET(`${API}/stats`);
+
+  // ---- webhooks -----------------------------------------------------------------------------
+  const hook = await client.POST(`${API}/webhooks`, {
+    body: { url: "https://lumiku.example/hooks/avatars", events: ["avatar.ready", "generation.completed"] },
+  });
+  const webhook_id = hook.data?.id ?? "whk_unknown";
+  await client.GET(`${API}/webhooks`, { params: { query: { limit: 20 } } });
+  await client.GET(`${API}/webhooks/{webhook_id}`, { params: { path: { webhook_id } } });
+  await client.PUT(`${API}/webhooks/{webhook_id}`, { params: { path: { webhook_id } }, body: { description: "Lumiku" } });
+  await client.GET(`${API}/webhooks/{webhook_id}/deliveries`, { params: { path: { webhook_id }, query: { limit: 20 } } });
+  await client.POST(`${API}/webhooks/{webhook_id}/rotate-secret`, { params: { path: { webhook_id } } });
+  await client.POST(`${API}/webhooks/{webhook_id}/test`, { params: { path: { webhook_id } } });
+  await client.DELETE(`${API}/webhooks/{webhook_id}`, { params: { path: { webhook_id } } });
+
+  // ---- clean up -----------------------------------------------------------------------------
+  await client.DELETE(`${API}/avatars/{avatar_id}`, { params: { path: { avatar_id } } });
+  await client.DELETE(`${API}/projects/{project_id}`, { params: { path: { project_id } } });
+  void stage;
+}
