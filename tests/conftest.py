@@ -13,6 +13,7 @@ import pytest
 # stack, the capacity profile, the local stacks with settings of their own). BENCHMARKS.md.
 LONG_FIRST = (
     "tests/functional/test_invariants.py",
+    "tests/functional/test_job_timing.py",
     "tests/integration/test_package.py",
     "tests/integration/test_packaged_stack.py",
     "tests/functional/test_capacity_profile.py",

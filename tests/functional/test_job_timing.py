@@ -457,6 +457,7 @@ class MessagesBackAtTheLeaseEnd(JobTiming):
     visibility = LEASE
 
 
+@pytest.mark.slow  # a state-machine run: `make test` runs it, `make test-fast` leaves it out
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("machine", [JobTiming, MessagesBackAtTheLeaseEnd], ids=["visibility-720", "visibility-lease"])
 def test_jobs_hold_under_lambda_and_sqs_timing(machine):
