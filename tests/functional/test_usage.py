@@ -354,7 +354,7 @@ def test_stats_numbers(env):
             {"appId": "pose-generator", "appName": "Pose Generator", "count": 5, "lastUsedAt": s["usageByApp"][0]["lastUsedAt"]},
             {"appId": "video-gen", "appName": "Video", "count": 2, "lastUsedAt": s["usageByApp"][1]["lastUsedAt"]},
         ],
-        "activeGenerations": 0,
+        "activeGenerations": 0, "generationsToday": 0,
     }
 
 
@@ -363,7 +363,7 @@ def test_stats_of_a_new_user_are_zero(usage_aws, client):
 
     assert s == {"totalAvatars": 0, "totalProjects": 0, "recentUploads": 0, "totalUsage": 0,
                  "averageUsagePerAvatar": 0, "bySourceType": {"uploaded": 0, "text_to_image": 0, "preset": 0},
-                 "usageByApp": [], "activeGenerations": 0}
+                 "usageByApp": [], "activeGenerations": 0, "generationsToday": 0}
 
 
 def test_stats_average_is_rounded_to_two_decimals(env):
