@@ -52,4 +52,4 @@ def test_uploads_and_generations_store_bytes_and_call_the_provider_once(profile)
     assert worker["requests"]["s3.PutObject"] == 3  # image, thumbnail, display copy and worker["s3_put_bytes"]["images/"] > 100_000
     generation = ops["generation_worker (per generation)"]
     assert generation["provider_calls"] == 1 and generation["provider_megapixels"] == pytest.approx(768 * 1024 / 1e6)
-    assert ops["POST /projects/{id}/avatars/generate"]["sqs"] == {"SendMessage avatar-creator-generations": 1}
+    assert ops["POST /projects/{id}/avatars/generate"]["sqs"] == {"SendMessageBatch avatar-creator-generations": 1}  # one call for every job a request starts
