@@ -154,14 +154,14 @@ def settle(connection: Any, job: "Claim") -> str:
 
 
 def end_as_whole(connection: Any, generation: GenerationModel, code: str, message: str, *,
-                 extra_actions: tuple = ()) -> bool:
+                 extra_actions: tuple = (), claim_token: str | None = None) -> bool:
     """An active job ends whoever holds it: the images still to do fail with this reason (given back
     unless the user caused it). Images already made stay: such a job ends `completed`, so a retry
     never asks for an image that exists."""
     slots = fail_open(slots_of(generation), code, message)
     status = "completed" if any(s["state"] == "done" for s in slots) else "failed"
     return finish(connection, generation, status, from_statuses=ACTIVE, error_code=code, error_message=message,
-                  slots=slots, extra_actions=extra_actions)
+                  slots=slots, extra_actions=extra_actions, claim_token=claim_token)
 
 
 def cancel(connection: Any, generation: GenerationModel) -> bool:

@@ -84,7 +84,7 @@ def run_job(connection: Any, storage: "Storage", settings: "Settings", provider:
         # Runs kept dying before they could end the job: give up as the last attempt would have.
         jobs.end_as_whole(connection, job.generation, generation.error_code or "worker_failed",
                           f"{(generation.error_message or 'The job kept failing').split('; retrying')[0]} "
-                          f"(gave up after {job.attempt - 1} attempts)")
+                          f"(gave up after {job.attempt - 1} attempts)", claim_token=job.token)
         return "failed: attempts used up"
     written: list[str] = []
     try:
@@ -126,7 +126,7 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
         source = _source_image(storage, generation.user_id, request.get("sourceAvatarId"))
         if source is None:
             jobs.end_as_whole(connection, generation, "source_missing",
-                              "The avatar to restyle was deleted or has no image")
+                              "The avatar to restyle was deleted or has no image", claim_token=job.token)
             return "failed: source missing"
     need = image_seconds(settings, classifier=isinstance(checker, safety.Checker))
     provider_seconds = 0.0
@@ -154,7 +154,7 @@ def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", prov
         outcome_of_record = _store_and_record(connection, storage, job, index, outcome, request, written)
         if outcome_of_record == "project gone":
             jobs.end_as_whole(connection, generation, "project_deleted",
-                              "The project was deleted while the avatar was being generated")
+                              "The project was deleted while the avatar was being generated", claim_token=job.token)
             return "project gone"
     _record_summary(job, checker, provider, provider_seconds)
     transient = [s for s in job.slots if s["state"] == "todo" and s.get("failedIn") == job.attempt]
