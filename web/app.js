@@ -214,6 +214,11 @@ async function renderProject(projectId) {
   const uploads = h("div", { class: "uploads", id: "uploads", "aria-live": "polite" });
   const jobs = h("div", { class: "jobs", id: "jobs" });
   const view = { project, grid, rejected, rejectedBox, uploads, jobs, count, title };
+  // The dialogs (avatar.js, generate.js) update this page's cards and jobs through the view, not by
+  // importing this module: the page imports them, so importing it back would make a cycle.
+  view.upsertCard = (avatar, options) => upsertCard(view, avatar, options);
+  view.renderJob = (job) => renderJob(view, job);
+  view.deleteAvatar = (avatar) => deleteAvatar(view, avatar);
   state.view = view;
   const fileInput = h("input", { type: "file", id: "file-input", accept: TYPES.join(","), multiple: true, hidden: true,
     onchange: () => { uploadFiles(view, [...fileInput.files]); fileInput.value = ""; } });
@@ -377,7 +382,7 @@ function watchProcessing(view) {
 }
 
 /** Put an avatar's card where it belongs: rejected uploads in their own box, the rest in the grid. */
-export function upsertCard(view, avatar, { first = false } = {}) {
+function upsertCard(view, avatar, { first = false } = {}) {
   const target = avatar.status === "rejected" ? view.rejected : view.grid;
   const card = avatarCard(view, avatar);
   const existing = document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`);
@@ -458,7 +463,7 @@ async function deleteProject(project) {
   location.hash = "#/";
 }
 
-export async function deleteAvatar(view, avatar) {
+async function deleteAvatar(view, avatar) {
   const ok = await confirmDialog(`Delete “${avatar.name}”?`, "The avatar, its usage history and its image files are removed.");
   if (!ok) return false;
   await call(state.api.delete(`/avatars/${avatar.id}`));
@@ -569,7 +574,7 @@ function jobText(job) {
 const shownJobs = new Set();
 const deletedAvatars = new Set();
 
-export function renderJob(view, job) {
+function renderJob(view, job) {
   const { jobs } = view;
   const existing = jobs.querySelector(`[data-generation-id="${job.id}"]`);
   if (job.status === "completed") {
@@ -616,7 +621,7 @@ export function renderJob(view, job) {
 
 /** Poll the project's active generations while the page is visible — jobs started in another tab or by
  * another app show up too. Fast while something runs, slow when idle, paused while the tab is hidden. */
-export function startPolling(view, { withFailures = false } = {}) {
+function startPolling(view, { withFailures = false } = {}) {
   const { project, jobs } = view;
   const id = (state.pollId = (state.pollId || 0) + 1);
   const since = Date.now() - 10_000;
@@ -675,7 +680,7 @@ async function showStats() {
 }
 
 /** Bars in HTML, not a scaled SVG: labels keep the page's font size at any width. */
-export function barChart(rows) {
+function barChart(rows) {
   const max = Math.max(1, ...rows.map((r) => r.count));
   return h("ul", { class: "chart", "aria-label": "Uses by app" }, rows.map((r) => h("li", {},
     h("span", { class: "bar-label" }, r.appName),

@@ -1,5 +1,4 @@
 // One avatar's dialog: the face, its details (and editing them), the thumbnail crop, usage, and a developer panel.
-import { deleteAvatar, renderJob, upsertCard } from "./app.js";
 import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline, fill, imageCount, pretty, safe, select, state,
   traitInputs, traitSections } from "./core.js";
 import { clearDialogError, closeDialog, h, label, openDialog, toast, when } from "./ui.js";
@@ -26,7 +25,7 @@ export async function showAvatar(view, avatar) {
   const changed = (updated) => {
     fresh = updated;
     document.getElementById("dialog-title").textContent = updated.name;
-    if (document.querySelector(`.avatar-card[data-avatar-id="${updated.id}"]`)) upsertCard(view, updated);
+    if (document.querySelector(`.avatar-card[data-avatar-id="${updated.id}"]`)) view.upsertCard(updated);
   };
 
   function drawPicture() {
@@ -43,13 +42,13 @@ export async function showAvatar(view, avatar) {
           const out = await call(state.api.post(`/avatars/${fresh.id}/variations`, { count: 2 }, { "Idempotency-Key": crypto.randomUUID() }));
           closeDialog();
           toast(`${out.items.length} variations started`, "ok");
-          out.items.forEach((job) => renderJob(view, job));
+          out.items.forEach((job) => view.renderJob(job));
           state.poll?.();
         }) }, "✨ 2 variations"),
         fresh.status === "ready" ? h("button", { type: "button", class: "ghost", id: "restyle-avatar", onclick: drawRestyle }, "🎨 Restyle") : null,
         h("a", { href: fresh.imageUrl, target: "_blank", rel: "noopener", class: "button ghost" }, "Full image"),
         h("button", { type: "button", class: "ghost danger-text", id: "delete-avatar", onclick: safe(async () => {
-          await deleteAvatar(view, fresh);
+          await view.deleteAvatar(fresh);
         }) }, "Delete")));
   }
 
@@ -126,7 +125,7 @@ export async function showAvatar(view, avatar) {
         const job = await call(state.api.post(`/avatars/${fresh.id}/restyle`, body, { "Idempotency-Key": crypto.randomUUID() }));
         closeDialog();
         toast(`Restyling “${fresh.name}”`, "ok");
-        renderJob(view, job);
+        view.renderJob(job);
         state.poll?.();
       } finally { submit.disabled = false; }
     }) },
@@ -269,7 +268,7 @@ function cropEditor(picture, avatar, changed, done) {
     changed(updated);
     // The worker re-makes the thumbnail under a new key within a couple of seconds: then the card shows it.
     setTimeout(() => state.api.get(`/avatars/${avatar.id}`).then((a) => {
-      if (document.querySelector(`.avatar-card[data-avatar-id="${a.id}"]`) && state.view) upsertCard(state.view, a);
+      if (document.querySelector(`.avatar-card[data-avatar-id="${a.id}"]`) && state.view) state.view.upsertCard(a);
     }).catch(() => {}), 2500);
     toast(body ? "Thumbnail crop saved" : "Thumbnail crop reset", "ok");
     done();

@@ -1,5 +1,4 @@
 // The generate dialog: describe a person (from scratch, a persona example or a preset) or pick a preset.
-import { renderJob } from "./app.js";
 import { ATTRIBUTES, call, collect, fill, imageCount, offline, pretty, safe, select, state, traitInputs, traitSections } from "./core.js";
 import { clearDialogError, closeDialog, h, openDialog, toast } from "./ui.js";
 
@@ -82,7 +81,7 @@ export async function showGenerate(view, { preset = null } = {}) {
         : await call(state.api.post(`/projects/${view.project.id}/avatars/generate`, body, { "Idempotency-Key": crypto.randomUUID() }));
       closeDialog();
       toast(`Generating “${body.name}”`, "ok");
-      renderJob(view, job);
+      view.renderJob(job);
       state.poll?.();
     } finally { submit.disabled = false; }
   });
@@ -155,7 +154,7 @@ async function loadGallery(gallery, view, openForm, category = "") {
       const job = await call(state.api.post(`/presets/${preset.id}/generate`, { projectId: view.project.id }, { "Idempotency-Key": crypto.randomUUID() }));
       closeDialog();
       toast(`Generating “${preset.name}”`, "ok");
-      renderJob(view, job);
+      view.renderJob(job);
       state.poll?.();
     } finally { button.disabled = false; }
   });
