@@ -11,6 +11,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist
 
 from chalicelib import clock, vocabulary
 from chalicelib.crops import crop_actions, crop_json
+from chalicelib.generation import spec
 from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, fill_page, iterate_all
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.aws.models import (
@@ -81,6 +82,17 @@ def attribute_fields(avatar: AvatarModel) -> dict:
     return {k: (vocabulary.canonical(k, getattr(a, m)) if a else None) for k, m in _ATTR_TO_MODEL.items()}
 
 
+def image_index(avatar: AvatarModel) -> int | None:
+    """Which image of its generation this avatar is (0–3), so a batch is shown in the order it was
+    asked for: ids of one batch share their time part and differ by a hash, so they sort at random."""
+    if not avatar.generation_id:
+        return None
+    for index in range(spec.MAX_IMAGES):
+        if spec.avatar_id_for(avatar.generation_id, index) == avatar.id:
+            return index
+    return None
+
+
 def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
     return {
         "id": avatar.id,
@@ -103,6 +115,7 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "prompt": avatar.prompt,
         "seed": int(avatar.seed) if avatar.seed is not None else None,
         "generationId": avatar.generation_id,
+        "imageIndex": image_index(avatar),
         "presetId": avatar.preset_id,
         "sourceAvatarId": avatar.source_avatar_id,
         "usageCount": int(avatar.usage_count or 0),
