@@ -1,9 +1,9 @@
 // Avatar Creator page: sign-in, projects, one project (upload, generation jobs, avatars), stats.
 import { Api, ApiError, NetworkError, uploadToS3 } from "./api.js";
 import { showAvatar } from "./avatar.js";
-import { ATTRIBUTES, call, drawnOffline, pretty, safe, select, state } from "./core.js";
+import { ATTRIBUTES, call, drawnOffline, pretty, resignOnError, safe, select, state, urlLifetime } from "./core.js";
 import { showGenerate } from "./generate.js";
-import { confirmDialog, errorText, h, openDialog, showError, toast, when } from "./ui.js";
+import { confirmDialog, errorText, h, historySettled, openDialog, showError, toast, when } from "./ui.js";
 import { renderWebhooks } from "./webhooks.js";
 
 const TOKEN_KEY = "avatar-creator.token";
@@ -72,8 +72,11 @@ function signOut() {
   state.project = null;
   document.getElementById("top-actions").hidden = true;
   document.getElementById("dialog").open && document.getElementById("dialog").close();
-  if (location.hash && location.hash !== "#/") location.hash = "#/";
-  route();
+  // After the closed dialog's history entry is gone, or Back's traversal would undo the navigation.
+  historySettled().then(() => {
+    if (location.hash && location.hash !== "#/") location.hash = "#/";
+    route();
+  });
 }
 
 function renderSignIn() {
@@ -223,14 +226,17 @@ async function renderProject(projectId) {
   const fileInput = h("input", { type: "file", id: "file-input", accept: TYPES.join(","), multiple: true, hidden: true,
     onchange: () => { uploadFiles(view, [...fileInput.files]); fileInput.value = ""; } });
   view.chooseFiles = () => fileInput.click();
+  // Named by its visible words (WCAG 2.5.3 Label in Name: a voice user says what they see), the
+  // formats as its description; the emoji is decoration.
   const drop = h("div", { class: "dropzone", id: "dropzone", tabindex: 0, role: "button",
-    "aria-label": touch() ? "Upload photos: tap to choose photos" : "Upload photos: drop files here or press Enter to choose",
+    "aria-labelledby": "dropzone-label", "aria-describedby": "dropzone-help",
     onclick: () => fileInput.click(), onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fileInput.click(); } },
     ondragover: (e) => { e.preventDefault(); drop.classList.add("over"); },
     ondragleave: () => drop.classList.remove("over"),
     ondrop: (e) => { e.preventDefault(); drop.classList.remove("over"); uploadFiles(view, [...e.dataTransfer.files]); } },
-  h("strong", {}, touch() ? "📷 Tap to choose photos" : "📷 Drop photos here, or click to choose"),
-  h("span", { class: "meta" }, "JPEG, PNG or WebP up to 10 MB, up to 20 at once"), fileInput);
+  h("strong", {}, h("span", { "aria-hidden": "true" }, "📷 "),
+    h("span", { id: "dropzone-label" }, touch() ? "Tap to choose photos" : "Drop photos here, or click to choose")),
+  h("span", { class: "meta", id: "dropzone-help" }, "JPEG, PNG or WebP up to 10 MB, up to 20 at once"), fileInput);
 
   const search = h("input", { id: "search", type: "search", placeholder: "Search by name" });
   const filters = {
@@ -331,6 +337,41 @@ function avatarList(view) {
     // A filtered page can be short: keep filling while the end of the list is still on screen.
     if (mine === generation && cursor && nearBottom()) setTimeout(safe(load), 0);
   }
+  // Presigned image URLs expire (IMAGE_URL_EXPIRY_SECONDS, 900 s by default). A page left open re-reads
+  // the avatars it shows a little before that, and points the thumbnails at the new URLs, so they
+  // never break; a thumbnail that fails anyway re-signs itself (resignOnError).
+  let refreshTimer = null;
+  let refreshAt = Infinity;
+  /** Re-read before the first of these URLs expires (a timer already due sooner stays). */
+  function scheduleRefresh(items) {
+    const url = items.find((a) => a.thumbnailUrl)?.thumbnailUrl;
+    if (!url) return;
+    const lifetime = urlLifetime(url);
+    const at = Date.now() + Math.max(5, lifetime - Math.max(5, Math.min(120, lifetime * 0.2))) * 1000;
+    if (at >= refreshAt) return;
+    clearTimeout(refreshTimer);
+    refreshAt = at;
+    refreshTimer = setTimeout(() => { refreshAt = Infinity; safe(refreshUrls)(); }, at - Date.now());
+  }
+  async function refreshUrls() {
+    if (!view.grid.isConnected) return;
+    const shown = view.grid.querySelectorAll(".avatar-card").length;
+    const fresh = [];
+    let next = null;
+    do {  // the pages already on screen, in big pages (bounded: a huge grid is re-read 500 at most)
+      const q = new URLSearchParams(params);
+      q.set("limit", "100");
+      if (next) q.set("cursor", next);
+      const page = await state.api.get(`/projects/${view.project.id}/avatars?${q}`);
+      fresh.push(...page.items);
+      next = page.nextCursor;
+    } while (next && fresh.length < Math.min(shown, 500));
+    for (const avatar of fresh) {
+      const img = view.grid.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"] .thumb img`);
+      if (img && avatar.thumbnailUrl) img.src = avatar.thumbnailUrl;
+    }
+    scheduleRefresh(fresh);
+  }
   function show(page, replace) {
     if (replace) { view.grid.replaceChildren(); view.rejected.replaceChildren(); }
     for (const avatar of page.items) upsertCard(view, avatar);
@@ -342,7 +383,7 @@ function avatarList(view) {
   }
   new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && safe(load)(), { rootMargin: "400px" }).observe(sentinel);
   return {
-    more, sentinel,
+    more, sentinel, scheduleRefresh,
     filtered: () => params.toString() !== "",
     start(firstPage) {
       show(firstPage, true);
@@ -390,9 +431,23 @@ function upsertCard(view, avatar, { first = false } = {}) {
   else {
     existing?.remove();
     if (first) target.prepend(card); else target.append(card);
+    keepBatchOrder(card);
   }
   if (target === view.grid) view.grid.querySelector("#no-avatars")?.remove();
+  view.list?.scheduleRefresh([avatar]);
   showCount(view);
+}
+
+/** The images of one generation sit together in the order they were asked for (image 1, 2, 3, 4):
+ * their ids share a time part and differ by a hash, so the list's newest-first order mixes them. */
+function keepBatchOrder(card) {
+  const { generationId, imageIndex } = card.dataset;
+  if (!generationId || imageIndex === undefined) return;
+  const siblings = [...card.parentElement.querySelectorAll(`.avatar-card[data-generation-id="${generationId}"]`)]
+    .filter((c) => c !== card && c.dataset.imageIndex !== undefined);
+  const after = siblings.find((c) => Number(c.dataset.imageIndex) > Number(imageIndex));
+  if (after) after.before(card);
+  else if (siblings.length) siblings[siblings.length - 1].after(card);
 }
 
 function avatarCard(view, avatar) {
@@ -413,7 +468,8 @@ function avatarCard(view, avatar) {
   const offlineArt = drawnOffline(avatar);
   const image = avatar.status === "ready"
     ? h("button", { type: "button", class: "thumb", "aria-label": `Open ${avatar.name}`, onclick: open },
-      h("img", { src: avatar.thumbnailUrl, alt: "", width: THUMB, height: THUMB, loading: "lazy", decoding: "async" }),
+      resignOnError(h("img", { src: avatar.thumbnailUrl, alt: "", width: THUMB, height: THUMB, loading: "lazy", decoding: "async" }),
+        avatar.id, (fresh) => fresh.thumbnailUrl),
       offlineArt ? h("span", { class: "ribbon" }, "Offline placeholder") : null)
     : avatar.status === "uploading"
       // Asked for but never sent (a closed tab mid-upload): it will not finish by itself.
@@ -422,7 +478,8 @@ function avatarCard(view, avatar) {
   const badges = ["gender", "ageRange", "style"].filter((k) => avatar[k]).map((k) => h("span", { class: "badge" }, pretty(avatar[k])));
   if (avatar.sourceType === "image_to_image") badges.unshift(h("span", { class: "badge restyled" }, "Restyled"));
   if (avatar.status !== "ready") badges.unshift(h("span", { class: "badge status" }, avatar.status === "uploading" ? "Not uploaded" : "Processing"));
-  return h("article", { class: "card avatar-card", dataset: { avatarId: avatar.id, status: avatar.status, source: avatar.sourceType } },
+  return h("article", { class: "card avatar-card", dataset: { avatarId: avatar.id, status: avatar.status, source: avatar.sourceType,
+    generationId: avatar.generationId || undefined, imageIndex: avatar.imageIndex ?? undefined } },
     image,
     h("div", { class: "body" },
       h("h3", { class: "name", title: avatar.name }, ai ? h("span", { class: "ai", title: "AI generated", "aria-label": "AI generated" }, "✨") : null,
@@ -460,6 +517,7 @@ async function deleteProject(project) {
   if (!ok) return;
   await call(state.api.delete(`/projects/${project.id}`));
   toast(`Deleted “${project.name}”`, "ok");
+  await historySettled();
   location.hash = "#/";
 }
 

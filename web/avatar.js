@@ -1,5 +1,5 @@
 // One avatar's dialog: the face, its details (and editing them), the thumbnail crop, usage, and a developer panel.
-import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline, fill, imageCount, pretty, safe, select, state,
+import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline, fill, imageCount, pretty, resignOnError, safe, select, state,
   traitInputs, traitSections } from "./core.js";
 import { clearDialogError, closeDialog, h, label, openDialog, toast, when } from "./ui.js";
 
@@ -31,8 +31,8 @@ export async function showAvatar(view, avatar) {
   function drawPicture() {
     picture.replaceChildren(
       h("figure", { class: "face" },
-        h("img", { class: "preview", src: displayUrl(fresh), alt: `Picture of ${fresh.name}`,
-          width: fresh.width || null, height: fresh.height || null }),
+        resignOnError(h("img", { class: "preview", src: displayUrl(fresh), alt: `Picture of ${fresh.name}`,
+          width: fresh.width || null, height: fresh.height || null }), fresh.id, displayUrl),
         drawnOffline(fresh) ? h("figcaption", { class: "note warn", id: "offline-caption" },
           h("strong", {}, "Offline placeholder. "), "This stack has no image provider, so this picture was drawn locally instead of by FLUX.") : null),
       h("div", { class: "row" },

@@ -103,6 +103,25 @@ const FORM_LABELS = { personaName: "Name", personaAge: "Age", personaPersonality
   hairColor: "Hair colour", eyeColor: "Eyes", skinTone: "Skin tone" };
 const labelFor = (key) => FORM_LABELS[key] || pretty(key);
 
+/** How long a presigned URL lives, in seconds (its X-Amz-Expires; the API's default otherwise). */
+export function urlLifetime(url) {
+  try { return Number(new URL(url).searchParams.get("X-Amz-Expires")) || 900; } catch { return 900; }
+}
+
+/** An avatar image whose URL has expired (a page left open, a laptop woken up) asks the API for a
+ * fresh one, once: `pick` takes the URL from the avatar JSON. Returns the image. */
+export function resignOnError(img, avatarId, pick) {
+  img.addEventListener("error", async () => {
+    if (img.dataset.resigned || !state.api) return;
+    img.dataset.resigned = "1";
+    try {
+      const url = pick(await state.api.get(`/avatars/${avatarId}`));
+      if (url) { img.removeAttribute("src"); img.src = url; }
+    } catch { /* deleted meanwhile, or offline: the broken image stays */ }
+  });
+  return img;
+}
+
 /** Image shown for an avatar: the cropped display copy when the API has one. */
 export const displayUrl = (avatar) => avatar.displayUrl || avatar.imageUrl;
 

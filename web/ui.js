@@ -51,9 +51,36 @@ function raise(box) {
 const dialog = () => document.getElementById("dialog");
 export const dialogOpen = () => dialog().open;
 
+// Back closes the open dialog (it used to stay open over the page Back led to). Opening a dialog
+// pushes a history entry with the same URL, so Back pops it (no hashchange, no route) and closes the
+// dialog; a dialog closed any other way takes its entry back off, so the next Back leaves the page.
+let dialogEntry = null;      // the history.state our open dialog pushed
+let leaving = Promise.resolve();  // settles once a history.back() we made has been handled
+let skipPop = null;
+window.addEventListener("popstate", () => {
+  if (skipPop) { const done = skipPop; skipPop = null; done(); return; }
+  if (dialogEntry && dialog().open) { dialogEntry = null; dialog().close(); }
+});
+
+function forgetDialogEntry() {
+  if (dialogEntry && history.state?.dialog === dialogEntry.dialog) {
+    leaving = new Promise((resolve) => { skipPop = resolve; });
+    history.back();
+  }
+  dialogEntry = null;
+}
+
+/** Resolves once the dialog's history entry is gone: navigate after it, or Back's traversal would
+ * land after (and undo) the navigation. */
+export const historySettled = () => leaving;
+
 /** Open the dialog with `content` (a node); resolves when it closes. */
 export function openDialog(title, content, { wide = false, onclose = null } = {}) {
   const d = dialog();
+  if (!d.open) {
+    dialogEntry = { dialog: crypto.randomUUID() };
+    history.pushState({ ...(history.state || {}), ...dialogEntry }, "");
+  }
   const box = document.getElementById("toasts");
   if (box.parentElement === d) document.body.append(box);
   d.replaceChildren(h("div", { class: "dialog-body" },
@@ -66,6 +93,7 @@ export function openDialog(title, content, { wide = false, onclose = null } = {}
   if (!d.open) d.showModal();
   if (box.children.length) { d.append(box); raise(box); }  // toasts already up stay readable above the backdrop
   return new Promise((resolve) => d.addEventListener("close", () => {
+    forgetDialogEntry();
     if (box.parentElement === d) { document.body.append(box); if (box.children.length) raise(box); }
     onclose?.();
     resolve(d.returnValue);
@@ -92,12 +120,14 @@ export function clearDialogError() {
 /** A confirm dialog that says what will happen; resolves true on confirm. */
 export async function confirmDialog(title, text, confirmLabel = "Delete") {
   let confirmed = false;
-  const yes = h("button", { type: "button", class: "danger", onclick: () => { confirmed = true; closeDialog(); } }, confirmLabel);
+  const yes = h("button", { type: "button", class: "danger", id: "confirm-yes", onclick: () => { confirmed = true; closeDialog(); } }, confirmLabel);
+  const no = h("button", { type: "button", class: "ghost", id: "confirm-no", onclick: () => closeDialog() }, "Cancel");
   const body = h("div", { class: "stack" },
     h("p", {}, text),
-    h("div", { class: "row" }, yes, h("button", { type: "button", class: "ghost", onclick: () => closeDialog() }, "Cancel")));
+    h("div", { class: "row" }, yes, no));
   const closed = openDialog(title, body);
-  yes.focus();
+  // Focus the safe choice: an Enter pressed out of habit must not delete anything.
+  no.focus();
   await closed;
   return confirmed;
 }

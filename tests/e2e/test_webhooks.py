@@ -228,7 +228,7 @@ def test_deleting_a_webhook_asks_first_and_removes_it(page, user, local_stack):
     card(page, "Remove me").get_by_role("button", name="Delete — Remove me").click()
     expect(page.locator("#dialog-title")).to_have_text("Delete this webhook?")
     expect(page.locator("dialog")).to_contain_text("http://127.0.0.1:9/gone")
-    expect(page.locator("dialog button.danger")).to_be_focused()
+    expect(page.locator("#confirm-no")).to_be_focused()  # issue 28 #12: the safe choice first
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator(".webhook-card")).to_have_count(2)
     card(page, "Remove me").get_by_role("button", name="Delete — Remove me").click()

@@ -1,0 +1,159 @@
+"""Issue 28 (the page as a gallery): thumbnails that outlive their URLs, one attribute vocabulary, Back
+closing the dialog, a visible focus ring on thumbnails, a batch in order, the safe choice focused."""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import DESKTOP, create_project, sign_in, uploaded_avatar, watch_errors
+from tests.support import images as img
+
+API = "/api/apps/avatar-creator"
+SHORT_EXPIRY = 60  # seconds: the short-lived URLs of the expiry tests
+
+
+@pytest.fixture(scope="module")
+def short_url_stack(tmp_path_factory):
+    """A stack of its own whose image URLs live 60 s (IMAGE_URL_EXPIRY_SECONDS), not 900."""
+    from tests.support.local_stack import LocalStack
+
+    stack = LocalStack(tmp_path_factory.mktemp("short-urls"), env={"IMAGE_URL_EXPIRY_SECONDS": str(SHORT_EXPIRY)}).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def project_id(page) -> str:
+    return page.evaluate("location.hash").split("/")[-1]
+
+
+LIST = re.compile(r"/projects/[\w-]+/avatars\?")
+
+
+def test_thumbnails_are_re_signed_before_their_urls_expire(browser, short_url_stack, user, tmp_path):
+    context = browser.new_context(viewport=DESKTOP, base_url=short_url_stack.outputs["ApiUrl"])
+    context.set_default_timeout(15_000)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        watch_errors(page, errors)
+        # The page's clock, not a sleep: it runs at real speed until the test moves it forward.
+        page.clock.install()
+        sign_in(page, user)
+        create_project(page, "Left open")
+        thumb = uploaded_avatar(page, tmp_path, "Tari").locator(".thumb img")
+        assert f"X-Amz-Expires={SHORT_EXPIRY}" in thumb.get_attribute("src")
+        # WHEN the page has been open as long as its URLs live
+        with page.expect_response(lambda r: LIST.search(r.url) is not None) as listed:
+            page.clock.fast_forward(SHORT_EXPIRY * 1000)
+        # THEN it re-read the list before they expired, and the thumbnail uses the new URL (and loads)
+        fresh = next(a for a in listed.value.json()["items"] if a["name"] == "Tari")
+        expect(thumb).to_have_attribute("src", fresh["thumbnailUrl"])
+        expect(thumb).to_have_js_property("complete", True)
+        assert thumb.evaluate("img => img.naturalWidth") > 0
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_a_thumbnail_that_fails_to_load_re_signs_itself_once(page, user, tmp_path):
+    sign_in(page, user)
+    create_project(page, "Expired")
+    card = uploaded_avatar(page, tmp_path, "Bayu")
+    avatar_id = card.get_attribute("data-avatar-id")
+    page.reload()  # the thumbnail is loaded again: this time its URL "has expired" (S3 answers 403)
+    refused: list[str] = []
+
+    def expired(route):
+        refused.append(route.request.url)
+        route.fulfill(status=403, body="<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")
+
+    page.route(re.compile(r"/thumbs/"), expired, times=1)
+    with page.expect_response(lambda r: r.url.endswith(f"/avatars/{avatar_id}")):
+        page.reload()
+    thumb = page.locator(f'.avatar-card[data-avatar-id="{avatar_id}"] .thumb img')
+    expect(thumb).to_have_attribute("data-resigned", "1")
+    expect(thumb).to_have_js_property("complete", True)
+    assert thumb.evaluate("img => img.naturalWidth") > 0 and len(refused) == 1
+
+
+def test_presets_filters_and_badges_share_one_vocabulary(page, user, local_stack, tmp_path):
+    sign_in(page, user)
+    create_project(page, "Words")
+    # Every preset's gender, age range and style is a value the page's filters and forms offer.
+    words = page.evaluate("async () => (await import('./core.js')).ATTRIBUTES")
+    token = local_stack.token(user)
+    presets, cursor = [], None
+    while True:
+        resp = local_stack.request("GET", f"{API}/presets?limit=100" + (f"&cursor={cursor}" if cursor else ""), token=token)
+        presets += resp.json()["items"]
+        cursor = resp.json().get("nextCursor")
+        if not cursor:
+            break
+    assert presets
+    for preset in presets:
+        for key in ("gender", "ageRange", "style"):
+            assert preset[key] is None or preset[key] in words[key], (preset["id"], key, preset[key])
+    # An avatar sent with the presets' old words is found by "Sporty" and badged in words.
+    card = uploaded_avatar(page, tmp_path, "Dewi")
+    avatar_id = card.get_attribute("data-avatar-id")
+    resp = local_stack.request("PUT", f"{API}/avatars/{avatar_id}", {"style": "sports", "ageRange": "young_adult"}, token=token)
+    assert resp.status == 200, resp
+    page.select_option("#filter-style", "sporty")
+    expect(page.locator("#avatar-grid .avatar-card")).to_have_count(1)
+    expect(page.locator("#avatar-grid .avatar-card .badge")).to_contain_text(["Young adult", "Sporty"])
+
+
+def test_back_closes_the_avatar_dialog_and_stays_on_the_project(page, user, tmp_path):
+    sign_in(page, user)
+    create_project(page, "Back")
+    card = uploaded_avatar(page, tmp_path, "Sari")
+    card.locator(".thumb").click()
+    expect(page.locator("dialog[open] #dialog-title")).to_have_text("Sari")
+    page.go_back()
+    expect(page.locator("dialog[open]")).to_have_count(0)
+    expect(page.locator("#project-title")).to_have_text("Back")
+    # A dialog closed by its ✕ leaves no entry behind: the next Back goes to the projects list.
+    card.locator(".thumb").click()
+    page.locator("dialog[open]").get_by_role("button", name="Close").click()
+    expect(page.locator("dialog[open]")).to_have_count(0)
+    page.go_back()
+    expect(page.locator("#create-project")).to_be_visible()
+    expect(page.locator("dialog[open]")).to_have_count(0)
+
+
+def test_a_focused_thumbnail_shows_its_focus_ring_over_the_image(page, user, tmp_path):
+    from PIL import Image
+
+    sign_in(page, user)
+    create_project(page, "Focus")
+    thumb = uploaded_avatar(page, tmp_path, "Wulan").locator(".thumb")
+    thumb.focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")  # by keyboard, so :focus-visible applies
+    expect(thumb).to_be_focused()
+    shot = Image.open(io.BytesIO(thumb.screenshot(animations="disabled", path="test-artifacts/e2e/thumb-focus.png"))).convert("RGB")
+    focus = page.evaluate("() => getComputedStyle(document.documentElement).getPropertyValue('--focus').trim()")
+    want = tuple(int(focus[i:i + 2], 16) for i in (1, 3, 5))
+    w, h = shot.size
+    for x, y in ((1, h // 2), (w - 2, h // 2), (w // 2, 1), (w // 2, h - 2)):  # each edge, inside the button
+        got = shot.getpixel((x, y))
+        assert all(abs(a - b) <= 40 for a, b in zip(got, want)), (x, y, got, want)
+
+
+def test_a_batch_of_four_keeps_its_order_after_a_reload(page, user, local_stack):
+    sign_in(page, user)
+    create_project(page, "Batch")
+    resp = local_stack.request("POST", f"{API}/projects/{project_id(page)}/avatars/generate",
+                               {"prompt": "smiling batik designer in a bright studio", "name": "Dewi", "numImages": 4},
+                               token=local_stack.token(user))
+    assert resp.status == 202, resp
+    names = page.locator('#avatar-grid .avatar-card[data-status="ready"] h3 .ellipsis')
+    expect(names).to_have_count(4, timeout=60_000)
+    expect(names).to_have_text(["Dewi (1)", "Dewi (2)", "Dewi (3)", "Dewi (4)"])
+    page.reload()
+    expect(names).to_have_text(["Dewi (1)", "Dewi (2)", "Dewi (3)", "Dewi (4)"])
