@@ -338,8 +338,20 @@ async function showDeliveries(webhook) {
     table, empty, more), { wide: true });
   await load(false);
   refresh.focus();
+  // While open (and the tab visible) the newest attempts keep coming in by themselves: a test event
+  // sent, a retry made. Only the first page is re-read; once "Load more" was used, Refresh does it.
+  let pages = 1;
+  more.addEventListener("click", () => { pages += 1; });
+  const tick = async () => {
+    if (!table.isConnected) return;
+    if (document.visibilityState === "visible" && pages === 1) await load(false).catch(() => {});
+    if (table.isConnected) setTimeout(tick, DELIVERIES_EVERY_MS);
+  };
+  setTimeout(tick, DELIVERIES_EVERY_MS);
   await closed;
 }
+
+const DELIVERIES_EVERY_MS = 3000;
 
 function deliveryRow(d) {
   const result = d.statusCode ? `HTTP ${d.statusCode}` : d.error || "—";

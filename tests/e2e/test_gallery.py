@@ -60,22 +60,24 @@ def test_thumbnails_are_re_signed_before_their_urls_expire(browser, short_url_st
     assert not errors, errors
 
 
-def test_a_thumbnail_that_fails_to_load_re_signs_itself_once(page, user, tmp_path):
+def test_a_thumbnail_that_fails_to_load_re_signs_itself_once(new_page, user, tmp_path):
+    page = new_page()
     sign_in(page, user)
     create_project(page, "Expired")
-    card = uploaded_avatar(page, tmp_path, "Bayu")
-    avatar_id = card.get_attribute("data-avatar-id")
-    page.reload()  # the thumbnail is loaded again: this time its URL "has expired" (S3 answers 403)
+    avatar_id = uploaded_avatar(page, tmp_path, "Bayu").get_attribute("data-avatar-id")
+    # Another browser (no image cache) opens the project; its first thumbnail request "has expired".
+    later = new_page()
     refused: list[str] = []
 
     def expired(route):
         refused.append(route.request.url)
         route.fulfill(status=403, body="<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")
 
-    page.route(re.compile(r"/thumbs/"), expired, times=1)
-    with page.expect_response(lambda r: r.url.endswith(f"/avatars/{avatar_id}")):
-        page.reload()
-    thumb = page.locator(f'.avatar-card[data-avatar-id="{avatar_id}"] .thumb img')
+    later.route(re.compile(r"/thumbs/"), expired, times=1)
+    sign_in(later, user)
+    with later.expect_response(lambda r: r.url.endswith(f"/avatars/{avatar_id}")):
+        later.locator(".project-card", has_text="Expired").click()
+    thumb = later.locator(f'.avatar-card[data-avatar-id="{avatar_id}"] .thumb img')
     expect(thumb).to_have_attribute("data-resigned", "1")
     expect(thumb).to_have_js_property("complete", True)
     assert thumb.evaluate("img => img.naturalWidth") > 0 and len(refused) == 1
@@ -157,3 +159,22 @@ def test_a_batch_of_four_keeps_its_order_after_a_reload(page, user, local_stack)
     expect(names).to_have_text(["Dewi (1)", "Dewi (2)", "Dewi (3)", "Dewi (4)"])
     page.reload()
     expect(names).to_have_text(["Dewi (1)", "Dewi (2)", "Dewi (3)", "Dewi (4)"])
+
+
+def test_no_match_offers_clear_filters_and_rejected_uploads_stay_under_a_filter(page, user, tmp_path):
+    sign_in(page, user)
+    create_project(page, "Filters")
+    photo, bad = tmp_path / "rina.jpg", tmp_path / "notes.png"
+    photo.write_bytes(img.jpeg(600, 800))
+    bad.write_bytes(img.text_as_png())
+    page.set_input_files("#file-input", [str(photo), str(bad)])
+    expect(page.locator('#avatar-grid .avatar-card[data-status="ready"]')).to_have_count(1, timeout=20_000)
+    expect(page.locator('#rejected .avatar-card')).to_have_count(1, timeout=20_000)
+    page.select_option("#filter-style", "sporty")
+    expect(page.locator("#no-avatars")).to_contain_text("No avatars match")
+    expect(page.locator("#rejected")).to_be_visible()
+    expect(page.locator('#rejected .avatar-card')).to_have_count(1)
+    page.click("#clear-filters")
+    expect(page.locator("#filter-style")).to_have_value("")
+    expect(page.locator('#avatar-grid .avatar-card[data-status="ready"]')).to_have_count(1)
+    expect(page.locator("#search")).to_be_focused()
