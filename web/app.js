@@ -238,10 +238,9 @@ async function renderProject(projectId) {
   const fileInput = h("input", { type: "file", id: "file-input", accept: TYPES.join(","), multiple: true, hidden: true,
     onchange: () => { uploadFiles(view, [...fileInput.files]); fileInput.value = ""; } });
   view.chooseFiles = () => fileInput.click();
-  // Named by its visible words (WCAG 2.5.3 Label in Name: a voice user says what they see), the
-  // formats as its description; the emoji is decoration.
+  // Named by its content, so the name holds every word it shows (WCAG 2.5.3 Label in Name: a voice
+  // user says what they see; an aria-label with other words failed it); the emoji is decoration.
   const drop = h("div", { class: "dropzone", id: "dropzone", tabindex: 0, role: "button",
-    "aria-labelledby": "dropzone-label", "aria-describedby": "dropzone-help",
     onclick: () => fileInput.click(), onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fileInput.click(); } },
     ondragover: (e) => { e.preventDefault(); drop.classList.add("over"); },
     ondragleave: () => drop.classList.remove("over"),
@@ -487,9 +486,12 @@ function avatarCard(view, avatar) {
   }
   const offlineArt = drawnOffline(avatar);
   const image = avatar.status === "ready"
-    ? h("button", { type: "button", class: "thumb", "aria-label": t("action.open_named", { name: avatar.name }), onclick: open },
-      resignOnError(h("img", { src: avatar.thumbnailUrl, alt: "", width: THUMB, height: THUMB, loading: "lazy", decoding: "async" }),
-        avatar.id, (fresh) => fresh.thumbnailUrl),
+    // The ribbon sits beside the button, not in it: the button's name ("Open Fitri") must hold all the
+    // words it shows (WCAG 2.5.3 Label in Name).
+    ? h("div", { class: "thumb-wrap" },
+      h("button", { type: "button", class: "thumb", "aria-label": t("action.open_named", { name: avatar.name }), onclick: open },
+        resignOnError(h("img", { src: avatar.thumbnailUrl, alt: "", width: THUMB, height: THUMB, loading: "lazy", decoding: "async" }),
+          avatar.id, (fresh) => fresh.thumbnailUrl)),
       offlineArt ? h("span", { class: "ribbon" }, t("card.offline")) : null)
     : avatar.status === "uploading"
       // Asked for but never sent (a closed tab mid-upload): it will not finish by itself.

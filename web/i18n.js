@@ -57,7 +57,7 @@ export const date = (value) => new Intl.DateTimeFormat(current, { dateStyle: "me
 /** "3 min ago" / "3 menit yang lalu", in the page's language. */
 export function ago(seconds) {
   const words = new Intl.RelativeTimeFormat(current, { numeric: "auto" });
-  if (seconds < 60) return words.format(0, "second");
+  if (seconds < 60) return t("time.just_now");
   if (seconds < 3600) return words.format(-Math.floor(seconds / 60), "minute");
   return words.format(-Math.floor(seconds / 3600), "hour");
 }
