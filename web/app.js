@@ -509,7 +509,7 @@ function avatarCard(view, avatar) {
       h("div", { class: "badges" }, badges.length ? badges : h("span", { class: "meta" }, t("card.no_attributes"))),
       h("p", { class: "meta usage" }, avatar.usageCount ? t("card.used", { count: avatar.usageCount, when: when(avatar.lastUsedAt) }) : t("card.not_used")),
       h("div", { class: "row card-actions" },
-        avatar.status === "ready" ? h("button", { type: "button", class: "ghost small", "aria-label": t("action.edit_named", { name: avatar.name }), onclick: open }, t("action.edit")) : null,
+        avatar.status === "ready" ? h("button", { type: "button", class: "ghost small", "aria-label": t("action.edit_named", { name: avatar.name }), onclick: safe(() => showAvatar(view, avatar, { edit: true })) }, t("action.edit")) : null,
         h("button", { type: "button", class: "ghost small", "aria-label": t("action.delete_named", { name: avatar.name }),
           onclick: safe(() => deleteAvatar(view, avatar)) }, t("action.delete")))));
 }
@@ -577,7 +577,8 @@ async function uploadFiles(view, files) {
       rows.forEach((row) => row.fail(t("upload.not_uploaded", { reason: errorText(error) })));
       continue;
     }
-    await Promise.all(created.items.map((item, k) => sendOne(view, item, batch[k], rows[k])));
+    const outcomes = await Promise.all(created.items.map((item, k) => sendOne(view, item, batch[k], rows[k])));
+    sayBatch(view, outcomes.filter(Boolean));
   }
 }
 
@@ -615,13 +616,33 @@ async function sendOne(view, item, file, row) {
     const avatar = await waitForAvatar(item.avatar.id);
     row.row.remove();
     upsertCard(view, avatar, { first: true });
-    if (avatar.status === "ready") toast(t("upload.ready", { file: file.name }), "ok");
-    else if (avatar.status === "rejected") toast(t("upload.rejected", { file: file.name, reason: avatar.statusReason || "" }), "error");
-    else { toast(t("upload.still_processing", { file: file.name })); watchProcessing(view); }
+    if (avatar.status !== "ready" && avatar.status !== "rejected") watchProcessing(view);
     await refreshCounts(view);
+    return { file, avatar };
   } catch (error) {
     row.fail(errorText(error));
+    return null;
   }
+}
+
+/** One toast for a batch, not one per file (20 photos made 20 toasts): how many are ready, rejected
+ * (their cards say why) or still being checked; a batch of one names its file. */
+function sayBatch(view, outcomes) {
+  if (!outcomes.length) return;
+  const by = (status) => outcomes.filter((o) => o.avatar.status === status);
+  const ready = by("ready"), rejected = by("rejected");
+  const waiting = outcomes.length - ready.length - rejected.length;
+  if (outcomes.length === 1) {
+    const [{ file, avatar }] = outcomes;
+    if (avatar.status === "ready") toast(t("upload.ready", { file: file.name }), "ok");
+    else if (avatar.status === "rejected") toast(t("upload.rejected", { file: file.name, reason: avatar.statusReason || "" }), "error");
+    else toast(t("upload.still_processing", { file: file.name }));
+    return;
+  }
+  const parts = [ready.length && t("upload.batch_ready", { count: ready.length }),
+    rejected.length && t("upload.batch_rejected", { count: rejected.length }),
+    waiting && t("upload.batch_waiting", { count: waiting })].filter(Boolean);
+  toast(parts.join(" · "), rejected.length ? "error" : "ok");
 }
 
 async function waitForAvatar(id, timeoutMs = 30000) {
@@ -758,8 +779,11 @@ async function showStats() {
   const tiles = [[t("stats.projects"), s.totalProjects], [t("stats.avatars"), s.totalAvatars], [t("source.uploaded"), s.bySourceType.uploaded],
     [t("source.text_to_image"), s.bySourceType.text_to_image], [t("stats.from_presets"), s.bySourceType.preset], [t("stats.recent_uploads"), s.recentUploads],
     [t("stats.total_uses"), s.totalUsage], [t("stats.uses_per_avatar"), s.averageUsagePerAvatar], [t("stats.generating"), s.activeGenerations]]
-    .map(([text, value]) => h("div", { class: "tile" }, h("b", {}, value), h("span", {}, text)));
-  openDialog(t("stats.title"), h("div", { id: "stats", class: "stack" }, h("div", { class: "stat-tiles" }, tiles),
+    // Zeros say nothing: a tile shows only what has happened (a new account sees the next step instead).
+    .filter(([, value]) => Number(value) > 0)
+    .map(([text, value]) => h("div", { class: "tile" }, h("b", {}, number(Number(value), { maximumFractionDigits: 1 })), h("span", {}, text)));
+  const start = h("div", { class: "empty-state", id: "stats-empty" }, h("h2", {}, t("stats.empty_title")), h("p", {}, t("stats.empty_text")));
+  openDialog(t("stats.title"), h("div", { id: "stats", class: "stack" }, tiles.length ? h("div", { class: "stat-tiles" }, tiles) : start,
     h("h3", {}, t("stats.usage_by_app")), s.usageByApp.length ? barChart(s.usageByApp) : h("p", { class: "empty" }, t("stats.no_usage"))));
 }
 

@@ -1,6 +1,6 @@
 // One avatar's dialog: the face, its details (and editing them), the thumbnail crop, usage, and a developer panel.
 import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline, fill, imageCount, pretty, resignOnError, safe, select, state,
-  traitInputs, traitSections } from "./core.js";
+  personaNameFor, traitInputs, traitSections } from "./core.js";
 import { dateTime, number, t } from "./i18n.js";
 import { clearDialogError, closeDialog, h, label, openDialog, rich, toast, when } from "./ui.js";
 
@@ -18,7 +18,8 @@ export const restyles = () => [
   ["pixel-art", t("restyle.pixel"), "pixel art portrait, limited palette, crisp pixels"],
 ];
 
-export async function showAvatar(view, avatar) {
+/** One avatar's dialog; `edit` opens it on the form (the card's Edit button), not on the details. */
+export async function showAvatar(view, avatar, { edit = false } = {}) {
   let fresh = await call(state.api.get(`/avatars/${avatar.id}`));
   const picture = h("div", { class: "detail-image" });
   const info = h("div", { class: "detail-info" });
@@ -80,7 +81,9 @@ export async function showAvatar(view, avatar) {
     const form = h("form", { id: "avatar-form", class: "stack", onsubmit: safe(async (event) => {
       event.preventDefault();
       clearDialogError();
-      const updated = await call(state.api.put(`/avatars/${fresh.id}`, collect(inputs, { clear: true })));
+      const body = collect(inputs, { clear: true });
+      body.personaName = personaNameFor(fresh, body.name);
+      const updated = await call(state.api.put(`/avatars/${fresh.id}`, body));
       changed(updated);
       toast(t("avatar.saved"), "ok");
       drawFacts();
@@ -170,7 +173,8 @@ export async function showAvatar(view, avatar) {
   drawPicture();
   drawFacts();
   openDialog(fresh.name, h("div", { class: "avatar-detail" }, picture, info), { wide: true });
-  document.getElementById("edit-avatar")?.focus({ preventScroll: true });  // the face stays in view on a phone
+  if (edit) drawForm();
+  else document.getElementById("edit-avatar")?.focus({ preventScroll: true });  // the face stays in view on a phone
   await loadHistory(fresh.id, history);
 }
 

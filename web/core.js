@@ -49,10 +49,10 @@ export function select(id, options, value = "", attrs = {}) {
 /** How many images one job makes (the API takes 1–4; each becomes its own avatar). */
 export const imageCount = (id) => select(id, [1, 2, 3, 4].map((n) => [String(n), t("count.images", { count: n })]), "1");
 
-/** Persona and look inputs shared by the generate form and the edit form (ids prefixed). */
+/** Persona and look inputs shared by the generate form and the edit form (ids prefixed). The persona's
+ * name is not one of them: the forms have one name field, the avatar's (see personaNameFor). */
 export function traitInputs(prefix) {
   const inputs = {
-    personaName: h("input", { id: `${prefix}-persona-name`, maxlength: 100, autocomplete: "off" }),
     personaAge: h("input", { id: `${prefix}-persona-age`, type: "number", min: 1, max: 120, inputmode: "numeric" }),
     personaPersonality: h("input", { id: `${prefix}-persona-personality`, placeholder: t("form.personality_placeholder") }),
     personaBackground: h("textarea", { id: `${prefix}-persona-background`, rows: 2, maxlength: 1000,
@@ -92,7 +92,7 @@ export function traitSections(inputs) {
   const field = (key, wide = false) => h("label", { class: wide ? "span-all" : null }, h("span", {}, labelFor(key)), inputs[key]);
   return [
     h("fieldset", { class: "section" }, h("legend", {}, t("form.persona")),
-      h("div", { class: "form-grid" }, field("personaName"), field("personaAge"), field("personaPersonality", true),
+      h("div", { class: "form-grid" }, field("personaAge"), field("personaPersonality", true),
         field("personaBackground", true))),
     h("fieldset", { class: "section" }, h("legend", {}, t("form.look")),
       h("div", { class: "form-grid" }, Object.keys(ATTRIBUTES).map((k) => field(k)))),
@@ -119,6 +119,13 @@ export function resignOnError(img, avatarId, pick) {
     } catch { /* deleted meanwhile, or offline: the broken image stays */ }
   });
   return img;
+}
+
+/** The persona's name a form sends with its one name field: a persona named like its avatar (or not
+ * named) follows the new name; one named apart (a preset "Corporate Executive" whose persona is
+ * "Sarah") keeps its own. */
+export function personaNameFor(before, name) {
+  return !before.personaName || before.personaName === before.name ? name : before.personaName;
 }
 
 /** Image shown for an avatar: the cropped display copy when the API has one. */

@@ -1,5 +1,6 @@
 // The generate dialog: describe a person (from scratch, a persona example or a preset) or pick a preset.
-import { ATTRIBUTES, call, collect, fill, imageCount, offline, pretty, safe, select, state, traitInputs, traitSections } from "./core.js";
+import { ATTRIBUTES, call, collect, fill, imageCount, offline, personaNameFor, pretty, safe, select, state, traitInputs,
+  traitSections } from "./core.js";
 import { t } from "./i18n.js";
 import { clearDialogError, closeDialog, h, openDialog, rich, toast } from "./ui.js";
 
@@ -59,9 +60,13 @@ export async function showGenerate(view, { preset = null } = {}) {
     ...traitInputs("gen"),
   };
   let fromPresetId = preset?.id || null;
+  // What the form was filled from (a preset, a persona example): its persona's name goes with the one
+  // name field unless the person types another (personaNameFor).
+  let origin = preset ? fromPreset(preset) : {};
   const presetNote = h("p", { class: "note", id: "preset-note", hidden: !preset });
   const setPreset = (p) => {
     fromPresetId = p?.id || null;
+    if (!p) origin = {};
     presetNote.hidden = !p;
     presetNote.replaceChildren(...(p ? [...rich("generate.from_preset", { preset: h("strong", {}, p.name) }), " ",
       h("button", { type: "button", class: "link", onclick: () => setPreset(null) }, t("generate.scratch"))] : []));
@@ -78,6 +83,7 @@ export async function showGenerate(view, { preset = null } = {}) {
     for (const el of Object.values(inputs)) el.removeAttribute("aria-invalid");
     try {
       const body = { ...collect(inputs), numImages: Number(count.value) };
+      body.personaName = personaNameFor(origin, body.name);
       const job = fromPresetId
         ? await call(state.api.post(`/presets/${fromPresetId}/generate`, { projectId: view.project.id, ...body }, { "Idempotency-Key": crypto.randomUUID() }))
         : await call(state.api.post(`/projects/${view.project.id}/avatars/generate`, body, { "Idempotency-Key": crypto.randomUUID() }));
@@ -103,7 +109,8 @@ export async function showGenerate(view, { preset = null } = {}) {
     if (!option?.dataset.json) return;
     const persona = JSON.parse(option.dataset.json);
     setPreset(null);
-    fill(inputs, fromPersona(persona));
+    origin = fromPersona(persona);
+    fill(inputs, origin);
     state.api.post(`/persona-examples/${persona.id}/use`).catch(() => {});
   });
 
@@ -124,7 +131,7 @@ export async function showGenerate(view, { preset = null } = {}) {
       h("span", { class: "meta" }, offline() ? t("generate.offline_title") : t("generate.flux"))));
   const gallery = h("div", { id: "preset-gallery" }, h("p", { class: "loading" }, t("generate.loading_presets")));
   let tabs;
-  const openForm = (p) => { fill(inputs, Object.fromEntries(Object.keys(inputs).map((k) => [k, ""]))); fill(inputs, fromPreset(p)); setPreset(p); tabs.pick(0); inputs.name.focus(); inputs.name.select(); };
+  const openForm = (p) => { fill(inputs, Object.fromEntries(Object.keys(inputs).map((k) => [k, ""]))); origin = fromPreset(p); fill(inputs, origin); setPreset(p); tabs.pick(0); inputs.name.focus(); inputs.name.select(); };
   tabs = tabbed([[t("generate.describe"), describe], [t("generate.presets"), gallery]]);
   openDialog(t("generate.title"), h("div", { class: "stack" }, offlineNote, tabs.node), { wide: true });
   (preset ? inputs.name : inputs.prompt).focus();

@@ -178,3 +178,37 @@ def test_no_match_offers_clear_filters_and_rejected_uploads_stay_under_a_filter(
     expect(page.locator("#filter-style")).to_have_value("")
     expect(page.locator('#avatar-grid .avatar-card[data-status="ready"]')).to_have_count(1)
     expect(page.locator("#search")).to_be_focused()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, {"width": 390, "height": 844}], ids=["desktop", "phone"])
+def test_restyled_names_are_not_cut_to_one_line(new_page, user, tmp_path, viewport):
+    page = new_page(viewport)
+    sign_in(page, user)
+    create_project(page, "Names")
+    card = uploaded_avatar(page, tmp_path, "Rizky · restyled watercolor")
+    name = card.locator("h3 .ellipsis")
+    expect(name).to_have_text("Rizky · restyled watercolor")
+    assert name.evaluate("el => el.scrollHeight <= el.clientHeight + 1 && el.scrollWidth <= el.clientWidth"), \
+        "the name is cut"
+
+
+def test_an_upload_batch_says_its_outcome_in_one_toast(page, user, tmp_path):
+    sign_in(page, user)
+    create_project(page, "Batch upload")
+    files = []
+    for name in ("ayu", "budi", "citra"):
+        files.append(tmp_path / f"{name}.jpg")
+        files[-1].write_bytes(img.jpeg(600, 800))
+    files.append(tmp_path / "notes.png")
+    files[-1].write_bytes(img.text_as_png())
+    page.set_input_files("#file-input", [str(f) for f in files])
+    toast = page.locator(".toast", has_text="ready")
+    expect(toast).to_have_text("3 photos ready · 1 rejected — see why on its card", timeout=30_000)
+    expect(toast).to_have_count(1)
+
+
+def test_stats_of_a_new_account_show_the_next_step_not_zeros(page, user):
+    sign_in(page, user)
+    page.click("#stats-button")
+    expect(page.locator("#stats-empty")).to_contain_text("Nothing to count yet")
+    expect(page.locator("#stats .tile")).to_have_count(0)
