@@ -41,10 +41,33 @@ async function boot() {
     if (!event.reason?.shown) showError(errorText(event.reason));
   });
   document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && state.poll?.());
+  pageDrop();
   loadHealth();
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) useToken(token, localStorage.getItem(USER_KEY));
   route();
+}
+
+/** On a project, the whole page is a drop target: photos dropped anywhere are uploaded to it, and
+ * while files are dragged over the page a banner says so. Elsewhere a drop does nothing (and the
+ * browser does not open the file in place of the page). */
+function pageDrop() {
+  const here = () => state.view?.grid?.isConnected ? state.view : null;
+  const dragging = (on) => {
+    document.body.classList.toggle("dragging", on);
+    if (on) document.body.dataset.dropText = t("upload.drop_anywhere");
+  };
+  let depth = 0;  // dragenter/dragleave fire for every child crossed: count them
+  document.addEventListener("dragenter", (e) => { if (here() && e.dataTransfer?.types.includes("Files")) { depth += 1; dragging(true); } });
+  document.addEventListener("dragleave", () => { depth = Math.max(0, depth - 1); if (!depth) dragging(false); });
+  document.addEventListener("dragover", (e) => { if (e.dataTransfer?.types.includes("Files")) e.preventDefault(); });
+  document.addEventListener("drop", (e) => {
+    if (!e.dataTransfer?.files.length) return;
+    e.preventDefault();
+    depth = 0;
+    dragging(false);
+    here()?.upload([...e.dataTransfer.files]);
+  });
 }
 
 /** The language switcher in the header: the choice is remembered, and the page is drawn again in it. */
@@ -228,7 +251,7 @@ async function renderProject(projectId) {
     h("p", { class: "meta" }, t("rejected.help")), rejected);
   const uploads = h("div", { class: "uploads", id: "uploads", "aria-live": "polite" });
   const jobs = h("div", { class: "jobs", id: "jobs" });
-  const view = { project, grid, rejected, rejectedBox, uploads, jobs, count, title };
+  const view = { project, grid, rejected, rejectedBox, uploads, jobs, count, title, drop: null };
   // The dialogs (avatar.js, generate.js) update this page's cards and jobs through the view, not by
   // importing this module: the page imports them, so importing it back would make a cycle.
   view.upsertCard = (avatar, options) => upsertCard(view, avatar, options);
@@ -238,13 +261,15 @@ async function renderProject(projectId) {
   const fileInput = h("input", { type: "file", id: "file-input", accept: TYPES.join(","), multiple: true, hidden: true,
     onchange: () => { uploadFiles(view, [...fileInput.files]); fileInput.value = ""; } });
   view.chooseFiles = () => fileInput.click();
+  view.upload = (files) => uploadFiles(view, files);
   // Named by its content, so the name holds every word it shows (WCAG 2.5.3 Label in Name: a voice
   // user says what they see; an aria-label with other words failed it); the emoji is decoration.
   const drop = h("div", { class: "dropzone", id: "dropzone", tabindex: 0, role: "button",
     onclick: () => fileInput.click(), onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fileInput.click(); } },
-    ondragover: (e) => { e.preventDefault(); drop.classList.add("over"); },
+    // Drops anywhere on the page are taken by the page-wide handler (pageDrop).
+    ondragover: () => drop.classList.add("over"),
     ondragleave: () => drop.classList.remove("over"),
-    ondrop: (e) => { e.preventDefault(); drop.classList.remove("over"); uploadFiles(view, [...e.dataTransfer.files]); } },
+    ondrop: () => drop.classList.remove("over") },
   h("strong", {}, h("span", { "aria-hidden": "true" }, "📷 "),
     h("span", { id: "dropzone-label" }, touch() ? t("upload.tap") : t("upload.drop"))),
   h("span", { class: "meta", id: "dropzone-help" }, t("upload.help")), fileInput);
@@ -290,12 +315,16 @@ async function renderProject(projectId) {
       h("label", {}, h("span", {}, t("filter.source")), filters.sourceType),
       h("label", {}, h("span", {}, t("field.gender")), filters.gender), h("label", {}, h("span", {}, t("field.style")), filters.style)),
     grid, list.sentinel, list.more);
+  view.drop = drop;
   list.start(project.avatars);
   startPolling(view, { withFailures: true });
 }
 
 function showCount(view) {
   const n = view.project.avatarCount;
+  // The faces come first: with avatars the drop zone gives its room to the grid (the whole page
+  // takes drops, and "Upload photos" is in the toolbar); an empty project shows it.
+  if (view.drop) view.drop.hidden = n > 0;
   const bad = view.rejected.querySelectorAll(".avatar-card").length;
   view.count.textContent = bad ? `${count("count.avatars", n)} · ${count("count.rejected", bad)}` : count("count.avatars", n);
   view.rejectedBox.hidden = !bad;
@@ -506,8 +535,10 @@ function avatarCard(view, avatar) {
     h("div", { class: "body" },
       h("h3", { class: "name", title: avatar.name }, ai ? h("span", { class: "ai", title: t("source.text_to_image"), "aria-label": t("source.text_to_image") }, "✨") : null,
         h("span", { class: "ellipsis" }, avatar.name)),
-      h("div", { class: "badges" }, badges.length ? badges : h("span", { class: "meta" }, t("card.no_attributes"))),
-      h("p", { class: "meta usage" }, avatar.usageCount ? t("card.used", { count: avatar.usageCount, when: when(avatar.lastUsedAt) }) : t("card.not_used")),
+      // Image first: what is not there yet ("No attributes", "Not used") is not written on every card,
+      // and the actions show over the picture on hover and keyboard focus (always on touch screens).
+      h("div", { class: "badges" }, badges),
+      h("p", { class: "meta usage" }, avatar.usageCount ? t("card.used", { count: avatar.usageCount, when: when(avatar.lastUsedAt) }) : ""),
       h("div", { class: "row card-actions" },
         avatar.status === "ready" ? h("button", { type: "button", class: "ghost small", "aria-label": t("action.edit_named", { name: avatar.name }), onclick: safe(() => showAvatar(view, avatar, { edit: true })) }, t("action.edit")) : null,
         h("button", { type: "button", class: "ghost small", "aria-label": t("action.delete_named", { name: avatar.name }),

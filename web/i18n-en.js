@@ -311,6 +311,7 @@ export default {
   "upload.button": "Upload photos",
   "upload.checking": "checking and making the thumbnail…",
   "upload.drop": "Drop photos here, or click to choose",
+  "upload.drop_anywhere": "Drop the photos anywhere to upload them",
   "upload.empty": "the file is empty",
   "upload.help": "JPEG, PNG or WebP up to 10 MB, up to 20 at once",
   "upload.not_uploaded": "not uploaded: {reason}",

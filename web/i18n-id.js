@@ -311,6 +311,7 @@ export default {
   "upload.button": "Unggah foto",
   "upload.checking": "memeriksa dan membuat thumbnail…",
   "upload.drop": "Letakkan foto di sini, atau klik untuk memilih",
+  "upload.drop_anywhere": "Lepaskan foto di mana saja untuk mengunggahnya",
   "upload.empty": "file kosong",
   "upload.help": "JPEG, PNG, atau WebP hingga 10 MB, maksimal 20 sekaligus",
   "upload.not_uploaded": "tidak diunggah: {reason}",

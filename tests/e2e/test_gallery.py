@@ -212,3 +212,39 @@ def test_stats_of_a_new_account_show_the_next_step_not_zeros(page, user):
     page.click("#stats-button")
     expect(page.locator("#stats-empty")).to_contain_text("Nothing to count yet")
     expect(page.locator("#stats .tile")).to_have_count(0)
+
+
+def test_the_faces_start_near_the_top_and_the_whole_page_takes_drops(page, user, tmp_path):
+    sign_in(page, user)
+    create_project(page, "Fold")
+    expect(page.locator("#dropzone")).to_be_visible()  # an empty project offers it
+    uploaded_avatar(page, tmp_path, "Lestari")
+    expect(page.locator("#dropzone")).to_be_hidden()  # then the grid has its room
+    top = page.locator("#avatar-grid").bounding_box()["y"]
+    assert top < 320, f"the grid starts {top:.0f} px down at 1280×900"
+    # A photo dropped anywhere on the project page is uploaded to it.
+    page.evaluate("""async (bytes) => {
+        const file = new File([new Uint8Array(bytes)], 'bima.jpg', { type: 'image/jpeg' });
+        const data = new DataTransfer();
+        data.items.add(file);
+        const target = document.querySelector('#avatar-grid');
+        for (const type of ['dragenter', 'dragover', 'drop'])
+            target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+    }""", list(img.jpeg(600, 800)))
+    expect(page.locator('.avatar-card[data-status="ready"]', has_text="bima")).to_have_count(1, timeout=20_000)
+    expect(page.locator("body")).not_to_have_class(re.compile("dragging"))
+
+
+def test_cards_are_image_first_with_actions_on_hover_and_focus(page, user, tmp_path):
+    sign_in(page, user)
+    create_project(page, "Cards")
+    card = uploaded_avatar(page, tmp_path, "Putri")
+    expect(card).not_to_contain_text("No attributes yet")
+    expect(card).not_to_contain_text("Not used yet")
+    page.mouse.move(1, 1)
+    actions = card.locator(".card-actions")
+    expect(actions).to_have_css("opacity", "0")
+    card.locator(".thumb").focus()
+    page.keyboard.press("Tab")  # to Edit, by keyboard
+    expect(card.get_by_role("button", name="Edit Putri")).to_be_focused()
+    expect(actions).to_have_css("opacity", "1")
