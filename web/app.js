@@ -341,7 +341,7 @@ async function refreshCounts(view) {
 }
 
 function emptyState(view) {
-  const hasCards = view.grid.querySelector(".avatar-card");
+  const hasCards = view.grid.querySelector(".avatar-card, .pending-tile");
   const current = view.grid.querySelector("#no-avatars");
   if (hasCards) { current?.remove(); return; }
   if (current) return;
@@ -475,7 +475,10 @@ function upsertCard(view, avatar, { first = false } = {}) {
   const target = avatar.status === "rejected" ? view.rejected : view.grid;
   const card = avatarCard(view, avatar);
   const existing = document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`);
+  const tile = avatar.generationId && avatar.imageIndex !== null && avatar.imageIndex !== undefined
+    ? target.querySelector(`.pending-tile[data-generation-id="${avatar.generationId}"][data-image-index="${avatar.imageIndex}"]`) : null;
   if (existing && existing.parentElement === target) existing.replaceWith(card);
+  else if (tile && !existing) tile.replaceWith(card);  // the result lands where its tile was
   else {
     existing?.remove();
     if (first) target.prepend(card); else target.append(card);
@@ -491,7 +494,8 @@ function upsertCard(view, avatar, { first = false } = {}) {
 function keepBatchOrder(card) {
   const { generationId, imageIndex } = card.dataset;
   if (!generationId || imageIndex === undefined) return;
-  const siblings = [...card.parentElement.querySelectorAll(`.avatar-card[data-generation-id="${generationId}"]`)]
+  // Tiles of images still being made count too: each result lands where its tile was.
+  const siblings = [...card.parentElement.querySelectorAll(`.avatar-card[data-generation-id="${generationId}"], .pending-tile[data-generation-id="${generationId}"]`)]
     .filter((c) => c !== card && c.dataset.imageIndex !== undefined);
   const after = siblings.find((c) => Number(c.dataset.imageIndex) > Number(imageIndex));
   if (after) after.before(card);
@@ -707,11 +711,56 @@ function jobText(job) {
 
 /** Generations whose avatar this page has shown (or whose avatar was deleted here): never shown again. */
 const shownJobs = new Set();
+/** Jobs some of whose images were shown as they were made (their completion toast still comes). */
+const earlyShown = new Set();
 const deletedAvatars = new Set();
+
+/** A tile per image of a running job, where its avatar will land in the grid, with its own state
+ * (waiting, generating n%, retrying, failed); an image made while the others go on becomes its avatar
+ * card at once. The job's card above the grid keeps Cancel / Retry / Dismiss. */
+function renderTiles(view, job) {
+  const tiles = () => [...view.grid.querySelectorAll(`.pending-tile[data-generation-id="${job.id}"]`)];
+  if (job.status === "completed" || job.status === "cancelled" || !Array.isArray(job.images)) {
+    tiles().forEach((tile) => tile.remove());
+    return;
+  }
+  const name = job.request?.name || job.name || t("avatar.default_name");
+  for (const image of job.images) {
+    const tile = view.grid.querySelector(`.pending-tile[data-generation-id="${job.id}"][data-image-index="${image.index}"]`);
+    if (image.status === "done") {
+      tile?.remove();
+      if (image.avatarId && !deletedAvatars.has(image.avatarId) && !document.querySelector(`.avatar-card[data-avatar-id="${image.avatarId}"]`)) {
+        earlyShown.add(job.id);
+        state.api.get(`/avatars/${image.avatarId}`).then((avatar) => {
+          if (view.grid.isConnected && !document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`)) upsertCard(view, avatar, { first: true });
+        }).catch(() => {});
+      }
+      continue;
+    }
+    const label = job.numImages > 1 ? t("tile.name", { name, n: image.index + 1, total: job.numImages }) : name;
+    const words = image.status === "failed" ? t("tile.failed", { reason: errorText({ code: image.errorCode, status: 400 }) })
+      : image.retrying ? t("tile.retrying") : job.status === "processing" ? t("tile.generating") : t("tile.waiting");
+    const fresh = h("div", { class: `card pending-tile ${image.status}`, role: "group", "aria-label": label,
+      dataset: { generationId: job.id, imageIndex: String(image.index), status: image.status } },
+    h("div", { class: "thumb placeholder" },
+      image.status === "failed" ? h("span", { "aria-hidden": "true" }, "⚠") : h("span", { class: "spinner", "aria-hidden": "true" }),
+      h("span", { class: "tile-state" }, words),
+      image.status === "failed" || job.status !== "processing" ? null
+        : h("progress", { max: 100, value: job.progress || 0, "aria-label": t("job.progress_label", { name: label }) })),
+    h("div", { class: "body" }, h("h3", { class: "name" }, h("span", { class: "ellipsis" }, label))));
+    if (tile) tile.replaceWith(fresh);
+    else {
+      view.grid.prepend(fresh);
+      keepBatchOrder(fresh);
+      view.grid.querySelector("#no-avatars")?.remove();
+    }
+  }
+}
 
 function renderJob(view, job) {
   const { jobs } = view;
   const existing = jobs.querySelector(`[data-generation-id="${job.id}"]`);
+  renderTiles(view, job);
   if (job.status === "completed") {
     existing?.remove();
     shownJobs.add(job.id);
@@ -719,10 +768,12 @@ function renderJob(view, job) {
     const made = (job.avatars?.length ? job.avatars : [job.avatar]).filter((a) => a && !deletedAvatars.has(a.id)
       && !document.querySelector(`.avatar-card[data-avatar-id="${a.id}"]`));
     made.slice().reverse().forEach((a) => upsertCard(view, a, { first: true }));
-    if (made.length) {
+    const all = (job.avatars?.length ? job.avatars : [job.avatar]).filter((a) => a && !deletedAvatars.has(a.id));
+    if (made.length || (earlyShown.has(job.id) && all.length)) {
+      earlyShown.delete(job.id);
       const partial = job.imagesFailed > 0;
-      const name = job.request?.name || made[0].name;
-      const what = made.length > 1 ? t("job.ready_many", { count: made.length, name }) : t("job.ready_one", { name: made[0].name });
+      const name = job.request?.name || all[0].name;
+      const what = all.length > 1 ? t("job.ready_many", { count: all.length, name }) : t("job.ready_one", { name: all[0].name });
       toast(partial ? t("job.ready_partial", { what, made: job.imagesMade, total: job.numImages }) : what, partial ? "info" : "ok", partial ? 8000 : 3500);
       refreshCounts(view);
     }

@@ -248,3 +248,22 @@ def test_cards_are_image_first_with_actions_on_hover_and_focus(page, user, tmp_p
     page.keyboard.press("Tab")  # to Edit, by keyboard
     expect(card.get_by_role("button", name="Edit Putri")).to_be_focused()
     expect(actions).to_have_css("opacity", "1")
+
+
+def test_a_tile_per_image_holds_its_place_until_its_avatar_lands(page, user):
+    sign_in(page, user)
+    create_project(page, "Tiles")
+    page.click("#generate-button")
+    page.fill("#gen-prompt", "smiling batik designer in a bright studio")
+    page.fill("#gen-name", "Dewi")
+    page.select_option("#gen-count", "3")
+    page.click("#start-generation")
+    # At once: three tiles in the grid where the pictures will land, each with its own state.
+    tiles = page.locator("#avatar-grid .pending-tile")
+    expect(tiles).to_have_count(3)
+    expect(tiles.locator("h3")).to_have_text(["Dewi (1 of 3)", "Dewi (2 of 3)", "Dewi (3 of 3)"])
+    expect(page.locator("#no-avatars")).to_have_count(0)
+    # Then each tile becomes its avatar, in order, and no tile is left.
+    names = page.locator('#avatar-grid .avatar-card[data-status="ready"] h3 .ellipsis')
+    expect(names).to_have_text(["Dewi (1)", "Dewi (2)", "Dewi (3)"], timeout=60_000)
+    expect(tiles).to_have_count(0)

@@ -132,7 +132,7 @@ def test_usage_timeline_summary_and_counters_update_without_reload(page, user, t
     upload(page, photo)
     card = page.locator('.avatar-card[data-status="ready"]')
     expect(card).to_have_count(1, timeout=20_000)
-    expect(card.locator(".usage")).to_have_text("Not used yet")
+    expect(card.locator(".usage")).to_have_text("")  # issue 28 #15: an unused card says nothing, not "Not used yet"
     card.locator("button.thumb").click()
     expect(page.locator("#usage-history")).to_contain_text("Not used by any app yet")
     # Recording a use is an app's action: it sits in the developer panel, closed by default.
