@@ -22,6 +22,10 @@ const statusWord = (status) => ({ delivered: t("deliveries.delivered"), retrying
 
 const main = () => document.getElementById("main");
 
+/** A URL that wraps where a reader expects it to (after "/", "?", "&", "." and "-"), not anywhere
+ * in the middle of a word as on a phone before. */
+const breakable = (url) => url.split(/(?<=[/?&.=-])/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
+
 export async function renderWebhooks() {
   main().replaceChildren(h("p", { class: "loading" }, t("webhooks.loading")));
   const list = h("div", { class: "webhook-list", id: "webhook-list" });
@@ -145,7 +149,7 @@ function webhookCard(view, webhook) {
     "aria-label": t("webhooks.card_label", { name: label }) },
   h("div", { class: "webhook-head" },
     h("div", { class: "webhook-title" },
-      h("h2", { class: "webhook-url" }, webhook.url),
+      h("h2", { class: "webhook-url" }, breakable(webhook.url)),
       webhook.description ? h("p", { class: "meta" }, webhook.description) : null),
     statusBadge(webhook)),
   !webhook.enabled ? h("p", { class: "reason disabled-reason" }, webhook.disabledReason || t("webhooks.disabled"),

@@ -123,6 +123,7 @@ def test_back_closes_the_avatar_dialog_and_stays_on_the_project(page, user, tmp_
     card.locator(".thumb").click()
     page.locator("dialog[open]").get_by_role("button", name="Close").click()
     expect(page.locator("dialog[open]")).to_have_count(0)
+    page.wait_for_function("() => !history.state?.dialog")  # its entry is gone (the page's own Back ran)
     page.go_back()
     expect(page.locator("#create-project")).to_be_visible()
     expect(page.locator("dialog[open]")).to_have_count(0)
@@ -267,3 +268,28 @@ def test_a_tile_per_image_holds_its_place_until_its_avatar_lands(page, user):
     names = page.locator('#avatar-grid .avatar-card[data-status="ready"] h3 .ellipsis')
     expect(names).to_have_text(["Dewi (1)", "Dewi (2)", "Dewi (3)"], timeout=60_000)
     expect(tiles).to_have_count(0)
+
+
+def test_the_preset_gallery_is_a_strip_of_thumbnails(page, user):
+    sign_in(page, user)
+    create_project(page, "Strip")
+    page.click("#generate-button")
+    page.get_by_role("tab", name="Preset gallery").click()
+    strip = page.locator(".presets")
+    expect(strip.locator(".preset").first).to_be_visible()
+    box = strip.evaluate("el => ({ display: getComputedStyle(el).display, overflow: getComputedStyle(el).overflowX, "
+                         "scrolls: el.scrollWidth > el.clientWidth, rows: new Set([...el.children].map(c => c.offsetTop)).size })")
+    assert box == {"display": "flex", "overflow": "auto", "scrolls": True, "rows": 1}, box
+
+
+def test_a_long_webhook_url_breaks_at_its_slashes_on_a_phone(new_page, user, local_stack):
+    page = new_page({"width": 390, "height": 844})
+    url = "http://127.0.0.1:9/api/v2/integrations/avatar-creator/webhooks/receive-signed-events?tenant=lumiku-marketing"
+    resp = local_stack.request("POST", f"{API}/webhooks", {"url": url}, token=local_stack.token(user))
+    assert resp.status == 201, resp
+    sign_in(page, user)
+    page.click("#webhooks-link")
+    title = page.locator(".webhook-card .webhook-url").first
+    expect(title).to_have_text(url)
+    assert title.locator("wbr").count() >= 8
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
