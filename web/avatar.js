@@ -71,7 +71,10 @@ export async function showAvatar(view, avatar, { edit = false } = {}) {
           [[t("avatar.generated_prompt"), fresh.prompt], [t("field.seed"), fresh.seed], [t("avatar.size"), fresh.width && t("avatar.size_px", { width: fresh.width, height: fresh.height })],
             [t("field.format"), fresh.format && fresh.format.toUpperCase()], [t("field.bytes"), fresh.bytes && t("avatar.kb", { kb: Math.round(fresh.bytes / 1024) })],
             [t("avatar.id"), fresh.id]]
-            .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k), h("dd", { class: k === t("avatar.generated_prompt") ? "prompt" : null }, String(v)))))),
+            .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k),
+              h("dd", { class: k === t("avatar.generated_prompt") ? "prompt" : null }, String(v),
+                // The prompt and seed are what a person copies to make another like it.
+                k === t("avatar.generated_prompt") || k === t("field.seed") ? [" ", copyButton(String(v), k)] : null))))),
       h("h3", {}, t("usage.title")), history, devPanel());
   }
 
@@ -173,9 +176,29 @@ export async function showAvatar(view, avatar, { edit = false } = {}) {
   drawPicture();
   drawFacts();
   openDialog(fresh.name, h("div", { class: "avatar-detail" }, picture, info), { wide: true });
+  // ← / → go to the neighbouring avatar of the grid, in the same dialog (not while typing in a field).
+  const step = (event) => {
+    if (!["ArrowLeft", "ArrowRight"].includes(event.key) || event.target.closest("input, textarea, select, [role=group]")) return;
+    const cards = [...document.querySelectorAll('#avatar-grid .avatar-card[data-status="ready"]')];
+    const at = cards.findIndex((c) => c.dataset.avatarId === fresh.id);
+    const next = cards[at + (event.key === "ArrowRight" ? 1 : -1)];
+    if (at < 0 || !next) return;
+    event.preventDefault();
+    document.getElementById("dialog").removeEventListener("keydown", step);
+    safe(() => showAvatar(view, { id: next.dataset.avatarId }))();
+  };
+  const dialogEl = document.getElementById("dialog");
+  dialogEl.addEventListener("keydown", step);
+  dialogEl.addEventListener("close", () => dialogEl.removeEventListener("keydown", step), { once: true });
   if (edit) drawForm();
   else document.getElementById("edit-avatar")?.focus({ preventScroll: true });  // the face stays in view on a phone
   await loadHistory(fresh.id, history);
+}
+
+/** A small Copy button (the clipboard API; said in a toast). */
+function copyButton(text, what) {
+  return h("button", { type: "button", class: "ghost small copy", "aria-label": t("avatar.copy_named", { what }),
+    onclick: safe(async () => { await navigator.clipboard.writeText(text); toast(t("avatar.copied", { what }), "ok"); }) }, t("avatar.copy"));
 }
 
 const present = (v) => v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && !v.length);

@@ -293,3 +293,26 @@ def test_a_long_webhook_url_breaks_at_its_slashes_on_a_phone(new_page, user, loc
     expect(title).to_have_text(url)
     assert title.locator("wbr").count() >= 8
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_the_avatar_dialog_steps_with_arrow_keys_and_copies_prompt_and_seed(new_page, user, local_stack):
+    page = new_page()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    sign_in(page, user)
+    create_project(page, "Steps")
+    resp = local_stack.request("POST", f"{API}/projects/{project_id(page)}/avatars/generate",
+                               {"prompt": "calm engineer at a standing desk", "name": "Arif", "numImages": 2, "seed": 7},
+                               token=local_stack.token(user))
+    assert resp.status == 202, resp
+    names = page.locator('#avatar-grid .avatar-card[data-status="ready"] h3 .ellipsis')
+    expect(names).to_have_text(["Arif (1)", "Arif (2)"], timeout=60_000)
+    page.locator(".avatar-card", has_text="Arif (1)").locator(".thumb").click()
+    expect(page.locator("#dialog-title")).to_have_text("Arif (1)")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#dialog-title")).to_have_text("Arif (2)")
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#dialog-title")).to_have_text("Arif (1)")
+    page.locator("#advanced summary").click()
+    page.get_by_role("button", name="Copy Seed").click()
+    expect(page.locator(".toast.ok", has_text="Seed copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == "7"
