@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from pynamodb.exceptions import DeleteError, DoesNotExist
 
-from chalicelib import clock
+from chalicelib import clock, vocabulary
 from chalicelib.crops import crop_actions, crop_json
+from chalicelib.generation import spec
 from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, fill_page, iterate_all
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.aws.models import (
@@ -60,7 +61,8 @@ def persona_from_fields(fields: dict) -> PersonaMap | None:
 
 
 def attributes_from_fields(fields: dict) -> AttributesMap | None:
-    values = {_ATTR_TO_MODEL[k]: fields.get(k) for k in ATTRIBUTE_FIELDS if fields.get(k) not in (None, "")}
+    values = {_ATTR_TO_MODEL[k]: vocabulary.canonical(k, fields.get(k)) for k in ATTRIBUTE_FIELDS
+              if fields.get(k) not in (None, "")}
     return AttributesMap(**values) if values else None
 
 
@@ -76,7 +78,19 @@ def persona_fields(avatar: AvatarModel) -> dict:
 
 def attribute_fields(avatar: AvatarModel) -> dict:
     a = avatar.attributes
-    return {k: (getattr(a, m) if a else None) for k, m in _ATTR_TO_MODEL.items()}
+    # Items stored under an old spelling read back in the current one.
+    return {k: (vocabulary.canonical(k, getattr(a, m)) if a else None) for k, m in _ATTR_TO_MODEL.items()}
+
+
+def image_index(avatar: AvatarModel) -> int | None:
+    """Which image of its generation this avatar is (0–3), so a batch is shown in the order it was
+    asked for: ids of one batch share their time part and differ by a hash, so they sort at random."""
+    if not avatar.generation_id:
+        return None
+    for index in range(spec.MAX_IMAGES):
+        if spec.avatar_id_for(avatar.generation_id, index) == avatar.id:
+            return index
+    return None
 
 
 def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
@@ -101,6 +115,7 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "prompt": avatar.prompt,
         "seed": int(avatar.seed) if avatar.seed is not None else None,
         "generationId": avatar.generation_id,
+        "imageIndex": image_index(avatar),
         "presetId": avatar.preset_id,
         "sourceAvatarId": avatar.source_avatar_id,
         "usageCount": int(avatar.usage_count or 0),
@@ -126,10 +141,14 @@ def list_avatars(user_id: str, project_id: str, *, limit: int, start_key: dict |
                  filters: AvatarFilters = AvatarFilters()) -> tuple[list[AvatarModel], dict | None]:
     """One project's avatars, newest first: Query GSI1 (U#uid#P#pid, begins_with A#), ≤3 round trips."""
     condition = AvatarModel.status != "deleting"
-    for value, attr in ((filters.source_type, AvatarModel.source_type), (filters.status, AvatarModel.status),
-                        (filters.gender, AvatarModel.attributes.gender), (filters.style, AvatarModel.attributes.style)):
+    for value, attr in ((filters.source_type, AvatarModel.source_type), (filters.status, AvatarModel.status)):
         if value:
             condition = condition & (attr == value)
+    # Old items keep the spelling they were stored with: a filter matches every spelling of its value.
+    for key, value, attr in (("gender", filters.gender, AvatarModel.attributes.gender),
+                             ("style", filters.style, AvatarModel.attributes.style)):
+        if value:
+            condition = condition & attr.is_in(*vocabulary.spellings(key, value))
     if filters.search:
         condition = condition & AvatarModel.name_lower.contains(filters.search.strip().lower())
     return fill_page(AvatarModel, project_items_pk(user_id, project_id), limit=limit, start_key=start_key,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import clock
+from chalicelib import clock, vocabulary
 from chalicelib.aws.db import condition_failed
 from chalicelib.errors import NotFoundError
 from chalicelib.aws.models import (
@@ -63,9 +63,10 @@ def persona_fields(persona: PersonaMap | None) -> dict:
 
 def attribute_fields(attributes: AttributesMap | None) -> dict:
     a = attributes or AttributesMap()
-    return {"gender": a.gender, "ageRange": a.age_range, "ethnicity": a.ethnicity, "bodyType": a.body_type,
+    c = vocabulary.canonical  # presets seeded before the one vocabulary read back in it
+    return {"gender": c("gender", a.gender), "ageRange": c("ageRange", a.age_range), "ethnicity": a.ethnicity, "bodyType": a.body_type,
             "hairStyle": a.hair_style, "hairColor": a.hair_color, "eyeColor": a.eye_color,
-            "skinTone": a.skin_tone, "style": a.style}
+            "skinTone": a.skin_tone, "style": c("style", a.style)}
 
 
 def preset_to_json(preset: PresetModel, storage: "Storage", url_expiry: int) -> dict:
@@ -210,11 +211,12 @@ def _persona_map(fields: dict) -> PersonaMap:
 
 
 def _attributes_map(fields: dict) -> AttributesMap:
-    return AttributesMap(gender=fields.get("gender"), age_range=fields.get("ageRange"),
+    c = vocabulary.canonical
+    return AttributesMap(gender=c("gender", fields.get("gender")), age_range=c("ageRange", fields.get("ageRange")),
                          ethnicity=fields.get("ethnicity"), body_type=fields.get("bodyType"),
                          hair_style=fields.get("hairStyle"), hair_color=fields.get("hairColor"),
                          eye_color=fields.get("eyeColor"), skin_tone=fields.get("skinTone"),
-                         style=fields.get("style"))
+                         style=c("style", fields.get("style")))
 
 
 def _existing(model: Any, pk: str) -> dict[str, Any]:

@@ -162,6 +162,7 @@ class Avatar(Traits):
     prompt: str | None = None
     seed: int | None = None
     generationId: str | None = None
+    imageIndex: int | None = None  # which image of its generation (0–3): a batch is shown in that order
     presetId: str | None = None
     sourceAvatarId: str | None = None  # the avatar a restyle started from
     usageCount: int = 0

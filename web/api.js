@@ -17,9 +17,12 @@ export class NetworkError extends Error {
 }
 
 export class Api {
-  constructor(baseUrl, token) {
+  /** `language` (a function, read on every call) is sent as Accept-Language, so the API's own
+   * sentences (a refused prompt) come in the page's language. */
+  constructor(baseUrl, token, { language = null } = {}) {
     this.baseUrl = baseUrl.replace(/\/$/, "");
     this.token = token;
+    this.language = language;
   }
 
   async request(method, path, { body, headers } = {}) {
@@ -29,6 +32,7 @@ export class Api {
       method,
       headers: {
         Authorization: `Bearer ${this.token}`,
+        ...(this.language ? { "Accept-Language": this.language() } : {}),
         ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
         ...(headers || {}),
       },
@@ -60,8 +64,9 @@ export function uploadToS3(upload, file, onProgress) {
     xhr.open("POST", upload.url);
     xhr.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
     xhr.onload = () => (xhr.status >= 200 && xhr.status < 300 ? resolve() :
-      reject(new Error(s3Message(xhr.responseText) || `Storage refused the file (HTTP ${xhr.status})`)));
-    xhr.onerror = () => reject(new Error("Network error while uploading"));
+      reject(Object.assign(new Error(s3Message(xhr.responseText) || `Storage refused the file (HTTP ${xhr.status})`),
+        { code: "upload_failed", status: xhr.status })));
+    xhr.onerror = () => reject(new NetworkError());
     xhr.send(form);
   });
 }

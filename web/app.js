@@ -1,9 +1,10 @@
 // Avatar Creator page: sign-in, projects, one project (upload, generation jobs, avatars), stats.
 import { Api, ApiError, NetworkError, uploadToS3 } from "./api.js";
 import { showAvatar } from "./avatar.js";
-import { ATTRIBUTES, call, drawnOffline, pretty, safe, select, state } from "./core.js";
+import { ATTRIBUTES, call, drawnOffline, pretty, resignOnError, safe, select, state, urlLifetime } from "./core.js";
 import { showGenerate } from "./generate.js";
-import { confirmDialog, errorText, h, openDialog, showError, toast, when } from "./ui.js";
+import { LANGUAGES, lang, number, setLang, t, translateStatic } from "./i18n.js";
+import { confirmDialog, errorText, h, historySettled, openDialog, rich, showError, toast, when } from "./ui.js";
 import { renderWebhooks } from "./webhooks.js";
 
 const TOKEN_KEY = "avatar-creator.token";
@@ -16,7 +17,7 @@ const THUMB = 300;  // thumbnails are 300×300: set on the <img> so lazy loading
 const main = () => document.getElementById("main");
 /** Replace the page content; null/false entries (optional parts) are skipped, not printed. */
 const render = (...nodes) => main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
-const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const count = (key, n) => t(key, { count: n });
 const touch = () => matchMedia("(hover: none) and (pointer: coarse)").matches;
 
 // ---- boot and sign-in --------------------------------------------------------------------------
@@ -30,6 +31,7 @@ async function boot() {
   state.onSignOut = signOut;
   document.getElementById("signout-button").addEventListener("click", signOut);
   document.getElementById("stats-button").addEventListener("click", safe(showStats));
+  languageSwitcher();
   window.addEventListener("hashchange", route);
   // The skip link must not touch the hash: the hash is the route.
   document.querySelector(".skip").addEventListener("click", (event) => { event.preventDefault(); main().focus(); });
@@ -39,10 +41,45 @@ async function boot() {
     if (!event.reason?.shown) showError(errorText(event.reason));
   });
   document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && state.poll?.());
+  pageDrop();
   loadHealth();
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) useToken(token, localStorage.getItem(USER_KEY));
   route();
+}
+
+/** On a project, the whole page is a drop target: photos dropped anywhere are uploaded to it, and
+ * while files are dragged over the page a banner says so. Elsewhere a drop does nothing (and the
+ * browser does not open the file in place of the page). */
+function pageDrop() {
+  const here = () => state.view?.grid?.isConnected ? state.view : null;
+  const dragging = (on) => {
+    document.body.classList.toggle("dragging", on);
+    if (on) document.body.dataset.dropText = t("upload.drop_anywhere");
+  };
+  let depth = 0;  // dragenter/dragleave fire for every child crossed: count them
+  document.addEventListener("dragenter", (e) => { if (here() && e.dataTransfer?.types.includes("Files")) { depth += 1; dragging(true); } });
+  document.addEventListener("dragleave", () => { depth = Math.max(0, depth - 1); if (!depth) dragging(false); });
+  document.addEventListener("dragover", (e) => { if (e.dataTransfer?.types.includes("Files")) e.preventDefault(); });
+  document.addEventListener("drop", (e) => {
+    if (!e.dataTransfer?.files.length) return;
+    e.preventDefault();
+    depth = 0;
+    dragging(false);
+    here()?.upload([...e.dataTransfer.files]);
+  });
+}
+
+/** The language switcher in the header: the choice is remembered, and the page is drawn again in it. */
+function languageSwitcher() {
+  translateStatic();
+  const picker = document.getElementById("language");
+  picker.replaceChildren(...LANGUAGES.map(([code, name]) => h("option", { value: code, lang: code, selected: code === lang() }, name)));
+  picker.addEventListener("change", () => {
+    setLang(picker.value);
+    if (state.user) document.getElementById("who").textContent = state.user;
+    route();
+  });
 }
 
 async function loadHealth() {
@@ -53,7 +90,7 @@ async function loadHealth() {
 }
 
 function useToken(token, user) {
-  state.api = new Api(state.config.apiUrl, token);
+  state.api = new Api(state.config.apiUrl, token, { language: lang });
   state.user = user || userFromToken(token);
   localStorage.setItem(TOKEN_KEY, token);
   localStorage.setItem(USER_KEY, state.user);
@@ -72,8 +109,11 @@ function signOut() {
   state.project = null;
   document.getElementById("top-actions").hidden = true;
   document.getElementById("dialog").open && document.getElementById("dialog").close();
-  if (location.hash && location.hash !== "#/") location.hash = "#/";
-  route();
+  // After the closed dialog's history entry is gone, or Back's traversal would undo the navigation.
+  historySettled().then(() => {
+    if (location.hash && location.hash !== "#/") location.hash = "#/";
+    route();
+  });
 }
 
 function renderSignIn() {
@@ -90,7 +130,7 @@ function renderSignIn() {
     try {
       let response;
       try {
-        response = await fetch("_local/token", { method: "POST", headers: { "Content-Type": "application/json" },
+        response = await fetch("_local/token", { method: "POST", headers: { "Content-Type": "application/json", "Accept-Language": lang() },
           body: JSON.stringify({ userId: userInput.value.trim() }) });
       } catch { throw new NetworkError(); }
       const payload = await response.json().catch(() => ({}));
@@ -99,36 +139,34 @@ function renderSignIn() {
       route();
     } catch (error) { say(devError, errorText(error)); }
   } },
-  h("h2", { id: "dev-title" }, "1 · Local sign-in"),
-  h("p", { class: "meta", id: "dev-help" }, "On the local stack (", h("code", {}, "make run"), ") type any user id — no password. ",
-    "Each id is its own account and sees only its own projects; use another id to try a second user."),
-  h("label", {}, h("span", {}, "User id"), userInput), devError,
-  h("button", { type: "submit", id: "dev-signin" }, "Sign in")) : h("div", { class: "panel stack" },
-    h("h2", {}, "1 · Local sign-in"),
-    h("p", { class: "meta" }, "Only on the local stack (", h("code", {}, "make run"), "). This deployment takes Lumiku tokens only."));
+  h("h2", { id: "dev-title" }, t("signin.dev_title")),
+  h("p", { class: "meta", id: "dev-help" }, rich("signin.dev_help", { cmd: h("code", {}, "make run") })),
+  h("label", {}, h("span", {}, t("signin.user_id")), userInput), devError,
+  h("button", { type: "submit", id: "dev-signin" }, t("signin.submit"))) : h("div", { class: "panel stack" },
+    h("h2", {}, t("signin.dev_title")),
+    h("p", { class: "meta" }, rich("signin.dev_off", { cmd: h("code", {}, "make run") })));
   const paste = h("form", { class: "panel stack", "aria-labelledby": "token-title", onsubmit: async (event) => {
     event.preventDefault();
     say(tokenError, "");
     const token = tokenInput.value.trim().replace(/^Bearer\s+/i, "");
-    if (token.split(".").length !== 3) return say(tokenError, "This token is not valid: a token has three parts separated by dots (eyJ….….…). Copy all of it.");
+    if (token.split(".").length !== 3) return say(tokenError, t("signin.token_shape"));
     // Checked before it is kept: a bad token is said here, not later as an expired session.
     try {
-      await new Api(state.config.apiUrl, token).get("/projects?limit=1");
+      await new Api(state.config.apiUrl, token, { language: lang }).get("/projects?limit=1");
     } catch (error) {
-      return say(tokenError, error.status === 401 ? `This token is not valid (${error.message}). Check that you copied all of it and that it has not expired.`
-        : errorText(error));
+      // The API's reason ("Missing or invalid bearer token") is for developers: say what to do instead.
+      return say(tokenError, error.status === 401 ? t("signin.token_invalid") : errorText(error));
     }
     useToken(token);
     route();
   } },
-  h("h2", { id: "token-title" }, "2 · Paste a token"),
-  h("p", { class: "meta", id: "token-help" }, "Paste the bearer token (a JWT) of your Lumiku account. On the local stack, ",
-    h("code", {}, "make token USER=alice"), " prints one."),
-  h("label", {}, h("span", {}, "Bearer token"), tokenInput), tokenError,
-  h("button", { type: "submit", class: "secondary", id: "use-token" }, "Use token"));
+  h("h2", { id: "token-title" }, t("signin.token_title")),
+  h("p", { class: "meta", id: "token-help" }, rich("signin.token_help", { cmd: h("code", {}, "make token USER=alice") })),
+  h("label", {}, h("span", {}, t("signin.token_label")), tokenInput), tokenError,
+  h("button", { type: "submit", class: "secondary", id: "use-token" }, t("signin.use_token")));
   render(h("section", { class: "signin" },
-    h("div", { class: "hero" }, h("h1", {}, "Faces for your campaign"),
-      h("p", { class: "lead" }, "Upload photos or generate realistic avatars, give them a persona, and reuse them across your apps. Sign in one of two ways:")),
+    h("div", { class: "hero" }, h("h1", {}, t("signin.title")),
+      h("p", { class: "lead" }, t("signin.lead"))),
     h("div", { class: "signin-ways" }, dev, paste)));
 }
 
@@ -150,31 +188,31 @@ function route() {
 
 async function renderProjects() {
   state.project = null;
-  render(h("p", { class: "loading" }, "Loading projects…"));
+  render(h("p", { class: "loading" }, t("projects.loading")));
   const grid = h("div", { class: "grid projects", id: "project-grid" });
-  const name = h("input", { id: "new-project-name", placeholder: "e.g. Spring campaign", maxlength: 100, required: true });
-  const description = h("input", { id: "new-project-description", placeholder: "What is it for? (optional)", maxlength: 1000 });
+  const name = h("input", { id: "new-project-name", placeholder: t("projects.name_placeholder"), maxlength: 100, required: true });
+  const description = h("input", { id: "new-project-description", placeholder: t("projects.description_placeholder"), maxlength: 1000 });
   const form = h("form", { class: "panel toolbar new-project", onsubmit: safe(async (event) => {
     event.preventDefault();
     const project = await call(state.api.post("/projects", { name: name.value.trim(), description: description.value.trim() }));
-    toast(`Project “${project.name}” created`, "ok");
+    toast(t("projects.created", { name: project.name }), "ok");
     location.hash = `#/projects/${project.id}`;
   }) },
-  h("label", {}, h("span", {}, "New project"), name), h("label", {}, h("span", {}, "Description"), description),
-  h("button", { type: "submit", id: "create-project" }, "Create project"));
+  h("label", {}, h("span", {}, t("projects.new")), name), h("label", {}, h("span", {}, t("field.description")), description),
+  h("button", { type: "submit", id: "create-project" }, t("projects.create")));
   let cursor = null;
-  const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => load()) }, "Load more");
-  render(h("div", { class: "page-head" }, h("h1", {}, "Your projects"),
-    h("p", { class: "lead" }, "A project holds the cast of one campaign: its avatars, their personas and where they are used.")),
+  const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => load()) }, t("action.load_more"));
+  render(h("div", { class: "page-head" }, h("h1", {}, t("projects.title")),
+    h("p", { class: "lead" }, t("projects.lead"))),
   form, grid, more);
   async function load() {
     const page = await call(state.api.get(`/projects?limit=24${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`));
     if (!cursor && !page.items.length) {
       grid.replaceChildren(h("div", { class: "empty-state", id: "no-projects" },
         h("div", { class: "empty-art", "aria-hidden": "true" }, "🗂️"),
-        h("h2", {}, "Start with your first project"),
-        h("p", {}, "Name it after the campaign the faces are for — e.g. “Spring campaign” — then upload photos or generate avatars in it."),
-        h("button", { type: "button", onclick: () => name.focus() }, "Name your first project")));
+        h("h2", {}, t("projects.empty_title")),
+        h("p", {}, t("projects.empty_text")),
+        h("button", { type: "button", onclick: () => name.focus() }, t("projects.empty_action"))));
     }
     for (const project of page.items) grid.append(projectCard(project));
     cursor = page.nextCursor;
@@ -189,18 +227,18 @@ function projectCard(project) {
     h("span", { class: "monogram", "aria-hidden": "true" }, initials || "•"),
     h("span", { class: "project-text" },
       h("strong", { class: "name" }, project.name),
-      h("span", { class: "meta clamp" }, project.description || "No description"),
-      h("span", { class: "meta" }, `${plural(project.avatarCount, "avatar")} · updated ${when(project.updatedAt)}`)));
+      h("span", { class: "meta clamp" }, project.description || t("projects.no_description")),
+      h("span", { class: "meta" }, t("projects.card_meta", { avatars: count("count.avatars", project.avatarCount), when: when(project.updatedAt) }))));
 }
 
 // ---- one project --------------------------------------------------------------------------------
 
 async function renderProject(projectId) {
-  render(h("p", { class: "loading" }, "Loading project…"));
+  render(h("p", { class: "loading" }, t("project.loading")));
   let project;
   try { project = await call(state.api.get(`/projects/${projectId}`), { quiet404: true }); } catch (error) {
-    render(h("div", { class: "empty-state" }, h("h2", {}, error.status === 404 ? "This project does not exist (or is not yours)." :
-      "Could not load the project."), h("a", { href: "#/", class: "button" }, "← All projects")));
+    render(h("div", { class: "empty-state" }, h("h2", {}, error.status === 404 ? t("project.not_found") :
+      t("project.load_failed")), h("a", { href: "#/", class: "button" }, t("nav.all_projects"))));
     return;
   }
   state.project = project;
@@ -209,11 +247,11 @@ async function renderProject(projectId) {
   const grid = h("div", { class: "grid avatars", id: "avatar-grid" });
   const rejected = h("div", { class: "grid avatars", id: "rejected-grid" });
   const rejectedBox = h("section", { class: "rejected-box", id: "rejected", hidden: true, "aria-labelledby": "rejected-title" },
-    h("h2", { id: "rejected-title" }, "Rejected uploads"),
-    h("p", { class: "meta" }, "These files could not be used. Remove them, and upload another photo if you like."), rejected);
+    h("h2", { id: "rejected-title" }, t("rejected.title")),
+    h("p", { class: "meta" }, t("rejected.help")), rejected);
   const uploads = h("div", { class: "uploads", id: "uploads", "aria-live": "polite" });
   const jobs = h("div", { class: "jobs", id: "jobs" });
-  const view = { project, grid, rejected, rejectedBox, uploads, jobs, count, title };
+  const view = { project, grid, rejected, rejectedBox, uploads, jobs, count, title, drop: null };
   // The dialogs (avatar.js, generate.js) update this page's cards and jobs through the view, not by
   // importing this module: the page imports them, so importing it back would make a cycle.
   view.upsertCard = (avatar, options) => upsertCard(view, avatar, options);
@@ -223,20 +261,24 @@ async function renderProject(projectId) {
   const fileInput = h("input", { type: "file", id: "file-input", accept: TYPES.join(","), multiple: true, hidden: true,
     onchange: () => { uploadFiles(view, [...fileInput.files]); fileInput.value = ""; } });
   view.chooseFiles = () => fileInput.click();
+  view.upload = (files) => uploadFiles(view, files);
+  // Named by its content, so the name holds every word it shows (WCAG 2.5.3 Label in Name: a voice
+  // user says what they see; an aria-label with other words failed it); the emoji is decoration.
   const drop = h("div", { class: "dropzone", id: "dropzone", tabindex: 0, role: "button",
-    "aria-label": touch() ? "Upload photos: tap to choose photos" : "Upload photos: drop files here or press Enter to choose",
     onclick: () => fileInput.click(), onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); fileInput.click(); } },
-    ondragover: (e) => { e.preventDefault(); drop.classList.add("over"); },
+    // Drops anywhere on the page are taken by the page-wide handler (pageDrop).
+    ondragover: () => drop.classList.add("over"),
     ondragleave: () => drop.classList.remove("over"),
-    ondrop: (e) => { e.preventDefault(); drop.classList.remove("over"); uploadFiles(view, [...e.dataTransfer.files]); } },
-  h("strong", {}, touch() ? "📷 Tap to choose photos" : "📷 Drop photos here, or click to choose"),
-  h("span", { class: "meta" }, "JPEG, PNG or WebP up to 10 MB, up to 20 at once"), fileInput);
+    ondrop: () => drop.classList.remove("over") },
+  h("strong", {}, h("span", { "aria-hidden": "true" }, "📷 "),
+    h("span", { id: "dropzone-label" }, touch() ? t("upload.tap") : t("upload.drop"))),
+  h("span", { class: "meta", id: "dropzone-help" }, t("upload.help")), fileInput);
 
-  const search = h("input", { id: "search", type: "search", placeholder: "Search by name" });
+  const search = h("input", { id: "search", type: "search", placeholder: t("filter.search_placeholder") });
   const filters = {
-    sourceType: select("filter-source", [["", "Any source"], ["uploaded", "Uploaded"], ["text_to_image", "AI generated"], ["preset", "From preset"], ["image_to_image", "Restyled"]]),
-    gender: select("filter-gender", [["", "Any gender"], ...ATTRIBUTES.gender.map((g) => [g, pretty(g)])]),
-    style: select("filter-style", [["", "Any style"], ...ATTRIBUTES.style.map((s) => [s, pretty(s)])]),
+    sourceType: select("filter-source", [["", t("filter.any_source")], ["uploaded", t("source.uploaded")], ["text_to_image", t("source.text_to_image")], ["preset", t("source.preset")], ["image_to_image", t("source.image_to_image")]]),
+    gender: select("filter-gender", [["", t("filter.any_gender")], ...ATTRIBUTES.gender.map((g) => [g, pretty(g)])]),
+    style: select("filter-style", [["", t("filter.any_style")], ...ATTRIBUTES.style.map((s) => [s, pretty(s)])]),
   };
   const list = avatarList(view);
   view.list = list;
@@ -248,33 +290,43 @@ async function renderProject(projectId) {
     return params;
   };
   view.reload = () => list.reset(query());
+  view.clearFilters = () => {
+    search.value = "";
+    Object.values(filters).forEach((el) => { el.value = ""; });
+    search.focus();
+    return view.reload();
+  };
   search.addEventListener("input", () => { clearTimeout(debounce); debounce = setTimeout(safe(view.reload), 250); });
   Object.values(filters).forEach((s) => s.addEventListener("change", safe(view.reload)));
   showCount(view);
 
   render(
-    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "← All projects")),
+    h("nav", { class: "crumbs", "aria-label": t("nav.breadcrumb") }, h("a", { href: "#/" }, t("nav.all_projects"))),
     h("div", { class: "project-head" },
       h("div", { class: "project-title" }, title, h("p", { class: "meta" }, count,
         project.description ? ` · ${project.description}` : "")),
       h("div", { class: "row actions" },
-        h("button", { type: "button", id: "generate-button", onclick: safe(() => showGenerate(view)) }, "✨ Generate"),
-        h("button", { type: "button", class: "secondary", id: "upload-button", onclick: () => fileInput.click() }, "Upload photos"),
-        h("button", { type: "button", class: "ghost", id: "rename-project", onclick: safe(() => renameProject(view)) }, "Rename"),
-        h("button", { type: "button", class: "ghost", id: "delete-project", onclick: safe(() => deleteProject(project)) }, "Delete"))),
+        h("button", { type: "button", id: "generate-button", onclick: safe(() => showGenerate(view)) }, t("action.generate")),
+        h("button", { type: "button", class: "secondary", id: "upload-button", onclick: () => fileInput.click() }, t("upload.button")),
+        h("button", { type: "button", class: "ghost", id: "rename-project", onclick: safe(() => renameProject(view)) }, t("action.rename")),
+        h("button", { type: "button", class: "ghost", id: "delete-project", onclick: safe(() => deleteProject(project)) }, t("action.delete")))),
     drop, uploads, jobs, rejectedBox,
-    h("div", { class: "toolbar filters", role: "search" }, h("label", {}, h("span", {}, "Search"), search),
-      h("label", {}, h("span", {}, "Source"), filters.sourceType),
-      h("label", {}, h("span", {}, "Gender"), filters.gender), h("label", {}, h("span", {}, "Style"), filters.style)),
+    h("div", { class: "toolbar filters", role: "search" }, h("label", {}, h("span", {}, t("filter.search")), search),
+      h("label", {}, h("span", {}, t("filter.source")), filters.sourceType),
+      h("label", {}, h("span", {}, t("field.gender")), filters.gender), h("label", {}, h("span", {}, t("field.style")), filters.style)),
     grid, list.sentinel, list.more);
+  view.drop = drop;
   list.start(project.avatars);
   startPolling(view, { withFailures: true });
 }
 
 function showCount(view) {
   const n = view.project.avatarCount;
+  // The faces come first: with avatars the drop zone gives its room to the grid (the whole page
+  // takes drops, and "Upload photos" is in the toolbar); an empty project shows it.
+  if (view.drop) view.drop.hidden = n > 0;
   const bad = view.rejected.querySelectorAll(".avatar-card").length;
-  view.count.textContent = `${plural(n, "avatar")}${bad ? ` · ${plural(bad, "rejected upload")}` : ""}`;
+  view.count.textContent = bad ? `${count("count.avatars", n)} · ${count("count.rejected", bad)}` : count("count.avatars", n);
   view.rejectedBox.hidden = !bad;
 }
 
@@ -289,21 +341,22 @@ async function refreshCounts(view) {
 }
 
 function emptyState(view) {
-  const hasCards = view.grid.querySelector(".avatar-card");
+  const hasCards = view.grid.querySelector(".avatar-card, .pending-tile");
   const current = view.grid.querySelector("#no-avatars");
   if (hasCards) { current?.remove(); return; }
   if (current) return;
   const filtered = view.list?.filtered();
   view.grid.append(filtered
-    ? h("div", { class: "empty-state", id: "no-avatars" }, h("h2", {}, "No avatars match"),
-      h("p", {}, "Try another search or clear the filters."))
+    ? h("div", { class: "empty-state", id: "no-avatars" }, h("h2", {}, t("project.no_match")),
+      h("p", {}, t("project.no_match_text")),
+      h("button", { type: "button", class: "secondary", id: "clear-filters", onclick: safe(() => view.clearFilters()) }, t("filter.clear")))
     : h("div", { class: "empty-state", id: "no-avatars" },
       h("div", { class: "empty-art", "aria-hidden": "true" }, "🧑‍🎨"),
-      h("h2", {}, "Add the first face of this project"),
-      h("p", {}, "Upload photos of real people you may use, or generate a realistic avatar from a description or a preset."),
+      h("h2", {}, t("project.empty_title")),
+      h("p", {}, t("project.empty_text")),
       h("div", { class: "row center" },
-        h("button", { type: "button", id: "empty-generate", onclick: safe(() => showGenerate(view)) }, "✨ Generate an avatar"),
-        h("button", { type: "button", class: "secondary", id: "empty-upload", onclick: () => view.chooseFiles() }, "Upload photos"))));
+        h("button", { type: "button", id: "empty-generate", onclick: safe(() => showGenerate(view)) }, t("project.empty_generate")),
+        h("button", { type: "button", class: "secondary", id: "empty-upload", onclick: () => view.chooseFiles() }, t("upload.button")))));
 }
 
 function avatarList(view) {
@@ -311,7 +364,7 @@ function avatarList(view) {
   let params = new URLSearchParams();
   let loading = false;
   let generation = 0;  // a reset makes any page still in flight stale
-  const more = h("button", { type: "button", class: "ghost", id: "load-more", hidden: true, onclick: safe(() => load()) }, "Load more");
+  const more = h("button", { type: "button", class: "ghost", id: "load-more", hidden: true, onclick: safe(() => load()) }, t("action.load_more"));
   const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
   const nearBottom = () => sentinel.isConnected && sentinel.getBoundingClientRect().top < innerHeight + 400;
   async function fetchPage(withCursor) {
@@ -331,8 +384,44 @@ function avatarList(view) {
     // A filtered page can be short: keep filling while the end of the list is still on screen.
     if (mine === generation && cursor && nearBottom()) setTimeout(safe(load), 0);
   }
+  // Presigned image URLs expire (IMAGE_URL_EXPIRY_SECONDS, 900 s by default). A page left open re-reads
+  // the avatars it shows a little before that, and points the thumbnails at the new URLs, so they
+  // never break; a thumbnail that fails anyway re-signs itself (resignOnError).
+  let refreshTimer = null;
+  let refreshAt = Infinity;
+  /** Re-read before the first of these URLs expires (a timer already due sooner stays). */
+  function scheduleRefresh(items) {
+    const url = items.find((a) => a.thumbnailUrl)?.thumbnailUrl;
+    if (!url) return;
+    const lifetime = urlLifetime(url);
+    const at = Date.now() + Math.max(5, lifetime - Math.max(5, Math.min(120, lifetime * 0.2))) * 1000;
+    if (at >= refreshAt) return;
+    clearTimeout(refreshTimer);
+    refreshAt = at;
+    refreshTimer = setTimeout(() => { refreshAt = Infinity; safe(refreshUrls)(); }, at - Date.now());
+  }
+  async function refreshUrls() {
+    if (!view.grid.isConnected) return;
+    const shown = view.grid.querySelectorAll(".avatar-card").length;
+    const fresh = [];
+    let next = null;
+    do {  // the pages already on screen, in big pages (bounded: a huge grid is re-read 500 at most)
+      const q = new URLSearchParams(params);
+      q.set("limit", "100");
+      if (next) q.set("cursor", next);
+      const page = await state.api.get(`/projects/${view.project.id}/avatars?${q}`);
+      fresh.push(...page.items);
+      next = page.nextCursor;
+    } while (next && fresh.length < Math.min(shown, 500));
+    for (const avatar of fresh) {
+      const img = view.grid.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"] .thumb img`);
+      if (img && avatar.thumbnailUrl) img.src = avatar.thumbnailUrl;
+    }
+    scheduleRefresh(fresh);
+  }
   function show(page, replace) {
-    if (replace) { view.grid.replaceChildren(); view.rejected.replaceChildren(); }
+    // Rejected uploads are not avatars the filters look for: their box stays as it is under a filter.
+    if (replace) { view.grid.replaceChildren(); if (!params.toString()) view.rejected.replaceChildren(); }
     for (const avatar of page.items) upsertCard(view, avatar);
     cursor = page.nextCursor;
     more.hidden = !cursor;
@@ -342,7 +431,7 @@ function avatarList(view) {
   }
   new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && safe(load)(), { rootMargin: "400px" }).observe(sentinel);
   return {
-    more, sentinel,
+    more, sentinel, scheduleRefresh,
     filtered: () => params.toString() !== "",
     start(firstPage) {
       show(firstPage, true);
@@ -386,13 +475,31 @@ function upsertCard(view, avatar, { first = false } = {}) {
   const target = avatar.status === "rejected" ? view.rejected : view.grid;
   const card = avatarCard(view, avatar);
   const existing = document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`);
+  const tile = avatar.generationId && avatar.imageIndex !== null && avatar.imageIndex !== undefined
+    ? target.querySelector(`.pending-tile[data-generation-id="${avatar.generationId}"][data-image-index="${avatar.imageIndex}"]`) : null;
   if (existing && existing.parentElement === target) existing.replaceWith(card);
+  else if (tile && !existing) tile.replaceWith(card);  // the result lands where its tile was
   else {
     existing?.remove();
     if (first) target.prepend(card); else target.append(card);
+    keepBatchOrder(card);
   }
   if (target === view.grid) view.grid.querySelector("#no-avatars")?.remove();
+  view.list?.scheduleRefresh([avatar]);
   showCount(view);
+}
+
+/** The images of one generation sit together in the order they were asked for (image 1, 2, 3, 4):
+ * their ids share a time part and differ by a hash, so the list's newest-first order mixes them. */
+function keepBatchOrder(card) {
+  const { generationId, imageIndex } = card.dataset;
+  if (!generationId || imageIndex === undefined) return;
+  // Tiles of images still being made count too: each result lands where its tile was.
+  const siblings = [...card.parentElement.querySelectorAll(`.avatar-card[data-generation-id="${generationId}"], .pending-tile[data-generation-id="${generationId}"]`)]
+    .filter((c) => c !== card && c.dataset.imageIndex !== undefined);
+  const after = siblings.find((c) => Number(c.dataset.imageIndex) > Number(imageIndex));
+  if (after) after.before(card);
+  else if (siblings.length) siblings[siblings.length - 1].after(card);
 }
 
 function avatarCard(view, avatar) {
@@ -402,37 +509,44 @@ function avatarCard(view, avatar) {
     return h("article", { class: "card avatar-card rejected", dataset: { avatarId: avatar.id, status: avatar.status } },
       h("div", { class: "body" },
         h("h3", { class: "name", title: avatar.name }, "⚠ ", avatar.name),
-        h("p", { class: "reason" }, avatar.statusReason || "The file could not be used."),
-        h("div", { class: "row" }, h("button", { type: "button", class: "ghost small remove-rejected", "aria-label": `Remove ${avatar.name}`,
+        h("p", { class: "reason" }, avatar.statusReason || t("rejected.default_reason")),
+        h("div", { class: "row" }, h("button", { type: "button", class: "ghost small remove-rejected", "aria-label": t("action.remove_named", { name: avatar.name }),
           onclick: safe(async () => {
             await call(state.api.delete(`/avatars/${avatar.id}`));
             document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`)?.remove();
             showCount(view);
-          }) }, "Remove"))));
+          }) }, t("action.remove")))));
   }
   const offlineArt = drawnOffline(avatar);
   const image = avatar.status === "ready"
-    ? h("button", { type: "button", class: "thumb", "aria-label": `Open ${avatar.name}`, onclick: open },
-      h("img", { src: avatar.thumbnailUrl, alt: "", width: THUMB, height: THUMB, loading: "lazy", decoding: "async" }),
-      offlineArt ? h("span", { class: "ribbon" }, "Offline placeholder") : null)
+    // The ribbon sits beside the button, not in it: the button's name ("Open Fitri") must hold all the
+    // words it shows (WCAG 2.5.3 Label in Name).
+    ? h("div", { class: "thumb-wrap" },
+      h("button", { type: "button", class: "thumb", "aria-label": t("action.open_named", { name: avatar.name }), onclick: open },
+        resignOnError(h("img", { src: avatar.thumbnailUrl, alt: "", width: THUMB, height: THUMB, loading: "lazy", decoding: "async" }),
+          avatar.id, (fresh) => fresh.thumbnailUrl)),
+      offlineArt ? h("span", { class: "ribbon" }, t("card.offline")) : null)
     : avatar.status === "uploading"
       // Asked for but never sent (a closed tab mid-upload): it will not finish by itself.
-      ? h("div", { class: "thumb placeholder" }, "Upload not finished — delete it and upload again")
-      : h("div", { class: "thumb placeholder" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Checking the photo…");
+      ? h("div", { class: "thumb placeholder" }, t("card.upload_unfinished"))
+      : h("div", { class: "thumb placeholder" }, h("span", { class: "spinner", "aria-hidden": "true" }), t("card.checking"));
   const badges = ["gender", "ageRange", "style"].filter((k) => avatar[k]).map((k) => h("span", { class: "badge" }, pretty(avatar[k])));
-  if (avatar.sourceType === "image_to_image") badges.unshift(h("span", { class: "badge restyled" }, "Restyled"));
-  if (avatar.status !== "ready") badges.unshift(h("span", { class: "badge status" }, avatar.status === "uploading" ? "Not uploaded" : "Processing"));
-  return h("article", { class: "card avatar-card", dataset: { avatarId: avatar.id, status: avatar.status, source: avatar.sourceType } },
+  if (avatar.sourceType === "image_to_image") badges.unshift(h("span", { class: "badge restyled" }, t("source.image_to_image")));
+  if (avatar.status !== "ready") badges.unshift(h("span", { class: "badge status" }, avatar.status === "uploading" ? t("card.not_uploaded") : t("card.processing")));
+  return h("article", { class: "card avatar-card", dataset: { avatarId: avatar.id, status: avatar.status, source: avatar.sourceType,
+    generationId: avatar.generationId || undefined, imageIndex: avatar.imageIndex ?? undefined } },
     image,
     h("div", { class: "body" },
-      h("h3", { class: "name", title: avatar.name }, ai ? h("span", { class: "ai", title: "AI generated", "aria-label": "AI generated" }, "✨") : null,
+      h("h3", { class: "name", title: avatar.name }, ai ? h("span", { class: "ai", title: t("source.text_to_image"), "aria-label": t("source.text_to_image") }, "✨") : null,
         h("span", { class: "ellipsis" }, avatar.name)),
-      h("div", { class: "badges" }, badges.length ? badges : h("span", { class: "meta" }, "No attributes yet")),
-      h("p", { class: "meta usage" }, avatar.usageCount ? `Used ${avatar.usageCount}× · last ${when(avatar.lastUsedAt)}` : "Not used yet"),
+      // Image first: what is not there yet ("No attributes", "Not used") is not written on every card,
+      // and the actions show over the picture on hover and keyboard focus (always on touch screens).
+      h("div", { class: "badges" }, badges),
+      h("p", { class: "meta usage" }, avatar.usageCount ? t("card.used", { count: avatar.usageCount, when: when(avatar.lastUsedAt) }) : ""),
       h("div", { class: "row card-actions" },
-        avatar.status === "ready" ? h("button", { type: "button", class: "ghost small", "aria-label": `Edit ${avatar.name}`, onclick: open }, "Edit") : null,
-        h("button", { type: "button", class: "ghost small", "aria-label": `Delete ${avatar.name}`,
-          onclick: safe(() => deleteAvatar(view, avatar)) }, "Delete"))));
+        avatar.status === "ready" ? h("button", { type: "button", class: "ghost small", "aria-label": t("action.edit_named", { name: avatar.name }), onclick: safe(() => showAvatar(view, avatar, { edit: true })) }, t("action.edit")) : null,
+        h("button", { type: "button", class: "ghost small", "aria-label": t("action.delete_named", { name: avatar.name }),
+          onclick: safe(() => deleteAvatar(view, avatar)) }, t("action.delete")))));
 }
 
 async function renameProject(view) {
@@ -445,31 +559,32 @@ async function renameProject(view) {
     Object.assign(project, updated);
     title.textContent = updated.name;
     document.getElementById("dialog").close();
-    toast("Project renamed", "ok");
+    toast(t("project.renamed"), "ok");
     refreshCounts(view);
-  }) }, h("label", {}, h("span", {}, "Name"), name), h("label", {}, h("span", {}, "Description"), description),
-  h("div", { class: "row" }, h("button", { type: "submit", id: "rename-save" }, "Save")));
-  openDialog("Rename project", form);
+  }) }, h("label", {}, h("span", {}, t("field.name")), name), h("label", {}, h("span", {}, t("field.description")), description),
+  h("div", { class: "row" }, h("button", { type: "submit", id: "rename-save" }, t("action.save"))));
+  openDialog(t("project.rename_title"), form);
 }
 
 async function deleteProject(project) {
   // Fresh count: uploads and generations may have landed since the page was drawn.
   const n = (await call(state.api.get(`/projects/${project.id}`))).avatarCount;
-  const ok = await confirmDialog(`Delete “${project.name}”?`,
-    `This removes the project, its ${plural(n, "avatar")}, their usage history and their image files. It cannot be undone.`);
+  const ok = await confirmDialog(t("confirm.delete_title", { name: project.name }),
+    t("project.delete_text", { avatars: count("count.avatars", n) }));
   if (!ok) return;
   await call(state.api.delete(`/projects/${project.id}`));
-  toast(`Deleted “${project.name}”`, "ok");
+  toast(t("project.deleted", { name: project.name }), "ok");
+  await historySettled();
   location.hash = "#/";
 }
 
 async function deleteAvatar(view, avatar) {
-  const ok = await confirmDialog(`Delete “${avatar.name}”?`, "The avatar, its usage history and its image files are removed.");
+  const ok = await confirmDialog(t("confirm.delete_title", { name: avatar.name }), t("avatar.delete_text"));
   if (!ok) return false;
   await call(state.api.delete(`/avatars/${avatar.id}`));
   deletedAvatars.add(avatar.id);
   document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`)?.remove();
-  toast("Avatar deleted", "ok");
+  toast(t("avatar.deleted"), "ok");
   await refreshCounts(view);
   return true;
 }
@@ -480,9 +595,9 @@ async function uploadFiles(view, files) {
   if (!files.length) return;
   const accepted = [];
   for (const file of files) {
-    const refusal = !TYPES.includes(file.type) ? "only JPEG, PNG or WebP images can be uploaded"
-      : file.size > MAX_BYTES ? "larger than 10 MB" : file.size === 0 ? "the file is empty" : null;
-    if (refusal) uploadRow(view.uploads, file).fail(`not uploaded: ${refusal}`);
+    const refusal = !TYPES.includes(file.type) ? t("upload.wrong_type")
+      : file.size > MAX_BYTES ? t("upload.too_big") : file.size === 0 ? t("upload.empty") : null;
+    if (refusal) uploadRow(view.uploads, file).fail(t("upload.not_uploaded", { reason: refusal }));
     else accepted.push(file);
   }
   for (let i = 0; i < accepted.length; i += 20) {
@@ -494,30 +609,31 @@ async function uploadFiles(view, files) {
     try {
       created = await call(state.api.post(`/projects/${view.project.id}/avatars/uploads`, { files: specs }));
     } catch (error) {
-      rows.forEach((row) => row.fail(`not uploaded: ${errorText(error)}`));
+      rows.forEach((row) => row.fail(t("upload.not_uploaded", { reason: errorText(error) })));
       continue;
     }
-    await Promise.all(created.items.map((item, k) => sendOne(view, item, batch[k], rows[k])));
+    const outcomes = await Promise.all(created.items.map((item, k) => sendOne(view, item, batch[k], rows[k])));
+    sayBatch(view, outcomes.filter(Boolean));
   }
 }
 
 /** One file's line under the drop zone while it goes; a file refused before upload keeps its line. */
 function uploadRow(list, file) {
-  const bar = h("progress", { max: 1, value: 0, "aria-label": `Uploading ${file.name}` });
-  const text = h("span", { class: "upload-label ellipsis" }, `${file.name} — waiting`);
+  const bar = h("progress", { max: 1, value: 0, "aria-label": t("upload.progress_label", { file: file.name }) });
+  const text = h("span", { class: "upload-label ellipsis" }, t("upload.row", { file: file.name, state: t("upload.waiting") }));
   const row = h("div", { class: "upload", dataset: { file: file.name } }, text, bar);
   list.append(row);
   return {
     row, bar,
-    say(message) { text.textContent = `${file.name} — ${message}`; },
+    say(message) { text.textContent = t("upload.row", { file: file.name, state: message }); },
     fail(reason) {
       row.classList.add("failed");
       row.dataset.status = "failed";
-      text.textContent = `${file.name} — ${reason}`;
+      text.textContent = t("upload.row", { file: file.name, state: reason });
       text.classList.remove("ellipsis");
       bar.remove();
-      row.append(h("button", { type: "button", class: "ghost small", "aria-label": `Dismiss ${file.name}`,
-        onclick: () => row.remove() }, "Dismiss"));
+      row.append(h("button", { type: "button", class: "ghost small", "aria-label": t("action.dismiss_named", { name: file.name }),
+        onclick: () => row.remove() }, t("action.dismiss")));
     },
   };
 }
@@ -525,23 +641,43 @@ function uploadRow(list, file) {
 async function sendOne(view, item, file, row) {
   row.row.dataset.avatarId = item.avatar.id;
   try {
-    row.say("uploading");
+    row.say(t("upload.uploading"));
     await uploadToS3(item.upload, file, (fraction) => {
       row.bar.value = fraction;
-      row.say(`uploading ${Math.round(fraction * 100)}%`);
+      row.say(t("upload.uploading_percent", { percent: number(fraction, { style: "percent" }) }));
     });
     row.bar.value = 1;
-    row.say("checking and making the thumbnail…");
+    row.say(t("upload.checking"));
     const avatar = await waitForAvatar(item.avatar.id);
     row.row.remove();
     upsertCard(view, avatar, { first: true });
-    if (avatar.status === "ready") toast(`${file.name} is ready`, "ok");
-    else if (avatar.status === "rejected") toast(`${file.name} was rejected: ${avatar.statusReason}`, "error");
-    else { toast(`${file.name} is still being processed; it will appear when ready`); watchProcessing(view); }
+    if (avatar.status !== "ready" && avatar.status !== "rejected") watchProcessing(view);
     await refreshCounts(view);
+    return { file, avatar };
   } catch (error) {
     row.fail(errorText(error));
+    return null;
   }
+}
+
+/** One toast for a batch, not one per file (20 photos made 20 toasts): how many are ready, rejected
+ * (their cards say why) or still being checked; a batch of one names its file. */
+function sayBatch(view, outcomes) {
+  if (!outcomes.length) return;
+  const by = (status) => outcomes.filter((o) => o.avatar.status === status);
+  const ready = by("ready"), rejected = by("rejected");
+  const waiting = outcomes.length - ready.length - rejected.length;
+  if (outcomes.length === 1) {
+    const [{ file, avatar }] = outcomes;
+    if (avatar.status === "ready") toast(t("upload.ready", { file: file.name }), "ok");
+    else if (avatar.status === "rejected") toast(t("upload.rejected", { file: file.name, reason: avatar.statusReason || "" }), "error");
+    else toast(t("upload.still_processing", { file: file.name }));
+    return;
+  }
+  const parts = [ready.length && t("upload.batch_ready", { count: ready.length }),
+    rejected.length && t("upload.batch_rejected", { count: rejected.length }),
+    waiting && t("upload.batch_waiting", { count: waiting })].filter(Boolean);
+  toast(parts.join(" · "), rejected.length ? "error" : "ok");
 }
 
 async function waitForAvatar(id, timeoutMs = 30000) {
@@ -564,19 +700,67 @@ function dismissJob(id) {
   localStorage.setItem(DISMISSED_KEY, JSON.stringify([id, ...dismissed().filter((d) => d !== id)].slice(0, 200)));
 }
 
+/** Why a job failed or waits, in words: by its error code where the catalogue has one. */
+const jobReason = (job) => errorText({ code: job.errorCode, status: 400, message: job.errorMessage, localised: job.errorMessage });
+
 function jobText(job) {
-  if (job.status === "pending") return job.errorMessage ? `Waiting to retry — ${job.errorMessage}` : "Waiting in the queue…";
-  if (job.status === "processing") return `Generating… ${job.progress}%`;
-  return `Failed — ${job.errorMessage || "unknown reason"}`;
+  if (job.status === "pending") return job.errorMessage ? t("job.waiting_retry", { reason: jobReason(job) }) : t("job.queued");
+  if (job.status === "processing") return t("job.generating", { percent: number(job.progress / 100, { style: "percent" }) });
+  return t("job.failed", { reason: jobReason(job) });
 }
 
 /** Generations whose avatar this page has shown (or whose avatar was deleted here): never shown again. */
 const shownJobs = new Set();
+/** Jobs some of whose images were shown as they were made (their completion toast still comes). */
+const earlyShown = new Set();
 const deletedAvatars = new Set();
+
+/** A tile per image of a running job, where its avatar will land in the grid, with its own state
+ * (waiting, generating n%, retrying, failed); an image made while the others go on becomes its avatar
+ * card at once. The job's card above the grid keeps Cancel / Retry / Dismiss. */
+function renderTiles(view, job) {
+  const tiles = () => [...view.grid.querySelectorAll(`.pending-tile[data-generation-id="${job.id}"]`)];
+  if (job.status === "completed" || job.status === "cancelled" || !Array.isArray(job.images)) {
+    tiles().forEach((tile) => tile.remove());
+    return;
+  }
+  const name = job.request?.name || job.name || t("avatar.default_name");
+  for (const image of job.images) {
+    const tile = view.grid.querySelector(`.pending-tile[data-generation-id="${job.id}"][data-image-index="${image.index}"]`);
+    if (image.status === "done") {
+      tile?.remove();
+      if (image.avatarId && !deletedAvatars.has(image.avatarId) && !document.querySelector(`.avatar-card[data-avatar-id="${image.avatarId}"]`)) {
+        earlyShown.add(job.id);
+        state.api.get(`/avatars/${image.avatarId}`).then((avatar) => {
+          if (view.grid.isConnected && !document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`)) upsertCard(view, avatar, { first: true });
+        }).catch(() => {});
+      }
+      continue;
+    }
+    const label = job.numImages > 1 ? t("tile.name", { name, n: image.index + 1, total: job.numImages }) : name;
+    const words = image.status === "failed" ? t("tile.failed", { reason: errorText({ code: image.errorCode, status: 400 }) })
+      : image.retrying ? t("tile.retrying") : job.status === "processing" ? t("tile.generating") : t("tile.waiting");
+    const fresh = h("div", { class: `card pending-tile ${image.status}`, role: "group", "aria-label": label,
+      dataset: { generationId: job.id, imageIndex: String(image.index), status: image.status } },
+    h("div", { class: "thumb placeholder" },
+      image.status === "failed" ? h("span", { "aria-hidden": "true" }, "⚠") : h("span", { class: "spinner", "aria-hidden": "true" }),
+      h("span", { class: "tile-state" }, words),
+      image.status === "failed" || job.status !== "processing" ? null
+        : h("progress", { max: 100, value: job.progress || 0, "aria-label": t("job.progress_label", { name: label }) })),
+    h("div", { class: "body" }, h("h3", { class: "name" }, h("span", { class: "ellipsis" }, label))));
+    if (tile) tile.replaceWith(fresh);
+    else {
+      view.grid.prepend(fresh);
+      keepBatchOrder(fresh);
+      view.grid.querySelector("#no-avatars")?.remove();
+    }
+  }
+}
 
 function renderJob(view, job) {
   const { jobs } = view;
   const existing = jobs.querySelector(`[data-generation-id="${job.id}"]`);
+  renderTiles(view, job);
   if (job.status === "completed") {
     existing?.remove();
     shownJobs.add(job.id);
@@ -584,21 +768,24 @@ function renderJob(view, job) {
     const made = (job.avatars?.length ? job.avatars : [job.avatar]).filter((a) => a && !deletedAvatars.has(a.id)
       && !document.querySelector(`.avatar-card[data-avatar-id="${a.id}"]`));
     made.slice().reverse().forEach((a) => upsertCard(view, a, { first: true }));
-    if (made.length) {
-      const partial = job.imagesFailed > 0 ? ` — ${job.imagesMade} of ${job.numImages} made` : "";
-      const what = made.length > 1 ? `${made.length} avatars of “${job.request?.name || made[0].name}” are` : `“${made[0].name}” is`;
-      toast(`${what} ready${partial}`, partial ? "info" : "ok", partial ? 8000 : 3500);
+    const all = (job.avatars?.length ? job.avatars : [job.avatar]).filter((a) => a && !deletedAvatars.has(a.id));
+    if (made.length || (earlyShown.has(job.id) && all.length)) {
+      earlyShown.delete(job.id);
+      const partial = job.imagesFailed > 0;
+      const name = job.request?.name || all[0].name;
+      const what = all.length > 1 ? t("job.ready_many", { count: all.length, name }) : t("job.ready_one", { name: all[0].name });
+      toast(partial ? t("job.ready_partial", { what, made: job.imagesMade, total: job.numImages }) : what, partial ? "info" : "ok", partial ? 8000 : 3500);
       refreshCounts(view);
     }
     return;
   }
   if (job.status === "cancelled") { existing?.remove(); return; }
-  const name = job.request?.name || job.name || "Avatar";
-  const card = h("div", { class: `job ${job.status}`, role: "group", "aria-label": `Generation of ${name}`,
+  const name = job.request?.name || job.name || t("avatar.default_name");
+  const card = h("div", { class: `job ${job.status}`, role: "group", "aria-label": t("job.label", { name }),
     dataset: { generationId: job.id, status: job.status } },
   h("div", { class: "row spread" }, h("strong", { class: "ellipsis" }, `${job.request?.sourceType === "image_to_image" ? "🎨" : "✨"} ${name}${job.numImages > 1 ? ` × ${job.numImages}` : ""}`),
     h("span", { class: "meta job-status" }, jobText(job))),
-  job.status === "failed" ? null : h("progress", { max: 100, value: job.progress, "aria-label": `Progress of ${name}` }),
+  job.status === "failed" ? null : h("progress", { max: 100, value: job.progress, "aria-label": t("job.progress_label", { name }) }),
   h("div", { class: "row" },
     job.status === "failed" ? h("button", { type: "button", class: "small retry-job", onclick: safe(async (event) => {
       const button = event.currentTarget;
@@ -607,15 +794,15 @@ function renderJob(view, job) {
         renderJob(view, await call(state.api.post(`/generations/${job.id}/retry`)));
         state.poll?.();
       } catch (error) { button.disabled = false; throw error; }
-    }) }, "Retry") : null,
+    }) }, t("action.retry")) : null,
     job.status === "pending" ? h("button", { type: "button", class: "ghost small cancel-job", onclick: safe(async () => {
       renderJob(view, await call(state.api.post(`/generations/${job.id}/cancel`)));
-      toast(`Cancelled “${name}”`);
-    }) }, "Cancel") : null,
+      toast(t("job.cancelled", { name }));
+    }) }, t("action.cancel")) : null,
     job.status === "failed" ? h("button", { type: "button", class: "ghost small dismiss-job", onclick: () => {
       dismissJob(job.id);
       card.remove();
-    } }, "Dismiss") : null));
+    } }, t("action.dismiss")) : null));
   if (existing) existing.replaceWith(card); else jobs.append(card);
 }
 
@@ -671,18 +858,21 @@ function startPolling(view, { withFailures = false } = {}) {
 async function showStats() {
   if (!state.api) return;
   const s = await call(state.api.get("/stats"));
-  const tiles = [["Projects", s.totalProjects], ["Avatars", s.totalAvatars], ["Uploaded", s.bySourceType.uploaded],
-    ["AI generated", s.bySourceType.text_to_image], ["From presets", s.bySourceType.preset], ["Uploads (7 days)", s.recentUploads],
-    ["Total uses", s.totalUsage], ["Uses per avatar", s.averageUsagePerAvatar], ["Generating now", s.activeGenerations]]
-    .map(([text, value]) => h("div", { class: "tile" }, h("b", {}, value), h("span", {}, text)));
-  openDialog("Your stats", h("div", { id: "stats", class: "stack" }, h("div", { class: "stat-tiles" }, tiles),
-    h("h3", {}, "Usage by app"), s.usageByApp.length ? barChart(s.usageByApp) : h("p", { class: "empty" }, "No app has used your avatars yet.")));
+  const tiles = [[t("stats.projects"), s.totalProjects], [t("stats.avatars"), s.totalAvatars], [t("source.uploaded"), s.bySourceType.uploaded],
+    [t("source.text_to_image"), s.bySourceType.text_to_image], [t("stats.from_presets"), s.bySourceType.preset], [t("stats.recent_uploads"), s.recentUploads],
+    [t("stats.total_uses"), s.totalUsage], [t("stats.uses_per_avatar"), s.averageUsagePerAvatar], [t("stats.generating"), s.activeGenerations]]
+    // Zeros say nothing: a tile shows only what has happened (a new account sees the next step instead).
+    .filter(([, value]) => Number(value) > 0)
+    .map(([text, value]) => h("div", { class: "tile" }, h("b", {}, number(Number(value), { maximumFractionDigits: 1 })), h("span", {}, text)));
+  const start = h("div", { class: "empty-state", id: "stats-empty" }, h("h2", {}, t("stats.empty_title")), h("p", {}, t("stats.empty_text")));
+  openDialog(t("stats.title"), h("div", { id: "stats", class: "stack" }, tiles.length ? h("div", { class: "stat-tiles" }, tiles) : start,
+    h("h3", {}, t("stats.usage_by_app")), s.usageByApp.length ? barChart(s.usageByApp) : h("p", { class: "empty" }, t("stats.no_usage"))));
 }
 
 /** Bars in HTML, not a scaled SVG: labels keep the page's font size at any width. */
 function barChart(rows) {
   const max = Math.max(1, ...rows.map((r) => r.count));
-  return h("ul", { class: "chart", "aria-label": "Uses by app" }, rows.map((r) => h("li", {},
+  return h("ul", { class: "chart", "aria-label": t("stats.uses_by_app") }, rows.map((r) => h("li", {},
     h("span", { class: "bar-label" }, r.appName),
     h("span", { class: "bar-track", "aria-hidden": "true" }, h("span", { class: "bar", style: `width:${Math.max(2, (r.count / max) * 100)}%` })),
     h("span", { class: "bar-value" }, r.count))));

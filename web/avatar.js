@@ -1,26 +1,29 @@
 // One avatar's dialog: the face, its details (and editing them), the thumbnail crop, usage, and a developer panel.
-import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline, fill, imageCount, pretty, safe, select, state,
-  traitInputs, traitSections } from "./core.js";
-import { clearDialogError, closeDialog, h, label, openDialog, toast, when } from "./ui.js";
+import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline, fill, imageCount, pretty, resignOnError, safe, select, state,
+  personaNameFor, traitInputs, traitSections } from "./core.js";
+import { dateTime, number, t } from "./i18n.js";
+import { clearDialogError, closeDialog, h, label, openDialog, rich, toast, when } from "./ui.js";
 
-const SOURCES = { uploaded: "Uploaded photo", text_to_image: "AI generated", preset: "AI generated from a preset",
-  image_to_image: "Restyled" };
+const sourceWords = (type) => ({ uploaded: t("source.uploaded_long"), text_to_image: t("source.text_to_image"),
+  preset: t("source.preset_long"), image_to_image: t("source.image_to_image") })[type];
 
-/** Restyle chips: each sets the API's `style` and a prompt phrase the person can then change. */
-export const RESTYLES = [
-  ["watercolor", "Watercolor", "soft watercolor painting, loose brush strokes, paper texture"],
-  ["oil-painting", "Oil painting", "classical oil painting, rich impasto brush work, warm light"],
-  ["anime", "Anime", "anime illustration, clean line art, cel shading"],
-  ["cinematic", "Cinematic", "cinematic film still, dramatic lighting, shallow depth of field"],
-  ["studio-portrait", "Studio portrait", "studio portrait, softbox lighting, plain backdrop"],
-  ["pixel-art", "Pixel art", "pixel art portrait, limited palette, crisp pixels"],
+/** Restyle chips: each sets the API's `style` and a prompt phrase the person can then change (the
+ * phrase stays English: it is the image model's prompt). A function: the words follow the language. */
+export const restyles = () => [
+  ["watercolor", t("restyle.watercolor"), "soft watercolor painting, loose brush strokes, paper texture"],
+  ["oil-painting", t("restyle.oil"), "classical oil painting, rich impasto brush work, warm light"],
+  ["anime", t("restyle.anime"), "anime illustration, clean line art, cel shading"],
+  ["cinematic", t("restyle.cinematic"), "cinematic film still, dramatic lighting, shallow depth of field"],
+  ["studio-portrait", t("restyle.studio"), "studio portrait, softbox lighting, plain backdrop"],
+  ["pixel-art", t("restyle.pixel"), "pixel art portrait, limited palette, crisp pixels"],
 ];
 
-export async function showAvatar(view, avatar) {
+/** One avatar's dialog; `edit` opens it on the form (the card's Edit button), not on the details. */
+export async function showAvatar(view, avatar, { edit = false } = {}) {
   let fresh = await call(state.api.get(`/avatars/${avatar.id}`));
   const picture = h("div", { class: "detail-image" });
   const info = h("div", { class: "detail-info" });
-  const history = h("div", { id: "usage-history" }, h("p", { class: "loading" }, "Loading usage…"));
+  const history = h("div", { id: "usage-history" }, h("p", { class: "loading" }, t("usage.loading")));
 
   const changed = (updated) => {
     fresh = updated;
@@ -31,45 +34,48 @@ export async function showAvatar(view, avatar) {
   function drawPicture() {
     picture.replaceChildren(
       h("figure", { class: "face" },
-        h("img", { class: "preview", src: displayUrl(fresh), alt: `Picture of ${fresh.name}`,
-          width: fresh.width || null, height: fresh.height || null }),
+        resignOnError(h("img", { class: "preview", src: displayUrl(fresh), alt: t("avatar.picture_alt", { name: fresh.name }),
+          width: fresh.width || null, height: fresh.height || null }), fresh.id, displayUrl),
         drawnOffline(fresh) ? h("figcaption", { class: "note warn", id: "offline-caption" },
-          h("strong", {}, "Offline placeholder. "), "This stack has no image provider, so this picture was drawn locally instead of by FLUX.") : null),
+          h("strong", {}, t("card.offline"), ". "), t("avatar.offline_note")) : null),
       h("div", { class: "row" },
-        "crop" in fresh ? h("button", { type: "button", class: "secondary", id: "crop-avatar", onclick: () => cropEditor(picture, fresh, changed, drawPicture) }, "Crop thumbnail") : null,
+        "crop" in fresh ? h("button", { type: "button", class: "secondary", id: "crop-avatar", onclick: () => cropEditor(picture, fresh, changed, drawPicture) }, t("crop.open")) : null,
         h("button", { type: "button", class: "ghost", id: "make-variations", onclick: safe(async (event) => {
           event.currentTarget.disabled = true;
           const out = await call(state.api.post(`/avatars/${fresh.id}/variations`, { count: 2 }, { "Idempotency-Key": crypto.randomUUID() }));
           closeDialog();
-          toast(`${out.items.length} variations started`, "ok");
+          toast(t("avatar.variations_started", { count: out.items.length }), "ok");
           out.items.forEach((job) => view.renderJob(job));
           state.poll?.();
-        }) }, "✨ 2 variations"),
-        fresh.status === "ready" ? h("button", { type: "button", class: "ghost", id: "restyle-avatar", onclick: drawRestyle }, "🎨 Restyle") : null,
-        h("a", { href: fresh.imageUrl, target: "_blank", rel: "noopener", class: "button ghost" }, "Full image"),
+        }) }, t("avatar.variations")),
+        fresh.status === "ready" ? h("button", { type: "button", class: "ghost", id: "restyle-avatar", onclick: drawRestyle }, t("restyle.button")) : null,
+        h("a", { href: fresh.imageUrl, target: "_blank", rel: "noopener", class: "button ghost" }, t("avatar.full_image")),
         h("button", { type: "button", class: "ghost danger-text", id: "delete-avatar", onclick: safe(async () => {
           await view.deleteAvatar(fresh);
-        }) }, "Delete")));
+        }) }, t("action.delete"))));
   }
 
   function drawFacts() {
     const rows = (keys) => keys.filter((k) => present(fresh[k]))
-      .map((k) => h("div", { class: "fact" }, h("dt", {}, label(k)), h("dd", {}, k === "personaAge" ? `${fresh[k]} years` : show(k, fresh[k]))));
+      .map((k) => h("div", { class: "fact" }, h("dt", {}, label(k)), h("dd", {}, k === "personaAge" ? t("avatar.years", { count: fresh[k] }) : show(k, fresh[k]))));
     const persona = rows(PERSONA_KEYS);
     const look = rows(Object.keys(ATTRIBUTES));
     info.replaceChildren(
-      h("div", { class: "row spread" }, h("p", { class: "meta", id: "avatar-source" }, SOURCES[fresh.sourceType] || fresh.sourceType,
-        fresh.sourceAvatarId ? [" from ", source] : null, ` · added ${when(fresh.createdAt)}`),
-        h("button", { type: "button", class: "secondary", id: "edit-avatar", onclick: drawForm }, "Edit details")),
-      h("h3", {}, "Persona"), persona.length ? h("dl", { class: "facts" }, persona) : h("p", { class: "empty-line" }, "No persona yet — add one with Edit details."),
-      h("h3", {}, "Look"), look.length ? h("dl", { class: "facts" }, look) : h("p", { class: "empty-line" }, "No attributes yet — add them so the filters find this avatar."),
-      h("details", { class: "advanced", id: "advanced" }, h("summary", {}, "Advanced"),
+      h("div", { class: "row spread" }, h("p", { class: "meta", id: "avatar-source" },
+        rich(fresh.sourceAvatarId ? "avatar.source_from" : "avatar.source", { source }, { what: sourceWords(fresh.sourceType) || fresh.sourceType, when: when(fresh.createdAt) })),
+        h("button", { type: "button", class: "secondary", id: "edit-avatar", onclick: drawForm }, t("avatar.edit_details"))),
+      h("h3", {}, t("form.persona")), persona.length ? h("dl", { class: "facts" }, persona) : h("p", { class: "empty-line" }, t("avatar.no_persona")),
+      h("h3", {}, t("form.look")), look.length ? h("dl", { class: "facts" }, look) : h("p", { class: "empty-line" }, t("avatar.no_look")),
+      h("details", { class: "advanced", id: "advanced" }, h("summary", {}, t("avatar.advanced")),
         h("dl", { class: "facts" },
-          [["Generated prompt", fresh.prompt], ["Seed", fresh.seed], ["Size", fresh.width && `${fresh.width} × ${fresh.height} px`],
-            ["Format", fresh.format && fresh.format.toUpperCase()], ["File size", fresh.bytes && `${Math.round(fresh.bytes / 1024)} kB`],
-            ["Avatar id", fresh.id]]
-            .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k), h("dd", { class: k === "Generated prompt" ? "prompt" : null }, String(v)))))),
-      h("h3", {}, "Where it is used"), history, devPanel());
+          [[t("avatar.generated_prompt"), fresh.prompt], [t("field.seed"), fresh.seed], [t("avatar.size"), fresh.width && t("avatar.size_px", { width: fresh.width, height: fresh.height })],
+            [t("field.format"), fresh.format && fresh.format.toUpperCase()], [t("field.bytes"), fresh.bytes && t("avatar.kb", { kb: Math.round(fresh.bytes / 1024) })],
+            [t("avatar.id"), fresh.id]]
+            .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k),
+              h("dd", { class: k === t("avatar.generated_prompt") ? "prompt" : null }, String(v),
+                // The prompt and seed are what a person copies to make another like it.
+                k === t("avatar.generated_prompt") || k === t("field.seed") ? [" ", copyButton(String(v), k)] : null))))),
+      h("h3", {}, t("usage.title")), history, devPanel());
   }
 
   function drawForm() {
@@ -78,20 +84,22 @@ export async function showAvatar(view, avatar) {
     const form = h("form", { id: "avatar-form", class: "stack", onsubmit: safe(async (event) => {
       event.preventDefault();
       clearDialogError();
-      const updated = await call(state.api.put(`/avatars/${fresh.id}`, collect(inputs, { clear: true })));
+      const body = collect(inputs, { clear: true });
+      body.personaName = personaNameFor(fresh, body.name);
+      const updated = await call(state.api.put(`/avatars/${fresh.id}`, body));
       changed(updated);
-      toast("Avatar saved", "ok");
+      toast(t("avatar.saved"), "ok");
       drawFacts();
       loadHistory(fresh.id, history);
       document.getElementById("edit-avatar")?.focus();
       // A filtered list re-asks the server, so the card shows (or goes) as the new attributes say.
       if (view.list?.filtered()) view.reload();
     }) },
-    h("label", {}, h("span", {}, "Avatar name"), inputs.name),
+    h("label", {}, h("span", {}, t("field.name")), inputs.name),
     traitSections(inputs),
     h("div", { class: "dialog-footer" },
-      h("button", { type: "submit", id: "save-avatar" }, "Save"),
-      h("button", { type: "button", class: "ghost", onclick: () => { drawFacts(); loadHistory(fresh.id, history); document.getElementById("edit-avatar")?.focus(); } }, "Cancel")));
+      h("button", { type: "submit", id: "save-avatar" }, t("action.save")),
+      h("button", { type: "button", class: "ghost", onclick: () => { drawFacts(); loadHistory(fresh.id, history); document.getElementById("edit-avatar")?.focus(); } }, t("action.cancel"))));
     info.replaceChildren(form);
     inputs.name.focus();
   }
@@ -99,21 +107,21 @@ export async function showAvatar(view, avatar) {
   /** Restyle (image-to-image): a new avatar from this one's picture, a style and a prompt; this one stays. */
   function drawRestyle() {
     const prompt = h("textarea", { id: "restyle-prompt", rows: 3, maxlength: 600, minlength: 3, required: true,
-      placeholder: "e.g. soft watercolor painting", "aria-describedby": "restyle-prompt-help" });
+      placeholder: t("restyle.prompt_placeholder"), "aria-describedby": "restyle-prompt-help" });
     const strength = h("input", { type: "range", id: "restyle-strength", min: 0.1, max: 1, step: 0.1, value: 0.6,
       "aria-describedby": "restyle-strength-help" });
     const strengthOut = h("output", { for: "restyle-strength", id: "restyle-strength-value", class: "meta" }, "0.6");
     strength.addEventListener("input", () => { strengthOut.textContent = Number(strength.value).toFixed(1); });
     const count = imageCount("restyle-count");
     let style = null;
-    const chips = RESTYLES.map(([value, text, phrase]) => h("button", { type: "button", class: "chip", "aria-pressed": "false",
+    const chips = restyles().map(([value, text, phrase]) => h("button", { type: "button", class: "chip", "aria-pressed": "false",
       dataset: { style: value }, onclick: () => {
         const on = style !== value;
         style = on ? value : null;
         chips.forEach((c) => c.setAttribute("aria-pressed", String(c.dataset.style === style)));
         if (on) prompt.value = phrase;
       } }, text));
-    const submit = h("button", { type: "submit", id: "start-restyle" }, "🎨 Restyle");
+    const submit = h("button", { type: "submit", id: "start-restyle" }, t("restyle.button"));
     const form = h("form", { id: "restyle-form", class: "stack", onsubmit: safe(async (event) => {
       event.preventDefault();
       if (submit.disabled) return;
@@ -124,21 +132,21 @@ export async function showAvatar(view, avatar) {
         if (style) body.style = style;
         const job = await call(state.api.post(`/avatars/${fresh.id}/restyle`, body, { "Idempotency-Key": crypto.randomUUID() }));
         closeDialog();
-        toast(`Restyling “${fresh.name}”`, "ok");
+        toast(t("restyle.started", { name: fresh.name }), "ok");
         view.renderJob(job);
         state.poll?.();
       } finally { submit.disabled = false; }
     }) },
-    h("h3", {}, "Restyle"),
-    h("p", { class: "meta" }, "Makes a new avatar from this picture in another style; this one stays as it is."),
-    h("div", { class: "chips", role: "group", "aria-label": "Style" }, chips),
-    h("label", {}, h("span", {}, "Prompt"), prompt,
-      h("small", { id: "restyle-prompt-help", class: "meta" }, "A style chip fills it in; change it as you like.")),
-    h("label", {}, h("span", {}, "Strength"), h("span", { class: "row" }, strength, strengthOut),
-      h("small", { id: "restyle-strength-help", class: "meta" }, "Low keeps close to the picture; high changes more.")),
-    h("label", {}, h("span", {}, "Images"), count),
+    h("h3", {}, t("restyle.title")),
+    h("p", { class: "meta" }, t("restyle.lead")),
+    h("div", { class: "chips", role: "group", "aria-label": t("field.style") }, chips),
+    h("label", {}, h("span", {}, t("restyle.prompt")), prompt,
+      h("small", { id: "restyle-prompt-help", class: "meta" }, t("restyle.prompt_help"))),
+    h("label", {}, h("span", {}, t("restyle.strength")), h("span", { class: "row" }, strength, strengthOut),
+      h("small", { id: "restyle-strength-help", class: "meta" }, t("restyle.strength_help"))),
+    h("label", {}, h("span", {}, t("restyle.images")), count),
     h("div", { class: "dialog-footer" }, submit,
-      h("button", { type: "button", class: "ghost", onclick: () => { drawFacts(); loadHistory(fresh.id, history); document.getElementById("restyle-avatar")?.focus(); } }, "Cancel")));
+      h("button", { type: "button", class: "ghost", onclick: () => { drawFacts(); loadHistory(fresh.id, history); document.getElementById("restyle-avatar")?.focus(); } }, t("action.cancel"))));
     info.replaceChildren(form);
     chips[0].focus();
   }
@@ -146,30 +154,51 @@ export async function showAvatar(view, avatar) {
   function devPanel() {
     const app = select("usage-app", APPS);
     const action = h("input", { id: "usage-action", value: "generate", maxlength: 64 });
-    return h("details", { class: "dev-panel", id: "dev-panel" }, h("summary", {}, "Developer panel"),
-      h("p", { class: "meta" }, "Apps record a use through the API (", h("code", {}, `POST /avatars/${fresh.id}/usage`), "). Record one by hand to try it."),
+    return h("details", { class: "dev-panel", id: "dev-panel" }, h("summary", {}, t("dev.title")),
+      h("p", { class: "meta" }, rich("dev.help", { call: h("code", {}, `POST /avatars/${fresh.id}/usage`) })),
       h("form", { class: "toolbar", onsubmit: safe(async (event) => {
         event.preventDefault();
         const [appId, appName] = APPS.find(([id]) => id === app.value);
         await call(state.api.post(`/avatars/${fresh.id}/usage`, { appId, appName, action: action.value.trim() || "use",
           eventId: crypto.randomUUID() }));
-        toast(`Use by ${appName} recorded`, "ok");
+        toast(t("dev.recorded", { app: appName }), "ok");
         await loadHistory(fresh.id, history);
         changed(await call(state.api.get(`/avatars/${fresh.id}`)));  // the card's "used N×" follows
-      }) }, h("label", {}, h("span", {}, "App"), app), h("label", {}, h("span", {}, "Action"), action),
-      h("button", { type: "submit", class: "secondary", id: "record-usage" }, "Record use")));
+      }) }, h("label", {}, h("span", {}, t("dev.app")), app), h("label", {}, h("span", {}, t("dev.action")), action),
+      h("button", { type: "submit", class: "secondary", id: "record-usage" }, t("dev.record"))));
   }
 
   // The avatar a restyle came from, by name once known (it may since have been deleted).
-  const source = h("span", { id: "restyled-from" }, "another avatar");
+  const source = h("span", { id: "restyled-from" }, t("avatar.another"));
   if (fresh.sourceAvatarId) {
     state.api.get(`/avatars/${fresh.sourceAvatarId}`).then((a) => { source.textContent = `“${a.name}”`; }).catch(() => {});
   }
   drawPicture();
   drawFacts();
   openDialog(fresh.name, h("div", { class: "avatar-detail" }, picture, info), { wide: true });
-  document.getElementById("edit-avatar")?.focus({ preventScroll: true });  // the face stays in view on a phone
+  // ← / → go to the neighbouring avatar of the grid, in the same dialog (not while typing in a field).
+  const step = (event) => {
+    if (!["ArrowLeft", "ArrowRight"].includes(event.key) || event.target.closest("input, textarea, select, [role=group]")) return;
+    const cards = [...document.querySelectorAll('#avatar-grid .avatar-card[data-status="ready"]')];
+    const at = cards.findIndex((c) => c.dataset.avatarId === fresh.id);
+    const next = cards[at + (event.key === "ArrowRight" ? 1 : -1)];
+    if (at < 0 || !next) return;
+    event.preventDefault();
+    document.getElementById("dialog").removeEventListener("keydown", step);
+    safe(() => showAvatar(view, { id: next.dataset.avatarId }))();
+  };
+  const dialogEl = document.getElementById("dialog");
+  dialogEl.addEventListener("keydown", step);
+  dialogEl.addEventListener("close", () => dialogEl.removeEventListener("keydown", step), { once: true });
+  if (edit) drawForm();
+  else document.getElementById("edit-avatar")?.focus({ preventScroll: true });  // the face stays in view on a phone
   await loadHistory(fresh.id, history);
+}
+
+/** A small Copy button (the clipboard API; said in a toast). */
+function copyButton(text, what) {
+  return h("button", { type: "button", class: "ghost small copy", "aria-label": t("avatar.copy_named", { what }),
+    onclick: safe(async () => { await navigator.clipboard.writeText(text); toast(t("avatar.copied", { what }), "ok"); }) }, t("avatar.copy"));
 }
 
 const present = (v) => v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && !v.length);
@@ -180,25 +209,25 @@ async function loadHistory(avatarId, target) {
   let page;
   try { page = await call(state.api.get(`/avatars/${avatarId}/usage-history?limit=20`)); } catch { return; }
   if (!page.items.length && !page.summary.length) {
-    target.replaceChildren(h("p", { class: "empty-line" }, "Not used by any app yet. When Pose Generator, Video Generator or Poster Maker use this avatar, it shows here."));
+    target.replaceChildren(h("p", { class: "empty-line" }, t("usage.none")));
     return;
   }
   const total = page.summary.reduce((n, s) => n + s.count, 0);
-  const summary = h("ul", { class: "usage-summary", "aria-label": "Uses by app" }, page.summary.map((s) =>
+  const summary = h("ul", { class: "usage-summary", "aria-label": t("stats.uses_by_app") }, page.summary.map((s) =>
     h("li", { dataset: { appId: s.appId } }, h("strong", {}, s.appName), h("span", { class: "count" }, `${s.count}×`),
-      h("span", { class: "meta" }, `last ${when(s.lastUsedAt)}`))));
+      h("span", { class: "meta" }, t("usage.last", { when: when(s.lastUsedAt) })))));
   // Newest first, grouped by day: a timeline reads better than a flat log.
   const days = new Map();
   for (const u of page.items) {
-    const day = new Date(u.occurredAt).toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" });
+    const day = dateTime(u.occurredAt, { weekday: "short", day: "numeric", month: "short" });
     if (!days.has(day)) days.set(day, []);
     days.get(day).push(u);
   }
-  const timeline = h("ol", { class: "timeline usage-items", "aria-label": "Usage timeline" }, [...days].map(([day, uses]) =>
+  const timeline = h("ol", { class: "timeline usage-items", "aria-label": t("usage.timeline") }, [...days].map(([day, uses]) =>
     h("li", { class: "day" }, h("h4", {}, day), h("ol", {}, uses.map((u) => h("li", { class: "use" },
-      h("time", { datetime: u.occurredAt }, new Date(u.occurredAt).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })),
+      h("time", { datetime: u.occurredAt }, dateTime(u.occurredAt, { hour: "2-digit", minute: "2-digit" })),
       h("span", {}, h("strong", {}, u.appName), ` — ${u.action}`)))))));
-  target.replaceChildren(h("p", { class: "meta" }, `${total} use${total === 1 ? "" : "s"} by ${page.summary.length} app${page.summary.length === 1 ? "" : "s"}`),
+  target.replaceChildren(h("p", { class: "meta" }, t("usage.total", { uses: t("count.uses", { count: total }), apps: t("count.apps", { count: page.summary.length }) })),
     summary, timeline);
 }
 
@@ -208,9 +237,9 @@ async function loadHistory(avatarId, target) {
  * keyboard (arrows move, + and − zoom). Coordinates are pixels of the upright image, as the API takes them. */
 function cropEditor(picture, avatar, changed, done) {
   // The display copy is lighter; coordinates are the API's (the upright image's width × height) either way.
-  const img = h("img", { src: displayUrl(avatar), alt: `Full picture of ${avatar.name}`, draggable: "false" });
+  const img = h("img", { src: displayUrl(avatar), alt: t("crop.picture_alt", { name: avatar.name }), draggable: "false" });
   const square = h("div", { class: "crop-square", tabindex: 0, role: "group", id: "crop-square",
-    "aria-label": "Thumbnail area. Arrow keys move it, plus and minus zoom.", "aria-describedby": "crop-help" });
+    "aria-label": t("crop.square_label"), "aria-describedby": "crop-help" });
   const stage = h("div", { class: "crop-stage" }, img, square);
   const zoom = h("input", { type: "range", id: "crop-zoom", min: 1, max: 4, step: 0.05, value: 1 });
   const readout = h("output", { id: "crop-readout", class: "meta" });
@@ -225,7 +254,7 @@ function cropEditor(picture, avatar, changed, done) {
     Object.assign(square.style, { left: `${(crop.x / W) * 100}%`, top: `${(crop.y / H) * 100}%`,
       width: `${(crop.size / W) * 100}%`, height: `${(crop.size / H) * 100}%` });
     zoom.value = String(Math.min(W, H) / crop.size);
-    readout.textContent = `${Math.round(crop.size)} px square at ${Math.round(crop.x)}, ${Math.round(crop.y)}`;
+    readout.textContent = t("crop.readout", { size: String(Math.round(crop.size)), x: String(Math.round(crop.x)), y: String(Math.round(crop.y)) });
   };
   const setZoom = (z) => {
     const cx = crop.x + crop.size / 2, cy = crop.y + crop.size / 2;
@@ -270,17 +299,17 @@ function cropEditor(picture, avatar, changed, done) {
     setTimeout(() => state.api.get(`/avatars/${avatar.id}`).then((a) => {
       if (document.querySelector(`.avatar-card[data-avatar-id="${a.id}"]`) && state.view) state.view.upsertCard(a);
     }).catch(() => {}), 2500);
-    toast(body ? "Thumbnail crop saved" : "Thumbnail crop reset", "ok");
+    toast(body ? t("crop.saved") : t("crop.reset_done"), "ok");
     done();
     document.getElementById("crop-avatar")?.focus();
   };
   picture.replaceChildren(h("div", { class: "crop-editor stack" },
     stage,
-    h("p", { class: "meta", id: "crop-help" }, "Drag the square over the face. Zoom with the slider or the mouse wheel; on the keyboard, arrows move it and + / − zoom."),
-    h("label", { class: "inline" }, h("span", {}, "Zoom"), zoom), readout,
+    h("p", { class: "meta", id: "crop-help" }, t("crop.help")),
+    h("label", { class: "inline" }, h("span", {}, t("crop.zoom")), zoom), readout,
     h("div", { class: "row" },
-      h("button", { type: "button", id: "save-crop", onclick: safe(() => save({ x: Math.round(crop.x), y: Math.round(crop.y), size: Math.floor(crop.size) })) }, "Save crop"),
-      h("button", { type: "button", class: "ghost", id: "reset-crop", onclick: safe(() => save(null)) }, "Reset"),
-      h("button", { type: "button", class: "ghost", onclick: () => { done(); document.getElementById("crop-avatar")?.focus(); } }, "Cancel"))));
+      h("button", { type: "button", id: "save-crop", onclick: safe(() => save({ x: Math.round(crop.x), y: Math.round(crop.y), size: Math.floor(crop.size) })) }, t("crop.save")),
+      h("button", { type: "button", class: "ghost", id: "reset-crop", onclick: safe(() => save(null)) }, t("crop.reset")),
+      h("button", { type: "button", class: "ghost", onclick: () => { done(); document.getElementById("crop-avatar")?.focus(); } }, t("action.cancel")))));
   square.focus();
 }

@@ -1,4 +1,5 @@
 // Shared page state, the API call wrapper that says errors, and the attribute vocabulary.
+import { has, t } from "./i18n.js";
 import { errorText, h, showError, toast } from "./ui.js";
 
 export const state = { config: null, api: null, user: null, project: null, health: null, onSignOut: null };
@@ -16,11 +17,11 @@ export const ATTRIBUTES = {
 };
 export const PERSONA_KEYS = ["personaName", "personaAge", "personaPersonality", "personaBackground"];
 export const APPS = [["pose-generator", "Pose Generator"], ["video-generator", "Video Generator"],
-  ["poster-maker", "Poster Maker"]];
+  ["poster-maker", "Poster Maker"]];  // product names: not translated
 
-/** Words for an attribute value ("young-adult" → "Young adult", "non-binary" → "Non-binary"). */
-const WORDS = { "young-adult": "Young adult", text_to_image: "AI generated", image_to_image: "Restyled" };
-export const pretty = (value) => WORDS[value] || String(value).replace(/^./, (c) => c.toUpperCase());
+/** Words for an attribute value in the page's language ("young-adult" → "Young adult" / "Dewasa muda");
+ * a value the catalogue does not know (free text from an app) is shown capitalised. */
+export const pretty = (value) => (has(`value.${value}`) ? t(`value.${value}`) : String(value).replace(/^./, (c) => c.toUpperCase()));
 
 /** Await an API call; on failure say why (in the open dialog, else a toast) and rethrow, marked as said. */
 export async function call(promise, { quiet404 = false } = {}) {
@@ -28,7 +29,7 @@ export async function call(promise, { quiet404 = false } = {}) {
     return await promise;
   } catch (error) {
     if (error.status === 401) {
-      toast("Your session has expired or the token is not valid — sign in again.", "error");
+      toast(t("error.session"), "error");
       state.onSignOut?.();
     } else if (!(quiet404 && error.status === 404)) showError(errorText(error));
     error.shown = true;
@@ -46,19 +47,19 @@ export function select(id, options, value = "", attrs = {}) {
 }
 
 /** How many images one job makes (the API takes 1–4; each becomes its own avatar). */
-export const imageCount = (id) => select(id, [1, 2, 3, 4].map((n) => [String(n), n === 1 ? "1 image" : `${n} images`]), "1");
+export const imageCount = (id) => select(id, [1, 2, 3, 4].map((n) => [String(n), t("count.images", { count: n })]), "1");
 
-/** Persona and look inputs shared by the generate form and the edit form (ids prefixed). */
+/** Persona and look inputs shared by the generate form and the edit form (ids prefixed). The persona's
+ * name is not one of them: the forms have one name field, the avatar's (see personaNameFor). */
 export function traitInputs(prefix) {
   const inputs = {
-    personaName: h("input", { id: `${prefix}-persona-name`, maxlength: 100, autocomplete: "off" }),
     personaAge: h("input", { id: `${prefix}-persona-age`, type: "number", min: 1, max: 120, inputmode: "numeric" }),
-    personaPersonality: h("input", { id: `${prefix}-persona-personality`, placeholder: "friendly, confident" }),
+    personaPersonality: h("input", { id: `${prefix}-persona-personality`, placeholder: t("form.personality_placeholder") }),
     personaBackground: h("textarea", { id: `${prefix}-persona-background`, rows: 2, maxlength: 1000,
-      placeholder: "What they do, where they live" }),
+      placeholder: t("form.background_placeholder") }),
   };
   for (const [key, values] of Object.entries(ATTRIBUTES)) {
-    inputs[key] = select(`${prefix}-${key}`, [["", "Any"], ...values.map((v) => [v, pretty(v)])]);
+    inputs[key] = select(`${prefix}-${key}`, [["", t("form.any")], ...values.map((v) => [v, pretty(v)])]);
   }
   return inputs;
 }
@@ -90,18 +91,42 @@ export function collect(inputs, { clear = false } = {}) {
 export function traitSections(inputs) {
   const field = (key, wide = false) => h("label", { class: wide ? "span-all" : null }, h("span", {}, labelFor(key)), inputs[key]);
   return [
-    h("fieldset", { class: "section" }, h("legend", {}, "Persona"),
-      h("div", { class: "form-grid" }, field("personaName"), field("personaAge"), field("personaPersonality", true),
+    h("fieldset", { class: "section" }, h("legend", {}, t("form.persona")),
+      h("div", { class: "form-grid" }, field("personaAge"), field("personaPersonality", true),
         field("personaBackground", true))),
-    h("fieldset", { class: "section" }, h("legend", {}, "Look"),
+    h("fieldset", { class: "section" }, h("legend", {}, t("form.look")),
       h("div", { class: "form-grid" }, Object.keys(ATTRIBUTES).map((k) => field(k)))),
   ];
 }
 
-const FORM_LABELS = { personaName: "Name", personaAge: "Age", personaPersonality: "Personality (comma separated)",
-  personaBackground: "Background", ageRange: "Age range", bodyType: "Body type", hairStyle: "Hair style",
-  hairColor: "Hair colour", eyeColor: "Eyes", skinTone: "Skin tone" };
-const labelFor = (key) => FORM_LABELS[key] || pretty(key);
+const FORM_LABELS = { personaName: "form.persona_name", personaPersonality: "form.personality" };
+const labelFor = (key) => t(FORM_LABELS[key] || `field.${key}`);
+
+/** How long a presigned URL lives, in seconds (its X-Amz-Expires; the API's default otherwise). */
+export function urlLifetime(url) {
+  try { return Number(new URL(url).searchParams.get("X-Amz-Expires")) || 900; } catch { return 900; }
+}
+
+/** An avatar image whose URL has expired (a page left open, a laptop woken up) asks the API for a
+ * fresh one, once: `pick` takes the URL from the avatar JSON. Returns the image. */
+export function resignOnError(img, avatarId, pick) {
+  img.addEventListener("error", async () => {
+    if (img.dataset.resigned || !state.api) return;
+    img.dataset.resigned = "1";
+    try {
+      const url = pick(await state.api.get(`/avatars/${avatarId}`));
+      if (url) { img.removeAttribute("src"); img.src = url; }
+    } catch { /* deleted meanwhile, or offline: the broken image stays */ }
+  });
+  return img;
+}
+
+/** The persona's name a form sends with its one name field: a persona named like its avatar (or not
+ * named) follows the new name; one named apart (a preset "Corporate Executive" whose persona is
+ * "Sarah") keeps its own. */
+export function personaNameFor(before, name) {
+  return !before.personaName || before.personaName === before.name ? name : before.personaName;
+}
 
 /** Image shown for an avatar: the cropped display copy when the API has one. */
 export const displayUrl = (avatar) => avatar.displayUrl || avatar.imageUrl;

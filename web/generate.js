@@ -1,6 +1,8 @@
 // The generate dialog: describe a person (from scratch, a persona example or a preset) or pick a preset.
-import { ATTRIBUTES, call, collect, fill, imageCount, offline, pretty, safe, select, state, traitInputs, traitSections } from "./core.js";
-import { clearDialogError, closeDialog, h, openDialog, toast } from "./ui.js";
+import { ATTRIBUTES, call, collect, fill, imageCount, offline, personaNameFor, pretty, safe, select, state, traitInputs,
+  traitSections } from "./core.js";
+import { t } from "./i18n.js";
+import { clearDialogError, closeDialog, h, openDialog, rich, toast } from "./ui.js";
 
 /** The look each persona example starts from (the API's examples carry a persona only). Unknown
  * examples get a look from their category and age. */
@@ -53,75 +55,85 @@ function fromPreset(preset) {
 export async function showGenerate(view, { preset = null } = {}) {
   const inputs = {
     prompt: h("textarea", { id: "gen-prompt", rows: 3, maxlength: 600, required: true, minlength: 3,
-      placeholder: "e.g. confident business woman in a bright office", "aria-describedby": "gen-prompt-help" }),
-    name: h("input", { id: "gen-name", maxlength: 100, required: true, placeholder: "e.g. Sarah", autocomplete: "off" }),
+      placeholder: t("generate.prompt_placeholder"), "aria-describedby": "gen-prompt-help" }),
+    name: h("input", { id: "gen-name", maxlength: 100, required: true, placeholder: t("generate.name_placeholder"), autocomplete: "off" }),
     ...traitInputs("gen"),
   };
   let fromPresetId = preset?.id || null;
+  // What the form was filled from (a preset, a persona example): its persona's name goes with the one
+  // name field unless the person types another (personaNameFor).
+  let origin = preset ? fromPreset(preset) : {};
   const presetNote = h("p", { class: "note", id: "preset-note", hidden: !preset });
   const setPreset = (p) => {
     fromPresetId = p?.id || null;
+    if (!p) origin = {};
     presetNote.hidden = !p;
-    presetNote.replaceChildren(...(p ? ["Starting from the preset ", h("strong", {}, p.name), ". Change anything, then generate.",
-      h("button", { type: "button", class: "link", onclick: () => setPreset(null) }, "Start from scratch instead")] : []));
+    presetNote.replaceChildren(...(p ? [...rich("generate.from_preset", { preset: h("strong", {}, p.name) }), " ",
+      h("button", { type: "button", class: "link", onclick: () => setPreset(null) }, t("generate.scratch"))] : []));
   };
   if (preset) { fill(inputs, fromPreset(preset)); setPreset(preset); }
 
-  const submit = h("button", { type: "submit", id: "start-generation" }, "✨ Generate");
+  const submit = h("button", { type: "submit", id: "start-generation" }, t("action.generate"));
   const count = imageCount("gen-count");
   const start = safe(async (event) => {
     event.preventDefault();
     if (submit.disabled) return;
     clearDialogError();
     submit.disabled = true;  // one click, one job (and the key below makes a network retry harmless)
+    for (const el of Object.values(inputs)) el.removeAttribute("aria-invalid");
     try {
       const body = { ...collect(inputs), numImages: Number(count.value) };
+      body.personaName = personaNameFor(origin, body.name);
       const job = fromPresetId
         ? await call(state.api.post(`/presets/${fromPresetId}/generate`, { projectId: view.project.id, ...body }, { "Idempotency-Key": crypto.randomUUID() }))
         : await call(state.api.post(`/projects/${view.project.id}/avatars/generate`, body, { "Idempotency-Key": crypto.randomUUID() }));
       closeDialog();
-      toast(`Generating “${body.name}”`, "ok");
+      toast(t("generate.started", { name: body.name }), "ok");
       view.renderJob(job);
       state.poll?.();
+    } catch (error) {
+      // A refused prompt names the field it read the refusal in: mark it and put the cursor there.
+      const field = error.code === "prompt_rejected" && inputs[error.details?.field];
+      if (field) { field.setAttribute("aria-invalid", "true"); field.setAttribute("aria-errormessage", "dialog-error"); field.focus(); }
+      throw error;
     } finally { submit.disabled = false; }
   });
 
-  const personas = h("select", { id: "persona-picker", "aria-describedby": "persona-help" }, h("option", { value: "" }, "Choose an example…"));
+  const personas = h("select", { id: "persona-picker", "aria-describedby": "persona-help" }, h("option", { value: "" }, t("generate.choose_example")));
   state.api.get("/persona-examples?limit=100").then((page) => {
     for (const p of page.items) personas.append(h("option", { value: p.id, dataset: { json: JSON.stringify(p) } },
-      `${p.personaName}, ${p.personaAge} — ${p.personaBackground || pretty(p.category)}`));
-  }).catch(() => personas.append(h("option", { value: "", disabled: true }, "Examples could not be loaded")));
+      t("generate.example_option", { name: p.personaName, age: p.personaAge, what: p.personaBackground || pretty(p.category) })));
+  }).catch(() => personas.append(h("option", { value: "", disabled: true }, t("generate.examples_failed"))));
   personas.addEventListener("change", () => {
     const option = personas.selectedOptions[0];
     if (!option?.dataset.json) return;
     const persona = JSON.parse(option.dataset.json);
     setPreset(null);
-    fill(inputs, fromPersona(persona));
+    origin = fromPersona(persona);
+    fill(inputs, origin);
     state.api.post(`/persona-examples/${persona.id}/use`).catch(() => {});
   });
 
   const offlineNote = offline() ? h("p", { class: "note warn", id: "offline-note" },
-    h("strong", {}, "Generation is offline on this stack. "),
-    "Pictures are simple placeholders drawn locally and labelled as such, not photo-realistic portraits. ",
-    "Set HF_TOKEN (or FLUX_ENDPOINT_URL) and restart to generate real ones.") : null;
+    h("strong", {}, t("generate.offline_lead")), " ", t("generate.offline_text"), " ", t("generate.offline_help")) : null;
   const describe = h("form", { id: "generate-form", class: "generate-form", onsubmit: start },
     presetNote,
-    h("fieldset", { class: "section" }, h("legend", {}, "Start"),
+    h("fieldset", { class: "section" }, h("legend", {}, t("generate.start")),
       h("div", { class: "form-grid" },
-        h("label", { class: "span-all" }, h("span", {}, "Start from a persona example (optional)"), personas,
-          h("small", { id: "persona-help", class: "meta" }, "Fills the persona, the look and a starter description — change anything after.")),
-        h("label", { class: "span-all" }, h("span", {}, "Describe the person"), inputs.prompt,
-          h("small", { id: "gen-prompt-help", class: "meta" }, "Who they are and the setting; the look below is added to it.")),
-        h("label", {}, h("span", {}, "Avatar name"), inputs.name),
-        h("label", {}, h("span", {}, "Number of images"), count))),
+        h("label", { class: "span-all" }, h("span", {}, t("generate.example_label")), personas,
+          h("small", { id: "persona-help", class: "meta" }, t("generate.example_help"))),
+        h("label", { class: "span-all" }, h("span", {}, t("generate.describe_label")), inputs.prompt,
+          h("small", { id: "gen-prompt-help", class: "meta" }, t("generate.describe_help"))),
+        h("label", {}, h("span", {}, t("field.name")), inputs.name),
+        h("label", {}, h("span", {}, t("generate.count")), count))),
     traitSections(inputs),
     h("div", { class: "dialog-footer" }, submit,
-      h("span", { class: "meta" }, offline() ? "Offline placeholder — no FLUX on this stack" : "Photo-realistic portrait with FLUX.1-dev and a realism LoRA")));
-  const gallery = h("div", { id: "preset-gallery" }, h("p", { class: "loading" }, "Loading presets…"));
+      h("span", { class: "meta" }, offline() ? t("generate.offline_title") : t("generate.flux"))));
+  const gallery = h("div", { id: "preset-gallery" }, h("p", { class: "loading" }, t("generate.loading_presets")));
   let tabs;
-  const openForm = (p) => { fill(inputs, Object.fromEntries(Object.keys(inputs).map((k) => [k, ""]))); fill(inputs, fromPreset(p)); setPreset(p); tabs.pick(0); inputs.name.focus(); inputs.name.select(); };
-  tabs = tabbed([["Describe", describe], ["Preset gallery", gallery]]);
-  openDialog("Generate an avatar", h("div", { class: "stack" }, offlineNote, tabs.node), { wide: true });
+  const openForm = (p) => { fill(inputs, Object.fromEntries(Object.keys(inputs).map((k) => [k, ""]))); origin = fromPreset(p); fill(inputs, origin); setPreset(p); tabs.pick(0); inputs.name.focus(); inputs.name.select(); };
+  tabs = tabbed([[t("generate.describe"), describe], [t("generate.presets"), gallery]]);
+  openDialog(t("generate.title"), h("div", { class: "stack" }, offlineNote, tabs.node), { wide: true });
   (preset ? inputs.name : inputs.prompt).focus();
   loadGallery(gallery, view, openForm);
 }
@@ -138,12 +150,12 @@ function tabbed(panes) {
     buttons.forEach((b, k) => { b.setAttribute("aria-selected", k === i ? "true" : "false"); b.tabIndex = k === i ? 0 : -1; });
     bodies.forEach((b, k) => { b.hidden = k !== i; });
   }
-  return { node: h("div", {}, h("div", { class: "tabs", role: "tablist", "aria-label": "How to start" }, buttons), bodies), pick };
+  return { node: h("div", {}, h("div", { class: "tabs", role: "tablist", "aria-label": t("generate.how") }, buttons), bodies), pick };
 }
 
 async function loadGallery(gallery, view, openForm, category = "") {
   const categories = ["", "professional", "casual", "sports", "fashion", "traditional", "creative"];
-  const picker = select("preset-category", categories.map((c) => [c, c ? pretty(c) : "All categories"]), category);
+  const picker = select("preset-category", categories.map((c) => [c, c ? pretty(c) : t("generate.all_categories")]), category);
   picker.addEventListener("change", () => loadGallery(gallery, view, openForm, picker.value));
   let page;
   try { page = await call(state.api.get(`/presets?limit=100${category ? `&category=${category}` : ""}`)); } catch { return; }
@@ -153,20 +165,20 @@ async function loadGallery(gallery, view, openForm, category = "") {
     try {
       const job = await call(state.api.post(`/presets/${preset.id}/generate`, { projectId: view.project.id }, { "Idempotency-Key": crypto.randomUUID() }));
       closeDialog();
-      toast(`Generating “${preset.name}”`, "ok");
+      toast(t("generate.started", { name: preset.name }), "ok");
       view.renderJob(job);
       state.poll?.();
     } finally { button.disabled = false; }
   });
   const cards = page.items.map((preset) => h("article", { class: "preset", dataset: { presetId: preset.id } },
     preset.thumbnailUrl ? h("img", { src: preset.thumbnailUrl, alt: "", width: 300, height: 300, loading: "lazy", decoding: "async" })
-      : h("div", { class: "thumb placeholder" }, "No preview"),
+      : h("div", { class: "thumb placeholder" }, t("generate.no_preview")),
     h("div", { class: "body" }, h("strong", { class: "ellipsis", title: preset.name }, preset.name),
       h("span", { class: "meta clamp" }, preset.description),
-      h("span", { class: "meta" }, `${pretty(preset.category)} · used ${preset.popularity}×`),
+      h("span", { class: "meta" }, t("generate.preset_meta", { category: pretty(preset.category), count: preset.popularity })),
       h("div", { class: "row" },
-        h("button", { type: "button", class: "small use-preset", "aria-label": `Use preset ${preset.name}`, onclick: () => openForm(preset) }, "Use preset"),
-        h("button", { type: "button", class: "ghost small generate-now", "aria-label": `Generate ${preset.name} now`, onclick: generateNow(preset) }, "Generate now")))));
-  gallery.replaceChildren(h("div", { class: "row" }, h("label", { class: "inline" }, h("span", {}, "Category"), picker)),
-    cards.length ? h("div", { class: "presets" }, cards) : h("p", { class: "empty" }, "No presets in this category."));
+        h("button", { type: "button", class: "small use-preset", "aria-label": t("generate.use_preset_named", { name: preset.name }), onclick: () => openForm(preset) }, t("generate.use_preset")),
+        h("button", { type: "button", class: "ghost small generate-now", "aria-label": t("generate.now_named", { name: preset.name }), onclick: generateNow(preset) }, t("generate.now"))))));
+  gallery.replaceChildren(h("div", { class: "row" }, h("label", { class: "inline" }, h("span", {}, t("generate.category")), picker)),
+    cards.length ? h("div", { class: "presets" }, cards) : h("p", { class: "empty" }, t("generate.no_presets")));
 }

@@ -1,31 +1,37 @@
 // The Webhooks page: a user's endpoints for signed events (docs/events.md) — add, test, rotate, delete,
 // and each one's recent deliveries. The signing secret is shown only when the API returns it (create, rotate).
 import { call, safe, state } from "./core.js";
-import { clearDialogError, closeDialog, confirmDialog, h, openDialog, showError, toast, when } from "./ui.js";
+import { dateTime, number, t } from "./i18n.js";
+import { clearDialogError, closeDialog, confirmDialog, h, openDialog, rich, showError, toast, when } from "./ui.js";
 
 /** The types a webhook can subscribe to (webhook.test is sent by the test button only), in groups. */
-export const EVENT_GROUPS = [
-  ["Avatars", [["avatar.ready", "Ready", "an upload or a generation is usable"],
-    ["avatar.rejected", "Rejected", "an upload could not be used"],
-    ["avatar.updated", "Updated", "name, persona, attributes, crop or images changed"],
-    ["avatar.deleted", "Deleted", "an avatar was removed"]]],
-  ["Generations", [["generation.completed", "Completed", "a generation made its avatar"],
-    ["generation.failed", "Failed", "a generation gave up"],
-    ["generation.cancelled", "Cancelled", "a generation was cancelled"]]],
-  ["Projects", [["project.deleted", "Deleted", "a project and its avatars were removed"]]],
+/** (A function: the words follow the page's language.) */
+export const eventGroups = () => [
+  [t("webhooks.group.avatars"), [["avatar.ready", t("webhooks.group.ready"), t("webhooks.event.avatar.ready")],
+    ["avatar.rejected", t("webhooks.group.rejected"), t("webhooks.event.avatar.rejected")],
+    ["avatar.updated", t("webhooks.group.updated"), t("webhooks.event.avatar.updated")],
+    ["avatar.deleted", t("webhooks.group.deleted"), t("webhooks.event.avatar.deleted")]]],
+  [t("webhooks.group.generations"), [["generation.completed", t("webhooks.group.completed"), t("webhooks.event.generation.completed")],
+    ["generation.failed", t("deliveries.failed"), t("webhooks.event.generation.failed")],
+    ["generation.cancelled", t("webhooks.group.cancelled"), t("webhooks.event.generation.cancelled")]]],
+  [t("webhooks.group.projects"), [["project.deleted", t("webhooks.group.deleted"), t("webhooks.event.project.deleted")]]],
 ];
-const ALL_TYPES = EVENT_GROUPS.flatMap(([, types]) => types.map(([type]) => type));
+const ALL_TYPES = eventGroups().flatMap(([, types]) => types.map(([type]) => type));
 const MAX_WEBHOOKS = 10;
-const STATUS_WORDS = { delivered: "Delivered", retrying: "Retrying", failed: "Failed" };
+const statusWord = (status) => ({ delivered: t("deliveries.delivered"), retrying: t("deliveries.retrying"), failed: t("deliveries.failed") })[status];
 
 const main = () => document.getElementById("main");
 
+/** A URL that wraps where a reader expects it to (after "/", "?", "&", "." and "-"), not anywhere
+ * in the middle of a word as on a phone before. */
+const breakable = (url) => url.split(/(?<=[/?&.=-])/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
+
 export async function renderWebhooks() {
-  main().replaceChildren(h("p", { class: "loading" }, "Loading webhooks…"));
+  main().replaceChildren(h("p", { class: "loading" }, t("webhooks.loading")));
   const list = h("div", { class: "webhook-list", id: "webhook-list" });
   const count = h("span", { id: "webhook-count" });
-  const add = h("button", { type: "button", id: "add-webhook", onclick: safe(() => webhookForm(view)) }, "Add webhook");
-  const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => view.load(true)) }, "Load more");
+  const add = h("button", { type: "button", id: "add-webhook", onclick: safe(() => webhookForm(view)) }, t("webhooks.add"));
+  const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => view.load(true)) }, t("action.load_more"));
   const view = { list, count, add, more, cursor: null, items: new Map() };
   view.load = async (next = false) => {
     const page = await call(state.api.get(`/webhooks?limit=${MAX_WEBHOOKS}${next && view.cursor ? `&cursor=${encodeURIComponent(view.cursor)}` : ""}`));
@@ -37,12 +43,11 @@ export async function renderWebhooks() {
   };
   await view.load();
   main().replaceChildren(
-    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "← All projects")),
+    h("nav", { class: "crumbs", "aria-label": t("nav.breadcrumb") }, h("a", { href: "#/" }, t("nav.all_projects"))),
     h("div", { class: "project-head" },
-      h("div", { class: "project-title" }, h("h1", {}, "Webhooks"),
-        h("p", { class: "meta" }, count, " · Your backend gets a signed POST (",
-          h("a", { href: "https://www.standardwebhooks.com/", target: "_blank", rel: "noopener" }, "Standard Webhooks"),
-          ") when an avatar, a generation or a project changes.")),
+      h("div", { class: "project-title" }, h("h1", {}, t("nav.webhooks")),
+        h("p", { class: "meta" }, count, " · ", rich("webhooks.intro", {
+          spec: h("a", { href: "https://www.standardwebhooks.com/", target: "_blank", rel: "noopener" }, "Standard Webhooks") }))),
       h("div", { class: "row actions" }, add)),
     list, more);
   watch(view);
@@ -50,13 +55,13 @@ export async function renderWebhooks() {
 
 function showCount(view) {
   const n = view.items.size;
-  view.count.textContent = `${n} of ${MAX_WEBHOOKS} webhooks`;
+  view.count.textContent = t("webhooks.count", { count: n, max: MAX_WEBHOOKS });
   if (!n && !view.list.querySelector("#no-webhooks")) {
     view.list.append(h("div", { class: "empty-state", id: "no-webhooks" },
       h("div", { class: "empty-art", "aria-hidden": "true" }, "🔔"),
-      h("h2", {}, "No webhooks yet"),
-      h("p", {}, "Add the URL of your backend and choose the events it should hear about. Each delivery is signed with a secret only you have."),
-      h("button", { type: "button", onclick: () => view.add.click() }, "Add your first webhook")));
+      h("h2", {}, t("webhooks.empty_title")),
+      h("p", {}, t("webhooks.lead")),
+      h("button", { type: "button", onclick: () => view.add.click() }, t("webhooks.add_first"))));
   }
   if (n) view.list.querySelector("#no-webhooks")?.remove();
 }
@@ -114,25 +119,25 @@ function upsertIfChanged(view, webhook) {
 }
 
 function eventsText(events) {
-  if (ALL_TYPES.every((t) => events.includes(t))) return "All events";
+  if (ALL_TYPES.every((type) => events.includes(type))) return t("webhooks.all_events");
   return events.join(", ");
 }
 
 /** The last delivery in words: what happened, with the code or error, how long it took, when. */
 function lastDeliveryText(last) {
-  if (!last || !last.status) return "No deliveries yet";
+  if (!last || !last.status) return t("webhooks.no_deliveries");
   const outcome = last.statusCode ? `HTTP ${last.statusCode}` : last.error || "";
-  const parts = [outcome, last.durationMs !== null && last.durationMs !== undefined ? `${last.durationMs} ms` : "",
-    last.attempt > 1 ? `attempt ${last.attempt}` : "", when(last.at)].filter(Boolean);
+  const parts = [outcome, last.durationMs !== null && last.durationMs !== undefined ? t("deliveries.ms", { ms: last.durationMs }) : "",
+    last.attempt > 1 ? t("deliveries.attempt_n", { n: last.attempt }) : "", when(last.at)].filter(Boolean);
   return `${last.type || "event"} · ${parts.join(" · ")}`;
 }
 
 function statusBadge(webhook) {
-  if (!webhook.enabled) return h("span", { class: "badge bad", dataset: { state: "disabled" } }, "Disabled");
+  if (!webhook.enabled) return h("span", { class: "badge bad", dataset: { state: "disabled" } }, t("webhooks.disabled"));
   const status = webhook.lastDelivery?.status;
-  if (!status) return h("span", { class: "badge", dataset: { state: "new" } }, "Enabled · no deliveries yet");
+  if (!status) return h("span", { class: "badge", dataset: { state: "new" } }, t("webhooks.enabled_none"));
   const kind = status === "delivered" ? "good" : status === "retrying" ? "status" : "bad";
-  return h("span", { class: `badge ${kind}`, dataset: { state: status } }, STATUS_WORDS[status] || status);
+  return h("span", { class: `badge ${kind}`, dataset: { state: status } }, statusWord(status) || status);
 }
 
 function webhookCard(view, webhook) {
@@ -141,30 +146,30 @@ function webhookCard(view, webhook) {
   const action = (name, text, onclick, attrs = {}) => h("button", { type: "button", class: "ghost small", dataset: { action: name },
     "aria-label": `${text} — ${label}`, onclick: safe(onclick), ...attrs }, text);
   return h("article", { class: "card webhook-card", dataset: { webhookId: webhook.id, enabled: String(webhook.enabled) },
-    "aria-label": `Webhook ${label}` },
+    "aria-label": t("webhooks.card_label", { name: label }) },
   h("div", { class: "webhook-head" },
     h("div", { class: "webhook-title" },
-      h("h2", { class: "webhook-url" }, webhook.url),
+      h("h2", { class: "webhook-url" }, breakable(webhook.url)),
       webhook.description ? h("p", { class: "meta" }, webhook.description) : null),
     statusBadge(webhook)),
-  !webhook.enabled ? h("p", { class: "reason disabled-reason" }, webhook.disabledReason || "Disabled",
-    webhook.failingSince ? ` (failing since ${new Date(webhook.failingSince).toLocaleString()})` : "",
-    " — events are not sent to it until you enable it again.") : null,
+  !webhook.enabled ? h("p", { class: "reason disabled-reason" }, webhook.disabledReason || t("webhooks.disabled"),
+    webhook.failingSince ? ` ${t("webhooks.failing_since", { when: dateTime(webhook.failingSince) })}` : "",
+    ` — ${t("webhooks.disabled_help")}`) : null,
   h("dl", { class: "facts webhook-facts" },
-    h("div", { class: "fact" }, h("dt", {}, "Last delivery"),
+    h("div", { class: "fact" }, h("dt", {}, t("webhooks.last_delivery")),
       h("dd", { class: `last-delivery ${last?.status || "none"}`, dataset: { status: last?.status || "none" } }, lastDeliveryText(last))),
-    h("div", { class: "fact" }, h("dt", {}, "Events"), h("dd", { class: "webhook-events" }, eventsText(webhook.events))),
-    h("div", { class: "fact" }, h("dt", {}, "Added"), h("dd", {}, when(webhook.createdAt),
-      webhook.secretRotatedAt ? ` · secret rotated ${when(webhook.secretRotatedAt)}` : ""))),
+    h("div", { class: "fact" }, h("dt", {}, t("field.events")), h("dd", { class: "webhook-events" }, eventsText(webhook.events))),
+    h("div", { class: "fact" }, h("dt", {}, t("webhooks.group.added")), h("dd", {}, when(webhook.createdAt),
+      webhook.secretRotatedAt ? ` · ${t("webhooks.rotated_when", { when: when(webhook.secretRotatedAt) })}` : ""))),
   h("div", { class: "row card-actions" },
     webhook.enabled
-      ? action("test", "Send test", (event) => sendTest(view, webhook, event.currentTarget))
-      : action("enable", "Enable", () => setEnabled(view, webhook, true), { class: "secondary small" }),
-    action("deliveries", "Deliveries", () => showDeliveries(webhook)),
-    action("edit", "Edit", () => webhookForm(view, webhook)),
-    action("rotate", "Rotate secret", () => rotateSecret(view, webhook)),
-    webhook.enabled ? action("disable", "Disable", () => setEnabled(view, webhook, false)) : null,
-    action("delete", "Delete", () => deleteWebhook(view, webhook), { class: "ghost small danger-text" })));
+      ? action("test", t("webhooks.send_test"), (event) => sendTest(view, webhook, event.currentTarget))
+      : action("enable", t("webhooks.enable"), () => setEnabled(view, webhook, true), { class: "secondary small" }),
+    action("deliveries", t("webhooks.deliveries"), () => showDeliveries(webhook)),
+    action("edit", t("action.edit"), () => webhookForm(view, webhook)),
+    action("rotate", t("webhooks.rotate"), () => rotateSecret(view, webhook)),
+    webhook.enabled ? action("disable", t("webhooks.disable"), () => setEnabled(view, webhook, false)) : null,
+    action("delete", t("action.delete"), () => deleteWebhook(view, webhook), { class: "ghost small danger-text" })));
 }
 
 // ---- actions ---------------------------------------------------------------------------------------
@@ -175,7 +180,7 @@ async function sendTest(view, webhook, button) {
   button.setAttribute("aria-busy", "true");
   try {
     const { event } = await call(state.api.post(`/webhooks/${webhook.id}/test`));
-    toast(`Test event sent to ${webhook.description || webhook.url}`, "ok");
+    toast(t("webhooks.test_sent", { name: webhook.description || webhook.url }), "ok");
     // Delivered in the background: watch this webhook closely until its last delivery is this event.
     (view.waiting ||= new Map()).set(webhook.id, event.id);
     setTimeout(() => view.waiting?.delete(webhook.id), 30_000);
@@ -187,16 +192,16 @@ async function setEnabled(view, webhook, enabled) {
   const updated = await call(state.api.put(`/webhooks/${webhook.id}`, { enabled }));
   upsert(view, updated);
   view.list.querySelector(`[data-webhook-id="${webhook.id}"] [data-action="${enabled ? "test" : "enable"}"]`)?.focus();
-  toast(enabled ? "Webhook enabled" : "Webhook disabled — no events are sent to it", "ok");
+  toast(enabled ? t("webhooks.enabled_toast") : t("webhooks.disabled_toast"), "ok");
 }
 
 async function deleteWebhook(view, webhook) {
-  const ok = await confirmDialog("Delete this webhook?",
-    `Events stop going to ${webhook.url} at once, and deliveries still waiting for a retry are dropped. It cannot be undone.`);
+  const ok = await confirmDialog(t("webhooks.delete_title"),
+    t("webhooks.delete_text", { url: webhook.url }));
   if (!ok) return;
   await call(state.api.delete(`/webhooks/${webhook.id}`), { quiet404: true }).catch((error) => { if (error.status !== 404) throw error; });
   remove(view, webhook.id);
-  toast("Webhook deleted", "ok");
+  toast(t("webhooks.deleted"), "ok");
   view.add.focus();
 }
 
@@ -208,13 +213,13 @@ async function rotateSecret(view, webhook) {
       const rotated = await call(state.api.post(`/webhooks/${webhook.id}/rotate-secret`));
       const { secret, ...shown } = rotated;
       upsert(view, shown);
-      showSecret(secret, "Your new signing secret",
-        "For the next 24 hours each delivery is signed with both the old and the new secret, so you can switch your backend over without missing one.");
+      showSecret(secret, t("webhooks.new_secret_title"),
+        t("webhooks.rotated_help"));
     } finally { go.disabled = false; }
-  }) }, "Rotate secret");
-  const closed = openDialog("Rotate the signing secret?", h("div", { class: "stack" },
-    h("p", {}, "A new secret is made and shown once. The old one keeps working beside it for 24 hours, then stops."),
-    h("div", { class: "row" }, go, h("button", { type: "button", class: "ghost", onclick: () => closeDialog() }, "Cancel"))));
+  }) }, t("webhooks.rotate"));
+  const closed = openDialog(t("webhooks.rotate_title"), h("div", { class: "stack" },
+    h("p", {}, t("webhooks.rotate_text")),
+    h("div", { class: "row" }, go, h("button", { type: "button", class: "ghost", onclick: () => closeDialog() }, t("action.cancel")))));
   go.focus();
   await closed;
   view.list.querySelector(`[data-webhook-id="${webhook.id}"] [data-action="rotate"]`)?.focus();
@@ -228,20 +233,20 @@ function showSecret(secret, title, note) {
     onclick: async () => {
       try {
         await navigator.clipboard.writeText(secret);
-        copied.textContent = "Copied to the clipboard";
+        copied.textContent = t("webhooks.copied");
       } catch {
         getSelection().selectAllChildren(value);  // no clipboard access: selected, so Ctrl+C / ⌘C copies it
-        copied.textContent = "Selected — press Ctrl+C (⌘C on a Mac) to copy it";
+        copied.textContent = t("webhooks.selected");
       }
-    } }, "Copy secret");
-  const done = h("button", { type: "button", id: "secret-done", onclick: () => closeDialog() }, "I have saved it");
+    } }, t("webhooks.copy"));
+  const done = h("button", { type: "button", id: "secret-done", onclick: () => closeDialog() }, t("webhooks.saved_it"));
   document.getElementById("dialog-title").textContent = title;
   clearDialogError();
   const body = document.querySelector("#dialog .dialog-body");
   [...body.children].slice(2).forEach((el) => el.remove());  // keep the head and the error line
   const panel = h("div", { class: "stack", id: "secret-panel" },
-    h("p", { class: "note warn", id: "secret-warning" }, h("strong", {}, "Copy it now — you won't see it again. "),
-      "Keep it in your backend's secrets; it checks that deliveries come from us."),
+    h("p", { class: "note warn", id: "secret-warning" }, h("strong", {}, t("webhooks.copy_now"), " "),
+      t("webhooks.secret_help")),
     h("div", { class: "secret-box" }, value, copy), copied,
     note ? h("p", { class: "meta" }, note) : null,
     h("div", { class: "row" }, done));
@@ -258,19 +263,19 @@ async function webhookForm(view, webhook = null) {
   const url = h("input", { id: "webhook-url", type: "url", required: true, maxlength: 2048, autocomplete: "off", spellcheck: "false",
     placeholder: "https://example.com/webhooks/avatar-creator", value: webhook?.url || "", "aria-describedby": "webhook-url-help" });
   const description = h("input", { id: "webhook-description", maxlength: 1000, autocomplete: "off",
-    placeholder: "e.g. Pose Generator backend", value: webhook?.description || "" });
+    placeholder: t("webhooks.description_placeholder"), value: webhook?.description || "" });
   const chosen = new Set(webhook?.events || ALL_TYPES);
   const boxes = [];
-  const groups = EVENT_GROUPS.map(([group, types]) => h("div", { class: "event-group" }, h("h3", {}, group),
+  const groups = eventGroups().map(([group, types]) => h("div", { class: "event-group" }, h("h3", {}, group),
     types.map(([type, text, help]) => {
       const box = h("input", { type: "checkbox", value: type, checked: chosen.has(type), id: `event-${type.replace(".", "-")}` });
       boxes.push(box);
       return h("label", { class: "check" }, box, h("span", {}, h("strong", {}, text), " ", h("code", {}, type),
         h("small", { class: "meta" }, help)));
     })));
-  const all = h("button", { type: "button", class: "link", onclick: () => boxes.forEach((b) => { b.checked = true; }) }, "All");
-  const none = h("button", { type: "button", class: "link", onclick: () => boxes.forEach((b) => { b.checked = false; }) }, "None");
-  const submit = h("button", { type: "submit", id: "save-webhook" }, editing ? "Save" : "Add webhook");
+  const all = h("button", { type: "button", class: "link", onclick: () => boxes.forEach((b) => { b.checked = true; }) }, t("webhooks.all"));
+  const none = h("button", { type: "button", class: "link", onclick: () => boxes.forEach((b) => { b.checked = false; }) }, t("webhooks.none"));
+  const submit = h("button", { type: "submit", id: "save-webhook" }, editing ? t("action.save") : t("webhooks.add"));
   const form = h("form", { id: "webhook-form", class: "stack", novalidate: true, onsubmit: safe(async (event) => {
     event.preventDefault();
     if (submit.disabled) return;
@@ -278,8 +283,8 @@ async function webhookForm(view, webhook = null) {
     url.removeAttribute("aria-invalid");
     const events = boxes.filter((b) => b.checked).map((b) => b.value);
     const say = (text, field) => { field?.setAttribute("aria-invalid", "true"); field?.focus(); showError(text); };
-    if (!url.value.trim()) return say("Enter the URL your backend receives webhooks at.", url);
-    if (!events.length) return say("Choose at least one event to send.", boxes[0]);
+    if (!url.value.trim()) return say(t("webhooks.url_required"), url);
+    if (!events.length) return say(t("webhooks.choose_event"), boxes[0]);
     const body = { url: url.value.trim(), description: description.value.trim(),
       // Every type checked: left out, so the API's default (all types) applies.
       ...(events.length === ALL_TYPES.length && !editing ? {} : { events }) };
@@ -289,26 +294,26 @@ async function webhookForm(view, webhook = null) {
       if (editing) {
         upsert(view, saved);
         closeDialog();
-        toast("Webhook saved", "ok");
+        toast(t("webhooks.saved"), "ok");
         return;
       }
       const { secret, ...shown } = saved;
       upsert(view, shown, { first: true });
-      showSecret(secret, "Webhook added — your signing secret");
+      showSecret(secret, t("webhooks.added_title"));
     } catch (error) {
       if (error.details?.field === "url" || String(error.code).startsWith("webhook_url")) { url.setAttribute("aria-invalid", "true"); url.focus(); }
       throw error;
     } finally { submit.disabled = false; }
   }) },
-  h("label", {}, h("span", {}, "Endpoint URL"), url,
-    h("small", { class: "meta", id: "webhook-url-help" }, "Where we POST each event. It must be https and reachable from the internet (the local stack also takes http://127.0.0.1).")),
-  h("label", {}, h("span", {}, "Description (optional)"), description),
+  h("label", {}, h("span", {}, t("webhooks.url")), url,
+    h("small", { class: "meta", id: "webhook-url-help" }, t("webhooks.url_help"))),
+  h("label", {}, h("span", {}, t("webhooks.description")), description),
   h("fieldset", { class: "section events" },
-    h("legend", {}, "Events to send"),
-    h("p", { class: "meta row" }, "Every event is checked unless you choose otherwise. Select:", all, none),
+    h("legend", {}, t("webhooks.events_legend")),
+    h("p", { class: "meta row" }, t("webhooks.events_help"), all, none),
     h("div", { class: "event-groups" }, groups)),
-  h("div", { class: "dialog-footer" }, submit, h("button", { type: "button", class: "ghost", onclick: () => closeDialog() }, "Cancel")));
-  const closed = openDialog(editing ? "Edit webhook" : "Add a webhook", form);
+  h("div", { class: "dialog-footer" }, submit, h("button", { type: "button", class: "ghost", onclick: () => closeDialog() }, t("action.cancel"))));
+  const closed = openDialog(editing ? t("webhooks.edit_title") : t("webhooks.add_title"), form);
   url.focus();
   await closed;
 }
@@ -318,12 +323,12 @@ async function webhookForm(view, webhook = null) {
 async function showDeliveries(webhook) {
   const rows = h("tbody", {});
   const table = h("table", { class: "deliveries", id: "deliveries" },
-    h("caption", { class: "meta" }, "Newest first; attempts are kept 30 days."),
-    h("thead", {}, h("tr", {}, ["Time", "Event", "Attempt", "Result", "Duration"].map((c) => h("th", { scope: "col" }, c)))), rows);
-  const empty = h("p", { class: "empty", id: "no-deliveries", hidden: true }, "Nothing sent yet. Send a test event, or wait for the next change.");
+    h("caption", { class: "meta" }, t("deliveries.caption")),
+    h("thead", {}, h("tr", {}, [t("deliveries.time"), t("deliveries.event"), t("deliveries.attempt"), t("deliveries.result"), t("deliveries.duration")].map((c) => h("th", { scope: "col" }, c)))), rows);
+  const empty = h("p", { class: "empty", id: "no-deliveries", hidden: true }, t("deliveries.empty"));
   let cursor = null;
-  const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => load(true)) }, "Load more");
-  const refresh = h("button", { type: "button", class: "ghost small", id: "refresh-deliveries", onclick: safe(() => load(false)) }, "Refresh");
+  const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => load(true)) }, t("action.load_more"));
+  const refresh = h("button", { type: "button", class: "ghost small", id: "refresh-deliveries", onclick: safe(() => load(false)) }, t("deliveries.refresh"));
   async function load(next) {
     const page = await call(state.api.get(`/webhooks/${webhook.id}/deliveries?limit=25${next && cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`));
     if (!next) rows.replaceChildren();
@@ -333,22 +338,34 @@ async function showDeliveries(webhook) {
     empty.hidden = rows.children.length > 0;
     table.hidden = !rows.children.length;
   }
-  const closed = openDialog("Recent deliveries", h("div", { class: "stack" },
+  const closed = openDialog(t("deliveries.title"), h("div", { class: "stack" },
     h("div", { class: "row spread" }, h("p", { class: "meta webhook-url" }, webhook.description ? `${webhook.description} · ` : "", webhook.url), refresh),
     table, empty, more), { wide: true });
   await load(false);
   refresh.focus();
+  // While open (and the tab visible) the newest attempts keep coming in by themselves: a test event
+  // sent, a retry made. Only the first page is re-read; once "Load more" was used, Refresh does it.
+  let pages = 1;
+  more.addEventListener("click", () => { pages += 1; });
+  const tick = async () => {
+    if (!table.isConnected) return;
+    if (document.visibilityState === "visible" && pages === 1) await load(false).catch(() => {});
+    if (table.isConnected) setTimeout(tick, DELIVERIES_EVERY_MS);
+  };
+  setTimeout(tick, DELIVERIES_EVERY_MS);
   await closed;
 }
+
+const DELIVERIES_EVERY_MS = 3000;
 
 function deliveryRow(d) {
   const result = d.statusCode ? `HTTP ${d.statusCode}` : d.error || "—";
   const at = d.at ? new Date(d.at) : null;
   return h("tr", { dataset: { eventId: d.eventId, status: d.status || "" } },
-    h("td", { "data-label": "Time" }, at ? h("time", { datetime: d.at, title: at.toLocaleString() }, at.toLocaleString()) : "—"),
-    h("td", { "data-label": "Event" }, h("span", { class: "event-type" }, d.type || "event"), " ", h("code", { class: "event-id" }, d.eventId)),
-    h("td", { "data-label": "Attempt" }, String(d.attempt)),
-    h("td", { "data-label": "Result" }, h("span", { class: `badge ${d.status === "delivered" ? "good" : d.status === "retrying" ? "status" : "bad"}` },
-      STATUS_WORDS[d.status] || d.status || "—"), " ", h("span", { class: "delivery-result" }, result)),
-    h("td", { "data-label": "Duration" }, d.durationMs !== null && d.durationMs !== undefined ? `${d.durationMs} ms` : "—"));
+    h("td", { "data-label": t("deliveries.time") }, at ? h("time", { datetime: d.at, title: dateTime(at) }, dateTime(at)) : "—"),
+    h("td", { "data-label": t("deliveries.event") }, h("span", { class: "event-type" }, d.type || "event"), " ", h("code", { class: "event-id" }, d.eventId)),
+    h("td", { "data-label": t("deliveries.attempt") }, String(d.attempt)),
+    h("td", { "data-label": t("deliveries.result") }, h("span", { class: `badge ${d.status === "delivered" ? "good" : d.status === "retrying" ? "status" : "bad"}` },
+      statusWord(d.status) || d.status || "—"), " ", h("span", { class: "delivery-result" }, result)),
+    h("td", { "data-label": t("deliveries.duration") }, d.durationMs !== null && d.durationMs !== undefined ? t("deliveries.ms", { ms: d.durationMs }) : "—"));
 }

@@ -1,6 +1,8 @@
 """The avatar dialog: edit any avatar (uploaded ones too), human labels, Advanced, and the crop step."""
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import create_project, sign_in, uploaded_avatar
@@ -15,11 +17,11 @@ def test_edit_an_uploaded_avatar_then_the_filters_find_it(page, user, tmp_path):
     expect(page.locator(".avatar-card")).to_have_count(0)  # no attributes yet: the filter cannot match
     page.select_option("#filter-gender", "")
     expect(page.locator(".avatar-card")).to_have_count(1)
+    # Issue 28 #10: the card's Edit opens the form itself, with one name field (the persona follows it).
     card.get_by_role("button", name="Edit maya").click()
-    expect(page.locator("#dialog")).to_contain_text("No attributes yet")
-    page.click("#edit-avatar")
+    expect(page.locator("#edit-name")).to_be_focused()
+    assert page.locator("#avatar-form label", has_text=re.compile("name", re.I)).count() == 1
     page.fill("#edit-name", "Maya Putri")
-    page.fill("#edit-persona-name", "Maya")
     page.fill("#edit-persona-age", "29")
     page.fill("#edit-persona-personality", "warm, witty")
     page.fill("#edit-persona-background", "Runs a batik studio in Solo.")
@@ -32,7 +34,7 @@ def test_edit_an_uploaded_avatar_then_the_filters_find_it(page, user, tmp_path):
     facts = page.locator(".detail-info")
     expect(facts).to_contain_text("Runs a batik studio in Solo.")
     expect(facts).to_contain_text("29 years")
-    expect(facts).to_contain_text("Southeast asian")
+    expect(facts).to_contain_text("Southeast Asian")  # issue 28: attribute values are words from the catalogue
     expect(page.locator("#dialog-title")).to_have_text("Maya Putri")
     page.keyboard.press("Escape")
     expect(page.locator(".avatar-card h3")).to_contain_text("Maya Putri")
@@ -58,8 +60,7 @@ def test_detail_view_has_human_labels_and_keeps_prompt_and_seed_under_advanced(p
     create_project(page, "Details")
     page.click("#generate-button")
     page.fill("#gen-prompt", "calm engineer at a standing desk")
-    page.fill("#gen-name", "Arif")
-    page.fill("#gen-persona-name", "Arif")
+    page.fill("#gen-name", "Arif")  # one name field: the persona's name follows it (issue 28 #10)
     page.fill("#gen-persona-age", "29")
     page.select_option("#gen-hairColor", "black")
     page.click("#start-generation")

@@ -53,8 +53,9 @@ def test_quota_words_say_what_to_do_with_retry_after(page):
     assert said == [
         "5 generations are running — wait for one to finish or cancel one, then try again (in about 5 s).",
         "You have used today's 50 generations — try again in 2 h.",
-        "The queue is busy — try again in 30 s.",
-        "The request body is invalid — Age: Input should be less than or equal to 120",
+        # Issue 28 #11: the page's own sentence by error code, not the API's developer message.
+        "The service is busy — try again in 30 s.",
+        "Check these fields — Age: Input should be less than or equal to 120",
     ]
 
 

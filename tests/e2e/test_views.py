@@ -91,7 +91,8 @@ def test_every_view_and_dialog_is_accessible_fits_and_is_screenshotted(new_page,
     check(page, "stats", suffix)
     close_dialog(page)
     page.click("#delete-project")
-    expect(page.locator("dialog button.danger")).to_be_focused()
+    # Issue 28 #12: the confirm opens on Cancel (the safe choice), not on Delete.
+    expect(page.locator("#confirm-no")).to_be_focused()
     check(page, "confirm-delete", suffix)
     close_dialog(page)
     page.click("a.crumbs-home, .crumbs a")
@@ -180,9 +181,11 @@ def test_the_whole_flow_works_by_keyboard_alone(page, user, tmp_path):
     expect(page.locator("#dialog-title")).to_have_text("Keys renamed")
     page.keyboard.press("Escape")
     expect(page.locator(".avatar-card h3", has_text="Keys renamed")).to_have_count(1)
-    # Delete: the confirm button has the focus; Enter confirms.
+    # Delete: Cancel has the focus (issue 28 #12); Shift+Tab reaches Delete, Enter confirms.
     page.locator('.avatar-card', has_text="Keys renamed").get_by_role("button", name="Delete Keys renamed").focus()
     page.keyboard.press("Enter")
+    expect(page.locator("#confirm-no")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
     expect(page.locator("dialog button.danger")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator('.avatar-card', has_text="Keys renamed")).to_have_count(0)

@@ -93,6 +93,9 @@ def test_one_job_makes_n_avatars_with_consecutive_seeds_and_derived_ids(client, 
     assert done["avatar"] == done["avatars"][0] and done["avatarId"] == done["avatars"][0]["id"]
     assert all(is_valid_id(a, "ava") for a in done["avatarIds"]) and len(set(done["avatarIds"])) == 3
     assert [a["name"] for a in done["avatars"]] == ["Sarah (1)", "Sarah (2)", "Sarah (3)"]
+    # Each avatar says which image of the batch it is (the page shows a batch in that order).
+    assert [a["imageIndex"] for a in done["avatars"]] == [0, 1, 2]
+    assert sorted(a["imageIndex"] for a in avatars_of(client, pid)) == [0, 1, 2]
     assert sorted(a["id"] for a in avatars_of(client, pid)) == sorted(done["avatarIds"])
     s = stats(client)
     assert (s["totalAvatars"], s["bySourceType"]["text_to_image"], s["activeGenerations"]) == (3, 3, 0)

@@ -1,0 +1,26 @@
+"""One spelling per attribute value (issue 28): the presets, the page's filters and badges and the API
+share it. Values once stored under another spelling (the first presets said `sports` and
+`young_adult` where the page says `sporty` and `young-adult`) are still accepted and read back in the
+current spelling; filters match both, since old items keep their old spelling in the table."""
+from __future__ import annotations
+
+# attribute → {old spelling: current spelling}
+ALIASES: dict[str, dict[str, str]] = {
+    "style": {"sports": "sporty", "sport": "sporty"},
+    "ageRange": {"young_adult": "young-adult", "young adult": "young-adult",
+                 "middle_aged": "middle-aged", "middle aged": "middle-aged"},
+    "gender": {"non_binary": "non-binary", "nonbinary": "non-binary"},
+}
+
+
+def canonical(attribute: str, value: str | None) -> str | None:
+    """The current spelling of `value` (unchanged when it has no other)."""
+    if value is None:
+        return None
+    return ALIASES.get(attribute, {}).get(value, value)
+
+
+def spellings(attribute: str, value: str) -> list[str]:
+    """Every stored spelling that means `value`: the current one first, then the old ones."""
+    current = canonical(attribute, value)
+    return [current, *sorted(old for old, new in ALIASES.get(attribute, {}).items() if new == current)]
