@@ -164,25 +164,49 @@ def _require_usable_avatar(user_id: str, avatar_id: str) -> None:
                             details={"avatarId": avatar_id, "status": avatar.status})
 
 
-def admit(user_id: str, per_second: int) -> None:
+# Bound on the container's memory of refused users (Dependencies.refused_seconds): a client ignoring
+# 429s costs no DynamoDB write after its first refusal in a second on this container.
+_REFUSED_MAX = 10_000
+
+
+def _refuse(per_second: int) -> "Exception":
+    from chalicelib.errors import QuotaExceededError
+
+    return QuotaExceededError(f"At most {per_second} usage reports per second; slow down",
+                              retry_after=1, details={"limit": per_second, "kind": "rate"})
+
+
+def admit(user_id: str, per_second: int, kind: str = "USAGE", refused: dict | None = None) -> None:
     """The HTTP path's rate limit: at most `per_second` reports per user in each clock second, else a
-    429 saying when to come back — never a throttled retry storm on the user's hot partition."""
+    429 saying when to come back — never a throttled retry storm on the user's hot partition.
+
+    The window is an item of its own partition (`rate_window_pk`), never `U#{uid}`: a refused
+    conditional write still costs a write unit, and it must not be charged where the user's counters
+    live. A window so hammered that DynamoDB throttles it is also a 429 (it is the client's flood)."""
     from pynamodb.exceptions import UpdateError
 
     from chalicelib.aws.db import condition_failed
-    from chalicelib.errors import QuotaExceededError
-    from chalicelib.aws.models import RateWindowModel
+    from chalicelib.aws.models import RateWindowModel, rate_window_pk
 
+    refused = {} if refused is None else refused  # the container's memory (Dependencies.refused_seconds)
     second = clock.epoch(clock.now())
-    window = RateWindowModel(user_pk(user_id), f"RATE#USAGE#{second}")
+    if refused.get((kind, user_id)) == second:
+        raise _refuse(per_second)
+    window = RateWindowModel(rate_window_pk(kind, user_id, second))
     try:
         window.update(actions=[RateWindowModel.count.add(1), RateWindowModel.ttl.set(second + 120)],
                       condition=RateWindowModel.count.does_not_exist() | (RateWindowModel.count < per_second))
     except UpdateError as exc:
-        if condition_failed(exc):
-            raise QuotaExceededError(f"At most {per_second} usage reports per second; slow down",
-                                     retry_after=1, details={"limit": per_second, "kind": "rate"}) from None
+        throttled = getattr(exc, "cause_response_code", None) in _THROTTLED
+        if condition_failed(exc) or throttled:
+            if len(refused) >= _REFUSED_MAX:
+                refused.clear()
+            refused[(kind, user_id)] = second
+            raise _refuse(per_second) from None
         raise
+
+
+_THROTTLED = ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded")
 
 
 def record_usage(connection: Any, event: UsageEvent, *, dedupe_days: int = 30) -> Outcome:

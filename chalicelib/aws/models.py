@@ -14,6 +14,8 @@ Key layout (PK / SK):
     U#{uid}#A#{aid}      / USE#{ts}#{eid}     usage history item (newest first = descending SK)
     U#{uid}#A#{aid}      / APP#{appId}        per-app usage summary of the avatar
     U#{uid}#EVT#{app}#{eid} / EVT             usage event dedupe marker (exactly-once effects, TTL)
+    RATE#{kind}#{uid}#{s} / W                 a user's requests of one kind in epoch second s (TTL); its own
+                                              partition, so a client hammering past 429s never touches U#{uid}
     U#{uid}              / APPUSE#{appId}     per-user usage by app (AppUsageSummaryModel; /stats chart)
     U#{uid}#G#{gid}      / META               generation       GSI1: U#{uid}#P#{pid} / G#{gid}
                                                                GSI2 (sparse, only while active):
@@ -78,6 +80,13 @@ def project_active_pk(user_id: str, project_id: str) -> str:
 def usage_event_pk(user_id: str, app_id: str, event_id: str) -> str:
     """Events are deduplicated per (user, app, eventId): two apps may pick the same eventId."""
     return f"U#{user_id}#EVT#{app_id}#{event_id}"
+
+
+def rate_window_pk(kind: str, user_id: str, second: int) -> str:
+    """A rate window is a partition of its own (not an item of `U#{uid}`): refused requests still cost a
+    write unit, and those must not land beside the user's counters (STATS, DAY#, APPUSE#). A new key
+    every second also spreads a sustained flood over partitions instead of heating one."""
+    return f"RATE#{kind}#{user_id}#{second}"
 
 
 SWEEP_SHARDS = 4
@@ -474,12 +483,15 @@ class PersonaExampleModel(_Model):
 
 
 class RateWindowModel(_Model):
-    """How many requests of one kind a user made in one second (SK `RATE#{kind}#{epoch second}`, TTL)."""
+    """How many requests of one kind a user made in one second (PK `rate_window_pk(...)`, SK `W`, TTL).
+
+    Until issue 32 these were `U#{uid}` / `RATE#{kind}#{second}`; those items expire within two minutes
+    by TTL, so no migration is needed."""
     class Meta(_Meta):
         pass
 
     pk = UnicodeAttribute(hash_key=True, attr_name="PK")
-    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="W")
     count = NumberAttribute(default=0)
     ttl = NumberAttribute(null=True)
 

@@ -715,3 +715,28 @@ def test_usage_reports_over_the_per_second_limit_are_a_clear_429(env, monkeypatc
     assert use(env.client, aid, "pose", "r10").status_code == 201
     assert use(env.client, ready_avatar(deps.dynamodb, "bob", new_project(deps.dynamodb, "bob")), "pose", "b",
                ).status_code == 404  # (bob's avatar under alice's token: still a 404, not a 429)
+
+
+# ---- issue 32: the rate window lives outside the user's partition ------------------------------------------
+
+def test_refused_usage_reports_write_nothing_on_the_users_partition(env, monkeypatch):
+    from tests.support.ddb_calls import DynamoDBCalls
+
+    # GIVEN a limit of 2 reports a second, already used up in this (frozen) second
+    env(USAGE_RATE_PER_SECOND=2)
+    deps = dependencies.get_deps()
+    aid = ready_avatar(deps.dynamodb, "alice", new_project(deps.dynamodb, "alice"))
+    frozen = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: frozen)
+    assert [use(env.client, aid, "pose", f"w{i}").status_code for i in range(2)] == [201, 201]
+
+    # WHEN a client ignores the 429s and keeps sending
+    with DynamoDBCalls() as calls:
+        codes = [use(env.client, aid, "pose", f"x{i}").status_code for i in range(5)]
+
+    # THEN every one is refused; the only write is the window's own first refusal, on a key that is not
+    # the user's partition (where STATS, DAY# and APPUSE# live), and the rest cost nothing at all
+    assert codes == [429] * 5
+    assert calls.names == ["UpdateItem"]
+    assert calls.partition_keys() == [f"RATE#USAGE#alice#{clock.epoch(frozen)}"]
+    assert not any(k == user_pk("alice") or k.startswith(user_pk("alice") + "#") for k in calls.partition_keys())

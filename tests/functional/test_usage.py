@@ -427,3 +427,48 @@ def test_lasting_conflict_fails_the_record_for_redelivery(env):
 
     assert connection.transactions == 5  # bounded: then SQS redelivers the record
     assert usage_count("alice", env["a1"]) == 0
+
+
+# ---- issue 32: Idempotency-Key when there is no eventId ------------------------------------------------
+
+def post_with_key(client, avatar_id, data, key, user="alice"):
+    return client.http.post(f"{PREFIX}/avatars/{avatar_id}/usage", headers={**auth(user), "Idempotency-Key": key},
+                            body=body(data))
+
+
+def test_post_usage_retried_with_the_same_idempotency_key_counts_once(env):
+    # GIVEN a report with no eventId (and no occurredAt: each retry is stamped anew)
+    data = http_event(eventId=None, occurredAt=None)
+
+    # WHEN the client retries it with the same Idempotency-Key, then reports another use with a new key
+    first = post_with_key(env["client"], env["a1"], data, "use-1")
+    retry = post_with_key(env["client"], env["a1"], data, "use-1")
+    other = post_with_key(env["client"], env["a1"], data, "use-2")
+
+    # THEN the retry is the same use (200 duplicate, same eventId); the new key is a new use
+    assert (first.status_code, retry.status_code, other.status_code) == (201, 200, 201)
+    assert retry.json_body["status"] == "duplicate" and retry.json_body["eventId"] == first.json_body["eventId"]
+    assert other.json_body["eventId"] != first.json_body["eventId"]
+    assert usage_count("alice", env["a1"]) == 2 and stats(env["client"])["totalUsage"] == 2
+    assert len(history(env["client"], env["a1"])["items"]) == 2
+
+
+def test_idempotency_key_is_per_app_and_an_event_id_takes_precedence(env):
+    data = http_event(eventId=None)
+    assert post_with_key(env["client"], env["a1"], data, "k").status_code == 201
+    # another app may use the same key for its own use: dedupe is per (user, app, eventId)
+    assert post_with_key(env["client"], env["a1"], http_event(eventId=None, appId="video-generator"),
+                         "k").status_code == 201
+    # with an eventId, the eventId names the use and the header changes nothing
+    assert post_with_key(env["client"], env["a1"], http_event(eventId="evt-x"), "k").status_code == 201
+    assert post_with_key(env["client"], env["a1"], http_event(eventId="evt-x"), "other").status_code == 200
+    assert usage_count("alice", env["a1"]) == 3
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 129, "ünï"])
+def test_post_usage_with_a_bad_idempotency_key_is_400_and_records_nothing(env, key):
+    resp = post_with_key(env["client"], env["a1"], http_event(eventId=None), key)
+
+    assert resp.status_code == 400, resp.body
+    assert set(resp.json_body["error"]) >= {"code", "message", "details"}
+    assert usage_count("alice", env["a1"]) == 0
