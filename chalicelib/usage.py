@@ -108,50 +108,76 @@ def record_sk(occurred_at: str, app_id: str, event_id: str) -> str:
     return f"USE#{occurred_at}#{app_id}#{event_id}"
 
 
-def _write(connection: Any, event: UsageEvent, recorded_at: str, guarded: set[str], marker_ttl: int) -> None:
-    """One transaction with every effect of the event.
+# Events of one avatar recorded in one transaction: ≤ 20 markers + 20 history rows + the avatar + ≤ 20
+# summaries + ≤ 20 app totals + STATS stays under DynamoDB's 100 items per transaction.
+GROUP_MAX = 20
+
+
+def _latest(events: list["UsageEvent"]) -> "UsageEvent":
+    """The event whose name and time win (ties broken by eventId, so every retry picks the same one)."""
+    return max(events, key=lambda e: (e.occurredAt, e.eventId))
+
+
+def _write(connection: Any, events: list["UsageEvent"], recorded_at: str, guarded: set[str], marker_ttl: int) -> None:
+    """One transaction with every effect of these events — all for ONE avatar of one user.
+
+    Each event keeps its own conditional marker and history row (exactly once per event); the
+    counters are written once for all of them (`ADD n`): the avatar's `usageCount`, each app's
+    summary on the avatar and in the user's totals, and `STATS`. That is what makes a batch cheap:
+    10 events of one avatar are 20 + 5 item writes instead of 60.
 
     DynamoDB has no max(): `lastUsedAt` is SET only under a condition that it is not newer
-    (`guarded`). An event older than what is stored fails that condition; the caller then drops
-    the guard for that item and retries without touching its `lastUsedAt`. In-order events (the
-    usual case) cost one transaction; an out-of-order one, two.
+    (`guarded`, by operation name). When the stored value is newer than the batch's latest, that
+    condition fails; the caller drops the guard for that item and retries without touching its
+    `lastUsedAt`. In-order batches (the usual case) cost one transaction; otherwise two.
     """
-    uid, aid, app, moment = event.userId, event.avatarId, event.appId, event.occurredAt
-    avatar = AvatarModel(avatar_pk(uid, aid), META)
-    summary = AppUsageSummaryModel(avatar_pk(uid, aid), f"APP#{app}")
-    app_total = AppUsageSummaryModel(user_pk(uid), f"APPUSE#{app}")
+    first = events[0]
+    uid, aid = first.userId, first.avatarId
+    latest = _latest(events)
+    by_app: dict[str, list[UsageEvent]] = {}
+    for e in events:
+        by_app.setdefault(e.appId, []).append(e)
 
-    avatar_actions = [AvatarModel.usage_count.add(1)]
+    avatar_actions = [AvatarModel.usage_count.add(len(events))]
     avatar_condition = AvatarModel.pk.exists() & (AvatarModel.status == "ready")
     if _AVATAR in guarded:
-        avatar_actions.append(AvatarModel.last_used_at.set(moment))
-        avatar_condition = avatar_condition & _newer(AvatarModel.last_used_at, moment)
+        avatar_actions.append(AvatarModel.last_used_at.set(latest.occurredAt))
+        avatar_condition = avatar_condition & _newer(AvatarModel.last_used_at, latest.occurredAt)
 
-    def app_counter(guard: bool) -> tuple[list, Any]:
-        actions = [AppUsageSummaryModel.count.add(1), AppUsageSummaryModel.app_id.set(app)]
+    def app_counter(app: str, app_events: list[UsageEvent], guard: bool) -> tuple[list, Any]:
+        newest = _latest(app_events)
+        actions = [AppUsageSummaryModel.count.add(len(app_events)), AppUsageSummaryModel.app_id.set(app)]
         if guard:  # the latest event's name wins: apps get renamed
-            actions += [AppUsageSummaryModel.app_name.set(event.appName),
-                        AppUsageSummaryModel.last_used_at.set(moment)]
-            return actions, _newer(AppUsageSummaryModel.last_used_at, moment)
-        actions.append(AppUsageSummaryModel.app_name.set(AppUsageSummaryModel.app_name | event.appName))
+            actions += [AppUsageSummaryModel.app_name.set(newest.appName),
+                        AppUsageSummaryModel.last_used_at.set(newest.occurredAt)]
+            return actions, _newer(AppUsageSummaryModel.last_used_at, newest.occurredAt)
+        actions.append(AppUsageSummaryModel.app_name.set(AppUsageSummaryModel.app_name | newest.appName))
         return actions, None
 
-    summary_actions, summary_condition = app_counter(_SUMMARY in guarded)
-    total_actions, total_condition = app_counter(_APP_TOTAL in guarded)
-
     with Transaction(connection) as tx:
-        tx.save(_MARKER, UsageEventMarkerModel(usage_event_pk(uid, app, event.eventId), avatar_id=aid,
-                                               recorded_at=recorded_at, ttl=marker_ttl),
-                condition=UsageEventMarkerModel.pk.does_not_exist())
-        tx.save(_RECORD, UsageRecordModel(
-            avatar_pk(uid, aid), record_sk(moment, app, event.eventId), event_id=event.eventId, avatar_id=aid,
-            app_id=app, app_name=event.appName, action=event.action, reference_id=event.referenceId,
-            reference_type=event.referenceType, metadata=event.metadata, occurred_at=moment,
-            recorded_at=recorded_at))
-        tx.update(_AVATAR, avatar, actions=avatar_actions, condition=avatar_condition)
-        tx.update(_SUMMARY, summary, actions=summary_actions, condition=summary_condition)
-        tx.update(_APP_TOTAL, app_total, actions=total_actions, condition=total_condition)
-        tx.update(_STATS, UserStatsModel(user_pk(uid)), actions=[UserStatsModel.total_usage.add(1)])
+        for i, event in enumerate(events):
+            tx.save(f"{_MARKER}:{i}", UsageEventMarkerModel(
+                usage_event_pk(uid, event.appId, event.eventId), avatar_id=aid, recorded_at=recorded_at,
+                ttl=marker_ttl), condition=UsageEventMarkerModel.pk.does_not_exist())
+            tx.save(f"{_RECORD}:{i}", history_row(event, recorded_at))
+        tx.update(_AVATAR, AvatarModel(avatar_pk(uid, aid), META), actions=avatar_actions,
+                  condition=avatar_condition)
+        for app, app_events in by_app.items():
+            actions, condition = app_counter(app, app_events, f"{_SUMMARY}:{app}" in guarded)
+            tx.update(f"{_SUMMARY}:{app}", AppUsageSummaryModel(avatar_pk(uid, aid), f"APP#{app}"),
+                      actions=actions, condition=condition)
+            actions, condition = app_counter(app, app_events, f"{_APP_TOTAL}:{app}" in guarded)
+            tx.update(f"{_APP_TOTAL}:{app}", AppUsageSummaryModel(user_pk(uid), f"APPUSE#{app}"),
+                      actions=actions, condition=condition)
+        tx.update(_STATS, UserStatsModel(user_pk(uid)), actions=[UserStatsModel.total_usage.add(len(events))])
+
+
+def history_row(event: "UsageEvent", recorded_at: str) -> UsageRecordModel:
+    return UsageRecordModel(
+        avatar_pk(event.userId, event.avatarId), record_sk(event.occurredAt, event.appId, event.eventId),
+        event_id=event.eventId, avatar_id=event.avatarId, app_id=event.appId, app_name=event.appName,
+        action=event.action, reference_id=event.referenceId, reference_type=event.referenceType,
+        metadata=event.metadata, occurred_at=event.occurredAt, recorded_at=recorded_at)
 
 
 def _require_usable_avatar(user_id: str, avatar_id: str) -> None:
@@ -215,15 +241,59 @@ def record_usage(connection: Any, event: UsageEvent, *, dedupe_days: int = 30) -
     Raises NotFoundError (not the user's avatar, or deleted), ConflictError (avatar not ready) —
     permanent, nothing written — or DependencyError / PynamoDB errors — transient, retry.
     """
+    return record_group(connection, [event], dedupe_days=dedupe_days)[0]
+
+
+def _marker_key(event: "UsageEvent") -> tuple[str, str, str]:
+    return (event.userId, event.appId, event.eventId)
+
+
+def group_by_avatar(events: list["UsageEvent"]) -> list[list[int]]:
+    """Indexes of `events` grouped per (user, avatar), in order of first appearance, each group cut
+    to GROUP_MAX events (the transaction's item limit)."""
+    groups: dict[tuple[str, str], list[list[int]]] = {}
+    order: list[list[int]] = []
+    for i, event in enumerate(events):
+        chunks = groups.setdefault((event.userId, event.avatarId), [])
+        if not chunks or len(chunks[-1]) >= GROUP_MAX:
+            chunks.append([])
+            order.append(chunks[-1])
+        chunks[-1].append(i)
+    return order
+
+
+def record_group(connection: Any, events: list["UsageEvent"], *, dedupe_days: int = 30) -> list[Outcome]:
+    """Apply the effects of several events of ONE avatar once each, counters in one write.
+
+    Returns one Outcome per event, in order: `recorded`, or `duplicate` for an event recorded before
+    (its marker exists: a redelivery, a re-send) or earlier in this same list. Raises for the whole
+    group — NotFoundError / ConflictError when the avatar refuses them (nothing written), and
+    DependencyError / PynamoDB errors when DynamoDB does (nothing written; retry the group).
+    """
+    if not events:
+        return []
+    if len({(e.userId, e.avatarId) for e in events}) != 1 or len(events) > GROUP_MAX:
+        raise ValueError("record_group takes up to GROUP_MAX events of one avatar")
     now = clock.now()
     recorded_at = clock.iso(now)
     marker_ttl = clock.epoch(now) + dedupe_days * 86400
-    guarded = {_AVATAR, _SUMMARY, _APP_TOTAL}
+    outcomes: list[Outcome | None] = [None] * len(events)
+    pending: list[int] = []
+    seen: set[tuple[str, str, str]] = set()
+    for i, event in enumerate(events):
+        if _marker_key(event) in seen:  # twice in one batch: one marker key, one use
+            outcomes[i] = Outcome(DUPLICATE, event, None)
+        else:
+            seen.add(_marker_key(event))
+            pending.append(i)
+    apps = {e.appId for e in events}
+    guarded = {_AVATAR} | {f"{_SUMMARY}:{a}" for a in apps} | {f"{_APP_TOTAL}:{a}" for a in apps}
     conflicts = 0
     for _ in range(_MAX_ATTEMPTS + _MAX_CONFLICT_RETRIES):
+        if not pending:
+            break
         try:
-            _write(connection, event, recorded_at, guarded, marker_ttl)
-            return Outcome(RECORDED, event, recorded_at)
+            _write(connection, [events[i] for i in pending], recorded_at, guarded, marker_ttl)
         except TransactionCancelled as cancelled:
             failed = cancelled.conditions_failed
             if not failed:
@@ -235,16 +305,25 @@ def record_usage(connection: Any, event: UsageEvent, *, dedupe_days: int = 30) -
                     time.sleep(random.uniform(0.5, 1.0) * _CONFLICT_BACKOFF_SECONDS * 2 ** conflicts)
                     continue
                 raise DependencyError("Could not record the usage event; try again") from cancelled
-            if _MARKER in failed:
-                if _AVATAR in failed:
-                    # The same eventId reused on someone else's avatar must still be a 404, not "duplicate".
-                    _require_usable_avatar(event.userId, event.avatarId)
-                return Outcome(DUPLICATE, event, None)
-            if _AVATAR in failed and _AVATAR not in guarded:
-                _require_usable_avatar(event.userId, event.avatarId)
+            replayed = [i for n, i in enumerate(pending) if f"{_MARKER}:{n}" in failed]
+            if _AVATAR in failed and (replayed or _AVATAR not in guarded):
+                # The same eventId reused on someone else's avatar must still be a 404, not
+                # "duplicate"; and an avatar refusing without its guard is not ready or gone.
+                _require_usable_avatar(events[0].userId, events[0].avatarId)
+            for i in replayed:
+                outcomes[i] = Outcome(DUPLICATE, events[i], None)
+            pending = [i for i in pending if i not in replayed]
+            if not replayed and _AVATAR in failed and _AVATAR not in guarded:
                 continue  # it became ready meanwhile
             guarded -= failed
-    raise DependencyError("Could not record the usage event (kept conflicting); try again")
+            continue
+        for i in pending:
+            outcomes[i] = Outcome(RECORDED, events[i], recorded_at)
+        pending = []
+        break
+    if pending:
+        raise DependencyError("Could not record the usage event (kept conflicting); try again")
+    return [o for o in outcomes if o is not None]
 
 
 # ---- reads ---------------------------------------------------------------------------------------

@@ -354,7 +354,7 @@ def test_stats_numbers(env):
             {"appId": "pose-generator", "appName": "Pose Generator", "count": 5, "lastUsedAt": s["usageByApp"][0]["lastUsedAt"]},
             {"appId": "video-gen", "appName": "Video", "count": 2, "lastUsedAt": s["usageByApp"][1]["lastUsedAt"]},
         ],
-        "activeGenerations": 0,
+        "activeGenerations": 0, "generationsToday": 0,
     }
 
 
@@ -363,7 +363,7 @@ def test_stats_of_a_new_user_are_zero(usage_aws, client):
 
     assert s == {"totalAvatars": 0, "totalProjects": 0, "recentUploads": 0, "totalUsage": 0,
                  "averageUsagePerAvatar": 0, "bySourceType": {"uploaded": 0, "text_to_image": 0, "preset": 0},
-                 "usageByApp": [], "activeGenerations": 0}
+                 "usageByApp": [], "activeGenerations": 0, "generationsToday": 0}
 
 
 def test_stats_average_is_rounded_to_two_decimals(env):
@@ -472,3 +472,88 @@ def test_post_usage_with_a_bad_idempotency_key_is_400_and_records_nothing(env, k
     assert resp.status_code == 400, resp.body
     assert set(resp.json_body["error"]) >= {"code", "message", "details"}
     assert usage_count("alice", env["a1"]) == 0
+
+
+# ---- issue 32: per-batch aggregation keeps exactly-once per event --------------------------------------
+
+def test_a_batch_of_one_avatar_is_one_transaction_and_a_redelivered_batch_changes_nothing(env):
+    from tests.support.ddb_calls import DynamoDBCalls
+
+    # GIVEN a batch of 10 events: 7 on one avatar over two apps, 3 on the other avatar
+    batch = ([event("alice", env["a1"], appId=f"app-{n % 2}", appName=f"App {n % 2}") for n in range(7)]
+             + [event("alice", env["a2"]) for _ in range(3)])
+
+    # WHEN the worker takes it, and then SQS delivers the same batch again
+    with DynamoDBCalls() as calls:
+        assert consume(env["client"], *batch) == {"batchItemFailures": []}
+    assert consume(env["client"], *batch) == {"batchItemFailures": []}
+
+    # THEN one transaction per avatar wrote each counter once for all its events; every event has its
+    # own history row; the redelivery counted nothing again
+    assert calls.by_operation() == {"TransactWriteItems": 2}
+    assert usage_count("alice", env["a1"]) == 7 and usage_count("alice", env["a2"]) == 3
+    assert len(history(env["client"], env["a1"])["items"]) == 7
+    assert {a["appId"]: a["count"] for a in history(env["client"], env["a1"])["summary"]} == {"app-0": 4, "app-1": 3}
+    assert stats(env["client"])["totalUsage"] == 10
+
+
+def test_a_batch_mixing_recorded_and_new_events_counts_only_the_new_ones(env):
+    old = [event("alice", env["a1"]) for _ in range(3)]
+    consume(env["client"], *old)
+
+    new = [event("alice", env["a1"]) for _ in range(4)]
+    assert consume(env["client"], *old, *new, new[0]) == {"batchItemFailures": []}
+
+    assert usage_count("alice", env["a1"]) == 7 and stats(env["client"])["totalUsage"] == 7
+    assert len(history(env["client"], env["a1"])["items"]) == 7
+
+
+def test_a_group_on_another_users_avatar_is_rejected_while_the_rest_of_the_batch_is_recorded(env):
+    deps = dependencies.get_deps()
+    bobs = ready_avatar(deps.dynamodb, "bob", new_project(deps.dynamodb, "bob"))
+    batch = [event("alice", env["a1"]), event("alice", bobs), event("alice", bobs), event("alice", env["a1"])]
+
+    assert consume(env["client"], *batch) == {"batchItemFailures": []}
+
+    assert usage_count("alice", env["a1"]) == 2 and usage_count("bob", bobs) == 0
+    assert sorted(attribute(m, "rejectCode") for m in dlq(env)) == ["not_found", "not_found"]
+
+
+from hypothesis import HealthCheck, Phase, given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.generate],  # moto is slow: no shrink
+           suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1), st.integers(0, 5)), min_size=1, max_size=8),
+       cuts=st.lists(st.integers(1, 10), min_size=1, max_size=4), replays=st.integers(0, 3))
+def test_property_counters_equal_distinct_events_however_batches_are_cut_and_redelivered(env, plan, cuts, replays):
+    """Invariant: after any sequence of batches (events shared between batches, repeated within one,
+    whole batches redelivered), each avatar's usageCount, its history rows, each app's count and the
+    user's totalUsage equal the number of DISTINCT (app, eventId) events that reached it."""
+    import uuid
+
+    deps = dependencies.get_deps()
+    user = f"p-{uuid.uuid4().hex[:10]}"  # a fresh user per example: no state to reset
+    project = new_project(deps.dynamodb, user)
+    avatars_ = [ready_avatar(deps.dynamodb, user, project) for _ in range(3)]
+    # one body per (avatar, app, n): the same eventId always names the same event (an id is never
+    # reused on another avatar: which avatar would win such a reuse is unspecified)
+    bodies = [event(user, avatars_[a], eventId=f"e{a}-{i}", appId=f"app-{p}", appName=f"App {p}")
+              for a, p, i in plan]
+    counted = {(b["avatarId"], b["appId"], b["eventId"]) for b in bodies}
+
+    batches, start = [], 0
+    for cut in cuts * 12:
+        if start >= len(bodies):
+            break
+        batches.append(bodies[start:start + cut])
+        start += cut
+    for batch in batches + batches[:replays]:
+        assert consume(env["client"], *batch) == {"batchItemFailures": []}
+
+    for aid in avatars_:
+        mine = [c for c in counted if c[0] == aid]
+        assert usage_count(user, aid) == len(mine)
+        if mine:
+            assert len(history(env["client"], aid, user=user, query="?limit=100")["items"]) == len(mine)
+    assert stats(env["client"], user)["totalUsage"] == len(counted)
