@@ -21,7 +21,7 @@ BENCHES = [
     ("pipelines", ["-m", "bench.pipelines", "--uploads", "10", "--jobs", "20"]),
     ("load", ["-m", "bench.load", "--clients", "16", "--seconds", "15"]),
     ("usage", ["-m", "bench.usage.bench_usage", "--events", "500", "--pollers", "1,4", "--seconds", "5"]),
-    ("usage_batching", ["-m", "bench.usage.batching", "--rounds", "7"]),
+    ("usage_batching", ["-m", "bench.usage.batching", "--rounds", "3"]),
     ("capacity_sim", ["-m", "bench.capacity_sim", "--users", "200", "--clients", "8", "--seconds", "45"]),
     ("page", ["-m", "bench.page", "--avatars", "200", "--rounds", "7"]),
     ("events", ["-m", "bench.events", "--paced", "100", "--rate", "5", "--burst", "100", "--slow-delay", "3"]),

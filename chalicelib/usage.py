@@ -108,9 +108,9 @@ def record_sk(occurred_at: str, app_id: str, event_id: str) -> str:
     return f"USE#{occurred_at}#{app_id}#{event_id}"
 
 
-# Events of one avatar recorded in one transaction: ≤ 20 markers + 20 history rows + the avatar + ≤ 20
-# summaries + ≤ 20 app totals + STATS stays under DynamoDB's 100 items per transaction.
-GROUP_MAX = 20
+# Events of one user recorded in one transaction: n markers + n history rows + ≤ n avatars + ≤ n
+# avatar summaries + ≤ n app totals + STATS = at most 5n + 1 items, within DynamoDB's 100 for n ≤ 19.
+GROUP_MAX = 19
 
 
 def _latest(events: list["UsageEvent"]) -> "UsageEvent":
@@ -118,31 +118,31 @@ def _latest(events: list["UsageEvent"]) -> "UsageEvent":
     return max(events, key=lambda e: (e.occurredAt, e.eventId))
 
 
+def _by(events: list["UsageEvent"], field: str) -> dict[str, list["UsageEvent"]]:
+    out: dict[str, list[UsageEvent]] = {}
+    for e in events:
+        out.setdefault(getattr(e, field), []).append(e)
+    return out
+
+
+def _avatar_op(aid: str) -> str:
+    return f"{_AVATAR}:{aid}"
+
+
 def _write(connection: Any, events: list["UsageEvent"], recorded_at: str, guarded: set[str], marker_ttl: int) -> None:
-    """One transaction with every effect of these events — all for ONE avatar of one user.
+    """One transaction with every effect of these events — all of ONE user, on one or more avatars.
 
     Each event keeps its own conditional marker and history row (exactly once per event); the
-    counters are written once for all of them (`ADD n`): the avatar's `usageCount`, each app's
-    summary on the avatar and in the user's totals, and `STATS`. That is what makes a batch cheap:
-    10 events of one avatar are 20 + 5 item writes instead of 60.
+    counters are written once for all of them (`ADD n`): each avatar's `usageCount` and per-app
+    summary, the user's per-app totals and `STATS`. That is what makes a batch cheap: 10 events of
+    one avatar are 20 + 5 item writes instead of 60, and 3 avatars still one transaction.
 
     DynamoDB has no max(): `lastUsedAt` is SET only under a condition that it is not newer
-    (`guarded`, by operation name). When the stored value is newer than the batch's latest, that
+    (`guarded`, by operation name). When the stored value is newer than the events' latest, that
     condition fails; the caller drops the guard for that item and retries without touching its
     `lastUsedAt`. In-order batches (the usual case) cost one transaction; otherwise two.
     """
-    first = events[0]
-    uid, aid = first.userId, first.avatarId
-    latest = _latest(events)
-    by_app: dict[str, list[UsageEvent]] = {}
-    for e in events:
-        by_app.setdefault(e.appId, []).append(e)
-
-    avatar_actions = [AvatarModel.usage_count.add(len(events))]
-    avatar_condition = AvatarModel.pk.exists() & (AvatarModel.status == "ready")
-    if _AVATAR in guarded:
-        avatar_actions.append(AvatarModel.last_used_at.set(latest.occurredAt))
-        avatar_condition = avatar_condition & _newer(AvatarModel.last_used_at, latest.occurredAt)
+    uid = events[0].userId
 
     def app_counter(app: str, app_events: list[UsageEvent], guard: bool) -> tuple[list, Any]:
         newest = _latest(app_events)
@@ -157,18 +157,26 @@ def _write(connection: Any, events: list["UsageEvent"], recorded_at: str, guarde
     with Transaction(connection) as tx:
         for i, event in enumerate(events):
             tx.save(f"{_MARKER}:{i}", UsageEventMarkerModel(
-                usage_event_pk(uid, event.appId, event.eventId), avatar_id=aid, recorded_at=recorded_at,
-                ttl=marker_ttl), condition=UsageEventMarkerModel.pk.does_not_exist())
+                usage_event_pk(uid, event.appId, event.eventId), avatar_id=event.avatarId,
+                recorded_at=recorded_at, ttl=marker_ttl), condition=UsageEventMarkerModel.pk.does_not_exist())
             tx.save(f"{_RECORD}:{i}", history_row(event, recorded_at))
-        tx.update(_AVATAR, AvatarModel(avatar_pk(uid, aid), META), actions=avatar_actions,
-                  condition=avatar_condition)
-        for app, app_events in by_app.items():
-            actions, condition = app_counter(app, app_events, f"{_SUMMARY}:{app}" in guarded)
-            tx.update(f"{_SUMMARY}:{app}", AppUsageSummaryModel(avatar_pk(uid, aid), f"APP#{app}"),
-                      actions=actions, condition=condition)
-            actions, condition = app_counter(app, app_events, f"{_APP_TOTAL}:{app}" in guarded)
-            tx.update(f"{_APP_TOTAL}:{app}", AppUsageSummaryModel(user_pk(uid), f"APPUSE#{app}"),
-                      actions=actions, condition=condition)
+        for aid, avatar_events in _by(events, "avatarId").items():
+            latest = _latest(avatar_events)
+            actions = [AvatarModel.usage_count.add(len(avatar_events))]
+            condition = AvatarModel.pk.exists() & (AvatarModel.status == "ready")
+            if _avatar_op(aid) in guarded:
+                actions.append(AvatarModel.last_used_at.set(latest.occurredAt))
+                condition = condition & _newer(AvatarModel.last_used_at, latest.occurredAt)
+            tx.update(_avatar_op(aid), AvatarModel(avatar_pk(uid, aid), META), actions=actions, condition=condition)
+            for app, app_events in _by(avatar_events, "appId").items():
+                name = f"{_SUMMARY}:{aid}:{app}"
+                actions, condition = app_counter(app, app_events, name in guarded)
+                tx.update(name, AppUsageSummaryModel(avatar_pk(uid, aid), f"APP#{app}"),
+                          actions=actions, condition=condition)
+        for app, app_events in _by(events, "appId").items():
+            name = f"{_APP_TOTAL}:{app}"
+            actions, condition = app_counter(app, app_events, name in guarded)
+            tx.update(name, AppUsageSummaryModel(user_pk(uid), f"APPUSE#{app}"), actions=actions, condition=condition)
         tx.update(_STATS, UserStatsModel(user_pk(uid)), actions=[UserStatsModel.total_usage.add(len(events))])
 
 
@@ -241,20 +249,23 @@ def record_usage(connection: Any, event: UsageEvent, *, dedupe_days: int = 30) -
     Raises NotFoundError (not the user's avatar, or deleted), ConflictError (avatar not ready) —
     permanent, nothing written — or DependencyError / PynamoDB errors — transient, retry.
     """
-    return record_group(connection, [event], dedupe_days=dedupe_days)[0]
+    result = record_group(connection, [event], dedupe_days=dedupe_days)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def _marker_key(event: "UsageEvent") -> tuple[str, str, str]:
     return (event.userId, event.appId, event.eventId)
 
 
-def group_by_avatar(events: list["UsageEvent"]) -> list[list[int]]:
-    """Indexes of `events` grouped per (user, avatar), in order of first appearance, each group cut
-    to GROUP_MAX events (the transaction's item limit)."""
-    groups: dict[tuple[str, str], list[list[int]]] = {}
+def group_by_user(events: list["UsageEvent"]) -> list[list[int]]:
+    """Indexes of `events` grouped per user, in order of first appearance, each group cut to
+    GROUP_MAX events (the transaction's item limit)."""
+    groups: dict[str, list[list[int]]] = {}
     order: list[list[int]] = []
     for i, event in enumerate(events):
-        chunks = groups.setdefault((event.userId, event.avatarId), [])
+        chunks = groups.setdefault(event.userId, [])
         if not chunks or len(chunks[-1]) >= GROUP_MAX:
             chunks.append([])
             order.append(chunks[-1])
@@ -262,32 +273,35 @@ def group_by_avatar(events: list["UsageEvent"]) -> list[list[int]]:
     return order
 
 
-def record_group(connection: Any, events: list["UsageEvent"], *, dedupe_days: int = 30) -> list[Outcome]:
-    """Apply the effects of several events of ONE avatar once each, counters in one write.
+def record_group(connection: Any, events: list["UsageEvent"], *,
+                 dedupe_days: int = 30) -> list["Outcome | NotFoundError | ConflictError"]:
+    """Apply the effects of several events of ONE user once each, the counters in one write.
 
-    Returns one Outcome per event, in order: `recorded`, or `duplicate` for an event recorded before
-    (its marker exists: a redelivery, a re-send) or earlier in this same list. Raises for the whole
-    group — NotFoundError / ConflictError when the avatar refuses them (nothing written), and
-    DependencyError / PynamoDB errors when DynamoDB does (nothing written; retry the group).
+    Returns one result per event, in order: an Outcome — `recorded`, or `duplicate` for an event
+    recorded before (its marker exists: a redelivery, a re-send) or earlier in this same list — or
+    the NotFoundError / ConflictError its avatar refused it with (not the user's, gone, not ready;
+    nothing of it written: the other avatars' events are recorded without it). Raises
+    DependencyError / PynamoDB errors when DynamoDB refuses (nothing written; retry the group).
     """
     if not events:
         return []
-    if len({(e.userId, e.avatarId) for e in events}) != 1 or len(events) > GROUP_MAX:
-        raise ValueError("record_group takes up to GROUP_MAX events of one avatar")
+    if len({e.userId for e in events}) != 1 or len(events) > GROUP_MAX:
+        raise ValueError("record_group takes up to GROUP_MAX events of one user")
+    uid = events[0].userId
     now = clock.now()
     recorded_at = clock.iso(now)
     marker_ttl = clock.epoch(now) + dedupe_days * 86400
-    outcomes: list[Outcome | None] = [None] * len(events)
+    results: list[Any] = [None] * len(events)
     pending: list[int] = []
-    seen: set[tuple[str, str, str]] = set()
+    seen: dict[tuple[str, str, str], int] = {}
     for i, event in enumerate(events):
         if _marker_key(event) in seen:  # twice in one batch: one marker key, one use
-            outcomes[i] = Outcome(DUPLICATE, event, None)
+            results[i] = Outcome(DUPLICATE, event, None)
         else:
-            seen.add(_marker_key(event))
+            seen[_marker_key(event)] = i
             pending.append(i)
-    apps = {e.appId for e in events}
-    guarded = {_AVATAR} | {f"{_SUMMARY}:{a}" for a in apps} | {f"{_APP_TOTAL}:{a}" for a in apps}
+    guarded = ({_avatar_op(e.avatarId) for e in events} | {f"{_SUMMARY}:{e.avatarId}:{e.appId}" for e in events}
+               | {f"{_APP_TOTAL}:{e.appId}" for e in events})
     conflicts = 0
     for _ in range(_MAX_ATTEMPTS + _MAX_CONFLICT_RETRIES):
         if not pending:
@@ -305,25 +319,35 @@ def record_group(connection: Any, events: list["UsageEvent"], *, dedupe_days: in
                     time.sleep(random.uniform(0.5, 1.0) * _CONFLICT_BACKOFF_SECONDS * 2 ** conflicts)
                     continue
                 raise DependencyError("Could not record the usage event; try again") from cancelled
-            replayed = [i for n, i in enumerate(pending) if f"{_MARKER}:{n}" in failed]
-            if _AVATAR in failed and (replayed or _AVATAR not in guarded):
-                # The same eventId reused on someone else's avatar must still be a 404, not
-                # "duplicate"; and an avatar refusing without its guard is not ready or gone.
-                _require_usable_avatar(events[0].userId, events[0].avatarId)
+            replayed = {i for n, i in enumerate(pending) if f"{_MARKER}:{n}" in failed}
+            for aid in {events[i].avatarId for i in pending if _avatar_op(events[i].avatarId) in failed}:
+                mine = [i for i in pending if events[i].avatarId == aid]
+                if not (replayed & set(mine)) and _avatar_op(aid) in guarded:
+                    continue  # maybe only its lastUsedAt guard: dropped below, then tried again
+                try:
+                    # The same eventId reused on someone else's avatar must still be a 404, not
+                    # "duplicate"; and an avatar refusing without its guard is not ready or gone.
+                    _require_usable_avatar(uid, aid)
+                except (NotFoundError, ConflictError) as refused:
+                    for i in mine:
+                        results[i] = refused
+                    replayed -= set(mine)
+                    pending = [i for i in pending if i not in mine]
             for i in replayed:
-                outcomes[i] = Outcome(DUPLICATE, events[i], None)
+                results[i] = Outcome(DUPLICATE, events[i], None)
             pending = [i for i in pending if i not in replayed]
-            if not replayed and _AVATAR in failed and _AVATAR not in guarded:
-                continue  # it became ready meanwhile
             guarded -= failed
             continue
         for i in pending:
-            outcomes[i] = Outcome(RECORDED, events[i], recorded_at)
+            results[i] = Outcome(RECORDED, events[i], recorded_at)
         pending = []
         break
     if pending:
         raise DependencyError("Could not record the usage event (kept conflicting); try again")
-    return [o for o in outcomes if o is not None]
+    for i, result in enumerate(results):
+        if result is None:  # a repeat within the list of an event its avatar refused
+            results[i] = results[seen[_marker_key(events[i])]]
+    return results
 
 
 # ---- reads ---------------------------------------------------------------------------------------

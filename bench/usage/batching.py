@@ -1,6 +1,6 @@
 """Per-batch aggregation of usage counters (issue 32, item 1): before and after, in the same run.
 
-    .venv/bin/python -m bench.usage.batching [--rounds 7]     (~30 s; part of `make bench`)
+    .venv/bin/python -m bench.usage.batching [--rounds 3]     (~2 min; part of `make bench`)
 
 For a batch of 10 events spread over 1, 3 and 10 avatars of one user (3 apps), over moto, with the
 capacity recorder (bench/capacity_profile.Recorder) on every request:
@@ -108,7 +108,7 @@ RECORDER: Any = None
 def main(argv: list[str] | None = None) -> int:
     global RECORDER
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--write", default=str(RESULTS))
     args = parser.parse_args(argv)
 

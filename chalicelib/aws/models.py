@@ -20,6 +20,8 @@ Key layout (PK / SK):
     U#{uid}#G#{gid}      / META               generation       GSI1: U#{uid}#P#{pid} / G#{gid}
                                                                GSI2 (sparse, only while active):
                                                                U#{uid}#P#{pid}#ACTIVE / G#{gid}
+    FILE#{s3 key}        / INTENT             a derived file about to be written (GSI3 FILES#{0..15} / {check at}#{PK},
+                                              TTL): the sweeper checks only expired intents for stray files
     (sparse GSI3 "sweep": SWEEP#{0..3} / {deadline}#{PK} on work that must end by a deadline — an active
      generation, an uploading or deleting avatar, a tombstone; the sweeper queries what is overdue)
     U#{uid}              / WH#{wid}           webhook (all of a user's: one Query, SK begins_with WH#)
@@ -496,6 +498,38 @@ class RateWindowModel(_Model):
     ttl = NumberAttribute(null=True)
 
 
+FILE_INTENT_SHARDS = 16
+
+
+def file_intent_pk(key: str) -> str:
+    return f"FILE#{key}"
+
+
+def file_intent_shard(key: str) -> str:
+    """GSI3 partition of a file intent: 16 shards, apart from the SWEEP# ones, so ~1.2M new files a day
+    (1M users) never heat one index partition and the overdue-work query never reads them."""
+    import zlib
+
+    return f"FILES#{zlib.crc32(key.encode()) % FILE_INTENT_SHARDS}"
+
+
+class FileIntentModel(_Model):
+    """Written before a derived file is put to S3; the sweeper, once `check at` has passed, removes the
+    file unless its avatar points at it, then this item. So stray files are found in time proportional
+    to the files written, never to the bucket's size (chalicelib/file_intents.py)."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="INTENT")
+    key = UnicodeAttribute()
+    sweep_pk = UnicodeAttribute(attr_name="GSI3PK")
+    sweep_sk = UnicodeAttribute(attr_name="GSI3SK")
+    by_deadline = SweepIndex()
+    # A backstop only (weeks after the check): the sweeper deletes intents itself once checked.
+    ttl = NumberAttribute(null=True)
+
+
 class SweeperStateModel(_Model):
     """Where the sweeper's walk over the bucket's files stopped (PK `SWEEPER`, SK `FILES`)."""
     class Meta(_Meta):
@@ -563,7 +597,7 @@ class WebhookDeliveryModel(_Model):
 ALL_MODELS: tuple[type[Model], ...] = (
     ProjectModel, AvatarModel, GenerationModel, UserStatsModel, UserDayModel,
     IdempotencyKeyModel, TombstoneModel, UsageRecordModel, AppUsageSummaryModel,
-    UsageEventMarkerModel, PresetModel, PersonaExampleModel, SweeperStateModel, RateWindowModel,
+    UsageEventMarkerModel, PresetModel, PersonaExampleModel, SweeperStateModel, RateWindowModel, FileIntentModel,
     WebhookModel, WebhookCountModel, WebhookDeliveryModel,
 )
 

@@ -94,7 +94,7 @@ def _record_one(record: _Record, event: Any) -> None:
 
 
 def handle(event: Any) -> dict:
-    """The batch's valid events are grouped per avatar and each group is recorded in one transaction
+    """The batch's valid events are grouped per user and each group is recorded in one transaction
     (usage.record_group): its counters written once, each event's marker and history row with them.
     A group's failure fails only that group's records (partial batch response); a redelivered record
     finds its marker and changes nothing twice."""
@@ -113,21 +113,12 @@ def handle(event: Any) -> dict:
                 failures.append(record.message_id)
     deps = get_deps() if parsed else None
     events = [e for _, e in parsed]
-    for group in usage.group_by_avatar(events):
+    for group in usage.group_by_user(events):
         members = [parsed[i] for i in group]
         try:
             try:
-                outcomes = usage.record_group(deps.dynamodb, [e for _, e in members],
-                                              dedupe_days=deps.settings.usage_dedupe_days)
-            except REJECTIONS as error:
-                # The avatar refused them all (not the user's, gone, not ready): each is parked; one
-                # the DLQ did not take is left to SQS's retries alone.
-                for record, _ in members:
-                    try:
-                        reject(record, error)
-                    except DependencyError:
-                        failures.append(record.message_id)
-                continue
+                results = usage.record_group(deps.dynamodb, [e for _, e in members],
+                                             dedupe_days=deps.settings.usage_dedupe_days)
             except Exception as exc:
                 if not _is_unstorable(exc) or len(members) == 1:
                     raise
@@ -138,9 +129,17 @@ def handle(event: Any) -> dict:
                     except Exception:  # noqa: BLE001 — this record alone is redelivered
                         failures.append(record.message_id)
                 continue
-            for outcome in outcomes:
-                logger.debug("usage event handled", extra={"eventId": outcome.event.eventId,
-                                                           "outcome": outcome.status})
+            for (record, _), result in zip(members, results):
+                if isinstance(result, REJECTIONS):
+                    # Its avatar refused it (not the user's, gone, not ready): parked; one the DLQ did
+                    # not take is left to SQS's retries alone.
+                    try:
+                        reject(record, result)
+                    except DependencyError:
+                        failures.append(record.message_id)
+                else:
+                    logger.debug("usage event handled", extra={"eventId": result.event.eventId,
+                                                               "outcome": result.status})
         except Exception as exc:  # noqa: BLE001 — reported per record; SQS redelivers the group
             if _is_unstorable(exc) and len(members) == 1:
                 try:

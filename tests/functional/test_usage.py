@@ -476,7 +476,7 @@ def test_post_usage_with_a_bad_idempotency_key_is_400_and_records_nothing(env, k
 
 # ---- issue 32: per-batch aggregation keeps exactly-once per event --------------------------------------
 
-def test_a_batch_of_one_avatar_is_one_transaction_and_a_redelivered_batch_changes_nothing(env):
+def test_a_batch_of_one_user_is_one_transaction_and_a_redelivered_batch_changes_nothing(env):
     from tests.support.ddb_calls import DynamoDBCalls
 
     # GIVEN a batch of 10 events: 7 on one avatar over two apps, 3 on the other avatar
@@ -488,9 +488,9 @@ def test_a_batch_of_one_avatar_is_one_transaction_and_a_redelivered_batch_change
         assert consume(env["client"], *batch) == {"batchItemFailures": []}
     assert consume(env["client"], *batch) == {"batchItemFailures": []}
 
-    # THEN one transaction per avatar wrote each counter once for all its events; every event has its
+    # THEN one transaction (one user) wrote each counter once for all its events; every event has its
     # own history row; the redelivery counted nothing again
-    assert calls.by_operation() == {"TransactWriteItems": 2}
+    assert calls.by_operation() == {"TransactWriteItems": 1}
     assert usage_count("alice", env["a1"]) == 7 and usage_count("alice", env["a2"]) == 3
     assert len(history(env["client"], env["a1"])["items"]) == 7
     assert {a["appId"]: a["count"] for a in history(env["client"], env["a1"])["summary"]} == {"app-0": 4, "app-1": 3}
@@ -557,3 +557,16 @@ def test_property_counters_equal_distinct_events_however_batches_are_cut_and_red
         if mine:
             assert len(history(env["client"], aid, user=user, query="?limit=100")["items"]) == len(mine)
     assert stats(env["client"], user)["totalUsage"] == len(counted)
+
+
+def test_an_avatar_that_is_not_ready_is_left_out_of_its_users_batch_and_the_rest_recorded(env):
+    from chalicelib.aws.models import META, AvatarModel, avatar_pk
+
+    AvatarModel(avatar_pk("alice", env["a2"]), META).update(actions=[AvatarModel.status.set("processing")])
+    batch = [event("alice", env["a1"]), event("alice", env["a2"]), event("alice", env["a1"])]
+
+    assert consume(env["client"], *batch) == {"batchItemFailures": []}
+
+    assert usage_count("alice", env["a1"]) == 2 and usage_count("alice", env["a2"]) == 0
+    assert stats(env["client"])["totalUsage"] == 2
+    assert [attribute(m, "rejectCode") for m in dlq(env)] == ["avatar_not_ready"]
