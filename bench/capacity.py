@@ -146,6 +146,14 @@ def zipf_top_share(n: int, s: float) -> float:
 
 # ---- what the profile says per operation -----------------------------------------------------------
 
+def shards(pk: str) -> int:
+    """How many partitions one recorded key template stands for: an avatar's history shards
+    (`#H#{n}`, models.HISTORY_SHARDS, chosen by a hash of the event) share its load evenly."""
+    from chalicelib.aws.models import HISTORY_SHARDS
+
+    return HISTORY_SHARDS if pk.endswith("#H#{n}") else 1
+
+
 def scope(pk: str, sk: str | None = None) -> str:
     """Whose traffic lands on one key: everyone's (global), one user's, one avatar's, one preset's, or
     one event's/job's (unique: never hot)."""
@@ -265,7 +273,7 @@ class Model:
             if op is None:
                 continue
             for t in op["touches"]:
-                per_op = t["units"] / op["per"]
+                per_op = t["units"] / op["per"] / shards(t["pk"])
                 for key, where, kind_scope in (((t["index"], t["pk"]), partitions, scope(t["pk"])),
                                                ((t["index"], t["pk"], t["sk"]), items, scope(t["pk"], t["sk"]))):
                     if kind_scope == "unique":
@@ -465,7 +473,7 @@ def usage_event_units(profile: dict, *, batch: int = 1) -> dict[tuple, float]:
     for t in op["touches"]:
         if t["kind"] != "write":
             continue
-        per_event = t["units"] / op["per"] / (batch if t["sk"] in COUNTERS else 1)
+        per_event = t["units"] / op["per"] / (batch if t["sk"] in COUNTERS else 1) / shards(t["pk"])
         for key, sc in ((("P", t["index"], t["pk"]), scope(t["pk"])), (("I", t["index"], t["pk"], t["sk"]),
                                                                         scope(t["pk"], t["sk"]))):
             if sc != "unique":

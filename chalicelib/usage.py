@@ -27,6 +27,9 @@ from chalicelib.aws.models import (
     UserDayModel,
     UserStatsModel,
     avatar_pk,
+    history_pk,
+    history_pks,
+    history_shard,
     usage_event_pk,
     user_pk,
 )
@@ -182,7 +185,8 @@ def _write(connection: Any, events: list["UsageEvent"], recorded_at: str, guarde
 
 def history_row(event: "UsageEvent", recorded_at: str) -> UsageRecordModel:
     return UsageRecordModel(
-        avatar_pk(event.userId, event.avatarId), record_sk(event.occurredAt, event.appId, event.eventId),
+        history_pk(event.userId, event.avatarId, history_shard(event.appId, event.eventId)),
+        record_sk(event.occurredAt, event.appId, event.eventId),
         event_id=event.eventId, avatar_id=event.avatarId, app_id=event.appId, app_name=event.appName,
         action=event.action, reference_id=event.referenceId, reference_type=event.referenceType,
         metadata=event.metadata, occurred_at=event.occurredAt, recorded_at=recorded_at)
@@ -378,14 +382,32 @@ def _by_count(items: list[AppUsageSummaryModel]) -> list[dict]:
 
 def usage_history(user_id: str, avatar_id: str, *, limit: int,
                   start_key: dict | None) -> tuple[list[dict], dict | None, list[dict]]:
-    """(records newest first, next key, summary by app): GetItem + two Queries, whatever the history size."""
+    """(records newest first, next key, summary by app): GetItem + one Query per history partition
+    (the avatar's own, for rows from before issue 32, and its HISTORY_SHARDS shards) + one Query for
+    the summary — 7 calls whatever the history size.
+
+    The pages of the partitions are merged by SK (time, app, eventId: unique); the cursor is the last
+    SK returned, and each partition is read below it. A cursor of the old form (a LastEvaluatedKey of
+    the avatar's partition) carries the same SK, so it continues too."""
     avatars.get_avatar(user_id, avatar_id)  # another user's (or a deleted) avatar is 404, not an empty history
     pk = avatar_pk(user_id, avatar_id)
-    records, last_key = query_page(UsageRecordModel, pk, limit=limit, start_key=start_key,
-                                   range_key_condition=UsageRecordModel.sk.startswith("USE#"), newest_first=True)
+    before = (start_key or {}).get("before") or ((start_key or {}).get("SK") or {}).get("S")
+    condition = (UsageRecordModel.sk.between("USE#", before) if before
+                 else UsageRecordModel.sk.startswith("USE#"))
+    merged: list[UsageRecordModel] = []
+    more = False
+    for part in history_pks(user_id, avatar_id):
+        # one more than asked: the row at `before` itself (between is inclusive) is dropped below
+        records, last_key = query_page(UsageRecordModel, part, limit=limit + 1, range_key_condition=condition,
+                                       newest_first=True)
+        merged += [r for r in records if r.sk != before]
+        more = more or last_key is not None
+    merged.sort(key=lambda r: r.sk, reverse=True)
+    page = merged[:limit]
+    next_key = {"before": page[-1].sk} if page and (more or len(merged) > limit) else None
     summary, _ = query_page(AppUsageSummaryModel, pk, limit=SUMMARY_LIMIT,
                             range_key_condition=AppUsageSummaryModel.sk.startswith("APP#"), newest_first=False)
-    return [record_json(r) for r in records], last_key, _by_count(summary)
+    return [record_json(r) for r in page], next_key, _by_count(summary)
 
 
 def _batch_get(keys: list[tuple[str, str]]) -> list[dict]:

@@ -11,7 +11,8 @@ Key layout (PK / SK):
     U#{uid}              / IDEM#{key}         Idempotency-Key -> generation id
     U#{uid}              / DELETING#{pid}     tombstone while a deleted project is cleaned up  GSI3 (sweep)
     U#{uid}#A#{aid}      / META               avatar           GSI1: U#{uid}#P#{pid} / A#{aid}
-    U#{uid}#A#{aid}      / USE#{ts}#{eid}     usage history item (newest first = descending SK)
+    U#{uid}#A#{aid}#H#{n} / USE#{ts}#{app}#{eid}  usage history item, n = crc32(app#eid) mod 4 (newest first =
+                                              descending SK; rows written before issue 32 sit under U#{uid}#A#{aid})
     U#{uid}#A#{aid}      / APP#{appId}        per-app usage summary of the avatar
     U#{uid}#EVT#{app}#{eid} / EVT             usage event dedupe marker (exactly-once effects, TTL)
     RATE#{kind}#{uid}#{s} / W                 a user's requests of one kind in epoch second s (TTL); its own
@@ -82,6 +83,34 @@ def project_active_pk(user_id: str, project_id: str) -> str:
 def usage_event_pk(user_id: str, app_id: str, event_id: str) -> str:
     """Events are deduplicated per (user, app, eventId): two apps may pick the same eventId."""
     return f"U#{user_id}#EVT#{app_id}#{event_id}"
+
+
+HISTORY_SHARDS = 4
+
+
+def history_shard(app_id: str, event_id: str) -> int:
+    import zlib
+
+    return zlib.crc32(f"{app_id}#{event_id}".encode()) % HISTORY_SHARDS
+
+
+def history_pk(user_id: str, avatar_id: str, shard: int) -> str:
+    """A usage history row's partition: the avatar's history is written over HISTORY_SHARDS partitions
+    of its own, so a hot avatar's rows (2 write units each in the recording transaction) neither
+    share its META/APP# partition nor exceed one partition's 1,000 units/s below ~2,000 events/s."""
+    return f"{avatar_pk(user_id, avatar_id)}#H#{shard}"
+
+
+def history_pks(user_id: str, avatar_id: str) -> list[str]:
+    """Every partition an avatar's history may be in: the avatar's own (rows written before issue 32,
+    read and deleted until they are gone) and its shards."""
+    return [avatar_pk(user_id, avatar_id)] + [history_pk(user_id, avatar_id, n) for n in range(HISTORY_SHARDS)]
+
+
+def avatar_pk_of(pk: str) -> str:
+    """The avatar partition a history shard belongs to (itself for any other key)."""
+    head, sep, shard = pk.rpartition("#H#")
+    return head if sep and "#A#" in head and shard.isdigit() else pk
 
 
 def rate_window_pk(kind: str, user_id: str, second: int) -> str:

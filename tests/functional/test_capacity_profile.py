@@ -24,7 +24,7 @@ def test_a_batch_of_usage_events_is_one_transaction_with_each_counter_written_on
     assert op["per"] == 10 and op["requests"] == {"dynamodb.TransactWriteItems": 1}
     writes = keys(op, "write")
     assert writes == Counter({(None, "U#{uid}#EVT#{app}#{eid}", "EVT"): 10,
-                              (None, "U#{uid}#A#{aid}", "USE#{ts}#{app}#{eid}"): 10,
+                              (None, "U#{uid}#A#{aid}#H#{n}", "USE#{ts}#{app}#{eid}"): 10,
                               (None, "U#{uid}#A#{aid}", "META"): 1, (None, "U#{uid}#A#{aid}", "APP#{app}"): 3,
                               (None, "U#{uid}", "APPUSE#{app}"): 3, (None, "U#{uid}", "STATS"): 1,
                               ("GSI1", "U#{uid}#P#{pid}", "A#{aid}"): 1})

@@ -570,3 +570,62 @@ def test_an_avatar_that_is_not_ready_is_left_out_of_its_users_batch_and_the_rest
     assert usage_count("alice", env["a1"]) == 2 and usage_count("alice", env["a2"]) == 0
     assert stats(env["client"])["totalUsage"] == 2
     assert [attribute(m, "rejectCode") for m in dlq(env)] == ["avatar_not_ready"]
+
+
+# ---- issue 32: history in shards of its own; rows from before still read and deleted ----------------------
+
+def old_row(user, aid, n):
+    """A history row as written before issue 32: in the avatar's own partition."""
+    from chalicelib import usage
+    from chalicelib.aws.models import UsageRecordModel, avatar_pk
+
+    moment = f"2026-01-01T00:00:{n:02d}.000Z"
+    UsageRecordModel(avatar_pk(user, aid), usage.record_sk(moment, "old-app", f"old-{n}"), event_id=f"old-{n}",
+                     avatar_id=aid, app_id="old-app", app_name="Old", action="use", occurred_at=moment,
+                     recorded_at=moment).save()
+
+
+def test_a_batch_writes_no_history_row_in_the_avatars_own_partition(env):
+    from tests.support.ddb_calls import DynamoDBCalls
+    from chalicelib.aws.models import avatar_pk
+
+    with DynamoDBCalls() as calls:
+        consume(env["client"], *[event("alice", env["a1"]) for _ in range(10)])
+
+    # THEN the avatar's partition gets its counters only (META, APP#): its USE# rows went to the shards
+    puts = [op["Put"]["Item"] for body in calls.bodies for op in body.get("TransactItems", []) if "Put" in op]
+    rows = [p for p in puts if p["SK"]["S"].startswith("USE#")]
+    assert len(rows) == 10 and not any(p["PK"]["S"] == avatar_pk("alice", env["a1"]) for p in rows)
+    assert {p["PK"]["S"].rsplit("#H#", 1)[0] for p in rows} == {avatar_pk("alice", env["a1"])}
+    assert len({p["PK"]["S"] for p in rows}) > 1  # spread over the shards
+
+
+def test_history_merges_old_and_sharded_rows_newest_first_across_pages_and_delete_removes_both(env):
+    # GIVEN 3 rows from before issue 32 (older) and 7 new ones
+    for n in range(3):
+        old_row("alice", env["a1"], n)
+    consume(env["client"], *[event("alice", env["a1"]) for _ in range(7)])
+
+    # WHEN the history is read 4 at a time
+    seen, query = [], "?limit=4"
+    for _ in range(5):
+        page = history(env["client"], env["a1"], query=query)
+        seen += page["items"]
+        if not page["nextCursor"]:
+            break
+        query = f"?limit=4&cursor={page['nextCursor']}"
+
+    # THEN every row comes once, newest first, the old ones last
+    assert len(seen) == 10 and len({(r["appId"], r["eventId"]) for r in seen}) == 10
+    assert [r["occurredAt"] for r in seen] == sorted((r["occurredAt"] for r in seen), reverse=True)
+    assert [r["eventId"] for r in seen[-3:]] == ["old-2", "old-1", "old-0"]
+
+    # AND deleting the avatar removes the rows of both layouts
+    from chalicelib import avatars as avatars_
+    from chalicelib.aws.models import UsageRecordModel, history_pks
+
+    resp = env["client"].http.delete(f"{PREFIX}/avatars/{env['a1']}", headers=auth("alice"))
+    assert resp.status_code in (200, 202, 204), resp.body
+    avatars_._delete_history("alice", env["a1"])  # (what the delete's last step runs; idempotent)
+    assert all(UsageRecordModel.count(pk, UsageRecordModel.sk.startswith("USE#")) == 0
+               for pk in history_pks("alice", env["a1"]))
