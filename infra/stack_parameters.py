@@ -36,34 +36,56 @@ DEFINITION = {
                    "limit of R/min at t s per image allows R/60 x t; a dedicated endpoint of k replicas x b concurrent "
                    "requests allows k x b. Needed: peak generations/s x seconds per image (docs/deploy.md).",
 }
+# The usage worker's cap: its default stays infra/resources.json's literal (the local stack's).
+USAGE_PARAMETER = "UsageMaxConcurrency"
+USAGE_FUNCTION, USAGE_SOURCE = "UsageWorker", "UsageWorkerSqsEventSource"
+USAGE_DESCRIPTION = ("Usage-event batches processed at once (the usage worker's SQS MaximumConcurrency). A worker "
+                     "drains ~30 events/s when its batches mix users, far more when they are one user's: set peak "
+                     "usage events/s / 30 (10 at 1M users, 80 at 10M; docs/scaling.md).")
 
 
-def _scaling(template: dict) -> dict:
-    return template["Resources"][FUNCTION]["Properties"]["Events"][SOURCE]["Properties"]["ScalingConfig"]
+def _scaling(template: dict, function: str = FUNCTION, source: str = SOURCE) -> dict:
+    return template["Resources"][function]["Properties"]["Events"][source]["Properties"]["ScalingConfig"]
+
+
+def _specs(template: dict) -> list[tuple[str, str, str, dict]]:
+    """(parameter, function, event source, definition) of every cap the package makes a parameter."""
+    specs = [(PARAMETER, FUNCTION, SOURCE, dict(DEFINITION))]
+    if USAGE_FUNCTION in template.get("Resources", {}):
+        current = _scaling(template, USAGE_FUNCTION, USAGE_SOURCE).get("MaximumConcurrency")
+        default = (template.get("Parameters", {}).get(USAGE_PARAMETER, {}).get("Default")
+                   if isinstance(current, dict) else str(current))
+        specs.append((USAGE_PARAMETER, USAGE_FUNCTION, USAGE_SOURCE,
+                      {"Type": "Number", "Default": default, "MinValue": "2", "MaxValue": "1000",
+                       "Description": USAGE_DESCRIPTION}))
+    return specs
 
 
 def parameterize(template: dict) -> dict:
-    """A copy whose generation worker cap is the `GenerationMaxConcurrency` parameter."""
+    """A copy whose worker caps are the `GenerationMaxConcurrency` / `UsageMaxConcurrency` parameters."""
     out = copy.deepcopy(template)
-    out.setdefault("Parameters", {})[PARAMETER] = dict(DEFINITION)
-    _scaling(out)["MaximumConcurrency"] = {"Ref": PARAMETER}
+    for name, function, source, definition in _specs(template):
+        out.setdefault("Parameters", {})[name] = definition
+        _scaling(out, function, source)["MaximumConcurrency"] = {"Ref": name}
     return out
 
 
 def resolve_for_emulator(template: dict, parameters: dict[str, str]) -> dict:
-    """A copy with the parameter's value as a number (ministack compares it as one)."""
+    """A copy with each parameter's value as a number (ministack compares it as one)."""
     out = copy.deepcopy(template)
-    if PARAMETER in out.get("Parameters", {}):
-        value = parameters.get(PARAMETER, out["Parameters"][PARAMETER]["Default"])
-        _scaling(out)["MaximumConcurrency"] = int(value)
-        del out["Parameters"][PARAMETER]
+    for name, function, source, _ in _specs(template):
+        if name in out.get("Parameters", {}):
+            value = parameters.get(name, out["Parameters"][name]["Default"])
+            _scaling(out, function, source)["MaximumConcurrency"] = int(value)
+            del out["Parameters"][name]
     return out
 
 
 def problems(template: dict) -> list[str]:
     found = []
-    if _scaling(template).get("MaximumConcurrency") != {"Ref": PARAMETER}:
-        found.append(f"{FUNCTION}'s MaximumConcurrency is not the {PARAMETER} parameter (run infra.stack_parameters)")
+    for name, function, source, _ in _specs(template):
+        if _scaling(template, function, source).get("MaximumConcurrency") != {"Ref": name}:
+            found.append(f"{function}'s MaximumConcurrency is not the {name} parameter (run infra.stack_parameters)")
     if template.get("Parameters", {}).get(PARAMETER, {}).get("Default") != str(GENERATION_MAX_CONCURRENCY):
         found.append(f"{PARAMETER}'s default is not app.py's GENERATION_MAX_CONCURRENCY ({GENERATION_MAX_CONCURRENCY})")
     return found
@@ -73,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     path = Path(args[0] if args else "build/prod") / "sam.json"
     path.write_text(json.dumps(parameterize(json.loads(path.read_text())), indent=2) + "\n")
-    print(f"{path}: {FUNCTION}'s MaximumConcurrency is the {PARAMETER} parameter (default {GENERATION_MAX_CONCURRENCY})")
+    print(f"{path}: the generation and usage workers' MaximumConcurrency are the {PARAMETER} and "
+          f"{USAGE_PARAMETER} parameters")
     return 0
 
 

@@ -560,6 +560,23 @@ def test_the_package_makes_generation_concurrency_a_parameter_and_the_emulator_g
     assert local_source["Properties"]["ScalingConfig"]["MaximumConcurrency"] == 7 and PARAMETER not in local["Parameters"]
 
 
+def test_the_usage_workers_cap_is_a_parameter_whose_default_is_the_templates_literal():
+    from infra.stack_parameters import USAGE_PARAMETER, parameterize, resolve_for_emulator
+    from tests.support.infra import merged_template
+
+    merged = merged_template("prod")
+    literal = merged["Resources"]["UsageWorker"]["Properties"]["Events"]["UsageWorkerSqsEventSource"][
+        "Properties"]["ScalingConfig"]["MaximumConcurrency"]
+    packaged = parameterize(merged)
+    source = packaged["Resources"]["UsageWorker"]["Properties"]["Events"]["UsageWorkerSqsEventSource"]["Properties"]
+    assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": USAGE_PARAMETER}
+    assert packaged["Parameters"][USAGE_PARAMETER]["Default"] == str(literal)
+    assert parameterize(packaged)["Parameters"][USAGE_PARAMETER]["Default"] == str(literal)  # idempotent
+    local = resolve_for_emulator(packaged, {})
+    assert local["Resources"]["UsageWorker"]["Properties"]["Events"]["UsageWorkerSqsEventSource"]["Properties"][
+        "ScalingConfig"]["MaximumConcurrency"] == literal
+
+
 def test_the_parameterized_template_is_cfn_lint_clean(tmp_path):
     import subprocess
     import sys
