@@ -103,6 +103,7 @@ class Namer:
         (re.compile(r"(APP#|APPUSE#)[^#]+$"), r"\1{app}"),
         (re.compile(r"#EVT#[^#]+#"), "#EVT#{app}#"),  # usage dedupe markers are per (user, app, event)
         (re.compile(r"^(USE#\{ts\}#)[^#]+(#\{eid\})$"), r"\1{app}\2"),
+        (re.compile(r"#H#\d+$"), "#H#{n}"),  # one of an avatar's history shards (models.history_pk)
     ]
 
     def __init__(self, user: str, presets: dict[str, str], personas: dict[str, str], *,

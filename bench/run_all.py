@@ -21,6 +21,7 @@ BENCHES = [
     ("pipelines", ["-m", "bench.pipelines", "--uploads", "10", "--jobs", "20"]),
     ("load", ["-m", "bench.load", "--clients", "16", "--seconds", "15"]),
     ("usage", ["-m", "bench.usage.bench_usage", "--events", "500", "--pollers", "1,4", "--seconds", "5"]),
+    ("usage_batching", ["-m", "bench.usage.batching", "--rounds", "3"]),
     ("capacity_sim", ["-m", "bench.capacity_sim", "--users", "200", "--clients", "8", "--seconds", "45"]),
     ("page", ["-m", "bench.page", "--avatars", "200", "--rounds", "7"]),
     ("events", ["-m", "bench.events", "--paced", "100", "--rate", "5", "--burst", "100", "--slow-delay", "3"]),
@@ -28,7 +29,7 @@ BENCHES = [
                          "--edits", "10", "--probes", "20"]),
 ]
 ORDER = ["cold_start", "package_cold_start", "api", "calls", "load", "pipelines", "thumbnails", "usage",
-         "capacity_sim", "page", "events", "events_fairness",
+         "usage_batching", "capacity_sim", "page", "events", "events_fairness",
          "test_suite"]  # test_suite.md: written by hand (make test timings)
 
 

@@ -247,15 +247,16 @@ def count_new_avatar(tx: Transaction, avatar: AvatarModel, now: Any, stats_actio
 
 
 def _delete_history(user_id: str, avatar_id: str) -> None:
-    """Usage history and per-app summaries live in the avatar's partition; remove all but META."""
-    pk = avatar_pk(user_id, avatar_id)
-    from chalicelib.aws.models import UsageRecordModel
+    """Per-app summaries (and history rows from before issue 32) live in the avatar's partition, newer
+    history rows in its shards (models.history_pks): remove all of them but META."""
+    from chalicelib.aws.models import UsageRecordModel, history_pks
 
     with UsageRecordModel.batch_write() as batch:
-        for item in iterate_all(lambda key: UsageRecordModel.query(pk, last_evaluated_key=key, page_size=100,
-                                                                   attributes_to_get=["PK", "SK"])):
-            if item.sk != META:
-                batch.delete(item)
+        for pk in history_pks(user_id, avatar_id):
+            for item in iterate_all(lambda key, pk=pk: UsageRecordModel.query(
+                    pk, last_evaluated_key=key, page_size=100, attributes_to_get=["PK", "SK"])):
+                if item.sk != META:
+                    batch.delete(item)
 
 
 # An avatar being deleted that is still there after this long is finished by the sweeper.

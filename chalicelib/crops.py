@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from chalicelib import file_intents
 from chalicelib.errors import ConflictError, DependencyError, ValidationError
 from chalicelib.aws.models import META, AvatarModel, CropMap, avatar_pk
 
@@ -103,6 +104,7 @@ def remake_thumbnail(storage: "Storage", settings: "Settings", user_id: str, ava
         # Our own stored image: never expected; retrying would not help.
         logger.error("stored image could not be cropped", extra={**log, "reason": exc.reason})
         return "failed: " + exc.code
+    file_intents.intend([key])  # if the update below loses (or never runs), the sweeper removes the file
     storage.put(key, thumbnail, "image/jpeg")
     version_now = AvatarModel.crop_version == version if version else AvatarModel.crop_version.does_not_exist()
     try:

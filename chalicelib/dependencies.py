@@ -22,6 +22,10 @@ _lock = threading.Lock()
 class Dependencies:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # (kind, user) -> the epoch second in which this container already refused them (usage.admit):
+        # the rest of that second is refused from memory, at no DynamoDB cost. Container-lived like
+        # the clients, and forgotten with them by reset().
+        self.refused_seconds: dict[tuple[str, str], int] = {}
 
     @property
     def dynamodb(self) -> "Connection":

@@ -4,7 +4,8 @@ finished here, so every accepted thing ends.
     overdue work    the sparse sweep index (GSI3) holds every item that must end by a deadline: an
                     active generation (→ failed), an uploading avatar (→ rejected), a deleting avatar
                     (→ deleted), a project tombstone (→ its purge is sent again)
-    stray files     a bounded walk over images/, thumbs/ and display/ removes files no avatar points at
+    stray files     files whose intent (chalicelib/file_intents.py) has expired and no avatar points at;
+                    and a bounded walk over images/, thumbs/ and display/ for files older than intents
 
 Each step is one of the domain's own idempotent operations, so a sweep racing a worker, or another
 sweep, changes nothing twice. Reads are Queries on the index and one page of the bucket per run.
@@ -77,8 +78,17 @@ def sweep(connection: Any, storage: "Storage", sqs: Any, settings: "Settings", *
             logger.exception("sweep step failed", extra={"pk": pk, "sk": sk})
             report.errors.append(f"{pk}|{sk}")
     if files:
+        from chalicelib import file_intents
+
         try:
-            report.files_removed = remove_stray_files(storage, now)
+            # Files whose intent expired: found in time proportional to the files written.
+            report.files_removed = file_intents.check_expired(storage, now)
+        except Exception:  # noqa: BLE001 — the intents stay; the next run checks them again
+            logger.exception("file intent check failed")
+            report.errors.append("file intents")
+        try:
+            # The walk: files from before intents existed, one bounded page per run (a backstop).
+            report.files_removed += remove_stray_files(storage, now)
         except Exception:  # noqa: BLE001 — the walk resumes where it stopped on the next run
             logger.exception("stray file walk failed")
             report.errors.append("files")
@@ -110,13 +120,11 @@ def _sweep_item(connection: Any, storage: "Storage", sqs: Any, settings: "Settin
             report.avatars_deleted.append(avatar.id)
 
 
-def stray_files(storage: "Storage", objects: list[dict], now: datetime) -> list[str]:
-    """The files among `objects` that no avatar points at (older than the grace period)."""
+def referenced_files(keys: list[str]) -> set[str]:
+    """The files among `keys` that an avatar (not being deleted) points at: one BatchGet per 100 avatars."""
     from chalicelib.aws.storage import owner_of
 
-    old = [o["Key"] for o in objects if o["LastModified"] < now - timedelta(seconds=FILE_GRACE_SECONDS)]
-    owners = {key: owner_of(key) for key in old}
-    wanted = {avatar_pk(*owner) for owner in owners.values() if owner}
+    wanted = {avatar_pk(*owner) for owner in (owner_of(key) for key in keys) if owner}
     referenced: set[str] = set()
     pks = sorted(wanted)
     for start in range(0, len(pks), 100):
@@ -125,7 +133,16 @@ def stray_files(storage: "Storage", objects: list[dict], now: datetime) -> list[
                                                                                 "status"]):
             if avatar.status != "deleting":
                 referenced.update(k for k in (avatar.image_key, avatar.thumbnail_key, avatar.display_key) if k)
-    return [key for key, owner in owners.items() if owner is None or key not in referenced]
+    return referenced
+
+
+def stray_files(storage: "Storage", objects: list[dict], now: datetime) -> list[str]:
+    """The files among `objects` that no avatar points at (older than the grace period)."""
+    from chalicelib.aws.storage import owner_of
+
+    old = [o["Key"] for o in objects if o["LastModified"] < now - timedelta(seconds=FILE_GRACE_SECONDS)]
+    referenced = referenced_files(old)
+    return [key for key in old if owner_of(key) is None or key not in referenced]
 
 
 def remove_stray_files(storage: "Storage", now: datetime, *, limit: int = FILES_PER_RUN) -> list[str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import avatars, clock, ids
+from chalicelib import avatars, clock, file_intents, ids
 from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed
 from chalicelib.errors import NotFoundError, ValidationError
 from chalicelib.aws.models import META, AvatarModel, ProjectModel, avatar_pk, project_sk, sweep_pk, sweep_sk, user_pk
@@ -157,6 +157,7 @@ def process_uploaded_object(connection: Any, storage: "Storage", settings: "Sett
     info = processed.info
     keys = (image_key(user_id, avatar_id, info.format), thumbnail_key(user_id, avatar_id),
             display_key(user_id, avatar_id))
+    file_intents.intend(list(keys))  # a crash before mark_ready leaves these for the sweeper to check
     storage.put(keys[0], processed.image, processed.image_content_type)
     storage.put(keys[1], processed.thumbnail, processed.thumbnail_content_type)
     storage.put(keys[2], processed.display, processed.display_content_type)

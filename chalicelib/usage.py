@@ -27,6 +27,9 @@ from chalicelib.aws.models import (
     UserDayModel,
     UserStatsModel,
     avatar_pk,
+    history_pk,
+    history_pks,
+    history_shard,
     usage_event_pk,
     user_pk,
 )
@@ -108,50 +111,85 @@ def record_sk(occurred_at: str, app_id: str, event_id: str) -> str:
     return f"USE#{occurred_at}#{app_id}#{event_id}"
 
 
-def _write(connection: Any, event: UsageEvent, recorded_at: str, guarded: set[str], marker_ttl: int) -> None:
-    """One transaction with every effect of the event.
+# Events of one user recorded in one transaction: n markers + n history rows + ≤ n avatars + ≤ n
+# avatar summaries + ≤ n app totals + STATS = at most 5n + 1 items, within DynamoDB's 100 for n ≤ 19.
+GROUP_MAX = 19
+
+
+def _latest(events: list["UsageEvent"]) -> "UsageEvent":
+    """The event whose name and time win (ties broken by eventId, so every retry picks the same one)."""
+    return max(events, key=lambda e: (e.occurredAt, e.eventId))
+
+
+def _by(events: list["UsageEvent"], field: str) -> dict[str, list["UsageEvent"]]:
+    out: dict[str, list[UsageEvent]] = {}
+    for e in events:
+        out.setdefault(getattr(e, field), []).append(e)
+    return out
+
+
+def _avatar_op(aid: str) -> str:
+    return f"{_AVATAR}:{aid}"
+
+
+def _write(connection: Any, events: list["UsageEvent"], recorded_at: str, guarded: set[str], marker_ttl: int) -> None:
+    """One transaction with every effect of these events — all of ONE user, on one or more avatars.
+
+    Each event keeps its own conditional marker and history row (exactly once per event); the
+    counters are written once for all of them (`ADD n`): each avatar's `usageCount` and per-app
+    summary, the user's per-app totals and `STATS`. That is what makes a batch cheap: 10 events of
+    one avatar are 20 + 5 item writes instead of 60, and 3 avatars still one transaction.
 
     DynamoDB has no max(): `lastUsedAt` is SET only under a condition that it is not newer
-    (`guarded`). An event older than what is stored fails that condition; the caller then drops
-    the guard for that item and retries without touching its `lastUsedAt`. In-order events (the
-    usual case) cost one transaction; an out-of-order one, two.
+    (`guarded`, by operation name). When the stored value is newer than the events' latest, that
+    condition fails; the caller drops the guard for that item and retries without touching its
+    `lastUsedAt`. In-order batches (the usual case) cost one transaction; otherwise two.
     """
-    uid, aid, app, moment = event.userId, event.avatarId, event.appId, event.occurredAt
-    avatar = AvatarModel(avatar_pk(uid, aid), META)
-    summary = AppUsageSummaryModel(avatar_pk(uid, aid), f"APP#{app}")
-    app_total = AppUsageSummaryModel(user_pk(uid), f"APPUSE#{app}")
+    uid = events[0].userId
 
-    avatar_actions = [AvatarModel.usage_count.add(1)]
-    avatar_condition = AvatarModel.pk.exists() & (AvatarModel.status == "ready")
-    if _AVATAR in guarded:
-        avatar_actions.append(AvatarModel.last_used_at.set(moment))
-        avatar_condition = avatar_condition & _newer(AvatarModel.last_used_at, moment)
-
-    def app_counter(guard: bool) -> tuple[list, Any]:
-        actions = [AppUsageSummaryModel.count.add(1), AppUsageSummaryModel.app_id.set(app)]
+    def app_counter(app: str, app_events: list[UsageEvent], guard: bool) -> tuple[list, Any]:
+        newest = _latest(app_events)
+        actions = [AppUsageSummaryModel.count.add(len(app_events)), AppUsageSummaryModel.app_id.set(app)]
         if guard:  # the latest event's name wins: apps get renamed
-            actions += [AppUsageSummaryModel.app_name.set(event.appName),
-                        AppUsageSummaryModel.last_used_at.set(moment)]
-            return actions, _newer(AppUsageSummaryModel.last_used_at, moment)
-        actions.append(AppUsageSummaryModel.app_name.set(AppUsageSummaryModel.app_name | event.appName))
+            actions += [AppUsageSummaryModel.app_name.set(newest.appName),
+                        AppUsageSummaryModel.last_used_at.set(newest.occurredAt)]
+            return actions, _newer(AppUsageSummaryModel.last_used_at, newest.occurredAt)
+        actions.append(AppUsageSummaryModel.app_name.set(AppUsageSummaryModel.app_name | newest.appName))
         return actions, None
 
-    summary_actions, summary_condition = app_counter(_SUMMARY in guarded)
-    total_actions, total_condition = app_counter(_APP_TOTAL in guarded)
-
     with Transaction(connection) as tx:
-        tx.save(_MARKER, UsageEventMarkerModel(usage_event_pk(uid, app, event.eventId), avatar_id=aid,
-                                               recorded_at=recorded_at, ttl=marker_ttl),
-                condition=UsageEventMarkerModel.pk.does_not_exist())
-        tx.save(_RECORD, UsageRecordModel(
-            avatar_pk(uid, aid), record_sk(moment, app, event.eventId), event_id=event.eventId, avatar_id=aid,
-            app_id=app, app_name=event.appName, action=event.action, reference_id=event.referenceId,
-            reference_type=event.referenceType, metadata=event.metadata, occurred_at=moment,
-            recorded_at=recorded_at))
-        tx.update(_AVATAR, avatar, actions=avatar_actions, condition=avatar_condition)
-        tx.update(_SUMMARY, summary, actions=summary_actions, condition=summary_condition)
-        tx.update(_APP_TOTAL, app_total, actions=total_actions, condition=total_condition)
-        tx.update(_STATS, UserStatsModel(user_pk(uid)), actions=[UserStatsModel.total_usage.add(1)])
+        for i, event in enumerate(events):
+            tx.save(f"{_MARKER}:{i}", UsageEventMarkerModel(
+                usage_event_pk(uid, event.appId, event.eventId), avatar_id=event.avatarId,
+                recorded_at=recorded_at, ttl=marker_ttl), condition=UsageEventMarkerModel.pk.does_not_exist())
+            tx.save(f"{_RECORD}:{i}", history_row(event, recorded_at))
+        for aid, avatar_events in _by(events, "avatarId").items():
+            latest = _latest(avatar_events)
+            actions = [AvatarModel.usage_count.add(len(avatar_events))]
+            condition = AvatarModel.pk.exists() & (AvatarModel.status == "ready")
+            if _avatar_op(aid) in guarded:
+                actions.append(AvatarModel.last_used_at.set(latest.occurredAt))
+                condition = condition & _newer(AvatarModel.last_used_at, latest.occurredAt)
+            tx.update(_avatar_op(aid), AvatarModel(avatar_pk(uid, aid), META), actions=actions, condition=condition)
+            for app, app_events in _by(avatar_events, "appId").items():
+                name = f"{_SUMMARY}:{aid}:{app}"
+                actions, condition = app_counter(app, app_events, name in guarded)
+                tx.update(name, AppUsageSummaryModel(avatar_pk(uid, aid), f"APP#{app}"),
+                          actions=actions, condition=condition)
+        for app, app_events in _by(events, "appId").items():
+            name = f"{_APP_TOTAL}:{app}"
+            actions, condition = app_counter(app, app_events, name in guarded)
+            tx.update(name, AppUsageSummaryModel(user_pk(uid), f"APPUSE#{app}"), actions=actions, condition=condition)
+        tx.update(_STATS, UserStatsModel(user_pk(uid)), actions=[UserStatsModel.total_usage.add(len(events))])
+
+
+def history_row(event: "UsageEvent", recorded_at: str) -> UsageRecordModel:
+    return UsageRecordModel(
+        history_pk(event.userId, event.avatarId, history_shard(event.appId, event.eventId)),
+        record_sk(event.occurredAt, event.appId, event.eventId),
+        event_id=event.eventId, avatar_id=event.avatarId, app_id=event.appId, app_name=event.appName,
+        action=event.action, reference_id=event.referenceId, reference_type=event.referenceType,
+        metadata=event.metadata, occurred_at=event.occurredAt, recorded_at=recorded_at)
 
 
 def _require_usable_avatar(user_id: str, avatar_id: str) -> None:
@@ -164,25 +202,49 @@ def _require_usable_avatar(user_id: str, avatar_id: str) -> None:
                             details={"avatarId": avatar_id, "status": avatar.status})
 
 
-def admit(user_id: str, per_second: int) -> None:
+# Bound on the container's memory of refused users (Dependencies.refused_seconds): a client ignoring
+# 429s costs no DynamoDB write after its first refusal in a second on this container.
+_REFUSED_MAX = 10_000
+
+
+def _refuse(per_second: int) -> "Exception":
+    from chalicelib.errors import QuotaExceededError
+
+    return QuotaExceededError(f"At most {per_second} usage reports per second; slow down",
+                              retry_after=1, details={"limit": per_second, "kind": "rate"})
+
+
+def admit(user_id: str, per_second: int, kind: str = "USAGE", refused: dict | None = None) -> None:
     """The HTTP path's rate limit: at most `per_second` reports per user in each clock second, else a
-    429 saying when to come back — never a throttled retry storm on the user's hot partition."""
+    429 saying when to come back — never a throttled retry storm on the user's hot partition.
+
+    The window is an item of its own partition (`rate_window_pk`), never `U#{uid}`: a refused
+    conditional write still costs a write unit, and it must not be charged where the user's counters
+    live. A window so hammered that DynamoDB throttles it is also a 429 (it is the client's flood)."""
     from pynamodb.exceptions import UpdateError
 
     from chalicelib.aws.db import condition_failed
-    from chalicelib.errors import QuotaExceededError
-    from chalicelib.aws.models import RateWindowModel
+    from chalicelib.aws.models import RateWindowModel, rate_window_pk
 
+    refused = {} if refused is None else refused  # the container's memory (Dependencies.refused_seconds)
     second = clock.epoch(clock.now())
-    window = RateWindowModel(user_pk(user_id), f"RATE#USAGE#{second}")
+    if refused.get((kind, user_id)) == second:
+        raise _refuse(per_second)
+    window = RateWindowModel(rate_window_pk(kind, user_id, second))
     try:
         window.update(actions=[RateWindowModel.count.add(1), RateWindowModel.ttl.set(second + 120)],
                       condition=RateWindowModel.count.does_not_exist() | (RateWindowModel.count < per_second))
     except UpdateError as exc:
-        if condition_failed(exc):
-            raise QuotaExceededError(f"At most {per_second} usage reports per second; slow down",
-                                     retry_after=1, details={"limit": per_second, "kind": "rate"}) from None
+        throttled = getattr(exc, "cause_response_code", None) in _THROTTLED
+        if condition_failed(exc) or throttled:
+            if len(refused) >= _REFUSED_MAX:
+                refused.clear()
+            refused[(kind, user_id)] = second
+            raise _refuse(per_second) from None
         raise
+
+
+_THROTTLED = ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded")
 
 
 def record_usage(connection: Any, event: UsageEvent, *, dedupe_days: int = 30) -> Outcome:
@@ -191,15 +253,65 @@ def record_usage(connection: Any, event: UsageEvent, *, dedupe_days: int = 30) -
     Raises NotFoundError (not the user's avatar, or deleted), ConflictError (avatar not ready) —
     permanent, nothing written — or DependencyError / PynamoDB errors — transient, retry.
     """
+    result = record_group(connection, [event], dedupe_days=dedupe_days)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _marker_key(event: "UsageEvent") -> tuple[str, str, str]:
+    return (event.userId, event.appId, event.eventId)
+
+
+def group_by_user(events: list["UsageEvent"]) -> list[list[int]]:
+    """Indexes of `events` grouped per user, in order of first appearance, each group cut to
+    GROUP_MAX events (the transaction's item limit)."""
+    groups: dict[str, list[list[int]]] = {}
+    order: list[list[int]] = []
+    for i, event in enumerate(events):
+        chunks = groups.setdefault(event.userId, [])
+        if not chunks or len(chunks[-1]) >= GROUP_MAX:
+            chunks.append([])
+            order.append(chunks[-1])
+        chunks[-1].append(i)
+    return order
+
+
+def record_group(connection: Any, events: list["UsageEvent"], *,
+                 dedupe_days: int = 30) -> list["Outcome | NotFoundError | ConflictError"]:
+    """Apply the effects of several events of ONE user once each, the counters in one write.
+
+    Returns one result per event, in order: an Outcome — `recorded`, or `duplicate` for an event
+    recorded before (its marker exists: a redelivery, a re-send) or earlier in this same list — or
+    the NotFoundError / ConflictError its avatar refused it with (not the user's, gone, not ready;
+    nothing of it written: the other avatars' events are recorded without it). Raises
+    DependencyError / PynamoDB errors when DynamoDB refuses (nothing written; retry the group).
+    """
+    if not events:
+        return []
+    if len({e.userId for e in events}) != 1 or len(events) > GROUP_MAX:
+        raise ValueError("record_group takes up to GROUP_MAX events of one user")
+    uid = events[0].userId
     now = clock.now()
     recorded_at = clock.iso(now)
     marker_ttl = clock.epoch(now) + dedupe_days * 86400
-    guarded = {_AVATAR, _SUMMARY, _APP_TOTAL}
+    results: list[Any] = [None] * len(events)
+    pending: list[int] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, event in enumerate(events):
+        if _marker_key(event) in seen:  # twice in one batch: one marker key, one use
+            results[i] = Outcome(DUPLICATE, event, None)
+        else:
+            seen[_marker_key(event)] = i
+            pending.append(i)
+    guarded = ({_avatar_op(e.avatarId) for e in events} | {f"{_SUMMARY}:{e.avatarId}:{e.appId}" for e in events}
+               | {f"{_APP_TOTAL}:{e.appId}" for e in events})
     conflicts = 0
     for _ in range(_MAX_ATTEMPTS + _MAX_CONFLICT_RETRIES):
+        if not pending:
+            break
         try:
-            _write(connection, event, recorded_at, guarded, marker_ttl)
-            return Outcome(RECORDED, event, recorded_at)
+            _write(connection, [events[i] for i in pending], recorded_at, guarded, marker_ttl)
         except TransactionCancelled as cancelled:
             failed = cancelled.conditions_failed
             if not failed:
@@ -211,16 +323,35 @@ def record_usage(connection: Any, event: UsageEvent, *, dedupe_days: int = 30) -
                     time.sleep(random.uniform(0.5, 1.0) * _CONFLICT_BACKOFF_SECONDS * 2 ** conflicts)
                     continue
                 raise DependencyError("Could not record the usage event; try again") from cancelled
-            if _MARKER in failed:
-                if _AVATAR in failed:
-                    # The same eventId reused on someone else's avatar must still be a 404, not "duplicate".
-                    _require_usable_avatar(event.userId, event.avatarId)
-                return Outcome(DUPLICATE, event, None)
-            if _AVATAR in failed and _AVATAR not in guarded:
-                _require_usable_avatar(event.userId, event.avatarId)
-                continue  # it became ready meanwhile
+            replayed = {i for n, i in enumerate(pending) if f"{_MARKER}:{n}" in failed}
+            for aid in {events[i].avatarId for i in pending if _avatar_op(events[i].avatarId) in failed}:
+                mine = [i for i in pending if events[i].avatarId == aid]
+                if not (replayed & set(mine)) and _avatar_op(aid) in guarded:
+                    continue  # maybe only its lastUsedAt guard: dropped below, then tried again
+                try:
+                    # The same eventId reused on someone else's avatar must still be a 404, not
+                    # "duplicate"; and an avatar refusing without its guard is not ready or gone.
+                    _require_usable_avatar(uid, aid)
+                except (NotFoundError, ConflictError) as refused:
+                    for i in mine:
+                        results[i] = refused
+                    replayed -= set(mine)
+                    pending = [i for i in pending if i not in mine]
+            for i in replayed:
+                results[i] = Outcome(DUPLICATE, events[i], None)
+            pending = [i for i in pending if i not in replayed]
             guarded -= failed
-    raise DependencyError("Could not record the usage event (kept conflicting); try again")
+            continue
+        for i in pending:
+            results[i] = Outcome(RECORDED, events[i], recorded_at)
+        pending = []
+        break
+    if pending:
+        raise DependencyError("Could not record the usage event (kept conflicting); try again")
+    for i, result in enumerate(results):
+        if result is None:  # a repeat within the list of an event its avatar refused
+            results[i] = results[seen[_marker_key(events[i])]]
+    return results
 
 
 # ---- reads ---------------------------------------------------------------------------------------
@@ -251,14 +382,32 @@ def _by_count(items: list[AppUsageSummaryModel]) -> list[dict]:
 
 def usage_history(user_id: str, avatar_id: str, *, limit: int,
                   start_key: dict | None) -> tuple[list[dict], dict | None, list[dict]]:
-    """(records newest first, next key, summary by app): GetItem + two Queries, whatever the history size."""
+    """(records newest first, next key, summary by app): GetItem + one Query per history partition
+    (the avatar's own, for rows from before issue 32, and its HISTORY_SHARDS shards) + one Query for
+    the summary — 7 calls whatever the history size.
+
+    The pages of the partitions are merged by SK (time, app, eventId: unique); the cursor is the last
+    SK returned, and each partition is read below it. A cursor of the old form (a LastEvaluatedKey of
+    the avatar's partition) carries the same SK, so it continues too."""
     avatars.get_avatar(user_id, avatar_id)  # another user's (or a deleted) avatar is 404, not an empty history
     pk = avatar_pk(user_id, avatar_id)
-    records, last_key = query_page(UsageRecordModel, pk, limit=limit, start_key=start_key,
-                                   range_key_condition=UsageRecordModel.sk.startswith("USE#"), newest_first=True)
+    before = (start_key or {}).get("before") or ((start_key or {}).get("SK") or {}).get("S")
+    condition = (UsageRecordModel.sk.between("USE#", before) if before
+                 else UsageRecordModel.sk.startswith("USE#"))
+    merged: list[UsageRecordModel] = []
+    more = False
+    for part in history_pks(user_id, avatar_id):
+        # one more than asked: the row at `before` itself (between is inclusive) is dropped below
+        records, last_key = query_page(UsageRecordModel, part, limit=limit + 1, range_key_condition=condition,
+                                       newest_first=True)
+        merged += [r for r in records if r.sk != before]
+        more = more or last_key is not None
+    merged.sort(key=lambda r: r.sk, reverse=True)
+    page = merged[:limit]
+    next_key = {"before": page[-1].sk} if page and (more or len(merged) > limit) else None
     summary, _ = query_page(AppUsageSummaryModel, pk, limit=SUMMARY_LIMIT,
                             range_key_condition=AppUsageSummaryModel.sk.startswith("APP#"), newest_first=False)
-    return [record_json(r) for r in records], last_key, _by_count(summary)
+    return [record_json(r) for r in page], next_key, _by_count(summary)
 
 
 def _batch_get(keys: list[tuple[str, str]]) -> list[dict]:

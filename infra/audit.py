@@ -103,7 +103,9 @@ def load_user(user_id: str) -> UserData:
         data.generations += _all(GenerationModel.by_project.query(items_pk, GenerationModel.gsi1sk.startswith("G#")))
     for avatar in data.avatars:
         rows: dict[str, int] = {}
-        for raw in _raw_query(avatar_pk(user_id, avatar.id)):
+        from chalicelib.aws.models import history_pks
+
+        for raw in (r for part in history_pks(user_id, avatar.id) for r in _raw_query(part)):
             sk = raw["SK"]["S"]
             if sk.startswith("USE#"):
                 data.usage_rows[avatar.id] += 1
@@ -280,14 +282,14 @@ def _quiet(data: UserData) -> bool:
 
 def orphaned_partitions() -> list[Finding]:
     """All-users mode: avatar partitions with rows but no META (a Scan over avatar keys)."""
-    from chalicelib.aws.models import META, UsageRecordModel
+    from chalicelib.aws.models import META, UsageRecordModel, avatar_pk_of
 
     metas, rows = set(), defaultdict(int)
     for item in UsageRecordModel.scan(UsageRecordModel.pk.contains("#A#"), attributes_to_get=["PK", "SK"]):
         if item.sk == META:
             metas.add(item.pk)
         else:
-            rows[item.pk] += 1
+            rows[avatar_pk_of(item.pk)] += 1  # a history shard's rows belong to its avatar
     found = []
     for pk, count in sorted(rows.items()):
         if pk not in metas:

@@ -264,6 +264,9 @@ def problems(build_dir: str | Path, runtime: str = RUNTIME) -> list[str]:
             found.append(f"{dist} is not a wheel Lambda {runtime} can load (tags {list(tags)}): built on this "
                          f"machine? Pin a version with a manylinux x86_64 wheel")
     found.extend(naming_problems(template))
+    from infra.stack_parameters import problems as parameter_problems
+
+    found.extend(parameter_problems(template))
     found.extend(bytecode_problems(build_dir, runtime))
     found.extend(botocore_data_problems(build_dir, runtime))
     pillow = find_pillow(build_dir, runtime)

@@ -7,7 +7,8 @@ Asks the Hub `model_info(repo, expand=["inferenceProviderMapping"])` for FLUX_LO
 XLabs-AI/flux-RealismLora), FLUX_MODEL (black-forest-labs/FLUX.1-dev, the fallback) and SAFETY_MODEL.
 With FLUX_ENDPOINT_URL set, the image model is that endpoint and the Hub mapping does not matter.
 HF_ENDPOINT points it at another Hub (tests use a fake one). The local stack runs it at start when
-HF_TOKEN is set.
+HF_TOKEN is set. It also names each configured model's licence (infra/model_licences.py), with a
+WARNING where non-commercial weights are run on a dedicated endpoint.
 """
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ def report(settings: Any, api: Any) -> tuple[int, list[str]]:
             lines.append("FAIL: no configured image model is served"
                          f"{f' by {wanted}' if wanted else ''}: every generation would fail. Set FLUX_PROVIDER to "
                          "a provider listed above, or FLUX_ENDPOINT_URL to a dedicated Inference Endpoint.")
+    lines.extend(licence_lines(settings))
     if settings.safety_endpoint_url:
         lines.append(f"Safety: SAFETY_ENDPOINT_URL is set ({settings.safety_endpoint_url}).")
     else:
@@ -82,6 +84,25 @@ def report(settings: Any, api: Any) -> tuple[int, list[str]]:
             lines.append("FAIL: the safety classifier is not served: no image would be published (fail closed). "
                          "Set SAFETY_ENDPOINT_URL, SAFETY_PROVIDER or SAFETY_MODEL.")
     return (0 if ok else 1), lines
+
+
+def licence_lines(settings: Any) -> list[str]:
+    """The licence of every configured model (infra/model_licences.py): the weights a dedicated endpoint
+    runs are ours to license, so those get a WARNING when their licence is non-commercial."""
+    from infra.model_licences import licence_line
+
+    lines = []
+    models = [(settings.flux_lora, bool(settings.flux_endpoint_url)),
+              (settings.flux_model, bool(settings.flux_endpoint_url)),
+              (settings.flux_image_model,
+               bool(getattr(settings, "flux_image_endpoint_url", None) or settings.flux_endpoint_url)),
+              (settings.safety_model, bool(settings.safety_endpoint_url))]
+    seen = set()
+    for repo, self_hosted in models:
+        if repo and repo not in seen:
+            seen.add(repo)
+            lines.append(licence_line(repo, self_hosted=self_hosted))
+    return lines
 
 
 def _usable(result: Served, wanted: str | None) -> bool:

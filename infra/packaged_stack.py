@@ -102,7 +102,11 @@ def deploy(endpoint_url: str, build_dir: str | os.PathLike, *, stack_name: str =
 
     parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
     build_dir = Path(build_dir)
-    template = json.loads((build_dir / "sam.json").read_text())
+    from infra.stack_parameters import PARAMETER, USAGE_PARAMETER, resolve_for_emulator
+
+    template = resolve_for_emulator(json.loads((build_dir / "sam.json").read_text()), parameters)
+    for name in (PARAMETER, USAGE_PARAMETER):
+        parameters.pop(name, None)  # now a number in the template itself
     s3 = aws.client("s3", endpoint_url, region)
     cfn = aws.client("cloudformation", endpoint_url, region)
     ensure_bucket(s3)

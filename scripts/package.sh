@@ -20,6 +20,7 @@ mkdir -p "$(dirname "$out")"
 env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL \
   AWS_ACCESS_KEY_ID=packaging AWS_SECRET_ACCESS_KEY=packaging AWS_DEFAULT_REGION=us-east-1 \
   "$bin/chalice" package --stage "$stage" --merge-template infra/resources.json "$out"
+"$py" -m infra.stack_parameters "$out"
 "$py" -m infra.compile_package "$out"
 "$py" -m infra.check_package "$out"
 "$bin/cfn-lint" "$out/sam.json"

@@ -11,24 +11,41 @@ from chalicelib.dependencies import get_deps
 bp = Blueprint(__name__)
 TAGS = ("usage",)
 JSON = ["application/json"]
+USAGE_IDEMPOTENCY_HEADER = {
+    "Idempotency-Key": "Optional; used when the body has no eventId. Retries with the same key (same app) "
+                       "are recorded once, within USAGE_DEDUPE_DAYS."}
+
+
+def event_id_from(key: str) -> str:
+    """The eventId a report without one gets from its Idempotency-Key: a digest, so it stays within the
+    eventId pattern and never collides with an eventId a client chose itself (those cannot start
+    `idem:` + 40 hex digits by accident). Dedupe is then the usual (user, app, eventId)."""
+    import hashlib
+
+    return "idem:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 @bp.route("/avatars/{avatar_id}/usage", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Report a use of your avatar by an app (201 recorded, 200 when this eventId was already recorded)",
            tags=TAGS, request="UsageEventPost", response="UsageRecorded", status=201,
-           errors=(400, 401, 404, 409, 413, 429))
+           errors=(400, 401, 404, 409, 413, 429), headers=USAGE_IDEMPOTENCY_HEADER)
 def post_usage(avatar_id: str):
     from chalicelib import usage
+    from chalicelib.api.generations import idempotency_key
 
     request = bp.current_request
     uid = user_id(request)
+    key = idempotency_key(request)  # validated even when an eventId makes it unnecessary
     body = parse_body(request, "UsageEventPost")
     fields = body.model_dump()
-    fields.update(userId=uid, avatarId=avatar_id, eventId=body.eventId or ids.new_id("evt"),
+    # Without an eventId, a retried request must not count twice: the Idempotency-Key names the use.
+    # With neither, each request is a new use (a generated id), as before.
+    event_id = body.eventId or (event_id_from(key) if key else ids.new_id("evt"))
+    fields.update(userId=uid, avatarId=avatar_id, eventId=event_id,
                   occurredAt=body.occurredAt or clock.now_iso())
     deps = get_deps()
     event = usage.build_event(fields)
-    usage.admit(uid, deps.settings.usage_rate_per_second)
+    usage.admit(uid, deps.settings.usage_rate_per_second, refused=deps.refused_seconds)
     outcome = usage.record_usage(deps.dynamodb, event, dedupe_days=deps.settings.usage_dedupe_days)
     return json_response(outcome.to_json(), status=201 if outcome.status == usage.RECORDED else 200)
 

@@ -11,13 +11,18 @@ Key layout (PK / SK):
     U#{uid}              / IDEM#{key}         Idempotency-Key -> generation id
     U#{uid}              / DELETING#{pid}     tombstone while a deleted project is cleaned up  GSI3 (sweep)
     U#{uid}#A#{aid}      / META               avatar           GSI1: U#{uid}#P#{pid} / A#{aid}
-    U#{uid}#A#{aid}      / USE#{ts}#{eid}     usage history item (newest first = descending SK)
+    U#{uid}#A#{aid}#H#{n} / USE#{ts}#{app}#{eid}  usage history item, n = crc32(app#eid) mod 4 (newest first =
+                                              descending SK; rows written before issue 32 sit under U#{uid}#A#{aid})
     U#{uid}#A#{aid}      / APP#{appId}        per-app usage summary of the avatar
     U#{uid}#EVT#{app}#{eid} / EVT             usage event dedupe marker (exactly-once effects, TTL)
+    RATE#{kind}#{uid}#{s} / W                 a user's requests of one kind in epoch second s (TTL); its own
+                                              partition, so a client hammering past 429s never touches U#{uid}
     U#{uid}              / APPUSE#{appId}     per-user usage by app (AppUsageSummaryModel; /stats chart)
     U#{uid}#G#{gid}      / META               generation       GSI1: U#{uid}#P#{pid} / G#{gid}
                                                                GSI2 (sparse, only while active):
                                                                U#{uid}#P#{pid}#ACTIVE / G#{gid}
+    FILE#{s3 key}        / INTENT             a derived file about to be written (GSI3 FILES#{0..15} / {check at}#{PK},
+                                              TTL): the sweeper checks only expired intents for stray files
     (sparse GSI3 "sweep": SWEEP#{0..3} / {deadline}#{PK} on work that must end by a deadline — an active
      generation, an uploading or deleting avatar, a tombstone; the sweeper queries what is overdue)
     U#{uid}              / WH#{wid}           webhook (all of a user's: one Query, SK begins_with WH#)
@@ -78,6 +83,41 @@ def project_active_pk(user_id: str, project_id: str) -> str:
 def usage_event_pk(user_id: str, app_id: str, event_id: str) -> str:
     """Events are deduplicated per (user, app, eventId): two apps may pick the same eventId."""
     return f"U#{user_id}#EVT#{app_id}#{event_id}"
+
+
+HISTORY_SHARDS = 4
+
+
+def history_shard(app_id: str, event_id: str) -> int:
+    import zlib
+
+    return zlib.crc32(f"{app_id}#{event_id}".encode()) % HISTORY_SHARDS
+
+
+def history_pk(user_id: str, avatar_id: str, shard: int) -> str:
+    """A usage history row's partition: the avatar's history is written over HISTORY_SHARDS partitions
+    of its own, so a hot avatar's rows (2 write units each in the recording transaction) neither
+    share its META/APP# partition nor exceed one partition's 1,000 units/s below ~2,000 events/s."""
+    return f"{avatar_pk(user_id, avatar_id)}#H#{shard}"
+
+
+def history_pks(user_id: str, avatar_id: str) -> list[str]:
+    """Every partition an avatar's history may be in: the avatar's own (rows written before issue 32,
+    read and deleted until they are gone) and its shards."""
+    return [avatar_pk(user_id, avatar_id)] + [history_pk(user_id, avatar_id, n) for n in range(HISTORY_SHARDS)]
+
+
+def avatar_pk_of(pk: str) -> str:
+    """The avatar partition a history shard belongs to (itself for any other key)."""
+    head, sep, shard = pk.rpartition("#H#")
+    return head if sep and "#A#" in head and shard.isdigit() else pk
+
+
+def rate_window_pk(kind: str, user_id: str, second: int) -> str:
+    """A rate window is a partition of its own (not an item of `U#{uid}`): refused requests still cost a
+    write unit, and those must not land beside the user's counters (STATS, DAY#, APPUSE#). A new key
+    every second also spreads a sustained flood over partitions instead of heating one."""
+    return f"RATE#{kind}#{user_id}#{second}"
 
 
 SWEEP_SHARDS = 4
@@ -474,13 +514,48 @@ class PersonaExampleModel(_Model):
 
 
 class RateWindowModel(_Model):
-    """How many requests of one kind a user made in one second (SK `RATE#{kind}#{epoch second}`, TTL)."""
+    """How many requests of one kind a user made in one second (PK `rate_window_pk(...)`, SK `W`, TTL).
+
+    Until issue 32 these were `U#{uid}` / `RATE#{kind}#{second}`; those items expire within two minutes
+    by TTL, so no migration is needed."""
     class Meta(_Meta):
         pass
 
     pk = UnicodeAttribute(hash_key=True, attr_name="PK")
-    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="W")
     count = NumberAttribute(default=0)
+    ttl = NumberAttribute(null=True)
+
+
+FILE_INTENT_SHARDS = 16
+
+
+def file_intent_pk(key: str) -> str:
+    return f"FILE#{key}"
+
+
+def file_intent_shard(key: str) -> str:
+    """GSI3 partition of a file intent: 16 shards, apart from the SWEEP# ones, so ~1.2M new files a day
+    (1M users) never heat one index partition and the overdue-work query never reads them."""
+    import zlib
+
+    return f"FILES#{zlib.crc32(key.encode()) % FILE_INTENT_SHARDS}"
+
+
+class FileIntentModel(_Model):
+    """Written before a derived file is put to S3; the sweeper, once `check at` has passed, removes the
+    file unless its avatar points at it, then this item. So stray files are found in time proportional
+    to the files written, never to the bucket's size (chalicelib/file_intents.py)."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="INTENT")
+    key = UnicodeAttribute()
+    sweep_pk = UnicodeAttribute(attr_name="GSI3PK")
+    sweep_sk = UnicodeAttribute(attr_name="GSI3SK")
+    by_deadline = SweepIndex()
+    # A backstop only (weeks after the check): the sweeper deletes intents itself once checked.
     ttl = NumberAttribute(null=True)
 
 
@@ -566,7 +641,7 @@ class WebhookSecretModel(_Model):
 ALL_MODELS: tuple[type[Model], ...] = (
     ProjectModel, AvatarModel, GenerationModel, UserStatsModel, UserDayModel,
     IdempotencyKeyModel, TombstoneModel, UsageRecordModel, AppUsageSummaryModel,
-    UsageEventMarkerModel, PresetModel, PersonaExampleModel, SweeperStateModel, RateWindowModel,
+    UsageEventMarkerModel, PresetModel, PersonaExampleModel, SweeperStateModel, RateWindowModel, FileIntentModel,
     WebhookModel, WebhookCountModel, WebhookDeliveryModel, WebhookSecretModel,
 )
 

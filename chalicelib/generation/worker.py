@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import avatars, clock
+from chalicelib import avatars, clock, file_intents
 from chalicelib.aws.models import META, AvatarModel, GenerationModel, avatar_pk, generation_pk
 from chalicelib.aws.storage import display_key, image_key, thumbnail_key
 from chalicelib.generation import jobs
@@ -183,6 +183,7 @@ def _store_and_record(connection: Any, storage: "Storage", job: jobs.Claim, inde
     keys = (image_key(user_id, avatar_id, processed.info.format, version=job.token),
             thumbnail_key(user_id, avatar_id, version=job.token), display_key(user_id, avatar_id, version=job.token))
     written.extend(keys)
+    file_intents.intend(list(keys))  # a run killed before its avatar is recorded leaves them to the sweeper
     storage.put(keys[0], processed.image, processed.image_content_type)
     storage.put(keys[1], processed.thumbnail, processed.thumbnail_content_type)
     storage.put(keys[2], processed.display, processed.display_content_type)

@@ -18,15 +18,16 @@ def keys(op, kind):
     return Counter((t["index"], t["pk"], t["sk"]) for t in op["touches"] if t["kind"] == kind)
 
 
-def test_a_usage_event_is_one_transaction_of_six_items_and_an_index_write(profile):
+def test_a_batch_of_usage_events_is_one_transaction_with_each_counter_written_once(profile):
+    # The recorded batch: 10 events of one avatar over 3 apps (issue 32: counters aggregated per batch)
     op = profile["ops"]["usage_worker (per event)"]
-    assert op["per"] == 10 and op["requests"] == {"dynamodb.TransactWriteItems": 10}
+    assert op["per"] == 10 and op["requests"] == {"dynamodb.TransactWriteItems": 1}
     writes = keys(op, "write")
     assert writes == Counter({(None, "U#{uid}#EVT#{app}#{eid}", "EVT"): 10,
-                              (None, "U#{uid}#A#{aid}", "USE#{ts}#{app}#{eid}"): 10,
-                              (None, "U#{uid}#A#{aid}", "META"): 10, (None, "U#{uid}#A#{aid}", "APP#{app}"): 10,
-                              (None, "U#{uid}", "APPUSE#{app}"): 10, (None, "U#{uid}", "STATS"): 10,
-                              ("GSI1", "U#{uid}#P#{pid}", "A#{aid}"): 10})
+                              (None, "U#{uid}#A#{aid}#H#{n}", "USE#{ts}#{app}#{eid}"): 10,
+                              (None, "U#{uid}#A#{aid}", "META"): 1, (None, "U#{uid}#A#{aid}", "APP#{app}"): 3,
+                              (None, "U#{uid}", "APPUSE#{app}"): 3, (None, "U#{uid}", "STATS"): 1,
+                              ("GSI1", "U#{uid}#P#{pid}", "A#{aid}"): 1})
     stats = [t for t in op["touches"] if t["sk"] == "STATS"]
     assert all(t["units"] == 2 and t["transactional"] for t in stats)  # small item, transactional: 2 units
     assert all(t["created"] for t in op["touches"] if t["sk"] == "EVT")

@@ -715,3 +715,76 @@ def test_usage_reports_over_the_per_second_limit_are_a_clear_429(env, monkeypatc
     assert use(env.client, aid, "pose", "r10").status_code == 201
     assert use(env.client, ready_avatar(deps.dynamodb, "bob", new_project(deps.dynamodb, "bob")), "pose", "b",
                ).status_code == 404  # (bob's avatar under alice's token: still a 404, not a 429)
+
+
+# ---- issue 32: the rate window lives outside the user's partition ------------------------------------------
+
+def test_refused_usage_reports_write_nothing_on_the_users_partition(env, monkeypatch):
+    from tests.support.ddb_calls import DynamoDBCalls
+
+    # GIVEN a limit of 2 reports a second, already used up in this (frozen) second
+    env(USAGE_RATE_PER_SECOND=2)
+    deps = dependencies.get_deps()
+    aid = ready_avatar(deps.dynamodb, "alice", new_project(deps.dynamodb, "alice"))
+    frozen = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: frozen)
+    assert [use(env.client, aid, "pose", f"w{i}").status_code for i in range(2)] == [201, 201]
+
+    # WHEN a client ignores the 429s and keeps sending
+    with DynamoDBCalls() as calls:
+        codes = [use(env.client, aid, "pose", f"x{i}").status_code for i in range(5)]
+
+    # THEN every one is refused; the only write is the window's own first refusal, on a key that is not
+    # the user's partition (where STATS, DAY# and APPUSE# live), and the rest cost nothing at all
+    assert codes == [429] * 5
+    assert calls.names == ["UpdateItem"]
+    assert calls.partition_keys() == [f"RATE#USAGE#alice#{clock.epoch(frozen)}"]
+    assert not any(k == user_pk("alice") or k.startswith(user_pk("alice") + "#") for k in calls.partition_keys())
+
+
+# ---- issue 32: stray files found from their intents, not by walking the bucket -------------------------------
+
+def test_a_file_whose_item_never_came_is_removed_from_its_intent_without_walking_the_bucket(env, monkeypatch):
+    from chalicelib import file_intents, sweeper
+    from chalicelib.aws.models import FileIntentModel
+    from chalicelib.aws.storage import image_key
+    from chalicelib.sweeper import sweep
+
+    deps = dependencies.get_deps()
+    pid = new_project(deps.dynamodb, "alice")
+    aid = ready_avatar(deps.dynamodb, "alice", pid)
+    kept = avatars.get_avatar("alice", aid).image_key
+    # GIVEN a worker that recorded its intents, put its files, then died before any item pointed at one
+    # (and the avatar's own file, whose intent is also recorded)
+    lost = image_key("alice", ids.new_id("ava"), "png", version="t1")
+    file_intents.intend([lost, kept])
+    deps.storage.put(lost, b"x", "image/png")
+    deps.storage.put(kept, b"y", "image/png")
+    walked = []
+    monkeypatch.setattr(sweeper, "remove_stray_files", lambda *a, **k: walked.append(1) or [])
+
+    # WHEN the sweeper runs before the grace period, then after it
+    early = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings)
+    late = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(hours=2))
+    again = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(hours=3))
+
+    # THEN only the file nobody points at is removed, once, found from its intent; the intents are gone
+    assert early.files_removed == [] and late.files_removed == [lost] and again.files_removed == []
+    assert objects(env.aws, lost) == [] and objects(env.aws, kept) == [kept]
+    assert file_intents.expired(clock.now() + timedelta(days=1)) == []
+    for key in (lost, kept):
+        assert FileIntentModel.count(f"FILE#{key}") == 0
+
+
+def test_uploaded_and_generated_files_record_their_intents_before_they_are_written(env):
+    from chalicelib import file_intents
+
+    deps = dependencies.get_deps()
+    pid = project(env.client)
+    assert generate(env.client, pid).status_code == 202
+    assert deliver("generation_worker") == 1
+    due = file_intents.expired(clock.now() + timedelta(hours=2))
+    assert due and all(k.startswith(("images/", "thumbs/", "display/")) for k in due)
+    assert len(due) % 3 == 0  # image, thumbnail and display copy of each generated avatar
+    assert file_intents.check_expired(deps.storage, clock.now() + timedelta(hours=2)) == []  # all referenced
+    assert file_intents.expired(clock.now() + timedelta(hours=2)) == []

@@ -427,3 +427,205 @@ def test_lasting_conflict_fails_the_record_for_redelivery(env):
 
     assert connection.transactions == 5  # bounded: then SQS redelivers the record
     assert usage_count("alice", env["a1"]) == 0
+
+
+# ---- issue 32: Idempotency-Key when there is no eventId ------------------------------------------------
+
+def post_with_key(client, avatar_id, data, key, user="alice"):
+    return client.http.post(f"{PREFIX}/avatars/{avatar_id}/usage", headers={**auth(user), "Idempotency-Key": key},
+                            body=body(data))
+
+
+def test_post_usage_retried_with_the_same_idempotency_key_counts_once(env):
+    # GIVEN a report with no eventId (and no occurredAt: each retry is stamped anew)
+    data = http_event(eventId=None, occurredAt=None)
+
+    # WHEN the client retries it with the same Idempotency-Key, then reports another use with a new key
+    first = post_with_key(env["client"], env["a1"], data, "use-1")
+    retry = post_with_key(env["client"], env["a1"], data, "use-1")
+    other = post_with_key(env["client"], env["a1"], data, "use-2")
+
+    # THEN the retry is the same use (200 duplicate, same eventId); the new key is a new use
+    assert (first.status_code, retry.status_code, other.status_code) == (201, 200, 201)
+    assert retry.json_body["status"] == "duplicate" and retry.json_body["eventId"] == first.json_body["eventId"]
+    assert other.json_body["eventId"] != first.json_body["eventId"]
+    assert usage_count("alice", env["a1"]) == 2 and stats(env["client"])["totalUsage"] == 2
+    assert len(history(env["client"], env["a1"])["items"]) == 2
+
+
+def test_idempotency_key_is_per_app_and_an_event_id_takes_precedence(env):
+    data = http_event(eventId=None)
+    assert post_with_key(env["client"], env["a1"], data, "k").status_code == 201
+    # another app may use the same key for its own use: dedupe is per (user, app, eventId)
+    assert post_with_key(env["client"], env["a1"], http_event(eventId=None, appId="video-generator"),
+                         "k").status_code == 201
+    # with an eventId, the eventId names the use and the header changes nothing
+    assert post_with_key(env["client"], env["a1"], http_event(eventId="evt-x"), "k").status_code == 201
+    assert post_with_key(env["client"], env["a1"], http_event(eventId="evt-x"), "other").status_code == 200
+    assert usage_count("alice", env["a1"]) == 3
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 129, "ünï"])
+def test_post_usage_with_a_bad_idempotency_key_is_400_and_records_nothing(env, key):
+    resp = post_with_key(env["client"], env["a1"], http_event(eventId=None), key)
+
+    assert resp.status_code == 400, resp.body
+    assert set(resp.json_body["error"]) >= {"code", "message", "details"}
+    assert usage_count("alice", env["a1"]) == 0
+
+
+# ---- issue 32: per-batch aggregation keeps exactly-once per event --------------------------------------
+
+def test_a_batch_of_one_user_is_one_transaction_and_a_redelivered_batch_changes_nothing(env):
+    from tests.support.ddb_calls import DynamoDBCalls
+
+    # GIVEN a batch of 10 events: 7 on one avatar over two apps, 3 on the other avatar
+    batch = ([event("alice", env["a1"], appId=f"app-{n % 2}", appName=f"App {n % 2}") for n in range(7)]
+             + [event("alice", env["a2"]) for _ in range(3)])
+
+    # WHEN the worker takes it, and then SQS delivers the same batch again
+    with DynamoDBCalls() as calls:
+        assert consume(env["client"], *batch) == {"batchItemFailures": []}
+    assert consume(env["client"], *batch) == {"batchItemFailures": []}
+
+    # THEN one transaction (one user) wrote each counter once for all its events; every event has its
+    # own history row; the redelivery counted nothing again
+    assert calls.by_operation() == {"TransactWriteItems": 1}
+    assert usage_count("alice", env["a1"]) == 7 and usage_count("alice", env["a2"]) == 3
+    assert len(history(env["client"], env["a1"])["items"]) == 7
+    assert {a["appId"]: a["count"] for a in history(env["client"], env["a1"])["summary"]} == {"app-0": 4, "app-1": 3}
+    assert stats(env["client"])["totalUsage"] == 10
+
+
+def test_a_batch_mixing_recorded_and_new_events_counts_only_the_new_ones(env):
+    old = [event("alice", env["a1"]) for _ in range(3)]
+    consume(env["client"], *old)
+
+    new = [event("alice", env["a1"]) for _ in range(4)]
+    assert consume(env["client"], *old, *new, new[0]) == {"batchItemFailures": []}
+
+    assert usage_count("alice", env["a1"]) == 7 and stats(env["client"])["totalUsage"] == 7
+    assert len(history(env["client"], env["a1"])["items"]) == 7
+
+
+def test_a_group_on_another_users_avatar_is_rejected_while_the_rest_of_the_batch_is_recorded(env):
+    deps = dependencies.get_deps()
+    bobs = ready_avatar(deps.dynamodb, "bob", new_project(deps.dynamodb, "bob"))
+    batch = [event("alice", env["a1"]), event("alice", bobs), event("alice", bobs), event("alice", env["a1"])]
+
+    assert consume(env["client"], *batch) == {"batchItemFailures": []}
+
+    assert usage_count("alice", env["a1"]) == 2 and usage_count("bob", bobs) == 0
+    assert sorted(attribute(m, "rejectCode") for m in dlq(env)) == ["not_found", "not_found"]
+
+
+from hypothesis import HealthCheck, Phase, given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.generate],  # moto is slow: no shrink
+           suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1), st.integers(0, 5)), min_size=1, max_size=8),
+       cuts=st.lists(st.integers(1, 10), min_size=1, max_size=4), replays=st.integers(0, 3))
+def test_property_counters_equal_distinct_events_however_batches_are_cut_and_redelivered(env, plan, cuts, replays):
+    """Invariant: after any sequence of batches (events shared between batches, repeated within one,
+    whole batches redelivered), each avatar's usageCount, its history rows, each app's count and the
+    user's totalUsage equal the number of DISTINCT (app, eventId) events that reached it."""
+    import uuid
+
+    deps = dependencies.get_deps()
+    user = f"p-{uuid.uuid4().hex[:10]}"  # a fresh user per example: no state to reset
+    project = new_project(deps.dynamodb, user)
+    avatars_ = [ready_avatar(deps.dynamodb, user, project) for _ in range(3)]
+    # one body per (avatar, app, n): the same eventId always names the same event (an id is never
+    # reused on another avatar: which avatar would win such a reuse is unspecified)
+    bodies = [event(user, avatars_[a], eventId=f"e{a}-{i}", appId=f"app-{p}", appName=f"App {p}")
+              for a, p, i in plan]
+    counted = {(b["avatarId"], b["appId"], b["eventId"]) for b in bodies}
+
+    batches, start = [], 0
+    for cut in cuts * 12:
+        if start >= len(bodies):
+            break
+        batches.append(bodies[start:start + cut])
+        start += cut
+    for batch in batches + batches[:replays]:
+        assert consume(env["client"], *batch) == {"batchItemFailures": []}
+
+    for aid in avatars_:
+        mine = [c for c in counted if c[0] == aid]
+        assert usage_count(user, aid) == len(mine)
+        if mine:
+            assert len(history(env["client"], aid, user=user, query="?limit=100")["items"]) == len(mine)
+    assert stats(env["client"], user)["totalUsage"] == len(counted)
+
+
+def test_an_avatar_that_is_not_ready_is_left_out_of_its_users_batch_and_the_rest_recorded(env):
+    from chalicelib.aws.models import META, AvatarModel, avatar_pk
+
+    AvatarModel(avatar_pk("alice", env["a2"]), META).update(actions=[AvatarModel.status.set("processing")])
+    batch = [event("alice", env["a1"]), event("alice", env["a2"]), event("alice", env["a1"])]
+
+    assert consume(env["client"], *batch) == {"batchItemFailures": []}
+
+    assert usage_count("alice", env["a1"]) == 2 and usage_count("alice", env["a2"]) == 0
+    assert stats(env["client"])["totalUsage"] == 2
+    assert [attribute(m, "rejectCode") for m in dlq(env)] == ["avatar_not_ready"]
+
+
+# ---- issue 32: history in shards of its own; rows from before still read and deleted ----------------------
+
+def old_row(user, aid, n):
+    """A history row as written before issue 32: in the avatar's own partition."""
+    from chalicelib import usage
+    from chalicelib.aws.models import UsageRecordModel, avatar_pk
+
+    moment = f"2026-01-01T00:00:{n:02d}.000Z"
+    UsageRecordModel(avatar_pk(user, aid), usage.record_sk(moment, "old-app", f"old-{n}"), event_id=f"old-{n}",
+                     avatar_id=aid, app_id="old-app", app_name="Old", action="use", occurred_at=moment,
+                     recorded_at=moment).save()
+
+
+def test_a_batch_writes_no_history_row_in_the_avatars_own_partition(env):
+    from tests.support.ddb_calls import DynamoDBCalls
+    from chalicelib.aws.models import avatar_pk
+
+    with DynamoDBCalls() as calls:
+        consume(env["client"], *[event("alice", env["a1"]) for _ in range(10)])
+
+    # THEN the avatar's partition gets its counters only (META, APP#): its USE# rows went to the shards
+    puts = [op["Put"]["Item"] for body in calls.bodies for op in body.get("TransactItems", []) if "Put" in op]
+    rows = [p for p in puts if p["SK"]["S"].startswith("USE#")]
+    assert len(rows) == 10 and not any(p["PK"]["S"] == avatar_pk("alice", env["a1"]) for p in rows)
+    assert {p["PK"]["S"].rsplit("#H#", 1)[0] for p in rows} == {avatar_pk("alice", env["a1"])}
+    assert len({p["PK"]["S"] for p in rows}) > 1  # spread over the shards
+
+
+def test_history_merges_old_and_sharded_rows_newest_first_across_pages_and_delete_removes_both(env):
+    # GIVEN 3 rows from before issue 32 (older) and 7 new ones
+    for n in range(3):
+        old_row("alice", env["a1"], n)
+    consume(env["client"], *[event("alice", env["a1"]) for _ in range(7)])
+
+    # WHEN the history is read 4 at a time
+    seen, query = [], "?limit=4"
+    for _ in range(5):
+        page = history(env["client"], env["a1"], query=query)
+        seen += page["items"]
+        if not page["nextCursor"]:
+            break
+        query = f"?limit=4&cursor={page['nextCursor']}"
+
+    # THEN every row comes once, newest first, the old ones last
+    assert len(seen) == 10 and len({(r["appId"], r["eventId"]) for r in seen}) == 10
+    assert [r["occurredAt"] for r in seen] == sorted((r["occurredAt"] for r in seen), reverse=True)
+    assert [r["eventId"] for r in seen[-3:]] == ["old-2", "old-1", "old-0"]
+
+    # AND deleting the avatar removes the rows of both layouts
+    from chalicelib import avatars as avatars_
+    from chalicelib.aws.models import UsageRecordModel, history_pks
+
+    resp = env["client"].http.delete(f"{PREFIX}/avatars/{env['a1']}", headers=auth("alice"))
+    assert resp.status_code in (200, 202, 204), resp.body
+    avatars_._delete_history("alice", env["a1"])  # (what the delete's last step runs; idempotent)
+    assert all(UsageRecordModel.count(pk, UsageRecordModel.sk.startswith("USE#")) == 0
+               for pk in history_pks("alice", env["a1"]))

@@ -36,16 +36,25 @@ def _existing_clients() -> list[Any]:
 class DynamoDBCalls:
     def __init__(self) -> None:
         self.names: list[str] = []
+        self.bodies: list[dict] = []  # each request's parameters, as sent (JSON protocol)
         self._lock = threading.Lock()
         self._active = False
         self._unique_id = f"ddb-call-counter-{uuid.uuid4().hex}"
         self._clients: list[Any] = []
         self._builtin = (EVENT, self._on_call)
 
-    def _on_call(self, model: Any, **_: Any) -> None:
+    def _on_call(self, model: Any, params: Any = None, **_: Any) -> None:
         if self._active:
+            import json
+
+            raw = (params or {}).get("body") if isinstance(params, dict) else None
+            try:
+                parsed = json.loads(raw) if raw else {}
+            except (TypeError, ValueError):
+                parsed = {}
             with self._lock:
                 self.names.append(model.name)
+                self.bodies.append(parsed)
 
     def __enter__(self) -> "DynamoDBCalls":
         self._active = True
@@ -70,6 +79,30 @@ class DynamoDBCalls:
     def by_operation(self) -> dict[str, int]:
         return dict(Counter(self.names))
 
+    def partition_keys(self) -> list[str]:
+        """Every PK a request named (keys, items, key conditions' values), as strings."""
+        found: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                pk = node.get("PK")
+                if isinstance(pk, dict) and "S" in pk:
+                    found.append(pk["S"])
+                for key, value in node.items():
+                    if key == "ExpressionAttributeValues" and isinstance(value, dict):
+                        found.extend(v["S"] for v in value.values() if isinstance(v, dict) and "S" in v
+                                     and str(v["S"]).startswith(("U#", "RATE#")))
+                    else:
+                        walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        for body in self.bodies:
+            walk(body)
+        return found
+
     def reset(self) -> None:
         with self._lock:
             self.names = []
+            self.bodies = []

@@ -165,3 +165,11 @@ def test_key_requests_count_a_request_once_per_partition_and_every_item_written(
     assert counts[("item-write", None, "U#{uid}", "STATS")] == 2
     ok = key_requests(op, succeeded_only=True)
     assert ok[("write", None, "U#{uid}")] == 1 and ok[("item-write", None, "U#{uid}", "STATS")] == 1
+
+
+def test_a_sharded_history_key_carries_a_quarter_of_its_recorded_load_per_partition():
+    from bench.capacity import shards
+    from chalicelib.aws.models import HISTORY_SHARDS
+
+    assert shards("U#{uid}#A#{aid}#H#{n}") == HISTORY_SHARDS == 4
+    assert shards("U#{uid}#A#{aid}") == 1 and shards("U#{uid}") == 1

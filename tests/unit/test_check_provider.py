@@ -120,3 +120,32 @@ def test_when_the_base_model_is_not_served_either_the_job_fails_coded(routed):
     with pytest.raises(ProviderError) as caught:
         FluxProvider(Settings(flux_lora=LORA, flux_model=BASE), "hf_test").generate(REQUEST)
     assert (caught.value.code, caught.value.retryable) == ("model_not_served", False)
+
+
+# ---- issue 32: the licence of each configured model -----------------------------------------------------
+
+def test_every_configured_model_is_named_with_its_licence(hub, monkeypatch):
+    hub.hub.update({LORA: mapping("fal-ai", "fal-ai/flux-lora", adapter="lora"), BASE: mapping("fal-ai", "x")})
+    _, lines = run(hub, monkeypatch)
+    licences = [line for line in lines if line.startswith("Licence of ")]
+    assert [line.split(":")[0] for line in licences] == [
+        f"Licence of {LORA}", f"Licence of {BASE}", "Licence of black-forest-labs/FLUX.1-Kontext-dev",
+        f"Licence of {SAFETY}"]
+    bfl = next(line for line in licences if BASE in line)
+    assert "FLUX.1 [dev] Non-Commercial License" in bfl and "LICENSE.md" in bfl
+    assert "outputs may be used commercially" in bfl and "commercial licence" in bfl
+    assert "Apache-2.0" in licences[-1]
+    assert not any("WARNING" in line and "licence" in line for line in lines)  # served by providers
+
+
+def test_non_commercial_weights_on_a_dedicated_endpoint_are_a_warning(hub, monkeypatch):
+    code, lines = run(hub, monkeypatch, FLUX_ENDPOINT_URL="https://example.invalid/flux")
+    assert code == 0  # a warning, not a failure: a commercial licence may have been bought
+    warned = [line for line in lines if line.startswith("WARNING: Licence of ")]
+    assert any(BASE in line and "BFL's commercial licence" in line for line in warned)
+
+
+def test_a_model_missing_from_the_table_is_said_plainly(hub, monkeypatch):
+    hub.hub.update({"someone/other-model": mapping("fal-ai", "x")})
+    _, lines = run(hub, monkeypatch, FLUX_LORA="someone/other-model", FLUX_ENDPOINT_URL="https://example.invalid/f")
+    assert any("Licence of someone/other-model: not in infra/model_licences.py" in line for line in lines)
