@@ -104,6 +104,7 @@ def measure(client, seeded) -> dict[str, list[str]]:
     return seen
 
 
+@pytest.mark.timeout(900)  # 5,000 items into moto: ~10 s alone, minutes on a loaded 2-core machine
 @pytest.mark.parametrize("n", [10, 5000])
 def test_api_reads_make_the_same_dynamodb_calls_for_10_and_5000_items(client, n):
     connection = dependencies.get_deps().dynamodb

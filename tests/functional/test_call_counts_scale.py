@@ -70,6 +70,7 @@ def get(client, url: str) -> tuple[dict, list[str]]:
     return resp.json_body, calls.names
 
 
+@pytest.mark.timeout(900)  # 5,000 items into moto: ~10 s alone, minutes on a loaded 2-core machine
 @pytest.mark.parametrize("n", [10, 5000])
 def test_more_reads_make_the_same_dynamodb_calls_for_10_and_5000_items(client, n):
     started = time.monotonic()
