@@ -30,10 +30,10 @@ def _purge(record: Any) -> None:
     if outcome == "more":
         # The next batch in a message of its own: a large project never races one function timeout.
         # If this send fails the chain stalls, and the sweeper restarts it after the grace period.
-        if step is None:  # a message from before steps: the chain's step is on the tombstone
-            step = int(TombstoneModel.get(user_pk(user_id), f"DELETING#{project_id}", consistent_read=True).step
-                       or 1) - 1
-        send_purge(deps.sqs, deps.settings.cleanup_queue_url, user_id, project_id, step + 1)
+        # The chain has moved one step on; a message from before steps learns which from the tombstone.
+        next_step = step + 1 if step is not None else int(
+            TombstoneModel.get(user_pk(user_id), f"DELETING#{project_id}", consistent_read=True).step or 0)
+        send_purge(deps.sqs, deps.settings.cleanup_queue_url, user_id, project_id, next_step)
 
 
 def handle(event: Any) -> dict:
