@@ -46,7 +46,7 @@ class Recorder:
 
 
 def seed(connection: Any) -> dict:
-    from chalicelib import usage
+    from chalicelib.usage import service as usage
     from tests.support.usage import event, new_project, ready_avatar
 
     project = new_project(connection, USER, "Bench")

@@ -16,7 +16,7 @@ TESTS = ["tests/functional/test_call_counts.py", "tests/functional/test_call_cou
 
 
 def main() -> int:
-    from chalicelib.presets import GALLERY_TTL_SECONDS
+    from chalicelib.presets.service import GALLERY_TTL_SECONDS
     from tests.functional.test_call_counts import EXPECTED, FILTERED
     from tests.functional.test_call_counts_scale import BOUNDED
     from tests.functional.test_call_counts_scale import EXPECTED as MORE

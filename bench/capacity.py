@@ -219,7 +219,7 @@ class Model:
     def __init__(self, profile: dict, traffic: Traffic = Traffic(), functions: dict | None = None,
                  settings: Any = None, gallery_cache: bool = True) -> None:
         from chalicelib.config import Settings
-        from chalicelib.presets import GALLERY_TTL_SECONDS
+        from chalicelib.presets.service import GALLERY_TTL_SECONDS
 
         self.profile, self.traffic = profile, traffic
         self.ops = profile["ops"]
@@ -234,7 +234,7 @@ class Model:
         active = users * t.active_share
         factor = t.peak_factor if peak else 1.0
         rates = {op: active * n / DAY * factor for op, (n, _driver) in daily_counts(t).items()}
-        # The gallery is read from DynamoDB once per API container per TTL (chalicelib/presets.py):
+        # The gallery is read from DynamoDB once per API container per TTL (chalicelib/presets/service.py):
         # containers ≈ the API function's concurrency.
         api = self._concurrency_of("api_handler", rates)
         containers_per_second = api / self.ttl if self.gallery_cache else math.inf

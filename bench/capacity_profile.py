@@ -480,7 +480,7 @@ def record_profile() -> dict:
 
 
 def _record(outputs: dict, boto3: Any, dependencies: Any, GatewayClient: Any) -> dict:
-    from chalicelib import presets
+    from chalicelib.presets import service as presets
     from infra.seed import load_documents
     from tests.support import images as img
     from tests.support.usage import event

@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     outputs = stack["outputs"]
     server = feeder = None
     try:
-        from chalicelib import dependencies, presets
+        from chalicelib import dependencies
+        from chalicelib.presets import service as presets
         from chalicelib.auth import issue_token
         from infra.seed import load_documents
         from local.feeder import Feeder
@@ -349,7 +350,7 @@ def compare(profile: dict, op: dict, done: dict, failures: dict, args: Any, wind
             verdict = "(too few to judge)"
         label = f"{key[0]} {key[1] or 'table'} `{'/'.join(k for k in key[2:] if k)}`"
         rows.append(f"| {label} | {p:.0f} | {m:.0f} | {measured.get(key, 0):.0f} | {ratio:.2f} | {verdict} |")
-    from chalicelib.presets import GALLERY_TTL_SECONDS
+    from chalicelib.presets.service import GALLERY_TTL_SECONDS
 
     per_ttl = math.ceil((window + drain_seconds) / GALLERY_TTL_SECONDS)
     gallery_rows = [f"| {k[0]} {k[1] or 'table'} `{k[2]}` | {uncached.get(k, 0):.0f} | ≤ {per_ttl} (one process) | "

@@ -30,7 +30,7 @@ def load_ms(rounds: int = 11) -> list[float]:
 
 def check_us(rows: list[dict], rounds: int) -> list[list[float]]:
     """Per prompt, its check times over the rounds (µs)."""
-    from chalicelib import content_policy
+    from chalicelib.generation import content_policy
     from tests.unit.test_policy_corpus import request_of
 
     requests = [request_of(row) for row in rows]
@@ -48,7 +48,7 @@ def check_us(rows: list[dict], rounds: int) -> list[list[float]]:
 
 def largest_request_ms(rounds: int) -> list[float]:
     """A request at every field's maximum length (prompt 600, background 1000, 10 traits …), plain words."""
-    from chalicelib import content_policy
+    from chalicelib.generation import content_policy
 
     words = "a confident woman with long hair in a park at sunset wearing a blue dress and smiling warmly".split()
 

@@ -41,7 +41,7 @@ def upload_latency(stack, n: int) -> list[float]:
 
 
 def provider_render_time(width: int, height: int, n: int = 5) -> float:
-    from chalicelib.providers import GenerationRequest, OfflineProvider
+    from chalicelib.generation.providers import GenerationRequest, OfflineProvider
 
     provider = OfflineProvider()
     times = []

@@ -70,7 +70,7 @@ def corpus() -> dict[str, bytes]:
 
 
 def ours(kind: str):
-    from chalicelib import images
+    from chalicelib.avatars import images
 
     if kind == "thumb":
         return lambda data: images.thumbnail_from_bytes(data, **LIMITS)

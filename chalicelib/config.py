@@ -132,7 +132,7 @@ class Settings:
     # Restyle (image-to-image): a FLUX image-editing model, or its own endpoint (else FLUX_ENDPOINT_URL).
     flux_image_model: str = "black-forest-labs/FLUX.1-Kontext-dev"
     flux_image_endpoint_url: str | None = None
-    # The safety check on outputs (chalicelib/safety.py).
+    # The safety check on outputs (chalicelib/generation/safety.py).
     safety_model: str = "Falconsai/nsfw_image_detection"
     safety_endpoint_url: str | None = None
     safety_provider: str | None = None

@@ -47,7 +47,7 @@ class Dependencies:
     @functools.cached_property
     def event_bus(self) -> Any:
         from chalicelib.aws.event_bus import EventBus
-        from chalicelib.events import SOURCE
+        from chalicelib.events.mapping import SOURCE
 
         return EventBus(self.events, self.settings.event_bus_name, SOURCE)
 
@@ -65,7 +65,7 @@ class Dependencies:
     @functools.cached_property
     def provider(self) -> Any:
         """The image provider (FLUX or offline): one per container, so its HTTP connections are reused."""
-        from chalicelib.providers import get_provider
+        from chalicelib.generation.providers import get_provider
 
         return get_provider(self.settings)
 

@@ -256,8 +256,8 @@ class AvatarUpdate(PersonaFields, AttributeFields):
 # (tests/unit/test_usage_event_schema.py checks they agree). v1 is append-only: new fields are
 # optional, nothing is removed or narrowed.
 
-# Shared with the consumer's pydantic-free reader (chalicelib.usage_plain); re-exported here.
-from chalicelib.usage_plain import (  # noqa: E402,F401
+# Shared with the consumer's pydantic-free reader (chalicelib.usage.plain); re-exported here.
+from chalicelib.usage.plain import (  # noqa: E402,F401
     USAGE_MAX_CLOCK_SKEW_SECONDS,
     USAGE_METADATA_MAX_BYTES,
     canonical_time,

@@ -145,7 +145,7 @@ def all_user_ids() -> list[str]:
 
 def check_user(data: UserData, *, storage: Any = None, now: datetime | None = None) -> list[Finding]:
     from chalicelib import clock
-    from chalicelib.avatars import SOURCE_COUNTER
+    from chalicelib.avatars.service import SOURCE_COUNTER
 
     now = now or clock.now()
     uid = data.user_id
@@ -243,7 +243,7 @@ def _set_counter(model: Any, user_id: str, sk: str, attr_name: str, value: int) 
 def check_files(data: UserData, storage: Any, now: datetime) -> list[Finding]:
     """Ready avatars' files exist; files under the user's images/ and thumbs/ belong to an avatar."""
     from chalicelib.aws.storage import DERIVED_PREFIXES
-    from chalicelib.sweeper import FILE_GRACE_SECONDS
+    from chalicelib.housekeeping.sweeper import FILE_GRACE_SECONDS
 
     uid = data.user_id
     found = []
@@ -310,7 +310,7 @@ def audit(user_ids: list[str] | None, *, storage: Any = None, now: datetime | No
 
 def repair(findings: list[Finding], deps: Any) -> int:
     """Mend what is safe: counters, stray files, and stuck work through the sweeper's own steps."""
-    from chalicelib.sweeper import sweep
+    from chalicelib.housekeeping.sweeper import sweep
 
     mended = 0
     for finding in findings:

@@ -27,8 +27,8 @@ def load_documents() -> tuple[dict, dict]:
 
 def preview_renderer(provider):
     """render(entry) -> image bytes: the preset drawn by the configured generation provider."""
-    from chalicelib.prompts import build_prompt
-    from chalicelib.providers import GenerationRequest
+    from chalicelib.generation.prompts import build_prompt
+    from chalicelib.generation.providers import GenerationRequest
 
     def render(entry: dict) -> bytes:
         fields = {**(entry.get("persona") or {}), **(entry.get("attributes") or {}), "prompt": entry["prompt"]}
@@ -42,7 +42,7 @@ def preview_renderer(provider):
 
 def seed_configured_stack(*, with_previews: bool = True):
     """Seed the stack the environment points at (TABLE_NAME, UPLOAD_BUCKET, AWS_ENDPOINT_URL…)."""
-    from chalicelib import presets
+    from chalicelib.presets import service as presets
     from chalicelib.dependencies import get_deps
 
     deps = get_deps()

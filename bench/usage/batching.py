@@ -72,7 +72,8 @@ def _measure(recorder: Any, run: Any) -> dict:
 
 
 def run(rounds: int) -> list[dict]:
-    from chalicelib import dependencies, usage
+    from chalicelib import dependencies
+    from chalicelib.usage import service as usage
     from chalicelib.handlers import usage as handler
     from tests.support.usage import new_project, ready_avatar
 

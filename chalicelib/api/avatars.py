@@ -11,7 +11,7 @@ from chalicelib.dependencies import get_deps
 from chalicelib.errors import NotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from chalicelib import uploads
+    from chalicelib.avatars import uploads
 
 bp = Blueprint(__name__)
 TAGS = ("avatars",)
@@ -19,7 +19,7 @@ JSON = ["application/json"]
 
 
 def _avatar_json(avatar) -> dict:
-    from chalicelib import avatars
+    from chalicelib.avatars import service as avatars
 
     deps = get_deps()
     return avatars.to_json(avatar, deps.storage, deps.settings.image_url_expiry_seconds)
@@ -32,7 +32,7 @@ def _created(pending: uploads.PendingUpload) -> dict:
 
 
 def _request_uploads(project_id: str, files: list[dict]) -> list[uploads.PendingUpload]:
-    from chalicelib import uploads
+    from chalicelib.avatars import uploads
 
     uid = user_id(bp.current_request)
     deps = get_deps()
@@ -61,7 +61,8 @@ def request_uploads(project_id: str):
 @operation("List a project's avatars, newest first, with filters and name search", tags=TAGS,
            query="AvatarListQuery", response="Page[Avatar]")
 def list_avatars(project_id: str):
-    from chalicelib import avatars, projects
+    from chalicelib.avatars import service as avatars
+    from chalicelib.projects import service as projects
 
     request = bp.current_request
     uid = user_id(request)
@@ -80,7 +81,7 @@ def list_avatars(project_id: str):
 @bp.route("/avatars/{avatar_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("Get an avatar (imageUrl/thumbnailUrl are short-lived presigned GET URLs)", tags=TAGS, response="Avatar")
 def get_avatar(avatar_id: str):
-    from chalicelib import avatars
+    from chalicelib.avatars import service as avatars
 
     uid = user_id(bp.current_request)
     return json_response(_avatar_json(avatars.get_avatar(uid, avatar_id)))
@@ -90,7 +91,8 @@ def get_avatar(avatar_id: str):
 @operation("Edit an avatar's name, persona, attributes and thumbnail crop (null clears a field)", tags=TAGS,
            request="AvatarUpdate", response="Avatar", errors=(400, 401, 404, 409, 413, 503))
 def update_avatar(avatar_id: str):
-    from chalicelib import avatars, crops
+    from chalicelib.avatars import service as avatars
+    from chalicelib.avatars import crops
 
     request = bp.current_request
     uid = user_id(request)
@@ -106,7 +108,7 @@ def update_avatar(avatar_id: str):
 @bp.route("/avatars/{avatar_id}", methods=["DELETE"], authorizer=jwt_auth)
 @operation("Delete an avatar with its files and usage history", tags=TAGS, status=204)
 def delete_avatar(avatar_id: str):
-    from chalicelib import avatars
+    from chalicelib.avatars import service as avatars
 
     uid = user_id(bp.current_request)
     deps = get_deps()

@@ -38,7 +38,7 @@ def generation_json(uid: str, gen, *, position: bool = False) -> dict:
 
 def language(request) -> str:
     """"en" or "id", from Accept-Language: the language of content-policy refusals."""
-    from chalicelib import content_policy
+    from chalicelib.generation import content_policy
 
     return content_policy.language_of((request.headers or {}).get("accept-language"))
 
@@ -83,7 +83,7 @@ def get_generation(generation_id: str):
 @operation("A project's generations, newest first; status=active for the pending and processing ones", tags=TAGS,
            query="GenerationListQuery", response="Page[Generation]")
 def list_generations(project_id: str):
-    from chalicelib import projects
+    from chalicelib.projects import service as projects
     from chalicelib.generation import render, requests as generation
 
     request = bp.current_request
@@ -123,7 +123,7 @@ def retry_generation(generation_id: str):
            tags=TAGS, request="VariationsRequest", response="GenerationList", status=202,
            errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
 def variations(avatar_id: str):
-    from chalicelib import avatars
+    from chalicelib.avatars import service as avatars
     from chalicelib.generation.requests import JobRequest, start_many
 
     request = bp.current_request
@@ -159,7 +159,7 @@ def variations(avatar_id: str):
            "and attributes", tags=TAGS, request="RestyleRequest", response="Generation", status=202,
            errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
 def restyle(avatar_id: str):
-    from chalicelib import avatars
+    from chalicelib.avatars import service as avatars
 
     request = bp.current_request
     uid = user_id(request)

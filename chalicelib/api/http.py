@@ -30,7 +30,7 @@ ModelRef = Union[str, type]
 
 def model(ref: ModelRef) -> Any:
     """A chalicelib.schemas model from its name ("Project", "Page[Avatar]"), a model of another schema
-    module of chalicelib ("webhook_schemas.Webhook"), or the class itself."""
+    module of chalicelib ("events.webhook_schemas.Webhook"), or the class itself."""
     if not isinstance(ref, str):
         return ref
     from chalicelib import schemas

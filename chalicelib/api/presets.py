@@ -13,7 +13,7 @@ TAGS = ("presets",)
 
 
 def _preset_json(preset) -> dict:
-    from chalicelib import presets
+    from chalicelib.presets import service as presets
 
     deps = get_deps()
     return presets.preset_to_json(preset, deps.storage, deps.settings.image_url_expiry_seconds)
@@ -31,7 +31,7 @@ def _page(kind: str, lister, to_json):
 @operation("The preset gallery, by category, with preview thumbnails and popularity", tags=TAGS,
            query="CategoryListQuery", response="Page[Preset]")
 def list_presets():
-    from chalicelib import presets
+    from chalicelib.presets import service as presets
 
     return _page("presets", presets.list_presets, _preset_json)
 
@@ -39,7 +39,7 @@ def list_presets():
 @bp.route("/presets/{preset_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("One preset", tags=TAGS, response="Preset")
 def get_preset(preset_id: str):
-    from chalicelib import presets
+    from chalicelib.presets import service as presets
 
     user_id(bp.current_request)
     return json_response(_preset_json(presets.get_preset(preset_id)))
@@ -49,7 +49,7 @@ def get_preset(preset_id: str):
 @operation("Persona examples to fill the persona form with, by category", tags=TAGS,
            query="CategoryListQuery", response="Page[PersonaExample]")
 def list_persona_examples():
-    from chalicelib import presets
+    from chalicelib.presets import service as presets
 
     return _page("personas", presets.list_persona_examples, presets.persona_example_to_json)
 
@@ -57,7 +57,7 @@ def list_persona_examples():
 @bp.route("/persona-examples/{example_id}/use", methods=["POST"], authorizer=jwt_auth)
 @operation("Count that a persona example was picked (its `uses`)", tags=TAGS, response="PersonaExample")
 def use_persona_example(example_id: str):
-    from chalicelib import presets
+    from chalicelib.presets import service as presets
 
     user_id(bp.current_request)
     return json_response(presets.persona_example_to_json(presets.use_persona_example(example_id)))
@@ -68,7 +68,7 @@ def use_persona_example(example_id: str):
            request="PresetGenerateRequest", response="Generation", status=202,
            errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
 def generate_from_preset(preset_id: str):
-    from chalicelib import presets
+    from chalicelib.presets import service as presets
 
     request = bp.current_request
     body = parse_body(request, "PresetGenerateRequest")

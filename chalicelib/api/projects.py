@@ -14,7 +14,7 @@ TAGS = ("projects",)
 @bp.route("/projects", methods=["GET"], authorizer=jwt_auth)
 @operation("List your projects, newest first", tags=TAGS, query="ListQuery", response="Page[Project]")
 def list_projects():
-    from chalicelib import projects
+    from chalicelib.projects import service as projects
 
     request = bp.current_request
     uid = user_id(request)
@@ -27,7 +27,7 @@ def list_projects():
 @bp.route("/projects", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
 @operation("Create a project", tags=TAGS, request="ProjectCreate", response="Project", status=201, errors=(400, 401, 413))
 def create_project():
-    from chalicelib import projects
+    from chalicelib.projects import service as projects
 
     request = bp.current_request
     uid = user_id(request)
@@ -39,7 +39,8 @@ def create_project():
 @bp.route("/projects/{project_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("Get a project with the first page of its avatars", tags=TAGS, response="ProjectDetail")
 def get_project(project_id: str):
-    from chalicelib import avatars, projects
+    from chalicelib.avatars import service as avatars
+    from chalicelib.projects import service as projects
 
     uid = user_id(bp.current_request)
     deps = get_deps()
@@ -56,7 +57,7 @@ def get_project(project_id: str):
 @operation("Rename or re-describe a project", tags=TAGS, request="ProjectUpdate", response="Project",
            errors=(400, 401, 404, 413))
 def update_project(project_id: str):
-    from chalicelib import projects
+    from chalicelib.projects import service as projects
 
     request = bp.current_request
     uid = user_id(request)
@@ -69,7 +70,7 @@ def update_project(project_id: str):
 @bp.route("/projects/{project_id}", methods=["DELETE"], authorizer=jwt_auth)
 @operation("Delete a project with its avatars, their history and files", tags=TAGS, status=204)
 def delete_project(project_id: str):
-    from chalicelib import projects
+    from chalicelib.projects import service as projects
 
     uid = user_id(bp.current_request)
     deps = get_deps()

@@ -30,7 +30,7 @@ def event_id_from(key: str) -> str:
            tags=TAGS, request="UsageEventPost", response="UsageRecorded", status=201,
            errors=(400, 401, 404, 409, 413, 429), headers=USAGE_IDEMPOTENCY_HEADER)
 def post_usage(avatar_id: str):
-    from chalicelib import usage
+    from chalicelib.usage import service as usage
     from chalicelib.api.generations import idempotency_key
 
     request = bp.current_request
@@ -54,7 +54,7 @@ def post_usage(avatar_id: str):
 @operation("An avatar's usage, newest first, with a summary by app", tags=TAGS, query="ListQuery",
            response="UsageHistory")
 def usage_history(avatar_id: str):
-    from chalicelib import usage
+    from chalicelib.usage import service as usage
 
     request = bp.current_request
     uid = user_id(request)
@@ -68,6 +68,6 @@ def usage_history(avatar_id: str):
 @bp.route("/stats", methods=["GET"], authorizer=jwt_auth)
 @operation("Your totals: avatars by source, recent uploads, usage", tags=TAGS, response="Stats", errors=(401,))
 def get_stats():
-    from chalicelib import usage
+    from chalicelib.usage import service as usage
 
     return json_response(usage.stats(user_id(bp.current_request)))

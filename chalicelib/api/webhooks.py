@@ -10,14 +10,14 @@ from chalicelib.dependencies import get_deps
 bp = Blueprint(__name__)
 TAGS = ("webhooks",)
 JSON = ["application/json"]
-S = "webhook_schemas."
+S = "events.webhook_schemas."
 
 
 @bp.route("/webhooks", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Register a webhook; the answer shows its signing secret, the only time it is shown", tags=TAGS,
            request=S + "WebhookCreate", response=S + "WebhookWithSecret", status=201, errors=(400, 401, 409, 413))
 def create_webhook():
-    from chalicelib import webhooks
+    from chalicelib.events import webhooks
 
     request = bp.current_request
     uid = user_id(request)
@@ -31,7 +31,7 @@ def create_webhook():
 @bp.route("/webhooks", methods=["GET"], authorizer=jwt_auth)
 @operation("List your webhooks, newest first", tags=TAGS, query="ListQuery", response="Page[" + S + "Webhook]")
 def list_webhooks():
-    from chalicelib import webhooks
+    from chalicelib.events import webhooks
 
     request = bp.current_request
     uid = user_id(request)
@@ -44,7 +44,7 @@ def list_webhooks():
 @bp.route("/webhooks/{webhook_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("Read a webhook (without its secret)", tags=TAGS, response=S + "Webhook")
 def get_webhook(webhook_id: str):
-    from chalicelib import webhooks
+    from chalicelib.events import webhooks
 
     uid = user_id(bp.current_request)
     return json_response(webhooks.to_json(webhooks.get_webhook(uid, webhook_id)))
@@ -54,7 +54,7 @@ def get_webhook(webhook_id: str):
 @operation("Change a webhook's URL, events or description, or enable/disable it", tags=TAGS,
            request=S + "WebhookUpdate", response=S + "Webhook", errors=(400, 401, 404, 413))
 def update_webhook(webhook_id: str):
-    from chalicelib import webhooks
+    from chalicelib.events import webhooks
 
     request = bp.current_request
     uid = user_id(request)
@@ -67,7 +67,7 @@ def update_webhook(webhook_id: str):
 @bp.route("/webhooks/{webhook_id}", methods=["DELETE"], authorizer=jwt_auth)
 @operation("Remove a webhook; deliveries still queued for it are dropped", tags=TAGS, status=204)
 def delete_webhook(webhook_id: str):
-    from chalicelib import webhooks
+    from chalicelib.events import webhooks
 
     uid = user_id(bp.current_request)
     webhooks.delete_webhook(get_deps().dynamodb, uid, webhook_id)
@@ -78,7 +78,7 @@ def delete_webhook(webhook_id: str):
 @operation("Issue a new signing secret; for 24 h deliveries carry signatures of both", tags=TAGS,
            response=S + "WebhookWithSecret", errors=(400, 401, 404, 409))
 def rotate_secret(webhook_id: str):
-    from chalicelib import webhooks
+    from chalicelib.events import webhooks
 
     uid = user_id(bp.current_request)
     webhook, secret = webhooks.rotate_secret(uid, webhook_id)
@@ -89,8 +89,8 @@ def rotate_secret(webhook_id: str):
 @operation("Send a webhook.test event to the webhook (delivered like any event)", tags=TAGS,
            response=S + "WebhookTestSent", status=202, errors=(400, 401, 404, 409, 429, 503))
 def test_webhook(webhook_id: str):
-    from chalicelib import webhooks
-    from chalicelib import webhook_delivery as delivery
+    from chalicelib.events import webhooks
+    from chalicelib.events import delivery
 
     uid = user_id(bp.current_request)
     deps = get_deps()
@@ -109,7 +109,7 @@ def test_webhook(webhook_id: str):
 @operation("Recent delivery attempts, newest first", tags=TAGS, query="ListQuery",
            response="Page[" + S + "WebhookDelivery]")
 def list_deliveries(webhook_id: str):
-    from chalicelib import webhooks
+    from chalicelib.events import webhooks
 
     request = bp.current_request
     uid = user_id(request)

@@ -1,14 +1,14 @@
 """Small PynamoDB helpers: named transactions, condition-failure detection and bounded, cursor-paged queries."""
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable, Iterator
 
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError, DeleteError
-from pynamodb.transactions import TransactWrite
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 TRANSACTION_CONFLICT = "TransactionConflict"
+BOTOCORE_EXCEPTIONS = (BotoCoreError, ClientError)
 
 
 def condition_failed(exc: Exception) -> bool:
@@ -27,32 +27,14 @@ def transaction_reasons(exc: TransactWriteError) -> list[str]:
 # ---- named transactions ------------------------------------------------------------------------
 #
 # DynamoDB answers a cancelled TransactWriteItems with one reason per item, in the order the items
-# were sent. PynamoDB chooses that order (condition checks, deletes, puts, updates), so a reason read
-# by a hand-counted position names the wrong item as soon as a call adds one. Here every operation
-# carries a name, the items actually sent are recorded from the request itself (botocore's public
-# event hook, per thread), and each reason is handed back under the name of the item it belongs to.
+# were sent. PynamoDB's TransactWrite sends them grouped by kind (condition checks, deletes, puts,
+# updates), so a reason read by a hand-counted position names the wrong item as soon as a call adds
+# one. Here each operation is built with PynamoDB's public `get_*_kwargs` methods, kept in a list in
+# the order it was added, under its name, and sent as that list through the connection's public
+# `dispatch`: reason i belongs to operation i by construction. No botocore hook, no per-thread state.
 
-_sent = threading.local()
-_HOOK = "before-parameter-build.dynamodb.TransactWriteItems"
-
-
-def _record_sent(params: dict, **_: Any) -> None:
-    keys = []
-    for entry in params.get("TransactItems") or []:
-        (body,) = entry.values()
-        item = body.get("Key") or body.get("Item") or {}
-        keys.append(_key_of(item))
-    _sent.keys = keys
-
-
-def _key_of(item: dict) -> tuple:
-    return tuple(sorted((name, next(iter(value.values()))) for name, value in item.items()
-                        if name in ("PK", "SK")))
-
-
-def _watch(connection: Any) -> None:
-    client = connection.client
-    client.meta.events.register(_HOOK, _record_sent, unique_id="avatar-creator-transaction-keys")
+RETRYABLE_REASONS = frozenset({TRANSACTION_CONFLICT, "ThrottlingError", "ProvisionedThroughputExceeded",
+                               "RequestLimitExceeded"})
 
 
 class TransactionCancelled(Exception):
@@ -74,65 +56,63 @@ class TransactionCancelled(Exception):
 
     @property
     def conflict(self) -> bool:
-        """Only conflicts with concurrent writes: the same transaction may succeed on a retry."""
-        return bool(self.reasons) and set(self.reasons.values()) == {TRANSACTION_CONFLICT}
+        """Only conflicts with concurrent writes (or throttling): the same transaction may succeed on
+        a retry. The API answers these 503 with Retry-After (api/http.py)."""
+        return bool(self.reasons) and set(self.reasons.values()) <= RETRYABLE_REASONS
 
 
 class Transaction:
-    """A TransactWrite whose operations are named:
+    """A TransactWriteItems whose operations are named and sent in the order they were added:
 
         with Transaction(connection) as tx:
             tx.save("generation", generation, condition=...)
             tx.update("daily", day, actions=[...], condition=...)
 
     raises TransactionCancelled with `reasons == {"daily": "ConditionalCheckFailed"}`. Other errors
-    (throttling, validation) propagate as PynamoDB's TransactWriteError.
+    (throttling of the whole call, validation) propagate as PynamoDB's TransactWriteError.
     """
 
     def __init__(self, connection: Any) -> None:
         self._connection = connection
-        self._tx = TransactWrite(connection=connection)
-        self._names: dict[tuple, str] = {}
+        self._items: list[dict] = []
+        self._names: list[str] = []
 
-    def _name(self, name: str, hash_key: str, range_key: str | None) -> None:
-        key = _key_of({"PK": {"S": hash_key}, **({"SK": {"S": range_key}} if range_key is not None else {})})
-        if name in self._names.values() or key in self._names:
+    def _add(self, name: str, kind: str, kwargs: dict) -> None:
+        if name in self._names:
             raise ValueError(f"transaction operation {name!r} is not unique")
-        self._names[key] = name
+        self._names.append(name)
+        self._items.append({kind: kwargs})
 
     def condition_check(self, name: str, model_cls: Any, hash_key: str, range_key: str | None, *,
                         condition: Any) -> None:
-        self._name(name, hash_key, range_key)
-        self._tx.condition_check(model_cls, hash_key, range_key, condition=condition)
+        if condition is None:
+            raise TypeError("a condition check needs a condition")
+        self._add(name, "ConditionCheck",
+                  model_cls.get_operation_kwargs_from_class(hash_key, range_key=range_key, condition=condition))
 
     def save(self, name: str, model: Any, *, condition: Any = None) -> None:
-        self._name(name, model.pk, model.sk)
-        self._tx.save(model, condition=condition)
+        self._add(name, "Put", model.get_save_kwargs_from_instance(condition=condition))
 
     def update(self, name: str, model: Any, *, actions: list, condition: Any = None) -> None:
-        self._name(name, model.pk, model.sk)
-        self._tx.update(model, actions=actions, condition=condition)
+        self._add(name, "Update", model.get_update_kwargs_from_instance(actions=actions, condition=condition))
 
     def delete(self, name: str, model: Any, *, condition: Any = None) -> None:
-        self._name(name, model.pk, model.sk)
-        self._tx.delete(model, condition=condition)
+        self._add(name, "Delete", model.get_delete_kwargs_from_instance(condition=condition))
 
     def commit(self) -> None:
-        _watch(self._connection)
-        _sent.keys = None
+        if not self._items:
+            return
         try:
-            with self._tx:  # TransactWrite commits on a clean exit
-                pass
-        except TransactWriteError as exc:
-            codes = transaction_reasons(exc)
+            self._connection.dispatch("TransactWriteItems", {"TransactItems": self._items})
+        except BOTOCORE_EXCEPTIONS as exc:
+            error = TransactWriteError("Failed to write transaction items", exc)
+            codes = transaction_reasons(error)
             if not codes:
-                raise
-            sent = getattr(_sent, "keys", None) or []
-            if len(sent) != len(codes):
-                raise  # not a cancellation we can attribute: leave it to the caller's generic handling
-            reasons = {self._names.get(key, f"#{index}"): code
-                       for index, (key, code) in enumerate(zip(sent, codes)) if code not in ("None", None)}
-            raise TransactionCancelled(reasons, exc) from exc
+                raise error from exc
+            if len(codes) != len(self._names):  # DynamoDB gives one reason per item sent; anything else is not ours to read
+                raise error from exc
+            reasons = {name: code for name, code in zip(self._names, codes) if code not in ("None", None)}
+            raise TransactionCancelled(reasons, error) from exc
 
     def __enter__(self) -> "Transaction":
         return self

@@ -288,7 +288,7 @@ class AvatarModel(_Model):
     thumbnail_key = UnicodeAttribute(null=True, attr_name="thumbnailKey")
     display_key = UnicodeAttribute(null=True, attr_name="displayKey")  # 1024 px WebP (absent on older avatars)
     crop = CropMap(null=True)  # the thumbnail's square; absent: the centre
-    # Bumped by every crop change; the thumbnail made for version n is thumbs/…-c{n}.jpg (chalicelib.crops).
+    # Bumped by every crop change; the thumbnail made for version n is thumbs/…-c{n}.jpg (chalicelib.avatars.crops).
     crop_version = NumberAttribute(null=True, attr_name="cropVersion")
     width = NumberAttribute(null=True)
     height = NumberAttribute(null=True)
@@ -545,7 +545,7 @@ def file_intent_shard(key: str) -> str:
 class FileIntentModel(_Model):
     """Written before a derived file is put to S3; the sweeper, once `check at` has passed, removes the
     file unless its avatar points at it, then this item. So stray files are found in time proportional
-    to the files written, never to the bucket's size (chalicelib/file_intents.py)."""
+    to the files written, never to the bucket's size (chalicelib/avatars/file_intents.py)."""
     class Meta(_Meta):
         pass
 
@@ -571,7 +571,7 @@ class SweeperStateModel(_Model):
 
 
 class WebhookModel(_Model):
-    """An endpoint of a user that receives signed events (chalicelib/webhooks.py)."""
+    """An endpoint of a user that receives signed events (chalicelib/events/webhooks.py)."""
     class Meta(_Meta):
         pass
 
@@ -627,7 +627,7 @@ class WebhookDeliveryModel(_Model):
 
 class WebhookSecretModel(_Model):
     """A secret a rotation handed out (PK webhook items, SK `SECRET#{epoch}#{random}`): it signs until
-    `expires` whatever other rotations did meanwhile (chalicelib/webhooks.py rotate_secret)."""
+    `expires` whatever other rotations did meanwhile (chalicelib/events/webhooks.py rotate_secret)."""
     class Meta(_Meta):
         pass
 

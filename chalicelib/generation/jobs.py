@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import avatars, clock
+from chalicelib import clock
+
+from chalicelib.avatars import service as avatars
 from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed
 from chalicelib.aws.models import (
     META,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import avatars
+from chalicelib.avatars import service as avatars
 from chalicelib.aws.models import META, AvatarModel, GenerationModel, avatar_pk
 from chalicelib.generation.spec import images_of
 

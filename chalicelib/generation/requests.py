@@ -59,7 +59,7 @@ class JobRequest:
 
 def enforce_policy(fields: dict, language: str = "en") -> None:
     """The content policy on every word of the request: 400 `prompt_rejected`, said in `language`."""
-    from chalicelib import content_policy
+    from chalicelib.generation import content_policy
 
     content_policy.enforce(fields, language)
 
@@ -86,7 +86,7 @@ def start_many(connection: Any, sqs: Any, settings: "Settings", user_id: str, pr
     """Start every job or none: the policy on all of them first, then one transaction holding every
     job, its idempotency key, the project check and the quota for all their images (a 429 or 409
     means nothing started). A replay of the first key returns the earlier jobs."""
-    from chalicelib.prompts import build_prompt
+    from chalicelib.generation.prompts import build_prompt
 
     for request in requests:
         enforce_policy(request.fields, language)

@@ -7,8 +7,7 @@ import json
 
 from chalicelib import ids
 
-MAX_IMAGES = 4
-_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+from chalicelib.ids import MAX_IMAGES, avatar_id_for  # noqa: F401 (the job's names, kept with the ids)
 
 
 def images_of(request: dict) -> int:
@@ -17,18 +16,6 @@ def images_of(request: dict) -> int:
         return min(MAX_IMAGES, max(1, int(request.get("numImages") or 1)))
     except (TypeError, ValueError):
         return 1
-
-
-def avatar_id_for(generation_id: str, index: int = 0) -> str:
-    """The avatar id of the job's image `index`, derived so every delivery of the job names the same
-    avatars. Image 0 keeps the generation's own id body (as before issue 19); the others keep its time
-    part (so they sort with it) and take the rest from a hash of (generation id, index)."""
-    body = generation_id.split("_", 1)[1]
-    if index == 0:
-        return "ava_" + body
-    digest = int.from_bytes(hashlib.sha256(f"{generation_id}#{index}".encode()).digest()[:10], "big")
-    tail = "".join(_CROCKFORD[(digest >> (5 * i)) & 31] for i in range(16))
-    return "ava_" + body[:10] + tail
 
 
 def request_hash(fields: dict) -> str:

@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import avatars, clock, file_intents
+from chalicelib import clock
+
+from chalicelib.avatars import service as avatars
+
+from chalicelib.avatars import file_intents
 from chalicelib.aws.models import META, AvatarModel, GenerationModel, avatar_pk, generation_pk
 from chalicelib.aws.storage import display_key, image_key, thumbnail_key
 from chalicelib.generation import jobs
@@ -114,8 +118,8 @@ def run_job(connection: Any, storage: "Storage", settings: "Settings", provider:
 
 def _run_claimed(connection: Any, storage: "Storage", settings: "Settings", provider: Any, job: jobs.Claim,
                  written: list[str], log: dict, remaining: Callable[[], float], hand_on: Callable[[], None]) -> str:
-    from chalicelib import safety
-    from chalicelib.providers import ProviderError
+    from chalicelib.generation import safety
+    from chalicelib.generation.providers import ProviderError
 
     generation = job.generation
     request = generation.request.as_dict() if generation.request is not None else {}
@@ -239,8 +243,8 @@ def _make_image(settings: "Settings", provider: Any, checker: Any, generation: G
     """One image: provider (text-to-image, or image-to-image from `source`) → Pillow → safety check.
     The processed image, or {code, message} when it cannot be published; ProviderError when the
     provider or the classifier failed."""
-    from chalicelib import images
-    from chalicelib.providers import GenerationRequest, RestyleRequest
+    from chalicelib.avatars import images
+    from chalicelib.generation.providers import GenerationRequest, RestyleRequest
 
     if checker.refusal is not None:  # production without a classifier: nothing unchecked is published
         raise checker.refusal

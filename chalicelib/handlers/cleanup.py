@@ -11,7 +11,7 @@ from chalicelib.observability import logger
 
 def _purge(record: Any) -> None:
     from chalicelib.aws.models import TombstoneModel, user_pk
-    from chalicelib.projects import purge_deleted_project, send_purge
+    from chalicelib.projects.service import purge_deleted_project, send_purge
 
     try:
         message = json.loads(record.body)

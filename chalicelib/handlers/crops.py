@@ -10,9 +10,9 @@ from chalicelib.observability import logger
 
 
 def handle_thumbnail_request(record: Any) -> bool:
-    """Handle `record` if it is a thumbnail request (chalicelib.crops.request_thumbnail); False leaves
+    """Handle `record` if it is a thumbnail request (chalicelib.avatars.crops.request_thumbnail); False leaves
     it to the upload handler (S3 notifications)."""
-    from chalicelib.crops import THUMBNAIL_MESSAGE, remake_thumbnail
+    from chalicelib.avatars.crops import THUMBNAIL_MESSAGE, remake_thumbnail
 
     try:
         message = json.loads(record.body)

@@ -27,7 +27,8 @@ from chalicelib.observability import logger
 
 def publish_record(raw: dict, webhooks_of: Callable[[str], list] | None = None) -> int:
     """Publish the events of one stream record (Lambda's shape); returns how many."""
-    from chalicelib import events, webhook_delivery
+    from chalicelib.events import mapping as events
+    from chalicelib.events import delivery as webhook_delivery
 
     found = events.from_stream_record(raw)
     if not found:
@@ -78,7 +79,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def handle(event: Any) -> dict:
-    from chalicelib.webhooks import user_webhooks
+    from chalicelib.events.webhooks import user_webhooks
 
     records = list((event.to_dict() if hasattr(event, "to_dict") else event).get("Records") or [])
     # A burst of one user's changes reads their webhooks once per batch, not once per record (a

@@ -30,9 +30,9 @@ def s3_objects(body: str) -> Iterator[tuple[str, str, int | None]]:
 
 def _process(record: Any) -> None:
     from chalicelib.handlers.crops import handle_thumbnail_request
-    from chalicelib.uploads import process_uploaded_object
+    from chalicelib.avatars.uploads import process_uploaded_object
 
-    if handle_thumbnail_request(record):  # a crop changed (chalicelib.crops): same worker, same Pillow
+    if handle_thumbnail_request(record):  # a crop changed (chalicelib.avatars.crops): same worker, same Pillow
         return
 
     try:
@@ -54,7 +54,7 @@ def handle(event: Any) -> dict:
 
 def _dead_letter(record: Any) -> None:
     from chalicelib.observability import dead_letter_metric
-    from chalicelib.uploads import dead_letter
+    from chalicelib.avatars.uploads import dead_letter
 
     dead_letter_metric("uploads")
     try:

@@ -79,7 +79,7 @@ def _is_unstorable(exc: Exception) -> bool:
 
 def _record_one(record: _Record, event: Any) -> None:
     """One event alone: what a group falls back to when DynamoDB refuses one of its values."""
-    from chalicelib import usage
+    from chalicelib.usage import service as usage
 
     deps = get_deps()
     try:
@@ -98,7 +98,7 @@ def handle(event: Any) -> dict:
     (usage.record_group): its counters written once, each event's marker and history row with them.
     A group's failure fails only that group's records (partial batch response); a redelivered record
     finds its marker and changes nothing twice."""
-    from chalicelib import usage
+    from chalicelib.usage import service as usage
 
     records = [_Record(raw) for raw in (event.to_dict().get("Records") or [])]
     failures: list[str] = []

@@ -1,4 +1,4 @@
-"""Webhook queue: one message = one (webhook, event) delivery attempt (chalicelib/webhook_delivery.py).
+"""Webhook queue: one message = one (webhook, event) delivery attempt (chalicelib/events/delivery.py).
 
 Failed POSTs are not failures of this handler: the next attempt is queued as a new delayed message.
 Only our own dependencies failing (DynamoDB, SQS) raise, so SQS redelivers that record and, after
@@ -14,7 +14,7 @@ from chalicelib.observability import logger
 
 
 def _process(record: Any) -> None:
-    from chalicelib import webhook_delivery
+    from chalicelib.events import delivery as webhook_delivery
 
     deps = get_deps()
     outcome = webhook_delivery.deliver(deps.sqs, deps.dynamodb.client, deps.settings, record.body)

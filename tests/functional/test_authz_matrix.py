@@ -109,7 +109,7 @@ def test_other_user_gets_404_on_every_route_with_an_id_and_changes_nothing(clien
 
 
 def test_shared_catalogue_routes_never_reach_into_another_users_project(client, world):
-    from chalicelib import presets as preset_domain
+    from chalicelib.presets import service as preset_domain
     from chalicelib.dependencies import get_deps
     from pathlib import Path
 

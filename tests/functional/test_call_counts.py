@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib import avatars, clock, dependencies, ids
+from chalicelib import clock, dependencies, ids
+
+from chalicelib.avatars import service as avatars
 from chalicelib.aws.models import (
     STATS,
     AppUsageSummaryModel,

@@ -2,7 +2,7 @@
 avatar JSON offers, and what deleting an avatar removes."""
 from __future__ import annotations
 
-from chalicelib import avatars
+from chalicelib.avatars import service as avatars
 
 import io
 
@@ -195,7 +195,7 @@ def test_a_repeated_request_or_unchanged_crop_changes_nothing_twice(client, aws,
     assert run_image_worker(client, aws) == 2  # two requests, one thumbnail
     first = get(client, tall["id"])
     assert thumb_key(first["thumbnailUrl"]) == f"thumbs/alice/{tall['id']}-c1.jpg"
-    from chalicelib.crops import remake_thumbnail
+    from chalicelib.avatars.crops import remake_thumbnail
     from chalicelib.dependencies import get_deps
 
     deps = get_deps()
@@ -204,7 +204,7 @@ def test_a_repeated_request_or_unchanged_crop_changes_nothing_twice(client, aws,
 
 
 def test_a_thumbnail_request_for_a_superseded_crop_leaves_no_file(client, aws, tall):
-    from chalicelib.crops import remake_thumbnail
+    from chalicelib.avatars.crops import remake_thumbnail
     from chalicelib.dependencies import get_deps
     from chalicelib.aws.models import META, AvatarModel
 

@@ -321,7 +321,7 @@ def test_webhook_reads_make_a_fixed_number_of_dynamodb_calls(client, env):
 
 
 def test_a_user_with_every_slot_taken_waits_without_spending_an_attempt(client, env, aws):
-    from chalicelib import webhook_delivery
+    from chalicelib.events import delivery as webhook_delivery
 
     env(WEBHOOK_MAX_IN_FLIGHT="2")
     sqs = boto3.client("sqs", region_name="us-east-1")
@@ -351,7 +351,7 @@ def test_a_user_with_every_slot_taken_waits_without_spending_an_attempt(client, 
 def test_a_retry_later_than_sqs_can_delay_hops_through_the_queue_until_due(client, env, aws):
     import time as _time
 
-    from chalicelib import webhook_delivery
+    from chalicelib.events import delivery as webhook_delivery
 
     env(WEBHOOK_RETRY_DELAYS="7200")  # 2 h: longer than SQS's 15-minute DelaySeconds
     sqs = boto3.client("sqs", region_name="us-east-1")

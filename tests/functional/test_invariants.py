@@ -253,7 +253,7 @@ class Service(RuleBasedStateMachine):
     def sweep_after_deadlines(self):
         from chalicelib import clock
         from chalicelib.dependencies import get_deps
-        from chalicelib.sweeper import sweep
+        from chalicelib.housekeeping.sweeper import sweep
 
         deps = get_deps()
         sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(hours=2))

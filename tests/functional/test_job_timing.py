@@ -137,7 +137,7 @@ class ImageService:
         self.name = "sim"
 
     def generate(self, request):
-        from chalicelib.providers import ProviderError
+        from chalicelib.generation.providers import ProviderError
 
         gid, index = self.machine.image_of_seed[request.seed]
         self.machine.check_not_made(gid, index)
@@ -153,7 +153,7 @@ class ImageService:
 
 
 def make_classifier(world: World):
-    from chalicelib import safety
+    from chalicelib.generation import safety
 
     class Classifier(safety.Checker):
         """The external classifier: takes simulated seconds, flags nothing."""
@@ -175,7 +175,8 @@ class JobTiming(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        from chalicelib import clock, dependencies, safety
+        from chalicelib import clock, dependencies
+        from chalicelib.generation import safety
         from chalicelib.aws import session
         from local.provision import provision
 
@@ -344,7 +345,7 @@ class JobTiming(RuleBasedStateMachine):
     @rule(sweeper_skew=st.sampled_from([-2.0, 2.0]))
     def the_sweeper_runs(self, sweeper_skew):
         from chalicelib.dependencies import get_deps
-        from chalicelib.sweeper import sweep
+        from chalicelib.housekeeping.sweeper import sweep
 
         self.world.skew = sweeper_skew
         try:

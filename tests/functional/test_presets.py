@@ -11,7 +11,9 @@ import boto3
 import pytest
 from PIL import Image
 
-from chalicelib import clock, presets
+from chalicelib import clock
+
+from chalicelib.presets import service as presets
 from chalicelib.dependencies import get_deps
 from tests.functional.conftest import PREFIX, auth
 from tests.support import images as img

@@ -10,7 +10,9 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from chalicelib import avatars, clock, dependencies, ids
+from chalicelib import clock, dependencies, ids
+
+from chalicelib.avatars import service as avatars
 from chalicelib.config import USAGE_EVENTS_QUEUE_ARN
 from chalicelib.aws.models import (
     META,
@@ -330,7 +332,7 @@ def test_a_large_project_is_purged_in_bounded_steps(env):
 def test_a_purge_runs_as_one_chain_however_often_the_sweeper_and_duplicates_come(env):
     """Each step moves the tombstone's deadline on, so a sweep while the chain is alive starts no
     second chain; a duplicate of a step's message, or a message of a chain the sweeper replaced, runs nothing."""
-    from chalicelib.sweeper import sweep
+    from chalicelib.housekeeping.sweeper import sweep
     from tests.support.generation import feeder
 
     env(PURGE_BATCH_SIZE=2)
@@ -357,7 +359,7 @@ def test_a_purge_runs_as_one_chain_however_often_the_sweeper_and_duplicates_come
 def test_a_purge_whose_message_was_lost_is_resent_by_the_sweeper(env, monkeypatch):
     from botocore.exceptions import ClientError
 
-    from chalicelib.sweeper import sweep
+    from chalicelib.housekeeping.sweeper import sweep
 
     deps = dependencies.get_deps()
     pid = new_project(deps.dynamodb, "alice")
@@ -401,7 +403,7 @@ def upload_request(client, pid, data: bytes, content_type="image/png"):
 
 
 def test_a_decoder_crash_rejects_the_upload_as_corrupt(env, monkeypatch):
-    from chalicelib import images
+    from chalicelib.avatars import images
     from tests.support import images as img
 
     pid = project(env.client)
@@ -436,7 +438,7 @@ def test_an_upload_event_in_the_dlq_rejects_its_avatar(env):
 
 
 def test_an_upload_that_never_arrives_is_rejected_by_the_sweeper(env):
-    from chalicelib.sweeper import sweep
+    from chalicelib.housekeeping.sweeper import sweep
     from tests.support import images as img
 
     pid = project(env.client)
@@ -450,7 +452,7 @@ def test_an_upload_that_never_arrives_is_rejected_by_the_sweeper(env):
 
 
 def test_a_queued_generation_waits_then_fails_as_queue_timeout_with_its_images_given_back(env):
-    from chalicelib.sweeper import sweep
+    from chalicelib.housekeeping.sweeper import sweep
 
     pid = project(env.client)
     gid = generate(env.client, pid, numImages=2).json_body["id"]
@@ -469,7 +471,7 @@ def test_a_queued_generation_waits_then_fails_as_queue_timeout_with_its_images_g
 
 def test_a_claimed_generation_past_its_running_deadline_is_failed_by_the_sweeper(env):
     from chalicelib.generation import jobs, requests
-    from chalicelib.sweeper import sweep
+    from chalicelib.housekeeping.sweeper import sweep
 
     pid = project(env.client)
     gid = generate(env.client, pid).json_body["id"]
@@ -486,7 +488,7 @@ def test_a_claimed_generation_past_its_running_deadline_is_failed_by_the_sweeper
 
 def test_one_item_that_fails_does_not_stop_the_sweep(env, monkeypatch):
     from chalicelib.generation import jobs
-    from chalicelib.sweeper import sweep
+    from chalicelib.housekeeping.sweeper import sweep
 
     pid = project(env.client)
     first = generate(env.client, pid).json_body["id"]
@@ -508,7 +510,7 @@ def test_one_item_that_fails_does_not_stop_the_sweep(env, monkeypatch):
 
 
 def test_the_sweeper_removes_files_no_avatar_points_at(env):
-    from chalicelib.sweeper import sweep
+    from chalicelib.housekeeping.sweeper import sweep
     from tests.support import images as img
 
     s3 = boto3.client("s3", region_name="us-east-1")
@@ -745,10 +747,11 @@ def test_refused_usage_reports_write_nothing_on_the_users_partition(env, monkeyp
 # ---- issue 32: stray files found from their intents, not by walking the bucket -------------------------------
 
 def test_a_file_whose_item_never_came_is_removed_from_its_intent_without_walking_the_bucket(env, monkeypatch):
-    from chalicelib import file_intents, sweeper
+    from chalicelib.avatars import file_intents
+    from chalicelib.housekeeping import sweeper
     from chalicelib.aws.models import FileIntentModel
     from chalicelib.aws.storage import image_key
-    from chalicelib.sweeper import sweep
+    from chalicelib.housekeeping.sweeper import sweep
 
     deps = dependencies.get_deps()
     pid = new_project(deps.dynamodb, "alice")
@@ -777,7 +780,8 @@ def test_a_file_whose_item_never_came_is_removed_from_its_intent_without_walking
 
 
 def test_uploaded_and_generated_files_record_their_intents_before_they_are_written(env):
-    from chalicelib import file_intents
+    from chalicelib.avatars import file_intents
+    from chalicelib.housekeeping import sweeper
 
     deps = dependencies.get_deps()
     pid = project(env.client)
@@ -786,5 +790,5 @@ def test_uploaded_and_generated_files_record_their_intents_before_they_are_writt
     due = file_intents.expired(clock.now() + timedelta(hours=2))
     assert due and all(k.startswith(("images/", "thumbs/", "display/")) for k in due)
     assert len(due) % 3 == 0  # image, thumbnail and display copy of each generated avatar
-    assert file_intents.check_expired(deps.storage, clock.now() + timedelta(hours=2)) == []  # all referenced
+    assert sweeper.check_expired_intents(deps.storage, clock.now() + timedelta(hours=2)) == []  # all referenced
     assert file_intents.expired(clock.now() + timedelta(hours=2)) == []

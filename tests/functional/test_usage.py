@@ -7,7 +7,9 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from chalicelib import avatars, clock, dependencies
+from chalicelib import clock, dependencies
+
+from chalicelib.avatars import service as avatars
 from chalicelib.config import USAGE_EVENTS_QUEUE_ARN
 from chalicelib.aws.models import UserDayModel, user_pk
 from tests.functional.conftest import PREFIX, auth, body
@@ -408,7 +410,7 @@ def conflicting_connection(conflicts: int):
 
 
 def test_transaction_conflicts_are_retried_in_place(env):
-    from chalicelib import usage
+    from chalicelib.usage import service as usage
 
     connection = conflicting_connection(2)
     outcome = usage.record_usage(connection, usage.parse_event(body(event("alice", env["a1"]))))
@@ -418,7 +420,7 @@ def test_transaction_conflicts_are_retried_in_place(env):
 
 
 def test_lasting_conflict_fails_the_record_for_redelivery(env):
-    from chalicelib import usage
+    from chalicelib.usage import service as usage
     from chalicelib.errors import DependencyError
 
     connection = conflicting_connection(100)
@@ -576,7 +578,7 @@ def test_an_avatar_that_is_not_ready_is_left_out_of_its_users_batch_and_the_rest
 
 def old_row(user, aid, n):
     """A history row as written before issue 32: in the avatar's own partition."""
-    from chalicelib import usage
+    from chalicelib.usage import service as usage
     from chalicelib.aws.models import UsageRecordModel, avatar_pk
 
     moment = f"2026-01-01T00:00:{n:02d}.000Z"
@@ -621,7 +623,7 @@ def test_history_merges_old_and_sharded_rows_newest_first_across_pages_and_delet
     assert [r["eventId"] for r in seen[-3:]] == ["old-2", "old-1", "old-0"]
 
     # AND deleting the avatar removes the rows of both layouts
-    from chalicelib import avatars as avatars_
+    from chalicelib.avatars import service as avatars_
     from chalicelib.aws.models import UsageRecordModel, history_pks
 
     resp = env["client"].http.delete(f"{PREFIX}/avatars/{env['a1']}", headers=auth("alice"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chalicelib import avatars, vocabulary
+from chalicelib.avatars import service as avatars
+
+from chalicelib.avatars import vocabulary
 from chalicelib.aws.models import AvatarModel
 from tests.functional.conftest import PREFIX, auth
 from tests.functional.test_uploads import create_project, get_avatar, upload

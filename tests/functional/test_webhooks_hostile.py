@@ -33,7 +33,7 @@ def queued(queue_url: str, expect: int = 0, timeout: float = 5.0) -> list[dict]:
 
 
 def hook_message(user: str, webhook_id: str, attempt: int = 1, event_id: str = "evt_t1") -> str:
-    from chalicelib import webhook_delivery
+    from chalicelib.events import delivery as webhook_delivery
 
     event = {"id": event_id, "type": "webhook.test", "timestamp": "2026-12-07T10:00:00.000Z",
              "data": {"webhookId": webhook_id, "userId": user, "message": "x"}}
@@ -41,7 +41,7 @@ def hook_message(user: str, webhook_id: str, attempt: int = 1, event_id: str = "
 
 
 def run(raw: str, **kwargs) -> str:
-    from chalicelib import webhook_delivery
+    from chalicelib.events import delivery as webhook_delivery
 
     deps = dependencies.get_deps()
     return webhook_delivery.deliver(deps.sqs, deps.dynamodb.client, deps.settings, raw, **kwargs)
@@ -50,7 +50,7 @@ def run(raw: str, **kwargs) -> str:
 # ---- fair sharing -------------------------------------------------------------------------------
 
 def test_a_users_deliveries_in_flight_are_capped_across_all_their_webhooks_and_others_pass(client, env, aws):
-    from chalicelib import webhook_delivery
+    from chalicelib.events import delivery as webhook_delivery
 
     env(WEBHOOK_MAX_IN_FLIGHT="2")
     ddb = boto3.client("dynamodb", region_name="us-east-1")
@@ -74,7 +74,7 @@ def test_a_users_deliveries_in_flight_are_capped_across_all_their_webhooks_and_o
 
 
 def test_a_fast_answer_does_not_let_a_user_past_the_cap(client, env, aws):
-    from chalicelib import webhook_delivery
+    from chalicelib.events import delivery as webhook_delivery
 
     env(WEBHOOK_MAX_IN_FLIGHT="1")
     ddb = boto3.client("dynamodb", region_name="us-east-1")
@@ -88,7 +88,7 @@ def test_a_fast_answer_does_not_let_a_user_past_the_cap(client, env, aws):
 
 
 def test_one_webhook_never_takes_the_last_of_its_users_slots(client, env, aws):
-    from chalicelib import webhook_delivery
+    from chalicelib.events import delivery as webhook_delivery
 
     env(WEBHOOK_MAX_IN_FLIGHT="3")
     ddb = boto3.client("dynamodb", region_name="us-east-1")
@@ -257,7 +257,7 @@ def test_two_copies_of_one_message_in_flight_post_once(client, env):
 # ---- secrets ----------------------------------------------------------------------------------------
 
 def test_concurrent_rotations_only_return_secrets_that_sign(client, env):
-    from chalicelib import webhooks
+    from chalicelib.events import webhooks
     from chalicelib.aws.models import WebhookModel, user_pk, webhook_sk
     from chalicelib.errors import ConflictError
 
@@ -280,7 +280,7 @@ def test_concurrent_rotations_only_return_secrets_that_sign(client, env):
     for t in threads:
         t.join()
     final = WebhookModel.get(user_pk("alice"), webhook_sk(hook["id"]), consistent_read=True)
-    from chalicelib.webhook_delivery import _rotated_secrets
+    from chalicelib.events.delivery import _rotated_secrets
 
     now = int(time.time())
     signing = webhooks.signing_secrets(final, now) + _rotated_secrets(final, now)

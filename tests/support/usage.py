@@ -10,7 +10,11 @@ import uuid
 from collections import defaultdict
 from typing import Any, Iterable, Iterator
 
-from chalicelib import avatars, clock, dependencies, ids, projects
+from chalicelib import clock, dependencies, ids
+
+from chalicelib.avatars import service as avatars
+
+from chalicelib.projects import service as projects
 
 
 def new_project(connection: Any, user_id: str, name: str = "Usage") -> str:

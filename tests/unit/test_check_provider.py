@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.config import Settings
-from chalicelib.providers import FluxProvider, GenerationRequest, ProviderError
+from chalicelib.generation.providers import FluxProvider, GenerationRequest, ProviderError
 from infra import check_provider
 from tests.support.fake_flux import FakeFlux
 

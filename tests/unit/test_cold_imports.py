@@ -12,9 +12,9 @@ from tests.support.infra import ROOT
 NOT_AT_IMPORT = [
     "PIL", "huggingface_hub", "aws_xray_sdk", "pydantic", "jwt", "boto3", "s3transfer",
     "aws_lambda_powertools",  # the Logger too (chalicelib.observability); batch and idempotency with it
-    "chalicelib.schemas", "chalicelib.avatars", "chalicelib.uploads", "chalicelib.generation.requests", "chalicelib.generation.worker",
-    "chalicelib.usage", "chalicelib.presets", "chalicelib.images", "chalicelib.providers", "chalicelib.auth",
-    "chalicelib.content_policy", "chalicelib.safety", "chalicelib.generation.metrics",
+    "chalicelib.schemas", "chalicelib.avatars.service", "chalicelib.avatars.uploads", "chalicelib.generation.requests", "chalicelib.generation.worker",
+    "chalicelib.usage.service", "chalicelib.presets.service", "chalicelib.avatars.images", "chalicelib.generation.providers", "chalicelib.auth",
+    "chalicelib.generation.content_policy", "chalicelib.generation.safety", "chalicelib.generation.metrics",
     "regex", "confusable_homoglyphs",  # the content policy's Unicode data: loaded with the policy
 ]
 
@@ -46,4 +46,4 @@ def test_a_route_loads_its_domain_module_when_it_runs():
         assert not names & set(NOT_AT_IMPORT) and not {n.split(".")[-1] for n in names} & {
             m.rsplit(".", 1)[-1] for m in NOT_AT_IMPORT if m.startswith("chalicelib.")}, path.name
     loaded = _imported_by("import app\nfrom chalicelib.api import avatars\navatars.list_avatars")
-    assert "chalicelib.avatars" not in loaded
+    assert "chalicelib.avatars.service" not in loaded

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from chalicelib import content_policy
-from chalicelib.content_policy import check, check_text
+from chalicelib.generation import content_policy
+from chalicelib.generation.content_policy import check, check_text
 
 REFUSED = [
     # (prompt, rule)

@@ -1,11 +1,11 @@
-"""Stream record → events (chalicelib/events.py): which changes announce what, and stable ids."""
+"""Stream record → events (chalicelib/events/mapping.py): which changes announce what, and stable ids."""
 from __future__ import annotations
 
 import copy
 
 import pytest
 
-from chalicelib import events
+from chalicelib.events import mapping as events
 from chalicelib.aws.models import (
     AttributesMap,
     AvatarModel,

@@ -1,4 +1,4 @@
-"""chalicelib.images on real Pillow: what is accepted, what is refused and why, what leaves."""
+"""chalicelib.avatars.images on real Pillow: what is accepted, what is refused and why, what leaves."""
 from __future__ import annotations
 
 import io
@@ -6,7 +6,7 @@ import io
 import pytest
 from PIL import Image
 
-from chalicelib import images
+from chalicelib.avatars import images
 from tests.support import images as img
 
 MB = 1024 * 1024
@@ -254,7 +254,7 @@ def test_a_clean_upload_is_stored_byte_for_byte_apart_from_metadata():
 @pytest.mark.parametrize("make", [lambda: img.png(100, 60), lambda: img.jpeg(120, 80), lambda: img.webp(90, 60)],
                          ids=["png", "jpeg", "webp"])
 def test_an_upload_with_nothing_to_remove_is_kept_not_copied(make):
-    from chalicelib import image_metadata
+    from chalicelib.avatars import image_metadata
 
     upload = make()
     assert image_metadata.clean(upload, images.sniff_format(upload)).data is upload

@@ -1,37 +1,113 @@
-"""The folders are the layers (docs/architecture.md): the AWS adapters in chalicelib/aws import no
-domain module, no route, no handler and not the wiring — at module level or inside a function."""
+"""The folders are the layers (docs/architecture.md), checked on every import — at module level or
+inside a function — so a newcomer can trust the tree:
+
+    entry points   app.py, chalicelib/api (routes), chalicelib/handlers (events), dependencies (wiring)
+    features       avatars < generation < projects < presets < usage < events < housekeeping
+    adapters       chalicelib/aws
+    base           clock, config, errors, ids, cursors, querystrings, observability, auth, schemas
+
+A layer imports only layers below it; a feature imports only features before it in that order;
+base modules and entry points may use each other. No module imports itself back through others."""
 from __future__ import annotations
 
 import ast
 
 from tests.support.infra import ROOT
 
-# What an adapter may use of chalicelib besides chalicelib.aws itself: the base layer.
-BASE = {"chalicelib.config", "chalicelib.errors", "chalicelib.clock", "chalicelib.ids"}
+LIB = ROOT / "chalicelib"
+BASE = {"clock", "config", "errors", "ids", "cursors", "querystrings", "observability", "auth", "schemas"}
+FEATURES = ["avatars", "generation", "projects", "presets", "usage", "events", "housekeeping"]
+ENTRY = {"api", "handlers", "dependencies"}
+# The wire shapes (schemas.py) re-export usage-event.v1's pydantic-free reader, a leaf that the usage
+# worker imports without pydantic for its cold start (chalicelib/usage/plain.py).
+ALLOWED = {("schemas", "usage.plain")}
 
 
-def _chalicelib_imports(path) -> set[str]:
+def _modules() -> dict[str, object]:
+    return {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in LIB.rglob("*.py") if "_botocore_data" not in p.parts}
+
+
+MODULES = _modules()
+
+
+def _imports(path) -> set[str]:
+    """chalicelib modules `path` imports at run time (TYPE_CHECKING blocks are not imports)."""
+    tree = ast.parse(path.read_text())
+    skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+               and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chalicelib"):
-            names |= {node.module} if node.module != "chalicelib" else {f"chalicelib.{a.name}" for a in node.names}
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                names.add(full if full in MODULES else node.module)
         elif isinstance(node, ast.Import):
             names |= {a.name for a in node.names if a.name.startswith("chalicelib")}
     return names
 
 
-def test_the_aws_adapters_import_only_each_other_and_the_base():
-    adapters = sorted((ROOT / "chalicelib" / "aws").glob("*.py"))
-    assert len(adapters) >= 8
-    for path in adapters:
-        outside = {n for n in _chalicelib_imports(path) if not n.startswith("chalicelib.aws")} - BASE
-        assert outside == set(), f"{path.name} imports {sorted(outside)}"
+def _unit(module: str) -> str:
+    """`avatars`, `aws`, `api`, … for a package's modules; the module's own name at the top level."""
+    return module.split(".")[1] if module.count(".") >= 1 else module
 
 
-def test_the_domain_does_not_import_the_routes_or_handlers():
-    for path in sorted((ROOT / "chalicelib").glob("*.py")):
-        upward = {n for n in _chalicelib_imports(path)
-                  if n.startswith(("chalicelib.api", "chalicelib.handlers")) or n == "chalicelib.dependencies"}
-        if path.name == "dependencies.py":
+def _rank(unit: str) -> tuple[int, int]:
+    if unit in BASE:
+        return (0, 0)
+    if unit == "aws":
+        return (1, 0)
+    if unit in FEATURES:
+        return (2, FEATURES.index(unit))
+    assert unit in ENTRY, f"chalicelib/{unit} is in no layer: add it to tests/unit/test_layers.py and the docs"
+    return (3, 0)
+
+
+def test_every_module_imports_only_layers_below_it_or_features_before_it():
+    wrong = []
+    for module, path in MODULES.items():
+        if module == "chalicelib":
             continue
-        assert upward == set(), f"{path.name} imports {sorted(upward)}"
+        unit = _unit(module)
+        for target in _imports(path):
+            other = _unit(target) if target != "chalicelib" else unit
+            if other == unit or (unit, target.removeprefix("chalicelib.")) in ALLOWED:
+                continue
+            if _rank(other) >= _rank(unit) and not ({unit, other} <= ENTRY or {unit, other} <= BASE):
+                wrong.append(f"{module} imports {target}")
+    assert wrong == []
+
+
+def test_the_aws_adapters_import_only_each_other_and_the_base():
+    adapters = [m for m in MODULES if m.startswith("chalicelib.aws.")]
+    assert len(adapters) >= 8
+    for module in adapters:
+        outside = {t for t in _imports(MODULES[module]) if _unit(t) not in BASE | {"aws"}}
+        assert outside == set(), f"{module} imports {sorted(outside)}"
+
+
+def test_there_are_no_import_cycles_between_modules():
+    graph = {m: {t for t in _imports(p) if t in MODULES and t != m} for m, p in MODULES.items()}
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node, trail):
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append(trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+def test_the_checks_see_every_feature_package():
+    # a layer test that found no modules would pass on anything
+    assert {_unit(m) for m in MODULES if m.count(".") >= 2} >= set(FEATURES) | {"aws", "api", "handlers"}

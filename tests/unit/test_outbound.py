@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import outbound
-from chalicelib.outbound import WebhookUrlError
+from chalicelib.events import outbound
+from chalicelib.events.outbound import WebhookUrlError
 
 
 def resolver(table: dict[str, list[str]]):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import content_policy
+from chalicelib.generation import content_policy
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TUNING = DATA / "policy-corpus.jsonl"

@@ -1,7 +1,7 @@
 """The prompt builder: the original service's wording, bounded, deterministic."""
 from __future__ import annotations
 
-from chalicelib.prompts import NEGATIVE_PROMPT, PROMPT_MAX, build_prompt
+from chalicelib.generation.prompts import NEGATIVE_PROMPT, PROMPT_MAX, build_prompt
 
 
 def test_original_example_is_reproduced():

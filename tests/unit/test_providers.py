@@ -8,7 +8,7 @@ from PIL import Image
 
 from chalicelib.config import Settings
 from chalicelib.generation.worker import backoff_delay
-from chalicelib.providers import FluxProvider, GenerationRequest, OfflineProvider, ProviderError, get_provider
+from chalicelib.generation.providers import FluxProvider, GenerationRequest, OfflineProvider, ProviderError, get_provider
 from tests.support.fake_flux import FakeFlux
 
 REQUEST = GenerationRequest(prompt="a face", negative_prompt="cartoon", width=256, height=320, seed=7, label="Ana")

@@ -1,4 +1,4 @@
-"""The consumer's pydantic-free reader (chalicelib.usage_plain) against chalicelib.schemas.UsageEvent,
+"""The consumer's pydantic-free reader (chalicelib.usage.plain) against chalicelib.schemas.UsageEvent,
 on generated message bodies (hypothesis).
 
 - Sound: whenever `read_plain` answers, `UsageEvent.model_validate_json` (what the consumer falls back
@@ -32,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from chalicelib.schemas import USAGE_METADATA_MAX_BYTES, UsageEvent
-from chalicelib.usage_plain import read_plain
+from chalicelib.usage.plain import read_plain
 from tests.unit.test_usage_event_schema import VALID
 
 EXAMPLES = int(os.environ.get("PARSER_PROPERTIES_EXAMPLES", "300"))
@@ -341,7 +341,7 @@ def odd_bodies(draw):
 
 
 def model_answer(body):
-    """What the consumer falls back to (chalicelib.usage.parse_event)."""
+    """What the consumer falls back to (chalicelib.usage.service.parse_event)."""
     try:
         return UsageEvent.model_validate_json(body).model_dump()
     except pydantic.ValidationError:
@@ -406,7 +406,7 @@ def test_every_character_in_every_text_field(field):
 
 
 def test_the_reader_knows_the_models_fields():
-    from chalicelib import usage_plain
+    from chalicelib.usage import plain as usage_plain
 
     assert set(usage_plain.REQUIRED) == set(REQUIRED)
     assert set(usage_plain.REQUIRED + usage_plain.OPTIONAL) == set(UsageEvent.model_fields)

@@ -7,9 +7,9 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from chalicelib import webhooks
+from chalicelib.events import webhooks
 from chalicelib.aws.models import WebhookModel
-from chalicelib.webhook_delivery import body_of, signed_headers
+from chalicelib.events.delivery import body_of, signed_headers
 
 EVENT = {"id": "evt_v7k3q9x2m4n8p5r6s1t0u3w2yb", "type": "avatar.ready", "timestamp": "2026-12-02T10:15:30.120Z",
          "data": {"id": "ava_1", "name": "Zoë ✨", "userId": "u1"}}

@@ -130,7 +130,7 @@ _URL_FIELDS = ("imageUrl", "thumbnailUrl", "displayUrl", "url")
 
 
 def avatar_data(image: dict) -> dict:
-    from chalicelib import avatars
+    from chalicelib.avatars import service as avatars
     from chalicelib.aws.models import AvatarModel
 
     data = avatars.to_json(AvatarModel.from_raw_data(image), _NoUrls(), 0)
@@ -151,7 +151,7 @@ def generation_data(image: dict) -> dict:
 
 
 def project_data(image: dict) -> dict:
-    from chalicelib import projects
+    from chalicelib.projects import service as projects
     from chalicelib.aws.models import ProjectModel
 
     data = projects.to_json(ProjectModel.from_raw_data(image))

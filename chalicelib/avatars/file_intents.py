@@ -52,20 +52,3 @@ def expired(now: datetime, *, limit: int = INTENTS_PER_SHARD) -> list[str]:
                                                       limit=limit):
             keys.append(item.pk.removeprefix("FILE#"))
     return keys
-
-
-def check_expired(storage: "Storage", now: datetime, *, limit: int = INTENTS_PER_SHARD) -> list[str]:
-    """Remove the files of expired intents that no avatar points at, then those intents; returns the
-    files removed."""
-    from chalicelib.sweeper import referenced_files
-
-    keys = expired(now, limit=limit)
-    if not keys:
-        return []
-    kept = referenced_files(keys)
-    strays = [key for key in keys if key not in kept]
-    storage.delete(strays)  # first the files: a crash here leaves the intents, so the next run retries
-    with FileIntentModel.batch_write() as batch:
-        for key in keys:
-            batch.delete(FileIntentModel(file_intent_pk(key)))
-    return strays

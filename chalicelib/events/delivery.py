@@ -29,13 +29,15 @@ from typing import Any, Callable
 
 from pynamodb.exceptions import PynamoDBException, UpdateError
 
-from chalicelib import clock, outbound
+from chalicelib import clock
+
+from chalicelib.events import outbound
 from chalicelib.aws.db import condition_failed
 from chalicelib.errors import DependencyError
-from chalicelib.events import WEBHOOK_TEST
+from chalicelib.events.mapping import WEBHOOK_TEST
 from chalicelib.aws.models import WebhookDeliveryModel, WebhookModel, user_pk, webhook_items_pk, webhook_sk
 from chalicelib.observability import logger
-from chalicelib.webhooks import secret_key, signing_secrets, user_webhooks
+from chalicelib.events.webhooks import secret_key, signing_secrets, user_webhooks
 
 SQS_MAX_DELAY = 900
 USER_AGENT = "Lumiku-Webhooks/1.0 (+https://lumiku.com/docs/webhooks)"
@@ -105,7 +107,7 @@ def fan_out(sqs: Any, queue_url: str | None, user_id: str, events: list[dict],
 
 def send_test(sqs: Any, queue_url: str | None, webhook: WebhookModel) -> dict:
     from chalicelib import ids
-    from chalicelib.events import test_event
+    from chalicelib.events.mapping import test_event
 
     event = test_event(webhook.id, webhook.user_id, ids.ulid().lower(), clock.now_iso())
     send(sqs, queue_url, [message(webhook.user_id, webhook.id, event)])
@@ -294,7 +296,7 @@ def _rotated_secrets(webhook: WebhookModel, now_epoch: float) -> list[str]:
     concurrent rotations both answered): read only while a rotation's overlap lasts."""
     if not webhook.previous_secret_expires or webhook.previous_secret_expires <= now_epoch:
         return []
-    from chalicelib.webhooks import rotated_secrets
+    from chalicelib.events.webhooks import rotated_secrets
 
     known = {webhook.secret, webhook.previous_secret}
     return [s for s in rotated_secrets(webhook, now_epoch) if s not in known]

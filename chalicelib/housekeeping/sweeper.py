@@ -4,7 +4,7 @@ finished here, so every accepted thing ends.
     overdue work    the sparse sweep index (GSI3) holds every item that must end by a deadline: an
                     active generation (→ failed), an uploading avatar (→ rejected), a deleting avatar
                     (→ deleted), a project tombstone (→ its purge is sent again)
-    stray files     files whose intent (chalicelib/file_intents.py) has expired and no avatar points at;
+    stray files     files whose intent (chalicelib/avatars/file_intents.py) has expired and no avatar points at;
                     and a bounded walk over images/, thumbs/ and display/ for files older than intents
 
 Each step is one of the domain's own idempotent operations, so a sweep racing a worker, or another
@@ -19,14 +19,18 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import clock
+from chalicelib.avatars import file_intents
+from chalicelib.avatars.file_intents import INTENTS_PER_SHARD
 from chalicelib.aws.models import (
     META,
     SWEEP_SHARDS,
     AvatarModel,
+    FileIntentModel,
     GenerationModel,
     SweeperStateModel,
     TombstoneModel,
     avatar_pk,
+    file_intent_pk,
 )
 from chalicelib.observability import logger
 
@@ -78,11 +82,10 @@ def sweep(connection: Any, storage: "Storage", sqs: Any, settings: "Settings", *
             logger.exception("sweep step failed", extra={"pk": pk, "sk": sk})
             report.errors.append(f"{pk}|{sk}")
     if files:
-        from chalicelib import file_intents
 
         try:
             # Files whose intent expired: found in time proportional to the files written.
-            report.files_removed = file_intents.check_expired(storage, now)
+            report.files_removed = check_expired_intents(storage, now)
         except Exception:  # noqa: BLE001 — the intents stay; the next run checks them again
             logger.exception("file intent check failed")
             report.errors.append("file intents")
@@ -100,7 +103,9 @@ def sweep(connection: Any, storage: "Storage", sqs: Any, settings: "Settings", *
 
 def _sweep_item(connection: Any, storage: "Storage", sqs: Any, settings: "Settings", report: SweepReport,
                 pk: str, sk: str, now: datetime) -> None:
-    from chalicelib import avatars, projects, uploads
+    from chalicelib.avatars import service as avatars
+    from chalicelib.projects import service as projects
+    from chalicelib.avatars import uploads
     from chalicelib.generation import jobs
 
     if sk.startswith("DELETING#"):
@@ -169,4 +174,19 @@ def remove_stray_files(storage: "Storage", now: datetime, *, limit: int = FILES_
     state.after = objects[-1]["Key"] if len(objects) >= limit else None  # None: start over next run
     state.updated_at = clock.iso(now)
     state.save()
+    return strays
+
+
+def check_expired_intents(storage: "Storage", now: datetime, *, limit: int = INTENTS_PER_SHARD) -> list[str]:
+    """Remove the files of expired intents that no avatar points at, then those intents; returns the
+    files removed."""
+    keys = file_intents.expired(now, limit=limit)
+    if not keys:
+        return []
+    kept = referenced_files(keys)
+    strays = [key for key in keys if key not in kept]
+    storage.delete(strays)  # first the files: a crash here leaves the intents, so the next run retries
+    with FileIntentModel.batch_write() as batch:
+        for key in keys:
+            batch.delete(FileIntentModel(file_intent_pk(key)))
     return strays

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import file_intents
+from chalicelib.avatars import file_intents
 from chalicelib.errors import ConflictError, DependencyError, ValidationError
 from chalicelib.aws.models import META, AvatarModel, CropMap, avatar_pk
 
@@ -75,7 +75,7 @@ def remake_thumbnail(storage: "Storage", settings: "Settings", user_id: str, ava
     and concurrently: a run whose crop was replaced meanwhile drops its file and changes nothing."""
     from pynamodb.exceptions import DoesNotExist, UpdateError
 
-    from chalicelib import images
+    from chalicelib.avatars import images
     from chalicelib.aws.db import condition_failed
     from chalicelib.observability import logger
     from chalicelib.aws.storage import thumbnail_key

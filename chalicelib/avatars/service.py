@@ -9,9 +9,10 @@ from datetime import timedelta
 
 from pynamodb.exceptions import DeleteError, DoesNotExist
 
-from chalicelib import clock, vocabulary
-from chalicelib.crops import crop_actions, crop_json
-from chalicelib.generation import spec
+from chalicelib import clock, ids
+
+from chalicelib.avatars import vocabulary
+from chalicelib.avatars.crops import crop_actions, crop_json
 from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, fill_page, iterate_all
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.aws.models import (
@@ -87,8 +88,8 @@ def image_index(avatar: AvatarModel) -> int | None:
     asked for: ids of one batch share their time part and differ by a hash, so they sort at random."""
     if not avatar.generation_id:
         return None
-    for index in range(spec.MAX_IMAGES):
-        if spec.avatar_id_for(avatar.generation_id, index) == avatar.id:
+    for index in range(ids.MAX_IMAGES):
+        if ids.avatar_id_for(avatar.generation_id, index) == avatar.id:
             return index
     return None
 
@@ -173,7 +174,7 @@ def new_avatar(*, user_id: str, project_id: str, avatar_id: str, name: str, sour
 def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
     """Partial edit of name, persona, attributes and crop (a field set to null clears it).
 
-    A crop change is only recorded here (chalicelib.crops); the caller asks the worker for the thumbnail."""
+    A crop change is only recorded here (chalicelib.avatars.crops); the caller asks the worker for the thumbnail."""
     avatar = get_avatar(user_id, avatar_id, consistent="crop" in changes)
     actions = [AvatarModel.updated_at.set(clock.now_iso())]
     condition = AvatarModel.pk.exists() & (AvatarModel.status != "deleting")

@@ -162,7 +162,7 @@ def purge_deleted_project(connection: Any, storage: Any, user_id: str, project_i
     not the chain's (a duplicate, or a chain the sweeper replaced). A message without a step (sent
     before steps existed) runs whatever the chain's step.
     """
-    from chalicelib import avatars
+    from chalicelib.avatars import service as avatars
 
     tombstone = TombstoneModel(user_pk(user_id), f"DELETING#{project_id}")
     try:

@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import avatars, clock
+from chalicelib import clock
+
+from chalicelib.avatars import service as avatars
 from chalicelib.aws.db import Transaction, TransactionCancelled, query_page
 from chalicelib.errors import ConflictError, DependencyError, NotFoundError, ValidationError, validation_details
 from chalicelib.aws.models import (
@@ -65,7 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def parse_event(body: str | bytes) -> "UsageEvent":
     """A raw message body → a valid usage-event.v1, or ValidationError (`bad_json` / `invalid_event`)."""
-    from chalicelib.usage_plain import read_plain
+    from chalicelib.usage.plain import read_plain
 
     plain = read_plain(body)  # the consumer's cold start skips pydantic for plainly valid events
     if plain is not None:

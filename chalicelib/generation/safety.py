@@ -48,7 +48,7 @@ class Checker:
         return self._client
 
     def scores(self, image: bytes) -> dict[str, float]:
-        from chalicelib.providers import classify
+        from chalicelib.generation.providers import classify
 
         try:
             result = self._inference_client().image_classification(image)
@@ -80,7 +80,7 @@ class FailClosed(Unchecked):
     state = "unchecked"
 
     def __init__(self) -> None:
-        from chalicelib.providers import ProviderError
+        from chalicelib.generation.providers import ProviderError
 
         self.refusal = ProviderError("No safety classifier is configured (SAFETY_ENDPOINT_URL, or an HF token for "
                                      "SAFETY_MODEL): images are not published unchecked", retryable=False,

@@ -13,10 +13,12 @@ from typing import Any, Iterable
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import clock, ids, outbound
+from chalicelib import clock, ids
+
+from chalicelib.events import outbound
 from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, query_page
 from chalicelib.errors import ConflictError, NotFoundError
-from chalicelib.events import EVENT_TYPES, WEBHOOK_TEST
+from chalicelib.events.mapping import EVENT_TYPES, WEBHOOK_TEST
 from chalicelib.aws.models import (
     WebhookCountModel,
     WebhookDeliveryModel,

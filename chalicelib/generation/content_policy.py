@@ -4,7 +4,7 @@
     check(fields) -> Violation | None
     language_of(accept_language) -> "en" | "id"
 
-The rules are data (chalicelib/data/content-policy.v2.json, packaged with the code, English, Bahasa
+The rules are data (chalicelib/generation/data/content-policy.v2.json, packaged with the code, English, Bahasa
 Indonesia and Malay); this module normalises text, matches it and words the refusal. Pure: no I/O
 besides reading the rules file and the Unicode data once, on first use. The module is imported lazily
 (never at the API's cold start); the Unicode libraries (`regex`, `confusable_homoglyphs`) are imported

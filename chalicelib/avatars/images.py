@@ -4,7 +4,7 @@ do to bytes before anything is shown to a user.
     process_upload(data, ...)    -> ProcessedImage  (validated original without metadata, thumbnail, display copy)
     thumbnail_from_bytes(data)   -> bytes           (a thumbnail, e.g. of a stored image with a chosen crop)
 
-The original keeps its pixels: chalicelib.image_metadata removes metadata from the compressed file
+The original keeps its pixels: chalicelib.avatars.image_metadata removes metadata from the compressed file
 without decoding it, and it is re-encoded only when its EXIF orientation says the pixels must turn
 (JPEG at quality 95, PNG and lossless WebP losslessly). Derivatives are decoded at the smallest size
 they need (JPEG DCT scaling via `draft`), which is also the validating decode.
@@ -19,7 +19,7 @@ import io
 import math
 from dataclasses import dataclass
 
-from chalicelib import image_metadata
+from chalicelib.avatars import image_metadata
 
 # Magic numbers first: Pillow knows dozens of formats (some with a history of parser bugs); a file
 # that does not start like one of ours is never handed to it.

@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib import avatars, clock, file_intents, ids
+from chalicelib import clock, ids
+
+from chalicelib.avatars import service as avatars
+
+from chalicelib.avatars import file_intents
 from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed
 from chalicelib.errors import NotFoundError, ValidationError
 from chalicelib.aws.models import META, AvatarModel, ProjectModel, avatar_pk, project_sk, sweep_pk, sweep_sk, user_pk
@@ -25,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import Settings
     from chalicelib.aws.storage import Storage
 
-# Kept here as well as in chalicelib.images so the API function never imports the Pillow module.
+# Kept here as well as in chalicelib.avatars.images so the API function never imports the Pillow module.
 ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
@@ -143,7 +147,7 @@ def process_uploaded_object(connection: Any, storage: "Storage", settings: "Sett
     if data is None:
         return _skip("object is gone", log)
 
-    from chalicelib import images  # Pillow is loaded by the worker only
+    from chalicelib.avatars import images  # Pillow is loaded by the worker only
 
     try:
         processed = images.process_upload(data, max_pixels=settings.max_image_pixels,

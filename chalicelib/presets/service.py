@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import clock, vocabulary
+from chalicelib import clock
+
+from chalicelib.avatars import vocabulary
 from chalicelib.aws.db import condition_failed
 from chalicelib.errors import NotFoundError
 from chalicelib.aws.models import (
@@ -308,9 +310,9 @@ def _write(item: Any, model: Any, *, existed: bool, counter: str) -> None:
 
 def _render_preview(preset: PresetModel, entry: dict, storage: "Storage", render: Callable[[dict], bytes],
                     thumb_size: int, report: SeedReport) -> None:
-    from chalicelib import images
+    from chalicelib.avatars import images
 
-    from chalicelib.providers import ProviderError
+    from chalicelib.generation.providers import ProviderError
 
     try:
         data = render(entry)

@@ -1,0 +1,14 @@
+"""Avatars: a face plus a persona and visual attributes, kept in a project.
+
+    service.py        read, list with filters, edit, delete, and the transition to `ready` that
+                      every source (upload, generation, preset) goes through so counters stay exact
+    store.py          the avatar items' data access: every read and write of an avatar, by name
+    uploads.py        presigned POSTs, and the worker's side: validate the bytes, make the copies
+    images.py         Pillow: checks, display copy, face-aware 300×300 thumbnail
+    image_metadata.py metadata removal without re-encoding (EXIF/GPS, XMP, text chunks)
+    crops.py          the chosen crop and the thumbnail it makes
+    vocabulary.py     one spelling per attribute value (presets, filters, badges and the API)
+
+Modules are imported by name (`from chalicelib.avatars import uploads`), so the API never loads
+Pillow and the upload worker never loads the routes.
+"""

@@ -1,0 +1,7 @@
+"""Usage: other apps report "avatar used"; each avatar keeps a history and a per-app summary, each
+user stats.
+
+    service.py    record events exactly once (one counter write per avatar per batch), read the
+                  history (sharded), the summary and the stats
+    plain.py      usage-event.v1 read without pydantic, for the usage worker's cold start
+"""
