@@ -199,6 +199,14 @@ class Settings:
         no_provider = not (self.hf_token or self.hf_token_arn or self.flux_endpoint_url)
         return no_provider and self.stage != "prod"
 
+    @staticmethod
+    def worst_job_seconds(attempts: int, backoff: tuple[float, ...]) -> int:
+        """How long a claimed job may rightly take: every attempt waits out the generation queue's
+        visibility timeout and the largest backoff, and each of its images may be handed on once (one
+        invocation each). The running deadline is never shorter (tests/unit/test_generation_timing_config.py)."""
+        return int(attempts * (GENERATION_VISIBILITY_SECONDS + max(backoff or (0.0,)))
+                   + MAX_IMAGES_PER_JOB * GENERATION_WORKER_TIMEOUT_SECONDS)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
         values: dict[str, Any] = {}
@@ -216,9 +224,22 @@ class Settings:
             values["webhook_max_in_flight"] = max(1, values["webhook_max_in_flight"])
         if "stage" in values:  # "PROD", "prod ", " Prod" all mean prod
             values["stage"] = values["stage"].strip().lower() or cls.stage
+        if "generation_deadline_seconds" not in values:
+            # More attempts (the stack's GenerationMaxAttempts, up to 10) need a longer running deadline,
+            # or the sweeper would fail a job its queue still means to retry.
+            worst = cls.worst_job_seconds(values.get("generation_max_attempts", cls.generation_max_attempts),
+                                          values.get("generation_backoff_seconds", cls.generation_backoff_seconds))
+            values["generation_deadline_seconds"] = max(cls.generation_deadline_seconds, worst)
         if values.get("stage", cls.stage) not in PRIVATE_WEBHOOK_STAGES:
             values.pop("webhook_allow_private", None)  # private webhook targets: the local stack and tests only
         return cls(**values)
+
+
+# The generation worker's timeout and its queue's visibility timeout, as infra/resources.json and
+# .chalice/config.json set them (tests/unit/test_generation_timing_config.py checks they agree).
+GENERATION_WORKER_TIMEOUT_SECONDS = 120
+GENERATION_VISIBILITY_SECONDS = 720
+MAX_IMAGES_PER_JOB = 4
 
 
 @functools.lru_cache(maxsize=1)

@@ -70,9 +70,32 @@ class QuotaExceededError(ServiceError):
 
 
 class DependencyError(ServiceError):
-    """An AWS dependency (queue, storage) failed; the caller may retry."""
+    """An AWS dependency (queue, storage, table) failed or is busy; the caller may retry, and is told
+    when (Retry-After, seconds)."""
     status = 503
     code = "service_unavailable"
+    RETRY_AFTER = 2
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None,
+                 headers: dict[str, str] | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message, details=details, code=code,
+                         headers={"Retry-After": str(int(retry_after or self.RETRY_AFTER)), **(headers or {})})
+
+
+# DynamoDB's answers that mean "too much at once": the same request may succeed a moment later.
+BUSY_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+                        "TransactionConflictException", "TransactionInProgressException"})
+
+
+def busy(exc: BaseException) -> bool:
+    """True for throttling and write conflicts, whether PynamoDB wrapped them or botocore raised them, and
+    for a transaction cancelled only by conflicts or throttling (chalicelib.aws.db.TransactionCancelled)."""
+    if getattr(exc, "conflict", False) is True:
+        return True
+    code = getattr(exc, "cause_response_code", None)
+    if code is None:
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+    return code in BUSY_CODES
 
 
 def validation_details(exc: Any) -> list[dict]:

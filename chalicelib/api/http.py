@@ -12,11 +12,13 @@ from chalice.app import Request
 from chalicelib.config import get_settings
 from chalicelib.cursors import decode_cursor, encode_cursor
 from chalicelib.errors import (
+    DependencyError,
     PayloadTooLargeError,
     ServiceError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
     ValidationError,
+    busy,
     validation_details,
 )
 from chalicelib.observability import logger
@@ -159,6 +161,11 @@ def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
                 logger.warning("dependency failure", extra={"error": exc.code, "reason": exc.message})
             return error_response(exc)
         except Exception as exc:  # noqa: BLE001 — the last line of defence: never leak a traceback to a client
+            if busy(exc):
+                # Throttled, or a write that met a concurrent one: nothing was written (a transaction
+                # is all or nothing), and the same request may pass a moment later.
+                logger.warning("busy", extra={"error": type(exc).__name__, "reason": str(exc)[:200]})
+                return error_response(DependencyError("The service is busy; try again in a moment", code="busy"))
             if _refused_as_input(exc):
                 # DynamoDB refused a value the request carried (our validation should have): the
                 # client's input, not a dependency failure.

@@ -18,7 +18,7 @@ def _error_response(description: str) -> dict:
 
 _ERROR_TEXT = {400: "Invalid request", 401: "Missing or invalid bearer token", 404: "Not found",
                409: "Conflict", 413: "Body too large", 415: "Unsupported media type",
-               429: "Quota exceeded (see Retry-After)", 503: "A dependency is unavailable"}
+               429: "Quota exceeded (see Retry-After)", 503: "A dependency is unavailable or busy (see Retry-After)"}
 
 
 def build_spec(app: Any, *, title: str, version: str, server_url: str | None = None) -> dict:

@@ -132,3 +132,26 @@ def test_nothing_sets_or_documents_the_removed_heartbeat():
              *(ROOT / ".chalice").glob("*.json"), *(ROOT / "docs").glob("*.md")]
     for path in paths:
         assert "heartbeat_seconds" not in path.read_text().lower(), path
+
+
+def test_the_timing_constants_of_the_settings_are_the_templates():
+    from chalicelib import config, ids
+
+    assert (config.GENERATION_WORKER_TIMEOUT_SECONDS, config.GENERATION_VISIBILITY_SECONDS) == (WORKER_TIMEOUT, VISIBILITY)
+    assert config.MAX_IMAGES_PER_JOB == ids.MAX_IMAGES
+
+
+@pytest.mark.parametrize("attempts", [1, 3, 5, 10])
+def test_more_attempts_lengthen_the_running_deadline_to_cover_them(attempts):
+    """GenerationMaxAttempts goes up to 10 in the template; the deadline follows it, and stays below the
+    queue deadline so a waiting job is still timed out in the queue first."""
+    settings = Settings.from_env({"GENERATION_MAX_ATTEMPTS": str(attempts)})
+    worst = attempts * (VISIBILITY + max(settings.generation_backoff_seconds)) + MAX_IMAGES * WORKER_TIMEOUT
+    assert settings.generation_deadline_seconds >= worst
+    assert settings.generation_deadline_seconds >= SETTINGS.generation_deadline_seconds
+    assert settings.generation_deadline_seconds < settings.generation_max_queue_seconds
+
+
+def test_a_deadline_set_in_the_environment_is_kept():
+    assert Settings.from_env({"GENERATION_MAX_ATTEMPTS": "10", "GENERATION_DEADLINE_SECONDS": "900"}
+                             ).generation_deadline_seconds == 900

@@ -1,0 +1,91 @@
+"""DynamoDB saying "too much at once" — throttling, or a transaction cancelled by a concurrent write —
+reaches the client as 503 with Retry-After, on reads and writes alike, and nothing is half-written."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.functional.conftest import PREFIX, auth, body
+
+
+class Answer:
+    """Every `operation` DynamoDB call made while active answers `code` (as DynamoDB would)."""
+
+    def __init__(self, operation: str, code: str, *, conflict_on_last: bool = False):
+        self.event = f"before-call.dynamodb.{operation}"
+        self.operation, self.code, self.conflict_on_last = operation, code, conflict_on_last
+        self.calls = 0
+
+    def __call__(self, params, **_):
+        self.calls += 1
+        response = {"Error": {"Code": self.code, "Message": "injected"}}
+        if self.conflict_on_last:
+            sent = json.loads(params["body"])["TransactItems"]
+            response["CancellationReasons"] = [{"Code": "None"}] * (len(sent) - 1) + [{"Code": "TransactionConflict"}]
+        raise ClientError(response, self.operation)
+
+    def __enter__(self):
+        from botocore import handlers
+
+        from tests.support.ddb_calls import _existing_clients
+
+        handlers.BUILTIN_HANDLERS.append((self.event, self))
+        self._clients = _existing_clients()
+        for c in self._clients:
+            c.meta.events.register(self.event, self)
+        return self
+
+    def __exit__(self, *exc):
+        from botocore import handlers
+
+        handlers.BUILTIN_HANDLERS.remove((self.event, self))
+        for c in self._clients:
+            c.meta.events.unregister(self.event, self)
+
+
+def _project(client) -> str:
+    return client.http.post(f"{PREFIX}/projects", headers=auth(), body=body({"name": "Busy"})).json_body["id"]
+
+
+def _assert_busy(response, fault):
+    assert fault.calls >= 1
+    assert response.status_code == 503, response.body
+    error = response.json_body["error"]
+    assert error["code"] == "busy" and error["message"]
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException",
+                                  "RequestLimitExceeded"])
+def test_a_throttled_list_is_503_with_retry_after(client, code):
+    _project(client)
+    with Answer("Query", code) as fault:
+        response = client.http.get(f"{PREFIX}/projects", headers=auth())
+    _assert_busy(response, fault)
+    assert client.http.get(f"{PREFIX}/projects", headers=auth()).status_code == 200
+
+
+def test_a_throttled_read_of_one_item_is_503_with_retry_after(client):
+    pid = _project(client)
+    with Answer("GetItem", "ProvisionedThroughputExceededException") as fault:
+        response = client.http.get(f"{PREFIX}/projects/{pid}", headers=auth())
+    _assert_busy(response, fault)
+
+
+def test_a_write_conflicting_with_a_transaction_is_503_and_changes_nothing(client):
+    pid = _project(client)
+    with Answer("UpdateItem", "TransactionConflictException") as fault:
+        response = client.http.put(f"{PREFIX}/projects/{pid}", headers=auth(), body=body({"name": "Renamed"}))
+    _assert_busy(response, fault)
+    assert client.http.get(f"{PREFIX}/projects/{pid}", headers=auth()).json_body["name"] == "Busy"
+
+
+def test_a_transaction_cancelled_by_a_concurrent_write_is_503_and_writes_nothing(client):
+    before = client.http.get(f"{PREFIX}/stats", headers=auth()).json_body
+    with Answer("TransactWriteItems", "TransactionCanceledException", conflict_on_last=True) as fault:
+        response = client.http.post(f"{PREFIX}/projects", headers=auth(), body=body({"name": "New"}))
+    _assert_busy(response, fault)
+    assert client.http.get(f"{PREFIX}/projects", headers=auth()).json_body["items"] == []
+    assert client.http.get(f"{PREFIX}/stats", headers=auth()).json_body == before
