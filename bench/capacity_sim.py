@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = start_stack(data_dir)
     outputs = stack["outputs"]
     server = feeder = None
+    stream_errors = 0
     try:
         from chalicelib import dependencies, presets
         from chalicelib.auth import issue_token
@@ -166,6 +167,16 @@ def main(argv: list[str] | None = None) -> int:
         for u in users:
             poll(lambda: u.http.get(f"{api}/avatars/{u.avatars[0]}", timeout=30).json(),
                  lambda a: a.get("status") == "ready", timeout=120)
+        # The table's stream → the stream worker, as Lambda's event source: what the set-up wrote is
+        # fed now (not recorded); from the window on, a poller thread feeds it as it comes.
+        from local.streams import StreamFeeder
+
+        streams = StreamFeeder(app, outputs["AwsEndpoint"], outputs["Region"], table_name=outputs["TableName"],
+                               checkpoint_path=os.path.join(data_dir, "stream-checkpoints.json"),
+                               ddb_client=stack["provisioner"].client("dynamodb"),
+                               on_failure_queue_url=outputs["StreamDlqUrl"], sqs_client=stack["provisioner"].client("sqs"))
+        streams.sources = streams.discover()
+        streams.drain(max_rounds=10_000)
         setup_seconds = time.monotonic() - t0
 
         # ---- the window: the model's mix ----
@@ -178,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         op = {"function": "sim", "per": 1, "touches": [], "requests": defaultdict(int), "aws_seconds": 0.0,
               "s3_put_bytes": defaultdict(int), "s3_deleted_objects": 0, "sqs": defaultdict(int), "provider_calls": 0}
         recorder.op = op
+        streams.start()
         started = time.monotonic()
 
         def act(u: User, action: str) -> tuple[list[str], Any]:
@@ -259,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         window = time.monotonic() - started
         # ---- drain: every job, upload and event of the window is processed ----
         drained = wait_drained(sqs, outputs, users, recorder, timeout=300)
+        streams.stop()
+        streams.drain(max_rounds=10_000)  # what the poller had not fed yet
+        stream_errors = streams.errors
         recorder.op = None
         drain_seconds = time.monotonic() - started - window
     finally:
@@ -272,9 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS / "capacity-sim-recording.json").write_text(json.dumps({"done": done, "touches": op["touches"],
                                                                         "requests": op["requests"]}) + "\n")
     text = compare(profile, op, done, failures, args, window, setup_seconds, drain_seconds, drained, key_requests)
+    text += (f"\nThe stream worker ran on the table's stream throughout (local.streams, as Lambda's event source); "
+             f"batches it failed: {stream_errors}.\n")
     write("capacity_sim", text)
     print(text)
-    bad = sum(len(v) for v in failures.values())
+    bad = sum(len(v) for v in failures.values()) + stream_errors
     return 0 if drained and not bad and "**outside**" not in text else 1
 
 
@@ -327,8 +344,13 @@ def compare(profile: dict, op: dict, done: dict, failures: dict, args: Any, wind
     uncached: dict[tuple, float] = {}
     predicted: dict[tuple, float] = defaultdict(float)
     for name, n in done.items():
-        for key, count in key_requests(profile["ops"][name]).items():
-            predicted[key] += n * count / profile["ops"][name]["per"]
+        # the operation's own requests, and the stream worker's on what it wrote (the sim's users
+        # have no webhooks: the stream worker's requests are its Query for them, per published record batch)
+        for source in (name, f"stream_worker ({name})"):
+            if source not in profile["ops"]:
+                continue
+            for key, count in key_requests(profile["ops"][source]).items():
+                predicted[key] += n * count / profile["ops"][source]["per"]
     gallery = {k for k in set(measured) | set(predicted) if k[0] == "read" and k[2] in ("PRESET", "PERSONA")}
     for name, loads in (("gallery cache refresh", done.get("GET /presets", 0)),
                         ("persona examples cache refresh", done.get("GET /persona-examples", 0))):
