@@ -400,7 +400,7 @@ requests are shown only.
 **{total_api} API calls ({total_api / window:.1f}/s), {errors} errors; {judged} keys judged, {outside} outside ±{TOLERANCE:.0%}.**
 {('Errors: ' + json.dumps({k: v[:5] for k, v in failures.items()})) if errors else ''}
 DynamoDB requests refused (retried by the code, not errors to the caller): {json.dumps(dict(op.get("errors") or {})) or 'none'};
-usage events: {usage_events} recorded with {usage_tx} transactions ({usage_tx / max(1, usage_events):.2f} per event; the model counts 1).
+usage events: {usage_events} recorded with {usage_tx} transactions ({usage_tx / max(1, usage_events):.2f} per event; the profile: one per batch of one user's events on the queue, one per event over HTTP).
 
 | operations run | count |
 |---|---|
