@@ -37,8 +37,11 @@ from typing import Any, Callable
 from bench.common import RESULTS, ROOT
 
 USER = "capuser"
-TABLE_KEYS = {None: ("PK", "SK"), "GSI1": ("GSI1PK", "GSI1SK"), "GSI2": ("GSI2PK", "GSI2SK")}
-GSIS = ("GSI1", "GSI2")
+TABLE_KEYS = {None: ("PK", "SK"), "GSI1": ("GSI1PK", "GSI1SK"), "GSI2": ("GSI2PK", "GSI2SK"),
+              "GSI3": ("GSI3PK", "GSI3SK")}
+GSIS = ("GSI1", "GSI2", "GSI3")
+# GSI1 and GSI2 project every attribute; GSI3 (the sweep index: overdue work, file intents) only keys.
+KEYS_ONLY = frozenset({"GSI3"})
 PROFILE_PATH = RESULTS / "capacity-profile.json"
 
 
@@ -87,6 +90,33 @@ def write_units(size: int, *, transactional: bool = False) -> float:
     return float(max(1, math.ceil(size / 1024)) * (2 if transactional else 1))
 
 
+def index_writes(index: str, old: dict | None, new: dict | None) -> list[tuple[str, str, int]]:
+    """(index pk, index sk, entry size) of each write a table write makes on one GSI (docs: "GSI
+    writes"): an entry that appears or goes is one write; a change of its index key is two (the old
+    entry deleted, the new one put); a change of other attributes is one write on an index that
+    projects them (ALL) and none on a keys-only index; an item left as it was (a refused write) none."""
+    hash_name, range_name = TABLE_KEYS[index]
+
+    def key(item: dict | None) -> tuple[str, str] | None:
+        if not item or hash_name not in item or range_name not in item:
+            return None
+        return item[hash_name]["S"], item[range_name]["S"]
+
+    def size(item: dict) -> int:
+        if index in KEYS_ONLY:
+            return item_size({k: item[k] for k in ("PK", "SK", hash_name, range_name) if k in item})
+        return item_size(item)
+
+    before, after = key(old), key(new)
+    if before is None and after is None:
+        return []
+    if before == after:
+        if index in KEYS_ONLY or old == new:
+            return []
+        return [(after[0], after[1], size(new))]
+    return [(*k, size(item)) for k, item in ((before, old), (after, new)) if k is not None]
+
+
 # ---- placeholders ------------------------------------------------------------------------------
 
 class Namer:
@@ -104,6 +134,11 @@ class Namer:
         (re.compile(r"#EVT#[^#]+#"), "#EVT#{app}#"),  # usage dedupe markers are per (user, app, event)
         (re.compile(r"^(USE#\{ts\}#)[^#]+(#\{eid\})$"), r"\1{app}\2"),
         (re.compile(r"#H#\d+$"), "#H#{n}"),  # one of an avatar's history shards (models.history_pk)
+        (re.compile(r"^(SWEEP|FILES)#\d+$"), r"\1#{n}"),  # GSI3 shards (models.sweep_pk, file_intent_shard)
+        (re.compile(r"^(\{ts\}#)?FILE#.+$"), r"\1FILE#{file}"),  # one derived file's intent (and its GSI3 entry)
+        (re.compile(r"whk_[0-9A-Za-z]+"), "{wid}"),
+        (re.compile(r"^(RATE#[A-Z]+#\{uid\}#)\d+$"), r"\1{second}"),  # a rate window: one user, one second
+        (re.compile(r"^(D#\{ts\}#|E#|A#)evt_[0-9a-z]+"), r"\1{evt}"),  # webhook deliveries of one event
     ]
 
     def __init__(self, user: str, presets: dict[str, str], personas: dict[str, str], *,
@@ -212,6 +247,9 @@ class Recorder:
             if name == "PutObject":
                 size = pending["body_bytes"]
                 op["s3_put_bytes"][prefix] += size
+                op.setdefault("s3_puts", defaultdict(int))[prefix] += 1
+            elif name == "GetObject":
+                op.setdefault("s3_gets", defaultdict(int))[prefix] += 1
             elif name == "DeleteObjects":
                 op["s3_deleted_objects"] += len(params.get("Delete", {}).get("Objects", []))
             elif name == "DeleteObject":
@@ -219,6 +257,9 @@ class Recorder:
         elif service == "sqs":
             queue = params.get("QueueUrl", "").rsplit("/", 1)[-1]
             op["sqs"][f"{name} {queue}"] += len(params.get("Entries", [])) or 1
+        elif service == "events" and name == "PutEvents":  # what reaches the bus, by event type
+            for entry in params.get("Entries", []):
+                op.setdefault("events_published", defaultdict(int))[entry.get("DetailType", "?")] += 1
 
     def _touch(self, kind: str, pk: str, sk: str | None, units: float, size: int, index: str | None = None,
                transactional: bool = False, created: bool = False) -> None:
@@ -265,12 +306,9 @@ class Recorder:
                             size, transactional=transactional, created=created)
                 if kind == "ConditionCheck":
                     continue
-                for index in GSIS:  # all attributes projected: every change of an indexed item is an index write
-                    hash_name = TABLE_KEYS[index][0]
-                    for pk in {i[hash_name]["S"] for i in (old, new) if i and hash_name in i}:
-                        part = next(i for i in (old, new) if i and i.get(hash_name, {}).get("S") == pk)
-                        self._touch("write", pk, part[TABLE_KEYS[index][1]]["S"], write_units(item_size(part)),
-                                    item_size(part), index=index, created=created)
+                for index in GSIS:
+                    for pk, sk, entry in index_writes(index, old, new):
+                        self._touch("write", pk, sk, write_units(entry), entry, index=index, created=created)
 
     def _query(self, params: dict, parsed: dict) -> None:
         index = params.get("IndexName")
@@ -359,15 +397,121 @@ def photo(width: int = 2400, height: int = 1800) -> bytes:
     return out.getvalue()
 
 
+_SPENT = None  # a stream record already handed on (see StreamTap.drain)
+
+
+class StreamTap:
+    """The table's stream as Lambda's event source reads it: `drain()` returns the records written
+    since the last call, in Lambda's shape. Its client is made before the recorder is installed, so
+    its reads are never recorded."""
+
+    def __init__(self, table: str) -> None:
+        import boto3
+
+        from local.streams import lambda_stream_record
+
+        self._shape = lambda_stream_record
+        # moto routes DynamoDB Streams only for a URL path of "/" (tests/functional/test_events.py).
+        self.streams = boto3.client("dynamodbstreams", region_name="us-east-1",
+                                    endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com/")
+        self.arn = boto3.client("dynamodb", region_name="us-east-1").describe_table(
+            TableName=table)["Table"]["LatestStreamArn"]
+        self.iterators: dict[str, str] = {}
+        self.shard = self._moto_shard(table)
+        self.read = len(self.shard.items) if self.shard is not None else 0
+
+    @staticmethod
+    def _moto_shard(table: str) -> Any:
+        """moto's own shard, read in process: GetRecords over moto serialises every record again and
+        cost ~40 ms a call (~5 s per recording). The same records, in the same order."""
+        try:
+            from moto.core import DEFAULT_ACCOUNT_ID
+            from moto.dynamodb.models import dynamodb_backends
+
+            return dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[table].stream_shard
+        except (ImportError, KeyError, AttributeError):
+            return None
+
+    def drain(self) -> list[dict]:
+        if self.shard is not None:
+            import copy
+
+            fresh = self.shard.items[self.read:]
+            out = [self._shape(copy.deepcopy(r.record), self.arn, "us-east-1") for r in fresh]
+            # Records handed on are dropped from moto's shard (their sequence numbers stay taken: the
+            # list keeps its length): moto deep-copies the whole table, its stream included, on every
+            # transaction, and a recording's few hundred records with their images doubled its time.
+            self.shard.items[self.read:self.read + len(fresh)] = [_SPENT] * len(fresh)
+            self.read += len(fresh)
+            return out
+        out: list[dict] = []
+        for shard in self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]:
+            sid = shard["ShardId"]
+            iterator = self.iterators.get(sid) or self.streams.get_shard_iterator(
+                StreamArn=self.arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            while iterator:
+                page = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+                records = page.get("Records") or []
+                out += [self._shape(r, self.arn, "us-east-1") for r in records]
+                iterator = page.get("NextShardIterator") or iterator
+                self.iterators[sid] = iterator
+                if not records:
+                    break
+        return out
+
+
+def stream_summary(records: list[dict]) -> dict:
+    """What the stream worker is handed for one operation: records by kind of change and by item
+    template, and the events they map to (chalicelib.events.mapping, the mapping the worker runs)."""
+    from chalicelib.events import mapping as events
+
+    out: dict = {"records": len(records), "by_change": defaultdict(int), "events": defaultdict(int),
+                 "resource_records": 0}
+    for r in records:
+        out["by_change"][r["eventName"]] += 1
+        # a project, avatar or generation item: the only records that can publish (an event source
+        # filter on these keys would drop the rest before the worker is invoked)
+        out["resource_records"] += events.user_of(r) is not None
+        for e in events.from_stream_record(r):
+            out["events"][e["type"]] += 1
+    return out
+
+
+class ModelledClock:
+    """A Lambda context whose remaining time follows the production budget: the function's timeout,
+    minus the wall time so far, minus PROVIDER_SECONDS per provider call made (the offline provider
+    answers at once), minus `shift` — the difference between what the worker needs per image in
+    production (the provider's and the classifier's timeouts + saving) and what it needs offline, so
+    the worker's "is there time for one more image?" decides as it would on AWS."""
+
+    def __init__(self, timeout: float, shift: float, calls: Callable[[], int], provider_seconds: float) -> None:
+        from local.feeder import LambdaContext
+
+        self._context = LambdaContext("generation_worker", timeout_seconds=timeout)
+        self.started = time.monotonic()
+        self.timeout, self.shift, self.calls, self.provider_seconds = timeout, shift, calls, provider_seconds
+        self.at_start = calls()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def get_remaining_time_in_millis(self) -> int:
+        elapsed = time.monotonic() - self.started + (self.calls() - self.at_start) * self.provider_seconds
+        return max(0, int((self.timeout - elapsed - self.shift) * 1000))
+
+
 class Session:
     """The Chalice app and its handlers over moto, one user with a realistic account."""
 
-    def __init__(self, client: Any, outputs: dict, recorder: Recorder) -> None:
+    def __init__(self, client: Any, outputs: dict, recorder: Recorder, tap: StreamTap | None = None,
+                 timing: bool = True) -> None:
         from tests.functional.conftest import PREFIX, auth
 
         self.client, self.outputs, self.recorder = client, outputs, recorder
         self.prefix, self.headers = PREFIX, auth(USER)
         self.ops: dict[str, dict] = {}
+        self.tap, self.timing = tap, timing
+        self.stream_records: dict[str, list[dict]] = {}
 
     def api(self, method: str, path: str, data: dict | None = None, headers: dict | None = None) -> Any:
         resp = getattr(self.client.http, method)(self.prefix + path, headers={**self.headers, **(headers or {})},
@@ -375,7 +519,23 @@ class Session:
         assert resp.status_code < 300, (method, path, resp.status_code, resp.body)
         return resp
 
-    def deliver(self, handler: str, queue_key: str, max_messages: int) -> int:
+    def invoke(self, handler: str, queue_key: str, bodies: list[str], context: Any = None) -> Any:
+        """Run an SQS handler on these message bodies, as Lambda calls it, with the function's
+        configured timeout (chalice.test's invoke gives every function 3 s, too short for the
+        generation worker's time budget)."""
+        from local.feeder import LambdaContext
+        from local.server import chalice_config
+
+        url = self.outputs[queue_key]
+        event = self.client.events.generate_sqs_event(queue_name=url.rsplit("/", 1)[1], message_bodies=bodies)
+        timeout = float(chalice_config(handler, "dev").lambda_timeout or 60)
+        from app import app
+
+        payload = app.handler_map[handler](event, context or LambdaContext(handler, timeout_seconds=timeout))
+        assert not (payload or {}).get("batchItemFailures"), payload
+        return payload
+
+    def deliver(self, handler: str, queue_key: str, max_messages: int, context: Any = None) -> int:
         import boto3
 
         sqs = boto3.client("sqs", region_name="us-east-1")
@@ -385,18 +545,7 @@ class Session:
                                    AttributeNames=["All"]).get("Messages", [])
         self.recorder.op = op
         if msgs:
-            event = self.client.events.generate_sqs_event(queue_name=url.rsplit("/", 1)[1],
-                                                          message_bodies=[m["Body"] for m in msgs])
-            # As Lambda calls it, with the function's configured timeout (chalice.test's invoke gives
-            # every function 3 s, too short for the generation worker's time budget).
-            from local.feeder import LambdaContext
-            from local.server import chalice_config
-
-            timeout = float(chalice_config(handler, "dev").lambda_timeout or 60)
-            from app import app
-
-            payload = app.handler_map[handler](event, LambdaContext(handler, timeout_seconds=timeout))
-            assert not (payload or {}).get("batchItemFailures"), payload
+            self.invoke(handler, queue_key, [m["Body"] for m in msgs], context)
             self.recorder.op = None
             for m in msgs:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
@@ -407,7 +556,7 @@ class Session:
     def _new_op(function: str, per: int) -> dict:
         return {"function": function, "per": per, "touches": [], "requests": defaultdict(int), "aws_seconds": 0.0,
                 "provider_calls": 0, "s3_put_bytes": defaultdict(int), "s3_deleted_objects": 0,
-                "sqs": defaultdict(int)}
+                "sqs": defaultdict(int), "events_published": defaultdict(int), "http_out": 0}
 
     def _timed(self, op: dict, run: Callable[[], Any]) -> Any:
         self.recorder.op = op
@@ -426,9 +575,15 @@ class Session:
         shared machine: with `again` (prepares, unrecorded, and returns one more run) it is the
         median of `repeats` + 1 runs; the calls are the first run's."""
         op = self._new_op(function, per)
+        if self.tap is not None:
+            self.tap.drain()  # what came before (set-up, earlier repeats) is not this operation's
         result = self._timed(op, run)
+        if self.tap is not None:
+            records = self.tap.drain()
+            op["stream"] = stream_summary(records)
+            self.stream_records[name] = records
         own = [op["seconds"] - op["aws_seconds"] - op.get("lookup_seconds", 0.0)]
-        for _ in range(repeats if again is not None else 0):
+        for _ in range(repeats if again is not None and self.timing else 0):
             once = again()
             scratch = self._new_op(function, per)
             self._timed(scratch, once)
@@ -440,9 +595,35 @@ class Session:
         self.ops[name] = op
         return result
 
+    def record_stream(self, name: str) -> None:
+        """The stream worker on the records operation `name` wrote, as one batch (in production a batch
+        holds up to 100 records of many operations; the per-record work is the same, and the Query of a
+        user's webhooks is made once per user and batch, so this is the upper bound)."""
+        from app import app
+        from local.feeder import LambdaContext
 
-def record_profile() -> dict:
-    """Every operation of the traffic model, recorded once at steady state."""
+        records = self.stream_records.get(name) or []
+        if not records:
+            return
+        driver = self.ops[name]
+
+        def run() -> Any:
+            payload = app.handler_map["stream_worker"]({"Records": records},
+                                                       LambdaContext("stream_worker", timeout_seconds=60))
+            assert not (payload or {}).get("batchItemFailures"), payload
+            return payload
+
+        op = self._new_op("stream_worker", driver["per"])
+        self._timed(op, run)
+        op["own_seconds"] = max(0.0, op["seconds"] - op["aws_seconds"] - op.get("lookup_seconds", 0.0))
+        op["records"], op["driven_by"], op["image_urls"] = len(records), name, 0
+        self.ops[f"stream_worker ({name})"] = op
+
+
+def record_profile(*, timing: bool = True) -> dict:
+    """Every operation of the traffic model, recorded once at steady state. timing=False skips the
+    repeated runs that only steady the handlers' measured own time (the calls are the first run's):
+    what the tests use, since they check calls, not times."""
     import boto3
     from moto import mock_aws
 
@@ -451,7 +632,7 @@ def record_profile() -> dict:
 
     env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_REGION": "us-east-1", "JWT_SECRET": SECRET, "STAGE": "test", "GENERATION_PROVIDER": "offline",
-           "GENERATION_BACKOFF_SECONDS": "0"}
+           "GENERATION_BACKOFF_SECONDS": "0", "WEBHOOK_ALLOW_PRIVATE": "1"}
     saved = {k: os.environ.get(k) for k in [*env, "AWS_ENDPOINT_URL"]}
     os.environ.update(env)
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -465,9 +646,12 @@ def record_profile() -> dict:
                               "GENERATION_QUEUE_URL": "GenerationQueueUrl",
                               "GENERATION_DLQ_URL": "GenerationDlqUrl",
                               "USAGE_EVENTS_QUEUE_URL": "UsageEventsQueueUrl",
-                              "CLEANUP_QUEUE_URL": "CleanupQueueUrl"}.items():
+                              "CLEANUP_QUEUE_URL": "CleanupQueueUrl", "EVENT_BUS_NAME": "EventBusName",
+                              "WEBHOOK_QUEUE_URL": "WebhookQueueUrl", "WEBHOOK_DLQ_URL": "WebhookDlqUrl",
+                              "STREAM_RECORDS_DLQ_URL": "StreamRecordsDlqUrl"}.items():
+                saved.setdefault(key, os.environ.get(key))
                 os.environ[key] = outputs[name]
-            return _record(outputs, boto3, dependencies, GatewayClient)
+            return _record(outputs, boto3, dependencies, GatewayClient, timing=timing)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -479,7 +663,7 @@ def record_profile() -> dict:
         deps_module.reset()
 
 
-def _record(outputs: dict, boto3: Any, dependencies: Any, GatewayClient: Any) -> dict:
+def _record(outputs: dict, boto3: Any, dependencies: Any, GatewayClient: Any, *, timing: bool = True) -> dict:
     from chalicelib.presets import service as presets
     from infra.seed import load_documents
     from tests.support import images as img
@@ -489,19 +673,26 @@ def _record(outputs: dict, boto3: Any, dependencies: Any, GatewayClient: Any) ->
     namer = Namer(USER, {p["id"]: p["category"] for p in presets_doc["presets"]},
                   {p["id"]: p["category"] for p in personas_doc["personaExamples"]})
     recorder = Recorder(outputs["TableName"], namer)
+    tap = StreamTap(outputs["TableName"])  # made before install: its reads are never recorded
     recorder.install()
     dependencies.reset()  # the app's clients are made from here on, so they carry the hooks
+    from tests.support.webhooks import Receiver
+
+    receiver = Receiver().__enter__()  # the user's webhook endpoint (answers 200 unless scripted)
     try:
         presets.seed(presets_doc, personas_doc, storage=dependencies.get_deps().storage,
                      render=lambda entry: img.jpeg(512, 640))
         from app import app
 
         with GatewayClient(app) as client:
-            s = Session(client, outputs, recorder)
+            s = Session(client, outputs, recorder, tap, timing=timing)
             provider = dependencies.get_deps().provider
             generate = provider.generate
 
+            provider_calls = [0]
+
             def counted(*args: Any, **kwargs: Any) -> Any:
+                provider_calls[0] += 1
                 if s.recorder.op is not None:
                     s.recorder.op["provider_calls"] += 1
                     request = args[0] if args else kwargs["request"]
@@ -516,6 +707,7 @@ def _record(outputs: dict, boto3: Any, dependencies: Any, GatewayClient: Any) ->
             preset = presets_doc["presets"][0]
 
             # An account in use: a few projects, ready avatars, generations and usage behind it.
+            s.api("post", "/webhooks", {"url": receiver.url})  # one webhook, subscribed to every event
             pid = s.api("post", "/projects", {"name": "Campaign"}).json_body["id"]
             for n in range(3):
                 s.api("post", "/projects", {"name": f"Other {n}"})
@@ -617,11 +809,104 @@ def _record(outputs: dict, boto3: Any, dependencies: Any, GatewayClient: Any) ->
             s.record("app SendMessageBatch (10 events)", "client", send_batch, per=10)
             s.record("usage_worker (per event)", "usage_worker",
                      lambda: s.deliver("usage_worker", "UsageEventsQueueUrl", 10), per=10, again=next_batch)
+
+            # -- a job of 4 images under the production time budget: it is handed on (a new message)
+            _record_long_job(s, pid, gen_request, counter=lambda: provider_calls[0])
+
+            # -- the stream worker on what each operation wrote, then the webhook deliveries it queued
+            for name in list(s.stream_records):
+                s.record_stream(name)
+            _record_webhooks(s, receiver, sqs)
+            # -- the sweeper: the overdue index (per run) and expired file intents (per file)
+            _record_sweeper(s)
+            for name in list(s.stream_records):  # what the deliveries and the sweeper wrote
+                if f"stream_worker ({name})" not in s.ops:
+                    s.record_stream(name)
             profile = {"ops": s.ops, "upload_bytes": len(upload_bytes), "presets": len(presets_doc["presets"]),
-                       "preset_categories": len({p["category"] for p in presets_doc["presets"]})}
+                       "preset_categories": len({p["category"] for p in presets_doc["presets"]}),
+                       "webhooks_per_user": 1}
     finally:
+        receiver.__exit__(None, None, None)
         recorder.uninstall()
     return _plain(profile)
+
+
+def _record_long_job(s: Session, pid: str, gen_request: dict, counter: Callable[[], int]) -> None:
+    """A job of 4 images (the most a job makes), each run given the production time budget
+    (ModelledClock): the worker makes what fits, hands the rest on through a new message, and the
+    run for that message finishes the job. Both runs are one operation, per job."""
+    import boto3
+
+    from chalicelib import dependencies
+
+    from chalicelib.generation import safety
+    from chalicelib.generation import worker
+    from chalicelib.generation.spec import job_message
+    from local.server import chalice_config
+
+    from bench.capacity import PROVIDER_SECONDS
+
+    settings = dependencies.get_deps().settings
+    production = settings.flux_timeout_seconds + settings.safety_timeout_seconds + worker.SAVE_SECONDS
+    here = worker.image_seconds(settings, classifier=isinstance(safety.checker_for(settings), safety.Checker))
+    timeout = float(chalice_config("generation_worker", "dev").lambda_timeout or 120)
+    resp = s.api("post", f"/projects/{pid}/avatars/generate", {**gen_request, "numImages": 4},
+                 headers={"Idempotency-Key": "cap-gen-4"})
+    gid = resp.json_body["id"]
+
+    def clock() -> ModelledClock:
+        return ModelledClock(timeout, production - here, counter, PROVIDER_SECONDS)
+
+    def run() -> None:
+        s.deliver("generation_worker", "GenerationQueueUrl", 1, context=clock())
+        runs = 1
+        while runs < 8:  # the hand-on message, as Lambda would deliver it once its delay has passed
+            current = s.recorder._get({"PK": {"S": f"U#{USER}#G#{gid}"}, "SK": {"S": "META"}}) or {}
+            if current.get("status", {}).get("S") in ("completed", "failed"):
+                break
+            s.invoke("generation_worker", "GenerationQueueUrl", [job_message(USER, gid)], clock())
+            runs += 1
+        s.recorder.op["runs"] = runs
+
+    s.record("generation_worker (job of 4 images)", "generation_worker", run)
+    s.recorder.op = None
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.purge_queue(QueueUrl=s.outputs["GenerationQueueUrl"])  # the delayed hand-on messages, delivered above
+    op = s.ops["generation_worker (job of 4 images)"]
+    op["budget"] = {"timeout": timeout, "per_image_needed": production, "provider_seconds": PROVIDER_SECONDS}
+
+
+def _record_webhooks(s: Session, receiver: Any, sqs: Any) -> None:
+    """One delivery the endpoint accepts, and one attempt it refuses (HTTP 500: recorded, the next
+    attempt queued with its delay), from the messages the stream worker queued."""
+    for name, status in (("webhook_worker (per delivery)", 200), ("webhook_worker (per failed attempt)", 500)):
+        receiver.script = [status]
+        before = len(receiver.deliveries)
+        s.record(name, "webhook_worker", lambda: s.deliver("webhook_worker", "WebhookQueueUrl", 1))
+        s.ops[name]["http_out"] = len(receiver.deliveries) - before
+        s.ops[name]["http_failed"] = status >= 300
+    receiver.script = []
+    s.recorder.op = None
+    sqs.purge_queue(QueueUrl=s.outputs["WebhookQueueUrl"])
+
+
+def _record_sweeper(s: Session) -> None:
+    """The sweeper's fixed part (the overdue Queries on GSI3's SWEEP# shards, once per run) and its
+    part per derived file (the intent's Query share, the avatar BatchGet, the intent's delete)."""
+    from datetime import datetime, timedelta, timezone
+
+    from chalicelib import dependencies
+
+    from chalicelib.avatars import file_intents
+
+    from chalicelib.housekeeping import sweeper
+
+    later = datetime.now(timezone.utc) + timedelta(seconds=file_intents.FILE_GRACE_SECONDS + 60)
+    s.record("sweeper: overdue index (per run)", "sweeper", lambda: sweeper.overdue_keys(later))
+    files = len(file_intents.expired(later))
+    storage = dependencies.get_deps().storage
+    s.record("sweeper: file intents (per file)", "sweeper", lambda: sweeper.check_expired_intents(storage, later),
+             per=max(1, files))
 
 
 def _plain(value: Any) -> Any:

@@ -1,5 +1,9 @@
 """The capacity profile (bench/capacity_profile.py) records what the handlers really do over moto:
-the keys each operation touches, the units they cost, S3 bytes, SQS messages, provider calls."""
+the keys each operation touches, the units they cost, S3 bytes, SQS messages, provider calls, the
+stream worker on what each operation wrote, webhook deliveries, GSI3 writes, a job's hand-on.
+
+One recording serves every test here, made without the repeated runs that only steady the handlers'
+measured time (timing=False): the tests check calls, not times."""
 from __future__ import annotations
 
 from collections import Counter
@@ -11,7 +15,7 @@ from bench.capacity_profile import record_profile
 
 @pytest.fixture(scope="module")
 def profile():
-    return record_profile()
+    return record_profile(timing=False)
 
 
 def keys(op, kind):
@@ -54,3 +58,39 @@ def test_uploads_and_generations_store_bytes_and_call_the_provider_once(profile)
     generation = ops["generation_worker (per generation)"]
     assert generation["provider_calls"] == 1 and generation["provider_megapixels"] == pytest.approx(768 * 1024 / 1e6)
     assert ops["POST /projects/{id}/avatars/generate"]["sqs"] == {"SendMessageBatch avatar-creator-generations": 1}  # one call for every job a request starts
+
+
+def test_the_stream_worker_publishes_only_what_apps_are_told(profile):
+    ops = profile["ops"]
+    # A generation: its avatar became ready and the job completed — two events, one PutEvents each,
+    # one Query of the user's webhooks, one webhook message per event (the user has one webhook).
+    gen = ops["stream_worker (generation_worker (per generation))"]
+    assert gen["events_published"] == {"avatar.ready": 1, "generation.completed": 1}
+    assert gen["requests"] == {"events.PutEvents": 2, "dynamodb.Query": 1, "sqs.SendMessageBatch": 2}
+    assert ops["stream_worker (upload_worker (per upload))"]["events_published"] == {"avatar.ready": 1}
+    # Usage counters, markers, history rows, rate windows, file intents: records, but no event.
+    for name in ("usage_worker (per event)", "POST /avatars/{id}/usage", "POST /projects/{id}/avatars/generate"):
+        assert ops[name]["stream"]["records"] > 0
+        assert not ops[f"stream_worker ({name})"]["events_published"]
+        assert ops[f"stream_worker ({name})"]["requests"] == {}
+    assert ops["usage_worker (per event)"]["stream"]["records"] == 28  # 10 markers, 10 rows, 8 counters
+
+
+def test_a_webhook_delivery_is_one_post_and_a_failed_attempt_queues_the_next(profile):
+    ok, failed = profile["ops"]["webhook_worker (per delivery)"], profile["ops"]["webhook_worker (per failed attempt)"]
+    assert ok["http_out"] == 1 and failed["http_out"] == 1 and failed["http_failed"]
+    assert ok["requests"]["dynamodb.BatchGetItem"] == 1 and "sqs.SendMessageBatch" not in ok["requests"]
+    assert failed["sqs"] == {"SendMessageBatch avatar-creator-webhooks": 1}
+
+
+def test_gsi3_is_written_when_its_keys_change_and_a_long_job_is_handed_on(profile):
+    worker = profile["ops"]["generation_worker (per generation)"]
+    gsi3 = Counter(t["pk"] for t in worker["touches"] if t["index"] == "GSI3")
+    # the claim moves the job's deadline (old entry out, new in), the finish takes it out; 3 file intents
+    assert gsi3 == Counter({"SWEEP#{n}": 3, "FILES#{n}": 3})
+    assert all(t["units"] == 1 for t in worker["touches"] if t["index"] == "GSI3")  # keys only: small
+    job = profile["ops"]["generation_worker (job of 4 images)"]
+    assert job["provider_calls"] == 4 and job["runs"] == 2
+    assert job["sqs"] == {"SendMessage avatar-creator-generations": 1}  # the hand-on message
+    assert profile["ops"]["stream_worker (generation_worker (job of 4 images))"]["events_published"] == {
+        "avatar.ready": 4, "generation.completed": 1}

@@ -173,3 +173,76 @@ def test_a_sharded_history_key_carries_a_quarter_of_its_recorded_load_per_partit
 
     assert shards("U#{uid}#A#{aid}#H#{n}") == HISTORY_SHARDS == 4
     assert shards("U#{uid}#A#{aid}") == 1 and shards("U#{uid}") == 1
+
+
+# ---- item 6 of issue 32: GSI writes, derived work, backlog, conflicts ---------------------------------
+
+def test_gsi_writes_one_per_entry_two_when_the_key_moves_none_on_keys_only_for_other_changes():
+    from bench.capacity_profile import index_writes
+
+    def item(**extra):
+        return {"PK": {"S": "U#a#G#g"}, "SK": {"S": "META"}, **{k: {"S": v} for k, v in extra.items()}}
+
+    due = item(GSI3PK="SWEEP#1", GSI3SK="t1#U#a#G#g", status="pending")
+    moved = item(GSI3PK="SWEEP#1", GSI3SK="t2#U#a#G#g", status="processing")
+    assert index_writes("GSI3", None, due) == [("SWEEP#1", "t1#U#a#G#g", index_writes("GSI3", None, due)[0][2])]
+    assert [w[1] for w in index_writes("GSI3", due, moved)] == ["t1#U#a#G#g", "t2#U#a#G#g"]  # delete + put
+    same_keys = item(GSI3PK="SWEEP#1", GSI3SK="t1#U#a#G#g", status="processing")
+    assert index_writes("GSI3", due, same_keys) == []  # keys only: other attributes are not in the index
+    assert len(index_writes("GSI3", due, item(status="done"))) == 1  # the entry goes
+    listed = item(GSI1PK="U#a#P#p", GSI1SK="G#g", status="pending")
+    changed = item(GSI1PK="U#a#P#p", GSI1SK="G#g", status="done")
+    assert len(index_writes("GSI1", listed, changed)) == 1  # ALL projection: the copy is rewritten
+    assert index_writes("GSI1", listed, listed) == []  # a refused write changes nothing
+
+
+def test_the_stream_webhooks_and_intents_follow_from_the_operations_that_cause_them():
+    from bench.capacity import derived_rates
+
+    ops = {"gen": op("generation_worker", [touch("FILE#{file}", "INTENT", "write", 1.0, created=True)] * 3),
+           "stream_worker (gen)": {**op("stream_worker"), "events_published": {"avatar.ready": 1,
+                                                                               "generation.completed": 1}},
+           "webhook_worker (per delivery)": op("webhook_worker"),
+           "webhook_worker (per failed attempt)": op("webhook_worker"),
+           "sweeper: file intents (per file)": op("sweeper")}
+    traffic = Traffic(webhooks_per_user=0.5, webhook_down_share=0.1)
+    out = derived_rates(ops, {"gen": 2.0}, traffic)
+    assert out["stream_worker (gen)"] == 2.0  # every write of the operation reaches the stream worker
+    delivered = 2.0 * 2 * 0.5  # 2 events per job, half a webhook per user
+    assert out["webhook_worker (per delivery)"] == pytest.approx(delivered * 0.9)
+    attempts = 1 + len(Settings().webhook_retry_delays)  # an endpoint that is down fails every attempt
+    assert out["webhook_worker (per failed attempt)"] == pytest.approx(delivered * 0.1 * attempts)
+    assert out["sweeper: file intents (per file)"] == pytest.approx(6.0)
+
+
+def test_daily_curve_keeps_the_average_and_the_peak_factor():
+    from bench.capacity import daily_shape
+
+    shape = daily_shape(3.0, steps=288)
+    assert sum(shape) / len(shape) == pytest.approx(1.0) and max(shape) == pytest.approx(3.0, rel=1e-3)
+
+
+def test_backlog_drains_when_capacity_covers_the_peak_and_times_jobs_out_when_it_is_far_below():
+    from bench.capacity import backlog
+
+    traffic = Traffic(**{**TRAFFIC.__dict__, "generations": 1.0, "peak_factor": 3.0})
+    m = Model(small_profile(), traffic, FUNCTIONS, Settings())
+    users = DAY  # one job per second on average, 3/s at the peak; a job takes 10 s of provider time
+    assert backlog(m, users, jobs_in_flight=40)["timed_out_per_day"] == pytest.approx(0.0)
+    short = backlog(m, users, jobs_in_flight=2)  # 0.2 jobs/s against 1/s on average
+    assert short["max_queue_age"] == pytest.approx(Settings().generation_max_queue_seconds, rel=0.01)
+    assert 0.75 < short["timed_out_share"] < 0.85  # what is not served within 6 h is given back
+    half = backlog(m, users, jobs_in_flight=15)  # above the average, below the peak: late, not lost
+    assert half["timed_out_per_day"] == pytest.approx(0.0) and half["max_queue_age"] > 0
+
+
+def test_conflict_chance_grows_with_the_writes_on_one_item():
+    from bench.capacity import TRANSACTION_HOLD_SECONDS, transaction_items
+
+    m = model()
+    rows = {r["item"]: r for r in transaction_items(m, 100 * DAY)}
+    stats = rows["U#{uid}/STATS"]
+    share = zipf_top_share(100 * DAY, 1.0)
+    assert stats["writes_per_s"] == pytest.approx(100 * share / 10)  # one write per recorded batch of 10
+    assert stats["p_conflict"] == pytest.approx(1 - math.exp(-2 * TRANSACTION_HOLD_SECONDS * stats["writes_per_s"]))
+    assert "U#{uid}#EVT#{eid}/EVT" not in rows  # unique items never conflict
