@@ -32,7 +32,7 @@ async function boot() {
   document.getElementById("signout-button").addEventListener("click", signOut);
   document.getElementById("stats-button").addEventListener("click", safe(showStats));
   languageSwitcher();
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => route());
   // The skip link must not touch the hash: the hash is the route.
   document.querySelector(".skip").addEventListener("click", (event) => { event.preventDefault(); main().focus(); });
   // Last resort: whatever slipped past a handler is said, never left as an uncaught error.
@@ -78,7 +78,7 @@ function languageSwitcher() {
   picker.addEventListener("change", () => {
     setLang(picker.value);
     if (state.user) document.getElementById("who").textContent = state.user;
-    route();
+    route({ redraw: true });
   });
 }
 
@@ -170,18 +170,42 @@ function renderSignIn() {
     h("div", { class: "signin-ways" }, dev, paste)));
 }
 
-function route() {
+/** "#/projects/{pid}", "#/projects/{pid}/avatars/{aid}" (the lightbox) or "…/developer". */
+const PROJECT_ROUTE = /^#\/projects\/([\w-]+)(?:\/avatars\/([\w-]+)(\/developer)?)?\/?$/;
+
+function route({ redraw = false } = {}) {
+  const match = PROJECT_ROUTE.exec(location.hash);
+  // The project on screen stays as it is when only the lightbox opens or closes (Back, Forward, a link).
+  if (match && !redraw && state.api && state.view?.project.id === match[1] && state.view.grid.isConnected) {
+    openRouted(state.view, match);
+    return Promise.resolve();
+  }
   state.pollId = (state.pollId || 0) + 1;  // any running poll loop sees it is stale and stops
   state.poll = null;
   if (!state.api) { state.project = null; return renderSignIn(); }
-  const match = /^#\/projects\/([\w-]+)/.exec(location.hash);
   const webhooks = /^#\/webhooks\/?$/.test(location.hash);
   const link = document.getElementById("webhooks-link");
   if (webhooks) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   if (webhooks) state.project = null;
-  const done = match ? renderProject(match[1]) : webhooks ? renderWebhooks() : renderProjects();
+  const done = match ? renderProject(match[1]).then((view) => view && openRouted(view, match))
+    : webhooks ? renderWebhooks() : renderProjects();
   done.catch((error) => { if (!error?.shown) showError(errorText(error)); });
   return done;
+}
+
+/** The lightbox follows the address: an avatar's address opens it (a reload, a shared link, Forward),
+ * the project's closes it. Opened from an address, the project's address goes under it first, so
+ * Back closes the lightbox and stays on the project. */
+function openRouted(view, [, projectId, avatarId, developer]) {
+  const dialog = document.getElementById("dialog");
+  if (!avatarId) {
+    if (dialog.open && dialog.dataset.kind === "avatar") dialog.close();
+    return;
+  }
+  if (dialog.open && dialog.dataset.avatarId === avatarId) return;
+  // An open dialog takes the avatar in place (its history entry stays); otherwise one is pushed.
+  if (!dialog.open) history.replaceState(history.state, "", `#/projects/${projectId}`);
+  safe(() => showAvatar(view, { id: avatarId }, { developer: Boolean(developer) }))();
 }
 
 // ---- projects -----------------------------------------------------------------------------------
@@ -239,7 +263,7 @@ async function renderProject(projectId) {
   try { project = await call(state.api.get(`/projects/${projectId}`), { quiet404: true }); } catch (error) {
     render(h("div", { class: "empty-state" }, h("h2", {}, error.status === 404 ? t("project.not_found") :
       t("project.load_failed")), h("a", { href: "#/", class: "button" }, t("nav.all_projects"))));
-    return;
+    return null;
   }
   state.project = project;
   const title = h("h1", { id: "project-title" }, project.name);
@@ -318,6 +342,7 @@ async function renderProject(projectId) {
   view.drop = drop;
   list.start(project.avatars);
   startPolling(view, { withFailures: true });
+  return view;
 }
 
 function showCount(view) {
