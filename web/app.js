@@ -225,6 +225,10 @@ async function renderProjects() {
   h("label", {}, h("span", {}, t("projects.new")), name), h("label", {}, h("span", {}, t("field.description")), description),
   h("button", { type: "submit", id: "create-project" }, t("projects.create")));
   let cursor = null;
+  // A card's faces are asked for once it nears the screen (one small list call per card, at most 4 images).
+  const onScreen = new IntersectionObserver((entries) => {
+    for (const entry of entries.filter((e) => e.isIntersecting)) { onScreen.unobserve(entry.target); fillMosaic(entry.target); }
+  }, { rootMargin: "100px" });
   const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => load()) }, t("action.load_more"));
   render(h("div", { class: "page-head" }, h("h1", {}, t("projects.title")),
     h("p", { class: "lead" }, t("projects.lead"))),
@@ -238,21 +242,46 @@ async function renderProjects() {
         h("p", {}, t("projects.empty_text")),
         h("button", { type: "button", onclick: () => name.focus() }, t("projects.empty_action"))));
     }
-    for (const project of page.items) grid.append(projectCard(project));
+    for (const project of page.items) {
+      const card = projectCard(project);
+      grid.append(card);
+      const mosaic = card.querySelector(".mosaic[data-pending]");
+      if (mosaic) onScreen.observe(mosaic);
+    }
     cursor = page.nextCursor;
     more.hidden = !cursor;
   }
   await load();
 }
 
+const MOSAIC = 4;  // faces on a project card, newest first
+
 function projectCard(project) {
   const initials = project.name.trim().split(/\s+/).slice(0, 2).map((w) => [...w][0]).join("").toUpperCase();
+  // The project's newest faces as a mosaic; a project without avatars keeps its monogram (a clean empty state).
+  const mosaic = project.avatarCount > 0
+    ? h("span", { class: "mosaic", "aria-hidden": "true", dataset: { projectId: project.id, pending: "1", initials: initials || "•" } })
+    : h("span", { class: "mosaic monogram", "aria-hidden": "true" }, initials || "•");
   return h("a", { class: "card project-card", href: `#/projects/${project.id}`, dataset: { projectId: project.id } },
-    h("span", { class: "monogram", "aria-hidden": "true" }, initials || "•"),
+    mosaic,
     h("span", { class: "project-text" },
       h("strong", { class: "name" }, project.name),
       h("span", { class: "meta clamp" }, project.description || t("projects.no_description")),
       h("span", { class: "meta" }, t("projects.card_meta", { avatars: count("count.avatars", project.avatarCount), when: when(project.updatedAt) }))));
+}
+
+/** Up to four of the project's newest ready faces (thumbnails, lazily loaded and re-signed if stale). */
+async function fillMosaic(el) {
+  delete el.dataset.pending;
+  let faces = [];
+  try {
+    const page = await state.api.get(`/projects/${el.dataset.projectId}/avatars?limit=${2 * MOSAIC}`);
+    faces = page.items.filter((a) => a.status === "ready" && a.thumbnailUrl).slice(0, MOSAIC);
+  } catch { /* offline or gone: the monogram stays */ }
+  if (!faces.length) { el.classList.add("monogram"); el.textContent = el.dataset.initials; return; }
+  el.dataset.count = String(faces.length);
+  el.replaceChildren(...faces.map((a) => resignOnError(h("img", { src: a.thumbnailUrl, alt: "", width: 150, height: 150,
+    decoding: "async", dataset: { avatarId: a.id } }), a.id, (fresh) => fresh.thumbnailUrl)));
 }
 
 // ---- one project --------------------------------------------------------------------------------

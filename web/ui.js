@@ -107,9 +107,16 @@ export function closeDialog() { if (dialog().open) dialog().close(); }
 /** The open dialog's address changes in place (an avatar's view: the picture or the developer's). */
 export function setDialogUrl(url) { if (dialog().open && dialogEntry) history.replaceState(history.state, "", url); }
 
+// The side panel the focus was last in (a submit button disabled while its request runs loses the
+// focus to the page, but the person is still working in the panel).
+let lastPanel = null;
+document.addEventListener("focusin", (event) => { lastPanel = event.target.closest?.(".side-panel") || null; });
+
 /** An error said where the person is looking: inside the open dialog, else as a toast. */
 export function showError(message) {
-  const line = dialog().open ? dialog().querySelector("#dialog-error") : null;
+  // The open dialog's line, else the side panel's the person is working in, else a toast.
+  const line = dialog().open ? dialog().querySelector("#dialog-error")
+    : lastPanel?.isConnected ? lastPanel.querySelector(".dialog-error") : null;
   if (line) {
     line.textContent = message;
     line.hidden = false;
