@@ -1,5 +1,6 @@
 """README's "Try the API" runs as written: its first block pasted into bash at the top of the clone
-starts the stack with a fresh data directory (mktemp), waits for it, and goes through the API; the
+installs what is missing (`make venv`), starts the stack with a fresh data directory (mktemp), waits
+for it, and goes through the API; the
 second block stops the stack and removes what the walkthrough made. Free ports come from the
 environment (`PORT`, `LOCAL_AWS_PORT`, which `make run` reads); nothing is left in the clone.
 
