@@ -19,6 +19,8 @@ def every_combination(page, where: str, language: str) -> None:
     for viewport, scheme in COMBINATIONS:
         page.set_viewport_size(viewport)
         page.emulate_media(color_scheme=scheme)
+        # Colours change with a transition: check the settled page, not a mix of the two themes.
+        page.wait_for_function("() => !document.getAnimations().some(a => a instanceof CSSTransition && a.playState === 'running')")
         label = f"{where} ({language}, {scheme}, {viewport['width']} px)"
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= viewport["width"], f"{label}: the page is {width} px wide"

@@ -113,3 +113,27 @@ def test_the_developer_view_has_its_own_address_with_ids_json_and_record_use(new
     expect(page).to_have_url(re.compile(rf"#/projects/{pid}/avatars/{aid}$"))
     expect(page.locator("#lightbox-image")).to_be_visible()
     expect(page.locator("#open-developer")).to_be_focused()
+
+
+def test_the_lightbox_and_its_developer_view_work_by_keyboard_alone(new_page, user, local_stack):
+    page = new_page(accept_downloads=True)
+    pid = two_generated(page, local_stack, user)
+    second = card_id(page, "Arif (2)")
+    page.locator(".avatar-card", has_text="Arif (1)").locator("button.thumb").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#edit-avatar")).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    expect(page).to_have_url(re.compile(rf"/avatars/{second}$"))
+    page.locator("#download-avatar").focus()
+    with page.expect_download() as done:
+        page.keyboard.press("Enter")
+    assert done.value.suggested_filename.startswith("Arif (2).")
+    page.locator("#open-developer").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#leave-developer")).to_be_focused()
+    expect(page).to_have_url(re.compile(rf"/avatars/{second}/developer$"))
+    page.keyboard.press("Enter")
+    expect(page.locator("#open-developer")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog[open]")).to_have_count(0)
+    expect(page).to_have_url(re.compile(rf"#/projects/{pid}$"))
