@@ -16,7 +16,10 @@ const THUMB = 300;  // thumbnails are 300×300: set on the <img> so lazy loading
 
 const main = () => document.getElementById("main");
 /** Replace the page content; null/false entries (optional parts) are skipped, not printed. */
-const render = (...nodes) => main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+const render = (...nodes) => {
+  main().classList.remove("with-panel");  // a new view has no generate panel
+  main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+};
 const count = (key, n) => t(key, { count: n });
 const touch = () => matchMedia("(hover: none) and (pointer: coarse)").matches;
 

@@ -60,6 +60,7 @@ export function closeGenerate() {
   const panel = document.getElementById("generate-panel");
   if (!panel) return;
   panel.remove();
+  document.getElementById("main").classList.remove("with-panel");
   document.getElementById("generate-button")?.setAttribute("aria-expanded", "false");
   document.getElementById("generate-button")?.focus();
 }
@@ -171,6 +172,7 @@ export async function showGenerate(view, { preset = null } = {}) {
   // Below the sticky header on a desktop (the sheet on a phone covers it).
   panel.style.setProperty("--panel-top", `${document.querySelector(".topbar")?.getBoundingClientRect().bottom || 0}px`);
   document.getElementById("main").append(panel);
+  document.getElementById("main").classList.add("with-panel");  // the page makes room beside it
   document.getElementById("generate-button")?.setAttribute("aria-expanded", "true");
   (preset ? inputs.name : inputs.prompt).focus();
   loadGallery(gallery, view, openForm, started);

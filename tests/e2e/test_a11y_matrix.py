@@ -10,8 +10,12 @@ from playwright.sync_api import expect
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.conftest import DESKTOP, PHONE, create_project, sign_in, uploaded_avatar
 from tests.support import images as img
+from tests.support.browser import screenshot
 
 COMBINATIONS = [(DESKTOP, "light"), (DESKTOP, "dark"), (PHONE, "light"), (PHONE, "dark")]
+# The new screens of issue 28 are also screenshotted in every combination (test-artifacts/e2e/
+# matrix-<view>-<language>-<scheme>-<width>.png); docs/img/ holds a selection of them.
+SHOTS = {"lightbox", "generate panel", "projects, with faces", "project, with the rejected-uploads tray"}
 LOCALES = {"en": "en-GB", "id": "id-ID"}
 
 
@@ -27,6 +31,9 @@ def every_combination(page, where: str, language: str) -> None:
         inner = page.evaluate("() => { const b = document.querySelector('dialog[open] .dialog-body'); return b ? b.scrollWidth - b.clientWidth : 0; }")
         assert inner <= 0, f"{label}: the dialog scrolls sideways by {inner} px"
         assert_accessible(page, label)
+        if where in SHOTS:
+            page.evaluate("document.getElementById('toasts').replaceChildren()")  # the view, not the last action's toast
+            screenshot(page, f"matrix-{where.split(',')[0].replace(' ', '-')}-{language}-{scheme}-{viewport['width']}", full_page=False)
     page.set_viewport_size(DESKTOP)
     page.emulate_media(color_scheme="light")
 
