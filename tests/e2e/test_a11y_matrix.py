@@ -33,6 +33,7 @@ def every_combination(page, where: str, language: str) -> None:
         assert_accessible(page, label)
         if where in SHOTS:
             page.evaluate("document.getElementById('toasts').replaceChildren()")  # the view, not the last action's toast
+            page.evaluate("document.querySelectorAll('#generate-panel, dialog[open] .dialog-body').forEach(e => e.scrollTo(0, 0))")
             screenshot(page, f"matrix-{where.split(',')[0].replace(' ', '-')}-{language}-{scheme}-{viewport['width']}", full_page=False)
     page.set_viewport_size(DESKTOP)
     page.emulate_media(color_scheme="light")
