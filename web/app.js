@@ -16,7 +16,10 @@ const THUMB = 300;  // thumbnails are 300×300: set on the <img> so lazy loading
 
 const main = () => document.getElementById("main");
 /** Replace the page content; null/false entries (optional parts) are skipped, not printed. */
-const render = (...nodes) => main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+const render = (...nodes) => {
+  main().classList.remove("with-panel");  // a new view has no generate panel
+  main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+};
 const count = (key, n) => t(key, { count: n });
 const touch = () => matchMedia("(hover: none) and (pointer: coarse)").matches;
 
@@ -32,7 +35,7 @@ async function boot() {
   document.getElementById("signout-button").addEventListener("click", signOut);
   document.getElementById("stats-button").addEventListener("click", safe(showStats));
   languageSwitcher();
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => route());
   // The skip link must not touch the hash: the hash is the route.
   document.querySelector(".skip").addEventListener("click", (event) => { event.preventDefault(); main().focus(); });
   // Last resort: whatever slipped past a handler is said, never left as an uncaught error.
@@ -78,7 +81,7 @@ function languageSwitcher() {
   picker.addEventListener("change", () => {
     setLang(picker.value);
     if (state.user) document.getElementById("who").textContent = state.user;
-    route();
+    route({ redraw: true });
   });
 }
 
@@ -170,18 +173,42 @@ function renderSignIn() {
     h("div", { class: "signin-ways" }, dev, paste)));
 }
 
-function route() {
+/** "#/projects/{pid}", "#/projects/{pid}/avatars/{aid}" (the lightbox) or "…/developer". */
+const PROJECT_ROUTE = /^#\/projects\/([\w-]+)(?:\/avatars\/([\w-]+)(\/developer)?)?\/?$/;
+
+function route({ redraw = false } = {}) {
+  const match = PROJECT_ROUTE.exec(location.hash);
+  // The project on screen stays as it is when only the lightbox opens or closes (Back, Forward, a link).
+  if (match && !redraw && state.api && state.view?.project.id === match[1] && state.view.grid.isConnected) {
+    openRouted(state.view, match);
+    return Promise.resolve();
+  }
   state.pollId = (state.pollId || 0) + 1;  // any running poll loop sees it is stale and stops
   state.poll = null;
   if (!state.api) { state.project = null; return renderSignIn(); }
-  const match = /^#\/projects\/([\w-]+)/.exec(location.hash);
   const webhooks = /^#\/webhooks\/?$/.test(location.hash);
   const link = document.getElementById("webhooks-link");
   if (webhooks) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   if (webhooks) state.project = null;
-  const done = match ? renderProject(match[1]) : webhooks ? renderWebhooks() : renderProjects();
+  const done = match ? renderProject(match[1]).then((view) => view && openRouted(view, match))
+    : webhooks ? renderWebhooks() : renderProjects();
   done.catch((error) => { if (!error?.shown) showError(errorText(error)); });
   return done;
+}
+
+/** The lightbox follows the address: an avatar's address opens it (a reload, a shared link, Forward),
+ * the project's closes it. Opened from an address, the project's address goes under it first, so
+ * Back closes the lightbox and stays on the project. */
+function openRouted(view, [, projectId, avatarId, developer]) {
+  const dialog = document.getElementById("dialog");
+  if (!avatarId) {
+    if (dialog.open && dialog.dataset.kind === "avatar") dialog.close();
+    return;
+  }
+  if (dialog.open && dialog.dataset.avatarId === avatarId) return;
+  // An open dialog takes the avatar in place (its history entry stays); otherwise one is pushed.
+  if (!dialog.open) history.replaceState(history.state, "", `#/projects/${projectId}`);
+  safe(() => showAvatar(view, { id: avatarId }, { developer: Boolean(developer) }))();
 }
 
 // ---- projects -----------------------------------------------------------------------------------
@@ -201,6 +228,10 @@ async function renderProjects() {
   h("label", {}, h("span", {}, t("projects.new")), name), h("label", {}, h("span", {}, t("field.description")), description),
   h("button", { type: "submit", id: "create-project" }, t("projects.create")));
   let cursor = null;
+  // A card's faces are asked for once it nears the screen (one small list call per card, at most 4 images).
+  const onScreen = new IntersectionObserver((entries) => {
+    for (const entry of entries.filter((e) => e.isIntersecting)) { onScreen.unobserve(entry.target); fillMosaic(entry.target); }
+  }, { rootMargin: "100px" });
   const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => load()) }, t("action.load_more"));
   render(h("div", { class: "page-head" }, h("h1", {}, t("projects.title")),
     h("p", { class: "lead" }, t("projects.lead"))),
@@ -214,21 +245,46 @@ async function renderProjects() {
         h("p", {}, t("projects.empty_text")),
         h("button", { type: "button", onclick: () => name.focus() }, t("projects.empty_action"))));
     }
-    for (const project of page.items) grid.append(projectCard(project));
+    for (const project of page.items) {
+      const card = projectCard(project);
+      grid.append(card);
+      const mosaic = card.querySelector(".mosaic[data-pending]");
+      if (mosaic) onScreen.observe(mosaic);
+    }
     cursor = page.nextCursor;
     more.hidden = !cursor;
   }
   await load();
 }
 
+const MOSAIC = 4;  // faces on a project card, newest first
+
 function projectCard(project) {
   const initials = project.name.trim().split(/\s+/).slice(0, 2).map((w) => [...w][0]).join("").toUpperCase();
+  // The project's newest faces as a mosaic; a project without avatars keeps its monogram (a clean empty state).
+  const mosaic = project.avatarCount > 0
+    ? h("span", { class: "mosaic", "aria-hidden": "true", dataset: { projectId: project.id, pending: "1", initials: initials || "•" } })
+    : h("span", { class: "mosaic monogram", "aria-hidden": "true" }, initials || "•");
   return h("a", { class: "card project-card", href: `#/projects/${project.id}`, dataset: { projectId: project.id } },
-    h("span", { class: "monogram", "aria-hidden": "true" }, initials || "•"),
+    mosaic,
     h("span", { class: "project-text" },
       h("strong", { class: "name" }, project.name),
       h("span", { class: "meta clamp" }, project.description || t("projects.no_description")),
       h("span", { class: "meta" }, t("projects.card_meta", { avatars: count("count.avatars", project.avatarCount), when: when(project.updatedAt) }))));
+}
+
+/** Up to four of the project's newest ready faces (thumbnails, lazily loaded and re-signed if stale). */
+async function fillMosaic(el) {
+  delete el.dataset.pending;
+  let faces = [];
+  try {
+    const page = await state.api.get(`/projects/${el.dataset.projectId}/avatars?limit=${2 * MOSAIC}`);
+    faces = page.items.filter((a) => a.status === "ready" && a.thumbnailUrl).slice(0, MOSAIC);
+  } catch { /* offline or gone: the monogram stays */ }
+  if (!faces.length) { el.classList.add("monogram"); el.textContent = el.dataset.initials; return; }
+  el.dataset.count = String(faces.length);
+  el.replaceChildren(...faces.map((a) => resignOnError(h("img", { src: a.thumbnailUrl, alt: "", width: 150, height: 150,
+    decoding: "async", dataset: { avatarId: a.id } }), a.id, (fresh) => fresh.thumbnailUrl)));
 }
 
 // ---- one project --------------------------------------------------------------------------------
@@ -239,7 +295,7 @@ async function renderProject(projectId) {
   try { project = await call(state.api.get(`/projects/${projectId}`), { quiet404: true }); } catch (error) {
     render(h("div", { class: "empty-state" }, h("h2", {}, error.status === 404 ? t("project.not_found") :
       t("project.load_failed")), h("a", { href: "#/", class: "button" }, t("nav.all_projects"))));
-    return;
+    return null;
   }
   state.project = project;
   const title = h("h1", { id: "project-title" }, project.name);
@@ -318,6 +374,7 @@ async function renderProject(projectId) {
   view.drop = drop;
   list.start(project.avatars);
   startPolling(view, { withFailures: true });
+  return view;
 }
 
 function showCount(view) {

@@ -1,8 +1,10 @@
-// One avatar's dialog: the face, its details (and editing them), the thumbnail crop, usage, and a developer panel.
+// One avatar's lightbox: the face large with its prompt and seed, download, ← / → between avatars, its
+// details (and editing them), the thumbnail crop, usage; and a developer view (ids, raw JSON, record a use).
+// Its address is "#/projects/{pid}/avatars/{aid}" ("…/developer" for the developer view).
 import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline, fill, imageCount, pretty, resignOnError, safe, select, state,
   personaNameFor, traitInputs, traitSections } from "./core.js";
 import { dateTime, number, t } from "./i18n.js";
-import { clearDialogError, closeDialog, h, label, openDialog, rich, toast, when } from "./ui.js";
+import { clearDialogError, closeDialog, h, label, openDialog, rich, setDialogUrl, toast, when } from "./ui.js";
 
 const sourceWords = (type) => ({ uploaded: t("source.uploaded_long"), text_to_image: t("source.text_to_image"),
   preset: t("source.preset_long"), image_to_image: t("source.image_to_image") })[type];
@@ -18,11 +20,20 @@ export const restyles = () => [
   ["pixel-art", t("restyle.pixel"), "pixel art portrait, limited palette, crisp pixels"],
 ];
 
-/** One avatar's dialog; `edit` opens it on the form (the card's Edit button), not on the details. */
-export async function showAvatar(view, avatar, { edit = false } = {}) {
+/** The address of an avatar's lightbox (and of its developer view). */
+export const avatarUrl = (projectId, avatarId, developer = false) => `#/projects/${projectId}/avatars/${avatarId}${developer ? "/developer" : ""}`;
+
+/** The ready avatars of the grid, in its order: the lightbox steps through them. */
+const neighbours = () => [...document.querySelectorAll('#avatar-grid .avatar-card[data-status="ready"]')].map((c) => c.dataset.avatarId);
+
+/** One avatar's lightbox; `edit` opens it on the form (the card's Edit button), `developer` on the
+ * developer view (its own address). */
+export async function showAvatar(view, avatar, { edit = false, developer = false } = {}) {
   let fresh = await call(state.api.get(`/avatars/${avatar.id}`));
+  const url = avatarUrl(view.project.id, fresh.id);
   const picture = h("div", { class: "detail-image" });
   const info = h("div", { class: "detail-info" });
+  const detail = h("div", { class: "avatar-detail" }, picture, info);
   const history = h("div", { id: "usage-history" }, h("p", { class: "loading" }, t("usage.loading")));
 
   const changed = (updated) => {
@@ -31,14 +42,38 @@ export async function showAvatar(view, avatar, { edit = false } = {}) {
     if (document.querySelector(`.avatar-card[data-avatar-id="${updated.id}"]`)) view.upsertCard(updated);
   };
 
+  // ← / → (and the arrows over the picture) go to the neighbouring avatar of the grid, in the same
+  // lightbox; its address follows, so Back still closes it.
+  const go = (delta) => {
+    const ids = neighbours();
+    const at = ids.indexOf(fresh.id);
+    const next = at < 0 ? null : ids[at + delta];
+    if (!next) return false;
+    document.getElementById("dialog").removeEventListener("keydown", step);
+    safe(() => showAvatar(view, { id: next }))();
+    return true;
+  };
+  const step = (event) => {
+    if (!["ArrowLeft", "ArrowRight"].includes(event.key) || event.target.closest("input, textarea, select, [role=group], .crop-editor")) return;
+    if (detail.classList.contains("developer")) return;
+    if (go(event.key === "ArrowRight" ? 1 : -1)) event.preventDefault();
+  };
+
   function drawPicture() {
+    const ids = neighbours();
+    const at = ids.indexOf(fresh.id);
+    const arrow = (delta, cls, key, glyph) => (at >= 0 && ids[at + delta]
+      ? h("button", { type: "button", class: `step ${cls}`, id: `lightbox-${cls}`, "aria-label": t(key), onclick: () => go(delta) }, glyph) : null);
     picture.replaceChildren(
-      h("figure", { class: "face" },
-        resignOnError(h("img", { class: "preview", src: displayUrl(fresh), alt: t("avatar.picture_alt", { name: fresh.name }),
-          width: fresh.width || null, height: fresh.height || null }), fresh.id, displayUrl),
+      h("figure", { class: "face lightbox" },
+        h("div", { class: "lightbox-stage" },
+          resignOnError(h("img", { class: "preview", id: "lightbox-image", src: displayUrl(fresh), alt: t("avatar.picture_alt", { name: fresh.name }),
+            width: fresh.width || null, height: fresh.height || null }), fresh.id, displayUrl),
+          arrow(-1, "prev", "lightbox.previous", "‹"), arrow(1, "next", "lightbox.next", "›")),
         drawnOffline(fresh) ? h("figcaption", { class: "note warn", id: "offline-caption" },
           h("strong", {}, t("card.offline"), ". "), t("avatar.offline_note")) : null),
       h("div", { class: "row" },
+        fresh.status === "ready" ? h("button", { type: "button", class: "secondary", id: "download-avatar", onclick: safe(download) }, t("lightbox.download")) : null,
         "crop" in fresh ? h("button", { type: "button", class: "secondary", id: "crop-avatar", onclick: () => cropEditor(picture, fresh, changed, drawPicture) }, t("crop.open")) : null,
         h("button", { type: "button", class: "ghost", id: "make-variations", onclick: safe(async (event) => {
           event.currentTarget.disabled = true;
@@ -49,10 +84,35 @@ export async function showAvatar(view, avatar, { edit = false } = {}) {
           state.poll?.();
         }) }, t("avatar.variations")),
         fresh.status === "ready" ? h("button", { type: "button", class: "ghost", id: "restyle-avatar", onclick: drawRestyle }, t("restyle.button")) : null,
-        h("a", { href: fresh.imageUrl, target: "_blank", rel: "noopener", class: "button ghost" }, t("avatar.full_image")),
         h("button", { type: "button", class: "ghost danger-text", id: "delete-avatar", onclick: safe(async () => {
           await view.deleteAvatar(fresh);
         }) }, t("action.delete"))));
+  }
+
+  /** The prompt and the seed under the picture, each with Copy: what a person needs to make another like it. */
+  function recipe() {
+    const rows = [["prompt", t("avatar.generated_prompt"), fresh.prompt], ["seed", t("field.seed"), fresh.seed]].filter(([, , v]) => present(v));
+    if (!rows.length) return null;
+    return h("dl", { class: "facts recipe", id: "recipe" }, rows.map(([key, name, v]) => h("div", { class: `fact ${key}` }, h("dt", {}, name),
+      h("dd", { class: key === "prompt" ? "prompt" : null }, h("span", { class: "value" }, String(v)), " ", copyButton(String(v), name)))));
+  }
+
+  /** The full image, saved under the avatar's name (fetched first: a cross-origin link cannot name the file). */
+  async function download() {
+    const current = await call(state.api.get(`/avatars/${fresh.id}`));  // a fresh URL: the shown one may have expired
+    let blob;
+    try {
+      const response = await fetch(current.imageUrl);
+      if (!response.ok) throw new Error(String(response.status));
+      blob = await response.blob();
+    } catch { throw Object.assign(new Error("download failed"), { status: 0 }); }
+    const ext = { "image/png": "png", "image/webp": "webp" }[blob.type] || (current.format === "png" || current.format === "webp" ? current.format : "jpg");
+    const link = h("a", { href: URL.createObjectURL(blob), download: `${fileName(current.name)}.${ext}`, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    toast(t("lightbox.downloaded", { name: current.name }), "ok");
   }
 
   function drawFacts() {
@@ -64,18 +124,16 @@ export async function showAvatar(view, avatar, { edit = false } = {}) {
       h("div", { class: "row spread" }, h("p", { class: "meta", id: "avatar-source" },
         rich(fresh.sourceAvatarId ? "avatar.source_from" : "avatar.source", { source }, { what: sourceWords(fresh.sourceType) || fresh.sourceType, when: when(fresh.createdAt) })),
         h("button", { type: "button", class: "secondary", id: "edit-avatar", onclick: drawForm }, t("avatar.edit_details"))),
+      recipe(),
       h("h3", {}, t("form.persona")), persona.length ? h("dl", { class: "facts" }, persona) : h("p", { class: "empty-line" }, t("avatar.no_persona")),
       h("h3", {}, t("form.look")), look.length ? h("dl", { class: "facts" }, look) : h("p", { class: "empty-line" }, t("avatar.no_look")),
       h("details", { class: "advanced", id: "advanced" }, h("summary", {}, t("avatar.advanced")),
         h("dl", { class: "facts" },
-          [[t("avatar.generated_prompt"), fresh.prompt], [t("field.seed"), fresh.seed], [t("avatar.size"), fresh.width && t("avatar.size_px", { width: fresh.width, height: fresh.height })],
-            [t("field.format"), fresh.format && fresh.format.toUpperCase()], [t("field.bytes"), fresh.bytes && t("avatar.kb", { kb: Math.round(fresh.bytes / 1024) })],
-            [t("avatar.id"), fresh.id]]
-            .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k),
-              h("dd", { class: k === t("avatar.generated_prompt") ? "prompt" : null }, String(v),
-                // The prompt and seed are what a person copies to make another like it.
-                k === t("avatar.generated_prompt") || k === t("field.seed") ? [" ", copyButton(String(v), k)] : null))))),
-      h("h3", {}, t("usage.title")), history, devPanel());
+          [[t("avatar.size"), fresh.width && t("avatar.size_px", { width: fresh.width, height: fresh.height })],
+            [t("field.format"), fresh.format && fresh.format.toUpperCase()], [t("field.bytes"), fresh.bytes && t("avatar.kb", { kb: Math.round(fresh.bytes / 1024) })]]
+            .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k), h("dd", {}, String(v)))))),
+      h("h3", {}, t("usage.title")), history,
+      h("div", { class: "row" }, h("button", { type: "button", class: "ghost small", id: "open-developer", onclick: drawDeveloper }, t("dev.open"))));
   }
 
   function drawForm() {
@@ -151,10 +209,27 @@ export async function showAvatar(view, avatar, { edit = false } = {}) {
     chips[0].focus();
   }
 
-  function devPanel() {
+  /** The developer view (its own address): the ids, the avatar's JSON as the API returns it, and
+   * Record use (what an app does through the API). Back to the picture restores the lightbox. */
+  function drawDeveloper() {
     const app = select("usage-app", APPS);
     const action = h("input", { id: "usage-action", value: "generate", maxlength: 64 });
-    return h("details", { class: "dev-panel", id: "dev-panel" }, h("summary", {}, t("dev.title")),
+    const ids = [[t("avatar.id"), fresh.id], [t("dev.project_id"), fresh.projectId], [t("dev.generation_id"), fresh.generationId],
+      [t("dev.source_avatar_id"), fresh.sourceAvatarId]].filter(([, v]) => present(v));
+    const leave = h("button", { type: "button", class: "secondary", id: "leave-developer", onclick: () => {
+      detail.classList.remove("developer");
+      setDialogUrl(url);
+      drawPicture();
+      drawFacts();
+      loadHistory(fresh.id, history);
+      document.getElementById("open-developer")?.focus();
+    } }, t("dev.back"));
+    detail.classList.add("developer");
+    setDialogUrl(avatarUrl(view.project.id, fresh.id, true));
+    picture.replaceChildren();
+    info.replaceChildren(h("section", { class: "dev-view stack", id: "dev-view", "aria-labelledby": "dev-title" },
+      h("div", { class: "row spread" }, h("h3", { id: "dev-title" }, t("dev.title")), leave),
+      h("dl", { class: "facts" }, ids.map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k), h("dd", {}, h("code", {}, v), " ", copyButton(v, k))))),
       h("p", { class: "meta" }, rich("dev.help", { call: h("code", {}, `POST /avatars/${fresh.id}/usage`) })),
       h("form", { class: "toolbar", onsubmit: safe(async (event) => {
         event.preventDefault();
@@ -162,10 +237,15 @@ export async function showAvatar(view, avatar, { edit = false } = {}) {
         await call(state.api.post(`/avatars/${fresh.id}/usage`, { appId, appName, action: action.value.trim() || "use",
           eventId: crypto.randomUUID() }));
         toast(t("dev.recorded", { app: appName }), "ok");
-        await loadHistory(fresh.id, history);
         changed(await call(state.api.get(`/avatars/${fresh.id}`)));  // the card's "used N×" follows
+        json.textContent = JSON.stringify(fresh, null, 2);
       }) }, h("label", {}, h("span", {}, t("dev.app")), app), h("label", {}, h("span", {}, t("dev.action")), action),
-      h("button", { type: "submit", class: "secondary", id: "record-usage" }, t("dev.record"))));
+      h("button", { type: "submit", class: "secondary", id: "record-usage" }, t("dev.record"))),
+      h("h4", {}, t("dev.json")),
+      h("pre", { class: "json", id: "avatar-json", tabindex: 0, "aria-label": t("dev.json") })));
+    const json = info.querySelector("#avatar-json");
+    json.textContent = JSON.stringify(fresh, null, 2);
+    leave.focus();
   }
 
   // The avatar a restyle came from, by name once known (it may since have been deleted).
@@ -175,25 +255,19 @@ export async function showAvatar(view, avatar, { edit = false } = {}) {
   }
   drawPicture();
   drawFacts();
-  openDialog(fresh.name, h("div", { class: "avatar-detail" }, picture, info), { wide: true });
-  // ← / → go to the neighbouring avatar of the grid, in the same dialog (not while typing in a field).
-  const step = (event) => {
-    if (!["ArrowLeft", "ArrowRight"].includes(event.key) || event.target.closest("input, textarea, select, [role=group]")) return;
-    const cards = [...document.querySelectorAll('#avatar-grid .avatar-card[data-status="ready"]')];
-    const at = cards.findIndex((c) => c.dataset.avatarId === fresh.id);
-    const next = cards[at + (event.key === "ArrowRight" ? 1 : -1)];
-    if (at < 0 || !next) return;
-    event.preventDefault();
-    document.getElementById("dialog").removeEventListener("keydown", step);
-    safe(() => showAvatar(view, { id: next.dataset.avatarId }))();
-  };
+  openDialog(fresh.name, detail, { wide: true, url, kind: "avatar" });
   const dialogEl = document.getElementById("dialog");
+  dialogEl.dataset.avatarId = fresh.id;
   dialogEl.addEventListener("keydown", step);
   dialogEl.addEventListener("close", () => dialogEl.removeEventListener("keydown", step), { once: true });
+  if (developer) { drawDeveloper(); return; }
   if (edit) drawForm();
   else document.getElementById("edit-avatar")?.focus({ preventScroll: true });  // the face stays in view on a phone
   await loadHistory(fresh.id, history);
 }
+
+/** A file name from an avatar's name (no path separators or control characters). */
+const fileName = (name) => String(name || "avatar").replace(/[\\/:*?"<>|\u0000-\u001f]+/g, "-").trim().slice(0, 100) || "avatar";
 
 /** A small Copy button (the clipboard API; said in a toast). */
 function copyButton(text, what) {

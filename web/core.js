@@ -87,9 +87,18 @@ export function collect(inputs, { clear = false } = {}) {
   return body;
 }
 
-/** The persona and look fields in two fieldsets (used by generate and edit). */
-export function traitSections(inputs) {
+/** The persona and look fields in two fieldsets (the edit form), or with `collapsed` (an id prefix)
+ * in two closed <details> (the generate panel: the prompt comes first). */
+export function traitSections(inputs, { collapsed = "" } = {}) {
   const field = (key, wide = false) => h("label", { class: wide ? "span-all" : null }, h("span", {}, labelFor(key)), inputs[key]);
+  if (collapsed) {
+    return [
+      h("details", { class: "section", id: `${collapsed}-persona-section` }, h("summary", {}, t("form.persona")),
+        h("div", { class: "form-grid" }, field("personaAge"), field("personaPersonality", true), field("personaBackground", true))),
+      h("details", { class: "section", id: `${collapsed}-look-section` }, h("summary", {}, t("form.look")),
+        h("div", { class: "form-grid" }, Object.keys(ATTRIBUTES).map((k) => field(k)))),
+    ];
+  }
   return [
     h("fieldset", { class: "section" }, h("legend", {}, t("form.persona")),
       h("div", { class: "form-grid" }, field("personaAge"), field("personaPersonality", true),

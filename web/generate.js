@@ -1,8 +1,9 @@
-// The generate dialog: describe a person (from scratch, a persona example or a preset) or pick a preset.
+// The generate side panel (beside the grid on a desktop, a full-width sheet on a phone): the prompt first,
+// the presets as a strip of thumbnails, a persona example, and the persona and the look collapsed.
 import { ATTRIBUTES, call, collect, fill, imageCount, offline, personaNameFor, pretty, safe, select, state, traitInputs,
   traitSections } from "./core.js";
 import { t } from "./i18n.js";
-import { clearDialogError, closeDialog, h, openDialog, rich, toast } from "./ui.js";
+import { h, rich, toast } from "./ui.js";
 
 /** The look each persona example starts from (the API's examples carry a persona only). Unknown
  * examples get a look from their category and age. */
@@ -52,7 +53,20 @@ function fromPreset(preset) {
   return out;
 }
 
+const phone = () => matchMedia("(max-width: 700px)").matches;
+
+/** Close the generate panel (if open); the focus goes back to the Generate button. */
+export function closeGenerate() {
+  const panel = document.getElementById("generate-panel");
+  if (!panel) return;
+  panel.remove();
+  document.getElementById("main").classList.remove("with-panel");
+  document.getElementById("generate-button")?.setAttribute("aria-expanded", "false");
+  document.getElementById("generate-button")?.focus();
+}
+
 export async function showGenerate(view, { preset = null } = {}) {
+  document.getElementById("generate-panel")?.remove();
   const inputs = {
     prompt: h("textarea", { id: "gen-prompt", rows: 3, maxlength: 600, required: true, minlength: 3,
       placeholder: t("generate.prompt_placeholder"), "aria-describedby": "gen-prompt-help" }),
@@ -73,12 +87,22 @@ export async function showGenerate(view, { preset = null } = {}) {
   };
   if (preset) { fill(inputs, fromPreset(preset)); setPreset(preset); }
 
+  // Errors are said in the panel's own line (ui.showError finds it while the focus is in the panel).
+  const error = h("p", { class: "dialog-error", id: "generate-error", role: "alert", hidden: true });
+  const clearError = () => { error.hidden = true; error.textContent = ""; };
   const submit = h("button", { type: "submit", id: "start-generation" }, t("action.generate"));
   const count = imageCount("gen-count");
+  const started = (job, name) => {
+    toast(t("generate.started", { name }), "ok");
+    view.renderJob(job);
+    state.poll?.();
+    // On a phone the sheet covers the grid: it closes so the new tiles show. Beside the grid it stays.
+    if (phone()) closeGenerate();
+  };
   const start = safe(async (event) => {
     event.preventDefault();
     if (submit.disabled) return;
-    clearDialogError();
+    clearError();
     submit.disabled = true;  // one click, one job (and the key below makes a network retry harmless)
     for (const el of Object.values(inputs)) el.removeAttribute("aria-invalid");
     try {
@@ -87,15 +111,15 @@ export async function showGenerate(view, { preset = null } = {}) {
       const job = fromPresetId
         ? await call(state.api.post(`/presets/${fromPresetId}/generate`, { projectId: view.project.id, ...body }, { "Idempotency-Key": crypto.randomUUID() }))
         : await call(state.api.post(`/projects/${view.project.id}/avatars/generate`, body, { "Idempotency-Key": crypto.randomUUID() }));
-      closeDialog();
-      toast(t("generate.started", { name: body.name }), "ok");
-      view.renderJob(job);
-      state.poll?.();
-    } catch (error) {
+      started(job, body.name);
+    } catch (failure) {
       // A refused prompt names the field it read the refusal in: mark it and put the cursor there.
-      const field = error.code === "prompt_rejected" && inputs[error.details?.field];
-      if (field) { field.setAttribute("aria-invalid", "true"); field.setAttribute("aria-errormessage", "dialog-error"); field.focus(); }
-      throw error;
+      const field = failure.code === "prompt_rejected" && inputs[failure.details?.field];
+      if (field) {
+        field.closest("details")?.setAttribute("open", "");
+        field.setAttribute("aria-invalid", "true"); field.setAttribute("aria-errormessage", "generate-error"); field.focus();
+      }
+      throw failure;
     } finally { submit.disabled = false; }
   });
 
@@ -116,47 +140,48 @@ export async function showGenerate(view, { preset = null } = {}) {
 
   const offlineNote = offline() ? h("p", { class: "note warn", id: "offline-note" },
     h("strong", {}, t("generate.offline_lead")), " ", t("generate.offline_text"), " ", t("generate.offline_help")) : null;
-  const describe = h("form", { id: "generate-form", class: "generate-form", onsubmit: start },
+  const gallery = h("div", { id: "preset-gallery" }, h("p", { class: "loading" }, t("generate.loading_presets")));
+  const openForm = (p) => {
+    fill(inputs, Object.fromEntries(Object.keys(inputs).map((k) => [k, ""])));
+    origin = fromPreset(p);
+    fill(inputs, origin);
+    setPreset(p);
+    inputs.name.focus();
+    inputs.name.select();
+  };
+  const form = h("form", { id: "generate-form", class: "generate-form", onsubmit: start },
     presetNote,
-    h("fieldset", { class: "section" }, h("legend", {}, t("generate.start")),
-      h("div", { class: "form-grid" },
-        h("label", { class: "span-all" }, h("span", {}, t("generate.example_label")), personas,
-          h("small", { id: "persona-help", class: "meta" }, t("generate.example_help"))),
-        h("label", { class: "span-all" }, h("span", {}, t("generate.describe_label")), inputs.prompt,
-          h("small", { id: "gen-prompt-help", class: "meta" }, t("generate.describe_help"))),
-        h("label", {}, h("span", {}, t("field.name")), inputs.name),
-        h("label", {}, h("span", {}, t("generate.count")), count))),
-    traitSections(inputs),
+    h("label", {}, h("span", {}, t("generate.describe_label")), inputs.prompt,
+      h("small", { id: "gen-prompt-help", class: "meta" }, t("generate.describe_help"))),
+    h("div", { class: "form-grid" },
+      h("label", {}, h("span", {}, t("field.name")), inputs.name),
+      h("label", {}, h("span", {}, t("generate.count")), count)),
+    h("section", { class: "preset-strip", "aria-labelledby": "presets-title" },
+      h("h3", { id: "presets-title" }, t("generate.presets")), gallery),
+    h("label", {}, h("span", {}, t("generate.example_label")), personas,
+      h("small", { id: "persona-help", class: "meta" }, t("generate.example_help"))),
+    traitSections(inputs, { collapsed: "gen" }),
     h("div", { class: "dialog-footer" }, submit,
       h("span", { class: "meta" }, offline() ? t("generate.offline_title") : t("generate.flux"))));
-  const gallery = h("div", { id: "preset-gallery" }, h("p", { class: "loading" }, t("generate.loading_presets")));
-  let tabs;
-  const openForm = (p) => { fill(inputs, Object.fromEntries(Object.keys(inputs).map((k) => [k, ""]))); origin = fromPreset(p); fill(inputs, origin); setPreset(p); tabs.pick(0); inputs.name.focus(); inputs.name.select(); };
-  tabs = tabbed([[t("generate.describe"), describe], [t("generate.presets"), gallery]]);
-  openDialog(t("generate.title"), h("div", { class: "stack" }, offlineNote, tabs.node), { wide: true });
+  const panel = h("aside", { class: "side-panel", id: "generate-panel", "aria-labelledby": "generate-title",
+    onkeydown: (e) => { if (e.key === "Escape" && !e.defaultPrevented) { e.preventDefault(); closeGenerate(); } } },
+  h("div", { class: "side-panel-head" },
+    h("h2", { id: "generate-title" }, t("generate.title")),
+    h("button", { type: "button", class: "ghost small icon", id: "close-generate", "aria-label": t("action.close"), onclick: closeGenerate }, "✕")),
+  error, offlineNote, form);
+  // Below the sticky header on a desktop (the sheet on a phone covers it).
+  panel.style.setProperty("--panel-top", `${document.querySelector(".topbar")?.getBoundingClientRect().bottom || 0}px`);
+  document.getElementById("main").append(panel);
+  document.getElementById("main").classList.add("with-panel");  // the page makes room beside it
+  document.getElementById("generate-button")?.setAttribute("aria-expanded", "true");
   (preset ? inputs.name : inputs.prompt).focus();
-  loadGallery(gallery, view, openForm);
+  loadGallery(gallery, view, openForm, started);
 }
 
-function tabbed(panes) {
-  const buttons = panes.map(([text], i) => h("button", { type: "button", role: "tab", "aria-selected": i === 0 ? "true" : "false",
-    "aria-controls": `tabpanel-${i}`, tabindex: i === 0 ? 0 : -1, id: `tab-${i}`, onclick: () => pick(i),
-    onkeydown: (e) => {
-      const step = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
-      if (step) { e.preventDefault(); const next = (i + step + panes.length) % panes.length; pick(next); buttons[next].focus(); }
-    } }, text));
-  const bodies = panes.map(([, node], i) => h("div", { role: "tabpanel", id: `tabpanel-${i}`, "aria-labelledby": `tab-${i}`, hidden: i !== 0 }, node));
-  function pick(i) {
-    buttons.forEach((b, k) => { b.setAttribute("aria-selected", k === i ? "true" : "false"); b.tabIndex = k === i ? 0 : -1; });
-    bodies.forEach((b, k) => { b.hidden = k !== i; });
-  }
-  return { node: h("div", {}, h("div", { class: "tabs", role: "tablist", "aria-label": t("generate.how") }, buttons), bodies), pick };
-}
-
-async function loadGallery(gallery, view, openForm, category = "") {
+async function loadGallery(gallery, view, openForm, started, category = "") {
   const categories = ["", "professional", "casual", "sports", "fashion", "traditional", "creative"];
   const picker = select("preset-category", categories.map((c) => [c, c ? pretty(c) : t("generate.all_categories")]), category);
-  picker.addEventListener("change", () => loadGallery(gallery, view, openForm, picker.value));
+  picker.addEventListener("change", () => loadGallery(gallery, view, openForm, started, picker.value));
   let page;
   try { page = await call(state.api.get(`/presets?limit=100${category ? `&category=${category}` : ""}`)); } catch { return; }
   const generateNow = (preset) => safe(async (event) => {
@@ -164,21 +189,18 @@ async function loadGallery(gallery, view, openForm, category = "") {
     button.disabled = true;
     try {
       const job = await call(state.api.post(`/presets/${preset.id}/generate`, { projectId: view.project.id }, { "Idempotency-Key": crypto.randomUUID() }));
-      closeDialog();
-      toast(t("generate.started", { name: preset.name }), "ok");
-      view.renderJob(job);
-      state.poll?.();
+      started(job, preset.name);
     } finally { button.disabled = false; }
   });
   const cards = page.items.map((preset) => h("article", { class: "preset", dataset: { presetId: preset.id } },
     preset.thumbnailUrl ? h("img", { src: preset.thumbnailUrl, alt: "", width: 300, height: 300, loading: "lazy", decoding: "async" })
       : h("div", { class: "thumb placeholder" }, t("generate.no_preview")),
     h("div", { class: "body" }, h("strong", { class: "ellipsis", title: preset.name }, preset.name),
-      h("span", { class: "meta clamp" }, preset.description),
       h("span", { class: "meta" }, t("generate.preset_meta", { category: pretty(preset.category), count: preset.popularity })),
       h("div", { class: "row" },
         h("button", { type: "button", class: "small use-preset", "aria-label": t("generate.use_preset_named", { name: preset.name }), onclick: () => openForm(preset) }, t("generate.use_preset")),
         h("button", { type: "button", class: "ghost small generate-now", "aria-label": t("generate.now_named", { name: preset.name }), onclick: generateNow(preset) }, t("generate.now"))))));
-  gallery.replaceChildren(h("div", { class: "row" }, h("label", { class: "inline" }, h("span", {}, t("generate.category")), picker)),
+  if (!gallery.isConnected) return;
+  gallery.replaceChildren(h("label", { class: "inline" }, h("span", {}, t("generate.category")), picker),
     cards.length ? h("div", { class: "presets" }, cards) : h("p", { class: "empty" }, t("generate.no_presets")));
 }

@@ -72,13 +72,17 @@ function forgetDialogEntry() {
  * land after (and undo) the navigation. */
 export const historySettled = () => leaving;
 
-/** Open the dialog with `content` (a node); resolves when it closes. */
-export function openDialog(title, content, { wide = false, onclose = null } = {}) {
+/** Open the dialog with `content` (a node); resolves when it closes. With `url` (an avatar's
+ * "#/projects/{pid}/avatars/{aid}") the dialog's history entry carries that address, so it can be
+ * shared and reloaded; a dialog already open takes the new address in place (← / → between avatars). */
+export function openDialog(title, content, { wide = false, onclose = null, url = undefined, kind = "" } = {}) {
   const d = dialog();
   if (!d.open) {
     dialogEntry = { dialog: crypto.randomUUID() };
-    history.pushState({ ...(history.state || {}), ...dialogEntry }, "");
-  }
+    history.pushState({ ...(history.state || {}), ...dialogEntry }, "", url);
+  } else if (url && dialogEntry) history.replaceState(history.state, "", url);
+  d.dataset.kind = kind;
+  delete d.dataset.avatarId;
   const box = document.getElementById("toasts");
   if (box.parentElement === d) document.body.append(box);
   d.replaceChildren(h("div", { class: "dialog-body" },
@@ -100,9 +104,19 @@ export function openDialog(title, content, { wide = false, onclose = null } = {}
 
 export function closeDialog() { if (dialog().open) dialog().close(); }
 
+/** The open dialog's address changes in place (an avatar's view: the picture or the developer's). */
+export function setDialogUrl(url) { if (dialog().open && dialogEntry) history.replaceState(history.state, "", url); }
+
+// The side panel the focus was last in (a submit button disabled while its request runs loses the
+// focus to the page, but the person is still working in the panel).
+let lastPanel = null;
+document.addEventListener("focusin", (event) => { lastPanel = event.target.closest?.(".side-panel") || null; });
+
 /** An error said where the person is looking: inside the open dialog, else as a toast. */
 export function showError(message) {
-  const line = dialog().open ? dialog().querySelector("#dialog-error") : null;
+  // The open dialog's line, else the side panel's the person is working in, else a toast.
+  const line = dialog().open ? dialog().querySelector("#dialog-error")
+    : lastPanel?.isConnected ? lastPanel.querySelector(".dialog-error") : null;
   if (line) {
     line.textContent = message;
     line.hidden = false;

@@ -55,12 +55,14 @@ def test_edit_an_uploaded_avatar_then_the_filters_find_it(page, user, tmp_path):
     expect(page.locator(".avatar-card")).to_have_count(0)  # still filtered by female, which it no longer is
 
 
-def test_detail_view_has_human_labels_and_keeps_prompt_and_seed_under_advanced(page, user):
+def test_detail_view_has_human_labels_with_prompt_and_seed_under_the_picture_and_size_under_advanced(page, user):
     sign_in(page, user)
     create_project(page, "Details")
     page.click("#generate-button")
     page.fill("#gen-prompt", "calm engineer at a standing desk")
     page.fill("#gen-name", "Arif")  # one name field: the persona's name follows it (issue 28 #10)
+    page.click("#gen-persona-section summary")
+    page.click("#gen-look-section summary")
     page.fill("#gen-persona-age", "29")
     page.select_option("#gen-hairColor", "black")
     page.click("#start-generation")
@@ -72,13 +74,14 @@ def test_detail_view_has_human_labels_and_keeps_prompt_and_seed_under_advanced(p
     expect(info).to_contain_text("Hair colour")
     for raw in ("personaName", "personaAge", "hairColor", "width", "height"):
         assert raw not in info.inner_text()
-    expect(page.locator("#advanced")).not_to_have_attribute("open", "")
-    prompt = page.locator("#advanced dd.prompt")
-    expect(prompt).to_be_hidden()
-    page.locator("#advanced summary").click()
+    # The lightbox (issue 28): the prompt and the seed under the picture, open; size and format under Advanced.
+    prompt = page.locator("#recipe dd.prompt")
     expect(prompt).to_be_visible()
     expect(prompt).to_contain_text("calm engineer")
-    expect(page.locator("#advanced")).to_contain_text("Seed")
+    expect(page.locator("#recipe")).to_contain_text("Seed")
+    expect(page.locator("#advanced")).not_to_have_attribute("open", "")
+    page.locator("#advanced summary").click()
+    expect(page.locator("#advanced")).to_contain_text("Size")
     # The offline provider's picture is said to be a placeholder in the dialog too.
     expect(page.locator("#offline-caption")).to_contain_text("Offline placeholder")
     screenshot(page, "03-avatar-detail")

@@ -34,9 +34,9 @@ def test_an_api_error_is_said_inside_the_open_dialog_and_the_form_stays(page, us
     resp = local_stack.request("DELETE", f"/api/apps/avatar-creator/projects/{project_id}", token=local_stack.token(user))
     assert resp.status == 204, resp
     page.click("#start-generation")
-    error = page.locator("dialog #dialog-error")
+    error = page.locator("#generate-panel #generate-error")
     expect(error).to_have_text("Project not found")
-    assert _on_top(page, "#dialog-error")
+    assert _on_top(page, "#generate-error")
     expect(page.locator("#gen-name")).to_have_value("Orphan")
     expect(page.locator("#start-generation")).to_be_enabled()
 
@@ -67,21 +67,22 @@ def test_quota_429_is_said_inside_the_open_dialog_with_what_to_do(page, user, lo
     page.fill("#gen-prompt", "a portrait")
     page.fill("#gen-name", "Extra")
     page.click("#start-generation")
-    error = page.locator("dialog #dialog-error")
+    error = page.locator("#generate-panel #generate-error")
     expect(error).to_have_text(re.compile(
         r"^5 generations are running — wait for one to finish or cancel one, then try again \(in about \d+ s\)\.$"),
         timeout=5_000)
-    assert _on_top(page, "#dialog-error")
+    assert _on_top(page, "#generate-error")
     expect(page.locator("#gen-name")).to_have_value("Extra")  # the form stays, with what was typed
     _fill_active_quota(local_stack, user, 0)
     page.click("#start-generation")  # once one finishes, the same click works
-    expect(page.locator("dialog")).not_to_be_visible()
+    expect(page.locator("#generate-error")).to_be_hidden()
+    expect(page.locator(".pending-tile, .avatar-card")).not_to_have_count(0)
 
 
 def test_toasts_show_above_an_open_dialog(page, user):
     sign_in(page, user)
     create_project(page, "Toasts")
-    page.click("#generate-button")
+    page.click("#rename-project")
     page.evaluate("() => import('./ui.js').then(m => m.toast('Hello above', 'ok'))")
     expect(page.locator(".toast", has_text="Hello above")).to_be_visible()
     assert _on_top(page, ".toast")

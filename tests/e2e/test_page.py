@@ -54,6 +54,8 @@ def test_generate_an_avatar_and_watch_it_complete(page, user):
     expect(page.locator("#offline-note")).to_contain_text("Generation is offline on this stack")
     page.fill("#gen-prompt", "confident business woman in a bright office")
     page.fill("#gen-name", "Sarah")
+    page.click("#gen-persona-section summary")  # persona and look are collapsed: the prompt comes first
+    page.click("#gen-look-section summary")
     page.fill("#gen-persona-age", "32")
     page.select_option("#gen-gender", "female")
     page.select_option("#gen-style", "professional")
@@ -72,7 +74,6 @@ def test_use_preset_opens_the_form_prefilled_and_generate_now_starts_at_once(pag
     sign_in(page, user)
     create_project(page, "Presets")
     page.click("#generate-button")
-    page.click("#tab-1")
     preset = page.locator(".preset").first
     expect(preset.locator("img")).to_have_attribute("src", re.compile("presets/"), timeout=20_000)
     screenshot(page, "06-preset-gallery")
@@ -93,7 +94,6 @@ def test_use_preset_opens_the_form_prefilled_and_generate_now_starts_at_once(pag
     assert ready.get_attribute("data-source") == "preset"
     # "Generate now" skips the form.
     page.click("#generate-button")
-    page.click("#tab-1")
     page.locator(".preset").first.locator(".generate-now").click()
     expect(page.locator("dialog")).not_to_be_visible()
     expect(page.locator('.avatar-card[data-status="ready"]')).to_have_count(2, timeout=30_000)
@@ -135,16 +135,18 @@ def test_usage_timeline_summary_and_counters_update_without_reload(page, user, t
     expect(card.locator(".usage")).to_have_text("")  # issue 28 #15: an unused card says nothing, not "Not used yet"
     card.locator("button.thumb").click()
     expect(page.locator("#usage-history")).to_contain_text("Not used by any app yet")
-    # Recording a use is an app's action: it sits in the developer panel, closed by default.
-    expect(page.locator("#record-usage")).to_be_hidden()
-    page.locator("#dev-panel summary").click()
+    # Recording a use is an app's action: it sits in the developer view, not in the lightbox.
+    expect(page.locator("#record-usage")).to_have_count(0)
+    page.click("#open-developer")
     page.select_option("#usage-app", "pose-generator")
     page.click("#record-usage")
-    expect(page.locator(".usage-summary li")).to_have_count(1)
+    expect(page.locator("#avatar-json")).to_contain_text('"usageCount": 1')
     page.select_option("#usage-app", "video-generator")
     page.click("#record-usage")
-    expect(page.locator(".usage-summary")).to_contain_text("Video Generator")
+    expect(page.locator("#avatar-json")).to_contain_text('"usageCount": 2')
     page.click("#record-usage")
+    expect(page.locator("#avatar-json")).to_contain_text('"usageCount": 3')
+    page.click("#leave-developer")
     summary = page.locator(".usage-summary li", has_text="Video Generator")
     expect(summary.locator(".count")).to_have_text("2×")
     expect(page.locator(".timeline .use")).to_have_count(3)
