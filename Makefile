@@ -23,7 +23,7 @@ PYTEST := $(PY) -m pytest -n $(TEST_WORKERS)
 help:
 	@echo "make run     start the whole service on the embedded local AWS stack (http://127.0.0.1:$(PORT)/)"
 	@echo "make test    install what is needed and run every test (unit, functional, integration, e2e)"
-	@echo "make test-fast   unit and functional tests without the invariant state machine (the edit loop)"
+	@echo "make test-fast   unit and functional tests without the tests marked slow (the edit loop; make test runs them)"
 	@echo "make token USER=alice   print a dev JWT for the local stack"
 	@echo "make bench   run the benchmarks and write BENCHMARKS.md"
 

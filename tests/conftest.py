@@ -24,8 +24,12 @@ LONG_FIRST = (
     "tests/integration/test_events_flow.py",
     "tests/integration/test_feeder.py",
 )
-# Hypothesis state-machine runs: marked slow, so `make test-fast` (-m "not slow") leaves them out.
+# Marked slow, so `make test-fast` (-m "not slow", the edit loop) leaves them out; `make test` runs them
+# all: the hypothesis state-machine runs, the recorded capacity profile (a module setup of ~30 s), and
+# the call-count checks at 5,000 items (their seeding is most of their time; the 10-item case stays).
 STATE_MACHINE_RUNS = ("tests/functional/test_invariants.py",)
+SLOW_FOR_THE_EDIT_LOOP = ("tests/functional/test_capacity_profile.py",)
+SLOW_CASES = ("[5000]",)
 # Both build build/test-prod with `make package`, cached per process (tests.support.infra): in one
 # worker they build it once, and two workers never write the same directory at the same time.
 SAME_WORKER = {"tests/integration/test_package.py": "package build",
@@ -55,7 +59,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     `--no-loadscope-reorder`, pytest.ini, xdist hands modules out in the workers' collection order).
     A run without `-n` keeps the file order."""
     for item in items:
-        if item.nodeid.split("::", 1)[0] in STATE_MACHINE_RUNS:
+        path = item.nodeid.split("::", 1)[0]
+        if path in STATE_MACHINE_RUNS + SLOW_FOR_THE_EDIT_LOOP or item.nodeid.endswith(SLOW_CASES):
             item.add_marker(pytest.mark.slow)
     if not hasattr(config, "workerinput"):
         return
