@@ -1,7 +1,7 @@
 """The user counters' data access: every write of a user's counter items, by name.
 
     STATS                 U#{uid} / STATS            totals, by source, usage, active generations
-    DAY#                  U#{uid} / DAY#{yyyy-mm-dd} uploads and images charged that UTC day (TTL)
+    DAY#                  U#{uid} / DAY#{yyyy-mm-dd} uploads (and images charged) that UTC day (TTL)
     APPUSE#               U#{uid} / APPUSE#{appId}   the user's usage by app
 
 Every counter moves with an atomic ADD inside the transaction of the change it counts: operations
