@@ -65,3 +65,6 @@ def count_app_usage(tx: "Transaction", user_id: str, app_id: str, delta: int, *,
 def count_app_usage_now(user_id: str, app_id: str, delta: int) -> None:
     """APPUSE#{app}: ADD count `delta`, one UpdateItem of its own (what a transaction's 100 items cannot hold)."""
     _app_usage(user_id, app_id).update(actions=[AppUsageSummaryModel.count.add(delta)])
+
+
+# ---- used by generation / usage / events
