@@ -2,11 +2,14 @@
 
     service.py        read, list with filters, edit, delete, and the transition to `ready` that
                       every source (upload, generation, preset) goes through so counters stay exact
-    store.py          the avatar items' data access: every read and write of an avatar, by name
+    store.py          the avatars' data access, by name: every read and write of an avatar's items
+                      (the avatar, its per-app summaries and history when it goes) and of file intents
     uploads.py        presigned POSTs, and the worker's side: validate the bytes, make the copies
     images.py         Pillow: checks, display copy, face-aware 300×300 thumbnail
     image_metadata.py metadata removal without re-encoding (EXIF/GPS, XMP, text chunks)
     crops.py          the chosen crop and the thumbnail it makes
+    file_intents.py   an intent (with a TTL) before each derived file is written, so the sweeper finds
+                      stray files in time proportional to new files
     vocabulary.py     one spelling per attribute value (presets, filters, badges and the API)
 
 Modules are imported by name (`from chalicelib.avatars import uploads`), so the API never loads

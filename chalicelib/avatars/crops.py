@@ -1,7 +1,7 @@
 """Chosen crop: the square of the upright image the thumbnail shows.
 
     check_crop(crop, width, height)      400 unless the square lies inside the image
-    crop_actions(avatar, crop)           the update actions of a crop change (bumps crop_version)
+    crop_changed(avatar, crop)           whether a crop is a change that may be made now (store.edit bumps crop_version)
     request_thumbnail(sqs, url, …)       asks the image worker (upload queue) to re-make the thumbnail
     remake_thumbnail(storage, …)         the worker step: thumbnail of the avatar's current crop
 
@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.avatars import file_intents
+from chalicelib.avatars import file_intents, store
 from chalicelib.errors import ConflictError, DependencyError, ValidationError
-from chalicelib.aws.models import META, AvatarModel, CropMap, avatar_pk
 
 if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.aws.models import AvatarModel
     from chalicelib.config import Settings
     from chalicelib.aws.storage import Storage
 
@@ -42,18 +42,17 @@ def check_crop(crop: dict, width: int, height: int) -> None:
                      "maxSize": min(width - min(x, width), height - min(y, height))})
 
 
-def crop_actions(avatar: AvatarModel, crop: dict | None) -> tuple[list, Any]:
-    """Actions and condition of setting `crop` (None: back to the centre), or ([], None) when unchanged."""
+def crop_changed(avatar: AvatarModel, crop: dict | None) -> bool:
+    """Whether setting `crop` (None: back to the centre) changes anything; a change needs the image
+    ready (409) and a square inside it (400)."""
     if crop == crop_json(avatar):
-        return [], None
+        return False
     if avatar.status != "ready" or avatar.width is None or avatar.height is None:
         raise ConflictError("The avatar's image is not ready yet; choose a crop once it is",
                             details={"status": avatar.status})
     if crop is not None:
         check_crop(crop, int(avatar.width), int(avatar.height))
-    actions = [AvatarModel.crop.set(CropMap(**crop)) if crop is not None else AvatarModel.crop.remove(),
-               AvatarModel.crop_version.add(1)]
-    return actions, (AvatarModel.status == "ready")
+    return True
 
 
 def request_thumbnail(sqs: Any, queue_url: str | None, user_id: str, avatar_id: str) -> None:
@@ -73,17 +72,13 @@ def request_thumbnail(sqs: Any, queue_url: str | None, user_id: str, avatar_id: 
 def remake_thumbnail(storage: "Storage", settings: "Settings", user_id: str, avatar_id: str) -> str:
     """Make the thumbnail of the avatar's current crop and point the avatar at it. Safe to run twice
     and concurrently: a run whose crop was replaced meanwhile drops its file and changes nothing."""
-    from pynamodb.exceptions import DoesNotExist, UpdateError
-
     from chalicelib.avatars import images
-    from chalicelib.aws.db import condition_failed
     from chalicelib.observability import logger
     from chalicelib.aws.storage import thumbnail_key
 
     log = {"userId": user_id, "avatarId": avatar_id}
-    try:
-        avatar = AvatarModel.get(avatar_pk(user_id, avatar_id), META, consistent_read=True)
-    except DoesNotExist:
+    avatar = store.get(user_id, avatar_id, consistent=True)
+    if avatar is None:
         return "skipped: no such avatar"
     if avatar.status != "ready" or not avatar.image_key:
         return f"skipped: avatar is {avatar.status}"
@@ -106,17 +101,8 @@ def remake_thumbnail(storage: "Storage", settings: "Settings", user_id: str, ava
         return "failed: " + exc.code
     file_intents.intend([key])  # if the update below loses (or never runs), the sweeper removes the file
     storage.put(key, thumbnail, "image/jpeg")
-    version_now = AvatarModel.crop_version == version if version else AvatarModel.crop_version.does_not_exist()
-    try:
-        avatar.update(actions=[AvatarModel.thumbnail_key.set(key)],
-                      condition=version_now & (AvatarModel.thumbnail_key == old) & (AvatarModel.status == "ready"))
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        try:
-            fresh = AvatarModel.get(avatar.pk, META, consistent_read=True)
-        except DoesNotExist:
-            fresh = None
+    if not store.set_thumbnail(avatar, key, crop_version=version, previous=old):
+        fresh = store.reread(avatar)
         if fresh is None or fresh.thumbnail_key != key:  # a newer crop (or a deletion) won: ours is unused
             storage.delete([key])
         return "skipped: changed meanwhile"

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib import clock
-from chalicelib.aws.models import FILE_INTENT_SHARDS, FileIntentModel, file_intent_pk, file_intent_shard
+from chalicelib.avatars import store
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.aws.storage import Storage
@@ -34,21 +34,15 @@ _BACKSTOP_TTL_SECONDS = 30 * 86400
 def intend(keys: list[str], now: datetime | None = None) -> None:
     """Record that these files are about to be written (one BatchWriteItem of ≤ 25)."""
     moment = now or clock.now()
-    check_at = clock.iso(moment + timedelta(seconds=FILE_GRACE_SECONDS))
-    ttl = clock.epoch(moment) + FILE_GRACE_SECONDS + _BACKSTOP_TTL_SECONDS
-    with FileIntentModel.batch_write() as batch:
-        for key in keys:
-            pk = file_intent_pk(key)
-            batch.save(FileIntentModel(pk, key=key, sweep_pk=file_intent_shard(key), sweep_sk=f"{check_at}#{pk}",
-                                       ttl=ttl))
+    store.add_file_intents(keys, check_at=clock.iso(moment + timedelta(seconds=FILE_GRACE_SECONDS)),
+                           ttl=clock.epoch(moment) + FILE_GRACE_SECONDS + _BACKSTOP_TTL_SECONDS)
 
 
 def expired(now: datetime, *, limit: int = INTENTS_PER_SHARD) -> list[str]:
     """File keys whose intent may be checked now (Queries on the FILES# shards of GSI3, never a Scan)."""
-    bound = clock.iso(now) + "~"
-    keys = []
-    for shard in range(FILE_INTENT_SHARDS):
-        for item in FileIntentModel.by_deadline.query(f"FILES#{shard}", FileIntentModel.sweep_sk < bound,
-                                                      limit=limit):
-            keys.append(item.pk.removeprefix("FILE#"))
-    return keys
+    return store.due_file_intents(clock.iso(now), limit=limit)
+
+
+def forget(keys: list[str]) -> None:
+    """The intents of these files are checked: remove them."""
+    store.delete_file_intents(keys)

@@ -7,29 +7,15 @@ from typing import Any
 
 from datetime import timedelta
 
-from pynamodb.exceptions import DeleteError, DoesNotExist
-
 from chalicelib import clock, ids
 
-from chalicelib.avatars import vocabulary
-from chalicelib.avatars.crops import crop_actions, crop_json
-from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, fill_page, iterate_all
+from chalicelib.avatars import store, vocabulary
+from chalicelib.avatars.crops import crop_changed, crop_json
+from chalicelib.aws.db import Transaction, TransactionCancelled
 from chalicelib.errors import ConflictError, NotFoundError
-from chalicelib.aws.models import (
-    META,
-    AttributesMap,
-    AvatarModel,
-    PersonaMap,
-    ProjectModel,
-    UserDayModel,
-    UserStatsModel,
-    avatar_pk,
-    project_items_pk,
-    project_sk,
-    sweep_pk,
-    sweep_sk,
-    user_pk,
-)
+from chalicelib.aws.models import AttributesMap, AvatarModel, PersonaMap
+from chalicelib.projects import store as project_store
+from chalicelib.users import store as user_store
 
 # A restyle (image_to_image) is a generated avatar: counted with text_to_image.
 SOURCE_COUNTER = {"uploaded": "avatars_uploaded", "text_to_image": "avatars_generated", "preset": "avatars_preset",
@@ -129,10 +115,7 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
 # ---- reads ------------------------------------------------------------------------------------
 
 def get_avatar(user_id: str, avatar_id: str, *, consistent: bool = False) -> AvatarModel:
-    try:
-        avatar = AvatarModel.get(avatar_pk(user_id, avatar_id), META, consistent_read=consistent)
-    except DoesNotExist:
-        avatar = None
+    avatar = store.get(user_id, avatar_id, consistent=consistent)
     if avatar is None or avatar.status == "deleting":  # a delete in progress is already gone for the user
         raise NotFoundError("Avatar not found", details={"avatarId": avatar_id})
     return avatar
@@ -140,35 +123,24 @@ def get_avatar(user_id: str, avatar_id: str, *, consistent: bool = False) -> Ava
 
 def list_avatars(user_id: str, project_id: str, *, limit: int, start_key: dict | None,
                  filters: AvatarFilters = AvatarFilters()) -> tuple[list[AvatarModel], dict | None]:
-    """One project's avatars, newest first: Query GSI1 (U#uid#P#pid, begins_with A#), ≤3 round trips."""
-    condition = AvatarModel.status != "deleting"
-    for value, attr in ((filters.source_type, AvatarModel.source_type), (filters.status, AvatarModel.status)):
-        if value:
-            condition = condition & (attr == value)
+    """One project's avatars, newest first (store.page_of_project), never one being deleted."""
     # Old items keep the spelling they were stored with: a filter matches every spelling of its value.
-    for key, value, attr in (("gender", filters.gender, AvatarModel.attributes.gender),
-                             ("style", filters.style, AvatarModel.attributes.style)):
-        if value:
-            condition = condition & attr.is_in(*vocabulary.spellings(key, value))
-    if filters.search:
-        condition = condition & AvatarModel.name_lower.contains(filters.search.strip().lower())
-    return fill_page(AvatarModel, project_items_pk(user_id, project_id), limit=limit, start_key=start_key,
-                     range_key_condition=AvatarModel.gsi1sk.startswith("A#"),
-                     filter_condition=condition, index=AvatarModel.by_project)
+    return store.page_of_project(
+        user_id, project_id, limit=limit, start_key=start_key, source_type=filters.source_type,
+        status=filters.status,
+        genders=tuple(vocabulary.spellings("gender", filters.gender)) if filters.gender else (),
+        styles=tuple(vocabulary.spellings("style", filters.style)) if filters.style else (),
+        name_contains=filters.search.strip().lower() if filters.search else None)
 
 
 # ---- writes -----------------------------------------------------------------------------------
 
 def new_avatar(*, user_id: str, project_id: str, avatar_id: str, name: str, source_type: str, status: str,
-               fields: dict, **extra: Any) -> AvatarModel:
-    now = clock.now_iso()
-    return AvatarModel(
-        avatar_pk(user_id, avatar_id), META,
-        gsi1pk=project_items_pk(user_id, project_id), gsi1sk=f"A#{avatar_id}",
-        id=avatar_id, user_id=user_id, project_id=project_id, name=name, name_lower=name.lower(),
-        source_type=source_type, status=status, persona=persona_from_fields(fields),
-        attributes=attributes_from_fields(fields), usage_count=0, created_at=now, updated_at=now, **extra,
-    )
+               fields: dict, deadline: str | None = None, **extra: Any) -> AvatarModel:
+    """An avatar not yet written, from the API's fields; in the sweep index by `deadline` when given."""
+    return store.new_item(user_id=user_id, project_id=project_id, avatar_id=avatar_id, name=name,
+                          source_type=source_type, status=status, persona=persona_from_fields(fields),
+                          attributes=attributes_from_fields(fields), now=clock.now_iso(), deadline=deadline, **extra)
 
 
 def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
@@ -176,31 +148,19 @@ def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
 
     A crop change is only recorded here (chalicelib.avatars.crops); the caller asks the worker for the thumbnail."""
     avatar = get_avatar(user_id, avatar_id, consistent="crop" in changes)
-    actions = [AvatarModel.updated_at.set(clock.now_iso())]
-    condition = AvatarModel.pk.exists() & (AvatarModel.status != "deleting")
-    if "crop" in changes:
-        crop_changes, crop_condition = crop_actions(avatar, changes["crop"])
-        actions += crop_changes
-        if crop_condition is not None:
-            condition &= crop_condition
+    edits: dict[str, Any] = {}
+    if "crop" in changes and crop_changed(avatar, changes["crop"]):
+        edits["crop"] = changes["crop"]
     if "name" in changes and changes["name"] is not None:
-        actions += [AvatarModel.name.set(changes["name"]), AvatarModel.name_lower.set(changes["name"].lower())]
+        edits["name"] = changes["name"]
     if any(k in changes for k in PERSONA_FIELDS):
         merged = {**persona_fields(avatar), **{k: changes[k] for k in PERSONA_FIELDS if k in changes}}
-        persona = persona_from_fields(merged)
-        actions.append(AvatarModel.persona.set(persona) if persona else AvatarModel.persona.remove())
+        edits["persona"] = persona_from_fields(merged) or None
     if any(k in changes for k in ATTRIBUTE_FIELDS):
         merged = {**attribute_fields(avatar), **{k: changes[k] for k in ATTRIBUTE_FIELDS if k in changes}}
-        attrs = attributes_from_fields(merged)
-        actions.append(AvatarModel.attributes.set(attrs) if attrs else AvatarModel.attributes.remove())
-    from pynamodb.exceptions import UpdateError
-
-    try:
-        avatar.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if condition_failed(exc):
-            raise NotFoundError("Avatar not found", details={"avatarId": avatar_id}) from None
-        raise
+        edits["attributes"] = attributes_from_fields(merged) or None
+    if not store.edit(avatar, now=clock.now_iso(), **edits):
+        raise NotFoundError("Avatar not found", details={"avatarId": avatar_id})
     return avatar
 
 
@@ -215,15 +175,9 @@ def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnai
     now = clock.now()
     try:
         with Transaction(connection) as tx:
-            tx.update("avatar", avatar, actions=[
-                AvatarModel.status.set("ready"), AvatarModel.status_reason.remove(), AvatarModel.status_code.remove(),
-                AvatarModel.image_key.set(image_key), AvatarModel.thumbnail_key.set(thumbnail_key),
-                AvatarModel.width.set(width), AvatarModel.height.set(height), AvatarModel.format.set(fmt),
-                AvatarModel.size_bytes.set(size_bytes), AvatarModel.ttl.remove(),
-                AvatarModel.sweep_pk.remove(), AvatarModel.sweep_sk.remove(),
-                AvatarModel.updated_at.set(clock.iso(now)),
-                *([AvatarModel.display_key.set(display_key)] if display_key else []),
-            ], condition=AvatarModel.status.is_in(*from_statuses))
+            store.add_ready(tx, avatar, image_key=image_key, thumbnail_key=thumbnail_key, width=width,
+                            height=height, fmt=fmt, size_bytes=size_bytes, display_key=display_key,
+                            from_statuses=from_statuses, now=clock.iso(now))
             count_new_avatar(tx, avatar, now)
     except TransactionCancelled as cancelled:
         if cancelled.conditions_failed:
@@ -232,32 +186,14 @@ def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnai
     return True
 
 
-def count_new_avatar(tx: Transaction, avatar: AvatarModel, now: Any, stats_actions: tuple = (),
-                     count: int = 1) -> None:
+def count_new_avatar(tx: Transaction, avatar: AvatarModel, now: Any, count: int = 1) -> None:
     """The counter writes of an avatar becoming ready, for the caller's transaction: the project's
     avatarCount (operation "project", which also checks the project still exists) and the user's
     totals ("stats", and "day" for uploads). `count`: that many avatars like it (a job's images)."""
-    counter = getattr(UserStatsModel, SOURCE_COUNTER[avatar.source_type])
-    tx.update("project", ProjectModel(user_pk(avatar.user_id), project_sk(avatar.project_id)),
-              actions=[ProjectModel.avatar_count.add(count)], condition=ProjectModel.pk.exists())
-    tx.update("stats", UserStatsModel(user_pk(avatar.user_id)),
-              actions=[UserStatsModel.total_avatars.add(count), counter.add(count), *stats_actions])
+    project_store.count_avatars(tx, avatar.user_id, avatar.project_id, count)
+    user_store.count_avatars(tx, avatar.user_id, SOURCE_COUNTER[avatar.source_type], count)
     if avatar.source_type == "uploaded":
-        tx.update("day", UserDayModel(user_pk(avatar.user_id), clock.day_key(now)),
-                  actions=[UserDayModel.uploads.add(count), UserDayModel.ttl.set(clock.epoch(now) + 40 * 86400)])
-
-
-def _delete_history(user_id: str, avatar_id: str) -> None:
-    """Per-app summaries (and history rows from before issue 32) live in the avatar's partition, newer
-    history rows in its shards (models.history_pks): remove all of them but META."""
-    from chalicelib.aws.models import UsageRecordModel, history_pks
-
-    with UsageRecordModel.batch_write() as batch:
-        for pk in history_pks(user_id, avatar_id):
-            for item in iterate_all(lambda key, pk=pk: UsageRecordModel.query(
-                    pk, last_evaluated_key=key, page_size=100, attributes_to_get=["PK", "SK"])):
-                if item.sk != META:
-                    batch.delete(item)
+        user_store.count_uploads(tx, avatar.user_id, now, count)
 
 
 # An avatar being deleted that is still there after this long is finished by the sweeper.
@@ -271,51 +207,25 @@ def files_of(avatar: AvatarModel) -> list[str]:
     return [k for k in (avatar.upload_key, avatar.image_key, avatar.thumbnail_key, avatar.display_key) if k]
 
 
-def _app_counts(avatar: AvatarModel) -> dict[str, int]:
-    from chalicelib.aws.models import AppUsageSummaryModel
-
-    counts = {}
-    for item in iterate_all(lambda key: AppUsageSummaryModel.query(
-            avatar.pk, AppUsageSummaryModel.sk.startswith("APP#"), consistent_read=True, last_evaluated_key=key,
-            page_size=100)):
-        if int(item.count or 0):
-            counts[item.app_id] = int(item.count)
-    return counts
-
-
 def _retire(connection: Any, avatar: AvatarModel, *, project_exists: bool) -> None:
     """Step 1 of a delete: the avatar turns `deleting` and leaves every counter in one transaction,
     conditional on the status and usage count it was read with. From then on no usage event can land
     on it (they require `ready`), so what the counters lose is exactly what it had."""
-    from chalicelib.aws.models import AppUsageSummaryModel
-
     now = clock.now()
     deadline = clock.iso(now + timedelta(seconds=DELETE_GRACE_SECONDS))
     usage = int(avatar.usage_count or 0)
-    condition = AvatarModel.status == avatar.status
-    if avatar.status == "ready":
-        condition = condition & ((AvatarModel.usage_count == usage) if usage else
-                                 (AvatarModel.usage_count.does_not_exist() | (AvatarModel.usage_count == 0)))
-    counts = _app_counts(avatar) if avatar.status == "ready" and usage else {}
+    counts = store.app_counts(avatar) if avatar.status == "ready" and usage else {}
     apps = sorted(counts.items())
     with Transaction(connection) as tx:
-        tx.update("avatar", avatar, actions=[
-            AvatarModel.status.set("deleting"), AvatarModel.updated_at.set(clock.iso(now)),
-            AvatarModel.sweep_pk.set(sweep_pk(avatar.pk)), AvatarModel.sweep_sk.set(sweep_sk(deadline, avatar.pk)),
-        ], condition=condition)
+        store.retire(tx, avatar, now=clock.iso(now), deadline=deadline)
         if avatar.status == "ready":
             if project_exists:
-                tx.update("project", ProjectModel(user_pk(avatar.user_id), project_sk(avatar.project_id)),
-                          actions=[ProjectModel.avatar_count.add(-1)], condition=ProjectModel.pk.exists())
-            counter = getattr(UserStatsModel, SOURCE_COUNTER[avatar.source_type])
-            tx.update("stats", UserStatsModel(user_pk(avatar.user_id)), actions=[
-                UserStatsModel.total_avatars.add(-1), counter.add(-1), UserStatsModel.total_usage.add(-usage)])
+                project_store.count_avatars(tx, avatar.user_id, avatar.project_id, -1)
+            user_store.count_avatars(tx, avatar.user_id, SOURCE_COUNTER[avatar.source_type], -1, usage=-usage)
             for app_id, count in apps[:_APP_TOTALS_IN_TRANSACTION]:
-                tx.update(f"app:{app_id}", AppUsageSummaryModel(user_pk(avatar.user_id), f"APPUSE#{app_id}"),
-                          actions=[AppUsageSummaryModel.count.add(-count)])
+                user_store.count_app_usage(tx, avatar.user_id, app_id, -count, name=f"app:{app_id}")
     for app_id, count in apps[_APP_TOTALS_IN_TRANSACTION:]:  # a rare avatar used by over 90 apps
-        AppUsageSummaryModel(user_pk(avatar.user_id), f"APPUSE#{app_id}").update(
-            actions=[AppUsageSummaryModel.count.add(-count)])
+        user_store.count_app_usage_now(avatar.user_id, app_id, -count)
 
 
 def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project_exists: bool = True) -> bool:
@@ -335,18 +245,13 @@ def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project
                 project_exists = False  # the project is being purged: its count goes with it
             elif not (cancelled.failed("avatar") or cancelled.conflict):
                 raise
-        try:  # it changed meanwhile (a usage event, an upload finishing) or is gone: read it again
-            avatar = AvatarModel.get(avatar.pk, META, consistent_read=True)
-        except DoesNotExist:
+        # it changed meanwhile (a usage event, an upload finishing) or is gone: read it again
+        fresh = store.reread(avatar)
+        if fresh is None:
             return False
+        avatar = fresh
     else:
         raise ConflictError("Avatar changed while deleting; try again")
-    _delete_history(avatar.user_id, avatar.id)
+    store.delete_history(avatar.user_id, avatar.id)
     storage.delete(files_of(avatar))
-    try:
-        avatar.delete(condition=AvatarModel.status == "deleting")
-    except DeleteError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    return store.delete_retired(avatar)

@@ -12,20 +12,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
-
 from chalicelib import clock, ids
 
 from chalicelib.avatars import service as avatars
 
-from chalicelib.avatars import file_intents
-from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed
+from chalicelib.avatars import file_intents, store
+from chalicelib.aws.db import Transaction, TransactionCancelled
 from chalicelib.errors import NotFoundError, ValidationError
-from chalicelib.aws.models import META, AvatarModel, ProjectModel, avatar_pk, project_sk, sweep_pk, sweep_sk, user_pk
 from chalicelib.observability import logger
+from chalicelib.projects import store as project_store
 from chalicelib.aws.storage import display_key, image_key, parse_upload_key, thumbnail_key, upload_key
 
 if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.aws.models import AvatarModel
     from chalicelib.config import Settings
     from chalicelib.aws.storage import Storage
 
@@ -86,18 +85,16 @@ def request_uploads(connection: Any, storage: "Storage", settings: "Settings", u
     for spec in files:
         avatar_id = ids.new_id("ava")
         key = upload_key(user_id, avatar_id)
-        pk = avatar_pk(user_id, avatar_id)
         created.append(avatars.new_avatar(
             user_id=user_id, project_id=project_id, avatar_id=avatar_id, name=spec["name"], source_type="uploaded",
             status="uploading", fields=spec, upload_key=key, upload_content_type=spec["contentType"], ttl=ttl,
-            sweep_pk=sweep_pk(pk), sweep_sk=sweep_sk(deadline, pk),
+            deadline=deadline,
         ))
     try:
         with Transaction(connection) as tx:
-            tx.condition_check("project", ProjectModel, user_pk(user_id), project_sk(project_id),
-                               condition=ProjectModel.pk.exists())
+            project_store.require(tx, user_id, project_id)
             for avatar in created:
-                tx.save(avatar.id, avatar, condition=AvatarModel.pk.does_not_exist())
+                store.add_new(tx, avatar, name=avatar.id)
     except TransactionCancelled as cancelled:
         if cancelled.failed("project"):
             raise NotFoundError("Project not found", details={"projectId": project_id}) from None
@@ -128,9 +125,8 @@ def process_uploaded_object(connection: Any, storage: "Storage", settings: "Sett
     if parsed is None:
         return _skip("not an upload key", log)
     user_id, avatar_id = parsed
-    try:
-        avatar = AvatarModel.get(avatar_pk(user_id, avatar_id), META, consistent_read=True)
-    except DoesNotExist:
+    avatar = store.get(user_id, avatar_id, consistent=True)
+    if avatar is None:
         # Deleted (or expired) before the bytes arrived; the lifecycle rule removes the stray object.
         return _skip("no such avatar", log)
     if avatar.upload_key != key:
@@ -196,17 +192,7 @@ def _reject(storage: "Storage", avatar: AvatarModel, key: str, code: str, reason
 def reject_avatar(avatar: AvatarModel, code: str, reason: str) -> bool:
     """uploading → rejected with a code and a reason (the user sees why; it stays until they delete it).
     False when the avatar is no longer uploading (or gone)."""
-    try:
-        avatar.update(actions=[
-            AvatarModel.status.set("rejected"), AvatarModel.status_reason.set(reason),
-            AvatarModel.status_code.set(code), AvatarModel.ttl.remove(), AvatarModel.sweep_pk.remove(),
-            AvatarModel.sweep_sk.remove(), AvatarModel.updated_at.set(clock.now_iso()),
-        ], condition=(AvatarModel.status == "uploading") & (AvatarModel.upload_key == avatar.upload_key))
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
+    return store.reject(avatar, code, reason, now=clock.now_iso())
 
 
 def dead_letter(storage: "Storage", *, bucket: str, key: str) -> str:
@@ -216,9 +202,8 @@ def dead_letter(storage: "Storage", *, bucket: str, key: str) -> str:
     parsed = parse_upload_key(key)
     if parsed is None:
         return "skipped: not an upload key"
-    try:
-        avatar = AvatarModel.get(avatar_pk(*parsed), META, consistent_read=True)
-    except DoesNotExist:
+    avatar = store.get(*parsed, consistent=True)
+    if avatar is None:
         return "skipped: no such avatar"
     if avatar.upload_key != key or avatar.status != "uploading":
         return f"skipped: avatar is {avatar.status}"
@@ -242,10 +227,7 @@ def expire(storage: "Storage", avatar: AvatarModel) -> str:
 def _drop_unused_derivatives(storage: "Storage", avatar: AvatarModel, keys: tuple[str, ...], log: dict) -> None:
     """mark_ready refused: a concurrent duplicate already made it ready (keep the files it points at),
     or the avatar or its project is gone (the files would be orphans)."""
-    try:
-        fresh = AvatarModel.get(avatar.pk, META, consistent_read=True)
-    except DoesNotExist:
-        fresh = None
+    fresh = store.reread(avatar)
     if fresh is not None and fresh.status == "ready" and fresh.image_key == keys[0]:
         return
     logger.info("derivatives dropped", extra={**log, "avatarId": avatar.id})

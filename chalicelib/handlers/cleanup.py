@@ -10,8 +10,7 @@ from chalicelib.observability import logger
 
 
 def _purge(record: Any) -> None:
-    from chalicelib.aws.models import TombstoneModel, user_pk
-    from chalicelib.projects.service import purge_deleted_project, send_purge
+    from chalicelib.projects.service import purge_deleted_project, purge_step, send_purge
 
     try:
         message = json.loads(record.body)
@@ -31,8 +30,7 @@ def _purge(record: Any) -> None:
         # The next batch in a message of its own: a large project never races one function timeout.
         # If this send fails the chain stalls, and the sweeper restarts it after the grace period.
         # The chain has moved one step on; a message from before steps learns which from the tombstone.
-        next_step = step + 1 if step is not None else int(
-            TombstoneModel.get(user_pk(user_id), f"DELETING#{project_id}", consistent_read=True).step or 0)
+        next_step = step + 1 if step is not None else purge_step(user_id, project_id)
         send_purge(deps.sqs, deps.settings.cleanup_queue_url, user_id, project_id, next_step)
 
 

@@ -16,22 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib import clock
 from chalicelib.avatars import file_intents
 from chalicelib.avatars.file_intents import INTENTS_PER_SHARD
-from chalicelib.aws.models import (
-    META,
-    SWEEP_SHARDS,
-    AvatarModel,
-    FileIntentModel,
-    GenerationModel,
-    SweeperStateModel,
-    TombstoneModel,
-    avatar_pk,
-    file_intent_pk,
-)
+from chalicelib.housekeeping import store
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,30 +45,18 @@ class SweepReport:
         return {name: len(value) for name, value in vars(self).items()}
 
 
-def overdue_keys(now: datetime, *, limit: int = OVERDUE_PER_SHARD) -> list[tuple[str, str]]:
-    """(PK, SK) of the items whose deadline has passed, from every shard of the sweep index."""
-    bound = clock.iso(now) + "~"  # "{deadline}#{pk}" sorts below this for every deadline ≤ now
-    keys = []
-    for shard in range(SWEEP_SHARDS):
-        for item in AvatarModel.by_deadline.query(f"SWEEP#{shard}", AvatarModel.sweep_sk < bound, limit=limit):
-            keys.append((item.pk, item.sk))
-    return keys
-
-
 def sweep(connection: Any, storage: "Storage", sqs: Any, settings: "Settings", *,
           now: datetime | None = None, files: bool = True) -> SweepReport:
     """One pass. An item whose step fails is logged, counted (`errors`) and skipped: the next pass
     tries it again, and the rest of this one goes on."""
     now = now or clock.now()
     report = SweepReport()
-    for pk, sk in overdue_keys(now):
+    for item in store.overdue(clock.iso(now), limit=OVERDUE_PER_SHARD):
         try:
-            _sweep_item(connection, storage, sqs, settings, report, pk, sk, now)
-        except DoesNotExist:
-            continue  # finished meanwhile
+            _sweep_item(connection, storage, sqs, settings, report, item, now)
         except Exception:  # noqa: BLE001 — one bad item must not stop the others (or the file walk)
-            logger.exception("sweep step failed", extra={"pk": pk, "sk": sk})
-            report.errors.append(f"{pk}|{sk}")
+            logger.exception("sweep step failed", extra={"pk": item.pk, "sk": item.sk})
+            report.errors.append(f"{item.pk}|{item.sk}")
     if files:
 
         try:
@@ -102,23 +78,26 @@ def sweep(connection: Any, storage: "Storage", sqs: Any, settings: "Settings", *
 
 
 def _sweep_item(connection: Any, storage: "Storage", sqs: Any, settings: "Settings", report: SweepReport,
-                pk: str, sk: str, now: datetime) -> None:
-    from chalicelib.avatars import service as avatars
-    from chalicelib.projects import service as projects
+                item: store.Overdue, now: datetime) -> None:
+    """One overdue item's step; an item gone meanwhile was finished by someone else."""
+    from chalicelib.avatars import service as avatars, store as avatar_store
+    from chalicelib.projects import service as projects, store as project_store
     from chalicelib.avatars import uploads
     from chalicelib.generation import jobs
 
-    if sk.startswith("DELETING#"):
-        tombstone = TombstoneModel.get(pk, sk, consistent_read=True)
-        if projects.resend_purge(sqs, settings.cleanup_queue_url, tombstone, now):
+    if item.kind == "tombstone":
+        tombstone = project_store.tombstone(item.user_id, item.item_id)
+        if tombstone is not None and projects.resend_purge(sqs, settings.cleanup_queue_url, tombstone, now):
             report.purges_resent.append(tombstone.project_id)
-    elif "#G#" in pk:
-        job = GenerationModel.get(pk, sk, consistent_read=True)
-        if job.status in jobs.ACTIVE and jobs.expire(connection, settings, job, now) in ("queue_timeout",
-                                                                                          "timed_out"):
+    elif item.kind == "generation":
+        job = project_store.generation(item.user_id, item.item_id)
+        if job is not None and job.status in jobs.ACTIVE and jobs.expire(connection, settings, job, now) in (
+                "queue_timeout", "timed_out"):
             report.generations_failed.append(job.id)
-    elif "#A#" in pk and sk == META:
-        avatar = AvatarModel.get(pk, sk, consistent_read=True)
+    elif item.kind == "avatar":
+        avatar = avatar_store.get(item.user_id, item.item_id, consistent=True)
+        if avatar is None:
+            return
         if avatar.status == "uploading" and uploads.expire(storage, avatar) == "rejected":
             report.uploads_rejected.append(avatar.id)
         elif avatar.status == "deleting" and avatars.delete_avatar(connection, storage, avatar):
@@ -127,17 +106,14 @@ def _sweep_item(connection: Any, storage: "Storage", sqs: Any, settings: "Settin
 
 def referenced_files(keys: list[str]) -> set[str]:
     """The files among `keys` that an avatar (not being deleted) points at: one BatchGet per 100 avatars."""
+    from chalicelib.avatars import store as avatar_store
     from chalicelib.aws.storage import owner_of
 
-    wanted = {avatar_pk(*owner) for owner in (owner_of(key) for key in keys) if owner}
+    owners = [owner for owner in (owner_of(key) for key in keys) if owner]
     referenced: set[str] = set()
-    pks = sorted(wanted)
-    for start in range(0, len(pks), 100):
-        for avatar in AvatarModel.batch_get([(pk, META) for pk in pks[start:start + 100]],
-                                            attributes_to_get=["PK", "SK", "imageKey", "thumbnailKey", "displayKey",
-                                                                                "status"]):
-            if avatar.status != "deleting":
-                referenced.update(k for k in (avatar.image_key, avatar.thumbnail_key, avatar.display_key) if k)
+    for avatar in avatar_store.files_and_status(owners):
+        if avatar.status != "deleting":
+            referenced.update(k for k in (avatar.image_key, avatar.thumbnail_key, avatar.display_key) if k)
     return referenced
 
 
@@ -155,11 +131,7 @@ def remove_stray_files(storage: "Storage", now: datetime, *, limit: int = FILES_
     run stopped; the walk starts over once it has passed the last prefix."""
     from chalicelib.aws.storage import DERIVED_PREFIXES
 
-    try:
-        state = SweeperStateModel.get("SWEEPER", "FILES", consistent_read=True)
-    except DoesNotExist:
-        state = SweeperStateModel()
-    after = state.after or ""
+    after = store.walk_position() or ""
     objects: list[dict] = []
     for prefix in DERIVED_PREFIXES:
         if after >= prefix + "\uffff" or len(objects) >= limit:
@@ -171,9 +143,8 @@ def remove_stray_files(storage: "Storage", now: datetime, *, limit: int = FILES_
             break
     strays = stray_files(storage, objects, now)
     storage.delete(strays)
-    state.after = objects[-1]["Key"] if len(objects) >= limit else None  # None: start over next run
-    state.updated_at = clock.iso(now)
-    state.save()
+    # None: start over next run
+    store.save_walk_position(objects[-1]["Key"] if len(objects) >= limit else None, now=clock.iso(now))
     return strays
 
 
@@ -186,7 +157,5 @@ def check_expired_intents(storage: "Storage", now: datetime, *, limit: int = INT
     kept = referenced_files(keys)
     strays = [key for key in keys if key not in kept]
     storage.delete(strays)  # first the files: a crash here leaves the intents, so the next run retries
-    with FileIntentModel.batch_write() as batch:
-        for key in keys:
-            batch.delete(FileIntentModel(file_intent_pk(key)))
+    file_intents.forget(keys)
     return strays

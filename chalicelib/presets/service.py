@@ -8,39 +8,27 @@ The data lives in versioned files in the repository; `seed` writes what changed 
 keeps the counters users produced, removes entries the file no longer has and renders a preview
 for each preset whose look changed. Both `make run` and a deployment run it.
 
-Every user's gallery load would otherwise read the one `PRESET` partition (docs/scaling.md): each
-container keeps the whole curated partition (tens of items, one Query page) for GALLERY_TTL_SECONDS
-and serves lists, pages and lookups by id from memory. A container sees its own counter updates at
-once and everyone else's within the TTL.
+Reads are served from each container's copy of the curated partitions (store.py, "the gallery"):
+every user's gallery load does not read the one `PRESET` partition (docs/scaling.md).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
-
-from pynamodb.exceptions import UpdateError
-
-from chalicelib import clock
+from typing import TYPE_CHECKING, Callable
 
 from chalicelib.avatars import vocabulary
-from chalicelib.aws.db import condition_failed
 from chalicelib.errors import NotFoundError
-from chalicelib.aws.models import (
-    PERSONA_PK,
-    PRESET_PK,
-    AttributesMap,
-    PersonaExampleModel,
-    PersonaMap,
-    PresetModel,
-)
+from chalicelib.aws.models import AttributesMap, PersonaExampleModel, PersonaMap, PresetModel
 from chalicelib.observability import logger
+from chalicelib.presets import store
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.aws.storage import Storage
 
-GALLERY_TTL_SECONDS = 60
+# How long a container serves its copy of the catalogue (store.py) before reading it again.
+GALLERY_TTL_SECONDS = store.GALLERY_TTL_SECONDS
 PRESET_PREFIX = "presets/"  # outside uploads/: writing previews never triggers the upload worker
 PERSONA_KEYS = ("personaName", "personaAge", "personaPersonality", "personaBackground")
 ATTRIBUTE_KEYS = ("gender", "ageRange", "ethnicity", "bodyType", "hairStyle", "hairColor", "eyeColor",
@@ -95,94 +83,33 @@ def persona_example_to_json(example: PersonaExampleModel) -> dict:
 
 # ---- reads --------------------------------------------------------------------------------------
 
-class _Gallery:
-    """One curated partition, read whole and kept for GALLERY_TTL_SECONDS, per container.
-
-    Bound to the container's DynamoDB connection: a new table or endpoint (tests, `dependencies.reset`)
-    starts empty. Pages answer the same LastEvaluatedKey shape a Query would, so cursors stay valid.
-    """
-
-    def __init__(self, model: Any, pk: str) -> None:
-        self.model, self.pk = model, pk
-        self._owner: Any = None
-        self._loaded_at = 0.0
-        self._items: list[Any] = []
-        self._by_id: dict[str, Any] = {}
-
-    def invalidate(self) -> None:
-        self._owner = None
-
-    def items(self) -> list[Any]:
-        from chalicelib.aws import session
-
-        owner, now = session.dynamodb(), clock.now().timestamp()
-        if self._owner is not owner or not 0 <= now - self._loaded_at < GALLERY_TTL_SECONDS:
-            # Tens of items: one Query page (the loop only guards a partition grown past 1 MB).
-            loaded = sorted(self.model.query(self.pk), key=lambda item: item.sk)
-            self._items, self._by_id = loaded, {item.id: item for item in loaded}
-            self._owner, self._loaded_at = owner, now
-        return self._items
-
-    def get(self, item_id: str) -> Any | None:
-        self.items()
-        return self._by_id.get(item_id)
-
-    def page(self, category: str | None, limit: int, start_key: dict | None) -> tuple[list, dict | None]:
-        after = ((start_key or {}).get("SK") or {}).get("S", "")
-        prefix = "" if category is None else f"{category}#"
-        chosen = [item for item in self.items() if item.sk.startswith(prefix) and item.sk > after]
-        page = chosen[:limit]
-        if len(chosen) <= limit:
-            return page, None
-        return page, {"PK": {"S": self.pk}, "SK": {"S": page[-1].sk}}
-
-
-PRESETS = _Gallery(PresetModel, PRESET_PK)
-PERSONAS = _Gallery(PersonaExampleModel, PERSONA_PK)
-
-
 def invalidate_cache() -> None:
-    PRESETS.invalidate()
-    PERSONAS.invalidate()
-
-
-def _count(item: Any, counter: Any) -> bool:
-    """One atomic ADD; False when the entry was removed meanwhile (never re-created by a click).
-
-    PynamoDB's update reads the new values back into `item`: on a cached item, this container's
-    own clicks show at once."""
-    try:
-        item.update(actions=[counter.add(1)], condition=type(item).pk.exists())
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
+    store.forget_cached()
 
 
 def list_presets(*, category: str | None, limit: int, start_key: dict | None) -> tuple[list[PresetModel], dict | None]:
-    return PRESETS.page(category, limit, start_key)
+    return store.presets_page(category, limit, start_key)
 
 
 def get_preset(preset_id: str) -> PresetModel:
-    preset = PRESETS.get(preset_id)
+    preset = store.preset(preset_id)
     if preset is None:
         raise NotFoundError("Preset not found", details={"id": preset_id})
     return preset
 
 
 def count_preset_use(preset: PresetModel) -> None:
-    _count(preset, PresetModel.popularity)
+    store.count_preset_use(preset)
 
 
 def list_persona_examples(*, category: str | None, limit: int,
                           start_key: dict | None) -> tuple[list[PersonaExampleModel], dict | None]:
-    return PERSONAS.page(category, limit, start_key)
+    return store.persona_examples_page(category, limit, start_key)
 
 
 def use_persona_example(example_id: str) -> PersonaExampleModel:
-    example = PERSONAS.get(example_id)
-    if example is None or not _count(example, PersonaExampleModel.uses):
+    example = store.persona_example(example_id)
+    if example is None or not store.count_persona_use(example):
         raise NotFoundError("Persona example not found", details={"id": example_id})
     return example
 
@@ -221,11 +148,6 @@ def _attributes_map(fields: dict) -> AttributesMap:
                          style=c("style", fields.get("style")))
 
 
-def _existing(model: Any, pk: str) -> dict[str, Any]:
-    """Every item of a curated partition (tens of items; a background job, so paging is fine)."""
-    return {item.id: item for item in model.query(pk)}
-
-
 def seed(presets_doc: dict, personas_doc: dict, *, storage: "Storage | None" = None,
          render: Callable[[dict], bytes] | None = None, thumb_size: int = 300) -> SeedReport:
     """Load the data files into the table; safe to run on every start.
@@ -235,77 +157,60 @@ def seed(presets_doc: dict, personas_doc: dict, *, storage: "Storage | None" = N
     """
     report = SeedReport()
     version = int(presets_doc.get("version", 1))
-    current = _existing(PresetModel, PRESET_PK)
+    current = store.all_presets()
     wanted = {entry["id"]: entry for entry in presets_doc["presets"]}
     for preset_id, entry in wanted.items():
         digest = content_hash(entry)
         old = current.get(preset_id)
-        if old is not None and old.content_hash == digest and old.sk == f"{entry['category']}#{preset_id}" \
+        preset = store.new_preset(preset_id=preset_id, category=entry["category"], name=entry["name"],
+                                  description=entry.get("description", ""), prompt=entry["prompt"],
+                                  persona=_persona_map(entry.get("persona") or {}),
+                                  attributes=_attributes_map(entry.get("attributes") or {}),
+                                  featured=bool(entry.get("featured")), version=version, content_hash=digest)
+        if old is not None and old.content_hash == digest and old.sk == preset.sk \
                 and (old.preview_key or render is None):
             report.unchanged.append(preset_id)
             continue
-        if old is not None and old.sk != f"{entry['category']}#{preset_id}":
-            old.delete()  # moved to another category: its key changes
+        if old is not None and old.sk != preset.sk:
+            store.delete(old)  # moved to another category: its key changes
             old = None
-        preset = PresetModel(sk=f"{entry['category']}#{preset_id}", id=preset_id, gsi1sk=preset_id,
-                             category=entry["category"], name=entry["name"],
-                             description=entry.get("description", ""), prompt=entry["prompt"],
-                             persona=_persona_map(entry.get("persona") or {}),
-                             attributes=_attributes_map(entry.get("attributes") or {}),
-                             featured=bool(entry.get("featured")), version=version, content_hash=digest,
-                             popularity=0)
         if old is not None and ((old.content_hash == digest and old.preview_key) or render is None or storage is None):
             # Nothing to draw with: a slightly stale preview beats none.
             preset.preview_key, preset.thumbnail_key = old.preview_key, old.thumbnail_key
         elif render is not None and storage is not None:
             _render_preview(preset, entry, storage, render, thumb_size, report)
-        _write(preset, PresetModel, existed=old is not None, counter="popularity")
+        store.write(preset, existed=old is not None)
         report.written.append(preset_id)
     for preset_id, old in current.items():
         if preset_id not in wanted:
-            old.delete()
+            store.delete(old)
             if storage is not None:
                 storage.delete([old.preview_key, old.thumbnail_key])
             report.removed.append(preset_id)
 
     examples = {e["id"]: e for e in personas_doc["personaExamples"]}
-    existing_examples = _existing(PersonaExampleModel, PERSONA_PK)
+    existing_examples = store.all_persona_examples()
     for example_id, entry in examples.items():
         digest = content_hash(entry)
         old = existing_examples.get(example_id)
         if old is not None and old.content_hash == digest:
             report.unchanged.append(example_id)
             continue
-        sk = f"{entry['category']}#{example_id}"
-        if old is not None and old.sk != sk:
-            old.delete()
+        example = store.new_persona_example(example_id=example_id, category=entry["category"],
+                                            persona=_persona_map(entry), version=int(personas_doc.get("version", 1)),
+                                            content_hash=digest)
+        if old is not None and old.sk != example.sk:
+            store.delete(old)
             old = None
-        example = PersonaExampleModel(sk=sk, id=example_id, gsi1sk=example_id, category=entry["category"],
-                                      persona=_persona_map(entry), uses=0,
-                                      version=int(personas_doc.get("version", 1)), content_hash=digest)
-        _write(example, PersonaExampleModel, existed=old is not None, counter="uses")
+        store.write(example, existed=old is not None)
         report.written.append(example_id)
     for example_id, old in existing_examples.items():
         if example_id not in examples:
-            old.delete()
+            store.delete(old)
             report.removed.append(example_id)
     invalidate_cache()  # this container at once; the others within GALLERY_TTL_SECONDS
     logger.info("presets seeded", extra={"summary": report.summary()})
     return report
-
-
-def _write(item: Any, model: Any, *, existed: bool, counter: str) -> None:
-    """Every attribute but the usage counter: a user's click during a re-seed is never lost."""
-    if not existed:
-        item.save()
-        return
-    actions = []
-    for name, attribute in model.get_attributes().items():
-        if name in ("pk", "sk", counter):
-            continue
-        value = getattr(item, name)
-        actions.append(attribute.remove() if value is None else attribute.set(value))
-    item.update(actions=actions)
 
 
 def _render_preview(preset: PresetModel, entry: dict, storage: "Storage", render: Callable[[dict], bytes],

@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
-
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock, ids
-from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, iterate_all, query_page
+from chalicelib.aws.db import Transaction, TransactionCancelled
 from chalicelib.errors import DependencyError, NotFoundError
-from chalicelib.aws.models import (
-    AvatarModel,
-    GenerationModel,
-    ProjectModel,
-    TombstoneModel,
-    UserStatsModel,
-    project_items_pk,
-    project_sk,
-    sweep_pk,
-    sweep_sk,
-    user_pk,
-)
 from chalicelib.observability import logger
+from chalicelib.projects import store
+from chalicelib.users import store as user_store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.aws.models import GenerationModel, ProjectModel, TombstoneModel
 
 
 def to_json(project: ProjectModel) -> dict:
@@ -43,42 +34,29 @@ def _not_found(project_id: str) -> NotFoundError:
 
 
 def create_project(connection: Any, user_id: str, name: str, description: str) -> ProjectModel:
-    project_id = ids.new_id("prj")
-    now = clock.now_iso()
-    project = ProjectModel(user_pk(user_id), project_sk(project_id), id=project_id, user_id=user_id, name=name,
-                           description=description, avatar_count=0, created_at=now, updated_at=now)
+    project = store.new_item(user_id, ids.new_id("prj"), name=name, description=description, now=clock.now_iso())
     with Transaction(connection) as tx:
-        tx.save("project", project, condition=ProjectModel.pk.does_not_exist())
-        tx.update("stats", UserStatsModel(user_pk(user_id)), actions=[UserStatsModel.total_projects.add(1)])
+        store.add(tx, project)
+        user_store.count_projects(tx, user_id, 1)
     return project
 
 
 def get_project(user_id: str, project_id: str) -> ProjectModel:
-    try:
-        return ProjectModel.get(user_pk(user_id), project_sk(project_id))
-    except DoesNotExist:
-        raise _not_found(project_id) from None
+    project = store.get(user_id, project_id)
+    if project is None:
+        raise _not_found(project_id)
+    return project
 
 
 def list_projects(user_id: str, *, limit: int, start_key: dict | None) -> tuple[list[ProjectModel], dict | None]:
-    """Newest first: one Query on the user's partition (SK begins_with P#)."""
-    return query_page(ProjectModel, user_pk(user_id), limit=limit, start_key=start_key,
-                      range_key_condition=ProjectModel.sk.startswith("P#"))
+    """Newest first (store.page_of_user)."""
+    return store.page_of_user(user_id, limit=limit, start_key=start_key)
 
 
 def update_project(user_id: str, project_id: str, *, name: str | None, description: str | None) -> ProjectModel:
-    project = ProjectModel(user_pk(user_id), project_sk(project_id))
-    actions = [ProjectModel.updated_at.set(clock.now_iso())]
-    if name is not None:
-        actions.append(ProjectModel.name.set(name))
-    if description is not None:
-        actions.append(ProjectModel.description.set(description))
-    try:
-        project.update(actions=actions, condition=ProjectModel.pk.exists())
-    except UpdateError as exc:
-        if condition_failed(exc):
-            raise _not_found(project_id) from None
-        raise
+    project = store.rename(user_id, project_id, name=name, description=description, now=clock.now_iso())
+    if project is None:
+        raise _not_found(project_id)
     return project
 
 
@@ -97,16 +75,11 @@ def delete_project(connection: Any, sqs: Any, cleanup_queue_url: str | None, use
     sweeper sends it again after TOMBSTONE_GRACE_SECONDS.
     """
     now = clock.now()
-    tombstone = TombstoneModel(user_pk(user_id), f"DELETING#{project_id}", project_id=project_id,
-                               created_at=clock.iso(now))
-    tombstone.sweep_pk = sweep_pk(tombstone.pk + "#" + tombstone.sk)
-    tombstone.sweep_sk = sweep_sk(_tombstone_deadline(now), f"{tombstone.pk}|{tombstone.sk}")
     try:
         with Transaction(connection) as tx:
-            tx.delete("project", ProjectModel(user_pk(user_id), project_sk(project_id)),
-                      condition=ProjectModel.pk.exists())
-            tx.save("tombstone", tombstone)
-            tx.update("stats", UserStatsModel(user_pk(user_id)), actions=[UserStatsModel.total_projects.add(-1)])
+            store.remove(tx, user_id, project_id)
+            store.add_tombstone(tx, user_id, project_id, now=clock.iso(now), deadline=_tombstone_deadline(now))
+            user_store.count_projects(tx, user_id, -1)
     except TransactionCancelled as cancelled:
         if cancelled.failed("project"):
             raise _not_found(project_id) from None
@@ -130,16 +103,7 @@ def send_purge(sqs: Any, queue_url: str, user_id: str, project_id: str, step: in
 def _advance(tombstone: TombstoneModel, step: int, now: Any) -> bool:
     """Move the chain to `step + 1` and its deadline on by a grace period, iff it is still at `step`.
     False when another message moved it first (that one carries the chain on)."""
-    current = TombstoneModel.step == step if step else TombstoneModel.step.does_not_exist() | (TombstoneModel.step == 0)
-    try:
-        tombstone.update(actions=[TombstoneModel.step.set(step + 1), TombstoneModel.sweep_sk.set(
-            sweep_sk(_tombstone_deadline(now), f"{tombstone.pk}|{tombstone.sk}"))],
-            condition=TombstoneModel.pk.exists() & current)
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
+    return store.advance(tombstone, step, deadline=_tombstone_deadline(now))
 
 
 def resend_purge(sqs: Any, queue_url: str | None, tombstone: TombstoneModel, now: Any) -> bool:
@@ -148,7 +112,7 @@ def resend_purge(sqs: Any, queue_url: str | None, tombstone: TombstoneModel, now
     step = int(tombstone.step or 0)
     if not _advance(tombstone, step, now):
         return False
-    send_purge(sqs, queue_url, tombstone.pk.removeprefix("U#"), tombstone.project_id, step + 1)
+    send_purge(sqs, queue_url, store.tombstone_user_id(tombstone), tombstone.project_id, step + 1)
     return True
 
 
@@ -162,30 +126,21 @@ def purge_deleted_project(connection: Any, storage: Any, user_id: str, project_i
     not the chain's (a duplicate, or a chain the sweeper replaced). A message without a step (sent
     before steps existed) runs whatever the chain's step.
     """
-    from chalicelib.avatars import service as avatars
+    from chalicelib.avatars import service as avatars, store as avatar_store
 
-    tombstone = TombstoneModel(user_pk(user_id), f"DELETING#{project_id}")
-    try:
-        tombstone.refresh(consistent_read=True)
-    except DoesNotExist:
+    tombstone = store.tombstone(user_id, project_id)
+    if tombstone is None:
         return "nothing"  # already purged (duplicate message) or never deleted
     if step is not None and int(tombstone.step or 0) != step:
         return "stale"
-    items_pk = project_items_pk(user_id, project_id)
-    page, last_key = query_page(AvatarModel, items_pk, limit=batch_size, index=AvatarModel.by_project,
-                                range_key_condition=AvatarModel.gsi1sk.startswith("A#"), newest_first=False)
+    page, last_key = avatar_store.oldest_of_project(user_id, project_id, limit=batch_size)
     for avatar in page:
         avatars.delete_avatar(connection, storage, avatar, project_exists=False)
     if last_key is not None or len(page) >= batch_size:
         return "more" if _advance(tombstone, int(tombstone.step or 0), clock.now()) else "stale"
-    for generation in iterate_all(lambda key: GenerationModel.by_project.query(
-            items_pk, GenerationModel.gsi1sk.startswith("G#"), last_evaluated_key=key, page_size=100)):
+    for generation in store.generations_of_project(user_id, project_id):
         _delete_generation(connection, generation)
-    try:
-        tombstone.delete(condition=TombstoneModel.pk.exists())
-    except DeleteError as exc:
-        if not condition_failed(exc):
-            raise
+    store.delete_tombstone(tombstone)
     logger.info("project purged", extra={"projectId": project_id})
     return "done"
 
@@ -195,16 +150,22 @@ def _delete_generation(connection: Any, generation: GenerationModel) -> None:
         active = generation.status in ("pending", "processing")
         try:
             with Transaction(connection) as tx:
-                tx.delete("generation", generation, condition=GenerationModel.status == generation.status)
+                store.delete_generation(tx, generation)
                 if active:
-                    tx.update("stats", UserStatsModel(user_pk(generation.user_id)),
-                              actions=[UserStatsModel.active_generations.add(-1)])
+                    user_store.count_active_generations(tx, generation.user_id, -1)
             return
         except TransactionCancelled as cancelled:
             if not (cancelled.failed("generation") or cancelled.conflict):
                 raise
-        try:  # its status moved on (a worker finished it) or it is gone: re-read and retry
-            generation.refresh(consistent_read=True)
-        except DoesNotExist:
+        # its status moved on (a worker finished it) or it is gone: re-read and retry
+        if not store.reread_generation(generation):
             return
     raise DependencyError("A generation kept changing while its project was purged")
+
+
+def purge_step(user_id: str, project_id: str) -> int:
+    """The step the project's purge chain is at (NotFoundError when no purge is under way)."""
+    tombstone = store.tombstone(user_id, project_id)
+    if tombstone is None:
+        raise NotFoundError("No purge under way", details={"projectId": project_id})
+    return int(tombstone.step or 0)

@@ -623,11 +623,11 @@ def test_history_merges_old_and_sharded_rows_newest_first_across_pages_and_delet
     assert [r["eventId"] for r in seen[-3:]] == ["old-2", "old-1", "old-0"]
 
     # AND deleting the avatar removes the rows of both layouts
-    from chalicelib.avatars import service as avatars_
+    from chalicelib.avatars import store as avatars_store
     from chalicelib.aws.models import UsageRecordModel, history_pks
 
     resp = env["client"].http.delete(f"{PREFIX}/avatars/{env['a1']}", headers=auth("alice"))
     assert resp.status_code in (200, 202, 204), resp.body
-    avatars_._delete_history("alice", env["a1"])  # (what the delete's last step runs; idempotent)
+    avatars_store.delete_history("alice", env["a1"])  # (what the delete's last step runs; idempotent)
     assert all(UsageRecordModel.count(pk, UsageRecordModel.sk.startswith("USE#")) == 0
                for pk in history_pks("alice", env["a1"]))
