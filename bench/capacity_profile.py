@@ -895,14 +895,13 @@ def _record_sweeper(s: Session) -> None:
     part per derived file (the intent's Query share, the avatar BatchGet, the intent's delete)."""
     from datetime import datetime, timedelta, timezone
 
-    from chalicelib import dependencies
-
+    from chalicelib import clock, dependencies
     from chalicelib.avatars import file_intents
-
+    from chalicelib.housekeeping import store as housekeeping_store
     from chalicelib.housekeeping import sweeper
 
     later = datetime.now(timezone.utc) + timedelta(seconds=file_intents.FILE_GRACE_SECONDS + 60)
-    s.record("sweeper: overdue index (per run)", "sweeper", lambda: sweeper.overdue_keys(later))
+    s.record("sweeper: overdue index (per run)", "sweeper", lambda: housekeeping_store.overdue(clock.iso(later), limit=sweeper.OVERDUE_PER_SHARD))
     files = len(file_intents.expired(later))
     storage = dependencies.get_deps().storage
     s.record("sweeper: file intents (per file)", "sweeper", lambda: sweeper.check_expired_intents(storage, later),
