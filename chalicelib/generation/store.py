@@ -96,6 +96,7 @@ def failure_of(index: int, slot: dict) -> dict:
 
 
 def failures_of(slots: list[dict]) -> list[dict]:
+    """The images not made, in image order, as `failures` lists them (no call)."""
     return [failure_of(i, s) for i, s in enumerate(slots) if s["state"] == "failed"]
 
 
