@@ -75,6 +75,16 @@ def wait_seconds(lease_until: Any, now: datetime) -> int:
     return max(1, int(lease_until or 0) - clock.epoch(now) + 1)
 
 
+# ---- a retry ------------------------------------------------------------------------------------
+
+def requeue(tx: Transaction, generation: "GenerationModel", now: datetime, deadline: str) -> None:
+    """failed → pending for a user's retry, in the caller's transaction (operation "generation",
+    refused unless the job is still `failed`): as if new — no slots, attempts or results — charged to
+    today (`quotaDay`) and due in the queue by `deadline`."""
+    store.requeue(tx, generation, from_status="failed", now_iso=clock.iso(now), quota_day=clock.day_key(now),
+                  deadline=deadline)
+
+
 # ---- ending a job -------------------------------------------------------------------------------
 
 def finish(connection: Any, generation: "GenerationModel", status: str, *, from_statuses: tuple[str, ...],

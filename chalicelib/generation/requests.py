@@ -202,8 +202,7 @@ def retry(connection: Any, sqs: Any, settings: "Settings", user_id: str, generat
     deadline = _queue_deadline(settings, now)
     try:
         with Transaction(connection) as tx:
-            store.requeue(tx, generation, from_status="failed", now_iso=clock.iso(now), quota_day=clock.day_key(now),
-                          deadline=deadline)
+            jobs.requeue(tx, generation, now, deadline)
             quota.charge(tx, user_id, settings, now,
                          images=images_of(generation.request.as_dict() if generation.request is not None else {}))
     except TransactionCancelled as cancelled:

@@ -142,3 +142,23 @@ def f(generation, tx, ddb):
         assert expected in found, expected
     assert "AvatarModel" not in found  # a type hint under TYPE_CHECKING is not data access
     assert ".refresh()" not in found  # a named operation of a store is the way in
+
+
+# The generation store's operations that change a job's status: only jobs.py (the job's rules) calls them.
+STATUS_WRITES = {"claim", "release", "hand_on", "abandon", "end", "requeue"}
+
+
+def test_only_jobs_changes_a_job_status():
+    callers = set()
+    for path in sorted(LIB.rglob("*.py")):
+        if "_botocore_data" in path.parts or path == LIB / "generation" / "store.py":
+            continue
+        tree = ast.parse(path.read_text())
+        generation_stores = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                             and node.module == "chalicelib.generation" for a in node.names if a.name == "store"}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id in generation_stores
+                    and node.func.attr in STATUS_WRITES):
+                callers.add(str(path.relative_to(LIB)))
+    assert callers == {"generation/jobs.py"}
