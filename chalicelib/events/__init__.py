@@ -6,4 +6,5 @@
     delivery.py         fan-out to one queue message per (webhook, event), one signed POST each,
                         retried through the queue; a slow endpoint waits in its own lane
     outbound.py         HTTP to URLs users give us, without reaching our own network (SSRF)
+    store.py            the data access of webhooks, their counts, secrets, deliveries and slots, by name
 """

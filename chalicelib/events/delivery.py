@@ -27,17 +27,19 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from pynamodb.exceptions import PynamoDBException, UpdateError
+from typing import TYPE_CHECKING
 
 from chalicelib import clock
 
-from chalicelib.events import outbound
-from chalicelib.aws.db import condition_failed
+from chalicelib.events import outbound, store
 from chalicelib.errors import DependencyError
 from chalicelib.events.mapping import WEBHOOK_TEST
-from chalicelib.aws.models import WebhookDeliveryModel, WebhookModel, user_pk, webhook_items_pk, webhook_sk
+from chalicelib.events.store import attempt_sk, user_slots_pk  # noqa: F401 — the keys, named here too
 from chalicelib.observability import logger
 from chalicelib.events.webhooks import secret_key, signing_secrets, user_webhooks
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.aws.models import WebhookModel
 
 SQS_MAX_DELAY = 900
 USER_AGENT = "Lumiku-Webhooks/1.0 (+https://lumiku.com/docs/webhooks)"
@@ -93,7 +95,7 @@ def send(sqs: Any, queue_url: str | None, messages: list[dict], *, delay: int = 
 
 
 def fan_out(sqs: Any, queue_url: str | None, user_id: str, events: list[dict],
-            webhooks: list[WebhookModel] | None = None) -> int:
+            webhooks: list["WebhookModel"] | None = None) -> int:
     """One message per (enabled webhook of the event's user, subscribed event): one Query (unless the
     caller has the user's webhooks already), one SendMessageBatch per 10 messages."""
     if not events:
@@ -105,7 +107,7 @@ def fan_out(sqs: Any, queue_url: str | None, user_id: str, events: list[dict],
     return len(messages)
 
 
-def send_test(sqs: Any, queue_url: str | None, webhook: WebhookModel) -> dict:
+def send_test(sqs: Any, queue_url: str | None, webhook: "WebhookModel") -> dict:
     from chalicelib import ids
     from chalicelib.events.mapping import test_event
 
@@ -131,15 +133,6 @@ def _iso(epoch: float) -> str:
     return clock.iso(datetime.fromtimestamp(epoch, tz=timezone.utc))
 
 
-def user_slots_pk(user_id: str) -> str:
-    """Where a user's in-flight delivery slots live (SLOT#k items with an expiry)."""
-    return f"U#{user_id}#WHSLOTS"
-
-
-def attempt_sk(event_id: str, attempt: int) -> str:
-    return f"A#{event_id}#{attempt:02d}"
-
-
 # Lease of a slot or an attempt claim beyond the timeout: a worker killed mid-request frees them after
 # this long. SQS redelivers after the queue's visibility timeout (180 s), later than this.
 LEASE_MARGIN_SECONDS = 20
@@ -159,11 +152,9 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
         send(sqs, settings.webhook_queue_url, [msg], delay=math.ceil(float(not_before) - started))
         return "waiting"
     table = settings.table_name
-    items_pk = webhook_items_pk(user_id, webhook_id)
-    a_sk = attempt_sk(event["id"], attempt)
     slots = settings.webhook_max_in_flight
-    webhook, delivered, earlier, busy = _read(ddb, table, user_id, webhook_id, items_pk, event["id"], a_sk, slots,
-                                              started)
+    webhook, delivered, earlier, busy = store.read_delivery(ddb, table, user_id, webhook_id, event["id"], attempt,
+                                                            slots, started)
     if webhook is None:
         return "gone"  # deleted since: nothing to send
     if not webhook.enabled:
@@ -173,10 +164,10 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
     if delivered:
         return "duplicate"
     if earlier is not None:
-        if "status" in earlier:  # recorded by an earlier run of this message: finish what it left
-            _follow_up(sqs, ddb, settings, msg, earlier, items_pk, a_sk, started)
+        if earlier["status"] is not None:  # recorded by an earlier run of this message: finish what it left
+            _follow_up(sqs, ddb, settings, msg, earlier, started)
             return "duplicate"
-        if float(earlier.get("leaseUntil", {}).get("N", 0)) > started:
+        if earlier["leaseUntil"] > started:
             return "duplicate"  # a copy of this message is being sent right now
 
     expires = started + settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
@@ -186,17 +177,18 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
     mine = sum(1 for held_by in busy.values() if held_by == webhook_id)
     if mine >= per_webhook_share(slots):
         free = []  # this webhook has its share: the user's other webhooks keep a slot
-    slot = _acquire(ddb, table, user_slots_pk(owner), free, expires, started, webhook_id) if free else None
+    slot = _acquire(ddb, table, owner, free, expires, started, webhook_id) if free else None
     if slot is None:  # this user already has their share of deliveries running: come back later
         deferred = int(msg.get("deferred") or 0) + 1
         send(sqs, settings.webhook_queue_url, [{**msg, "deferred": deferred}], delay=_defer_seconds(webhook, deferred))
         return "deferred"
     try:
-        if not _claim(ddb, table, items_pk, a_sk, expires, started):
+        if not store.claim_attempt(ddb, table, user_id, webhook_id, event["id"], attempt, expires=expires,
+                                   now_epoch=started):
             return "duplicate"
         response = _attempt(webhook, event, settings, post, resolver, started)
     finally:
-        ddb.delete_item(TableName=table, Key={"PK": {"S": user_slots_pk(owner)}, "SK": {"S": slot}})
+        store.free_slot(ddb, table, owner, slot)
 
     delays = settings.webhook_retry_delays
     ok = response.status is not None and 200 <= response.status < 300
@@ -205,29 +197,19 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
     status = "delivered" if ok else ("failed" if final else "retrying")
     at = _iso(now())
     ttl = int(started) + settings.webhook_delivery_ttl_days * 86400
-    record = WebhookDeliveryModel(items_pk, f"D#{at}#{event['id']}#{attempt:02d}", event_id=event["id"],
-                                  type=event["type"], attempt=attempt, status=status, status_code=response.status,
-                                  error=response.error, error_code=response.code,
-                                  duration_ms=response.duration_ms, at=at, ttl=ttl)
-    done = {"PK": {"S": items_pk}, "SK": {"S": a_sk}, "status": {"S": status}, "ttl": {"N": str(ttl)}}
-    if response.status is not None:
-        done["statusCode"] = {"N": str(response.status)}
-    if response.error:
-        done["error"] = {"S": response.error}
     last = {"eventId": event["id"], "type": event["type"], "status": status, "statusCode": response.status,
             "error": response.error, "errorCode": response.code, "attempt": attempt, "at": at,
             "durationMs": response.duration_ms}
+    # recorded before anything is queued
+    done = store.record_attempt(ddb, table, user_id, webhook_id, event, attempt, status=status,
+                                status_code=response.status, error=response.error, error_code=response.code,
+                                duration_ms=response.duration_ms, at=at, ttl=ttl)
     if ok:
-        marker = WebhookDeliveryModel(items_pk, f"E#{event['id']}", event_id=event["id"], type=event["type"], at=at,
-                                      ttl=ttl)
-        _write(ddb, table, [record.serialize(), marker.serialize(), done])
         if _worth_recording(webhook, started):
-            _update(webhook, [WebhookModel.last_delivery.set(last), WebhookModel.failing_since.remove()])
+            store.record_outcome(webhook, last, delivered=True, at=at)
         return status
-    _write(ddb, table, [record.serialize(), done])  # recorded before anything is queued
-    _follow_up(sqs, ddb, settings, msg, done, items_pk, a_sk, started)
-    if _update(webhook, [WebhookModel.last_delivery.set(last),
-                         WebhookModel.failing_since.set(WebhookModel.failing_since | at)]):
+    _follow_up(sqs, ddb, settings, msg, done, started)
+    if store.record_outcome(webhook, last, delivered=False, at=at):
         if unusable:
             _disable(webhook, f"Disabled automatically: the URL cannot be called ({response.error}). "
                               "Change the URL, then enable the webhook again.")
@@ -244,7 +226,7 @@ def deliver(sqs: Any, ddb: Any, settings: Any, raw: str, *,
 UNUSABLE_URL = frozenset({"url_invalid", "url_not_https"})
 
 
-def _attempt(webhook: WebhookModel, event: dict, settings: Any, post: Callable[..., outbound.Response],
+def _attempt(webhook: "WebhookModel", event: dict, settings: Any, post: Callable[..., outbound.Response],
              resolver: outbound.Resolver, started: float) -> outbound.Response:
     """The POST's outcome; never raises: every failure — a refused or unusable URL, DNS past the
     deadline, a socket error, a bug of ours — is a Response with a stable code and a plain message."""
@@ -267,7 +249,7 @@ def _attempt(webhook: WebhookModel, event: dict, settings: Any, post: Callable[.
     except outbound.DeadlineExceeded:
         return outbound.Response(None, f"The host did not resolve within {settings.webhook_timeout_seconds:g}s",
                                  took(), "timeout")
-    except (DependencyError, PynamoDBException):
+    except (DependencyError, store.StorageError):
         raise  # our own storage: the queue redelivers the message
     except Exception:  # noqa: BLE001 - every failure of a delivery must become a recorded attempt
         logger.exception("webhook delivery raised", extra={"webhookId": webhook.id, "eventId": event["id"]})
@@ -279,19 +261,15 @@ def _attempt(webhook: WebhookModel, event: dict, settings: Any, post: Callable[.
     return response
 
 
-def _normalised_url(webhook: WebhookModel) -> str:
+def _normalised_url(webhook: "WebhookModel") -> str:
     """The webhook's URL in its ASCII form; a stored URL from before normalisation is rewritten once."""
     url = outbound.normalize(webhook.url)
     if url != webhook.url:
-        try:
-            webhook.update(actions=[WebhookModel.url.set(url)], condition=WebhookModel.url == webhook.url)
-        except UpdateError as exc:
-            if not condition_failed(exc):
-                raise
+        store.set_url(webhook, url)
     return url
 
 
-def _rotated_secrets(webhook: WebhookModel, now_epoch: float) -> list[str]:
+def _rotated_secrets(webhook: "WebhookModel", now_epoch: float) -> list[str]:
     """Secrets handed out by rotations of the last 24 h beyond the current and previous one (two
     concurrent rotations both answered): read only while a rotation's overlap lasts."""
     if not webhook.previous_secret_expires or webhook.previous_secret_expires <= now_epoch:
@@ -302,11 +280,10 @@ def _rotated_secrets(webhook: WebhookModel, now_epoch: float) -> list[str]:
     return [s for s in rotated_secrets(webhook, now_epoch) if s not in known]
 
 
-def _follow_up(sqs: Any, ddb: Any, settings: Any, msg: dict, item: dict, items_pk: str, a_sk: str,
-               started: float) -> None:
+def _follow_up(sqs: Any, ddb: Any, settings: Any, msg: dict, item: dict, started: float) -> None:
     """After a failed attempt is recorded: queue the next one (or dead-letter the last) unless done."""
-    status = item.get("status", {}).get("S")
-    if status not in ("retrying", "failed") or item.get("nextQueued", {}).get("BOOL"):
+    status = item["status"]
+    if status not in ("retrying", "failed") or item["nextQueued"]:
         return
     attempt = int(msg.get("attempt") or 1)
     delays = settings.webhook_retry_delays
@@ -316,61 +293,10 @@ def _follow_up(sqs: Any, ddb: Any, settings: Any, msg: dict, item: dict, items_p
              [message(msg["userId"], msg["webhookId"], msg["event"], attempt + 1, not_before=started + delay)],
              delay=math.ceil(delay))
     else:
-        code = item.get("statusCode", {}).get("N")
-        reason = f"HTTP {code}" if code else (item.get("error", {}).get("S") or "no answer")
+        code = item["statusCode"]
+        reason = f"HTTP {code}" if code is not None else (item["error"] or "no answer")
         _dead_letter(sqs, settings, msg, reason)
-    ddb.update_item(TableName=settings.table_name, Key={"PK": {"S": items_pk}, "SK": {"S": a_sk}},
-                    UpdateExpression="SET nextQueued = :t", ExpressionAttributeValues={":t": {"BOOL": True}})
-
-
-def _read(ddb: Any, table: str, user_id: str, webhook_id: str, items_pk: str, event_id: str,
-          a_sk: str, slots: int, now_epoch: float) -> tuple[WebhookModel | None, bool, dict | None, dict[int, str]]:
-    """The webhook, whether the event already reached it, this attempt's item if an earlier run wrote
-    one, and which of the user's slots are taken: one BatchGetItem (strongly consistent) — a message
-    that finds its user busy goes back to the queue without a single write."""
-    keys = [{"PK": {"S": user_pk(user_id)}, "SK": {"S": webhook_sk(webhook_id)}},
-            {"PK": {"S": items_pk}, "SK": {"S": f"E#{event_id}"}},
-            {"PK": {"S": items_pk}, "SK": {"S": a_sk}}]
-    keys += [{"PK": {"S": user_slots_pk(user_id)}, "SK": {"S": f"SLOT#{k}"}} for k in range(slots)]
-    found: list[dict] = []
-    request = {table: {"Keys": keys, "ConsistentRead": True}}
-    for _ in range(5):
-        answer = ddb.batch_get_item(RequestItems=request)
-        found += answer.get("Responses", {}).get(table, [])
-        request = answer.get("UnprocessedKeys") or {}
-        if not request:
-            break
-    else:
-        raise DependencyError("DynamoDB left keys unprocessed")
-    webhook = next((WebhookModel.from_raw_data(i) for i in found if i["SK"]["S"].startswith("WH#")), None)
-    earlier = next((i for i in found if i["SK"]["S"] == a_sk), None)
-    busy = {int(i["SK"]["S"].split("#", 1)[1]): i.get("webhookId", {}).get("S", "") for i in found
-            if i["SK"]["S"].startswith("SLOT#") and float(i.get("expiresAt", {}).get("N", 0)) >= int(now_epoch)}
-    return webhook, any(i["SK"]["S"].startswith("E#") for i in found), earlier, busy
-
-
-def _write(ddb: Any, table: str, items: list[dict]) -> None:
-    """Put the items in one BatchWriteItem."""
-    request = {table: [{"PutRequest": {"Item": item}} for item in items]}
-    for _ in range(5):
-        request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-        if not request:
-            return
-    raise DependencyError("DynamoDB left writes unprocessed")
-
-
-def _claim(ddb: Any, table: str, items_pk: str, a_sk: str, expires: float, now_epoch: float) -> bool:
-    """This attempt is ours to send: no other run recorded it or holds a live claim on it."""
-    try:
-        ddb.put_item(TableName=table, Item={
-            "PK": {"S": items_pk}, "SK": {"S": a_sk}, "leaseUntil": {"N": str(round(expires, 3))},
-            "ttl": {"N": str(int(expires) + 40 * 86400)}},
-            ConditionExpression="attribute_not_exists(PK) OR (attribute_not_exists(#s) AND leaseUntil < :now)",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":now": {"N": str(round(now_epoch, 3))}})
-        return True
-    except ddb.exceptions.ConditionalCheckFailedException:
-        return False
+    store.mark_next_queued(ddb, settings.table_name, msg["userId"], msg["webhookId"], msg["event"]["id"], attempt)
 
 
 # A success after a success needs no new line on the webhook more often than this (a burst to one
@@ -378,11 +304,11 @@ def _claim(ddb: Any, table: str, items_pk: str, a_sk: str, expires: float, now_e
 LAST_DELIVERY_REFRESH_SECONDS = 10
 
 
-def _last(webhook: WebhookModel) -> dict | None:
+def _last(webhook: "WebhookModel") -> dict | None:
     return webhook.last_delivery.as_dict() if webhook.last_delivery is not None else None
 
 
-def _worth_recording(webhook: WebhookModel, now_epoch: float) -> bool:
+def _worth_recording(webhook: "WebhookModel", now_epoch: float) -> bool:
     last = _last(webhook)
     if webhook.failing_since or not last or last.get("status") != "delivered":
         return True
@@ -407,7 +333,7 @@ DEFER_MIN_SECONDS = 1.0
 DEFER_MAX_DOUBLINGS = 3
 
 
-def _defer_seconds(webhook: WebhookModel, deferred: int) -> int:
+def _defer_seconds(webhook: "WebhookModel", deferred: int) -> int:
     import random
 
     took = max(DEFER_MIN_SECONDS, ((_last(webhook) or {}).get("durationMs") or 0) / 1000)
@@ -420,43 +346,23 @@ def per_webhook_share(slots: int) -> int:
     return max(1, slots - 1)
 
 
-def _acquire(ddb: Any, table: str, slots_pk: str, free: list[int], expires: float, now_epoch: float,
-             webhook_id: str = "") -> str | None:
+def _acquire(ddb: Any, table: str, user_id: str, free: list[int], expires: float, now_epoch: float,
+             webhook_id: str = "") -> int | None:
     """One of the slots that looked free, by a conditional put (another worker may take it first)."""
     import random
 
     for k in random.sample(free, len(free)):
-        try:
-            ddb.put_item(TableName=table, Item={
-                "PK": {"S": slots_pk}, "SK": {"S": f"SLOT#{k}"}, "expiresAt": {"N": str(int(expires))},
-                "webhookId": {"S": webhook_id},
-                "ttl": {"N": str(int(expires) + 3600)}},
-                ConditionExpression="attribute_not_exists(PK) OR expiresAt < :now",
-                ExpressionAttributeValues={":now": {"N": str(int(now_epoch))}})
-            return f"SLOT#{k}"
-        except ddb.exceptions.ConditionalCheckFailedException:
-            continue
+        if store.take_slot(ddb, table, user_id, k, expires=expires, now_epoch=now_epoch, webhook_id=webhook_id):
+            return k
     return None
 
 
-def _update(webhook: WebhookModel, actions: list) -> bool:
-    """False when the webhook was deleted meanwhile (nothing left to record on)."""
-    try:
-        webhook.update(actions=actions, condition=WebhookModel.pk.exists())
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
-
-
-def _disable(webhook: WebhookModel, reason: str) -> None:
-    _update(webhook, [WebhookModel.enabled.set(False), WebhookModel.disabled_reason.set(reason[:500]),
-                      WebhookModel.updated_at.set(clock.now_iso())])
+def _disable(webhook: "WebhookModel", reason: str) -> None:
+    store.disable(webhook, reason=reason[:500], updated_at=clock.now_iso())
     logger.warning("webhook disabled", extra={"webhookId": webhook.id, "reason": reason[:200]})
 
 
-def _disable_if_failing_too_long(webhook: WebhookModel, settings: Any, now_epoch: float,
+def _disable_if_failing_too_long(webhook: "WebhookModel", settings: Any, now_epoch: float,
                                  response: outbound.Response) -> None:
     since = webhook.failing_since
     if not since:

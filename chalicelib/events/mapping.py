@@ -131,9 +131,9 @@ _URL_FIELDS = ("imageUrl", "thumbnailUrl", "displayUrl", "url")
 
 def avatar_data(image: dict) -> dict:
     from chalicelib.avatars import service as avatars
-    from chalicelib.aws.models import AvatarModel
+    from chalicelib.avatars import store as avatar_store
 
-    data = avatars.to_json(AvatarModel.from_raw_data(image), _NoUrls(), 0)
+    data = avatars.to_json(avatar_store.from_stream_image(image), _NoUrls(), 0)
     for name in _URL_FIELDS:
         data.pop(name, None)
     data["userId"] = _image_value(image, "userId")
@@ -141,10 +141,10 @@ def avatar_data(image: dict) -> dict:
 
 
 def generation_data(image: dict) -> dict:
-    from chalicelib.aws.models import GenerationModel
     from chalicelib.generation import render
+    from chalicelib.generation import store as generation_store
 
-    data = render.to_json(GenerationModel.from_raw_data(image), None)
+    data = render.to_json(generation_store.from_stream_image(image), None)
     data.pop("avatar", None)  # the API embeds the avatar with URLs; the event names it (avatarId)
     data["userId"] = _image_value(image, "userId")
     return data
@@ -152,9 +152,9 @@ def generation_data(image: dict) -> dict:
 
 def project_data(image: dict) -> dict:
     from chalicelib.projects import service as projects
-    from chalicelib.aws.models import ProjectModel
+    from chalicelib.projects import store as project_store
 
-    data = projects.to_json(ProjectModel.from_raw_data(image))
+    data = projects.to_json(project_store.from_stream_image(image))
     data["userId"] = _image_value(image, "userId")
     return data
 

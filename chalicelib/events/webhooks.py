@@ -9,25 +9,17 @@ from __future__ import annotations
 import base64
 import os
 from datetime import datetime, timezone
-from typing import Any, Iterable
-
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from typing import TYPE_CHECKING, Any, Iterable
 
 from chalicelib import clock, ids
 
-from chalicelib.events import outbound
-from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, query_page
+from chalicelib.events import outbound, store
+from chalicelib.aws.db import Transaction, TransactionCancelled
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.events.mapping import EVENT_TYPES, WEBHOOK_TEST
-from chalicelib.aws.models import (
-    WebhookCountModel,
-    WebhookDeliveryModel,
-    WebhookModel,
-    WebhookSecretModel,
-    user_pk,
-    webhook_items_pk,
-    webhook_sk,
-)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.aws.models import WebhookDeliveryModel, WebhookModel
 
 SUBSCRIBABLE = tuple(t for t in EVENT_TYPES if t != WEBHOOK_TEST)
 SECRET_PREFIX = "whsec_"
@@ -44,7 +36,7 @@ def secret_key(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
 
 
-def signing_secrets(webhook: WebhookModel, now_epoch: int) -> list[str]:
+def signing_secrets(webhook: "WebhookModel", now_epoch: int) -> list[str]:
     """The current secret, and during the overlap after a rotation the previous one too."""
     secrets = [webhook.secret]
     if webhook.previous_secret and (webhook.previous_secret_expires or 0) > now_epoch:
@@ -52,7 +44,7 @@ def signing_secrets(webhook: WebhookModel, now_epoch: int) -> list[str]:
     return secrets
 
 
-def to_json(webhook: WebhookModel, *, secret: str | None = None) -> dict:
+def to_json(webhook: "WebhookModel", *, secret: str | None = None) -> dict:
     last = webhook.last_delivery.as_dict() if webhook.last_delivery is not None else None
     body = {
         "id": webhook.id,
@@ -83,7 +75,7 @@ def _last_json(last: dict | None) -> dict | None:
             "durationMs": int(last["durationMs"]) if last.get("durationMs") is not None else None}
 
 
-def delivery_json(item: WebhookDeliveryModel) -> dict:
+def delivery_json(item: "WebhookDeliveryModel") -> dict:
     return {"eventId": item.event_id, "type": item.type, "attempt": int(item.attempt or 0), "status": item.status,
             "statusCode": int(item.status_code) if item.status_code is not None else None, "error": item.error,
             "errorCode": item.error_code,
@@ -101,21 +93,20 @@ def _event_types(events: Iterable[str] | None) -> list[str]:
 # ---- registry ---------------------------------------------------------------------------------
 
 def create_webhook(connection: Any, settings: Any, user_id: str, url: str, events: list[str] | None,
-                   description: str) -> tuple[WebhookModel, str]:
+                   description: str) -> tuple["WebhookModel", str]:
     outbound.check(url, allow_private=settings.webhook_allow_private)
     url = outbound.normalize(url)  # stored and called in its ASCII form (IDNA host, %-encoded path)
     webhook_id = ids.new_id("whk")
     now = clock.now_iso()
     secret = new_secret()
-    webhook = WebhookModel(user_pk(user_id), webhook_sk(webhook_id), id=webhook_id, user_id=user_id, url=url,
-                           description=description or "", events=_event_types(events), enabled=True,
-                           secret=secret, created_at=now, updated_at=now)
+    webhook = store.new_webhook(user_id, webhook_id, url=url, description=description or "",
+                                events=_event_types(events), enabled=True, secret=secret, created_at=now,
+                                updated_at=now)
     limit = settings.webhook_max_per_user
     try:
         with Transaction(connection) as tx:
-            tx.save("webhook", webhook, condition=WebhookModel.pk.does_not_exist())
-            tx.update("count", WebhookCountModel(user_pk(user_id)), actions=[WebhookCountModel.count.add(1)],
-                      condition=WebhookCountModel.count.does_not_exist() | (WebhookCountModel.count < limit))
+            store.create(tx, webhook)
+            store.count_created(tx, user_id, limit=limit)
     except TransactionCancelled as cancelled:
         if cancelled.failed("count"):
             raise ConflictError(f"You already have {limit} webhooks; delete one first", code="webhook_limit",
@@ -124,48 +115,34 @@ def create_webhook(connection: Any, settings: Any, user_id: str, url: str, event
     return webhook, secret
 
 
-def get_webhook(user_id: str, webhook_id: str, *, consistent: bool = False) -> WebhookModel:
-    try:
-        return WebhookModel.get(user_pk(user_id), webhook_sk(webhook_id), consistent_read=consistent)
-    except DoesNotExist:
-        raise _not_found(webhook_id) from None
+def get_webhook(user_id: str, webhook_id: str, *, consistent: bool = False) -> "WebhookModel":
+    webhook = store.get(user_id, webhook_id, consistent=consistent)
+    if webhook is None:
+        raise _not_found(webhook_id)
+    return webhook
 
 
-def list_webhooks(user_id: str, *, limit: int, start_key: dict | None) -> tuple[list[WebhookModel], dict | None]:
-    return query_page(WebhookModel, user_pk(user_id), limit=limit, start_key=start_key,
-                      range_key_condition=WebhookModel.sk.startswith("WH#"))
+def list_webhooks(user_id: str, *, limit: int, start_key: dict | None) -> tuple[list["WebhookModel"], dict | None]:
+    return store.list_page(user_id, limit=limit, start_key=start_key)
 
 
-def user_webhooks(user_id: str) -> list[WebhookModel]:
+def user_webhooks(user_id: str) -> list["WebhookModel"]:
     """All of a user's webhooks for the fan-out: one Query (at most webhook_max_per_user items)."""
-    return list(WebhookModel.query(user_pk(user_id), WebhookModel.sk.startswith("WH#"), page_size=100))
+    return store.all_of(user_id)
 
 
 def update_webhook(settings: Any, user_id: str, webhook_id: str, *, url: str | None = None,
                    events: list[str] | None = None, description: str | None = None,
-                   enabled: bool | None = None) -> WebhookModel:
+                   enabled: bool | None = None) -> "WebhookModel":
     if url is not None:
         outbound.check(url, allow_private=settings.webhook_allow_private)
         url = outbound.normalize(url)
-    webhook = WebhookModel(user_pk(user_id), webhook_sk(webhook_id))
-    actions = [WebhookModel.updated_at.set(clock.now_iso())]
-    if url is not None:
-        actions.append(WebhookModel.url.set(url))
-    if events is not None:
-        actions.append(WebhookModel.events.set(_event_types(events)))
-    if description is not None:
-        actions.append(WebhookModel.description.set(description))
-    if enabled is True:  # turning it back on forgets why it was off and how long it had failed
-        actions += [WebhookModel.enabled.set(True), WebhookModel.disabled_reason.remove(),
-                    WebhookModel.failing_since.remove()]
-    elif enabled is False:
-        actions += [WebhookModel.enabled.set(False), WebhookModel.disabled_reason.set("Disabled by you")]
-    try:
-        webhook.update(actions=actions, condition=WebhookModel.pk.exists())
-    except UpdateError as exc:
-        if condition_failed(exc):
-            raise _not_found(webhook_id) from None
-        raise
+    # Turning it back on forgets why it was off and how long it had failed (store.change).
+    webhook = store.change(user_id, webhook_id, updated_at=clock.now_iso(), url=url,
+                           events=_event_types(events) if events is not None else None, description=description,
+                           enabled=enabled, disabled_reason="Disabled by you" if enabled is False else None)
+    if webhook is None:
+        raise _not_found(webhook_id)
     return webhook
 
 
@@ -173,16 +150,15 @@ def delete_webhook(connection: Any, user_id: str, webhook_id: str) -> None:
     """Its pending deliveries find it gone and stop; its history expires with its TTL."""
     try:
         with Transaction(connection) as tx:
-            tx.delete("webhook", WebhookModel(user_pk(user_id), webhook_sk(webhook_id)),
-                      condition=WebhookModel.pk.exists())
-            tx.update("count", WebhookCountModel(user_pk(user_id)), actions=[WebhookCountModel.count.add(-1)])
+            store.delete(tx, user_id, webhook_id)
+            store.count_deleted(tx, user_id)
     except TransactionCancelled as cancelled:
         if cancelled.failed("webhook"):
             raise _not_found(webhook_id) from None
         raise
 
 
-def rotate_secret(user_id: str, webhook_id: str) -> tuple[WebhookModel, str]:
+def rotate_secret(user_id: str, webhook_id: str) -> tuple["WebhookModel", str]:
     """A new secret now; the old one still signs (beside it) for ROTATION_OVERLAP_SECONDS.
 
     The new secret is first written as an item of its own (WebhookSecretModel) that signs for the
@@ -193,54 +169,39 @@ def rotate_secret(user_id: str, webhook_id: str) -> tuple[WebhookModel, str]:
     secret = new_secret()
     now = clock.now()
     expires = clock.epoch(now) + ROTATION_OVERLAP_SECONDS
-    issued = WebhookSecretModel(webhook_items_pk(user_id, webhook_id),
-                                f"SECRET#{clock.epoch(now)}#{base64.b32encode(os.urandom(5)).decode()}",
-                                secret=secret, expires=expires, ttl=expires + 3600)
-    issued.save()
+    issued = store.add_secret(user_id, webhook_id, secret=secret, issued=clock.epoch(now),
+                              suffix=base64.b32encode(os.urandom(5)).decode(), expires=expires, ttl=expires + 3600)
     try:
-        current.update(actions=[
-            WebhookModel.secret.set(secret), WebhookModel.previous_secret.set(current.secret),
-            WebhookModel.previous_secret_expires.set(expires),
-            WebhookModel.updated_at.set(clock.iso(now))],
-            # Two rotations at once: only one may make its secret the current one.
-            condition=WebhookModel.secret == current.secret)
-    except UpdateError as exc:
-        issued.delete()
-        if condition_failed(exc):
-            raise ConflictError("The secret was rotated at the same time; try again", code="conflict") from None
+        # Two rotations at once: only one may make its secret the current one.
+        swapped = store.swap_secret(current, secret=secret, expires=expires, updated_at=clock.iso(now))
+    except store.StorageError:
+        store.remove_secret(issued)
         raise
+    if not swapped:
+        store.remove_secret(issued)
+        raise ConflictError("The secret was rotated at the same time; try again", code="conflict")
     return current, secret
 
 
-def rotated_secrets(webhook: WebhookModel, now_epoch: float) -> list[str]:
+def rotated_secrets(webhook: "WebhookModel", now_epoch: float) -> list[str]:
     """Every secret a rotation handed out that still signs (one Query, only during an overlap)."""
-    items = WebhookSecretModel.query(webhook_items_pk(webhook.user_id, webhook.id),
-                                     WebhookSecretModel.sk.startswith("SECRET#"), consistent_read=True)
-    return [i.secret for i in items if i.expires > now_epoch]
+    return [i.secret for i in store.rotated_secrets(webhook.user_id, webhook.id) if i.expires > now_epoch]
 
 
 def admit_test(user_id: str, webhook_id: str, per_minute: int) -> None:
     """POST /webhooks/{id}/test: at most `per_minute` per webhook in each clock minute, else 429 with
     Retry-After (the seconds to the next minute). A conditional counter, so concurrent calls never pass it."""
-    from chalicelib.aws.models import RateWindowModel
     from chalicelib.errors import QuotaExceededError
 
     second = clock.epoch(clock.now())
     minute = second // 60
-    window = RateWindowModel(webhook_items_pk(user_id, webhook_id), f"RATE#TEST#{minute}")
-    try:
-        window.update(actions=[RateWindowModel.count.add(1), RateWindowModel.ttl.set(minute * 60 + 180)],
-                      condition=RateWindowModel.count.does_not_exist() | (RateWindowModel.count < per_minute))
-    except UpdateError as exc:
-        if condition_failed(exc):
-            raise QuotaExceededError(f"At most {per_minute} test events per minute for a webhook; try again later",
-                                     retry_after=max(1, (minute + 1) * 60 - second),
-                                     details={"limit": per_minute, "per": "minute", "kind": "webhook_test"}) from None
-        raise
+    if not store.count_test_send(user_id, webhook_id, minute, limit=per_minute, ttl=minute * 60 + 180):
+        raise QuotaExceededError(f"At most {per_minute} test events per minute for a webhook; try again later",
+                                 retry_after=max(1, (minute + 1) * 60 - second),
+                                 details={"limit": per_minute, "per": "minute", "kind": "webhook_test"})
 
 
 def list_deliveries(user_id: str, webhook_id: str, *, limit: int,
-                    start_key: dict | None) -> tuple[list[WebhookDeliveryModel], dict | None]:
+                    start_key: dict | None) -> tuple[list["WebhookDeliveryModel"], dict | None]:
     get_webhook(user_id, webhook_id)  # another user's id: 404, not an empty list
-    return query_page(WebhookDeliveryModel, webhook_items_pk(user_id, webhook_id), limit=limit,
-                      start_key=start_key, range_key_condition=WebhookDeliveryModel.sk.startswith("D#"))
+    return store.list_deliveries(user_id, webhook_id, limit=limit, start_key=start_key)

@@ -3,7 +3,8 @@
     requests.py   the API's side: start one job or several (all or nothing), retry, cancel, read
     quota.py      images per day and jobs at once: charged at start, given back for our failures
     jobs.py       the job lifecycle, the only writer of a job's status: claim, record, release,
-                  hand on, settle, dead-letter, expire (docs/architecture.md has the state table)
+                  hand on, settle, dead-letter, expire, requeue (docs/architecture.md has the state table)
+    store.py      the jobs' and Idempotency-Keys' data access: every read and write of them, by name
     worker.py     one delivery of a job message: time budget, provider → Pillow → safety, per image
     spec.py       image count, derived avatar ids, the job message     render.py  JSON of a job
     metrics.py    CloudWatch metrics of finished jobs (EMF)

@@ -20,27 +20,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
-
 from chalicelib import clock
 
 from chalicelib.avatars import service as avatars
-from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed
-from chalicelib.aws.models import (
-    META,
-    AvatarModel,
-    GenerationModel,
-    UserStatsModel,
-    generation_pk,
-    sweep_pk,
-    sweep_sk,
-    user_pk,
-)
+from chalicelib.avatars import store as avatar_store
+from chalicelib.aws.db import Transaction, TransactionCancelled
 from chalicelib.errors import DependencyError
 from chalicelib.generation import quota
+from chalicelib.generation import store
 from chalicelib.generation.spec import images_of
+from chalicelib.users import store as user_store
 
 if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.aws.models import AvatarModel, GenerationModel
     from chalicelib.config import Settings
 
 ACTIVE = ("pending", "processing")
@@ -53,7 +45,7 @@ def _plain(value: Any) -> Any:
     return dict(value.as_dict()) if hasattr(value, "as_dict") else dict(value)
 
 
-def slots_of(generation: GenerationModel) -> list[dict]:
+def slots_of(generation: "GenerationModel") -> list[dict]:
     """The job's image slots; a job from before slots starts with every image to do."""
     if generation.slots:
         return [_plain(s) for s in generation.slots]
@@ -61,24 +53,9 @@ def slots_of(generation: GenerationModel) -> list[dict]:
     return [{"state": "todo", "tries": 0} for _ in range(images_of(request))]
 
 
-def _failure(index: int, slot: dict) -> dict:
-    return {"index": index, "code": slot.get("code") or "unknown", "message": str(slot.get("message") or "")[:300]}
-
-
 def progress_of(slots: list[dict]) -> int:
     ended = sum(1 for s in slots if s["state"] != "todo")
     return 10 + (85 * ended) // max(1, len(slots))
-
-
-def slot_actions(slots: list[dict]) -> list:
-    """The slots and what the API shows of them (avatarIds in image order, failures, counts)."""
-    made = [s["avatarId"] for s in slots if s["state"] == "done"]
-    failed = [_failure(i, s) for i, s in enumerate(slots) if s["state"] == "failed"]
-    return [GenerationModel.slots.set(slots), GenerationModel.avatar_ids.set(made) if made
-            else GenerationModel.avatar_ids.remove(),
-            GenerationModel.avatar_id.set(made[0]) if made else GenerationModel.avatar_id.remove(),
-            GenerationModel.images_made.set(len(made)), GenerationModel.images_failed.set(len(failed)),
-            GenerationModel.failures.set(failed) if failed else GenerationModel.failures.remove()]
 
 
 def fail_open(slots: list[dict], code: str, message: str) -> list[dict]:
@@ -98,37 +75,36 @@ def wait_seconds(lease_until: Any, now: datetime) -> int:
     return max(1, int(lease_until or 0) - clock.epoch(now) + 1)
 
 
+# ---- a retry ------------------------------------------------------------------------------------
+
+def requeue(tx: Transaction, generation: "GenerationModel", now: datetime, deadline: str) -> None:
+    """failed → pending for a user's retry, in the caller's transaction (operation "generation",
+    refused unless the job is still `failed`): as if new — no slots, attempts or results — charged to
+    today (`quotaDay`) and due in the queue by `deadline`."""
+    store.requeue(tx, generation, from_status="failed", now_iso=clock.iso(now), quota_day=clock.day_key(now),
+                  deadline=deadline)
+
+
 # ---- ending a job -------------------------------------------------------------------------------
 
-def finish(connection: Any, generation: GenerationModel, status: str, *, from_statuses: tuple[str, ...],
+def finish(connection: Any, generation: "GenerationModel", status: str, *, from_statuses: tuple[str, ...],
            error_code: str | None = None, error_message: str | None = None, claim_token: str | None = None,
-           slots: list[dict] | None = None, refund_open: bool = False, extra_actions: tuple = ()) -> bool:
+           slots: list[dict] | None = None, refund_open: bool = False, clear_error: bool = False,
+           dead_lettered_at: str | None = None, drop_token: bool = False) -> bool:
     """The terminal transition: status, the active-job counter and the quota given back, in one
     transaction. False if the generation was no longer in `from_statuses` (someone else ended it),
     is gone, or — with `claim_token` — is no longer owned by that run."""
     slots = slots if slots is not None else slots_of(generation)
     now = clock.now_iso()
-    actions = [GenerationModel.status.set(status), GenerationModel.updated_at.set(now),
-               GenerationModel.completed_at.set(now), GenerationModel.gsi2pk.remove(), GenerationModel.gsi2sk.remove(),
-               GenerationModel.sweep_pk.remove(), GenerationModel.sweep_sk.remove(),
-               GenerationModel.lease_until.remove(), GenerationModel.handed_on.remove(),
-               GenerationModel.stage.set("done"), *slot_actions(slots), *extra_actions]
-    if status == "completed":
-        actions.append(GenerationModel.progress.set(100))
-    if error_message is not None:
-        actions.append(GenerationModel.error_message.set(error_message[:500]))
-    if error_code is not None:
-        actions.append(GenerationModel.error_code.set(error_code))
-    condition = GenerationModel.status.is_in(*from_statuses)
-    if claim_token is not None:
-        condition = condition & (GenerationModel.claim_token == claim_token)
     given_back = quota.refunded(slots, everything_open=refund_open)
     for _ in range(3):
         try:
             with Transaction(connection) as tx:
-                tx.update("generation", generation, actions=actions, condition=condition)
-                tx.update("stats", UserStatsModel(user_pk(generation.user_id)),
-                          actions=[UserStatsModel.active_generations.add(-1)])
+                store.end(tx, generation, status=status, from_statuses=from_statuses, token=claim_token, slots=slots,
+                          now_iso=now, progress=100 if status == "completed" else None, error_code=error_code,
+                          error_message=error_message[:500] if error_message is not None else None,
+                          clear_error=clear_error, dead_lettered_at=dead_lettered_at, drop_token=drop_token)
+                user_store.end_job(tx, generation.user_id)
                 quota.refund(tx, generation.user_id, quota.charged_day(generation), given_back)
             return True
         except TransactionCancelled as cancelled:
@@ -142,31 +118,31 @@ def finish(connection: Any, generation: GenerationModel, status: str, *, from_st
 def settle(connection: Any, job: "Claim") -> str:
     """Every slot has ended: completed with what was made, or failed when nothing was."""
     made = [s for s in job.slots if s["state"] == "done"]
-    failed = [_failure(i, s) for i, s in enumerate(job.slots) if s["state"] == "failed"]
+    failed = store.failures_of(job.slots)
     if made:
         message = (f"{len(failed)} of {len(job.slots)} images failed: {failed[0]['message']}" if failed else None)
         ok = finish(connection, job.generation, "completed", from_statuses=("processing",), claim_token=job.token,
                     slots=job.slots, error_code=failed[0]["code"] if failed else None, error_message=message,
-                    extra_actions=() if failed else (GenerationModel.error_code.remove(),
-                                                     GenerationModel.error_message.remove()))
+                    clear_error=not failed)
         return "completed" if ok else "skipped: the job was taken from this run"
     ok = finish(connection, job.generation, "failed", from_statuses=("processing",), claim_token=job.token,
                 slots=job.slots, error_code=failed[0]["code"], error_message=failed[0]["message"])
     return ("failed: " + failed[0]["message"]) if ok else "skipped: the job was taken from this run"
 
 
-def end_as_whole(connection: Any, generation: GenerationModel, code: str, message: str, *,
-                 extra_actions: tuple = (), claim_token: str | None = None) -> bool:
+def end_as_whole(connection: Any, generation: "GenerationModel", code: str, message: str, *,
+                 claim_token: str | None = None, dead_lettered_at: str | None = None,
+                 drop_token: bool = False) -> bool:
     """An active job ends whoever holds it: the images still to do fail with this reason (given back
     unless the user caused it). Images already made stay: such a job ends `completed`, so a retry
     never asks for an image that exists."""
     slots = fail_open(slots_of(generation), code, message)
     status = "completed" if any(s["state"] == "done" for s in slots) else "failed"
     return finish(connection, generation, status, from_statuses=ACTIVE, error_code=code, error_message=message,
-                  slots=slots, extra_actions=extra_actions, claim_token=claim_token)
+                  slots=slots, claim_token=claim_token, dead_lettered_at=dead_lettered_at, drop_token=drop_token)
 
 
-def cancel(connection: Any, generation: GenerationModel) -> bool:
+def cancel(connection: Any, generation: "GenerationModel") -> bool:
     """pending → cancelled, every image back to the quota. A job waiting between runs may have
     made images already: it keeps them and ends `completed`, the rest failed as `cancelled`."""
     slots = slots_of(generation)
@@ -180,35 +156,26 @@ def cancel(connection: Any, generation: GenerationModel) -> bool:
 def dead_letter(connection: Any, user_id: str, generation_id: str) -> str:
     """A job message reached the DLQ: make sure its generation is not left active. Every write is
     conditional on the generation still existing: a purge may have removed it."""
-    try:
-        generation = GenerationModel.get(generation_pk(user_id, generation_id), META, consistent_read=True)
-    except DoesNotExist:
+    generation = store.get(user_id, generation_id, consistent=True)
+    if generation is None:
         return "skipped: unknown generation"
-    marker = (GenerationModel.dead_lettered_at.set(clock.now_iso()),)
-
-    def mark() -> None:
-        try:
-            generation.update(actions=list(marker), condition=GenerationModel.pk.exists())
-        except UpdateError as exc:
-            if not condition_failed(exc):
-                raise
-
+    at = clock.now_iso()
     if generation.status in TERMINAL:
-        mark()
+        store.mark_dead_lettered(generation, at)
         return f"recorded: already {generation.status}"
     if generation.status == "processing" and not lease_ended(generation.lease_until, clock.now()):
-        mark()  # a live run holds it: that run ends it, or hands it on with a message of its own
+        store.mark_dead_lettered(generation, at)  # a live run holds it: that run ends it, or hands it on
         return "recorded: held by a live run"
     attempts = int(generation.attempts or 0)
     code = generation.error_code or "dead_lettered"
     reason = (generation.error_message or "The job kept failing").split("; retrying")[0]
     message = f"{reason} (gave up after {attempts} attempts)"
-    if not end_as_whole(connection, generation, code, message, extra_actions=marker):
-        mark()  # ended meanwhile by the last attempt (or purged: then nothing is written)
+    if not end_as_whole(connection, generation, code, message, dead_lettered_at=at):
+        store.mark_dead_lettered(generation, at)  # ended meanwhile by the last attempt (or purged: nothing written)
     return "failed"
 
 
-def expire(connection: Any, settings: "Settings", generation: GenerationModel, now: datetime) -> str:
+def expire(connection: Any, settings: "Settings", generation: "GenerationModel", now: datetime) -> str:
     """The sweeper found the job past the deadline it indexed. Its own timestamps decide:
     a job waiting in the queue (never claimed, or handed back since) fails `queue_timeout` once it has
     waited GENERATION_MAX_QUEUE_SECONDS since it was queued or handed back; a job whose run ended
@@ -226,19 +193,12 @@ def expire(connection: Any, settings: "Settings", generation: GenerationModel, n
         code, message = "timed_out", "The generation did not finish in time; please retry"
     if now < due:
         return _reindex(generation, due)
-    ended = end_as_whole(connection, generation, code, message, extra_actions=(GenerationModel.claim_token.remove(),))
+    ended = end_as_whole(connection, generation, code, message, drop_token=True)
     return code if ended else "skipped"
 
 
-def _reindex(generation: GenerationModel, due: datetime) -> str:
-    deadline = clock.iso(due)
-    try:
-        generation.update(actions=[GenerationModel.deadline.set(deadline),
-                                   GenerationModel.sweep_sk.set(sweep_sk(deadline, generation.pk))],
-                          condition=GenerationModel.status.is_in(*ACTIVE))
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
+def _reindex(generation: "GenerationModel", due: datetime) -> str:
+    store.move_deadline(generation, clock.iso(due), while_status_in=ACTIVE)
     return "waiting"
 
 
@@ -250,23 +210,17 @@ class Lost(Exception):
 
 @dataclass
 class Claim:
-    """One run's hold on a job. Only the run's own thread uses it (and its model object)."""
-    generation: GenerationModel
+    """One run's hold on a job. Only the run's own thread uses it (and its model object). Every write
+    is conditional on the run's token: one that finds the job no longer this run's raises Lost."""
+    generation: "GenerationModel"
     token: str
     attempt: int
     slots: list[dict] = field(default_factory=list)
 
-    @property
-    def owned(self) -> Any:
-        return (GenerationModel.status == "processing") & (GenerationModel.claim_token == self.token)
-
-    def write(self, actions: list) -> None:
-        try:
-            self.generation.update(actions=actions, condition=self.owned)
-        except UpdateError as exc:
-            if condition_failed(exc):
-                raise Lost() from None
-            raise
+    @staticmethod
+    def _owned(written: bool) -> None:
+        if not written:
+            raise Lost()
 
     def note_failure(self, index: int, code: str, message: str, *, for_good: bool,
                      retry_after: float | None = None) -> None:
@@ -279,10 +233,16 @@ class Claim:
             slot["failedIn"] = self.attempt
             if retry_after:
                 slot["retryAfter"] = int(retry_after)
-        self.write([*slot_actions(self.slots), GenerationModel.progress.set(progress_of(self.slots)),
-                      GenerationModel.updated_at.set(clock.now_iso())])
+        self._owned(store.write_slots(self.generation, self.token, slots=self.slots,
+                                      progress=progress_of(self.slots), now_iso=clock.now_iso()))
 
-    def record_image(self, connection: Any, index: int, avatar: AvatarModel) -> str:
+    def record_summary(self, *, provider_ms: int, safety: str | None, provider: str | None,
+                       model: str | None) -> None:
+        """What the page shows of the run that ends the job: the classifier, the model, time in the provider."""
+        self._owned(store.write_summary(self.generation, self.token, provider_ms=provider_ms, safety=safety,
+                                        provider=provider, model=model))
+
+    def record_image(self, connection: Any, index: int, avatar: "AvatarModel") -> str:
         """A made image: its avatar (ready), the project's and user's counts and the slot, in one
         transaction. "recorded", or "project gone"; Lost when the job is no longer this run's."""
         now = clock.now()
@@ -292,10 +252,9 @@ class Claim:
         slots[index].pop("message", None)
         try:
             with Transaction(connection) as tx:
-                tx.update("generation", self.generation, condition=self.owned, actions=[
-                    *slot_actions(slots), GenerationModel.progress.set(progress_of(slots)),
-                    GenerationModel.updated_at.set(clock.iso(now))])
-                tx.save("avatar", avatar, condition=AvatarModel.pk.does_not_exist())
+                store.record_image(tx, self.generation, self.token, slots=slots, progress=progress_of(slots),
+                                   now_iso=clock.iso(now))
+                avatar_store.add_generated(tx, avatar)
                 avatars.count_new_avatar(tx, avatar, now)
         except TransactionCancelled as cancelled:
             if cancelled.failed("generation") or cancelled.failed("avatar"):
@@ -308,59 +267,33 @@ class Claim:
 
     def release(self, error_code: str, error_message: str) -> None:
         """A transient failure: back to pending for the same message's next delivery (a new attempt)."""
-        self.write([GenerationModel.status.set("pending"), GenerationModel.stage.set("queued"),
-                      GenerationModel.claim_token.remove(), GenerationModel.lease_until.remove(),
-                      GenerationModel.error_code.set(error_code), GenerationModel.error_message.set(error_message[:500]),
-                      GenerationModel.updated_at.set(clock.now_iso())])
+        self._owned(store.release(self.generation, self.token, error_code=error_code,
+                                  error_message=error_message[:500], now_iso=clock.now_iso()))
 
     def hand_on(self) -> None:
         """Out of time: back to pending, marked so the next claim continues this attempt."""
-        self.write([GenerationModel.status.set("pending"), GenerationModel.stage.set("queued"),
-                      GenerationModel.handed_on.set(True), GenerationModel.claim_token.remove(),
-                      GenerationModel.lease_until.remove(), GenerationModel.updated_at.set(clock.now_iso())])
+        self._owned(store.hand_on(self.generation, self.token, now_iso=clock.now_iso()))
 
     def abandon(self) -> bool:
         """An unexpected error: hand the job back at once rather than make the next delivery wait
         out the lease (a new attempt). False if it was no longer this run's."""
-        try:
-            self.write([GenerationModel.status.set("pending"), GenerationModel.stage.set("queued"),
-                          GenerationModel.claim_token.remove(), GenerationModel.lease_until.remove(),
-                          GenerationModel.updated_at.set(clock.now_iso())])
-        except Lost:
-            return False
-        return True
+        return store.abandon(self.generation, self.token, now_iso=clock.now_iso())
 
 
-def claim(generation: GenerationModel, settings: "Settings", now: datetime | None = None) -> Claim | None:
+def claim(generation: "GenerationModel", settings: "Settings", now: datetime | None = None) -> Claim | None:
     """Take the job as it was read: pending, or processing with its lease ended. None when another
     run holds it or it moved on. A continuation (handed on for time) is not a new attempt; a first
     claim starts the running deadline (GENERATION_DEADLINE_SECONDS)."""
     now = now or clock.now()
     epoch = clock.epoch(now)
     continuing = generation.status == "pending" and bool(generation.handed_on)
-    if continuing:
-        condition = (GenerationModel.status == "pending") & GenerationModel.handed_on.exists()
-    else:
-        condition = ((GenerationModel.status == "pending") & GenerationModel.handed_on.does_not_exist()) | (
-            (GenerationModel.status == "processing")
-            & (GenerationModel.lease_until.does_not_exist() | (GenerationModel.lease_until <= epoch)))
     token = secrets.token_hex(8)
     slots = slots_of(generation)
-    actions = [GenerationModel.status.set("processing"), GenerationModel.stage.set("generating"),
-               GenerationModel.progress.set(progress_of(slots)), GenerationModel.attempts.add(0 if continuing else 1),
-               GenerationModel.claim_token.set(token), GenerationModel.lease_until.set(epoch + settings.generation_lease_seconds),
-               GenerationModel.handed_on.remove(), GenerationModel.updated_at.set(clock.iso(now))]
-    if not generation.slots:
-        actions.append(GenerationModel.slots.set(slots))
+    started = None
     if generation.started_at is None:
-        deadline = clock.iso(now + timedelta(seconds=settings.generation_deadline_seconds))
-        actions += [GenerationModel.started_at.set(clock.iso(now)), GenerationModel.deadline.set(deadline),
-                    GenerationModel.sweep_pk.set(sweep_pk(generation.pk)),
-                    GenerationModel.sweep_sk.set(sweep_sk(deadline, generation.pk))]
-    try:
-        generation.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return None
-        raise
+        started = (clock.iso(now), clock.iso(now + timedelta(seconds=settings.generation_deadline_seconds)))
+    if not store.claim(generation, continuing=continuing, epoch=epoch, token=token,
+                       lease_until=epoch + settings.generation_lease_seconds, progress=progress_of(slots),
+                       now_iso=clock.iso(now), slots=None if generation.slots else slots, started=started):
+        return None
     return Claim(generation, token, int(generation.attempts or 1), slots_of(generation))

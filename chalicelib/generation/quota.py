@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock
-from chalicelib.aws.models import UserDayModel, UserStatsModel, user_pk
 from chalicelib.errors import QuotaExceededError
+from chalicelib.users import store as user_store
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.aws.db import Transaction, TransactionCancelled
@@ -45,12 +45,9 @@ def charge(tx: "Transaction", user_id: str, settings: "Settings", now: datetime,
             f"At most {settings.generation_active_limit} generations may run at once; this request starts {jobs}",
             retry_after=ACTIVE_RETRY_AFTER_SECONDS,
             details={"limit": settings.generation_active_limit, "kind": "active", "jobs": jobs})
-    tx.update("daily", UserDayModel(user_pk(user_id), clock.day_key(now)),
-              actions=[UserDayModel.generations.add(images), UserDayModel.ttl.set(clock.epoch(now) + DAY_TTL_SECONDS)],
-              condition=UserDayModel.generations.does_not_exist() | (UserDayModel.generations < limit - images + 1))
-    tx.update("active", UserStatsModel(user_pk(user_id)), actions=[UserStatsModel.active_generations.add(jobs)],
-              condition=UserStatsModel.active_generations.does_not_exist()
-              | (UserStatsModel.active_generations < settings.generation_active_limit - jobs + 1))
+    user_store.charge_images(tx, user_id, clock.day_key(now), images=images, limit=limit,
+                             ttl=clock.epoch(now) + DAY_TTL_SECONDS, name="daily")
+    user_store.start_jobs(tx, user_id, jobs=jobs, limit=settings.generation_active_limit, name="active")
 
 
 def raise_if_over(cancelled: "TransactionCancelled", settings: "Settings") -> None:
@@ -81,7 +78,7 @@ def refunded(slots: list[dict], *, everything_open: bool = False) -> int:
 def refund(tx: "Transaction", user_id: str, day: str, images: int) -> None:
     """Operation "refund": give `images` back to the day that was charged."""
     if images > 0:
-        tx.update("refund", UserDayModel(user_pk(user_id), day), actions=[UserDayModel.generations.add(-images)])
+        user_store.give_back_images(tx, user_id, day, images, name="refund")
 
 
 def charged_day(generation: Any) -> str:

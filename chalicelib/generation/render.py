@@ -5,15 +5,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.avatars import service as avatars
-from chalicelib.aws.models import META, AvatarModel, GenerationModel, avatar_pk
+from chalicelib.avatars import store as avatar_store
 from chalicelib.generation.spec import images_of
 
 if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.aws.models import GenerationModel
     from chalicelib.aws.storage import Storage
     from chalicelib.config import Settings
 
 
-def to_json(gen: GenerationModel, avatar: dict | None = None, *, avatars_json: list[dict] | None = None,
+def to_json(gen: "GenerationModel", avatar: dict | None = None, *, avatars_json: list[dict] | None = None,
             queue_position: int | None = None) -> dict:
     request = dict(gen.request.as_dict()) if gen.request is not None else {}
     listed = avatars_json if avatars_json is not None else ([avatar] if avatar else [])
@@ -37,7 +38,7 @@ def to_json(gen: GenerationModel, avatar: dict | None = None, *, avatars_json: l
 _IMAGE_STATUS = {"todo": "pending", "done": "done", "failed": "failed"}
 
 
-def images_json(gen: GenerationModel, count: int) -> list[dict]:
+def images_json(gen: "GenerationModel", count: int) -> list[dict]:
     """Each image's status, so a page can hold a tile for it until it lands. A job from before
     slots (or not yet claimed) shows every image pending, or — once ended — what its lists say."""
     slots = [dict(s.as_dict() if hasattr(s, "as_dict") else s) for s in (gen.slots or [])]
@@ -64,7 +65,7 @@ def ms_between(start: str | None, end: str | None) -> int | None:
     return max(0, int(round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() * 1000)))
 
 
-def metrics_of(gen: GenerationModel) -> dict:
+def metrics_of(gen: "GenerationModel") -> dict:
     """queueMs: queued → first start; providerMs: time in the image service (and safety check) of the
     run that finished it; totalMs: queued → finished."""
     queued = gen.queued_at or gen.created_at
@@ -73,22 +74,22 @@ def metrics_of(gen: GenerationModel) -> dict:
             "totalMs": ms_between(queued, gen.completed_at), "attempts": int(gen.attempts or 0)}
 
 
-def avatar_json(user_id: str, generation: GenerationModel, storage: "Storage", url_expiry: int) -> dict | None:
+def avatar_json(user_id: str, generation: "GenerationModel", storage: "Storage", url_expiry: int) -> dict | None:
     made = avatars_json(user_id, generation, storage, url_expiry)
     return made[0] if made else None
 
 
-def avatars_json(user_id: str, generation: GenerationModel, storage: "Storage", url_expiry: int) -> list[dict]:
+def avatars_json(user_id: str, generation: "GenerationModel", storage: "Storage", url_expiry: int) -> list[dict]:
     """The job's avatars made so far and still there, in image order: one BatchGet (at most 4 keys).
     A running job shows the images it has already made."""
     ids_ = list(generation.avatar_ids or ([generation.avatar_id] if generation.avatar_id else []))
     if not ids_:
         return []
-    found = {a.id: a for a in AvatarModel.batch_get([(avatar_pk(user_id, i), META) for i in ids_])}
+    found = avatar_store.read_many(user_id, ids_)
     return [avatars.to_json(found[i], storage, url_expiry) for i in ids_ if i in found]  # deleted since: left out
 
 
-def queue_position(sqs: Any, settings: "Settings", generation: GenerationModel) -> int | None:
+def queue_position(sqs: Any, settings: "Settings", generation: "GenerationModel") -> int | None:
     """Approximately how many jobs are waiting with this one (1 = next): the queue's visible and
     delayed messages (one GetQueueAttributes call). SQS standard queues don't keep order, so this is
     the depth of the queue the job waits in, not an exact rank; None if unknown."""

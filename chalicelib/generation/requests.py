@@ -15,29 +15,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib import clock, ids
-from chalicelib.aws.db import Transaction, TransactionCancelled, query_page
-from chalicelib.aws.models import (
-    META,
-    GenerationModel,
-    IdempotencyKeyModel,
-    ProjectModel,
-    generation_pk,
-    project_active_pk,
-    project_items_pk,
-    project_sk,
-    sweep_pk,
-    sweep_sk,
-    user_pk,
-)
+from chalicelib.aws.db import Transaction, TransactionCancelled
 from chalicelib.errors import ConflictError, DependencyError, NotFoundError, ValidationError
-from chalicelib.generation import jobs, quota
+from chalicelib.generation import jobs, quota, store
 from chalicelib.generation.spec import images_of, job_message, request_hash
+from chalicelib.projects import store as project_store
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.aws.models import GenerationModel
     from chalicelib.config import Settings
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -45,7 +32,7 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
 @dataclass(frozen=True)
 class Started:
-    generation: GenerationModel
+    generation: "GenerationModel"
     created: bool  # False: an Idempotency-Key replay returned the earlier generation
 
 
@@ -96,35 +83,28 @@ def start_many(connection: Any, sqs: Any, settings: "Settings", user_id: str, pr
         return earlier
     now = clock.now()
     deadline = _queue_deadline(settings, now)
-    made: list[GenerationModel] = []
+    made: list["GenerationModel"] = []
     for request in requests:
         fields = request.fields
         if fields.get("seed") is None:  # chosen here so the avatar keeps it (after hashing: replays match)
             fields = {**fields, "seed": secrets.randbelow(2**31)}
         built = build_prompt(fields)
-        gid = ids.new_id("gen")
-        pk = generation_pk(user_id, gid)
-        made.append(GenerationModel(
-            pk, META, gsi1pk=project_items_pk(user_id, project_id), gsi1sk=f"G#{gid}",
-            gsi2pk=project_active_pk(user_id, project_id), gsi2sk=f"G#{gid}",
-            sweep_pk=sweep_pk(pk), sweep_sk=sweep_sk(deadline, pk), deadline=deadline,
-            id=gid, user_id=user_id, project_id=project_id, status="pending", stage="queued", progress=0, attempts=0,
+        made.append(store.new(
+            user_id, project_id, ids.new_id("gen"), deadline=deadline, status="pending", stage="queued", progress=0,
+            attempts=0,
             request={**fields, "sourceType": request.source_type}, prompt=built.prompt,
             negative_prompt=built.negative_prompt, idempotency_key=request.idempotency_key,
             quota_day=clock.day_key(now), created_at=clock.iso(now), updated_at=clock.iso(now),
             queued_at=clock.iso(now)))
     try:
         with Transaction(connection) as tx:
-            tx.condition_check("project", ProjectModel, user_pk(user_id), project_sk(project_id),
-                               condition=ProjectModel.pk.exists())
+            project_store.check_exists(tx, user_id, project_id)
             for i, (request, generation) in enumerate(zip(requests, made)):
-                tx.save(_name("generation", i), generation, condition=GenerationModel.pk.does_not_exist())
+                store.create(tx, generation, name=_name("generation", i))
                 if request.idempotency_key:
-                    tx.save(_name("idempotency", i), IdempotencyKeyModel(
-                        user_pk(user_id), f"IDEM#{request.idempotency_key}", generation_id=generation.id,
-                        request_hash=digests[i], created_at=clock.iso(now),
-                        ttl=clock.epoch(now) + IDEMPOTENCY_TTL_SECONDS),
-                            condition=IdempotencyKeyModel.pk.does_not_exist())
+                    store.remember_key(tx, user_id, request.idempotency_key, generation_id=generation.id,
+                                       request_hash=digests[i], created_at=clock.iso(now),
+                                       ttl=clock.epoch(now) + IDEMPOTENCY_TTL_SECONDS, name=_name("idempotency", i))
             quota.charge(tx, user_id, settings, now, images=sum(images_of(r.fields) for r in requests),
                          jobs=len(requests))
     except TransactionCancelled as cancelled:
@@ -156,21 +136,17 @@ def _replay_all(user_id: str, requests: list[JobRequest], digests: list[str]) ->
     return found
 
 
-def _replay(user_id: str, key: str, digest: str) -> GenerationModel | None:
-    try:
-        idem = IdempotencyKeyModel.get(user_pk(user_id), f"IDEM#{key}", consistent_read=True)
-    except DoesNotExist:
+def _replay(user_id: str, key: str, digest: str) -> "GenerationModel | None":
+    idem = store.key(user_id, key)
+    if idem is None:
         return None
     if idem.request_hash != digest:
         raise ConflictError("This Idempotency-Key was used for a different request", code="idempotency_key_reused",
                             details={"idempotencyKey": key})
-    try:
-        return GenerationModel.get(generation_pk(user_id, idem.generation_id), META, consistent_read=True)
-    except DoesNotExist:
-        return None
+    return store.get(user_id, idem.generation_id, consistent=True)
 
 
-def _enqueue(connection: Any, sqs: Any, settings: "Settings", generations: list[GenerationModel]) -> None:
+def _enqueue(connection: Any, sqs: Any, settings: "Settings", generations: list["GenerationModel"]) -> None:
     """Send the jobs' messages (one call); a job whose message could not be sent is failed at once
     and its images given back (never pending without a message)."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -192,24 +168,22 @@ def _enqueue(connection: Any, sqs: Any, settings: "Settings", generations: list[
 
 # ---- reads and user actions -------------------------------------------------------------------
 
-def get(user_id: str, generation_id: str, *, consistent: bool = False) -> GenerationModel:
-    try:
-        return GenerationModel.get(generation_pk(user_id, generation_id), META, consistent_read=consistent)
-    except DoesNotExist:
-        raise NotFoundError("Generation not found", details={"generationId": generation_id}) from None
+def get(user_id: str, generation_id: str, *, consistent: bool = False) -> "GenerationModel":
+    generation = store.get(user_id, generation_id, consistent=consistent)
+    if generation is None:
+        raise NotFoundError("Generation not found", details={"generationId": generation_id})
+    return generation
 
 
 def list_for_project(user_id: str, project_id: str, *, active_only: bool, limit: int,
-                     start_key: dict | None) -> tuple[list[GenerationModel], dict | None]:
+                     start_key: dict | None) -> tuple[list["GenerationModel"], dict | None]:
     """One Query: the sparse ACTIVE index for `status=active`, the project's items index otherwise."""
     if active_only:
-        return query_page(GenerationModel, project_active_pk(user_id, project_id), limit=limit, start_key=start_key,
-                          index=GenerationModel.active_by_project)
-    return query_page(GenerationModel, project_items_pk(user_id, project_id), limit=limit, start_key=start_key,
-                      index=GenerationModel.by_project, range_key_condition=GenerationModel.gsi1sk.startswith("G#"))
+        return store.list_active(user_id, project_id, limit=limit, start_key=start_key)
+    return store.list_for_project(user_id, project_id, limit=limit, start_key=start_key)
 
 
-def cancel(connection: Any, user_id: str, generation_id: str) -> GenerationModel:
+def cancel(connection: Any, user_id: str, generation_id: str) -> "GenerationModel":
     generation = get(user_id, generation_id, consistent=True)
     if not jobs.cancel(connection, generation):
         current = get(user_id, generation_id, consistent=True)
@@ -218,7 +192,7 @@ def cancel(connection: Any, user_id: str, generation_id: str) -> GenerationModel
     return get(user_id, generation_id, consistent=True)
 
 
-def retry(connection: Any, sqs: Any, settings: "Settings", user_id: str, generation_id: str) -> GenerationModel:
+def retry(connection: Any, sqs: Any, settings: "Settings", user_id: str, generation_id: str) -> "GenerationModel":
     """failed → pending, charged again (what the failed run gave back, it takes again)."""
     generation = get(user_id, generation_id, consistent=True)
     if generation.status != "failed":
@@ -228,23 +202,7 @@ def retry(connection: Any, sqs: Any, settings: "Settings", user_id: str, generat
     deadline = _queue_deadline(settings, now)
     try:
         with Transaction(connection) as tx:
-            tx.update("generation", generation, actions=[
-                GenerationModel.status.set("pending"), GenerationModel.stage.set("queued"),
-                GenerationModel.progress.set(0), GenerationModel.attempts.set(0),
-                GenerationModel.error_message.remove(), GenerationModel.completed_at.remove(),
-                GenerationModel.claim_token.remove(), GenerationModel.lease_until.remove(),
-                GenerationModel.error_code.remove(), GenerationModel.images_made.remove(),
-                GenerationModel.images_failed.remove(), GenerationModel.failures.remove(),
-                GenerationModel.slots.remove(), GenerationModel.handed_on.remove(),
-                GenerationModel.avatar_ids.remove(), GenerationModel.avatar_id.remove(),
-                GenerationModel.started_at.remove(), GenerationModel.provider_ms.remove(),
-                GenerationModel.dead_lettered_at.remove(), GenerationModel.queued_at.set(clock.iso(now)),
-                GenerationModel.quota_day.set(clock.day_key(now)),
-                GenerationModel.deadline.set(deadline), GenerationModel.sweep_pk.set(sweep_pk(generation.pk)),
-                GenerationModel.sweep_sk.set(sweep_sk(deadline, generation.pk)),
-                GenerationModel.gsi2pk.set(project_active_pk(user_id, generation.project_id)),
-                GenerationModel.gsi2sk.set(f"G#{generation.id}"), GenerationModel.updated_at.set(clock.iso(now)),
-            ], condition=GenerationModel.status == "failed")
+            jobs.requeue(tx, generation, now, deadline)
             quota.charge(tx, user_id, settings, now,
                          images=images_of(generation.request.as_dict() if generation.request is not None else {}))
     except TransactionCancelled as cancelled:

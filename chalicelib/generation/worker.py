@@ -13,20 +13,19 @@ import math
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib import clock
 
 from chalicelib.avatars import service as avatars
 
 from chalicelib.avatars import file_intents
-from chalicelib.aws.models import META, AvatarModel, GenerationModel, avatar_pk, generation_pk
 from chalicelib.aws.storage import display_key, image_key, thumbnail_key
-from chalicelib.generation import jobs
+from chalicelib.errors import NotFoundError
+from chalicelib.generation import jobs, store
 from chalicelib.generation.spec import avatar_id_for
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.aws.models import GenerationModel
     from chalicelib.aws.storage import Storage
     from chalicelib.config import Settings
 
@@ -66,9 +65,8 @@ def run_job(connection: Any, storage: "Storage", settings: "Settings", provider:
 
     `remaining()`: seconds left in this invocation. `hand_on()`: sends a new message for the job."""
     log = {"generationId": generation_id, "userId": user_id}
-    try:
-        generation = GenerationModel.get(generation_pk(user_id, generation_id), META, consistent_read=True)
-    except DoesNotExist:
+    generation = store.get(user_id, generation_id, consistent=True)
+    if generation is None:
         logger.warning("job for an unknown generation dropped", extra=log)
         return "skipped: unknown generation"
     if generation.status in jobs.TERMINAL:
@@ -77,9 +75,7 @@ def run_job(connection: Any, storage: "Storage", settings: "Settings", provider:
     if job is None:
         # Held by another run, or moved on meanwhile: never a second provider call. The one rule —
         # take over iff leaseUntil <= now, else come back after leaseUntil - now + 1 s.
-        try:
-            generation.refresh(consistent_read=True)
-        except DoesNotExist:
+        if not store.refresh(generation):
             return "skipped: unknown generation"
         if generation.status in jobs.TERMINAL:
             return f"skipped: already {generation.status}"
@@ -210,14 +206,9 @@ def _store_and_record(connection: Any, storage: "Storage", job: jobs.Claim, inde
 
 def _record_summary(job: jobs.Claim, checker: Any, provider: Any, provider_seconds: float) -> None:
     """What the page shows of the run that ended the job: the classifier, the model, time in the provider."""
-    actions = [GenerationModel.provider_ms.set(int(provider_seconds * 1000))]
-    for attribute, value in ((GenerationModel.safety, checker.state),
-                             (GenerationModel.provider, getattr(provider, "last_provider", None)
-                              or getattr(provider, "name", None)),
-                             (GenerationModel.model, getattr(provider, "last_model", None))):
-        if value:
-            actions.append(attribute.set(value))
-    job.write(actions)
+    job.record_summary(provider_ms=int(provider_seconds * 1000), safety=checker.state,
+                       provider=getattr(provider, "last_provider", None) or getattr(provider, "name", None),
+                       model=getattr(provider, "last_model", None))
 
 
 def _avatar_name(request: dict, index: int, count: int) -> str:
@@ -230,15 +221,15 @@ def _source_image(storage: "Storage", user_id: str, avatar_id: Any) -> bytes | N
     if not isinstance(avatar_id, str):
         return None
     try:
-        avatar = AvatarModel.get(avatar_pk(user_id, avatar_id), META, consistent_read=True)
-    except DoesNotExist:
+        avatar = avatars.get_avatar(user_id, avatar_id, consistent=True)
+    except NotFoundError:  # gone, or being deleted
         return None
     if avatar.status != "ready" or not avatar.image_key:
         return None
     return storage.get_if_exists(avatar.image_key, 50 * 1024 * 1024)
 
 
-def _make_image(settings: "Settings", provider: Any, checker: Any, generation: GenerationModel, request: dict,
+def _make_image(settings: "Settings", provider: Any, checker: Any, generation: "GenerationModel", request: dict,
                 seed: int, source: bytes | None = None) -> Any:
     """One image: provider (text-to-image, or image-to-image from `source`) → Pillow → safety check.
     The processed image, or {code, message} when it cannot be published; ProviderError when the
@@ -266,7 +257,7 @@ def _make_image(settings: "Settings", provider: Any, checker: Any, generation: G
     return processed
 
 
-def _emit(generation: GenerationModel, status: str, slots: list[dict], provider_ms: int) -> None:
+def _emit(generation: "GenerationModel", status: str, slots: list[dict], provider_ms: int) -> None:
     from chalicelib.generation import metrics
     from chalicelib.generation.render import ms_between
 

@@ -187,3 +187,13 @@ def delete_generation(tx: "Transaction", generation: GenerationModel, *, name: s
 
 
 # ---- used by generation / usage / events
+
+def check_exists(tx: "Transaction", user_id: str, project_id: str, *, name: str = "project") -> None:
+    """Transaction item `name`: ConditionCheck that the project exists (not deleted)."""
+    tx.condition_check(name, ProjectModel, user_pk(user_id), project_sk(project_id),
+                       condition=ProjectModel.pk.exists())
+
+
+def from_stream_image(image: dict) -> ProjectModel:
+    """A project item as a stream record's image carries it (no call)."""
+    return ProjectModel.from_raw_data(image)

@@ -3,5 +3,6 @@ user stats.
 
     service.py    record events exactly once (one counter write per avatar per batch), read the
                   history (sharded), the summary and the stats
+    store.py      the data access of markers, history rows and per-app summaries, by name
     plain.py      usage-event.v1 read without pydantic, for the usage worker's cold start
 """

@@ -17,24 +17,12 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import clock
 
 from chalicelib.avatars import service as avatars
-from chalicelib.aws.db import Transaction, TransactionCancelled, query_page
+from chalicelib.avatars import store as avatar_store
+from chalicelib.aws.db import Transaction, TransactionCancelled
 from chalicelib.errors import ConflictError, DependencyError, NotFoundError, ValidationError, validation_details
-from chalicelib.aws.models import (
-    META,
-    STATS,
-    AppUsageSummaryModel,
-    AvatarModel,
-    UsageEventMarkerModel,
-    UsageRecordModel,
-    UserDayModel,
-    UserStatsModel,
-    avatar_pk,
-    history_pk,
-    history_pks,
-    history_shard,
-    usage_event_pk,
-    user_pk,
-)
+from chalicelib.usage import store
+from chalicelib.usage.store import record_sk  # noqa: F401 — the history key's shape, named here too
+from chalicelib.users import store as user_store
 
 RECORDED = "recorded"
 DUPLICATE = "duplicate"
@@ -60,6 +48,7 @@ class Outcome:
                 "occurredAt": self.event.occurredAt, "recordedAt": self.recorded_at}
 
 if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.aws.models import AppUsageSummaryModel, UsageRecordModel
     from chalicelib.schemas import UsageEvent
 
 
@@ -103,16 +92,6 @@ def build_event(fields: dict) -> "UsageEvent":
 
 # ---- recording -----------------------------------------------------------------------------------
 
-def _newer(attr: Any, moment: str) -> Any:
-    """`lastUsedAt` only moves forward: canonical UTC timestamps compare correctly as strings."""
-    return attr.does_not_exist() | (attr <= moment)
-
-
-def record_sk(occurred_at: str, app_id: str, event_id: str) -> str:
-    """History key: newest first by time; the app is part of it since two apps may share an eventId."""
-    return f"USE#{occurred_at}#{app_id}#{event_id}"
-
-
 # Events of one user recorded in one transaction: n markers + n history rows + ≤ n avatars + ≤ n
 # avatar summaries + ≤ n app totals + STATS = at most 5n + 1 items, within DynamoDB's 100 for n ≤ 19.
 GROUP_MAX = 19
@@ -148,50 +127,25 @@ def _write(connection: Any, events: list["UsageEvent"], recorded_at: str, guarde
     `lastUsedAt`. In-order batches (the usual case) cost one transaction; otherwise two.
     """
     uid = events[0].userId
-
-    def app_counter(app: str, app_events: list[UsageEvent], guard: bool) -> tuple[list, Any]:
-        newest = _latest(app_events)
-        actions = [AppUsageSummaryModel.count.add(len(app_events)), AppUsageSummaryModel.app_id.set(app)]
-        if guard:  # the latest event's name wins: apps get renamed
-            actions += [AppUsageSummaryModel.app_name.set(newest.appName),
-                        AppUsageSummaryModel.last_used_at.set(newest.occurredAt)]
-            return actions, _newer(AppUsageSummaryModel.last_used_at, newest.occurredAt)
-        actions.append(AppUsageSummaryModel.app_name.set(AppUsageSummaryModel.app_name | newest.appName))
-        return actions, None
-
     with Transaction(connection) as tx:
         for i, event in enumerate(events):
-            tx.save(f"{_MARKER}:{i}", UsageEventMarkerModel(
-                usage_event_pk(uid, event.appId, event.eventId), avatar_id=event.avatarId,
-                recorded_at=recorded_at, ttl=marker_ttl), condition=UsageEventMarkerModel.pk.does_not_exist())
-            tx.save(f"{_RECORD}:{i}", history_row(event, recorded_at))
+            store.mark_event(tx, f"{_MARKER}:{i}", event, recorded_at=recorded_at, ttl=marker_ttl)
+            store.add_history(tx, f"{_RECORD}:{i}", event, recorded_at=recorded_at)
         for aid, avatar_events in _by(events, "avatarId").items():
             latest = _latest(avatar_events)
-            actions = [AvatarModel.usage_count.add(len(avatar_events))]
-            condition = AvatarModel.pk.exists() & (AvatarModel.status == "ready")
-            if _avatar_op(aid) in guarded:
-                actions.append(AvatarModel.last_used_at.set(latest.occurredAt))
-                condition = condition & _newer(AvatarModel.last_used_at, latest.occurredAt)
-            tx.update(_avatar_op(aid), AvatarModel(avatar_pk(uid, aid), META), actions=actions, condition=condition)
+            avatar_store.count_uses(tx, _avatar_op(aid), uid, aid, uses=len(avatar_events),
+                                    last_used_at=latest.occurredAt if _avatar_op(aid) in guarded else None)
             for app, app_events in _by(avatar_events, "appId").items():
                 name = f"{_SUMMARY}:{aid}:{app}"
-                actions, condition = app_counter(app, app_events, name in guarded)
-                tx.update(name, AppUsageSummaryModel(avatar_pk(uid, aid), f"APP#{app}"),
-                          actions=actions, condition=condition)
+                newest = _latest(app_events)  # the latest event's name wins: apps get renamed
+                store.count_avatar_app(tx, name, uid, aid, app_id=app, uses=len(app_events), app_name=newest.appName,
+                                       last_used_at=newest.occurredAt, guarded=name in guarded)
         for app, app_events in _by(events, "appId").items():
             name = f"{_APP_TOTAL}:{app}"
-            actions, condition = app_counter(app, app_events, name in guarded)
-            tx.update(name, AppUsageSummaryModel(user_pk(uid), f"APPUSE#{app}"), actions=actions, condition=condition)
-        tx.update(_STATS, UserStatsModel(user_pk(uid)), actions=[UserStatsModel.total_usage.add(len(events))])
-
-
-def history_row(event: "UsageEvent", recorded_at: str) -> UsageRecordModel:
-    return UsageRecordModel(
-        history_pk(event.userId, event.avatarId, history_shard(event.appId, event.eventId)),
-        record_sk(event.occurredAt, event.appId, event.eventId),
-        event_id=event.eventId, avatar_id=event.avatarId, app_id=event.appId, app_name=event.appName,
-        action=event.action, reference_id=event.referenceId, reference_type=event.referenceType,
-        metadata=event.metadata, occurred_at=event.occurredAt, recorded_at=recorded_at)
+            newest = _latest(app_events)
+            store.count_user_app(tx, name, uid, app_id=app, uses=len(app_events), app_name=newest.appName,
+                                 last_used_at=newest.occurredAt, guarded=name in guarded)
+        user_store.count_usage(tx, uid, len(events), name=_STATS)
 
 
 def _require_usable_avatar(user_id: str, avatar_id: str) -> None:
@@ -223,30 +177,15 @@ def admit(user_id: str, per_second: int, kind: str = "USAGE", refused: dict | No
     The window is an item of its own partition (`rate_window_pk`), never `U#{uid}`: a refused
     conditional write still costs a write unit, and it must not be charged where the user's counters
     live. A window so hammered that DynamoDB throttles it is also a 429 (it is the client's flood)."""
-    from pynamodb.exceptions import UpdateError
-
-    from chalicelib.aws.db import condition_failed
-    from chalicelib.aws.models import RateWindowModel, rate_window_pk
-
     refused = {} if refused is None else refused  # the container's memory (Dependencies.refused_seconds)
     second = clock.epoch(clock.now())
     if refused.get((kind, user_id)) == second:
         raise _refuse(per_second)
-    window = RateWindowModel(rate_window_pk(kind, user_id, second))
-    try:
-        window.update(actions=[RateWindowModel.count.add(1), RateWindowModel.ttl.set(second + 120)],
-                      condition=RateWindowModel.count.does_not_exist() | (RateWindowModel.count < per_second))
-    except UpdateError as exc:
-        throttled = getattr(exc, "cause_response_code", None) in _THROTTLED
-        if condition_failed(exc) or throttled:
-            if len(refused) >= _REFUSED_MAX:
-                refused.clear()
-            refused[(kind, user_id)] = second
-            raise _refuse(per_second) from None
-        raise
-
-
-_THROTTLED = ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded")
+    if user_store.count_request(kind, user_id, second, limit=per_second, ttl=second + 120) != "counted":
+        if len(refused) >= _REFUSED_MAX:
+            refused.clear()
+        refused[(kind, user_id)] = second
+        raise _refuse(per_second)
 
 
 def record_usage(connection: Any, event: UsageEvent, *, dedupe_days: int = 30) -> Outcome:
@@ -392,58 +331,30 @@ def usage_history(user_id: str, avatar_id: str, *, limit: int,
     SK returned, and each partition is read below it. A cursor of the old form (a LastEvaluatedKey of
     the avatar's partition) carries the same SK, so it continues too."""
     avatars.get_avatar(user_id, avatar_id)  # another user's (or a deleted) avatar is 404, not an empty history
-    pk = avatar_pk(user_id, avatar_id)
     before = (start_key or {}).get("before") or ((start_key or {}).get("SK") or {}).get("S")
-    condition = (UsageRecordModel.sk.between("USE#", before) if before
-                 else UsageRecordModel.sk.startswith("USE#"))
     merged: list[UsageRecordModel] = []
     more = False
-    for part in history_pks(user_id, avatar_id):
+    for part in store.history_partitions(user_id, avatar_id):
         # one more than asked: the row at `before` itself (between is inclusive) is dropped below
-        records, last_key = query_page(UsageRecordModel, part, limit=limit + 1, range_key_condition=condition,
-                                       newest_first=True)
+        records, has_more = store.history_page(part, limit=limit + 1, before=before)
         merged += [r for r in records if r.sk != before]
-        more = more or last_key is not None
+        more = more or has_more
     merged.sort(key=lambda r: r.sk, reverse=True)
     page = merged[:limit]
     next_key = {"before": page[-1].sk} if page and (more or len(merged) > limit) else None
-    summary, _ = query_page(AppUsageSummaryModel, pk, limit=SUMMARY_LIMIT,
-                            range_key_condition=AppUsageSummaryModel.sk.startswith("APP#"), newest_first=False)
+    summary = store.avatar_apps(user_id, avatar_id, limit=SUMMARY_LIMIT)
     return [record_json(r) for r in page], next_key, _by_count(summary)
-
-
-def _batch_get(keys: list[tuple[str, str]]) -> list[dict]:
-    """One BatchGetItem (≤ 100 keys); a bounded retry only when DynamoDB leaves keys unprocessed."""
-    connection = UserStatsModel._get_connection()
-    pending = [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in keys]
-    items: list[dict] = []
-    for _ in range(3):
-        data = connection.batch_get_item(pending)
-        items += data.get("Responses", {}).get(UserStatsModel.Meta.table_name, [])
-        pending = data.get("UnprocessedKeys", {}).get(UserStatsModel.Meta.table_name, {}).get("Keys") or []
-        if not pending:
-            return items
-    raise DependencyError("Stats are temporarily unavailable; try again")
 
 
 def stats(user_id: str) -> dict:
     """Totals from counters kept by the writes: one BatchGetItem (STATS + the last 7 days) and one
     Query (usage by app), the same two calls for 1 avatar or 100,000."""
-    pk = user_pk(user_id)
     days = clock.last_days(clock.now(), RECENT_DAYS)
-    counters = UserStatsModel(pk, STATS)
-    recent_uploads = generations_today = 0
-    for raw in _batch_get([(pk, STATS)] + [(pk, day) for day in days]):
-        if raw["SK"]["S"] == STATS:
-            counters = UserStatsModel.from_raw_data(raw)
-        else:
-            day = UserDayModel.from_raw_data(raw)
-            recent_uploads += int(day.uploads or 0)
-            if raw["SK"]["S"] == days[0]:
-                # The daily quota's own counter: images charged today, less what was given back.
-                generations_today = int(day.generations or 0)
-    by_app, _ = query_page(AppUsageSummaryModel, pk, limit=USAGE_BY_APP_LIMIT,
-                           range_key_condition=AppUsageSummaryModel.sk.startswith("APPUSE#"), newest_first=False)
+    counters, found = user_store.read_counters(user_id, days)
+    recent_uploads = sum(int(day.uploads or 0) for day in found.values())
+    # The daily quota's own counter: images charged today, less what was given back.
+    generations_today = int(found[days[0]].generations or 0) if days[0] in found else 0
+    by_app = store.user_apps(user_id, limit=USAGE_BY_APP_LIMIT)
     total_avatars = int(counters.total_avatars or 0)
     total_usage = int(counters.total_usage or 0)
     return {
