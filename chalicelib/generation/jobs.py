@@ -16,6 +16,7 @@ cover every instant, so no delivery is ever dropped at a lease boundary, whateve
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ACTIVE = ("pending", "processing")
 TERMINAL = ("completed", "failed", "cancelled")
+# A made image whose record meets a concurrent write (TransactionConflict on the user's STATS or the
+# project) is recorded again after these pauses, within the 10 s the worker keeps for saving.
+RECORD_CONFLICT_PAUSES = (0.05, 0.2, 0.5)
 
 
 # ---- slots --------------------------------------------------------------------------------------
@@ -250,20 +254,28 @@ class Claim:
         slots[index].update(state="done", avatarId=avatar.id)
         slots[index].pop("code", None)
         slots[index].pop("message", None)
-        try:
-            with Transaction(connection) as tx:
-                store.record_image(tx, self.generation, self.token, slots=slots, progress=progress_of(slots),
-                                   now_iso=clock.iso(now))
-                avatar_store.add_generated(tx, avatar)
-                avatars.count_new_avatar(tx, avatar, now)
-        except TransactionCancelled as cancelled:
-            if cancelled.failed("generation") or cancelled.failed("avatar"):
-                raise Lost() from None
-            if cancelled.failed("project"):
-                return "project gone"
-            raise
-        self.slots = slots
-        return "recorded"
+        for pause in (*RECORD_CONFLICT_PAUSES, None):
+            try:
+                with Transaction(connection) as tx:
+                    store.record_image(tx, self.generation, self.token, slots=slots, progress=progress_of(slots),
+                                       now_iso=clock.iso(now))
+                    avatar_store.add_generated(tx, avatar)
+                    avatars.count_new_avatar(tx, avatar, now)
+            except TransactionCancelled as cancelled:
+                if cancelled.failed("generation") or cancelled.failed("avatar"):
+                    raise Lost() from None
+                if cancelled.failed("project"):
+                    return "project gone"
+                if cancelled.conflict and pause is not None:
+                    # The image is made and paid for: a write that met a concurrent one (the user's
+                    # STATS, the project's count) is retried here rather than by a new run, which
+                    # would ask the provider for the image again.
+                    time.sleep(pause)
+                    continue
+                raise
+            self.slots = slots
+            return "recorded"
+        raise AssertionError("unreachable")  # the last pause is None: the loop returns or raises
 
     def release(self, error_code: str, error_message: str) -> None:
         """A transient failure: back to pending for the same message's next delivery (a new attempt)."""

@@ -89,3 +89,63 @@ def test_a_transaction_cancelled_by_a_concurrent_write_is_503_and_writes_nothing
     _assert_busy(response, fault)
     assert client.http.get(f"{PREFIX}/projects", headers=auth()).json_body["items"] == []
     assert client.http.get(f"{PREFIX}/stats", headers=auth()).json_body == before
+
+
+class ConflictOnce:
+    """The first TransactWriteItems that records a made image is cancelled by a concurrent write on one
+    item (as DynamoDB answers when another transaction holds the user's STATS); later calls pass."""
+
+    def __init__(self):
+        self.cancelled = 0
+
+    def __call__(self, params, **_):
+        sent = json.loads(params["body"])["TransactItems"]
+        records_an_image = any("Put" in item and item["Put"]["Item"]["PK"]["S"].rsplit("#", 2)[-2] == "A"
+                               for item in sent if "Put" in item)
+        if self.cancelled or not records_an_image:
+            return None
+        self.cancelled += 1
+        reasons = [{"Code": "None"}] * (len(sent) - 1) + [{"Code": "TransactionConflict"}]
+        raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "injected"},
+                           "CancellationReasons": reasons}, "TransactWriteItems")
+
+
+def test_a_made_image_whose_record_meets_a_conflict_is_recorded_without_asking_the_provider_again(
+        client, monkeypatch):
+    from chalicelib import dependencies
+    from tests.support.generation import deliver
+
+    monkeypatch.setenv("GENERATION_PROVIDER", "offline")
+    monkeypatch.setenv("GENERATION_BACKOFF_SECONDS", "0")
+    dependencies.reset()
+    provider = dependencies.get_deps().provider
+    calls = []
+    real_generate = provider.generate
+    monkeypatch.setattr(provider, "generate", lambda request: calls.append(request.seed) or real_generate(request))
+
+    pid = _project(client)
+    gen = client.http.post(f"{PREFIX}/projects/{pid}/avatars/generate", headers=auth(),
+                           body=body({"prompt": "a face", "name": "C"})).json_body
+    conflict = ConflictOnce()
+    from botocore import handlers
+
+    from tests.support.ddb_calls import _existing_clients
+
+    event = "before-call.dynamodb.TransactWriteItems"
+    handlers.BUILTIN_HANDLERS.append((event, conflict))
+    clients = _existing_clients()
+    for c in clients:
+        c.meta.events.register(event, conflict)
+    try:
+        deliver("generation_worker")
+    finally:
+        handlers.BUILTIN_HANDLERS.remove((event, conflict))
+        for c in clients:
+            c.meta.events.unregister(event, conflict)
+
+    assert conflict.cancelled == 1
+    done = client.http.get(f"{PREFIX}/generations/{gen['id']}", headers=auth()).json_body
+    assert done["status"] == "completed", done
+    assert len(calls) == 1  # the image was asked for once, though its first record was cancelled
+    assert client.http.get(f"{PREFIX}/projects/{pid}", headers=auth()).json_body["avatarCount"] == 1
+    assert client.http.get(f"{PREFIX}/stats", headers=auth()).json_body["totalAvatars"] == 1
