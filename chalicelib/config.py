@@ -139,6 +139,16 @@ class Settings:
     safety_threshold: float = 0.8
     safety_timeout_seconds: float = 30.0
     generation_active_limit: int = 5
+    # Attribute suggestions on upload (chalicelib/avatars/suggestions.py): a zero-shot image classifier
+    # (ATTRIBUTE_MODEL through Inference Providers with an HF token, or a dedicated ATTRIBUTE_ENDPOINT_URL).
+    # auto: on when a model can be reached; off: never asked. Below the threshold nothing is suggested.
+    attribute_suggestions: str = "auto"  # auto | off
+    attribute_model: str = "openai/clip-vit-large-patch14"
+    attribute_endpoint_url: str | None = None
+    attribute_provider: str | None = None
+    attribute_threshold: float = 0.6
+    # One model call per avatar; well below the upload worker's 30 s (a batch hands on what does not fit).
+    attribute_timeout_seconds: float = 8.0
 
     # API limits
     max_body_bytes: int = 64 * 1024

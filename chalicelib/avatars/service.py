@@ -36,10 +36,16 @@ SOURCE_COUNTER = {"uploaded": "avatars_uploaded", "text_to_image": "avatars_gene
                   "image_to_image": "avatars_generated"}
 PERSONA_FIELDS = ("personaName", "personaAge", "personaPersonality", "personaBackground")
 ATTRIBUTE_FIELDS = ("gender", "ageRange", "ethnicity", "bodyType", "hairStyle", "hairColor", "eyeColor",
-                    "skinTone", "style")
+                    "skinTone", "style", "hairLength", "glasses", "facialHair", "clothingStyle", "background",
+                    "expression")
 _ATTR_TO_MODEL = {"gender": "gender", "ageRange": "age_range", "ethnicity": "ethnicity", "bodyType": "body_type",
                   "hairStyle": "hair_style", "hairColor": "hair_color", "eyeColor": "eye_color",
-                  "skinTone": "skin_tone", "style": "style"}
+                  "skinTone": "skin_tone", "style": "style", "hairLength": "hair_length", "glasses": "glasses",
+                  "facialHair": "facial_hair", "clothingStyle": "clothing_style", "background": "background",
+                  "expression": "expression"}
+
+# List filters on the closed-vocabulary attributes of issue 30 (query parameters of the same names).
+FILTERABLE_VISUAL = ("hairLength", "glasses", "facialHair", "clothingStyle", "background", "expression")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class AvatarFilters:
     style: str | None = None
     search: str | None = None
     status: str | None = None
+    # (attribute, value) of the closed-vocabulary visual attributes (issue 30), e.g. (("glasses", "none"),).
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 # ---- value mapping ---------------------------------------------------------------------------
@@ -123,7 +131,18 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "lastUsedAt": avatar.last_used_at,
         "createdAt": avatar.created_at,
         "updatedAt": avatar.updated_at,
+        **suggestion_fields(avatar),
     }
+
+
+def suggestion_fields(avatar: AvatarModel) -> dict:
+    """Attribute suggestions (chalicelib.avatars.suggestions): {attribute: {value, score}} and their status,
+    shown while the upload is on its way or ready (null otherwise, and on avatars that never asked)."""
+    status = avatar.suggestion_status if avatar.status in ("uploading", "ready") else None
+    raw = avatar.suggestions.as_dict() if status == "ready" and avatar.suggestions is not None else {}
+    return {"suggestionStatus": status,
+            "suggestions": {k: {"value": v["value"], "score": round(float(v["score"]), 4)}
+                            for k, v in sorted(raw.items())} if status else None}
 
 
 # ---- reads ------------------------------------------------------------------------------------
@@ -150,6 +169,8 @@ def list_avatars(user_id: str, project_id: str, *, limit: int, start_key: dict |
                              ("style", filters.style, AvatarModel.attributes.style)):
         if value:
             condition = condition & attr.is_in(*vocabulary.spellings(key, value))
+    for key, value in filters.attributes:
+        condition = condition & (getattr(AvatarModel.attributes, _ATTR_TO_MODEL[key]) == value)
     if filters.search:
         condition = condition & AvatarModel.name_lower.contains(filters.search.strip().lower())
     return fill_page(AvatarModel, project_items_pk(user_id, project_id), limit=limit, start_key=start_key,

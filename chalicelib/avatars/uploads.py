@@ -83,6 +83,8 @@ def request_uploads(connection: Any, storage: "Storage", settings: "Settings", u
     ttl = clock.epoch(now) + settings.upload_pending_ttl_seconds
     deadline = clock.iso(now + timedelta(seconds=settings.upload_deadline_seconds))
     created = []
+    from chalicelib.avatars.suggestions import initial_fields  # attribute suggestions after ready (issue 30)
+
     for spec in files:
         avatar_id = ids.new_id("ava")
         key = upload_key(user_id, avatar_id)
@@ -90,7 +92,7 @@ def request_uploads(connection: Any, storage: "Storage", settings: "Settings", u
         created.append(avatars.new_avatar(
             user_id=user_id, project_id=project_id, avatar_id=avatar_id, name=spec["name"], source_type="uploaded",
             status="uploading", fields=spec, upload_key=key, upload_content_type=spec["contentType"], ttl=ttl,
-            sweep_pk=sweep_pk(pk), sweep_sk=sweep_sk(deadline, pk),
+            sweep_pk=sweep_pk(pk), sweep_sk=sweep_sk(deadline, pk), **initial_fields(spec, settings),
         ))
     try:
         with Transaction(connection) as tx:
