@@ -141,8 +141,10 @@ class Settings:
     generation_active_limit: int = 5
     # Attribute suggestions on upload (chalicelib/avatars/suggestions.py): a zero-shot image classifier
     # (ATTRIBUTE_MODEL through Inference Providers with an HF token, or a dedicated ATTRIBUTE_ENDPOINT_URL).
-    # auto: on when a model can be reached; off: never asked. Below the threshold nothing is suggested.
-    attribute_suggestions: str = "auto"  # auto | off
+    # Off unless turned on (ATTRIBUTE_SUGGESTIONS=on): the operator chooses the model and reads its card
+    # first (CLIP's says deployed use is out of scope; docs/images.md). Runs only when the model can be
+    # reached (an endpoint, or a token). Below the threshold nothing is suggested.
+    attribute_suggestions: str = "off"  # on | off
     attribute_model: str = "openai/clip-vit-large-patch14"
     attribute_endpoint_url: str | None = None
     attribute_provider: str | None = None

@@ -119,8 +119,9 @@ def pick(scores: dict[str, float], attributes: Iterable[str], threshold: float) 
 # ---- the model -------------------------------------------------------------------------------
 
 def enabled(settings: "Settings") -> bool:
-    """Suggestions run when a model can be reached: a dedicated endpoint, or ATTRIBUTE_MODEL with a token."""
-    if settings.attribute_suggestions == "off":
+    """Suggestions run when turned on (ATTRIBUTE_SUGGESTIONS=on) and a model can be reached: a dedicated
+    endpoint, or ATTRIBUTE_MODEL with a token."""
+    if settings.attribute_suggestions.strip().lower() != "on":
         return False
     return bool(settings.attribute_endpoint_url or settings.hf_token or settings.hf_token_arn)
 
@@ -200,8 +201,14 @@ def initial_fields(spec: dict, settings: "Settings") -> dict:
     return {"suggestion_status": "pending", **({"suggest_asked": asked} if asked else {})}
 
 
-def message(user_id: str, avatar_id: str) -> str:
-    return json.dumps({"type": SUGGEST_MESSAGE, "userId": user_id, "avatarId": avatar_id})
+# A request handed on this many times (no invocation had time for the model) ends `unavailable`: a
+# function whose timeout is below one model call must not pass the message round for ever.
+MAX_HAND_ONS = 5
+
+
+def message(user_id: str, avatar_id: str, hand_ons: int = 0) -> str:
+    return json.dumps({"type": SUGGEST_MESSAGE, "userId": user_id, "avatarId": avatar_id,
+                       **({"handOns": hand_ons} if hand_ons else {})})
 
 
 def request(sqs: Any, settings: "Settings", user_id: str, avatar_id: str) -> bool:
@@ -214,8 +221,8 @@ def request(sqs: Any, settings: "Settings", user_id: str, avatar_id: str) -> boo
     return True
 
 
-def parse_message(body: str) -> tuple[str, str] | None:
-    """(userId, avatarId) of a suggestion message; None for any other message on the queue."""
+def parse_message(body: str) -> tuple[str, str, int] | None:
+    """(userId, avatarId, times handed on) of a suggestion message; None for any other message on the queue."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -224,8 +231,9 @@ def parse_message(body: str) -> tuple[str, str] | None:
         return None
     user_id, avatar_id = data.get("userId"), data.get("avatarId")
     if not (isinstance(user_id, str) and user_id and isinstance(avatar_id, str) and avatar_id):
-        return ("", "")  # ours, but it can never succeed
-    return user_id, avatar_id
+        return ("", "", 0)  # ours, but it can never succeed
+    hand_ons = data.get("handOns")
+    return user_id, avatar_id, hand_ons if isinstance(hand_ons, int) and not isinstance(hand_ons, bool) else 0
 
 
 # ---- the worker step -------------------------------------------------------------------------
@@ -280,15 +288,16 @@ def _finish(avatar: AvatarModel, status: str, found: dict | None, log: dict, **w
     return status
 
 
-def dead_letter(user_id: str, avatar_id: str) -> str:
-    """The suggestion message kept failing (reached the upload DLQ): suggestions end `unavailable`."""
+def dead_letter(user_id: str, avatar_id: str, code: str = "dead_lettered") -> str:
+    """The suggestion message kept failing (reached the upload DLQ), or was handed on MAX_HAND_ONS
+    times: suggestions end `unavailable`."""
     try:
         avatar = AvatarModel.get(avatar_pk(user_id, avatar_id), META, consistent_read=True)
     except DoesNotExist:
         return "skipped: no such avatar"
     if avatar.suggestion_status != "pending" or avatar.status != "ready":
         return "skipped"
-    return _finish(avatar, "unavailable", None, {"avatarId": avatar_id}, code="dead_lettered")
+    return _finish(avatar, "unavailable", None, {"avatarId": avatar_id}, code=code)
 
 
 # ---- the user's answer -----------------------------------------------------------------------

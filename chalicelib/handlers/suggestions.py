@@ -29,7 +29,7 @@ def handle_suggestion_request(record: Any, context: Any = None) -> bool:
     parsed = suggestions.parse_message(record.body)
     if parsed is None:
         return False
-    user_id, avatar_id = parsed
+    user_id, avatar_id, hand_ons = parsed
     if not user_id:
         logger.error("malformed suggestion request dropped", extra={"messageId": record.message_id})
         return True
@@ -39,8 +39,12 @@ def handle_suggestion_request(record: Any, context: Any = None) -> bool:
         outcome = suggestions.run(deps.storage, deps.settings, deps.attribute_model, user_id, avatar_id,
                                   time_left_ms=time_left)
     except suggestions.OutOfTimeError:
-        deps.sqs.send_message(QueueUrl=deps.settings.upload_queue_url, MessageBody=record.body)
-        outcome = "handed on"
+        if hand_ons >= suggestions.MAX_HAND_ONS:
+            outcome = suggestions.dead_letter(user_id, avatar_id, code="no_time")
+        else:
+            deps.sqs.send_message(QueueUrl=deps.settings.upload_queue_url,
+                                  MessageBody=suggestions.message(user_id, avatar_id, hand_ons + 1))
+            outcome = "handed on"
     logger.debug("suggestion request handled", extra={"avatarId": avatar_id, "outcome": outcome})
     return True
 
@@ -52,6 +56,6 @@ def handle_suggestion_dead_letter(record: Any) -> bool:
     if parsed is None:
         return False
     if parsed[0]:
-        outcome = suggestions.dead_letter(*parsed)
+        outcome = suggestions.dead_letter(parsed[0], parsed[1])
         logger.warning("suggestion request dead-lettered", extra={"avatarId": parsed[1], "outcome": outcome})
     return True
