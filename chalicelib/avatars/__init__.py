@@ -8,6 +8,8 @@
     image_metadata.py metadata removal without re-encoding (EXIF/GPS, XMP, text chunks)
     crops.py          the chosen crop and the thumbnail it makes
     vocabulary.py     one spelling per attribute value (presets, filters, badges and the API)
+    suggestions.py    attribute suggestions after an upload is ready (a zero-shot model, visual
+                      attributes only), and the user's accept / dismiss
 
 Modules are imported by name (`from chalicelib.avatars import uploads`), so the API never loads
 Pillow and the upload worker never loads the routes.
