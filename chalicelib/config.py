@@ -211,6 +211,12 @@ class Settings:
         no_provider = not (self.hf_token or self.hf_token_arn or self.flux_endpoint_url)
         return no_provider and self.stage != "prod"
 
+    @property
+    def attribute_suggestions_on(self) -> bool:
+        """Attribute suggestions run: turned on, and the model can be reached (an endpoint, or a token)."""
+        return (self.attribute_suggestions.strip().lower() == "on"
+                and bool(self.attribute_endpoint_url or self.hf_token or self.hf_token_arn))
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
         values: dict[str, Any] = {}

@@ -215,6 +215,7 @@ class Health(Response):
     stage: str
     version: str
     provider: Literal["offline", "flux"] | None = None  # which image provider generations use here
+    attributeSuggestions: bool = False  # attribute suggestions run on uploads here (issue 30)
 
 
 class ListQuery(BaseModel):

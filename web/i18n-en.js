@@ -500,4 +500,5 @@ export default {
   "suggest.dismiss_all": "Dismiss all",
   "suggest.accepted": "Suggestion accepted",
   "suggest.dismissed": "Suggestion dismissed",
+  "suggest.person_opt_in": "Also suggest gender and age range from my photos (only visible features are suggested otherwise)",
 };

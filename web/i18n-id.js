@@ -500,4 +500,5 @@ export default {
   "suggest.dismiss_all": "Abaikan semua",
   "suggest.accepted": "Saran diterima",
   "suggest.dismissed": "Saran diabaikan",
+  "suggest.person_opt_in": "Sarankan juga jenis kelamin dan rentang usia dari foto saya (selain itu hanya ciri yang terlihat yang disarankan)",
 };

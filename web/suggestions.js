@@ -39,3 +39,14 @@ export function suggestionPanel(avatar, changed) {
       h("button", { type: "button", class: "ghost", id: "dismiss-suggestions",
         onclick: answer(() => state.api.delete(path), t("suggest.dismissed")) }, t("suggest.dismiss_all"))));
 }
+
+/** The upload opt-in for the two person attributes (shown only where suggestions run): unticked, the
+ * model is never asked about gender or age; visual attributes are suggested either way. */
+export function personOptIn() {
+  if (!state.health?.attributeSuggestions) return null;
+  return h("label", { class: "check suggest-opt-in", id: "suggest-person-label" },
+    h("input", { type: "checkbox", id: "suggest-person" }), h("span", {}, t("suggest.person_opt_in")));
+}
+
+/** What an upload request adds for the opt-in. */
+export const personAsked = () => (document.getElementById("suggest-person")?.checked ? { suggest: ["gender", "ageRange"] } : {});

@@ -121,9 +121,7 @@ def pick(scores: dict[str, float], attributes: Iterable[str], threshold: float) 
 def enabled(settings: "Settings") -> bool:
     """Suggestions run when turned on (ATTRIBUTE_SUGGESTIONS=on) and a model can be reached: a dedicated
     endpoint, or ATTRIBUTE_MODEL with a token."""
-    if settings.attribute_suggestions.strip().lower() != "on":
-        return False
-    return bool(settings.attribute_endpoint_url or settings.hf_token or settings.hf_token_arn)
+    return settings.attribute_suggestions_on
 
 
 class AttributeModel:

@@ -49,6 +49,18 @@ def handle_suggestion_request(record: Any, context: Any = None) -> bool:
     return True
 
 
+def end_pending_suggestions(upload_key: str) -> None:
+    """An upload event reached the DLQ although its avatar is ready (the step after `ready` kept failing,
+    sending the suggestion request among it): suggestions still pending end `unavailable`."""
+    from chalicelib.avatars import suggestions
+    from chalicelib.aws.storage import parse_upload_key
+
+    parsed = parse_upload_key(upload_key)
+    if parsed is not None:
+        outcome = suggestions.dead_letter(*parsed)
+        logger.warning("suggestions of a dead-lettered upload", extra={"avatarId": parsed[1], "outcome": outcome})
+
+
 def handle_suggestion_dead_letter(record: Any) -> bool:
     from chalicelib.avatars import suggestions
 

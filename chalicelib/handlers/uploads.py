@@ -78,6 +78,10 @@ def _dead_letter(record: Any) -> None:
     for bucket, key, _ in objects:
         outcome = dead_letter(storage, bucket=bucket, key=key)
         logger.warning("upload dead-lettered", extra={"key": key, "outcome": outcome})
+        if outcome == "skipped: avatar is ready":  # ready, but its suggestion request may never have been sent
+            from chalicelib.handlers.suggestions import end_pending_suggestions
+
+            end_pending_suggestions(key)
 
 
 def handle_dead_letters(event: Any) -> dict:

@@ -1,6 +1,6 @@
 """Attribute suggestions on the avatar view (issue 30): on a stack of its own with suggestions on and a
-fake zero-shot endpoint (tests/support/fake_attributes.py), a person accepts one suggestion, sees it
-among the avatar's attributes, and dismisses the rest."""
+fake zero-shot endpoint (tests/support/fake_attributes.py), a person asks for the person attributes on
+upload, accepts one suggestion, sees it among the avatar's attributes, and dismisses the rest."""
 from __future__ import annotations
 
 import time
@@ -45,21 +45,27 @@ def test_a_suggestion_is_accepted_from_the_avatar_view_and_the_rest_dismissed(br
         watch_errors(page, errors)
         sign_in(page, user)
         create_project(page, "Suggested")
-        card = uploaded_avatar(page, tmp_path, "rani")
+        # The person opt-in is offered here (GET /health says suggestions run) and sent with the upload.
+        page.check("#suggest-person")
+        with page.expect_request(lambda r: r.url.endswith("/avatars/uploads")) as asked:
+            card = uploaded_avatar(page, tmp_path, "rani")
+        assert asked.value.post_data_json["files"][0]["suggest"] == ["gender", "ageRange"]
         avatar_id = card.get_attribute("data-avatar-id")
         assert suggestions_ready(suggesting_stack, user, avatar_id)["suggestionStatus"] == "ready"
 
         card.locator("button.thumb").click()
         panel = page.locator("#suggestions")
         expect(panel).to_be_visible()
-        expect(panel.locator(".suggestion")).to_have_count(7)  # the visual ones above the threshold
+        # The visual ones above the threshold, and the two person attributes asked for.
+        expect(panel.locator(".suggestion")).to_have_count(9)
+        expect(panel.locator('[data-attribute="gender"]')).to_contain_text("Male")
         expect(panel.locator('[data-attribute="glasses"]')).to_contain_text("Glasses: Glasses")
         assert_accessible(page, "the avatar view with suggestions")
 
         with page.expect_request(lambda r: r.url.endswith(f"/avatars/{avatar_id}/suggestions/accept")) as sent:
             panel.locator('[data-accept="glasses"]').click()
         assert sent.value.post_data_json == {"attributes": ["glasses"]}
-        expect(panel.locator(".suggestion")).to_have_count(6)
+        expect(panel.locator(".suggestion")).to_have_count(8)
         expect(page.locator(".facts .fact", has_text="Glasses")).to_contain_text("Glasses")
 
         page.click("#dismiss-suggestions")
@@ -67,6 +73,14 @@ def test_a_suggestion_is_accepted_from_the_avatar_view_and_the_rest_dismissed(br
         after = suggesting_stack.request("GET", f"/api/apps/avatar-creator/avatars/{avatar_id}",
                                          token=suggesting_stack.token(user)).json()
         assert after["glasses"] == "glasses" and after["suggestions"] == {} and after["facialHair"] is None
+        assert after["gender"] is None  # dismissed: never the avatar's
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_where_suggestions_do_not_run_the_page_offers_no_opt_in(page, user):
+    sign_in(page, user)
+    create_project(page, "Plain")
+    expect(page.locator("#upload-button")).to_be_visible()
+    expect(page.locator("#suggest-person")).to_have_count(0)

@@ -173,15 +173,9 @@ def test_a_request_handed_on_too_often_ends_unavailable(client, aws, model):
 
 
 def worker_once(client, aws, sqs):
-    """Feed only the S3 event (the suggestion message it sends stays in the queue)."""
-    url = aws["UploadQueueUrl"]
-    [m] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0)["Messages"]
-    event = client.events.generate_sqs_event(queue_name=url.rsplit("/", 1)[1], message_bodies=[m["Body"]])
-    client.lambda_.invoke("upload_worker", event)
-    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    # leave the suggestion message invisible to nobody: purge it so only a handed-on copy can be found
-    for msg in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
+    """Feed only the S3 event; the suggestion request it sends is removed from the queue."""
+    [m] = sqs.receive_message(QueueUrl=aws["UploadQueueUrl"], MaxNumberOfMessages=1, WaitTimeSeconds=0)["Messages"]
+    worker_once_with(client, aws, sqs, m)
 
 
 def test_a_dead_lettered_request_ends_unavailable(client, aws, model):
@@ -261,3 +255,29 @@ def test_new_attributes_are_validated_enums_and_filter_the_list(client, aws, mod
     assert [a["id"] for a in hit.json_body["items"]] == [got["id"]]
     assert miss.json_body["items"] == []
     assert client.http.get(f"{PREFIX}/projects/{pid}/avatars?glasses=monocle", headers=auth()).status_code == 400
+
+
+def test_an_upload_event_dead_lettered_after_ready_ends_pending_suggestions(client, aws, model):
+    # GIVEN the avatar is ready but its suggestion request was never handled (the send kept failing)
+    avatar = uploaded(client, aws)
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = aws["UploadQueueUrl"]
+    [m] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0)["Messages"]
+    s3_event = m["Body"]
+    worker_once_with(client, aws, sqs, m)
+    assert get_avatar(client, avatar["id"])["suggestionStatus"] == "pending"
+    # WHEN the upload event reaches the DLQ THEN the suggestions end unavailable; the avatar stays ready
+    event = client.events.generate_sqs_event(queue_name="avatar-creator-uploads-dlq", message_bodies=[s3_event])
+    client.lambda_.invoke("upload_dlq_worker", event)
+    got = get_avatar(client, avatar["id"])
+    assert (got["status"], got["suggestionStatus"]) == ("ready", "unavailable")
+    assert model.requests == []
+
+
+def worker_once_with(client, aws, sqs, m):
+    url = aws["UploadQueueUrl"]
+    event = client.events.generate_sqs_event(queue_name=url.rsplit("/", 1)[1], message_bodies=[m["Body"]])
+    client.lambda_.invoke("upload_worker", event)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    for msg in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
