@@ -32,7 +32,7 @@ from chalicelib import clock
 from chalicelib.avatars import service, vocabulary
 from chalicelib.aws.db import condition_failed
 from chalicelib.aws.models import META, AvatarModel, avatar_pk
-from chalicelib.errors import ConflictError, NotFoundError
+from chalicelib.errors import ConflictError
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -340,8 +340,5 @@ def _answer(user_id: str, avatar_id: str, attributes: list[str] | None, *, apply
                 raise
             continue
         return avatar
-    try:
-        service.get_avatar(user_id, avatar_id, consistent=True)
-    except NotFoundError:
-        raise
+    service.get_avatar(user_id, avatar_id, consistent=True)  # deleted meanwhile: 404
     raise ConflictError("The avatar changed while answering its suggestions; try again")
