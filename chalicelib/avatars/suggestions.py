@@ -4,7 +4,7 @@ classifier (ATTRIBUTE_MODEL, CLIP by default, through huggingface_hub's `Inferen
 background, expression. Gender and age range are suggested only when the user asked for them on that
 upload (`suggest: ["gender", "ageRange"]`). Nothing else is ever asked of the model: the only text it
 receives is the phrases in LABELS, and none of them names ethnicity, skin tone, religion, health,
-sexual orientation or any other sensitive trait (tests/unit/test_suggestions.py checks every phrase).
+sexual orientation or any other sensitive trait (tests/unit/test_suggestion_labels.py checks every phrase).
 
     initial_fields(spec, settings)     what a new upload's avatar records (status `pending`, what was asked)
     request(sqs, settings, key)        after `ready`: one message on the upload queue (the image worker's)
