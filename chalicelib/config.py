@@ -139,6 +139,18 @@ class Settings:
     safety_threshold: float = 0.8
     safety_timeout_seconds: float = 30.0
     generation_active_limit: int = 5
+    # Attribute suggestions on upload (chalicelib/avatars/suggestions.py): a zero-shot image classifier
+    # (ATTRIBUTE_MODEL through Inference Providers with an HF token, or a dedicated ATTRIBUTE_ENDPOINT_URL).
+    # Off unless turned on (ATTRIBUTE_SUGGESTIONS=on): the operator chooses the model and reads its card
+    # first (CLIP's says deployed use is out of scope; docs/images.md). Runs only when the model can be
+    # reached (an endpoint, or a token). Below the threshold nothing is suggested.
+    attribute_suggestions: str = "off"  # on | off
+    attribute_model: str = "openai/clip-vit-large-patch14"
+    attribute_endpoint_url: str | None = None
+    attribute_provider: str | None = None
+    attribute_threshold: float = 0.6
+    # One model call per avatar; well below the upload worker's 30 s (a batch hands on what does not fit).
+    attribute_timeout_seconds: float = 8.0
 
     # API limits
     max_body_bytes: int = 64 * 1024
@@ -206,6 +218,12 @@ class Settings:
         invocation each). The running deadline is never shorter (tests/unit/test_generation_timing_config.py)."""
         return int(attempts * (GENERATION_VISIBILITY_SECONDS + max(backoff or (0.0,)))
                    + MAX_IMAGES_PER_JOB * GENERATION_WORKER_TIMEOUT_SECONDS)
+
+    @property
+    def attribute_suggestions_on(self) -> bool:
+        """Attribute suggestions run: turned on, and the model can be reached (an endpoint, or a token)."""
+        return (self.attribute_suggestions.strip().lower() == "on"
+                and bool(self.attribute_endpoint_url or self.hf_token or self.hf_token_arn))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":

@@ -69,6 +69,13 @@ class Dependencies:
 
         return get_provider(self.settings)
 
+    @functools.cached_property
+    def attribute_model(self) -> Any:
+        """The attribute suggestion model (None when suggestions do not run here): one per container."""
+        from chalicelib.avatars.suggestions import model_for
+
+        return model_for(self.settings)
+
 
 _deps: Dependencies | None = None
 

@@ -61,6 +61,13 @@ SPECS: dict[str, dict[str, tuple[Any, Callable[[str], bool]]]] = {
         "gender": (None, _short),
         "style": (None, _short),
         "status": (None, _one_of("uploading", "processing", "ready", "rejected")),
+        # The visual attributes of issue 30 (schemas: HairLength, Glasses, …).
+        "hairLength": (None, _one_of("bald", "short", "medium", "long")),
+        "glasses": (None, _one_of("none", "glasses", "sunglasses")),
+        "facialHair": (None, _one_of("none", "stubble", "beard", "mustache")),
+        "clothingStyle": (None, _one_of("casual", "formal", "business", "sporty", "streetwear")),
+        "background": (None, _one_of("plain", "indoor", "nature", "city")),
+        "expression": (None, _one_of("smiling", "neutral", "serious", "laughing")),
         "q": (None, _search),
     },
     "CategoryListQuery": {**_LIST, "category": (None, lambda v: _CATEGORY.fullmatch(v) is not None)},

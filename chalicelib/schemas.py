@@ -106,6 +106,18 @@ class PersonaFields(Request):
     personaBackground: Background | None = None
 
 
+# Visual attributes with a closed set of values (issue 30; chalicelib.avatars.vocabulary.VISUAL_VALUES).
+HairLength = Literal["bald", "short", "medium", "long"]
+Glasses = Literal["none", "glasses", "sunglasses"]
+FacialHair = Literal["none", "stubble", "beard", "mustache"]
+ClothingStyle = Literal["casual", "formal", "business", "sporty", "streetwear"]
+SceneBackground = Literal["plain", "indoor", "nature", "city"]
+Expression = Literal["smiling", "neutral", "serious", "laughing"]
+# What a suggestion may fill: the visual attributes, and the two person attributes asked for per upload.
+SuggestableAttribute = Literal["hairColor", "hairLength", "eyeColor", "glasses", "facialHair", "clothingStyle",
+                               "background", "expression", "gender", "ageRange"]
+
+
 class AttributeFields(Request):
     gender: ShortText | None = None
     ageRange: ShortText | None = None
@@ -116,6 +128,12 @@ class AttributeFields(Request):
     eyeColor: ShortText | None = None
     skinTone: ShortText | None = None
     style: ShortText | None = None
+    hairLength: HairLength | None = None
+    glasses: Glasses | None = None
+    facialHair: FacialHair | None = None
+    clothingStyle: ClothingStyle | None = None
+    background: SceneBackground | None = None
+    expression: Expression | None = None
 
 
 class PersonaOut(Response):
@@ -136,6 +154,17 @@ class Traits(PersonaOut):
     eyeColor: str | None = None
     skinTone: str | None = None
     style: str | None = None
+    hairLength: str | None = None
+    glasses: str | None = None
+    facialHair: str | None = None
+    clothingStyle: str | None = None
+    background: str | None = None
+    expression: str | None = None
+
+
+class Suggestion(Response):
+    value: str
+    score: float
 
 
 class CropOut(Response):
@@ -169,6 +198,11 @@ class Avatar(Traits):
     lastUsedAt: str | None = None
     createdAt: str
     updatedAt: str
+    suggestionStatus: Literal["pending", "ready", "unavailable"] | None = Field(
+        None, description="Attribute suggestions of an upload (null: none asked)")
+    suggestions: dict[str, Suggestion] | None = Field(
+        None, description="attribute → suggested value and its score (0–1), apart from the avatar's own "
+                          "attributes until accepted")
 
 
 class ProjectDetail(Project):
@@ -181,6 +215,7 @@ class Health(Response):
     stage: str
     version: str
     provider: Literal["offline", "flux"] | None = None  # which image provider generations use here
+    attributeSuggestions: bool = False  # attribute suggestions run on uploads here (issue 30)
 
 
 class ListQuery(BaseModel):
@@ -195,6 +230,12 @@ class AvatarListQuery(ListQuery):
     gender: ShortText | None = None
     style: ShortText | None = None
     status: Literal["uploading", "processing", "ready", "rejected"] | None = None
+    hairLength: HairLength | None = None
+    glasses: Glasses | None = None
+    facialHair: FacialHair | None = None
+    clothingStyle: ClothingStyle | None = None
+    background: SceneBackground | None = None
+    expression: Expression | None = None
     q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100, pattern=LINE_TEXT)] | None = None
 
 
@@ -212,6 +253,9 @@ class UploadRequest(PersonaFields, AttributeFields):
     name: Name
     contentType: UploadContentType
     size: Annotated[int, Field(ge=1)]
+    # Visual attributes are suggested for every upload where a model is configured; these two only when asked.
+    suggest: Annotated[list[Literal["gender", "ageRange"]], Field(max_length=2)] | None = Field(
+        None, description="Also suggest these person attributes from this image (never asked otherwise)")
 
 
 class UploadBatchRequest(Request):
@@ -249,6 +293,11 @@ class AvatarUpdate(PersonaFields, AttributeFields):
     # The thumbnail's square (must lie inside the image; null: back to the centre). The thumbnail is
     # re-made in the background; its URL changes when it is.
     crop: Crop | None = None
+
+
+class SuggestionAnswer(Request):
+    """Which suggestions to accept or dismiss; left out or null: all of them."""
+    attributes: Annotated[list[SuggestableAttribute], Field(min_length=1, max_length=10)] | None = None
 
 
 # ---- usage events, history and stats (issue 5) ----------------------------------------------

@@ -4,7 +4,9 @@
                                           could not be asked (no token, no network)
 
 Asks the Hub `model_info(repo, expand=["inferenceProviderMapping"])` for FLUX_LORA (the default,
-XLabs-AI/flux-RealismLora), FLUX_MODEL (black-forest-labs/FLUX.1-dev, the fallback) and SAFETY_MODEL.
+XLabs-AI/flux-RealismLora), FLUX_MODEL (black-forest-labs/FLUX.1-dev, the fallback) and SAFETY_MODEL,
+and, when attribute suggestions are on (ATTRIBUTE_SUGGESTIONS=on), ATTRIBUTE_MODEL for
+zero-shot-image-classification (or ATTRIBUTE_ENDPOINT_URL).
 With FLUX_ENDPOINT_URL set, the image model is that endpoint and the Hub mapping does not matter.
 HF_ENDPOINT points it at another Hub (tests use a fake one). The local stack runs it at start when
 HF_TOKEN is set. It also names each configured model's licence (infra/model_licences.py), with a
@@ -19,6 +21,7 @@ from typing import Any
 
 TEXT_TO_IMAGE = "text-to-image"
 IMAGE_CLASSIFICATION = "image-classification"
+ZERO_SHOT_IMAGE_CLASSIFICATION = "zero-shot-image-classification"
 
 
 @dataclass
@@ -83,7 +86,30 @@ def report(settings: Any, api: Any) -> tuple[int, list[str]]:
             ok = False
             lines.append("FAIL: the safety classifier is not served: no image would be published (fail closed). "
                          "Set SAFETY_ENDPOINT_URL, SAFETY_PROVIDER or SAFETY_MODEL.")
+    ok = _attribute_lines(settings, api, lines) and ok
     return (0 if ok else 1), lines
+
+
+def _attribute_lines(settings: Any, api: Any, lines: list[str]) -> bool:
+    """Attribute suggestions on upload (chalicelib/avatars/suggestions.py): named always, checked when on."""
+    from infra.model_licences import licence_line
+
+    if str(getattr(settings, "attribute_suggestions", "off")).strip().lower() != "on":
+        lines.append(f"Attributes: suggestions are off (ATTRIBUTE_SUGGESTIONS=on asks {settings.attribute_model}).")
+        return True
+    if settings.attribute_endpoint_url:
+        lines.append(f"Attributes: ATTRIBUTE_ENDPOINT_URL is set ({settings.attribute_endpoint_url}).")
+    else:
+        result = served(api, settings.attribute_model, ZERO_SHOT_IMAGE_CLASSIFICATION)
+        lines.append(_line(result, settings.attribute_provider).replace("Model ", "Attribute model ", 1))
+        if not _usable(result, settings.attribute_provider):
+            lines.append("FAIL: the attribute model is not served: every upload's suggestions would be "
+                         "`unavailable` (uploads are not affected). Set ATTRIBUTE_ENDPOINT_URL, ATTRIBUTE_PROVIDER "
+                         "or ATTRIBUTE_MODEL, or ATTRIBUTE_SUGGESTIONS=off.")
+            lines.append(licence_line(settings.attribute_model, self_hosted=False))
+            return False
+    lines.append(licence_line(settings.attribute_model, self_hosted=bool(settings.attribute_endpoint_url)))
+    return True
 
 
 def licence_lines(settings: Any) -> list[str]:

@@ -23,6 +23,8 @@ class Licence:
     link: str
     self_host_commercial: bool  # may we run the weights ourselves (a dedicated endpoint) for a paid product?
     note: str
+    # Said as a WARNING wherever the model is configured (however it is served): what its card rules out.
+    card_warning: str = ""
 
 
 _BFL_NOTE = ("outputs may be used commercially; running these weights yourself (a dedicated Inference Endpoint, "
@@ -43,6 +45,15 @@ LICENCES: dict[str, Licence] = {
     "Falconsai/nsfw_image_detection": Licence(
         "Apache-2.0", "https://huggingface.co/Falconsai/nsfw_image_detection", True,
         "weights and outputs usable commercially"),
+    # Attribute suggestions (ATTRIBUTE_MODEL, issue 30). The code and weights are MIT (github.com/openai/CLIP,
+    # LICENSE); the model card's "Out-of-Scope Use Cases" says any deployed use, commercial or not, is out of
+    # scope without task-specific testing with a fixed class taxonomy, and documents demographic biases.
+    "openai/clip-vit-large-patch14": Licence(
+        "MIT", "https://github.com/openai/CLIP/blob/main/LICENSE", True,
+        "weights usable commercially under MIT",
+        card_warning=("its model card (https://huggingface.co/openai/clip-vit-large-patch14) calls any deployed use "
+                      "out of scope unless tested in-domain with a fixed class taxonomy; test the fixed label set "
+                      "of chalicelib/avatars/suggestions.py on your own photos before turning suggestions on")),
 }
 
 
@@ -57,4 +68,6 @@ def licence_line(repo: str, *, self_hosted: bool = False) -> str:
     if self_hosted and not found.self_host_commercial:
         line = ("WARNING: " + line + " It is configured on a dedicated endpoint (self-hosted): a commercial "
                 "service needs BFL's commercial licence for it.")
+    if found.card_warning:
+        line = ("" if line.startswith("WARNING: ") else "WARNING: ") + line + " Also: " + found.card_warning + "."
     return line

@@ -4,6 +4,7 @@ import { showAvatar } from "./avatar.js";
 import { ATTRIBUTES, call, drawnOffline, pretty, resignOnError, safe, select, state, urlLifetime } from "./core.js";
 import { showGenerate } from "./generate.js";
 import { LANGUAGES, lang, number, setLang, t, translateStatic } from "./i18n.js";
+import { personAsked, personOptIn } from "./suggestions.js";
 import { confirmDialog, errorText, h, historySettled, openDialog, rich, showError, toast, when } from "./ui.js";
 import { renderWebhooks } from "./webhooks.js";
 
@@ -366,7 +367,7 @@ async function renderProject(projectId) {
         h("button", { type: "button", class: "secondary", id: "upload-button", onclick: () => fileInput.click() }, t("upload.button")),
         h("button", { type: "button", class: "ghost", id: "rename-project", onclick: safe(() => renameProject(view)) }, t("action.rename")),
         h("button", { type: "button", class: "ghost", id: "delete-project", onclick: safe(() => deleteProject(project)) }, t("action.delete")))),
-    drop, uploads, jobs, rejectedBox,
+    drop, personOptIn(), uploads, jobs, rejectedBox,
     h("div", { class: "toolbar filters", role: "search" }, h("label", {}, h("span", {}, t("filter.search")), search),
       h("label", {}, h("span", {}, t("filter.source")), filters.sourceType),
       h("label", {}, h("span", {}, t("field.gender")), filters.gender), h("label", {}, h("span", {}, t("field.style")), filters.style)),
@@ -661,7 +662,7 @@ async function uploadFiles(view, files) {
     const batch = accepted.slice(i, i + 20);
     const rows = batch.map((file) => uploadRow(view.uploads, file));
     const specs = batch.map((file) => ({ name: file.name.replace(/\.[^.]+$/, "").trim().slice(0, 100) || "Photo",
-      contentType: file.type, size: file.size }));
+      contentType: file.type, size: file.size, ...personAsked() }));
     let created;
     try {
       created = await call(state.api.post(`/projects/${view.project.id}/avatars/uploads`, { files: specs }));

@@ -5,6 +5,7 @@ import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline
   personaNameFor, traitInputs, traitSections } from "./core.js";
 import { dateTime, number, t } from "./i18n.js";
 import { clearDialogError, closeDialog, h, label, openDialog, rich, setDialogUrl, toast, when } from "./ui.js";
+import { suggestionPanel } from "./suggestions.js";
 
 const sourceWords = (type) => ({ uploaded: t("source.uploaded_long"), text_to_image: t("source.text_to_image"),
   preset: t("source.preset_long"), image_to_image: t("source.image_to_image") })[type];
@@ -127,6 +128,7 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
       recipe(),
       h("h3", {}, t("form.persona")), persona.length ? h("dl", { class: "facts" }, persona) : h("p", { class: "empty-line" }, t("avatar.no_persona")),
       h("h3", {}, t("form.look")), look.length ? h("dl", { class: "facts" }, look) : h("p", { class: "empty-line" }, t("avatar.no_look")),
+      suggestionPanel(fresh, (updated) => { changed(updated); drawFacts(); }),
       h("details", { class: "advanced", id: "advanced" }, h("summary", {}, t("avatar.advanced")),
         h("dl", { class: "facts" },
           [[t("avatar.size"), fresh.width && t("avatar.size_px", { width: fresh.width, height: fresh.height })],

@@ -14,6 +14,13 @@ export const ATTRIBUTES = {
   eyeColor: ["brown", "black", "blue", "green", "hazel"],
   skinTone: ["fair", "light", "medium", "tan", "brown", "dark"],
   style: ["professional", "casual", "formal", "sporty", "traditional", "fashion", "creative"],
+  // Visual attributes of issue 30: closed sets (the API's enums; chalicelib/avatars/vocabulary.py).
+  hairLength: ["bald", "short", "medium", "long"],
+  glasses: ["none", "glasses", "sunglasses"],
+  facialHair: ["none", "stubble", "beard", "mustache"],
+  clothingStyle: ["casual", "formal", "business", "sporty", "streetwear"],
+  background: ["plain", "indoor", "nature", "city"],
+  expression: ["smiling", "neutral", "serious", "laughing"],
 };
 export const PERSONA_KEYS = ["personaName", "personaAge", "personaPersonality", "personaBackground"];
 export const APPS = [["pose-generator", "Pose Generator"], ["video-generator", "Video Generator"],

@@ -21,7 +21,8 @@ export function h(tag, attrs = {}, ...children) {
  * and validation messages. */
 export const FIELDS = ["name", "prompt", "personaName", "personaAge", "personaPersonality", "personaBackground", "gender",
   "ageRange", "ethnicity", "bodyType", "hairStyle", "hairColor", "eyeColor", "skinTone", "style", "seed", "width",
-  "height", "format", "bytes", "files", "projectId", "crop", "url", "description", "events"];
+  "height", "format", "bytes", "files", "projectId", "crop", "url", "description", "events", "hairLength", "glasses",
+  "facialHair", "clothingStyle", "background", "expression", "suggest"];
 export const label = (key) => (FIELDS.includes(key) ? t(`field.${key}`) : key.replace(/([A-Z])/g, " $1").replace(/^./, (c) => c.toUpperCase()));
 
 export function toast(message, kind = "info", ms = 3500) {

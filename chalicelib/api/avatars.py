@@ -71,8 +71,9 @@ def list_avatars(project_id: str):
     projects.get_project(uid, project_id)
     # Same scope as the first page embedded in GET /projects/{id}, so its cursor continues here.
     cursors = Cursors(uid, f"avatars:{project_id}")
+    visual = tuple((k, getattr(query, k)) for k in avatars.FILTERABLE_VISUAL if getattr(query, k, None))
     filters = avatars.AvatarFilters(source_type=query.sourceType, gender=query.gender, style=query.style,
-                                    search=query.q or None, status=query.status)
+                                    search=query.q or None, status=query.status, attributes=visual)
     items, last_key = avatars.list_avatars(uid, project_id, limit=query.limit, filters=filters,
                                            start_key=cursors.decode(query.cursor))
     return json_response(cursors.page([_avatar_json(a) for a in items], last_key))

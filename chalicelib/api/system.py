@@ -18,7 +18,9 @@ def health():
     settings = get_settings()
     # The page says "generation is offline on this stack" from this, before anyone generates.
     return json_response({"status": "ok", "service": "avatar-creator", "stage": settings.stage,
-                          "version": VERSION, "provider": "offline" if settings.offline_generation else "flux"})
+                          "version": VERSION, "provider": "offline" if settings.offline_generation else "flux",
+                          # The upload form offers the gender/age opt-in only where suggestions run (issue 30).
+                          "attributeSuggestions": settings.attribute_suggestions_on})
 
 
 @functools.lru_cache(maxsize=1)

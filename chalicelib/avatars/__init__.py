@@ -11,6 +11,8 @@
     file_intents.py   an intent (with a TTL) before each derived file is written, so the sweeper finds
                       stray files in time proportional to new files
     vocabulary.py     one spelling per attribute value (presets, filters, badges and the API)
+    suggestions.py    attribute suggestions after an upload is ready (a zero-shot model, visual
+                      attributes only), and the user's accept / dismiss
 
 Modules are imported by name (`from chalicelib.avatars import uploads`), so the API never loads
 Pillow and the upload worker never loads the routes.

@@ -22,10 +22,16 @@ SOURCE_COUNTER = {"uploaded": "avatars_uploaded", "text_to_image": "avatars_gene
                   "image_to_image": "avatars_generated"}
 PERSONA_FIELDS = ("personaName", "personaAge", "personaPersonality", "personaBackground")
 ATTRIBUTE_FIELDS = ("gender", "ageRange", "ethnicity", "bodyType", "hairStyle", "hairColor", "eyeColor",
-                    "skinTone", "style")
+                    "skinTone", "style", "hairLength", "glasses", "facialHair", "clothingStyle", "background",
+                    "expression")
 _ATTR_TO_MODEL = {"gender": "gender", "ageRange": "age_range", "ethnicity": "ethnicity", "bodyType": "body_type",
                   "hairStyle": "hair_style", "hairColor": "hair_color", "eyeColor": "eye_color",
-                  "skinTone": "skin_tone", "style": "style"}
+                  "skinTone": "skin_tone", "style": "style", "hairLength": "hair_length", "glasses": "glasses",
+                  "facialHair": "facial_hair", "clothingStyle": "clothing_style", "background": "background",
+                  "expression": "expression"}
+
+# List filters on the closed-vocabulary attributes of issue 30 (query parameters of the same names).
+FILTERABLE_VISUAL = ("hairLength", "glasses", "facialHair", "clothingStyle", "background", "expression")
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class AvatarFilters:
     style: str | None = None
     search: str | None = None
     status: str | None = None
+    # (attribute, value) of the closed-vocabulary visual attributes (issue 30), e.g. (("glasses", "none"),).
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 # ---- value mapping ---------------------------------------------------------------------------
@@ -109,7 +117,18 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "lastUsedAt": avatar.last_used_at,
         "createdAt": avatar.created_at,
         "updatedAt": avatar.updated_at,
+        **suggestion_fields(avatar),
     }
+
+
+def suggestion_fields(avatar: AvatarModel) -> dict:
+    """Attribute suggestions (chalicelib.avatars.suggestions): {attribute: {value, score}} and their status,
+    shown while the upload is on its way or ready (null otherwise, and on avatars that never asked)."""
+    status = avatar.suggestion_status if avatar.status in ("uploading", "ready") else None
+    raw = avatar.suggestions.as_dict() if status == "ready" and avatar.suggestions is not None else {}
+    return {"suggestionStatus": status,
+            "suggestions": {k: {"value": v["value"], "score": round(float(v["score"]), 4)}
+                            for k, v in sorted(raw.items())} if status else None}
 
 
 # ---- reads ------------------------------------------------------------------------------------
@@ -130,7 +149,8 @@ def list_avatars(user_id: str, project_id: str, *, limit: int, start_key: dict |
         status=filters.status,
         genders=tuple(vocabulary.spellings("gender", filters.gender)) if filters.gender else (),
         styles=tuple(vocabulary.spellings("style", filters.style)) if filters.style else (),
-        name_contains=filters.search.strip().lower() if filters.search else None)
+        name_contains=filters.search.strip().lower() if filters.search else None,
+        attributes=tuple((_ATTR_TO_MODEL[key], value) for key, value in filters.attributes))
 
 
 # ---- writes -----------------------------------------------------------------------------------

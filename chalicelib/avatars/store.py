@@ -83,10 +83,12 @@ def _get(pk: str, consistent: bool) -> AvatarModel | None:
 
 def page_of_project(user_id: str, project_id: str, *, limit: int, start_key: dict | None,
                     source_type: str | None = None, status: str | None = None, genders: tuple[str, ...] = (),
-                    styles: tuple[str, ...] = (), name_contains: str | None = None) -> tuple[list[AvatarModel], dict | None]:
+                    styles: tuple[str, ...] = (), name_contains: str | None = None,
+                    attributes: tuple[tuple[str, str], ...] = ()) -> tuple[list[AvatarModel], dict | None]:
     """A project's avatars, newest first, never one being deleted: Query GSI1 U#{uid}#P#{pid}, SK
     begins_with A#, with a FilterExpression (any of `genders` / `styles`, the lower-case name
-    containing `name_contains`), at most 3 round trips to fill a page."""
+    containing `name_contains`, each (attribute, value) of `attributes` — the model's attribute names),
+    at most 3 round trips to fill a page."""
     condition = AvatarModel.status != "deleting"
     for value, attr in ((source_type, AvatarModel.source_type), (status, AvatarModel.status)):
         if value:
@@ -94,6 +96,8 @@ def page_of_project(user_id: str, project_id: str, *, limit: int, start_key: dic
     for values, attr in ((genders, AvatarModel.attributes.gender), (styles, AvatarModel.attributes.style)):
         if values:
             condition = condition & attr.is_in(*values)
+    for name, value in attributes:
+        condition = condition & (getattr(AvatarModel.attributes, name) == value)
     if name_contains is not None:
         condition = condition & AvatarModel.name_lower.contains(name_contains)
     return fill_page(AvatarModel, project_items_pk(user_id, project_id), limit=limit, start_key=start_key,
@@ -265,6 +269,41 @@ def delete_file_intents(keys: list[str]) -> None:
     with FileIntentModel.batch_write() as batch:
         for key in keys:
             batch.delete(FileIntentModel(file_intent_pk(key)))
+
+
+# ---- attribute suggestions (chalicelib/avatars/suggestions.py) --------------------------------
+
+def finish_suggestions(avatar: AvatarModel, status: str, found: dict | None) -> bool:
+    """UpdateItem: the model's answer (`suggestions`, `suggestionStatus`), only while the avatar is ready
+    and its suggestions still pending; False when that was no longer so (a redelivery, a delete)."""
+    actions = [AvatarModel.suggestion_status.set(status),
+               AvatarModel.suggestions.set(found) if found else AvatarModel.suggestions.remove()]
+    try:
+        avatar.update(actions=actions, condition=(AvatarModel.suggestion_status == "pending")
+                      & (AvatarModel.status == "ready"))
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+        return False
+    return True
+
+
+def answer_suggestions(avatar: AvatarModel, remaining: dict, attributes: Any, *, now: str) -> bool:
+    """UpdateItem: the suggestions left after the user's answer, and (unless `attributes` is ...) the
+    attributes it made, conditional on the item being as it was read (`updatedAt`) and ready; False when
+    it changed meanwhile (the caller reads again)."""
+    actions = [AvatarModel.suggestions.set(remaining) if remaining else AvatarModel.suggestions.remove(),
+               AvatarModel.updated_at.set(now)]
+    if attributes is not ...:
+        actions.append(AvatarModel.attributes.set(attributes) if attributes else AvatarModel.attributes.remove())
+    try:
+        avatar.update(actions=actions, condition=(AvatarModel.updated_at == avatar.updated_at)
+                      & (AvatarModel.status == "ready"))
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+        return False
+    return True
 
 
 # ---- used by generation / usage / events

@@ -82,13 +82,15 @@ def request_uploads(connection: Any, storage: "Storage", settings: "Settings", u
     ttl = clock.epoch(now) + settings.upload_pending_ttl_seconds
     deadline = clock.iso(now + timedelta(seconds=settings.upload_deadline_seconds))
     created = []
+    from chalicelib.avatars.suggestions import initial_fields  # attribute suggestions after ready (issue 30)
+
     for spec in files:
         avatar_id = ids.new_id("ava")
         key = upload_key(user_id, avatar_id)
         created.append(avatars.new_avatar(
             user_id=user_id, project_id=project_id, avatar_id=avatar_id, name=spec["name"], source_type="uploaded",
             status="uploading", fields=spec, upload_key=key, upload_content_type=spec["contentType"], ttl=ttl,
-            deadline=deadline,
+            deadline=deadline, **initial_fields(spec, settings),
         ))
     try:
         with Transaction(connection) as tx:

@@ -24,3 +24,23 @@ def spellings(attribute: str, value: str) -> list[str]:
     """Every stored spelling that means `value`: the current one first, then the old ones."""
     current = canonical(attribute, value)
     return [current, *sorted(old for old, new in ALIASES.get(attribute, {}).items() if new == current)]
+
+
+# Visual attributes added with attribute suggestions (issue 30): closed sets of values, the same in the
+# API's enums (chalicelib.schemas), the list filters and the page (web/core.js). hairColor and eyeColor
+# stay free text for the user (presets say "salt and pepper"); suggestions use the values below.
+VISUAL_VALUES: dict[str, tuple[str, ...]] = {
+    "hairColor": ("black", "brown", "blonde", "red", "grey"),
+    "hairLength": ("bald", "short", "medium", "long"),
+    "eyeColor": ("brown", "blue", "green", "hazel"),
+    "glasses": ("none", "glasses", "sunglasses"),
+    "facialHair": ("none", "stubble", "beard", "mustache"),
+    "clothingStyle": ("casual", "formal", "business", "sporty", "streetwear"),
+    "background": ("plain", "indoor", "nature", "city"),
+    "expression": ("smiling", "neutral", "serious", "laughing"),
+}
+# The attributes of the person that are suggested only when the user asks on that upload.
+PERSON_VALUES: dict[str, tuple[str, ...]] = {
+    "gender": ("female", "male"),
+    "ageRange": ("teen", "young-adult", "adult", "middle-aged", "senior"),
+}

@@ -200,6 +200,13 @@ class AttributesMap(MapAttribute):
     eye_color = UnicodeAttribute(null=True, attr_name="eyeColor")
     skin_tone = UnicodeAttribute(null=True, attr_name="skinTone")
     style = UnicodeAttribute(null=True)
+    # Issue 30: visual attributes a suggestion can fill (values: chalicelib.avatars.vocabulary.VISUAL_VALUES).
+    hair_length = UnicodeAttribute(null=True, attr_name="hairLength")
+    glasses = UnicodeAttribute(null=True)
+    facial_hair = UnicodeAttribute(null=True, attr_name="facialHair")
+    clothing_style = UnicodeAttribute(null=True, attr_name="clothingStyle")
+    background = UnicodeAttribute(null=True)
+    expression = UnicodeAttribute(null=True)
 
 
 class CropMap(MapAttribute):
@@ -305,6 +312,12 @@ class AvatarModel(_Model):
     last_used_at = UnicodeAttribute(null=True, attr_name="lastUsedAt")
     created_at = UnicodeAttribute(attr_name="createdAt")
     updated_at = UnicodeAttribute(attr_name="updatedAt")
+    # Issue 30 (chalicelib/avatars/suggestions.py): attribute → {value, score} suggested from an upload,
+    # apart from the user's own `attributes`; status pending | ready | unavailable (absent: not asked);
+    # the person attributes (gender, ageRange) the user asked to be suggested on that upload.
+    suggestions = MapAttribute(null=True)
+    suggestion_status = UnicodeAttribute(null=True, attr_name="suggestionStatus")
+    suggest_asked = ListAttribute(of=UnicodeAttribute, null=True, attr_name="suggestAsked")
     # DynamoDB TTL (epoch seconds): set only while `uploading`, so an upload that never arrives expires.
     ttl = NumberAttribute(null=True)
     sweep_pk = UnicodeAttribute(null=True, attr_name="GSI3PK")

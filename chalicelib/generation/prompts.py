@@ -57,10 +57,25 @@ def _clean(value: Any, limit: int = 120) -> str:
     return text[:limit].strip(" ,")
 
 
+# The closed-vocabulary visual attributes (issue 30) as prompt words; "none" says nothing.
+LOOKS = {
+    "glasses": {"glasses": "wearing glasses", "sunglasses": "wearing sunglasses"},
+    "facialHair": {"stubble": "light stubble", "beard": "with a beard", "mustache": "with a mustache",
+                   "none": "clean-shaven"},
+    "clothingStyle": {"casual": "casual clothes", "formal": "formal wear", "business": "business attire",
+                      "sporty": "sportswear", "streetwear": "streetwear"},
+    "expression": {"smiling": "smiling", "neutral": "neutral expression", "serious": "serious expression",
+                   "laughing": "laughing"},
+    "background": {"plain": "plain background", "indoor": "indoor setting", "nature": "nature background",
+                   "city": "city background"},
+}
+
+
 def build_prompt(fields: dict) -> BuiltPrompt:
     """`fields` uses the API's names: prompt, personaName, personaAge, personaPersonality,
     personaBackground, gender, ageRange, ethnicity, bodyType, hairStyle, hairColor, eyeColor,
-    skinTone, style. Missing or empty fields are skipped."""
+    skinTone, style, and the visual hairLength, glasses, facialHair, clothingStyle, expression,
+    background. Missing or empty fields are skipped."""
     parts: list[str] = []
     if fields.get("personaName"):
         parts.append(_clean(fields["personaName"], 60))
@@ -77,15 +92,22 @@ def build_prompt(fields: dict) -> BuiltPrompt:
         parts.append(f"{_clean(fields['ethnicity'], 40)} ethnicity")
     if fields.get("bodyType"):
         parts.append(f"{_clean(fields['bodyType'], 40)} body type")
-    hair = " ".join(_clean(fields[k], 40) for k in ("hairColor", "hairStyle") if fields.get(k))
-    if hair:
-        parts.append(f"{hair} hair")
+    if fields.get("hairLength") == "bald":
+        parts.append("bald")
+    else:
+        hair = " ".join(_clean(fields[k], 40) for k in ("hairLength", "hairColor", "hairStyle") if fields.get(k))
+        if hair:
+            parts.append(f"{hair} hair")
     if fields.get("eyeColor"):
         parts.append(f"{_clean(fields['eyeColor'], 40)} eyes")
     if fields.get("skinTone"):
         parts.append(f"{_clean(fields['skinTone'], 40)} skin tone")
+    parts.extend(LOOKS[k][fields[k]] for k in ("glasses", "facialHair", "clothingStyle", "expression")
+                 if fields.get(k) in LOOKS[k])
     if fields.get("style"):
         parts.append(STYLES.get(fields["style"], f"{_clean(fields['style'], 40)} style"))
+    if fields.get("background") in LOOKS["background"]:
+        parts.append(LOOKS["background"][fields["background"]])
     if fields.get("prompt"):
         parts.append(_clean(fields["prompt"], USER_PROMPT_MAX))
     if fields.get("personaBackground"):

@@ -28,11 +28,14 @@ def s3_objects(body: str) -> Iterator[tuple[str, str, int | None]]:
             int(size) if size is not None else None
 
 
-def _process(record: Any) -> None:
+def _process(record: Any, context: Any = None) -> None:
     from chalicelib.handlers.crops import handle_thumbnail_request
+    from chalicelib.handlers.suggestions import handle_suggestion_request
     from chalicelib.avatars.uploads import process_uploaded_object
 
     if handle_thumbnail_request(record):  # a crop changed (chalicelib.avatars.crops): same worker, same Pillow
+        return
+    if handle_suggestion_request(record, context):  # attribute suggestions after ready (chalicelib.avatars.suggestions)
         return
 
     try:
@@ -46,10 +49,15 @@ def _process(record: Any) -> None:
         outcome = process_uploaded_object(deps.dynamodb, deps.storage, deps.settings, bucket=bucket, key=key,
                                           size=size)
         logger.debug("upload event handled", extra={"key": key, "outcome": outcome})
+        if outcome in ("ready", "skipped: avatar is ready"):  # a duplicate event repairs a lost request
+            from chalicelib.handlers.suggestions import request_suggestions
+
+            request_suggestions(key)
 
 
 def handle(event: Any) -> dict:
-    return process_batch(event, _process)
+    context = getattr(event, "context", None)
+    return process_batch(event, lambda record: _process(record, context))
 
 
 def _dead_letter(record: Any) -> None:
@@ -57,6 +65,10 @@ def _dead_letter(record: Any) -> None:
     from chalicelib.avatars.uploads import dead_letter
 
     dead_letter_metric("uploads")
+    from chalicelib.handlers.suggestions import handle_suggestion_dead_letter
+
+    if handle_suggestion_dead_letter(record):
+        return
     try:
         objects = list(s3_objects(record.body))
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -66,6 +78,10 @@ def _dead_letter(record: Any) -> None:
     for bucket, key, _ in objects:
         outcome = dead_letter(storage, bucket=bucket, key=key)
         logger.warning("upload dead-lettered", extra={"key": key, "outcome": outcome})
+        if outcome == "skipped: avatar is ready":  # ready, but its suggestion request may never have been sent
+            from chalicelib.handlers.suggestions import end_pending_suggestions
+
+            end_pending_suggestions(key)
 
 
 def handle_dead_letters(event: Any) -> dict:

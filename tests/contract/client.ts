@@ -86,6 +86,17 @@ export async function everyRoute(baseUrl: string, token: string): Promise<void> 
     params: { path: { avatar_id } }, body: { appId: "pose-generator", appName: "Pose Generator", action: "pose.generate" },
   });
   await client.GET(`${API}/avatars/{avatar_id}/usage-history`, { params: { path: { avatar_id }, query: { limit: 20 } } });
+  // Attribute suggestions of an upload (issue 30): accept some, dismiss one, dismiss the rest.
+  const suggested: Avatar["suggestions"] = avatar.data?.suggestions;
+  if (avatar.data?.suggestionStatus === "ready" && suggested && "glasses" in suggested) {
+    await client.POST(`${API}/avatars/{avatar_id}/suggestions/accept`, {
+      params: { path: { avatar_id } }, body: { attributes: ["glasses", "hairLength"] },
+    });
+  }
+  await client.DELETE(`${API}/avatars/{avatar_id}/suggestions/{attribute}`, {
+    params: { path: { avatar_id, attribute: "background" } },
+  });
+  await client.DELETE(`${API}/avatars/{avatar_id}/suggestions`, { params: { path: { avatar_id } } });
   await client.GET(`${API}/stats`);
 
   // ---- webhooks -----------------------------------------------------------------------------

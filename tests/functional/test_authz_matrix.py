@@ -16,7 +16,7 @@ from tests.support.generation import deliver
 # Shared, read-only catalogue data: every user may read it (and start a generation from it into
 # their *own* project — that case is covered by preset_generate below).
 SHARED = {"preset_id", "example_id"}
-KNOWN = {"project_id", "avatar_id", "generation_id", "webhook_id"} | SHARED
+KNOWN = {"project_id", "avatar_id", "generation_id", "webhook_id", "attribute"} | SHARED
 
 # A valid body per write route, so B's 404 is about the id, not a 400 for the body.
 BODIES = {
@@ -67,7 +67,8 @@ def world(client, aws, monkeypatch):
     hook = client.http.post(f"{PREFIX}/webhooks", headers=auth(),
                             body=body({"url": "https://93.184.215.14/hook"})).json_body
     ids = {"project_id": pid, "avatar_id": created["avatar"]["id"], "generation_id": pending["id"],
-           "completed_generation": gen["id"], "webhook_id": hook["id"]}
+           "completed_generation": gen["id"], "webhook_id": hook["id"],
+           "attribute": "glasses"}  # /avatars/{avatar_id}/suggestions/{attribute}: a valid name, A's avatar
     assert client.http.get(f"{PREFIX}/avatars/{ids['avatar_id']}", headers=auth()).json_body["status"] == "ready"
     return ids
 

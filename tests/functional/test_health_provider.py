@@ -14,6 +14,14 @@ def test_health_says_offline_when_no_provider_is_configured(client, monkeypatch)
     assert body["status"] == "ok" and body["provider"] == "offline"
 
 
+def test_health_says_whether_attribute_suggestions_run(client, monkeypatch):
+    assert client.http.get(f"{PREFIX}/health").json_body["attributeSuggestions"] is False
+    monkeypatch.setenv("ATTRIBUTE_SUGGESTIONS", "on")
+    monkeypatch.setenv("ATTRIBUTE_ENDPOINT_URL", "http://127.0.0.1:9/models/clip")
+    dependencies.reset()
+    assert client.http.get(f"{PREFIX}/health").json_body["attributeSuggestions"] is True
+
+
 def test_health_says_flux_when_the_hf_provider_is_chosen(client, monkeypatch):
     monkeypatch.setenv("GENERATION_PROVIDER", "hf")
     dependencies.reset()

@@ -149,3 +149,36 @@ def test_a_model_missing_from_the_table_is_said_plainly(hub, monkeypatch):
     hub.hub.update({"someone/other-model": mapping("fal-ai", "x")})
     _, lines = run(hub, monkeypatch, FLUX_LORA="someone/other-model", FLUX_ENDPOINT_URL="https://example.invalid/f")
     assert any("Licence of someone/other-model: not in infra/model_licences.py" in line for line in lines)
+
+
+# ---- issue 30: the attribute suggestion model --------------------------------------------------------
+
+CLIP = "openai/clip-vit-large-patch14"
+
+
+def test_the_attribute_model_is_named_when_suggestions_are_off(hub, monkeypatch):
+    hub.hub.update({LORA: mapping("fal-ai", "fal-ai/flux-lora", adapter="lora"), BASE: mapping("fal-ai", "x")})
+    code, lines = run(hub, monkeypatch)
+    assert code == 0
+    assert f"Attributes: suggestions are off (ATTRIBUTE_SUGGESTIONS=on asks {CLIP})." in lines
+    assert not any(r.startswith(f"/api/models/{CLIP}") for r in hub.hub_requests)  # not asked
+
+
+def test_the_attribute_model_is_checked_for_zero_shot_with_its_licence_when_on(hub, monkeypatch):
+    hub.hub.update({LORA: mapping("fal-ai", "fal-ai/flux-lora", adapter="lora"), BASE: mapping("fal-ai", "x"),
+                    CLIP: {"hf-inference": {"status": "live", "task": "zero-shot-image-classification",
+                                            "providerId": CLIP}}})
+    code, lines = run(hub, monkeypatch, ATTRIBUTE_SUGGESTIONS="on")
+    assert code == 0
+    assert f"Attribute model {CLIP}: served for zero-shot-image-classification by hf-inference." in lines
+    [licence] = [line for line in lines if f"Licence of {CLIP}" in line]
+    assert licence.startswith("WARNING: ") and "MIT" in licence and "out of scope" in licence
+
+
+def test_an_attribute_model_nobody_serves_fails_the_check_when_on(hub, monkeypatch):
+    hub.hub.update({LORA: mapping("fal-ai", "fal-ai/flux-lora", adapter="lora"), BASE: mapping("fal-ai", "x")})
+    code, lines = run(hub, monkeypatch, ATTRIBUTE_SUGGESTIONS="on")
+    assert code == 1
+    assert any(line.startswith("FAIL: the attribute model is not served") for line in lines)
+    code, lines = run(hub, monkeypatch, ATTRIBUTE_SUGGESTIONS="on", ATTRIBUTE_ENDPOINT_URL="https://example.invalid/clip")
+    assert code == 0 and "Attributes: ATTRIBUTE_ENDPOINT_URL is set (https://example.invalid/clip)." in lines

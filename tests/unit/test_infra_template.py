@@ -36,7 +36,8 @@ ALLOWED_RESOURCES = {
     "api_handler": {"AvatarTable", "UploadBucket", "GenerationQueue", "CleanupQueue", "UploadQueue", "WebhookQueue",
                     "JwtSecret"},
     "jwt_auth": {"JwtSecret"},
-    "upload_worker": {"UploadQueue", "AvatarTable", "UploadBucket"},
+    # HfTokenSecret: the attribute suggestion model (issue 30) is called with the HF token.
+    "upload_worker": {"UploadQueue", "AvatarTable", "UploadBucket", "HfTokenSecret"},
     "generation_worker": {"GenerationQueue", "AvatarTable", "UploadBucket", "HfTokenSecret"},
     "generation_dlq_worker": {"GenerationDlq", "AvatarTable"},
     "usage_worker": {"UsageEventsQueue", "UsageEventsDlq", "AvatarTable"},
@@ -53,6 +54,7 @@ BUCKET_GRANTS = {
                     ("s3:DeleteObject", "display")},
     "jwt_auth": set(),
     "upload_worker": {("s3:GetObject", "uploads"), ("s3:DeleteObject", "uploads"), ("s3:GetObject", "images"),
+                      ("s3:GetObject", "display"),  # the display copy is what the suggestion model sees
                       ("s3:PutObject", "images"),
                       ("s3:PutObject", "thumbs"), ("s3:PutObject", "display"), ("s3:DeleteObject", "images"),
                       ("s3:DeleteObject", "thumbs"), ("s3:DeleteObject", "display")},

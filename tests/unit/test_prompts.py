@@ -42,3 +42,15 @@ def test_newlines_and_spacing_in_user_text_are_flattened():
 def test_same_fields_same_prompt():
     fields = {"prompt": "x y z", "gender": "male", "style": "casual"}
     assert build_prompt(fields) == build_prompt(dict(fields))
+
+
+def test_the_visual_attributes_of_issue_30_become_prompt_words():
+    built = build_prompt({"prompt": "a portrait", "hairLength": "short", "hairColor": "brown", "glasses": "sunglasses",
+                          "facialHair": "beard", "clothingStyle": "business", "expression": "smiling",
+                          "background": "city"})
+    for words in ("short brown hair", "wearing sunglasses", "with a beard", "business attire", "smiling",
+                  "city background"):
+        assert words in built.prompt, words
+    assert "bald" in build_prompt({"hairLength": "bald", "hairColor": "brown"}).prompt
+    assert "hair" not in build_prompt({"hairLength": "bald", "hairColor": "brown"}).prompt
+    assert "glasses" not in build_prompt({"glasses": "none"}).prompt  # "none" says nothing
