@@ -341,6 +341,9 @@ def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project
             return False
     else:
         raise ConflictError("Avatar changed while deleting; try again")
+    from chalicelib.sharing import service as sharing
+
+    sharing.remove_for_avatar(avatar.user_id, avatar.id)  # its share links (their pages answer 410)
     _delete_history(avatar.user_id, avatar.id)
     storage.delete(files_of(avatar))
     try:
