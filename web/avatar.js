@@ -3,6 +3,7 @@ import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline
   personaNameFor, traitInputs, traitSections } from "./core.js";
 import { dateTime, number, t } from "./i18n.js";
 import { clearDialogError, closeDialog, h, label, openDialog, rich, toast, when } from "./ui.js";
+import { sharePanel } from "./share.js";
 
 const sourceWords = (type) => ({ uploaded: t("source.uploaded_long"), text_to_image: t("source.text_to_image"),
   preset: t("source.preset_long"), image_to_image: t("source.image_to_image") })[type];
@@ -75,6 +76,7 @@ export async function showAvatar(view, avatar, { edit = false } = {}) {
               h("dd", { class: k === t("avatar.generated_prompt") ? "prompt" : null }, String(v),
                 // The prompt and seed are what a person copies to make another like it.
                 k === t("avatar.generated_prompt") || k === t("field.seed") ? [" ", copyButton(String(v), k)] : null))))),
+      fresh.status === "ready" ? sharePanel(fresh) : null,
       h("h3", {}, t("usage.title")), history, devPanel());
   }
 
