@@ -208,6 +208,25 @@ def test_views_are_rate_limited_per_client_with_retry_after(client, aws, avatar,
     assert items and all("ttl" in i for i in items)
 
 
+def test_reads_make_a_fixed_number_of_dynamodb_calls_whatever_the_links(client, aws, avatar):
+    from tests.support.ddb_calls import DynamoDBCalls
+
+    tokens = [share(client, avatar["id"])["token"] for _ in range(3)]
+    with DynamoDBCalls() as calls:
+        listed(client, avatar["id"], limit=2)
+    assert calls.names == ["GetItem", "Query"]
+    with DynamoDBCalls() as calls:
+        assert view(client, tokens[0]).status_code == 200
+    assert calls.names == ["UpdateItem", "GetItem", "GetItem", "GetItem"]  # window, token, share, avatar
+    with DynamoDBCalls() as calls:
+        assert view(client, "D" * 43).status_code == 404
+    assert calls.names == ["UpdateItem", "GetItem"]
+    with DynamoDBCalls() as calls:
+        assert view(client, "short").status_code == 404
+    assert calls.names == ["UpdateItem"]
+    assert "Scan" not in calls.names
+
+
 # ---- scope and inputs ---------------------------------------------------------------------------
 
 def test_another_users_avatar_and_share_ids_are_404_and_change_nothing(client, aws, avatar):
