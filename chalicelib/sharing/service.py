@@ -101,7 +101,10 @@ def create_share(connection: Any, user_id: str, avatar_id: str, *, expires_in: i
                             project_id=avatar.project_id, label=label or None, fields=normalize_fields(fields),
                             token_hash=hash_token(token), token_hint=token[-4:], now_iso=clock.iso(now),
                             expires_iso=clock.iso(expires), ttl=clock.epoch(expires) + KEEP_ENDED_SECONDS)
-    store.put_share(connection, share)
+    try:
+        store.put_share(connection, share)
+    except store.AvatarNotReady:
+        raise _not_found(avatar_id) from None  # being deleted meanwhile: gone for the user
     return share, token
 
 

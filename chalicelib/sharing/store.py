@@ -30,6 +30,10 @@ class ShareExists(Exception):
     """A new share's id or token hash is already taken (never in practice: 80 and 256 random bits)."""
 
 
+class AvatarNotReady(Exception):
+    """The avatar stopped being ready (a delete began) between its read and the share's write."""
+
+
 # ---- reads ------------------------------------------------------------------------------------
 
 def get_share(user_id: str, share_id: str, *, consistent: bool = False) -> ShareModel | None:
@@ -82,14 +86,19 @@ def new_share(*, user_id: str, share_id: str, avatar_id: str, project_id: str, l
 
 
 def put_share(connection: Any, share: ShareModel) -> None:
-    """The share and its token item, both or neither."""
+    """The share and its token item, both or neither, while the avatar is still ready: a delete that
+    retires the avatar after this commits finds the share and removes it (delete_all_of_avatar)."""
     token = ShareTokenModel(share_token_pk(share.token_hash), "T", user_id=share.user_id, share_id=share.id,
                             ttl=share.ttl)
     try:
         with Transaction(connection) as tx:
+            tx.condition_check("avatar", AvatarModel, avatar_pk(share.user_id, share.avatar_id), META,
+                               condition=AvatarModel.status == "ready")
             tx.save("share", share, condition=ShareModel.pk.does_not_exist())
             tx.save("token", token, condition=ShareTokenModel.pk.does_not_exist())
     except TransactionCancelled as cancelled:
+        if cancelled.failed("avatar"):
+            raise AvatarNotReady() from cancelled
         if cancelled.conditions_failed:
             raise ShareExists() from cancelled
         raise

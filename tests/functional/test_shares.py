@@ -288,6 +288,23 @@ def test_deleting_the_project_makes_its_links_410_at_once_and_the_purge_removes_
     assert [i for i in table_items(aws) if str(i["PK"]).startswith("U#alice#S#")] == []
 
 
+def test_a_share_is_written_only_while_its_avatar_is_ready(client, aws, avatar):
+    from chalicelib.dependencies import get_deps
+    from chalicelib.sharing import store
+
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws["TableName"])
+    table.update_item(Key={"PK": f"U#alice#A#{avatar['id']}", "SK": "META"},
+                      UpdateExpression="SET #s = :d", ExpressionAttributeNames={"#s": "status"},
+                      ExpressionAttributeValues={":d": "deleting"})  # a delete began after the create's read
+    late = store.new_share(user_id="alice", share_id="shr_" + "1" * 26, avatar_id=avatar["id"],
+                           project_id=avatar["projectId"], label=None, fields=[], token_hash="c" * 64,
+                           token_hint="cccc", now_iso="2026-12-01T00:00:00.000Z",
+                           expires_iso="2027-01-01T00:00:00.000Z", ttl=1)
+    with pytest.raises(store.AvatarNotReady):
+        store.put_share(get_deps().dynamodb, late)
+    assert [i for i in table_items(aws) if str(i["PK"]).startswith(("U#alice#S#", "SHARE#"))] == []
+
+
 # ---- events -------------------------------------------------------------------------------------
 
 def test_sharing_and_revoking_reach_the_bus(client, aws, avatar):
