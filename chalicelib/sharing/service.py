@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import clock, ids
-from chalicelib.errors import ConflictError, NotFoundError, QuotaExceededError, ServiceError
+from chalicelib.errors import ConflictError, NotFoundError, QuotaExceededError, ServiceError, ValidationError
 from chalicelib.sharing import store
 
 # What a page may show beyond the avatar's name and image, in the order it shows them.
@@ -82,8 +82,6 @@ def create_share(connection: Any, user_id: str, avatar_id: str, *, expires_in: i
     """A new link to one of the user's ready avatars → (share, token). The token is not kept."""
     expires_in = DEFAULT_EXPIRES_IN if expires_in is None else int(expires_in)
     if not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:  # the schema says so too; the rule lives here
-        from chalicelib.errors import ValidationError
-
         raise ValidationError("expiresIn is out of range", details={"min": MIN_EXPIRES_IN, "max": MAX_EXPIRES_IN})
     avatar = store.get_avatar(user_id, avatar_id, consistent=True)
     if avatar is None or avatar.status == "deleting":
