@@ -8,6 +8,7 @@ from chalicelib.api.http import http_error_middleware
 from chalicelib.api.presets import bp as presets_bp
 from chalicelib.api.projects import bp as projects_bp
 from chalicelib.api.suggestions import bp as suggestions_bp
+from chalicelib.api.shares import bp as shares_bp
 from chalicelib.api.system import bp as system_bp
 from chalicelib.api.usage import bp as usage_bp
 from chalicelib.api.webhooks import bp as webhooks_bp
@@ -41,6 +42,7 @@ app.register_blueprint(generations_bp, url_prefix=API_PREFIX)
 app.register_blueprint(usage_bp, url_prefix=API_PREFIX)
 app.register_blueprint(presets_bp, url_prefix=API_PREFIX)
 app.register_blueprint(webhooks_bp, url_prefix=API_PREFIX)
+app.register_blueprint(shares_bp, url_prefix=API_PREFIX)
 
 
 @app.on_sqs_message(queue_arn=CLEANUP_QUEUE_ARN, batch_size=1)

@@ -6,6 +6,7 @@ import { APPS, ATTRIBUTES, PERSONA_KEYS, call, collect, displayUrl, drawnOffline
 import { dateTime, number, t } from "./i18n.js";
 import { clearDialogError, closeDialog, h, label, openDialog, rich, setDialogUrl, toast, when } from "./ui.js";
 import { suggestionPanel } from "./suggestions.js";
+import { sharePanel } from "./share.js";
 
 const sourceWords = (type) => ({ uploaded: t("source.uploaded_long"), text_to_image: t("source.text_to_image"),
   preset: t("source.preset_long"), image_to_image: t("source.image_to_image") })[type];
@@ -134,6 +135,7 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
           [[t("avatar.size"), fresh.width && t("avatar.size_px", { width: fresh.width, height: fresh.height })],
             [t("field.format"), fresh.format && fresh.format.toUpperCase()], [t("field.bytes"), fresh.bytes && t("avatar.kb", { kb: Math.round(fresh.bytes / 1024) })]]
             .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k), h("dd", {}, String(v)))))),
+      fresh.status === "ready" ? sharePanel(fresh) : null,
       h("h3", {}, t("usage.title")), history,
       h("div", { class: "row" }, h("button", { type: "button", class: "ghost small", id: "open-developer", onclick: drawDeveloper }, t("dev.open"))));
   }

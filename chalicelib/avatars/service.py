@@ -272,6 +272,9 @@ def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project
         avatar = fresh
     else:
         raise ConflictError("Avatar changed while deleting; try again")
+    from chalicelib.sharing import service as sharing
+
+    sharing.remove_for_avatar(avatar.user_id, avatar.id)  # its share links (their pages answer 410)
     store.delete_history(avatar.user_id, avatar.id)
     storage.delete(files_of(avatar))
     return store.delete_retired(avatar)

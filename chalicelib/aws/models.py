@@ -30,6 +30,8 @@ Key layout (PK / SK):
     U#{uid}#WH#{wid}     / D#{ts}#{eid}#{n}   delivery attempt (TTL)     / E#{eid}  delivered marker (TTL)
     PRESET               / {category}#{id}    shared preset    GSI1: PRESET#ID / {id}
     PERSONA              / {category}#{id}    persona example  GSI1: PERSONA#ID / {id}
+    U#{uid}#S#{sid}      / META               share link (issue 29; docs/sharing.md)  GSI1: U#{uid}#A#{aid}#S / S#{sid}
+    SHARE#{sha256(token)} / T                 a share link's token → its share (the token itself is never stored)
 """
 from __future__ import annotations
 
@@ -666,3 +668,60 @@ class SharedConnection(Connection):
     @property
     def client(self) -> Any:
         return session.dynamodb().client
+
+
+# ---- share links (issue 29, chalicelib/sharing) ---------------------------------------------
+
+def share_pk(user_id: str, share_id: str) -> str:
+    return f"U#{user_id}#S#{share_id}"
+
+
+def avatar_shares_pk(user_id: str, avatar_id: str) -> str:
+    """GSI1 partition holding an avatar's share links (S#{sid}, newest last by id)."""
+    return f"U#{user_id}#A#{avatar_id}#S"
+
+
+def share_token_pk(token_hash: str) -> str:
+    return f"SHARE#{token_hash}"
+
+
+class ShareModel(_Model):
+    """A link that shows one avatar to anyone holding its token, until it expires or is revoked."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default=META)
+    gsi1pk = UnicodeAttribute(attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(attr_name="GSI1SK")
+    by_avatar = GSI1()
+
+    id = UnicodeAttribute()
+    user_id = UnicodeAttribute(attr_name="userId")
+    avatar_id = UnicodeAttribute(attr_name="avatarId")
+    project_id = UnicodeAttribute(attr_name="projectId")
+    label = UnicodeAttribute(null=True)
+    fields = ListAttribute(of=UnicodeAttribute)  # what the page shows beyond the name and image
+    token_hash = UnicodeAttribute(attr_name="tokenHash")  # SHA-256 hex of the token
+    token_hint = UnicodeAttribute(attr_name="tokenHint")  # the token's last 4 characters
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+    expires_at = UnicodeAttribute(attr_name="expiresAt")
+    revoked_at = UnicodeAttribute(null=True, attr_name="revokedAt")
+    revoked_reason = UnicodeAttribute(null=True, attr_name="revokedReason")  # owner | avatar_deleted
+    ttl = NumberAttribute(null=True)  # some weeks after it expired or was revoked
+
+
+class ShareTokenModel(_Model):
+    """`SHARE#{sha256(token)}` / `T`: how a public view finds its share with one GetItem. Immutable."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="T")
+    user_id = UnicodeAttribute(attr_name="userId")
+    share_id = UnicodeAttribute(attr_name="shareId")
+    ttl = NumberAttribute(null=True)
+
+
+ALL_MODELS += (ShareModel, ShareTokenModel)

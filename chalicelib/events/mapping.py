@@ -28,9 +28,12 @@ GENERATION_FAILED = "generation.failed"
 GENERATION_CANCELLED = "generation.cancelled"
 PROJECT_DELETED = "project.deleted"
 WEBHOOK_TEST = "webhook.test"
+AVATAR_SHARED = "avatar.shared"
+AVATAR_SHARE_REVOKED = "avatar.share_revoked"
 
 EVENT_TYPES = (AVATAR_READY, AVATAR_REJECTED, AVATAR_UPDATED, AVATAR_DELETED, GENERATION_COMPLETED,
-               GENERATION_FAILED, GENERATION_CANCELLED, PROJECT_DELETED, WEBHOOK_TEST)
+               GENERATION_FAILED, GENERATION_CANCELLED, PROJECT_DELETED, WEBHOOK_TEST, AVATAR_SHARED,
+               AVATAR_SHARE_REVOKED)
 SOURCE = "lumiku.avatar-creator"
 
 # What a person or app sees of an avatar: a change of any of these on a ready avatar is `avatar.updated`.
@@ -89,6 +92,8 @@ def _kind(keys: dict) -> tuple[str, str, str] | None:
             return "avatar", parts[1], parts[3]
         if parts[2] == "G":
             return "generation", parts[1], parts[3]
+        if parts[2] == "S":
+            return "share", parts[1], parts[3]
     return None
 
 
@@ -159,6 +164,19 @@ def project_data(image: dict) -> dict:
     return data
 
 
+def share_data(image: dict) -> dict:
+    """A share link as its owner lists it (never a token or its hash), plus userId."""
+    from chalicelib.sharing import service as sharing
+    from chalicelib.sharing import store as share_store
+
+    share = share_store.from_stream_image(image)
+    data = sharing.to_json(share)
+    data.pop("status", None)  # depends on when it is read; revokedAt and expiresAt say it
+    data["revokedReason"] = share.revoked_reason
+    data["userId"] = _image_value(image, "userId")
+    return data
+
+
 # ---- the mapping -------------------------------------------------------------------------------
 
 def _avatar_tracked(image: dict | None) -> dict:
@@ -196,6 +214,8 @@ def from_stream_record(record: dict) -> list[dict]:
         return list(_avatar_events(record, name, keys, old, new))
     if kind[0] == "generation":
         return list(_generation_events(record, name, keys, old, new))
+    if kind[0] == "share":
+        return list(_share_events(record, name, keys, old, new))
     return list(_project_events(record, name, keys, old, new))
 
 
@@ -239,6 +259,23 @@ def _project_events(record: dict, name: str, keys: dict, old: dict | None, new: 
     if name == "REMOVE" and old:
         yield _event(PROJECT_DELETED, record, keys, {"createdAt": _image_value(old, "createdAt")}, None,
                      project_data(old))
+
+
+def _share_events(record: dict, name: str, keys: dict, old: dict | None, new: dict | None) -> Iterable[dict]:
+    if name == "INSERT" and new:
+        yield _event(AVATAR_SHARED, record, keys, {"createdAt": _image_value(new, "createdAt")}, new, share_data(new))
+        return
+    if name == "MODIFY" and new and _image_value(new, "revokedAt") and not (old and _image_value(old, "revokedAt")):
+        yield _event(AVATAR_SHARE_REVOKED, record, keys, {"revokedAt": _image_value(new, "revokedAt")}, new,
+                     share_data(new))
+        return
+    if name == "REMOVE" and old and not _image_value(old, "revokedAt"):
+        # Removed with its avatar while it still worked; an expired link leaving by TTL says nothing.
+        when = _timestamp(record, None)
+        expires = _image_value(old, "expiresAt")
+        if isinstance(expires, str) and expires > when:
+            data = {**share_data(old), "revokedAt": when, "revokedReason": "avatar_deleted"}
+            yield _event(AVATAR_SHARE_REVOKED, record, keys, {"revokedAt": None}, None, data)
 
 
 def test_event(webhook_id: str, user_id: str, nonce: str, timestamp: str) -> dict:

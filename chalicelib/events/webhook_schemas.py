@@ -8,9 +8,10 @@ from pydantic import Field, StringConstraints
 from chalicelib.schemas import Description, Request, Response
 
 EventType = Literal["avatar.ready", "avatar.rejected", "avatar.updated", "avatar.deleted", "generation.completed",
-                    "generation.failed", "generation.cancelled", "project.deleted"]
+                    "generation.failed", "generation.cancelled", "project.deleted", "avatar.shared",
+                    "avatar.share_revoked"]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
-EventList = Annotated[list[EventType], Field(min_length=1, max_length=8)]
+EventList = Annotated[list[EventType], Field(min_length=1, max_length=16)]
 
 
 class WebhookCreate(Request):

@@ -112,6 +112,20 @@ export async function everyRoute(baseUrl: string, token: string): Promise<void> 
   await client.POST(`${API}/webhooks/{webhook_id}/test`, { params: { path: { webhook_id } } });
   await client.DELETE(`${API}/webhooks/{webhook_id}`, { params: { path: { webhook_id } } });
 
+  // ---- share links ---------------------------------------------------------------------------
+  const made = await client.POST(`${API}/avatars/{avatar_id}/shares`, {
+    params: { path: { avatar_id } },
+    body: { expiresIn: 7 * 86400, label: "Lumiku preview", fields: ["personaName", "attributes"] },
+  });
+  const shareToken: string | undefined = made.data?.token;
+  const share_id = made.data?.id ?? "shr_unknown";
+  const shares = await client.GET(`${API}/avatars/{avatar_id}/shares`, { params: { path: { avatar_id }, query: { limit: 20 } } });
+  const shareStatus: "active" | "expired" | "revoked" | undefined = shares.data?.items[0]?.status;
+  // The public page is HTML for browsers; a client only needs its path (no bearer token is sent by browsers).
+  if (shareToken) await client.GET(`${API}/s/{token}`, { params: { path: { token: shareToken } }, parseAs: "text" });
+  await client.DELETE(`${API}/shares/{share_id}`, { params: { path: { share_id } } });
+  void shareStatus;
+
   // ---- clean up -----------------------------------------------------------------------------
   await client.DELETE(`${API}/avatars/{avatar_id}`, { params: { path: { avatar_id } } });
   await client.DELETE(`${API}/projects/{project_id}`, { params: { path: { project_id } } });

@@ -16,7 +16,10 @@ from tests.support.generation import deliver
 # Shared, read-only catalogue data: every user may read it (and start a generation from it into
 # their *own* project — that case is covered by preset_generate below).
 SHARED = {"preset_id", "example_id"}
-KNOWN = {"project_id", "avatar_id", "generation_id", "webhook_id", "attribute"} | SHARED
+# A share link's token is the capability itself: whoever holds it may view the page, signed in or not
+# (tests/functional/test_shares.py covers that route: unknown 404, revoked/expired 410, rate limit).
+PUBLIC = {"token"}
+KNOWN = {"project_id", "avatar_id", "generation_id", "webhook_id", "attribute", "share_id"} | SHARED | PUBLIC
 
 # A valid body per write route, so B's 404 is about the id, not a 400 for the body.
 BODIES = {
@@ -29,6 +32,7 @@ BODIES = {
     ("POST", "/avatars/{avatar_id}/variations"): {"count": 1},
     ("PUT", "/webhooks/{webhook_id}"): {"description": "stolen"},
     ("POST", "/avatars/{avatar_id}/restyle"): {"prompt": "as a painting"},
+    ("POST", "/avatars/{avatar_id}/shares"): {"expiresIn": 3600, "fields": ["prompt"]},
 }
 
 
@@ -66,8 +70,11 @@ def world(client, aws, monkeypatch):
                                body=body({"prompt": "another face", "name": "P"})).json_body
     hook = client.http.post(f"{PREFIX}/webhooks", headers=auth(),
                             body=body({"url": "https://93.184.215.14/hook"})).json_body
+    share = client.http.post(f"{PREFIX}/avatars/{created['avatar']['id']}/shares", headers=auth(),
+                             body=body({})).json_body
     ids = {"project_id": pid, "avatar_id": created["avatar"]["id"], "generation_id": pending["id"],
-           "completed_generation": gen["id"], "webhook_id": hook["id"],
+           "completed_generation": gen["id"], "webhook_id": hook["id"], "share_id": share["id"],
+           "share_token": share["token"],
            "attribute": "glasses"}  # /avatars/{avatar_id}/suggestions/{attribute}: a valid name, A's avatar
     assert client.http.get(f"{PREFIX}/avatars/{ids['avatar_id']}", headers=auth()).json_body["status"] == "ready"
     return ids
@@ -84,7 +91,7 @@ def snapshot(client, ids) -> dict:
     paths = [f"/projects/{ids['project_id']}", f"/avatars/{ids['avatar_id']}", f"/generations/{ids['generation_id']}",
              f"/generations/{ids['completed_generation']}", f"/avatars/{ids['avatar_id']}/usage-history", "/stats",
              f"/projects/{ids['project_id']}/generations", f"/webhooks/{ids['webhook_id']}",
-             f"/webhooks/{ids['webhook_id']}/deliveries"]
+             f"/webhooks/{ids['webhook_id']}/deliveries", f"/avatars/{ids['avatar_id']}/shares"]
     return {p: clean(client.http.get(f"{PREFIX}{p}", headers=auth()).json_body) for p in paths}
 
 
@@ -97,7 +104,7 @@ def test_other_user_gets_404_on_every_route_with_an_id_and_changes_nothing(clien
     before = snapshot(client, world)
     tried = []
     for method, path, params in routes_with_ids():
-        if set(params) & SHARED:
+        if set(params) & (SHARED | PUBLIC):
             continue
         url = PREFIX + path.format(**{p: world[p] for p in params})
         payload = BODIES.get((method, path))
@@ -107,6 +114,15 @@ def test_other_user_gets_404_on_every_route_with_an_id_and_changes_nothing(clien
         tried.append((method, path))
     assert len(tried) >= 15, tried
     assert snapshot(client, world) == before
+    assert client.http.get(f"{PREFIX}/s/{world['share_token']}").status_code == 200  # still working
+
+
+def test_only_the_share_page_is_served_without_the_authorizer():
+    from app import app
+
+    public = sorted((method, path) for path, methods in app.routes.items() for method, entry in methods.items()
+                    if entry.authorizer is None and not path.endswith(("/health", "/openapi.json")))
+    assert public == [("GET", f"{PREFIX}/s/{{token}}")], public
 
 
 def test_shared_catalogue_routes_never_reach_into_another_users_project(client, world):

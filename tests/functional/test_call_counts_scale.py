@@ -38,10 +38,11 @@ BOUNDED = {
     "GET /projects/{id}/avatars?status=ready": 4,
     "GET /projects/{id}/avatars?q=": 4,
 }
-# Routes whose calls are counted elsewhere (test_call_counts.py, test_presets.py, test_events.py).
+# Routes whose calls are counted elsewhere (test_call_counts.py, test_presets.py, test_events.py, test_shares.py).
 ELSEWHERE = {"GET /stats", "GET /avatars/{id}/usage-history", "GET /projects", "GET /projects/{id}",
              "GET /projects/{id}/avatars", "GET /presets", "GET /presets/{id}", "GET /persona-examples",
-             "GET /webhooks", "GET /webhooks/{id}", "GET /webhooks/{id}/deliveries"}
+             "GET /webhooks", "GET /webhooks/{id}", "GET /webhooks/{id}/deliveries",
+             "GET /avatars/{id}/shares", "GET /s/{token}"}  # the last two: test_shares.py
 NOT_DATA = {"GET /health", "GET /openapi.json"}  # no DynamoDB at all
 
 
