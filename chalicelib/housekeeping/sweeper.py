@@ -50,6 +50,7 @@ class SweepReport:
     uploads_rejected: list[str] = field(default_factory=list)
     avatars_deleted: list[str] = field(default_factory=list)
     purges_resent: list[str] = field(default_factory=list)
+    exports_swept: list[str] = field(default_factory=list)  # resent, failed or expired (chalicelib/exports)
     files_removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # items whose step failed (tried again next run)
 
@@ -108,7 +109,14 @@ def _sweep_item(connection: Any, storage: "Storage", sqs: Any, settings: "Settin
     from chalicelib.avatars import uploads
     from chalicelib.generation import jobs
 
-    if sk.startswith("DELETING#"):
+    from chalicelib.exports import service as exports
+
+    if exports.owns(pk, sk):
+        from chalicelib.exports.files import ExportFiles
+
+        if exports.sweep_item(ExportFiles.of(storage), sqs, settings, pk, sk, now):
+            report.exports_swept.append(pk)
+    elif sk.startswith("DELETING#"):
         tombstone = TombstoneModel.get(pk, sk, consistent_read=True)
         if projects.resend_purge(sqs, settings.cleanup_queue_url, tombstone, now):
             report.purges_resent.append(tombstone.project_id)

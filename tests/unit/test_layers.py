@@ -2,7 +2,7 @@
 inside a function — so a newcomer can trust the tree:
 
     entry points   app.py, chalicelib/api (routes), chalicelib/handlers (events), dependencies (wiring)
-    features       avatars < generation < projects < presets < usage < events < housekeeping
+    features       avatars < generation < projects < presets < usage < events < exports < housekeeping
     adapters       chalicelib/aws
     base           clock, config, errors, ids, cursors, querystrings, observability, auth, schemas
 
@@ -16,7 +16,7 @@ from tests.support.infra import ROOT
 
 LIB = ROOT / "chalicelib"
 BASE = {"clock", "config", "errors", "ids", "cursors", "querystrings", "observability", "auth", "schemas"}
-FEATURES = ["avatars", "generation", "projects", "presets", "usage", "events", "housekeeping"]
+FEATURES = ["avatars", "generation", "projects", "presets", "usage", "events", "exports", "housekeeping"]
 ENTRY = {"api", "handlers", "dependencies"}
 # The wire shapes (schemas.py) re-export usage-event.v1's pydantic-free reader, a leaf that the usage
 # worker imports without pydantic for its cold start (chalicelib/usage/plain.py).
