@@ -362,9 +362,10 @@ def run_step(files: ExportFiles, settings: "Settings", user_id: str, export_id: 
             store.progress(export, step, token, done)
             progress_at = time.monotonic()
     size = writer.finish(export)
+    previous = export.checkpoint  # (a write answers the item as it now is: read what it had first)
     if not store.complete(export, step, token, done=done, size=size, now=clock.now()):
         return "stale"
-    files.delete([export.checkpoint])
+    files.delete([previous])
     logger.info("export completed", extra={"exportId": export_id, "avatars": done, "bytes": size})
     return "completed"
 
@@ -401,21 +402,23 @@ def _hand_on(files: ExportFiles, settings: "Settings", export: "ExportModel", st
     files.save_checkpoint(checkpoint, writer.state(), writer.buffer.tail)
     now = clock.now()
     stall = settings.export_stall_seconds
+    previous = export.checkpoint
     if not store.advance(export, step, token, parts=writer.parts, done=done, cursor=cursor,
                          bytes_written=writer.zip.offset, checkpoint=checkpoint, now=now,
                          deadline=clock.iso(now + timedelta(seconds=stall))):
         return "stale"
-    if export.checkpoint:
-        files.delete([export.checkpoint])
+    if previous:
+        files.delete([previous])
     hand_on(step + 1)
     return "more"
 
 
 def _end_failed(files: ExportFiles, export: "ExportModel", token: str | None, code: str, message: str) -> bool:
+    key, upload_id, checkpoint = export.key, export.upload_id, export.checkpoint
     if not store.fail(export, code, message, clock.now(), token=token):
         return False
-    files.abort(export.key, export.upload_id)
-    files.delete([export.checkpoint])
+    files.abort(key, upload_id)
+    files.delete([checkpoint])
     return True
 
 
@@ -436,8 +439,9 @@ def sweep_item(files: ExportFiles, sqs: Any, settings: "Settings", pk: str, sk: 
             store.postpone(export, clock.iso(datetime.fromtimestamp(lease + 1, tz=now.tzinfo)))
             return None
         if int(export.resends or 0) < MAX_RESENDS:
+            step = int(export.step or 0)
             if store.resend(export, now, clock.iso(now + timedelta(seconds=settings.export_stall_seconds))):
-                send_step(sqs, settings.export_queue_url, export.user_id, export.id, int(export.step or 0) + 1)
+                send_step(sqs, settings.export_queue_url, export.user_id, export.id, step + 1)
                 return "resent"
             return None
         return "failed" if _end_failed(files, export, None, "timed_out", "The export stalled and was stopped") else None
