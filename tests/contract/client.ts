@@ -101,6 +101,17 @@ export async function everyRoute(baseUrl: string, token: string): Promise<void> 
   await client.POST(`${API}/webhooks/{webhook_id}/test`, { params: { path: { webhook_id } } });
   await client.DELETE(`${API}/webhooks/{webhook_id}`, { params: { path: { webhook_id } } });
 
+  // ---- exports ------------------------------------------------------------------------------
+  const avatarExport = await client.POST(`${API}/avatars/{avatar_id}/export`, { params: { path: { avatar_id } } });
+  const projectExport = await client.POST(`${API}/projects/{project_id}/export`, { params: { path: { project_id } } });
+  const export_id = projectExport.data?.id ?? avatarExport.data?.id ?? "exp_unknown";
+  const exported = await client.GET(`${API}/exports/{export_id}`, { params: { path: { export_id } } });
+  const exportStatus: "pending" | "running" | "completed" | "failed" | "expired" | undefined = exported.data?.status;
+  const download: string | null | undefined = exportStatus === "completed" ? exported.data?.downloadUrl : null;
+  const progress: number | undefined = exported.data ? exported.data.progress.done / Math.max(1, exported.data.progress.total) : undefined;
+  void download;
+  void progress;
+
   // ---- clean up -----------------------------------------------------------------------------
   await client.DELETE(`${API}/avatars/{avatar_id}`, { params: { path: { avatar_id } } });
   await client.DELETE(`${API}/projects/{project_id}`, { params: { path: { project_id } } });

@@ -16,7 +16,7 @@ from tests.support.generation import deliver
 # Shared, read-only catalogue data: every user may read it (and start a generation from it into
 # their *own* project — that case is covered by preset_generate below).
 SHARED = {"preset_id", "example_id"}
-KNOWN = {"project_id", "avatar_id", "generation_id", "webhook_id"} | SHARED
+KNOWN = {"project_id", "avatar_id", "generation_id", "webhook_id", "export_id"} | SHARED
 
 # A valid body per write route, so B's 404 is about the id, not a 400 for the body.
 BODIES = {
@@ -66,8 +66,9 @@ def world(client, aws, monkeypatch):
                                body=body({"prompt": "another face", "name": "P"})).json_body
     hook = client.http.post(f"{PREFIX}/webhooks", headers=auth(),
                             body=body({"url": "https://93.184.215.14/hook"})).json_body
+    export = client.http.post(f"{PREFIX}/projects/{pid}/export", headers=auth(), body=b"").json_body
     ids = {"project_id": pid, "avatar_id": created["avatar"]["id"], "generation_id": pending["id"],
-           "completed_generation": gen["id"], "webhook_id": hook["id"]}
+           "completed_generation": gen["id"], "webhook_id": hook["id"], "export_id": export["id"]}
     assert client.http.get(f"{PREFIX}/avatars/{ids['avatar_id']}", headers=auth()).json_body["status"] == "ready"
     return ids
 
@@ -83,7 +84,7 @@ def snapshot(client, ids) -> dict:
     paths = [f"/projects/{ids['project_id']}", f"/avatars/{ids['avatar_id']}", f"/generations/{ids['generation_id']}",
              f"/generations/{ids['completed_generation']}", f"/avatars/{ids['avatar_id']}/usage-history", "/stats",
              f"/projects/{ids['project_id']}/generations", f"/webhooks/{ids['webhook_id']}",
-             f"/webhooks/{ids['webhook_id']}/deliveries"]
+             f"/webhooks/{ids['webhook_id']}/deliveries", f"/exports/{ids['export_id']}"]
     return {p: clean(client.http.get(f"{PREFIX}{p}", headers=auth()).json_body) for p in paths}
 
 
