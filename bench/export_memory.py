@@ -222,7 +222,7 @@ def main() -> None:
         f"- process RSS: {result['rssStartKiB'] / 1024:.0f} MiB at start, {result['rssReadyKiB'] / 1024:.0f} MiB "
         f"after imports and clients, **peak {result['rssPeakKiB'] / 1024:.0f} MiB**",
     ]
-    write("export_memory", "\n".join(lines))
+    write("export_memory_steps" if args.budget else "export_memory", "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -388,3 +388,13 @@ def test_forced_zip64_export_is_read_by_zipfile(client, studio):
     archive = read_zip(studio["bucket"], "alice", export["id"])
     assert all(info.extract_version >= 45 for info in archive.infolist())
     assert len(check_manifest(archive)["avatars"]) == 3
+
+
+def test_reading_an_export_is_one_getitem_whatever_its_size(client, studio):
+    from tests.support.ddb_calls import DynamoDBCalls
+
+    export = post(client, f"/projects/{studio['project']}/export").json_body
+    deliver("export_worker")
+    with DynamoDBCalls() as calls:
+        assert status(client, export["id"]).json_body["status"] == "completed"
+    assert calls.names == ["GetItem"]
