@@ -98,7 +98,7 @@ def seed(count: int, events: int, distinct: int) -> dict:
                 "occurredAt": f"2026-11-{1 + n % 28:02d}T10:00:00Z"}))
     from chalicelib.exports import service as exports
 
-    export = exports.start(deps.sqs, deps.settings, USER, "project", project_id)
+    export = exports.start(deps.dynamodb, deps.sqs, deps.settings, USER, "project", project_id)
     return {"env": env, "exportId": export.id, "bytes": total, "originals": [len(o) for o in originals],
             "display": len(displays[0]), "thumb": len(thumbs[0]), "seedSeconds": time.perf_counter() - started}
 

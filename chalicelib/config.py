@@ -180,6 +180,7 @@ class Settings:
     # A step hands the rest on when less time than this is left (one avatar's files and history).
     export_step_reserve_seconds: float = 30.0
     export_page_size: int = 25
+    export_daily_limit: int = 20  # exports a user may start per UTC day (each reads every file of its avatars)
 
     log_level: str = "INFO"
 

@@ -11,7 +11,7 @@ from chalicelib.dependencies import get_deps
 bp = Blueprint(__name__)
 TAGS = ("exports",)
 EXPORT = "exports.schemas.Export"
-ERRORS = (401, 404, 409, 503)
+ERRORS = (401, 404, 409, 429, 503)
 
 
 def _started(scope: str, target_id: str):
@@ -19,7 +19,7 @@ def _started(scope: str, target_id: str):
 
     uid = user_id(bp.current_request)
     deps = get_deps()
-    export = exports.start(deps.sqs, deps.settings, uid, scope, target_id)
+    export = exports.start(deps.dynamodb, deps.sqs, deps.settings, uid, scope, target_id)
     return json_response(exports.to_json(export, deps.storage, deps.settings), status=202,
                          headers={"Location": f"{API_PREFIX}/exports/{export.id}"})
 

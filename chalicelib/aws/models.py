@@ -705,4 +705,16 @@ class ExportModel(_Model):
     ttl = NumberAttribute(null=True)  # the item itself goes some weeks after it expired
 
 
-ALL_MODELS = ALL_MODELS + (ExportModel,)
+class ExportDayModel(_Model):
+    """Exports a user started in one UTC day (PK `U#{uid}`, SK `EXPORTS#{yyyy-mm-dd}`, TTL): the daily
+    limit, charged in the transaction that creates the export."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    count = NumberAttribute(default=0)
+    ttl = NumberAttribute(null=True)
+
+
+ALL_MODELS = ALL_MODELS + (ExportModel, ExportDayModel)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from chalicelib import clock, ids
-from chalicelib.errors import ConflictError, DependencyError, NotFoundError
+from chalicelib.errors import ConflictError, DependencyError, NotFoundError, QuotaExceededError
 from chalicelib.exports import store
 from chalicelib.exports.files import ExportFiles, checkpoint_key, zip_key
 from chalicelib.exports.zipstream import PartBuffer, ZipStream
@@ -51,8 +51,9 @@ def _not_found(export_id: str) -> NotFoundError:
 
 # ---- the API's side -----------------------------------------------------------------------------
 
-def start(sqs: Any, settings: "Settings", user_id: str, scope: str, target_id: str) -> "ExportModel":
-    """Another user's (or a missing) avatar or project is 404, exactly as reading it would be."""
+def start(connection: Any, sqs: Any, settings: "Settings", user_id: str, scope: str, target_id: str) -> "ExportModel":
+    """Another user's (or a missing) avatar or project is 404, exactly as reading it would be; past
+    `export_daily_limit` exports today, 429 until midnight UTC."""
     from chalicelib.avatars import service as avatars
 
     if scope == "avatar":
@@ -73,7 +74,12 @@ def start(sqs: Any, settings: "Settings", user_id: str, scope: str, target_id: s
     export = store.new(user_id, ids.new_id("exp"), scope=scope, target_id=target_id, total=total, now=now,
                        expires_at=clock.iso(now + timedelta(days=settings.export_retention_days)),
                        deadline=clock.iso(now + timedelta(seconds=settings.export_stall_seconds)))
-    store.create(export)
+    if not store.create(connection, export, daily_limit=settings.export_daily_limit, now=now):
+        from chalicelib.generation.quota import seconds_to_midnight
+
+        raise QuotaExceededError(f"Daily export limit reached ({settings.export_daily_limit} per day)",
+                                 retry_after=seconds_to_midnight(now),
+                                 details={"limit": settings.export_daily_limit, "kind": "exports"})
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:

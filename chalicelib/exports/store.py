@@ -10,16 +10,18 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib import clock
-from chalicelib.aws.db import condition_failed
+from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed
 from chalicelib.aws.models import (
     EXPORT_SK,
     META,
+    ExportDayModel,
     ExportModel,
     avatar_pk,
     export_pk,
     project_items_pk,
     sweep_pk,
     sweep_sk,
+    user_pk,
 )
 
 ACTIVE = ("pending", "running")
@@ -50,8 +52,21 @@ def new(user_id: str, export_id: str, *, scope: str, target_id: str, total: int,
     return export
 
 
-def create(export: ExportModel) -> None:
-    export.save(condition=ExportModel.pk.does_not_exist())
+def create(connection: Any, export: ExportModel, *, daily_limit: int, now: datetime) -> bool:
+    """The export and the user's count of exports today, in one transaction; False (nothing written)
+    when the user has started `daily_limit` exports today already."""
+    day = "EXPORTS#" + clock.day_key(now).removeprefix("DAY#")
+    try:
+        with Transaction(connection) as tx:
+            tx.save("export", export, condition=ExportModel.pk.does_not_exist())
+            tx.update("daily", ExportDayModel(user_pk(export.user_id), day),
+                      actions=[ExportDayModel.count.add(1), ExportDayModel.ttl.set(clock.epoch(now) + 2 * 86400)],
+                      condition=ExportDayModel.count.does_not_exist() | (ExportDayModel.count < daily_limit))
+    except TransactionCancelled as cancelled:
+        if cancelled.failed("daily"):
+            return False
+        raise
+    return True
 
 
 def get(user_id: str, export_id: str, *, consistent: bool = False) -> ExportModel | None:

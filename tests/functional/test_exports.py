@@ -398,3 +398,18 @@ def test_reading_an_export_is_one_getitem_whatever_its_size(client, studio):
     with DynamoDBCalls() as calls:
         assert status(client, export["id"]).json_body["status"] == "completed"
     assert calls.names == ["GetItem"]
+
+
+def test_a_user_may_start_only_so_many_exports_a_day(client, aws, monkeypatch):
+    from chalicelib import dependencies
+
+    monkeypatch.setenv("EXPORT_DAILY_LIMIT", "2")
+    dependencies.reset()
+    pid = post(client, "/projects", {"name": "P"}).json_body["id"]
+    assert [post(client, f"/projects/{pid}/export").status_code for _ in range(2)] == [202, 202]
+    refused = post(client, f"/projects/{pid}/export")
+    assert refused.status_code == 429 and refused.json_body["error"]["details"]["kind"] == "exports"
+    assert 0 < int(refused.headers["Retry-After"]) <= 86400
+    assert post(client, f"/projects/{pid}/export", user="bob").status_code == 404  # still 404 first for bob
+    bob_pid = post(client, "/projects", {"name": "B"}, user="bob").json_body["id"]
+    assert post(client, f"/projects/{bob_pid}/export", user="bob").status_code == 202  # a limit per user
