@@ -3,6 +3,7 @@ from chalice import Chalice, CORSConfig, Rate
 
 from chalicelib.api.auth import auth_bp
 from chalicelib.api.avatars import bp as avatars_bp
+from chalicelib.api.exports import bp as exports_bp
 from chalicelib.api.generations import bp as generations_bp
 from chalicelib.api.http import http_error_middleware
 from chalicelib.api.presets import bp as presets_bp
@@ -15,6 +16,7 @@ from chalicelib.api.webhooks import bp as webhooks_bp
 from chalicelib.config import (
     API_PREFIX,
     CLEANUP_QUEUE_ARN,
+    EXPORT_QUEUE_ARN,
     GENERATION_DLQ_ARN,
     GENERATION_MAX_CONCURRENCY,
     GENERATION_QUEUE_ARN,
@@ -43,6 +45,7 @@ app.register_blueprint(usage_bp, url_prefix=API_PREFIX)
 app.register_blueprint(presets_bp, url_prefix=API_PREFIX)
 app.register_blueprint(webhooks_bp, url_prefix=API_PREFIX)
 app.register_blueprint(shares_bp, url_prefix=API_PREFIX)
+app.register_blueprint(exports_bp, url_prefix=API_PREFIX)
 
 
 @app.on_sqs_message(queue_arn=CLEANUP_QUEUE_ARN, batch_size=1)
@@ -107,5 +110,13 @@ def stream_worker(event):
 @app.on_sqs_message(queue_arn=WEBHOOK_QUEUE_ARN, batch_size=1, maximum_concurrency=WEBHOOK_MAX_CONCURRENCY)
 def webhook_worker(event):
     from chalicelib.handlers.webhooks import handle
+
+    return handle(event)
+
+
+# Exports: one step of a zip per message; a step short of time hands on to the next (docs/exports.md).
+@app.on_sqs_message(queue_arn=EXPORT_QUEUE_ARN, batch_size=1)
+def export_worker(event):
+    from chalicelib.handlers.exports import handle
 
     return handle(event)

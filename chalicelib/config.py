@@ -22,6 +22,7 @@ USAGE_EVENTS_QUEUE_ARN = f"{_LOCAL}-usage-events"
 CLEANUP_QUEUE_ARN = f"{_LOCAL}-cleanup"
 GENERATION_DLQ_ARN = f"{_LOCAL}-generations-dlq"
 UPLOAD_DLQ_ARN = f"{_LOCAL}-uploads-dlq"
+EXPORT_QUEUE_ARN = f"{_LOCAL}-exports"
 # How often the sweeper runs on AWS (the local stack runs it every LOCAL_SWEEP_SECONDS).
 SWEEP_MINUTES = 5
 WEBHOOK_QUEUE_ARN = f"{_LOCAL}-webhooks"
@@ -179,6 +180,20 @@ class Settings:
     webhook_disable_after_seconds: int = 5 * 86400
     webhook_delivery_ttl_days: int = 30
 
+    # Exports (docs/exports.md): a zip streamed to S3 in parts, step by step.
+    export_queue_url: str | None = None
+    export_part_bytes: int = 8 * MB  # S3's minimum part is 5 MiB (all but the last)
+    export_url_expiry_seconds: int = 300  # each GET /exports/{id} signs a new download URL
+    export_retention_days: int = 7
+    # A step owns its export this long, never renewed: longer than the export worker's timeout.
+    export_lease_seconds: int = 360
+    # An export that made no step for this long is sent again (twice), then failed, by the sweeper.
+    export_stall_seconds: int = 900
+    # A step hands the rest on when less time than this is left (one avatar's files and history).
+    export_step_reserve_seconds: float = 30.0
+    export_page_size: int = 25
+    export_daily_limit: int = 20  # exports a user may start per UTC day (each reads every file of its avatars)
+
     log_level: str = "INFO"
 
     def __init__(self, **values: Any) -> None:
@@ -258,6 +273,9 @@ class Settings:
 GENERATION_WORKER_TIMEOUT_SECONDS = 120
 GENERATION_VISIBILITY_SECONDS = 720
 MAX_IMAGES_PER_JOB = 4
+# The export worker's timeout and its queue's visibility timeout (infra/resources.json, .chalice/config.json).
+EXPORT_WORKER_TIMEOUT_SECONDS = 300
+EXPORT_VISIBILITY_SECONDS = 1800
 
 
 @functools.lru_cache(maxsize=1)

@@ -27,6 +27,7 @@ from local import aws
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "infra" / "resources.json"
 OUTPUT_KEYS = ("ApiUrl", "AwsEndpoint", "Region", "UploadBucket", "TableName", "UploadQueueUrl", "UploadDlqUrl", "GenerationQueueUrl", "GenerationDlqUrl",
                "UsageEventsQueueUrl", "UsageEventsDlqUrl", "CleanupQueueUrl", "CleanupDlqUrl",
+               "ExportQueueUrl", "ExportDlqUrl",
                "EventBusName", "EventBusArn", "WebhookQueueUrl", "WebhookDlqUrl", "StreamDlqUrl", "StreamRecordsDlqUrl",
                "GenerationMaxAttempts")
 # The local stack's name: every resource name derives from it (`${AWS::StackName}-uploads`…), and the

@@ -66,6 +66,7 @@ def app_environment(outputs: dict, jwt_secret: str) -> dict[str, str]:
         "USAGE_EVENTS_QUEUE_URL": outputs["UsageEventsQueueUrl"],
         "USAGE_EVENTS_DLQ_URL": outputs["UsageEventsDlqUrl"],
         "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"],
+        "EXPORT_QUEUE_URL": outputs["ExportQueueUrl"],
         "EVENT_BUS_NAME": outputs["EventBusName"],
         "WEBHOOK_QUEUE_URL": outputs["WebhookQueueUrl"],
         "WEBHOOK_DLQ_URL": outputs["WebhookDlqUrl"],

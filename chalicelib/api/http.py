@@ -181,7 +181,8 @@ def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
 # Path parameters that are ids: anything that is not one is simply not found, like another user's id
 # (and never reaches DynamoDB, which refuses keys over 2 KB with a ValidationException).
 _ID_PREFIXES = {"project_id": ("prj", "Project"), "avatar_id": ("ava", "Avatar"),
-                "generation_id": ("gen", "Generation"), "share_id": ("shr", "Share")}
+                "generation_id": ("gen", "Generation"), "share_id": ("shr", "Share"),
+                "export_id": ("exp", "Export")}
 _PATH_VALUE_MAX = 128
 
 

@@ -725,3 +725,68 @@ class ShareTokenModel(_Model):
 
 
 ALL_MODELS += (ShareModel, ShareTokenModel)
+
+
+# ---- issue 29: exports ----------------------------------------------------------------------
+
+EXPORT_SK = "EXPORT"
+
+
+def export_pk(user_id: str, export_id: str) -> str:
+    return f"U#{user_id}#X#{export_id}"
+
+
+class ExportModel(_Model):
+    """A zip of avatars being written to S3 in steps (chalicelib/exports): PK `U#{uid}#X#{xid}`, SK
+    `EXPORT`; in the sweep index (GSI3) until it ends (the stall deadline) and again until it
+    expires (its files are removed then)."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default=EXPORT_SK)
+    id = UnicodeAttribute()
+    user_id = UnicodeAttribute(attr_name="userId")
+    scope = UnicodeAttribute()  # avatar | project
+    target_id = UnicodeAttribute(attr_name="targetId")
+    status = UnicodeAttribute()  # pending | running | completed | failed | expired
+    total = NumberAttribute(default=0)
+    done = NumberAttribute(default=0)
+    # The chain of steps: only the message carrying `step` may run the next one, and only the run
+    # holding `claimToken` (until `leaseUntil`, epoch seconds) may write.
+    step = NumberAttribute(default=0)
+    claim_token = UnicodeAttribute(null=True, attr_name="claimToken")
+    lease_until = NumberAttribute(null=True, attr_name="leaseUntil")
+    cursor = UnicodeAttribute(null=True)  # the last avatar written (a project's avatars, newest first)
+    upload_id = UnicodeAttribute(null=True, attr_name="uploadId")
+    parts = ListAttribute(null=True)  # [{"n": part number, "etag": ETag}] uploaded and committed
+    bytes_written = NumberAttribute(null=True, attr_name="bytesWritten")
+    checkpoint = UnicodeAttribute(null=True)  # S3 key of the zip's state after the last step (the unsent tail)
+    key = UnicodeAttribute(null=True)  # the zip's S3 key
+    size = NumberAttribute(null=True)
+    resends = NumberAttribute(null=True)  # steps the sweeper sent again after a stall
+    error_code = UnicodeAttribute(null=True, attr_name="errorCode")
+    error_message = UnicodeAttribute(null=True, attr_name="errorMessage")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+    completed_at = UnicodeAttribute(null=True, attr_name="completedAt")
+    expires_at = UnicodeAttribute(attr_name="expiresAt")
+    sweep_pk = UnicodeAttribute(null=True, attr_name="GSI3PK")
+    sweep_sk = UnicodeAttribute(null=True, attr_name="GSI3SK")
+    by_deadline = SweepIndex()
+    ttl = NumberAttribute(null=True)  # the item itself goes some weeks after it expired
+
+
+class ExportDayModel(_Model):
+    """Exports a user started in one UTC day (PK `U#{uid}`, SK `EXPORTS#{yyyy-mm-dd}`, TTL): the daily
+    limit, charged in the transaction that creates the export."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    count = NumberAttribute(default=0)
+    ttl = NumberAttribute(null=True)
+
+
+ALL_MODELS = ALL_MODELS + (ExportModel, ExportDayModel)

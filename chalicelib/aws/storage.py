@@ -76,6 +76,12 @@ class Storage:
     def _s3(self) -> Any:
         return self._s3_client()
 
+    @property
+    def client(self) -> Any:
+        """The S3 client (built on first use), for a feature's adapter that needs calls this class does
+        not offer (chalicelib/exports/files.py: multipart uploads)."""
+        return self._s3_client()
+
     def presigned_get(self, key: str | None, expires: int) -> str | None:
         if not key:
             return None

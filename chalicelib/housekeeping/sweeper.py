@@ -38,6 +38,7 @@ class SweepReport:
     uploads_rejected: list[str] = field(default_factory=list)
     avatars_deleted: list[str] = field(default_factory=list)
     purges_resent: list[str] = field(default_factory=list)
+    exports_swept: list[str] = field(default_factory=list)  # resent, failed or expired (chalicelib/exports)
     files_removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # items whose step failed (tried again next run)
 
@@ -85,7 +86,14 @@ def _sweep_item(connection: Any, storage: "Storage", sqs: Any, settings: "Settin
     from chalicelib.avatars import uploads
     from chalicelib.generation import jobs
 
-    if item.kind == "tombstone":
+    from chalicelib.exports import service as exports
+
+    if exports.owns(item.pk, item.sk):
+        from chalicelib.exports.files import ExportFiles
+
+        if exports.sweep_item(ExportFiles.of(storage), sqs, settings, item.pk, item.sk, now):
+            report.exports_swept.append(item.pk)
+    elif item.kind == "tombstone":
         tombstone = project_store.tombstone(item.user_id, item.item_id)
         if tombstone is not None and projects.resend_purge(sqs, settings.cleanup_queue_url, tombstone, now):
             report.purges_resent.append(tombstone.project_id)

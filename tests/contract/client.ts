@@ -125,6 +125,16 @@ export async function everyRoute(baseUrl: string, token: string): Promise<void> 
   if (shareToken) await client.GET(`${API}/s/{token}`, { params: { path: { token: shareToken } }, parseAs: "text" });
   await client.DELETE(`${API}/shares/{share_id}`, { params: { path: { share_id } } });
   void shareStatus;
+  // ---- exports ------------------------------------------------------------------------------
+  const avatarExport = await client.POST(`${API}/avatars/{avatar_id}/export`, { params: { path: { avatar_id } } });
+  const projectExport = await client.POST(`${API}/projects/{project_id}/export`, { params: { path: { project_id } } });
+  const export_id = projectExport.data?.id ?? avatarExport.data?.id ?? "exp_unknown";
+  const exported = await client.GET(`${API}/exports/{export_id}`, { params: { path: { export_id } } });
+  const exportStatus: "pending" | "running" | "completed" | "failed" | "expired" | undefined = exported.data?.status;
+  const download: string | null | undefined = exportStatus === "completed" ? exported.data?.downloadUrl : null;
+  const progress: number | undefined = exported.data ? exported.data.progress.done / Math.max(1, exported.data.progress.total) : undefined;
+  void download;
+  void progress;
 
   // ---- clean up -----------------------------------------------------------------------------
   await client.DELETE(`${API}/avatars/{avatar_id}`, { params: { path: { avatar_id } } });

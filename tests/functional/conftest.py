@@ -36,6 +36,7 @@ def aws(monkeypatch):
             "UPLOAD_BUCKET": outputs["UploadBucket"], "UPLOAD_QUEUE_URL": outputs["UploadQueueUrl"],
             "GENERATION_QUEUE_URL": outputs["GenerationQueueUrl"], "GENERATION_DLQ_URL": outputs["GenerationDlqUrl"],
             "USAGE_EVENTS_QUEUE_URL": outputs["UsageEventsQueueUrl"], "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"],
+            "EXPORT_QUEUE_URL": outputs["ExportQueueUrl"],
             "EVENT_BUS_NAME": outputs["EventBusName"], "WEBHOOK_QUEUE_URL": outputs["WebhookQueueUrl"],
             "WEBHOOK_DLQ_URL": outputs["WebhookDlqUrl"], "STREAM_RECORDS_DLQ_URL": outputs["StreamRecordsDlqUrl"],
         }

@@ -42,7 +42,8 @@ BOUNDED = {
 ELSEWHERE = {"GET /stats", "GET /avatars/{id}/usage-history", "GET /projects", "GET /projects/{id}",
              "GET /projects/{id}/avatars", "GET /presets", "GET /presets/{id}", "GET /persona-examples",
              "GET /webhooks", "GET /webhooks/{id}", "GET /webhooks/{id}/deliveries",
-             "GET /avatars/{id}/shares", "GET /s/{token}"}  # the last two: test_shares.py
+             "GET /avatars/{id}/shares", "GET /s/{token}",  # test_shares.py
+             "GET /exports/{id}"}  # test_exports.py
 NOT_DATA = {"GET /health", "GET /openapi.json"}  # no DynamoDB at all
 
 
@@ -121,7 +122,8 @@ def test_every_get_route_has_its_calls_counted():
     for path, methods in app.routes.items():
         if "GET" in methods:
             template = path.removeprefix(PREFIX)
-            for param in ("project_id", "avatar_id", "generation_id", "preset_id", "example_id", "webhook_id"):
+            for param in ("project_id", "avatar_id", "generation_id", "preset_id", "example_id", "webhook_id",
+                          "export_id"):
                 template = template.replace("{" + param + "}", "{id}")
             routes.add(f"GET {template}")
     assert routes - counted == set(), "a GET route without a DynamoDB call count"

@@ -162,3 +162,38 @@ def test_function_roles_are_enforced_by_the_emulator(stack):
                          aws_session_token=creds["SessionToken"])
     # allowed: no raise
     table.get_item(TableName=stack.outputs["TableName"], Key={"PK": {"S": "x"}, "SK": {"S": "y"}})
+
+
+def test_an_export_runs_under_the_export_workers_own_role(stack):
+    """API → export queue → export worker (GetObject on images/…, multipart PutObject under exports/,
+    its own queue) → GET /exports/{id} → the presigned zip: every call under the roles of
+    .chalice/policy-*.json with IAM enforced."""
+    import zipfile
+
+    user = new_user()
+    project_id = call(stack, "POST", "/projects", user, json={"name": "Export"}).json()["id"]
+    data = jpeg(800, 600)
+    asked = call(stack, "POST", f"/projects/{project_id}/avatars/upload", user,
+                 json={"name": "Portrait", "contentType": "image/jpeg", "size": len(data)}).json()
+    assert browser_post(asked["upload"]["url"], asked["upload"]["fields"], data).status_code in (200, 201, 204)
+    avatar_id = asked["avatar"]["id"]
+    deadline = time.monotonic() + READY_WITHIN
+    while call(stack, "GET", f"/avatars/{avatar_id}", user).json().get("status") != "ready":
+        assert time.monotonic() < deadline, stack.function_logs(60)
+        time.sleep(0.25)
+
+    started = call(stack, "POST", f"/projects/{project_id}/export", user)
+    assert started.status_code == 202, started.text
+    export_id = started.json()["id"]
+    deadline = time.monotonic() + READY_WITHIN
+    export = started.json()
+    while export["status"] in ("pending", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        export = call(stack, "GET", f"/exports/{export_id}", user).json()
+    assert export["status"] == "completed", (export, stack.function_logs(60))
+    zipped = requests.get(export["downloadUrl"], timeout=30)
+    assert zipped.status_code == 200, zipped.text
+    archive = zipfile.ZipFile(io.BytesIO(zipped.content))
+    assert archive.testzip() is None and "manifest.json" in archive.namelist()
+    assert any(name.endswith("/original.jpg") for name in archive.namelist())
+    assert call(stack, "GET", f"/exports/{export_id}", new_user()).status_code == 404

@@ -34,7 +34,7 @@ UNAUTHORIZED_BODY = {"error": {"code": "unauthorized", "message": "Missing or in
 # What each function may touch (logical ids), and in the bucket, which actions on which prefixes.
 ALLOWED_RESOURCES = {
     "api_handler": {"AvatarTable", "UploadBucket", "GenerationQueue", "CleanupQueue", "UploadQueue", "WebhookQueue",
-                    "JwtSecret"},
+                    "ExportQueue", "JwtSecret"},
     "jwt_auth": {"JwtSecret"},
     # HfTokenSecret: the attribute suggestion model (issue 30) is called with the HF token.
     "upload_worker": {"UploadQueue", "AvatarTable", "UploadBucket", "HfTokenSecret"},
@@ -43,13 +43,14 @@ ALLOWED_RESOURCES = {
     "usage_worker": {"UsageEventsQueue", "UsageEventsDlq", "AvatarTable"},
     "cleanup_worker": {"CleanupQueue", "AvatarTable", "UploadBucket"},
     "upload_dlq_worker": {"UploadDlq", "AvatarTable", "UploadBucket"},
-    "sweeper": {"AvatarTable", "UploadBucket", "CleanupQueue"},
+    "sweeper": {"AvatarTable", "UploadBucket", "CleanupQueue", "ExportQueue"},
     "stream_worker": {"AvatarTable", "EventBus", "WebhookQueue", "StreamDlq", "StreamRecordsDlq"},
     "webhook_worker": {"WebhookQueue", "WebhookDlq", "AvatarTable"},
+    "export_worker": {"ExportQueue", "AvatarTable", "UploadBucket"},
 }
 BUCKET_GRANTS = {
     "api_handler": {("s3:PutObject", "uploads"), ("s3:GetObject", "images"), ("s3:GetObject", "thumbs"),
-                    ("s3:GetObject", "display"), ("s3:GetObject", "presets"),
+                    ("s3:GetObject", "display"), ("s3:GetObject", "presets"), ("s3:GetObject", "exports"),
                     ("s3:DeleteObject", "uploads"), ("s3:DeleteObject", "images"), ("s3:DeleteObject", "thumbs"),
                     ("s3:DeleteObject", "display")},
     "jwt_auth": set(),
@@ -66,9 +67,12 @@ BUCKET_GRANTS = {
                        ("s3:DeleteObject", "display")},
     "upload_dlq_worker": {("s3:DeleteObject", "uploads")},
     "sweeper": {(action, prefix) for action in ("s3:GetObject", "s3:DeleteObject")
-                for prefix in ("uploads", "images", "thumbs", "display")},
+                for prefix in ("uploads", "images", "thumbs", "display")}
+               | {("s3:DeleteObject", "exports"), ("s3:AbortMultipartUpload", "exports")},
     "stream_worker": set(),
     "webhook_worker": set(),
+    "export_worker": {("s3:GetObject", p) for p in ("images", "thumbs", "display", "exports")}
+                     | {(a, "exports") for a in ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")},
 }
 
 
@@ -289,9 +293,15 @@ def test_bucket_is_private_encrypted_expires_abandoned_uploads_and_allows_browse
                ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
     sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert sse["SSEAlgorithm"] in ("AES256", "aws:kms")
-    rule, = props["LifecycleConfiguration"]["Rules"]
+    rule, exports = props["LifecycleConfiguration"]["Rules"]
     assert (rule["Status"], rule["Prefix"], rule["ExpirationInDays"]) == ("Enabled", "uploads/", 1)
     assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    # Exports: a backstop behind the sweeper (which removes them after export_retention_days).
+    from chalicelib.config import Settings
+
+    assert (exports["Status"], exports["Prefix"]) == ("Enabled", "exports/")
+    assert exports["ExpirationInDays"] > Settings().export_retention_days
+    assert exports["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1
     cors, = props["CorsConfiguration"]["CorsRules"]
     assert "POST" in cors["AllowedMethods"] and cors["AllowedOrigins"] == {"Ref": "AllowedOrigins"}
     # No default: every deploy names its page's origins (docs/deploy.md), so prod never gets `*` by omission.

@@ -2,7 +2,7 @@
 inside a function — so a newcomer can trust the tree:
 
     entry points   app.py, chalicelib/api (routes), chalicelib/handlers (events), dependencies (wiring)
-    features       users < sharing < avatars < generation < projects < presets < usage < events < housekeeping
+    features       users < sharing < avatars < generation < projects < presets < usage < events < exports < housekeeping
     stores         each feature's store.py: the data access of its items (tests/unit/test_data_access.py)
     adapters       chalicelib/aws
     base           clock, config, errors, ids, cursors, querystrings, observability, auth, schemas
@@ -18,7 +18,7 @@ from tests.support.infra import ROOT
 
 LIB = ROOT / "chalicelib"
 BASE = {"clock", "config", "errors", "ids", "cursors", "querystrings", "observability", "auth", "schemas"}
-FEATURES = ["users", "sharing", "avatars", "generation", "projects", "presets", "usage", "events", "housekeeping"]
+FEATURES = ["users", "sharing", "avatars", "generation", "projects", "presets", "usage", "events", "exports", "housekeeping"]
 ENTRY = {"api", "handlers", "dependencies"}
 # The wire shapes (schemas.py) re-export usage-event.v1's pydantic-free reader, a leaf that the usage
 # worker imports without pydantic for its cold start (chalicelib/usage/plain.py).
