@@ -535,29 +535,103 @@ function upsertCard(view, avatar, { first = false } = {}) {
   const existing = document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`);
   const tile = avatar.generationId && avatar.imageIndex !== null && avatar.imageIndex !== undefined
     ? target.querySelector(`.pending-tile[data-generation-id="${avatar.generationId}"][data-image-index="${avatar.imageIndex}"]`) : null;
-  if (existing && existing.parentElement === target) existing.replaceWith(card);
+  if (existing && target.contains(existing)) existing.replaceWith(card);
   else if (tile && !existing) tile.replaceWith(card);  // the result lands where its tile was
   else {
     existing?.remove();
     if (first) target.prepend(card); else target.append(card);
-    keepBatchOrder(card);
   }
-  if (target === view.grid) view.grid.querySelector("#no-avatars")?.remove();
+  if (target === view.grid) {
+    regroup(view, avatar.generationId);
+    view.grid.querySelector("#no-avatars")?.remove();
+  }
   view.list?.scheduleRefresh([avatar]);
   showCount(view);
 }
 
-/** The images of one generation sit together in the order they were asked for (image 1, 2, 3, 4):
- * their ids share a time part and differ by a hash, so the list's newest-first order mixes them. */
-function keepBatchOrder(card) {
-  const { generationId, imageIndex } = card.dataset;
-  if (!generationId || imageIndex === undefined) return;
-  // Tiles of images still being made count too: each result lands where its tile was.
-  const siblings = [...card.parentElement.querySelectorAll(`.avatar-card[data-generation-id="${generationId}"], .pending-tile[data-generation-id="${generationId}"]`)]
-    .filter((c) => c !== card && c.dataset.imageIndex !== undefined);
-  const after = siblings.find((c) => Number(c.dataset.imageIndex) > Number(imageIndex));
-  if (after) after.before(card);
-  else if (siblings.length) siblings[siblings.length - 1].after(card);
+/** The images of one generation sit together, in the order they were asked for (image 1, 2, 3, 4), in
+ * a batch under its prompt: their ids share a time part and differ by a hash, so the list's
+ * newest-first order mixes them. The batch takes the place of its first member in the grid (the rest
+ * of the grid stays newest first), its cards and its tiles (each result lands where its tile was).
+ * Whether there is a batch depends only on the members on the page, so a reload draws the same:
+ * two or more members, or one that is not the first image (the others were discarded). */
+function regroup(view, generationId) {
+  if (!generationId) return;
+  const { grid } = view;
+  const members = [...grid.querySelectorAll(`.avatar-card[data-generation-id="${generationId}"], .pending-tile[data-generation-id="${generationId}"]`)]
+    .filter((m) => m.dataset.imageIndex !== undefined);
+  let batch = grid.querySelector(`.batch[data-generation-id="${generationId}"]`);
+  if (!(members.length > 1 || members.some((m) => Number(m.dataset.imageIndex) > 0))) {
+    batch?.replaceWith(...members);  // a lone first image is a card like any other; an empty batch goes
+    return;
+  }
+  if (!batch) {
+    batch = h("div", { class: "batch", role: "group", dataset: { generationId } }, h("p", { class: "batch-caption" }));
+    members[0].before(batch);
+  }
+  // Only what is out of place moves (a moved node loses the focus).
+  let previous = batch.querySelector(".batch-caption");
+  for (const member of members.sort((a, b) => Number(a.dataset.imageIndex) - Number(b.dataset.imageIndex))) {
+    if (previous.nextElementSibling !== member) previous.after(member);
+    previous = member;
+  }
+  const prompt = members.find((m) => m.dataset.prompt)?.dataset.prompt || "";
+  const caption = batch.querySelector(".batch-caption");
+  if (caption.dataset.prompt !== prompt) {
+    caption.dataset.prompt = prompt;
+    caption.textContent = prompt || t("batch.no_prompt");  // cut to one line by the style sheet; all of it in the tooltip
+    caption.title = prompt;
+    batch.setAttribute("aria-label", prompt ? t("batch.label", { prompt }) : t("batch.no_prompt"));
+  }
+}
+
+// ---- keep, discard or vary a generated image ---------------------------------------------------
+
+const KEPT_KEY = "avatar-creator.kept-avatars";
+const kept = () => { try { return JSON.parse(localStorage.getItem(KEPT_KEY)) || []; } catch { return []; } };
+function keep(id) {
+  // Bounded like the dismissed jobs: the newest choices are the ones still on screen.
+  localStorage.setItem(KEPT_KEY, JSON.stringify([id, ...kept().filter((k) => k !== id)].slice(0, 1000)));
+}
+
+/** On a generated picture not yet kept: Keep (the default: it only puts the choice away, for good on
+ * this browser), Discard (deletes the avatar, after a confirmation) and Vary (two variations). Over
+ * the picture on hover and keyboard focus, like the card's other actions. */
+function choiceRow(view, avatar) {
+  if (!avatar.generationId || avatar.status !== "ready" || kept().includes(avatar.id)) return null;
+  const row = h("div", { class: "row choice", role: "group", "aria-label": t("choice.label", { name: avatar.name }) },
+    h("button", { type: "button", class: "ghost small keep-avatar", "aria-label": t("choice.keep_named", { name: avatar.name }), onclick: () => {
+      keep(avatar.id);
+      const card = row.closest(".avatar-card");
+      row.remove();
+      card?.querySelector(".thumb")?.focus();
+    } }, t("choice.keep")),
+    h("button", { type: "button", class: "ghost small danger-text discard-avatar", "aria-label": t("choice.discard_named", { name: avatar.name }),
+      onclick: safe(() => discardAvatar(view, avatar)) }, t("choice.discard")),
+    h("button", { type: "button", class: "ghost small vary-avatar", "aria-label": t("choice.vary_named", { name: avatar.name }),
+      onclick: safe(async (event) => {
+        const button = event.currentTarget;
+        button.disabled = true;
+        try {
+          const out = await call(state.api.post(`/avatars/${avatar.id}/variations`, { count: 2 }, { "Idempotency-Key": crypto.randomUUID() }));
+          toast(t("avatar.variations_started", { count: out.items.length }), "ok");
+          out.items.forEach((job) => renderJob(view, job));
+          state.poll?.();
+        } finally { button.disabled = false; }
+      }) }, t("choice.vary")));
+  return row;
+}
+
+/** Discard: delete after a confirmation (Cancel focused); the batch closes the gap and the focus goes
+ * to the next picture (or the one before). */
+async function discardAvatar(view, avatar) {
+  const card = view.grid.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`);
+  const cards = [...view.grid.querySelectorAll(".avatar-card")];
+  const at = cards.indexOf(card);
+  const next = cards[at + 1] || cards[at - 1];
+  const gone = await deleteAvatar(view, avatar, { title: t("choice.discard_title", { name: avatar.name }),
+    text: t("choice.discard_text"), confirm: t("choice.discard") });
+  if (gone && next?.isConnected) (next.querySelector(".thumb") || next.querySelector("button"))?.focus();
 }
 
 function avatarCard(view, avatar) {
@@ -583,7 +657,8 @@ function avatarCard(view, avatar) {
       h("button", { type: "button", class: "thumb", "aria-label": t("action.open_named", { name: avatar.name }), onclick: open },
         resignOnError(h("img", { src: avatar.thumbnailUrl, alt: "", width: THUMB, height: THUMB, loading: "lazy", decoding: "async" }),
           avatar.id, (fresh) => fresh.thumbnailUrl)),
-      offlineArt ? h("span", { class: "ribbon" }, t("card.offline")) : null)
+      offlineArt ? h("span", { class: "ribbon" }, t("card.offline")) : null,
+      choiceRow(view, avatar))
     : avatar.status === "uploading"
       // Asked for but never sent (a closed tab mid-upload): it will not finish by itself.
       ? h("div", { class: "thumb placeholder" }, t("card.upload_unfinished"))
@@ -592,7 +667,8 @@ function avatarCard(view, avatar) {
   if (avatar.sourceType === "image_to_image") badges.unshift(h("span", { class: "badge restyled" }, t("source.image_to_image")));
   if (avatar.status !== "ready") badges.unshift(h("span", { class: "badge status" }, avatar.status === "uploading" ? t("card.not_uploaded") : t("card.processing")));
   return h("article", { class: "card avatar-card", dataset: { avatarId: avatar.id, status: avatar.status, source: avatar.sourceType,
-    generationId: avatar.generationId || undefined, imageIndex: avatar.imageIndex ?? undefined } },
+    generationId: avatar.generationId || undefined, imageIndex: avatar.imageIndex ?? undefined,
+    prompt: avatar.generationId && avatar.prompt ? avatar.prompt : undefined } },
     image,
     h("div", { class: "body" },
       h("h3", { class: "name", title: avatar.name }, ai ? h("span", { class: "ai", title: t("source.text_to_image"), "aria-label": t("source.text_to_image") }, "✨") : null,
@@ -636,12 +712,14 @@ async function deleteProject(project) {
   location.hash = "#/";
 }
 
-async function deleteAvatar(view, avatar) {
-  const ok = await confirmDialog(t("confirm.delete_title", { name: avatar.name }), t("avatar.delete_text"));
+async function deleteAvatar(view, avatar, words = {}) {
+  const ok = await confirmDialog(words.title || t("confirm.delete_title", { name: avatar.name }), words.text || t("avatar.delete_text"),
+    words.confirm);
   if (!ok) return false;
   await call(state.api.delete(`/avatars/${avatar.id}`));
   deletedAvatars.add(avatar.id);
   document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`)?.remove();
+  if (view.grid.isConnected) regroup(view, avatar.generationId);  // the batch closes the gap
   toast(t("avatar.deleted"), "ok");
   await refreshCounts(view);
   return true;
@@ -780,18 +858,25 @@ function renderTiles(view, job) {
   const tiles = () => [...view.grid.querySelectorAll(`.pending-tile[data-generation-id="${job.id}"]`)];
   if (job.status === "completed" || job.status === "cancelled" || !Array.isArray(job.images)) {
     tiles().forEach((tile) => tile.remove());
+    regroup(view, job.id);
     return;
   }
   const name = job.request?.name || job.name || t("avatar.default_name");
+  const drop = (tile) => { if (tile) { tile.remove(); regroup(view, job.id); } };
   for (const image of job.images) {
     const tile = view.grid.querySelector(`.pending-tile[data-generation-id="${job.id}"][data-image-index="${image.index}"]`);
     if (image.status === "done") {
-      tile?.remove();
-      if (image.avatarId && !deletedAvatars.has(image.avatarId) && !document.querySelector(`.avatar-card[data-avatar-id="${image.avatarId}"]`)) {
+      // The tile stays until its card takes its place (removed first, its batch would fall apart and
+      // come back a moment later).
+      if (!image.avatarId || deletedAvatars.has(image.avatarId) || document.querySelector(`.avatar-card[data-avatar-id="${image.avatarId}"]`)) {
+        drop(tile);
+      } else if (!tile?.dataset.landing) {
         earlyShown.add(job.id);
+        if (tile) tile.dataset.landing = "1";
         state.api.get(`/avatars/${image.avatarId}`).then((avatar) => {
           if (view.grid.isConnected && !document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`)) upsertCard(view, avatar, { first: true });
-        }).catch(() => {});
+          else drop(tile);
+        }).catch(() => drop(tile));
       }
       continue;
     }
@@ -799,7 +884,7 @@ function renderTiles(view, job) {
     const words = image.status === "failed" ? t("tile.failed", { reason: errorText({ code: image.errorCode, status: 400 }) })
       : image.retrying ? t("tile.retrying") : job.status === "processing" ? t("tile.generating") : t("tile.waiting");
     const fresh = h("div", { class: `card pending-tile ${image.status}`, role: "group", "aria-label": label,
-      dataset: { generationId: job.id, imageIndex: String(image.index), status: image.status } },
+      dataset: { generationId: job.id, imageIndex: String(image.index), status: image.status, prompt: job.prompt || undefined } },
     h("div", { class: "thumb placeholder" },
       image.status === "failed" ? h("span", { "aria-hidden": "true" }, "⚠") : h("span", { class: "spinner", "aria-hidden": "true" }),
       h("span", { class: "tile-state" }, words),
@@ -809,7 +894,7 @@ function renderTiles(view, job) {
     if (tile) tile.replaceWith(fresh);
     else {
       view.grid.prepend(fresh);
-      keepBatchOrder(fresh);
+      regroup(view, job.id);
       view.grid.querySelector("#no-avatars")?.remove();
     }
   }
@@ -818,14 +903,16 @@ function renderTiles(view, job) {
 function renderJob(view, job) {
   const { jobs } = view;
   const existing = jobs.querySelector(`[data-generation-id="${job.id}"]`);
-  renderTiles(view, job);
+  if (job.status !== "completed") renderTiles(view, job);
   if (job.status === "completed") {
     existing?.remove();
     shownJobs.add(job.id);
     // Each image of the job is its own avatar; a job some of whose images failed keeps the others.
     const made = (job.avatars?.length ? job.avatars : [job.avatar]).filter((a) => a && !deletedAvatars.has(a.id)
       && !document.querySelector(`.avatar-card[data-avatar-id="${a.id}"]`));
+    // Each lands where its tile was; the tiles of images not made go after.
     made.slice().reverse().forEach((a) => upsertCard(view, a, { first: true }));
+    renderTiles(view, job);
     const all = (job.avatars?.length ? job.avatars : [job.avatar]).filter((a) => a && !deletedAvatars.has(a.id));
     if (made.length || (earlyShown.has(job.id) && all.length)) {
       earlyShown.delete(job.id);
