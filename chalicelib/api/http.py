@@ -209,14 +209,16 @@ def _refused_as_input(exc: Exception) -> bool:
 class Operation:
     """A route's OpenAPI metadata. (Plain classes here and in Cursors: each generated dataclass costs
     every cold start about a millisecond.)"""
-    __slots__ = ("summary", "tags", "request", "query", "response", "status", "errors", "public", "headers")
+    __slots__ = ("summary", "tags", "request", "query", "response", "status", "errors", "public", "headers",
+                 "html_errors")
 
     def __init__(self, summary: str, tags: tuple[str, ...] = (), request: ModelRef | None = None,
                  query: ModelRef | None = None, response: ModelRef | None = None, status: int = 200,
                  errors: tuple[int, ...] = (400, 401, 404), public: bool = False,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, html_errors: tuple[int, ...] = ()) -> None:
         self.summary, self.tags, self.request, self.query, self.response = summary, tags, request, query, response
         self.status, self.errors, self.public, self.headers = status, errors, public, headers or {}
+        self.html_errors = html_errors  # answered as an HTML page (a page for browsers), not the JSON error shape
 
 
 def operation(summary: str, **kwargs: Any) -> Callable[[Callable], Callable]:

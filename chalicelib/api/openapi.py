@@ -21,6 +21,11 @@ _ERROR_TEXT = {400: "Invalid request", 401: "Missing or invalid bearer token", 4
                429: "Quota exceeded (see Retry-After)", 503: "A dependency is unavailable or busy (see Retry-After)"}
 
 
+_HTML_ERROR_TEXT = {404: "No such link (a page)", 410: "The link was revoked or expired (a page)",
+                    429: "Too many views from this client (a page; see Retry-After)",
+                    503: "Busy (a page; see Retry-After)"}
+
+
 def build_spec(app: Any, *, title: str, version: str, server_url: str | None = None) -> dict:
     from pydantic.json_schema import models_json_schema
 
@@ -68,6 +73,9 @@ def build_spec(app: Any, *, title: str, version: str, server_url: str | None = N
         item["responses"][str(op.status)] = ok
         for code in op.errors:
             item["responses"][str(code)] = _error_response(_ERROR_TEXT.get(code, "Error"))
+        for code in op.html_errors:
+            item["responses"][str(code)] = {"description": _HTML_ERROR_TEXT.get(code, "Error"),
+                                            "content": {"text/html": {"schema": {"type": "string"}}}}
         if not op.public:
             item["security"] = [{"bearerAuth": []}]
             item["responses"].setdefault("401", _error_response(_ERROR_TEXT[401]))

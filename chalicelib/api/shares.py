@@ -83,7 +83,8 @@ def _client(request: Any) -> str:
 @bp.route("/s/{token}", methods=["GET"])
 @_html_errors
 @operation("The public page of a share link (HTML, no token needed beyond the path): 404 unknown, 410 revoked or "
-           "expired, 429 too many views from one client", tags=TAGS, public=True, errors=())
+           "expired, 429 too many views from one client", tags=TAGS, public=True, errors=(),
+           html_errors=(404, 410, 429, 503))
 def view_share(token: str):
     from chalicelib.errors import ServiceError
     from chalicelib.sharing import page, service as sharing

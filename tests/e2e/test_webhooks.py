@@ -14,8 +14,8 @@ from tests.e2e.test_views import check, close_dialog, no_sideways_scroll
 from tests.support.webhooks import Receiver
 
 SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]{43}=$")  # 32 random bytes, base64
-ALL_TYPES = ["avatar.deleted", "avatar.ready", "avatar.rejected", "avatar.updated", "generation.cancelled",
-             "generation.completed", "generation.failed", "project.deleted"]
+ALL_TYPES = ["avatar.deleted", "avatar.ready", "avatar.rejected", "avatar.share_revoked", "avatar.shared",
+             "avatar.updated", "generation.cancelled", "generation.completed", "generation.failed", "project.deleted"]
 
 
 def open_webhooks(page) -> None:
