@@ -14,6 +14,8 @@ import pytest
 LONG_FIRST = (
     "tests/functional/test_invariants.py",
     "tests/functional/test_job_timing.py",
+    "tests/functional/test_call_counts_scale.py",
+    "tests/functional/test_call_counts.py",
     "tests/integration/test_package.py",
     "tests/integration/test_packaged_stack.py",
     "tests/functional/test_capacity_profile.py",

@@ -41,7 +41,7 @@ EVENTS = ("e1", "e2", "e3")
 WORKERS = {"generation_worker": "GenerationQueueUrl", "upload_worker": "UploadQueueUrl",
            "cleanup_worker": "CleanupQueueUrl", "generation_dlq_worker": "GenerationDlqUrl",
            "upload_dlq_worker": "UploadDlqUrl"}
-EXAMPLES = int(os.environ.get("INVARIANT_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("INVARIANT_EXAMPLES", "8"))
 STEPS = int(os.environ.get("INVARIANT_STEPS", "40"))
 
 _flux: FakeFlux | None = None
