@@ -278,14 +278,7 @@ def finish_suggestions(avatar: AvatarModel, status: str, found: dict | None) -> 
     and its suggestions still pending; False when that was no longer so (a redelivery, a delete)."""
     actions = [AvatarModel.suggestion_status.set(status),
                AvatarModel.suggestions.set(found) if found else AvatarModel.suggestions.remove()]
-    try:
-        avatar.update(actions=actions, condition=(AvatarModel.suggestion_status == "pending")
-                      & (AvatarModel.status == "ready"))
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
+    return _update(avatar, actions, (AvatarModel.suggestion_status == "pending") & (AvatarModel.status == "ready"))
 
 
 def answer_suggestions(avatar: AvatarModel, remaining: dict, attributes: Any, *, now: str) -> bool:
@@ -296,14 +289,7 @@ def answer_suggestions(avatar: AvatarModel, remaining: dict, attributes: Any, *,
                AvatarModel.updated_at.set(now)]
     if attributes is not ...:
         actions.append(AvatarModel.attributes.set(attributes) if attributes else AvatarModel.attributes.remove())
-    try:
-        avatar.update(actions=actions, condition=(AvatarModel.updated_at == avatar.updated_at)
-                      & (AvatarModel.status == "ready"))
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
+    return _update(avatar, actions, (AvatarModel.updated_at == avatar.updated_at) & (AvatarModel.status == "ready"))
 
 
 # ---- used by generation / usage / events

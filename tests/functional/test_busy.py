@@ -8,13 +8,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.functional.conftest import PREFIX, auth, body
+from tests.support.botocore_hooks import Hooked
 
 
-class Answer:
+class Answer(Hooked):
     """Every `operation` DynamoDB call made while active answers `code` (as DynamoDB would)."""
 
     def __init__(self, operation: str, code: str, *, conflict_on_last: bool = False):
-        self.event = f"before-call.dynamodb.{operation}"
+        super().__init__(f"before-call.dynamodb.{operation}", self)
         self.operation, self.code, self.conflict_on_last = operation, code, conflict_on_last
         self.calls = 0
 
@@ -25,24 +26,6 @@ class Answer:
             sent = json.loads(params["body"])["TransactItems"]
             response["CancellationReasons"] = [{"Code": "None"}] * (len(sent) - 1) + [{"Code": "TransactionConflict"}]
         raise ClientError(response, self.operation)
-
-    def __enter__(self):
-        from botocore import handlers
-
-        from tests.support.ddb_calls import _existing_clients
-
-        handlers.BUILTIN_HANDLERS.append((self.event, self))
-        self._clients = _existing_clients()
-        for c in self._clients:
-            c.meta.events.register(self.event, self)
-        return self
-
-    def __exit__(self, *exc):
-        from botocore import handlers
-
-        handlers.BUILTIN_HANDLERS.remove((self.event, self))
-        for c in self._clients:
-            c.meta.events.unregister(self.event, self)
 
 
 def _project(client) -> str:
@@ -127,21 +110,8 @@ def test_a_made_image_whose_record_meets_a_conflict_is_recorded_without_asking_t
     gen = client.http.post(f"{PREFIX}/projects/{pid}/avatars/generate", headers=auth(),
                            body=body({"prompt": "a face", "name": "C"})).json_body
     conflict = ConflictOnce()
-    from botocore import handlers
-
-    from tests.support.ddb_calls import _existing_clients
-
-    event = "before-call.dynamodb.TransactWriteItems"
-    handlers.BUILTIN_HANDLERS.append((event, conflict))
-    clients = _existing_clients()
-    for c in clients:
-        c.meta.events.register(event, conflict)
-    try:
+    with Hooked("before-call.dynamodb.TransactWriteItems", conflict):
         deliver("generation_worker")
-    finally:
-        handlers.BUILTIN_HANDLERS.remove((event, conflict))
-        for c in clients:
-            c.meta.events.unregister(event, conflict)
 
     assert conflict.cancelled == 1
     done = client.http.get(f"{PREFIX}/generations/{gen['id']}", headers=auth()).json_body

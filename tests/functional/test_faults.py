@@ -9,36 +9,21 @@ from botocore.exceptions import EndpointConnectionError
 
 from tests.functional.conftest import PREFIX, auth, body
 from tests.support import images as img
+from tests.support.botocore_hooks import Hooked
 from tests.support.generation import deliver
 
 
-class FailOnce:
+class FailOnce(Hooked):
     """Raise on the first `operation` call made through botocore (any client), then let calls pass."""
 
     def __init__(self, service: str, operation: str):
-        self.event = f"before-call.{service}.{operation}"
+        super().__init__(f"before-call.{service}.{operation}", self, clients=_live_clients)
         self.failed = 0
 
     def __call__(self, **kwargs):
         if self.failed == 0:
             self.failed += 1
             raise EndpointConnectionError(endpoint_url="injected-fault")
-
-    def __enter__(self):
-        from botocore import handlers
-
-        handlers.BUILTIN_HANDLERS.append((self.event, self))
-        self._clients = _live_clients()
-        for c in self._clients:
-            c.meta.events.register(self.event, self)
-        return self
-
-    def __exit__(self, *exc):
-        from botocore import handlers
-
-        handlers.BUILTIN_HANDLERS.remove((self.event, self))
-        for c in self._clients:
-            c.meta.events.unregister(self.event, self)
 
 
 def _live_clients():
