@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist
 
-from chalicelib.aws.db import condition_failed, fill_page, iterate_all, query_page
+from chalicelib.aws.db import condition_failed, fill_page, iterate_all, query_page, update_if
 from chalicelib.aws.models import (
     FILE_INTENT_SHARDS,
     META,
@@ -171,7 +171,7 @@ def edit(avatar: AvatarModel, *, now: str, name: Any = UNCHANGED, persona: Any =
     for value, attr in ((persona, AvatarModel.persona), (attributes, AvatarModel.attributes)):
         if value is not UNCHANGED:
             actions.append(attr.set(value) if value is not None else attr.remove())
-    return _update(avatar, actions, condition)
+    return update_if(avatar, actions, condition)
 
 
 def set_thumbnail(avatar: AvatarModel, key: str, *, crop_version: int, previous: str | None) -> bool:
@@ -179,14 +179,14 @@ def set_thumbnail(avatar: AvatarModel, key: str, *, crop_version: int, previous:
     crop version (0: none yet) and still on the `previous` thumbnail. False when any moved on."""
     version_now = (AvatarModel.crop_version == crop_version if crop_version else
                    AvatarModel.crop_version.does_not_exist())
-    return _update(avatar, [AvatarModel.thumbnail_key.set(key)],
+    return update_if(avatar, [AvatarModel.thumbnail_key.set(key)],
                    version_now & (AvatarModel.thumbnail_key == previous) & (AvatarModel.status == "ready"))
 
 
 def reject(avatar: AvatarModel, code: str, reason: str, *, now: str) -> bool:
     """uploading → rejected with `code` and `reason`, out of the sweep index and without a TTL;
     condition: still `uploading` with the same upload key. False otherwise (or gone)."""
-    return _update(avatar, [
+    return update_if(avatar, [
         AvatarModel.status.set("rejected"), AvatarModel.status_reason.set(reason),
         AvatarModel.status_code.set(code), AvatarModel.ttl.remove(), AvatarModel.sweep_pk.remove(),
         AvatarModel.sweep_sk.remove(), AvatarModel.updated_at.set(now),
@@ -230,15 +230,6 @@ def delete_retired(avatar: AvatarModel) -> bool:
     return True
 
 
-def _update(avatar: AvatarModel, actions: list, condition: Any) -> bool:
-    try:
-        avatar.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
-
 
 # ---- file intents -----------------------------------------------------------------------------
 
@@ -278,7 +269,7 @@ def finish_suggestions(avatar: AvatarModel, status: str, found: dict | None) -> 
     and its suggestions still pending; False when that was no longer so (a redelivery, a delete)."""
     actions = [AvatarModel.suggestion_status.set(status),
                AvatarModel.suggestions.set(found) if found else AvatarModel.suggestions.remove()]
-    return _update(avatar, actions, (AvatarModel.suggestion_status == "pending") & (AvatarModel.status == "ready"))
+    return update_if(avatar, actions, (AvatarModel.suggestion_status == "pending") & (AvatarModel.status == "ready"))
 
 
 def answer_suggestions(avatar: AvatarModel, remaining: dict, attributes: Any, *, now: str) -> bool:
@@ -289,7 +280,7 @@ def answer_suggestions(avatar: AvatarModel, remaining: dict, attributes: Any, *,
                AvatarModel.updated_at.set(now)]
     if attributes is not ...:
         actions.append(AvatarModel.attributes.set(attributes) if attributes else AvatarModel.attributes.remove())
-    return _update(avatar, actions, (AvatarModel.updated_at == avatar.updated_at) & (AvatarModel.status == "ready"))
+    return update_if(avatar, actions, (AvatarModel.updated_at == avatar.updated_at) & (AvatarModel.status == "ready"))
 
 
 # ---- used by generation / usage / events

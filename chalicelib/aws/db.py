@@ -18,6 +18,18 @@ def condition_failed(exc: Exception) -> bool:
     return False
 
 
+def update_if(item: Any, actions: list, condition: Any) -> bool:
+    """UpdateItem with a condition: True when written, False when the condition was not met (the item
+    changed or went meanwhile); any other failure propagates. Every store's conditional update."""
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
 def transaction_reasons(exc: TransactWriteError) -> list[str]:
     """Cancellation reason codes per transaction item ('None' for items that were fine)."""
     reasons = getattr(exc, "cancellation_reasons", None) or []

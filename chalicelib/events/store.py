@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
 
-from chalicelib.aws.db import condition_failed, query_page
+from chalicelib.aws.db import query_page, update_if
 from chalicelib.aws.models import (
     RateWindowModel,
     WebhookCountModel,
@@ -117,17 +117,8 @@ def change(user_id: str, webhook_id: str, *, updated_at: str, url: str | None = 
         actions += [W.enabled.set(True), W.disabled_reason.remove(), W.failing_since.remove()]
     elif enabled is False:
         actions += [W.enabled.set(False), W.disabled_reason.set(disabled_reason)]
-    return webhook if _update(webhook, actions, W.pk.exists()) else None
+    return webhook if update_if(webhook, actions, W.pk.exists()) else None
 
-
-def _update(item: Any, actions: list, condition: Any) -> bool:
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
 
 
 def add_secret(user_id: str, webhook_id: str, *, secret: str, issued: int, suffix: str, expires: int,
@@ -147,7 +138,7 @@ def remove_secret(issued: WebhookSecretModel) -> None:
 def swap_secret(webhook: WebhookModel, *, secret: str, expires: int, updated_at: str) -> bool:
     """UpdateItem: `secret` becomes the current one, the current one the previous (signing until
     `expires`). Condition: the stored secret is still the one `webhook` was read with; False otherwise."""
-    return _update(webhook, [W.secret.set(secret), W.previous_secret.set(webhook.secret),
+    return update_if(webhook, [W.secret.set(secret), W.previous_secret.set(webhook.secret),
                              W.previous_secret_expires.set(expires), W.updated_at.set(updated_at)],
                    W.secret == webhook.secret)
 
@@ -162,7 +153,7 @@ def count_test_send(user_id: str, webhook_id: str, minute: int, *, limit: int, t
     """UpdateItem on `RATE#TEST#{minute}` in the webhook's items: ADD count 1, SET ttl (condition:
     absent or below `limit`). False when the minute is full."""
     window = RateWindowModel(webhook_items_pk(user_id, webhook_id), f"RATE#TEST#{minute}")
-    return _update(window, [RateWindowModel.count.add(1), RateWindowModel.ttl.set(ttl)],
+    return update_if(window, [RateWindowModel.count.add(1), RateWindowModel.ttl.set(ttl)],
                    RateWindowModel.count.does_not_exist() | (RateWindowModel.count < limit))
 
 
@@ -179,18 +170,18 @@ def record_outcome(webhook: WebhookModel, last: dict, *, delivered: bool, at: st
     """UpdateItem (condition: the webhook exists; False when it was deleted): `lastDelivery`; after a
     success `failingSince` removed, after a failure `failingSince` set to `at` unless it is set."""
     failing = W.failing_since.remove() if delivered else W.failing_since.set(W.failing_since | at)
-    return _update(webhook, [W.last_delivery.set(last), failing], W.pk.exists())
+    return update_if(webhook, [W.last_delivery.set(last), failing], W.pk.exists())
 
 
 def disable(webhook: WebhookModel, *, reason: str, updated_at: str) -> bool:
     """UpdateItem (condition: the webhook exists; False otherwise): `enabled` false, `disabledReason`."""
-    return _update(webhook, [W.enabled.set(False), W.disabled_reason.set(reason), W.updated_at.set(updated_at)],
+    return update_if(webhook, [W.enabled.set(False), W.disabled_reason.set(reason), W.updated_at.set(updated_at)],
                    W.pk.exists())
 
 
 def set_url(webhook: WebhookModel, url: str) -> bool:
     """UpdateItem: `url` (condition: the stored URL is the one `webhook` was read with; False otherwise)."""
-    return _update(webhook, [W.url.set(url)], W.url == webhook.url)
+    return update_if(webhook, [W.url.set(url)], W.url == webhook.url)
 
 
 # ---- delivery: one message's items, through the DynamoDB client -----------------------------------

@@ -17,11 +17,11 @@ Every write of a run after its claim is conditional on the run's token (status `
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.aws.db import condition_failed, query_page
+from chalicelib.aws.db import iterate_all, query_page, update_if
 from chalicelib.aws.models import (
     META,
     GenerationModel,
@@ -72,6 +72,18 @@ def list_active(user_id: str, project_id: str, *, limit: int,
     """A project's pending/processing jobs: one Query on the sparse GSI2 `U#{uid}#P#{pid}#ACTIVE`."""
     return query_page(GenerationModel, project_active_pk(user_id, project_id), limit=limit, start_key=start_key,
                       index=GenerationModel.active_by_project)
+
+
+def generations_of_project(user_id: str, project_id: str) -> Iterator[GenerationModel]:
+    """Every generation of the project: Query GSI1 U#{uid}#P#{pid}, SK begins_with G#, page by page."""
+    return iterate_all(lambda key: GenerationModel.by_project.query(
+        project_items_pk(user_id, project_id), GenerationModel.gsi1sk.startswith("G#"), last_evaluated_key=key,
+        page_size=100))
+
+
+def delete_generation(tx: "Transaction", generation: GenerationModel, *, name: str = "generation") -> None:
+    """Delete the generation, condition: the status it was read with."""
+    tx.delete(name, generation, condition=GenerationModel.status == generation.status)
 
 
 def list_for_project(user_id: str, project_id: str, *, limit: int,
@@ -178,21 +190,12 @@ def claim(generation: GenerationModel, *, continuing: bool, epoch: int, token: s
         started_at, deadline = started
         actions += [G.started_at.set(started_at), G.deadline.set(deadline),
                     G.sweep_pk.set(sweep_pk(generation.pk)), G.sweep_sk.set(sweep_sk(deadline, generation.pk))]
-    return _update(generation, actions, condition)
+    return update_if(generation, actions, condition)
 
 
 def _owned(token: str) -> Any:
     return (G.status == "processing") & (G.claim_token == token)
 
-
-def _update(generation: GenerationModel, actions: list, condition: Any) -> bool:
-    try:
-        generation.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
 
 
 def record_image(tx: "Transaction", generation: GenerationModel, token: str, *, slots: list[dict], progress: int,
@@ -205,7 +208,7 @@ def record_image(tx: "Transaction", generation: GenerationModel, token: str, *, 
 
 def write_slots(generation: GenerationModel, token: str, *, slots: list[dict], progress: int, now_iso: str) -> bool:
     """UpdateItem: the slots, their projection and progress (owned by `token`; False otherwise)."""
-    return _update(generation, [*_slot_actions(slots), G.progress.set(progress), G.updated_at.set(now_iso)],
+    return update_if(generation, [*_slot_actions(slots), G.progress.set(progress), G.updated_at.set(now_iso)],
                    _owned(token))
 
 
@@ -217,13 +220,13 @@ def write_summary(generation: GenerationModel, token: str, *, provider_ms: int, 
     for attribute, value in ((G.safety, safety), (G.provider, provider), (G.model, model)):
         if value:
             actions.append(attribute.set(value))
-    return _update(generation, actions, _owned(token))
+    return update_if(generation, actions, _owned(token))
 
 
 def release(generation: GenerationModel, token: str, *, error_code: str, error_message: str, now_iso: str) -> bool:
     """UpdateItem: back to `pending` (queued) without an owner, with the failure's code and message
     (owned by `token`; False otherwise)."""
-    return _update(generation, [G.status.set("pending"), G.stage.set("queued"), G.claim_token.remove(),
+    return update_if(generation, [G.status.set("pending"), G.stage.set("queued"), G.claim_token.remove(),
                                 G.lease_until.remove(), G.error_code.set(error_code),
                                 G.error_message.set(error_message), G.updated_at.set(now_iso)], _owned(token))
 
@@ -231,14 +234,14 @@ def release(generation: GenerationModel, token: str, *, error_code: str, error_m
 def hand_on(generation: GenerationModel, token: str, *, now_iso: str) -> bool:
     """UpdateItem: back to `pending` (queued) with `handedOn`, without an owner (owned by `token`;
     False otherwise)."""
-    return _update(generation, [G.status.set("pending"), G.stage.set("queued"), G.handed_on.set(True),
+    return update_if(generation, [G.status.set("pending"), G.stage.set("queued"), G.handed_on.set(True),
                                 G.claim_token.remove(), G.lease_until.remove(), G.updated_at.set(now_iso)],
                    _owned(token))
 
 
 def abandon(generation: GenerationModel, token: str, *, now_iso: str) -> bool:
     """UpdateItem: back to `pending` (queued) without an owner (owned by `token`; False otherwise)."""
-    return _update(generation, [G.status.set("pending"), G.stage.set("queued"), G.claim_token.remove(),
+    return update_if(generation, [G.status.set("pending"), G.stage.set("queued"), G.claim_token.remove(),
                                 G.lease_until.remove(), G.updated_at.set(now_iso)], _owned(token))
 
 
@@ -277,11 +280,11 @@ def end(tx: "Transaction", generation: GenerationModel, *, status: str, from_sta
 def mark_dead_lettered(generation: GenerationModel, at: str) -> None:
     """UpdateItem: `deadLetteredAt` (condition: the item still exists — a purge may have removed it;
     then nothing is written)."""
-    _update(generation, [G.dead_lettered_at.set(at)], G.pk.exists())
+    update_if(generation, [G.dead_lettered_at.set(at)], G.pk.exists())
 
 
 def move_deadline(generation: GenerationModel, deadline: str, *, while_status_in: tuple[str, ...]) -> None:
     """UpdateItem: `deadline` and the sweep index's key (condition: status in `while_status_in`;
     nothing is written otherwise)."""
-    _update(generation, [G.deadline.set(deadline), G.sweep_sk.set(sweep_sk(deadline, generation.pk))],
+    update_if(generation, [G.deadline.set(deadline), G.sweep_sk.set(sweep_sk(deadline, generation.pk))],
             G.status.is_in(*while_status_in))

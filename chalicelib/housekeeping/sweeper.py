@@ -85,6 +85,7 @@ def _sweep_item(connection: Any, storage: "Storage", sqs: Any, settings: "Settin
     from chalicelib.projects import service as projects, store as project_store
     from chalicelib.avatars import uploads
     from chalicelib.generation import jobs
+    from chalicelib.generation import store as generation_store
 
     from chalicelib.exports import service as exports
 
@@ -98,7 +99,7 @@ def _sweep_item(connection: Any, storage: "Storage", sqs: Any, settings: "Settin
         if tombstone is not None and projects.resend_purge(sqs, settings.cleanup_queue_url, tombstone, now):
             report.purges_resent.append(tombstone.project_id)
     elif item.kind == "generation":
-        job = project_store.generation(item.user_id, item.item_id)
+        job = generation_store.get(item.user_id, item.item_id, consistent=True)
         if job is not None and job.status in jobs.ACTIVE and jobs.expire(connection, settings, job, now) in (
                 "queue_timeout", "timed_out"):
             report.generations_failed.append(job.id)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from chalicelib import clock
-from chalicelib.aws.db import condition_failed
+from chalicelib.aws.db import update_if
 from chalicelib.aws.models import (
     PERSONA_PK,
     PRESET_PK,
@@ -117,13 +115,7 @@ def count_persona_use(example: PersonaExampleModel) -> bool:
 
 
 def _count(item: Any, counter: Any) -> bool:
-    try:
-        item.update(actions=[counter.add(1)], condition=type(item).pk.exists())
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
+    return update_if(item, [counter.add(1)], type(item).pk.exists())
 
 
 # ---- seeding ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from chalicelib import clock, ids
 from chalicelib.aws.db import Transaction, TransactionCancelled
 from chalicelib.errors import DependencyError, NotFoundError
 from chalicelib.observability import logger
+from chalicelib.generation import store as generation_store
 from chalicelib.projects import store
 from chalicelib.users import store as user_store
 
@@ -138,7 +139,7 @@ def purge_deleted_project(connection: Any, storage: Any, user_id: str, project_i
         avatars.delete_avatar(connection, storage, avatar, project_exists=False)
     if last_key is not None or len(page) >= batch_size:
         return "more" if _advance(tombstone, int(tombstone.step or 0), clock.now()) else "stale"
-    for generation in store.generations_of_project(user_id, project_id):
+    for generation in generation_store.generations_of_project(user_id, project_id):
         _delete_generation(connection, generation)
     store.delete_tombstone(tombstone)
     logger.info("project purged", extra={"projectId": project_id})
@@ -150,7 +151,7 @@ def _delete_generation(connection: Any, generation: GenerationModel) -> None:
         active = generation.status in ("pending", "processing")
         try:
             with Transaction(connection) as tx:
-                store.delete_generation(tx, generation)
+                generation_store.delete_generation(tx, generation)
                 if active:
                     user_store.count_active_generations(tx, generation.user_id, -1)
             return
@@ -158,7 +159,7 @@ def _delete_generation(connection: Any, generation: GenerationModel) -> None:
             if not (cancelled.failed("generation") or cancelled.conflict):
                 raise
         # its status moved on (a worker finished it) or it is gone: re-read and retry
-        if not store.reread_generation(generation):
+        if not generation_store.refresh(generation):
             return
     raise DependencyError("A generation kept changing while its project was purged")
 

@@ -10,18 +10,14 @@ a read that found nothing); operations that take a `Transaction` add one named i
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist
 
-from chalicelib.aws.db import condition_failed, iterate_all, query_page
+from chalicelib.aws.db import condition_failed, query_page, update_if
 from chalicelib.aws.models import (
-    META,
-    GenerationModel,
     ProjectModel,
     TombstoneModel,
-    generation_pk,
-    project_items_pk,
     project_sk,
     sweep_pk,
     sweep_sk,
@@ -81,13 +77,7 @@ def rename(user_id: str, project_id: str, *, name: str | None, description: str 
         actions.append(ProjectModel.name.set(name))
     if description is not None:
         actions.append(ProjectModel.description.set(description))
-    try:
-        project.update(actions=actions, condition=ProjectModel.pk.exists())
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return None
-        raise
-    return project
+    return project if update_if(project, actions, ProjectModel.pk.exists()) else None
 
 
 def remove(tx: "Transaction", user_id: str, project_id: str, *, name: str = "project") -> None:
@@ -134,15 +124,9 @@ def advance(tombstone: TombstoneModel, step: int, *, deadline: str) -> bool:
     False when another message moved it first."""
     current = (TombstoneModel.step == step if step else
                TombstoneModel.step.does_not_exist() | (TombstoneModel.step == 0))
-    try:
-        tombstone.update(actions=[TombstoneModel.step.set(step + 1),
-                                  TombstoneModel.sweep_sk.set(_tombstone_sweep_sk(tombstone, deadline))],
-                         condition=TombstoneModel.pk.exists() & current)
-    except UpdateError as exc:
-        if not condition_failed(exc):
-            raise
-        return False
-    return True
+    return update_if(tombstone, [TombstoneModel.step.set(step + 1),
+                                 TombstoneModel.sweep_sk.set(_tombstone_sweep_sk(tombstone, deadline))],
+                     TombstoneModel.pk.exists() & current)
 
 
 def delete_tombstone(tombstone: TombstoneModel) -> None:
@@ -152,38 +136,6 @@ def delete_tombstone(tombstone: TombstoneModel) -> None:
     except DeleteError as exc:
         if not condition_failed(exc):
             raise
-
-
-# ---- a project's generations, for its purge and the sweeper -------------------------------------
-# Generation items: these move to generation/store.py once it has them (branch store2).
-
-def generations_of_project(user_id: str, project_id: str) -> Iterator[GenerationModel]:
-    """Every generation of the project: Query GSI1 U#{uid}#P#{pid}, SK begins_with G#, page by page."""
-    return iterate_all(lambda key: GenerationModel.by_project.query(
-        project_items_pk(user_id, project_id), GenerationModel.gsi1sk.startswith("G#"), last_evaluated_key=key,
-        page_size=100))
-
-
-def generation(user_id: str, generation_id: str) -> GenerationModel | None:
-    """Consistent GetItem U#{uid}#G#{gid} / META; None when there is none."""
-    try:
-        return GenerationModel.get(generation_pk(user_id, generation_id), META, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
-def reread_generation(generation: GenerationModel) -> bool:
-    """Read the generation again (consistent), in place; False once it is gone."""
-    try:
-        generation.refresh(consistent_read=True)
-    except DoesNotExist:
-        return False
-    return True
-
-
-def delete_generation(tx: "Transaction", generation: GenerationModel, *, name: str = "generation") -> None:
-    """Delete the generation, condition: the status it was read with."""
-    tx.delete(name, generation, condition=GenerationModel.status == generation.status)
 
 
 # ---- used by generation / usage / events

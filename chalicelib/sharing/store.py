@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, iterate_all, query_page
+from chalicelib.aws.db import Transaction, TransactionCancelled, iterate_all, query_page, update_if
 from chalicelib.aws.models import (
     META,
     AvatarModel,
@@ -106,15 +106,9 @@ def put_share(connection: Any, share: ShareModel) -> None:
 
 def revoke(share: ShareModel, *, now_iso: str, reason: str, ttl: int) -> bool:
     """Mark the share revoked; False when it already was (or is gone)."""
-    try:
-        share.update(actions=[ShareModel.revoked_at.set(now_iso), ShareModel.revoked_reason.set(reason),
-                              ShareModel.updated_at.set(now_iso), ShareModel.ttl.set(ttl)],
-                     condition=ShareModel.pk.exists() & ShareModel.revoked_at.does_not_exist())
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    return update_if(share, [ShareModel.revoked_at.set(now_iso), ShareModel.revoked_reason.set(reason),
+                             ShareModel.updated_at.set(now_iso), ShareModel.ttl.set(ttl)],
+                     ShareModel.pk.exists() & ShareModel.revoked_at.does_not_exist())
 
 
 def delete_all_of_avatar(user_id: str, avatar_id: str) -> int:
@@ -133,15 +127,8 @@ def delete_all_of_avatar(user_id: str, avatar_id: str) -> int:
 def admit_view(client: str, window_start: int, limit: int, window_seconds: int) -> bool:
     """Count one view of `client` in its window; False once the window holds `limit` views."""
     window = RateWindowModel(rate_window_pk("share-view", client, window_start))
-    try:
-        window.update(actions=[RateWindowModel.count.add(1),
-                               RateWindowModel.ttl.set(window_start + window_seconds + 120)],
-                      condition=RateWindowModel.count.does_not_exist() | (RateWindowModel.count < limit))
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    return update_if(window, [RateWindowModel.count.add(1), RateWindowModel.ttl.set(window_start + window_seconds + 120)],
+                     RateWindowModel.count.does_not_exist() | (RateWindowModel.count < limit))
 
 
 def from_stream_image(image: dict) -> ShareModel:
