@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.support.fake_server import FakeServer
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "data" / "attribute-responses"
 
@@ -29,28 +30,17 @@ def recording(name: str) -> list[dict]:
     return json.loads((RECORDINGS / f"{name}.json").read_text())
 
 
-class FakeAttributes:
+class FakeAttributes(FakeServer):
     def __init__(self, script: list[str] | None = None, *, slow_seconds: float = 3.0, retry_after: int = 1):
         self.script = list(script or ["portrait-glasses-beard"])
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
         self.requests: list[dict] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serve()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/models/clip-attributes"
-
-    def __enter__(self) -> "FakeAttributes":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.base_url}/models/clip-attributes"
 
     def _next(self) -> str:
         with self._lock:

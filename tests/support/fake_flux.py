@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from PIL import Image
 
+from tests.support.fake_server import FakeServer
 
-class FakeFlux:
+
+class FakeFlux(FakeServer):
     UNSAFE_COLOUR = (255, 0, 0)
 
     def __init__(self, script: list[str] | None = None, *, slow_seconds: float = 3.0, retry_after: int = 1,
@@ -44,18 +45,15 @@ class FakeFlux:
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
         self.requests: list[dict] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serve()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/models/flux-realism"
+        return f"{self.base_url}/models/flux-realism"
 
     @property
     def hub_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.base_url
 
     @property
     def router_template(self) -> str:
@@ -63,15 +61,7 @@ class FakeFlux:
 
     @property
     def safety_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/models/nsfw-classifier"
-
-    def __enter__(self) -> "FakeFlux":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.base_url}/models/nsfw-classifier"
 
     def _next(self, script: list[str] | None = None) -> str:
         script = self.script if script is None else script
