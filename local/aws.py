@@ -2,6 +2,7 @@
 (moto's `mock_aws()` in functional tests) when no endpoint is given."""
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 REGION = "us-east-1"
@@ -23,4 +24,15 @@ def client(service: str, endpoint_url: str | None, region: str = REGION, *, max_
                       aws_secret_access_key=SECRET_ACCESS_KEY)
         if service == "s3":
             options.update(signature_version="s3v4", s3={"addressing_style": "path"})
-    return boto3.session.Session().client(service, config=Config(**options), **kwargs)
+    with _lock:
+        global _session
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session.client(service, config=Config(**options), **kwargs)
+
+
+# One boto3 session per process: a new session parses botocore's service models again (~60 ms a
+# client, 4 clients each time the functional tests provision moto); a further client on a warm session
+# costs a few ms. Sessions are not thread-safe, so clients are made under a lock (clients themselves are).
+_lock = threading.Lock()
+_session: Any = None

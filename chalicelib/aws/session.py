@@ -21,12 +21,15 @@ _lock = threading.RLock()
 _session: Any = None
 _clients: dict[str, Any] = {}
 _dynamodb: Connection | None = None
+# The loader outlives `reset()`: what it caches (parsed service models) does not depend on the
+# endpoint, and parsing them again costs ~0.1 s a reset (every functional test resets).
+_loader: Any = None
 
 
 def botocore_session() -> Any:
     """The one session, reading botocore's data from the slim copy (chalicelib.aws.botocore_data)
     when it was built for this botocore, else from botocore's own catalogue."""
-    global _session
+    global _session, _loader
     if _session is None:
         with _lock:
             if _session is None:
@@ -35,9 +38,9 @@ def botocore_session() -> Any:
                 from chalicelib.aws.botocore_data import loader
 
                 session = get_session()
-                slim = loader()
-                if slim is not None:
-                    session.register_component("data_loader", slim)  # botocore's documented component
+                if _loader is None:
+                    _loader = loader() or session.get_component("data_loader")
+                session.register_component("data_loader", _loader)  # botocore's documented component
                 _session = session
     return _session
 

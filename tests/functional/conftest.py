@@ -10,7 +10,7 @@ import os
 import boto3
 import pytest
 from chalice.test import Client, HTTPResponse, TestHTTPClient
-from moto import mock_aws
+from tests.support.moto import mock_aws
 
 from chalicelib import dependencies
 from chalicelib.auth import issue_token

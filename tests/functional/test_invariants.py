@@ -27,7 +27,7 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from moto import mock_aws
+from tests.support.moto import mock_aws
 
 from tests.functional.conftest import SECRET, GatewayClient, auth, body
 from tests.support import images as img

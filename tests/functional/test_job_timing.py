@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from moto import mock_aws
+from tests.support.moto import mock_aws
 
 from tests.functional.conftest import SECRET, GatewayClient, auth, body
 from tests.support import images as img
