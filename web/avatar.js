@@ -7,6 +7,7 @@ import { dateTime, number, t } from "./i18n.js";
 import { clearDialogError, closeDialog, h, label, openDialog, rich, setDialogUrl, toast, when } from "./ui.js";
 import { suggestionPanel } from "./suggestions.js";
 import { sharePanel } from "./share.js";
+import { avatarExport } from "./export.js";
 
 const sourceWords = (type) => ({ uploaded: t("source.uploaded_long"), text_to_image: t("source.text_to_image"),
   preset: t("source.preset_long"), image_to_image: t("source.image_to_image") })[type];
@@ -88,7 +89,8 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
         fresh.status === "ready" ? h("button", { type: "button", class: "ghost", id: "restyle-avatar", onclick: drawRestyle }, t("restyle.button")) : null,
         h("button", { type: "button", class: "ghost danger-text", id: "delete-avatar", onclick: safe(async () => {
           await view.deleteAvatar(fresh);
-        }) }, t("action.delete"))));
+        }) }, t("action.delete"))),
+      fresh.status === "ready" ? avatarExport(fresh) : null);
   }
 
   /** The prompt and the seed under the picture, each with Copy: what a person needs to make another like it. */
