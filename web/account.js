@@ -17,34 +17,52 @@ export function tokenSubject(token) {
 
 export const userId = () => (state.api && tokenSubject(state.api.token)) || state.user || "";
 
-/** Copy `text`: the clipboard API where the page may use it, else the selected field and the older
- * copy command. True when the text was copied; false leaves it selected for Ctrl+C. */
-export async function copyText(text, field) {
+/** Copy `text`: the clipboard API where the page may use it, else `shown` (a field or the element
+ * showing it) selected and the older copy command. True when copied; false leaves it selected for Ctrl+C. */
+export async function copyText(text, shown) {
   try {
     if (navigator.clipboard?.writeText) { await navigator.clipboard.writeText(text); return true; }
   } catch { /* not allowed here (permissions, an insecure origin): the fallback below */ }
-  field.focus();
-  field.select();
+  if ("select" in shown) { shown.focus(); shown.select(); } else {
+    const range = document.createRange();
+    range.selectNodeContents(shown);
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+  }
   try { return document.execCommand("copy"); } catch { return false; }
 }
 
-/** The account dialog: the id, Copy, and a status line a screen reader reads out ("Copied"). */
+/** A Copy button for the id and the status line a screen reader reads out ("Copied"). */
+function copyControl(id, shown, buttonId, statusId) {
+  const status = h("span", { id: statusId, class: "meta copy-status", role: "status" });
+  const button = h("button", { type: "button", class: "secondary small", id: buttonId, onclick: async () => {
+    status.textContent = "";  // a second Copy is read out again
+    const copied = await copyText(id, shown);
+    status.textContent = copied ? t("account.copied") : t("account.copy_yourself");
+  } }, t("account.copy"));
+  return { button, status };
+}
+
+/** The account dialog (the header's "Your ID"): the id in a field, Copy, and what it is for. */
 export function showAccount() {
   const id = userId();
   const field = h("input", { id: "user-id", readonly: true, value: id, "aria-describedby": "user-id-help",
     size: Math.min(40, Math.max(8, id.length + 2)), onfocus: (event) => event.target.select() });
-  const status = h("p", { id: "user-id-status", class: "meta", role: "status" });
-  const copy = h("button", { type: "button", class: "secondary", id: "copy-user-id", onclick: async () => {
-    status.textContent = "";  // a second Copy is read out again
-    const copied = await copyText(id, field);
-    status.textContent = copied ? t("account.copied") : t("account.copy_yourself");
-  } }, t("account.copy"));
+  const { button, status } = copyControl(id, field, "copy-user-id", "user-id-status");
   openDialog(t("account.title"), h("div", { class: "stack", id: "account" },
     h("label", { for: "user-id" }, t("account.user_id")),
-    h("div", { class: "row" }, field, copy),
+    h("div", { class: "row" }, field, button),
     status,
     h("p", { class: "meta", id: "user-id-help" }, t("account.user_id_help"))));
-  copy.focus();
+  button.focus();
+}
+
+/** The same on the projects page, one line: the header has no room for the button on a phone. */
+export function accountLine() {
+  const id = userId();
+  const code = h("code", { id: "my-id" }, id);
+  const { button, status } = copyControl(id, code, "copy-my-id", "my-id-status");
+  return h("p", { class: "meta my-id-line" }, h("span", {}, t("account.your_id")), " ", code, " ", button, " ", status);
 }
 
 /** The header's button that opens it (before Sign out; its words follow the language, data-i18n). */

@@ -7,7 +7,7 @@ import { LANGUAGES, lang, number, setLang, t, translateStatic } from "./i18n.js"
 import { personAsked, personOptIn } from "./suggestions.js";
 import { confirmDialog, errorText, h, historySettled, openDialog, rich, showError, toast, when } from "./ui.js";
 import { renderWebhooks } from "./webhooks.js";
-import { installAccount } from "./account.js";
+import { accountLine, installAccount } from "./account.js";
 import { projectExports } from "./export.js";
 
 const TOKEN_KEY = "avatar-creator.token";
@@ -238,7 +238,7 @@ async function renderProjects() {
   }, { rootMargin: "100px" });
   const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => load()) }, t("action.load_more"));
   render(h("div", { class: "page-head" }, h("h1", {}, t("projects.title")),
-    h("p", { class: "lead" }, t("projects.lead"))),
+    h("p", { class: "lead" }, t("projects.lead")), accountLine()),
   form, grid, more);
   async function load() {
     const page = await call(state.api.get(`/projects?limit=24${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`));

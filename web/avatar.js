@@ -90,7 +90,7 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
         h("button", { type: "button", class: "ghost danger-text", id: "delete-avatar", onclick: safe(async () => {
           await view.deleteAvatar(fresh);
         }) }, t("action.delete"))),
-      fresh.status === "ready" ? avatarExport(fresh) : null);
+      fresh.status === "ready" ? avatarExport(fresh) : "");  // replaceChildren would print a null
   }
 
   /** The prompt and the seed under the picture, each with Copy: what a person needs to make another like it. */

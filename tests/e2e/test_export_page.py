@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import create_project, sign_in, uploaded_avatar
+from tests.e2e.conftest import PHONE, create_project, sign_in, uploaded_avatar
 
 FILES = {"original.jpg", "thumbnail.jpg", "avatar.json", "usage.json", "usage.csv"}
 
@@ -183,6 +183,16 @@ def test_the_user_id_is_shown_and_copied_with_the_clipboard(new_page, user):
     expect(page.locator("#user-id-status")).to_have_text("Copied")
     expect(page.locator("#user-id-status")).to_have_attribute("role", "status")
     assert page.evaluate("navigator.clipboard.readText()") == user
+    page.keyboard.press("Escape")
+
+    # On a phone the header has no room for the button: the projects page has the same line.
+    page.evaluate("navigator.clipboard.writeText('')")
+    page.set_viewport_size(PHONE)
+    expect(page.locator("#account-button")).to_be_hidden()
+    expect(page.locator("#my-id")).to_have_text(user)
+    page.click("#copy-my-id")
+    expect(page.locator("#my-id-status")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == user
 
 
 def test_without_the_clipboard_api_the_id_is_copied_by_the_fallback(new_page, local_stack):
@@ -192,7 +202,7 @@ def test_without_the_clipboard_api_the_id_is_copied_by_the_fallback(new_page, lo
         Object.defineProperty(Navigator.prototype, 'clipboard', { get: () => undefined });
         document.addEventListener('copy', () => {
           const f = document.activeElement;
-          window.__copied = f && 'value' in f ? f.value.slice(f.selectionStart, f.selectionEnd) : String(getSelection());
+          window.__copied = f && f.tagName === 'INPUT' ? f.value.slice(f.selectionStart, f.selectionEnd) : String(getSelection());
         });""")
     page.goto("/")
     token = local_stack.token("budi-santoso")  # a pasted token: the id is its `sub`
@@ -203,4 +213,9 @@ def test_without_the_clipboard_api_the_id_is_copied_by_the_fallback(new_page, lo
     expect(page.locator("#user-id")).to_have_value("budi-santoso")
     page.click("#copy-user-id")
     expect(page.locator("#user-id-status")).to_have_text("Disalin")
+    assert page.evaluate("window.__copied") == "budi-santoso"
+    page.keyboard.press("Escape")
+    page.evaluate("window.__copied = null")
+    page.click("#copy-my-id")  # the projects page's line: its <code> is selected and copied
+    expect(page.locator("#my-id-status")).to_have_text("Disalin")
     assert page.evaluate("window.__copied") == "budi-santoso"
