@@ -128,7 +128,8 @@ function exportRow(record) {
   const count = h("span", { class: "meta export-count" });
   const bar = h("progress", { max: 1, "aria-label": t("export.progress_label", { what }) });
   const reason = h("p", { class: "form-error export-error", role: "alert", hidden: true });
-  const link = h("a", { class: "button small export-download", hidden: true, download: zipName(record.name),
+  // An href from the start: a link without one is not a link (no role, no Tab stop) until the first read.
+  const link = h("a", { class: "button small export-download", href: "#", hidden: true, download: zipName(record.name),
     "aria-label": t("export.download_named", { what }) }, t("export.download"));
   const el = h("div", { class: "export-row", dataset: { exportId: record.id, scope: record.scope, targetId: record.targetId } },
     h("div", { class: "row spread" }, h("strong", { class: "ellipsis" }, what), h("span", { class: "row" }, words, count)),

@@ -159,10 +159,49 @@ def test_progress_is_read_with_a_growing_pause_and_stops_when_the_view_is_left(n
     assert len(reads) == 6  # an ended export is not read again
 
 
-def test_the_daily_limit_is_said_with_when_to_try_again(new_page, user, local_stack):
+def test_a_download_url_near_its_end_is_signed_again_before_the_click_uses_it(new_page, user):
+    """The API signs the zip's URL at each read, valid 300 s; the page's clock shows a click on a
+    link read 280 s ago asking for a new URL first, and a click on a fresh one not asking."""
+    page = new_page()
+    page.clock.install()
+    sign_in(page, user)
+    create_project(page, "Campaign: May/June")
+    reads: list[str] = []
+
+    def stub(route):
+        if route.request.method != "GET":
+            return route.fallback()
+        export_id = route.request.url.rsplit("/", 1)[-1]
+        reads.append(export_id)
+        origin = route.request.url.split("/api/")[0]
+        route.fulfill(json=_running(export_id, 9, "completed", downloadUrl=f"{origin}/signed/{len(reads)}",
+                                    downloadExpiresIn=300, bytes=2048))
+
+    page.route(re.compile(r".*/exports/exp[^/]*$"), stub)
+    page.route(re.compile(r".*/signed/\d+$"), lambda route: route.fulfill(
+        body=b"PK\x05\x06" + b"\0" * 18, headers={"Content-Type": "application/zip"}))
+    page.clock.pause_at(page.evaluate("Date.now()") + 50)
+    page.click("#export-project")
+    link = page.locator("#exports .export-download")
+    expect(link).to_be_visible()
+    expect(page.locator("#exports .export-count")).to_have_text("2 KB")
+    with page.expect_download() as first:
+        link.click()
+    assert first.value.url.endswith("/signed/1") and len(reads) == 1
+    assert first.value.suggested_filename == "Campaign- May-June.zip"
+
+    page.clock.run_for(280_000)  # an ended export is not read meanwhile
+    assert len(reads) == 1
+    with page.expect_download() as second:
+        link.click()
+    assert second.value.url.endswith("/signed/2") and len(reads) == 2
+
+
+def test_the_daily_limit_is_said_with_when_to_try_again(new_page, user, local_stack, tmp_path):
     page = new_page()
     sign_in(page, user)
     create_project(page, "Too many")
+    card = uploaded_avatar(page, tmp_path, "sari")
     now = datetime.now(timezone.utc)
     for day in (now - timedelta(days=1), now, now + timedelta(days=1)):  # a run across midnight too
         local_stack.client("dynamodb").put_item(TableName=local_stack.outputs["TableName"], Item={
@@ -172,6 +211,10 @@ def test_the_daily_limit_is_said_with_when_to_try_again(new_page, user, local_st
     expect(error).to_have_text(re.compile(r"^You have started today's 20 exports — try again in (about )?\d+ (h|min|s)\.?$"))
     expect(page.locator("#exports .export-row")).to_have_count(0)
     expect(page.locator("#export-project")).to_be_enabled()
+    card.locator("button.thumb").click()  # the same words in the lightbox, under its Export
+    page.click("#export-avatar")
+    expect(page.locator("#export-error")).to_have_text(re.compile(r"^You have started today's 20 exports — try again in "))
+    expect(page.locator("#avatar-export .export-row")).to_have_count(0)
 
 
 def test_the_user_id_is_shown_and_copied_with_the_clipboard(new_page, user):
