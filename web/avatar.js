@@ -124,7 +124,8 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
       .map((k) => h("div", { class: "fact" }, h("dt", {}, label(k)), h("dd", {}, k === "personaAge" ? t("avatar.years", { count: fresh[k] }) : show(k, fresh[k]))));
     const persona = rows(PERSONA_KEYS);
     const look = rows(Object.keys(ATTRIBUTES));
-    info.replaceChildren(
+    // Parts with nothing to show are null, which replaceChildren would print as the word "null".
+    info.replaceChildren(...[
       h("div", { class: "row spread" }, h("p", { class: "meta", id: "avatar-source" },
         rich(fresh.sourceAvatarId ? "avatar.source_from" : "avatar.source", { source }, { what: sourceWords(fresh.sourceType) || fresh.sourceType, when: when(fresh.createdAt) })),
         h("button", { type: "button", class: "secondary", id: "edit-avatar", onclick: drawForm }, t("avatar.edit_details"))),
@@ -139,7 +140,8 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
             .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k), h("dd", {}, String(v)))))),
       fresh.status === "ready" ? sharePanel(fresh) : null,
       h("h3", {}, t("usage.title")), history,
-      h("div", { class: "row" }, h("button", { type: "button", class: "ghost small", id: "open-developer", onclick: drawDeveloper }, t("dev.open"))));
+      h("div", { class: "row" }, h("button", { type: "button", class: "ghost small", id: "open-developer", onclick: drawDeveloper }, t("dev.open")))]
+      .filter((part) => part !== null));
   }
 
   function drawForm() {

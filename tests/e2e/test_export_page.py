@@ -56,6 +56,9 @@ def test_an_avatar_and_its_project_are_exported_from_the_page_and_their_zips_hol
 
     # The avatar, from its lightbox.
     maya.locator("button.thumb").click()
+    expect(page.locator("#avatar-export")).to_be_visible()
+    # An uploaded avatar has no prompt and no suggestions: those parts are left out, not printed "null".
+    expect(page.locator("dialog[open] .avatar-detail")).not_to_contain_text("null")
     page.click("#export-avatar")
     row = page.locator("#avatar-export .export-row")
     expect(row).to_have_attribute("data-status", "completed", timeout=30_000)
