@@ -131,9 +131,20 @@ function exportRow(record) {
   // An href from the start: a link without one is not a link (no role, no Tab stop) until the first read.
   const link = h("a", { class: "button small export-download", href: "#", hidden: true, download: zipName(record.name),
     "aria-label": t("export.download_named", { what }) }, t("export.download"));
+  // An export that failed or is gone can be started again from its row (a new export, a new row).
+  const again = startButton(null, t("export.again"), async () => {
+    reason.hidden = true;
+    await start(record.scope, { id: record.targetId, name: record.name }, record.projectId, (text) => {
+      reason.textContent = text;
+      reason.hidden = false;
+    });
+  });
+  again.classList.add("small", "export-again");
+  again.setAttribute("aria-label", t("export.again_named", { what }));
+  again.hidden = true;
   const el = h("div", { class: "export-row", dataset: { exportId: record.id, scope: record.scope, targetId: record.targetId } },
     h("div", { class: "row spread" }, h("strong", { class: "ellipsis" }, what), h("span", { class: "row" }, words, count)),
-    bar, reason, link);
+    bar, reason, h("div", { class: "row" }, link, again));
   const show = (exp) => {
     const { status } = exp;
     const { done = 0, total = 0 } = exp.progress || {};
@@ -150,6 +161,7 @@ function exportRow(record) {
       reason.hidden = false;
     }
     link.hidden = status !== "completed";
+    again.hidden = !["failed", "expired", "gone"].includes(status);
     if (status === "completed" && exp.downloadUrl) link.href = exp.downloadUrl;
   };
   // The URL was signed at the last read and lives 5 minutes: a later click signs it again first.
@@ -218,13 +230,19 @@ export function avatarExport(avatar) {
   const show = (record) => slot.replaceChildren(exportRow(record));
   const earlier = mine().find((r) => r.scope === "avatar" && r.targetId === avatar.id);
   if (earlier) show(earlier);
+  const control = h("div", { class: "export-control stack", id: "avatar-export" });
+  // Its own start and a row's "Export again" both announce the new export.
+  const onStarted = (event) => {
+    if (!control.isConnected) { document.removeEventListener(STARTED, onStarted); return; }
+    if (event.detail.scope === "avatar" && event.detail.targetId === avatar.id) show(event.detail);
+  };
+  document.addEventListener(STARTED, onStarted);
   const button = startButton("export-avatar", t("export.button"), async () => {
     say("");
-    const record = await start("avatar", avatar, avatar.projectId, say);
-    if (record) show(record);
+    await start("avatar", avatar, avatar.projectId, say);
   });
-  return h("div", { class: "export-control stack", id: "avatar-export" }, h("div", { class: "row" }, button,
-    h("span", { class: "meta" }, t("export.avatar_hint"))), error, slot);
+  control.append(h("div", { class: "row" }, button, h("span", { class: "meta" }, t("export.avatar_hint"))), error, slot);
+  return control;
 }
 
 /** The project's "Export project" button and its "Exports" list (this tab's exports of the project and

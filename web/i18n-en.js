@@ -575,4 +575,6 @@ export default {
   "export.daily_limit_wait": "You have started today's {limit} exports — try again in {wait}.",
   "export.not_ready": "Only a ready avatar can be exported — wait until its check is done.",
   "account.your_id": "Your Lumiku user id:",
+  "export.again": "Export again",
+  "export.again_named": "Export again: {what}",
 };

@@ -575,4 +575,6 @@ export default {
   "export.daily_limit_wait": "Anda sudah memulai {limit} ekspor hari ini — coba lagi dalam {wait}.",
   "export.not_ready": "Hanya avatar yang sudah siap yang bisa diekspor — tunggu sampai pemeriksaannya selesai.",
   "account.your_id": "ID pengguna Lumiku Anda:",
+  "export.again": "Ekspor lagi",
+  "export.again_named": "Ekspor lagi: {what}",
 };

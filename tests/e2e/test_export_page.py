@@ -172,6 +172,15 @@ def test_progress_is_read_with_a_growing_pause_and_stops_when_the_view_is_left(n
     settled()
     assert len(reads) == 7  # an ended export is not read again
 
+    # "Export again" starts a new export (a real POST), shown first in the list and read at once.
+    mode["status"] = "running"
+    row.get_by_role("button", name=re.compile("^Export again")).click()
+    rows = page.locator("#exports .export-row")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_have_attribute("data-status", "running")
+    expect(rows.nth(1)).to_have_attribute("data-status", "failed")
+    assert len(reads) == 8 and reads[-1] != reads[0]
+
 
 def test_a_download_url_near_its_end_is_signed_again_before_the_click_uses_it(new_page, user):
     """The API signs the zip's URL at each read, valid 300 s; the page's clock shows a click on a
