@@ -7,6 +7,8 @@ import { LANGUAGES, lang, number, setLang, t, translateStatic } from "./i18n.js"
 import { personAsked, personOptIn } from "./suggestions.js";
 import { confirmDialog, errorText, h, historySettled, openDialog, rich, showError, toast, when } from "./ui.js";
 import { renderWebhooks } from "./webhooks.js";
+import { accountLine, installAccount } from "./account.js";
+import { projectExports } from "./export.js";
 
 const TOKEN_KEY = "avatar-creator.token";
 const USER_KEY = "avatar-creator.user";
@@ -35,6 +37,7 @@ async function boot() {
   state.onSignOut = signOut;
   document.getElementById("signout-button").addEventListener("click", signOut);
   document.getElementById("stats-button").addEventListener("click", safe(showStats));
+  installAccount();
   languageSwitcher();
   window.addEventListener("hashchange", () => route());
   // The skip link must not touch the hash: the hash is the route.
@@ -235,7 +238,7 @@ async function renderProjects() {
   }, { rootMargin: "100px" });
   const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => load()) }, t("action.load_more"));
   render(h("div", { class: "page-head" }, h("h1", {}, t("projects.title")),
-    h("p", { class: "lead" }, t("projects.lead"))),
+    h("p", { class: "lead" }, t("projects.lead")), accountLine()),
   form, grid, more);
   async function load() {
     const page = await call(state.api.get(`/projects?limit=24${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`));
@@ -356,6 +359,7 @@ async function renderProject(projectId) {
   search.addEventListener("input", () => { clearTimeout(debounce); debounce = setTimeout(safe(view.reload), 250); });
   Object.values(filters).forEach((s) => s.addEventListener("change", safe(view.reload)));
   showCount(view);
+  const exports = projectExports(project);
 
   render(
     h("nav", { class: "crumbs", "aria-label": t("nav.breadcrumb") }, h("a", { href: "#/" }, t("nav.all_projects"))),
@@ -365,9 +369,10 @@ async function renderProject(projectId) {
       h("div", { class: "row actions" },
         h("button", { type: "button", id: "generate-button", onclick: safe(() => showGenerate(view)) }, t("action.generate")),
         h("button", { type: "button", class: "secondary", id: "upload-button", onclick: () => fileInput.click() }, t("upload.button")),
+        exports.button,
         h("button", { type: "button", class: "ghost", id: "rename-project", onclick: safe(() => renameProject(view)) }, t("action.rename")),
         h("button", { type: "button", class: "ghost", id: "delete-project", onclick: safe(() => deleteProject(project)) }, t("action.delete")))),
-    drop, personOptIn(), uploads, jobs, rejectedBox,
+    drop, personOptIn(), uploads, jobs, exports.section, rejectedBox,
     h("div", { class: "toolbar filters", role: "search" }, h("label", {}, h("span", {}, t("filter.search")), search),
       h("label", {}, h("span", {}, t("filter.source")), filters.sourceType),
       h("label", {}, h("span", {}, t("field.gender")), filters.gender), h("label", {}, h("span", {}, t("field.style")), filters.style)),

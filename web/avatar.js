@@ -7,6 +7,7 @@ import { dateTime, number, t } from "./i18n.js";
 import { clearDialogError, closeDialog, h, label, openDialog, rich, setDialogUrl, toast, when } from "./ui.js";
 import { suggestionPanel } from "./suggestions.js";
 import { sharePanel } from "./share.js";
+import { avatarExport } from "./export.js";
 
 const sourceWords = (type) => ({ uploaded: t("source.uploaded_long"), text_to_image: t("source.text_to_image"),
   preset: t("source.preset_long"), image_to_image: t("source.image_to_image") })[type];
@@ -88,7 +89,8 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
         fresh.status === "ready" ? h("button", { type: "button", class: "ghost", id: "restyle-avatar", onclick: drawRestyle }, t("restyle.button")) : null,
         h("button", { type: "button", class: "ghost danger-text", id: "delete-avatar", onclick: safe(async () => {
           await view.deleteAvatar(fresh);
-        }) }, t("action.delete"))));
+        }) }, t("action.delete"))),
+      fresh.status === "ready" ? avatarExport(fresh) : "");  // replaceChildren would print a null
   }
 
   /** The prompt and the seed under the picture, each with Copy: what a person needs to make another like it. */
@@ -122,7 +124,8 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
       .map((k) => h("div", { class: "fact" }, h("dt", {}, label(k)), h("dd", {}, k === "personaAge" ? t("avatar.years", { count: fresh[k] }) : show(k, fresh[k]))));
     const persona = rows(PERSONA_KEYS);
     const look = rows(Object.keys(ATTRIBUTES));
-    info.replaceChildren(
+    // Parts with nothing to show are null, which replaceChildren would print as the word "null".
+    info.replaceChildren(...[
       h("div", { class: "row spread" }, h("p", { class: "meta", id: "avatar-source" },
         rich(fresh.sourceAvatarId ? "avatar.source_from" : "avatar.source", { source }, { what: sourceWords(fresh.sourceType) || fresh.sourceType, when: when(fresh.createdAt) })),
         h("button", { type: "button", class: "secondary", id: "edit-avatar", onclick: drawForm }, t("avatar.edit_details"))),
@@ -137,7 +140,8 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
             .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k), h("dd", {}, String(v)))))),
       fresh.status === "ready" ? sharePanel(fresh) : null,
       h("h3", {}, t("usage.title")), history,
-      h("div", { class: "row" }, h("button", { type: "button", class: "ghost small", id: "open-developer", onclick: drawDeveloper }, t("dev.open"))));
+      h("div", { class: "row" }, h("button", { type: "button", class: "ghost small", id: "open-developer", onclick: drawDeveloper }, t("dev.open")))]
+      .filter((part) => part !== null));
   }
 
   function drawForm() {

@@ -15,7 +15,8 @@ from tests.support.browser import screenshot
 COMBINATIONS = [(DESKTOP, "light"), (DESKTOP, "dark"), (PHONE, "light"), (PHONE, "dark")]
 # The new screens of issue 28 are also screenshotted in every combination (test-artifacts/e2e/
 # matrix-<view>-<language>-<scheme>-<width>.png); docs/img/ holds a selection of them.
-SHOTS = {"lightbox", "generate panel", "projects, with faces", "project, with the rejected-uploads tray"}
+SHOTS = {"lightbox", "generate panel", "projects, with faces", "project, with the rejected-uploads tray",
+         "export in the lightbox", "project exports", "your user id"}
 LOCALES = {"en": "en-GB", "id": "id-ID"}
 
 
@@ -80,6 +81,9 @@ def test_every_view_and_dialog_passes_axe_in_both_themes_at_desktop_and_phone_wi
     page.locator(".avatar-card", has_text="Fitri").locator("button.thumb").click()
     expect(page.locator("#recipe")).to_be_visible()
     check("lightbox")
+    page.click("#export-avatar")  # issue 29: the lightbox's export, ready with its download
+    expect(page.locator("#avatar-export .export-download")).to_be_visible(timeout=30_000)
+    check("export in the lightbox")
     page.click("#open-developer")
     expect(page.locator("#dev-view")).to_be_visible()
     check("developer view")
@@ -98,6 +102,9 @@ def test_every_view_and_dialog_passes_axe_in_both_themes_at_desktop_and_phone_wi
     expect(page.locator("#restyle-form")).to_be_visible()
     check("restyle form")
     close(page)
+    page.click("#export-project")  # the project's "Exports": this tab's exports of it and its avatars
+    expect(page.locator('#exports .export-row[data-scope="project"] .export-download')).to_be_visible(timeout=30_000)
+    check("project exports")
     page.click("#delete-project")
     expect(page.locator("#confirm-no")).to_be_focused()
     check("confirm")
@@ -105,6 +112,12 @@ def test_every_view_and_dialog_passes_axe_in_both_themes_at_desktop_and_phone_wi
     page.click("#stats-button")
     expect(page.locator("#stats")).to_be_visible()
     check("stats")
+    close(page)
+    page.click("#account-button")  # issue 30: the person's own user id, with Copy
+    expect(page.locator("#user-id")).to_have_value(user)
+    page.click("#copy-user-id")
+    expect(page.locator("#user-id-status")).not_to_be_empty()
+    check("your user id")
     close(page)
     page.click(".crumbs a")
     expect(page.locator(".project-card .mosaic img")).to_have_count(2)
