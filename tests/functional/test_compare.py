@@ -239,3 +239,20 @@ def test_the_audit_finds_daily_counters_whose_avatar_is_gone(world):
     found = orphaned_partitions()
 
     assert [(f.kind, f.user_id) for f in found] == [("orphan", "alice")] and f"under U#alice#A#{ghost} whose" in str(found[0])
+
+
+def test_a_full_group_of_events_on_different_avatars_apps_and_days_fits_one_transaction(world):
+    """The worst case of the recording transaction since the daily counters: GROUP_MAX events, each on
+    its own avatar, app and day — 6n + 1 items, within DynamoDB's 100."""
+    from chalicelib.usage import service as usage
+
+    n = usage.GROUP_MAX
+    avatar_ids = [ready_avatar(world["conn"], "alice", world["project"], name=f"G{i}") for i in range(n)]
+    events = [usage.parse_event(body(event("alice", aid, appId=f"app-{i}", appName=f"App {i}", occurredAt=at(world, i))))
+              for i, aid in enumerate(avatar_ids)]
+    with DynamoDBCalls() as calls:
+        results = usage.record_group(world["conn"], events)
+
+    assert [r.status for r in results] == ["recorded"] * n and calls.names == ["TransactWriteItems"]
+    assert 6 * n + 1 <= 100
+    assert all(counters("alice", aid) == {f"{day(world, i)}#app-{i}": 1} for i, aid in enumerate(avatar_ids))
