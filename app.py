@@ -3,6 +3,7 @@ from chalice import Chalice, CORSConfig, Rate
 
 from chalicelib.api.auth import auth_bp
 from chalicelib.api.avatars import bp as avatars_bp
+from chalicelib.api.compare import bp as compare_bp
 from chalicelib.api.exports import bp as exports_bp
 from chalicelib.api.generations import bp as generations_bp
 from chalicelib.api.http import http_error_middleware
@@ -46,6 +47,7 @@ app.register_blueprint(presets_bp, url_prefix=API_PREFIX)
 app.register_blueprint(webhooks_bp, url_prefix=API_PREFIX)
 app.register_blueprint(shares_bp, url_prefix=API_PREFIX)
 app.register_blueprint(exports_bp, url_prefix=API_PREFIX)
+app.register_blueprint(compare_bp, url_prefix=API_PREFIX)
 
 
 @app.on_sqs_message(queue_arn=CLEANUP_QUEUE_ARN, batch_size=1)

@@ -760,7 +760,7 @@ def on_demand_plan(model: "Model", users: int) -> dict:
 # ---- per-user / per-avatar ceilings, and the proposed aggregation ------------------------------------------
 
 USAGE_OPS = ("usage_worker (per event)", "POST /avatars/{id}/usage")
-COUNTERS = ("META", "APP#{app}", "STATS", "APPUSE#{app}", "A#{aid}")
+COUNTERS = ("META", "APP#{app}", "STATS", "APPUSE#{app}", "A#{aid}", "{day}#{app}")
 
 
 def usage_event_units(profile: dict, *, batch: int = 1) -> dict[tuple, float]:

@@ -134,6 +134,7 @@ class Namer:
         (re.compile(r"#EVT#[^#]+#"), "#EVT#{app}#"),  # usage dedupe markers are per (user, app, event)
         (re.compile(r"^(USE#\{ts\}#)[^#]+(#\{eid\})$"), r"\1{app}\2"),
         (re.compile(r"#H#\d+$"), "#H#{n}"),  # one of an avatar's history shards (models.history_pk)
+        (re.compile(r"^(\{day\}#)[a-z0-9-]+$"), r"\1{app}"),  # an avatar's daily counter of one app (compare)
         (re.compile(r"^(SWEEP|FILES)#\d+$"), r"\1#{n}"),  # GSI3 shards (models.sweep_pk, file_intent_shard)
         (re.compile(r"^(\{ts\}#)?FILE#.+$"), r"\1FILE#{file}"),  # one derived file's intent (and its GSI3 entry)
         (re.compile(r"whk_[0-9A-Za-z]+"), "{wid}"),

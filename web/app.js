@@ -1,6 +1,7 @@
 // Avatar Creator page: sign-in, projects, one project (upload, generation jobs, avatars), stats.
 import { Api, ApiError, NetworkError, uploadToS3 } from "./api.js";
 import { showAvatar } from "./avatar.js";
+import { COMPARE_ROUTE, compareSelection, renderCompare } from "./compare.js";
 import { ATTRIBUTES, call, drawnOffline, pretty, resignOnError, safe, select, state, urlLifetime } from "./core.js";
 import { showGenerate } from "./generate.js";
 import { LANGUAGES, lang, number, setLang, t, translateStatic } from "./i18n.js";
@@ -177,7 +178,8 @@ function renderSignIn() {
     h("div", { class: "signin-ways" }, dev, paste)));
 }
 
-/** "#/projects/{pid}", "#/projects/{pid}/avatars/{aid}" (the lightbox) or "…/developer". */
+/** "#/projects/{pid}", "#/projects/{pid}/avatars/{aid}" (the lightbox) or "…/developer"; compare.js has
+ * "#/projects/{pid}/compare?avatars=…". */
 const PROJECT_ROUTE = /^#\/projects\/([\w-]+)(?:\/avatars\/([\w-]+)(\/developer)?)?\/?$/;
 
 function route({ redraw = false } = {}) {
@@ -194,8 +196,10 @@ function route({ redraw = false } = {}) {
   const link = document.getElementById("webhooks-link");
   if (webhooks) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   if (webhooks) state.project = null;
-  const done = match ? renderProject(match[1]).then((view) => view && openRouted(view, match))
-    : webhooks ? renderWebhooks() : renderProjects();
+  const comparing = COMPARE_ROUTE.exec(location.hash);
+  const done = comparing ? renderCompare(render, comparing[1], comparing[2])
+    : match ? renderProject(match[1]).then((view) => view && openRouted(view, match))
+      : webhooks ? renderWebhooks() : renderProjects();
   done.catch((error) => { if (!error?.shown) showError(errorText(error)); });
   return done;
 }
@@ -360,6 +364,7 @@ async function renderProject(projectId) {
   Object.values(filters).forEach((s) => s.addEventListener("change", safe(view.reload)));
   showCount(view);
   const exports = projectExports(project);
+  const picking = compareSelection(view);  // compare.js: pick 2–4 avatars, then open the compare view
 
   render(
     h("nav", { class: "crumbs", "aria-label": t("nav.breadcrumb") }, h("a", { href: "#/" }, t("nav.all_projects"))),
@@ -370,13 +375,14 @@ async function renderProject(projectId) {
         h("button", { type: "button", id: "generate-button", onclick: safe(() => showGenerate(view)) }, t("action.generate")),
         h("button", { type: "button", class: "secondary", id: "upload-button", onclick: () => fileInput.click() }, t("upload.button")),
         exports.button,
+        picking.button,
         h("button", { type: "button", class: "ghost", id: "rename-project", onclick: safe(() => renameProject(view)) }, t("action.rename")),
         h("button", { type: "button", class: "ghost", id: "delete-project", onclick: safe(() => deleteProject(project)) }, t("action.delete")))),
     drop, personOptIn(), uploads, jobs, exports.section, rejectedBox,
     h("div", { class: "toolbar filters", role: "search" }, h("label", {}, h("span", {}, t("filter.search")), search),
       h("label", {}, h("span", {}, t("filter.source")), filters.sourceType),
       h("label", {}, h("span", {}, t("field.gender")), filters.gender), h("label", {}, h("span", {}, t("field.style")), filters.style)),
-    grid, list.sentinel, list.more);
+    picking.bar, grid, list.sentinel, list.more);
   view.drop = drop;
   list.start(project.avatars);
   startPolling(view, { withFailures: true });

@@ -4,6 +4,7 @@
                                                    GSI3 SWEEP#n / {deadline}#{PK} while uploading or deleting
     U#{uid}#A#{aid} / APP#{app}   its usage by app (written by usage; read and removed here)
     U#{uid}#A#{aid}[#H#n] / USE#… its usage history (written by usage; removed here)
+    U#{uid}#A#{aid}#D / {day}#{app}  its daily uses by app (written by usage; removed here)
     FILE#{key} / INTENT           a derived file about to be written   GSI3 FILES#n / {check at}#{PK}
 
 The rules (chalicelib.avatars.service, uploads, crops, file_intents) decide what changes and why;
@@ -29,6 +30,7 @@ from chalicelib.aws.models import (
     FileIntentModel,
     PersonaMap,
     UsageRecordModel,
+    avatar_days_pk,
     avatar_pk,
     file_intent_pk,
     file_intent_shard,
@@ -210,9 +212,10 @@ def retire(tx: "Transaction", avatar: AvatarModel, *, now: str, deadline: str, n
 
 def delete_history(user_id: str, avatar_id: str) -> None:
     """Every item of the avatar's partitions but META: per-app summaries and history rows from before
-    issue 32 in its own, newer history rows in its shards (models.history_pks). BatchWriteItem."""
+    issue 32 in its own, newer history rows in its shards (models.history_pks), its daily counters
+    (models.avatar_days_pk, issue 29). Query each partition's keys, then BatchWriteItem."""
     with UsageRecordModel.batch_write() as batch:
-        for pk in history_pks(user_id, avatar_id):
+        for pk in [*history_pks(user_id, avatar_id), avatar_days_pk(user_id, avatar_id)]:
             for item in iterate_all(lambda key, pk=pk: UsageRecordModel.query(
                     pk, last_evaluated_key=key, page_size=100, attributes_to_get=["PK", "SK"])):
                 if item.sk != META:

@@ -32,6 +32,7 @@ Key layout (PK / SK):
     PERSONA              / {category}#{id}    persona example  GSI1: PERSONA#ID / {id}
     U#{uid}#S#{sid}      / META               share link (issue 29; docs/sharing.md)  GSI1: U#{uid}#A#{aid}#S / S#{sid}
     SHARE#{sha256(token)} / T                 a share link's token → its share (the token itself is never stored)
+    U#{uid}#A#{aid}#D    / {yyyy-mm-dd}#{app} an avatar's uses by one app in one UTC day (issue 29, compare; TTL 400 d)
 """
 from __future__ import annotations
 
@@ -110,9 +111,13 @@ def history_pks(user_id: str, avatar_id: str) -> list[str]:
 
 
 def avatar_pk_of(pk: str) -> str:
-    """The avatar partition a history shard belongs to (itself for any other key)."""
+    """The avatar partition a history shard or its daily counters belong to (itself for any other key)."""
     head, sep, shard = pk.rpartition("#H#")
-    return head if sep and "#A#" in head and shard.isdigit() else pk
+    if sep and "#A#" in head and shard.isdigit():
+        return head
+    if pk.endswith("#D") and "#A#" in pk:  # its daily counters (avatar_days_pk)
+        return pk[:-2]
+    return pk
 
 
 def rate_window_pk(kind: str, user_id: str, second: int) -> str:
@@ -790,3 +795,38 @@ class ExportDayModel(_Model):
 
 
 ALL_MODELS = ALL_MODELS + (ExportModel, ExportDayModel)
+
+
+# ---- issue 29: compare (per-avatar daily usage) ------------------------------------------------
+
+AVATAR_DAY_TTL_DAYS = 400  # a year back and a margin: compare reads at most 90 days
+
+
+def avatar_days_pk(user_id: str, avatar_id: str) -> str:
+    """An avatar's daily usage counters: a partition of their own (not the avatar's META/APP# one), so a
+    window is one Query and the delete path removes them with the history."""
+    return f"{avatar_pk(user_id, avatar_id)}#D"
+
+
+def avatar_day_sk(day: str, app_id: str) -> str:
+    """`{yyyy-mm-dd}#{appId}`: a window of days is one SK range, every app of a day side by side."""
+    return f"{day}#{app_id}"
+
+
+class AvatarDayUsageModel(_Model):
+    """Uses of one avatar by one app in one UTC day (the events' `occurredAt` day): PK
+    `U#{uid}#A#{aid}#D`, SK `{yyyy-mm-dd}#{appId}`, ADDed in the usage recording transaction; TTL
+    AVATAR_DAY_TTL_DAYS after the day."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    app_id = UnicodeAttribute(attr_name="appId")
+    app_name = UnicodeAttribute(null=True, attr_name="appName")
+    day = UnicodeAttribute()
+    uses = NumberAttribute(default=0)
+    ttl = NumberAttribute(null=True)
+
+
+ALL_MODELS = ALL_MODELS + (AvatarDayUsageModel,)

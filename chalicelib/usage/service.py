@@ -35,6 +35,7 @@ _MAX_CONFLICT_RETRIES = 4
 _CONFLICT_BACKOFF_SECONDS = 0.01
 # Names of the transaction's operations (db.Transaction reads cancellation reasons by them).
 _MARKER, _RECORD, _AVATAR, _SUMMARY, _APP_TOTAL, _STATS = "marker", "record", "avatar", "summary", "app_total", "stats"
+_DAY = "day"
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,9 @@ def build_event(fields: dict) -> "UsageEvent":
 # ---- recording -----------------------------------------------------------------------------------
 
 # Events of one user recorded in one transaction: n markers + n history rows + ≤ n avatars + ≤ n
-# avatar summaries + ≤ n app totals + STATS = at most 5n + 1 items, within DynamoDB's 100 for n ≤ 19.
-GROUP_MAX = 19
+# avatar summaries + ≤ n avatar days (issue 29) + ≤ n app totals + STATS = at most 6n + 1 items,
+# within DynamoDB's 100 for n ≤ 16.
+GROUP_MAX = 16
 
 
 def _latest(events: list["UsageEvent"]) -> "UsageEvent":
@@ -109,8 +111,27 @@ def _by(events: list["UsageEvent"], field: str) -> dict[str, list["UsageEvent"]]
     return out
 
 
+def _by_day(events: list["UsageEvent"]) -> dict[str, list["UsageEvent"]]:
+    out: dict[str, list[UsageEvent]] = {}
+    for e in events:
+        out.setdefault(occurred_day(e), []).append(e)
+    return out
+
+
 def _avatar_op(aid: str) -> str:
     return f"{_AVATAR}:{aid}"
+
+
+def occurred_day(event: "UsageEvent") -> str:
+    """The UTC day an event happened (`occurredAt` is canonical UTC): the day its use is counted on,
+    whenever it arrives."""
+    return event.occurredAt[:10]
+
+
+def _day_ttl(day: str) -> int:
+    from datetime import datetime, timezone
+
+    return store.day_ttl(clock.epoch(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc)))
 
 
 def _write(connection: Any, events: list["UsageEvent"], recorded_at: str, guarded: set[str], marker_ttl: int) -> None:
@@ -119,7 +140,8 @@ def _write(connection: Any, events: list["UsageEvent"], recorded_at: str, guarde
     Each event keeps its own conditional marker and history row (exactly once per event); the
     counters are written once for all of them (`ADD n`): each avatar's `usageCount` and per-app
     summary, the user's per-app totals and `STATS`. That is what makes a batch cheap: 10 events of
-    one avatar are 20 + 5 item writes instead of 60, and 3 avatars still one transaction.
+    one avatar are 20 + 5 item writes instead of 60 (+ one per app and day of the avatar: its daily
+    counters), and 3 avatars still one transaction.
 
     DynamoDB has no max(): `lastUsedAt` is SET only under a condition that it is not newer
     (`guarded`, by operation name). When the stored value is newer than the events' latest, that
@@ -140,6 +162,11 @@ def _write(connection: Any, events: list["UsageEvent"], recorded_at: str, guarde
                 newest = _latest(app_events)  # the latest event's name wins: apps get renamed
                 store.count_avatar_app(tx, name, uid, aid, app_id=app, uses=len(app_events), app_name=newest.appName,
                                        last_used_at=newest.occurredAt, guarded=name in guarded)
+                # Compare's per-day series (issue 29): in this transaction, so the markers make it exactly once too.
+                for day, day_events in sorted(_by_day(app_events).items()):
+                    store.count_avatar_day(tx, f"{_DAY}:{aid}:{app}:{day}", uid, aid, day=day, app_id=app,
+                                           uses=len(day_events), app_name=_latest(day_events).appName,
+                                           ttl=_day_ttl(day))
         for app, app_events in _by(events, "appId").items():
             name = f"{_APP_TOTAL}:{app}"
             newest = _latest(app_events)

@@ -1,13 +1,14 @@
 """Usage's data access, by name: the event markers (`U#{uid}#EVT#{app}#{eid}` / EVT), the history rows
 (`U#{uid}#A#{aid}#H#{n}` / `USE#…`, and the avatar's own partition for rows from before issue 32),
-an avatar's per-app summaries (`U#{uid}#A#{aid}` / `APP#{app}`) and a user's per-app totals
+an avatar's per-app summaries (`U#{uid}#A#{aid}` / `APP#{app}`), an avatar's daily counters per app
+(`U#{uid}#A#{aid}#D` / `{yyyy-mm-dd}#{app}`, issue 29: compare) and a user's per-app totals
 (`U#{uid}` / `APPUSE#{app}`).
 
 Operations that join a transaction take the caller's `chalicelib.aws.db.Transaction` and add one item
 under the name they are given, so the caller reads `TransactionCancelled.reasons` by it.
 
-    recording   mark_event, add_history, count_avatar_app, count_user_app   (tx)
-    reads       history_page, avatar_apps, user_apps
+    recording   mark_event, add_history, count_avatar_app, count_avatar_day, count_user_app   (tx)
+    reads       history_page, avatar_apps, user_apps, compared_items, avatar_days
 """
 from __future__ import annotations
 
@@ -15,16 +16,25 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.aws.db import query_page
 from chalicelib.aws.models import (
+    AVATAR_DAY_TTL_DAYS,
+    META,
     AppUsageSummaryModel,
+    AvatarDayUsageModel,
+    AvatarModel,
+    ProjectModel,
     UsageEventMarkerModel,
     UsageRecordModel,
+    avatar_day_sk,
+    avatar_days_pk,
     avatar_pk,
     history_pk,
     history_pks,
     history_shard,
+    project_sk,
     usage_event_pk,
     user_pk,
 )
+from chalicelib.errors import DependencyError
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.aws.db import Transaction
@@ -86,6 +96,22 @@ def count_avatar_app(tx: "Transaction", name: str, user_id: str, avatar_id: str,
                uses=uses, app_name=app_name, last_used_at=last_used_at, guarded=guarded)
 
 
+def count_avatar_day(tx: "Transaction", name: str, user_id: str, avatar_id: str, *, day: str, app_id: str,
+                     uses: int, app_name: str, ttl: int) -> None:
+    """Transaction item `name`: the avatar's counter of `app_id` on `day` (`U#{uid}#A#{aid}#D` /
+    `{day}#{app}`) — ADD uses `uses`, SET appId, day, ttl, and appName (the name the batch's latest event
+    of that app and day carries). No condition: the events' markers in the same transaction guard it."""
+    item = AvatarDayUsageModel(avatar_days_pk(user_id, avatar_id), avatar_day_sk(day, app_id))
+    tx.update(name, item, actions=[AvatarDayUsageModel.uses.add(uses), AvatarDayUsageModel.app_id.set(app_id),
+                                   AvatarDayUsageModel.day.set(day), AvatarDayUsageModel.app_name.set(app_name),
+                                   AvatarDayUsageModel.ttl.set(ttl)])
+
+
+def day_ttl(day_start_epoch: int) -> int:
+    """When a day's counters expire: AVATAR_DAY_TTL_DAYS after the day began."""
+    return day_start_epoch + AVATAR_DAY_TTL_DAYS * 86400
+
+
 def count_user_app(tx: "Transaction", name: str, user_id: str, *, app_id: str, uses: int, app_name: str,
                    last_used_at: str, guarded: bool) -> None:
     """Transaction item `name`: the user's `APPUSE#{app}` total, written as count_avatar_app writes a summary."""
@@ -122,3 +148,43 @@ def user_apps(user_id: str, *, limit: int) -> list[AppUsageSummaryModel]:
     items, _ = query_page(AppUsageSummaryModel, user_pk(user_id), limit=limit,
                           range_key_condition=AppUsageSummaryModel.sk.startswith("APPUSE#"), newest_first=False)
     return items
+
+
+def compared_items(user_id: str, project_id: str, avatar_ids: list[str]) -> tuple[ProjectModel | None,
+                                                                                  dict[str, AvatarModel]]:
+    """The project and those of the avatars that exist, by id: ONE BatchGetItem of `U#{uid}` / `P#{pid}`
+    and each `U#{uid}#A#{aid}` / META (≤ 5 keys), retried at most twice for keys DynamoDB left
+    unprocessed (then DependencyError). Another user's ids build keys that are not there."""
+    connection = AvatarModel._get_connection()
+    table = AvatarModel.Meta.table_name
+    keys = [(user_pk(user_id), project_sk(project_id))] + [(avatar_pk(user_id, a), META) for a in avatar_ids]
+    pending = [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in keys]
+    items: list[dict] = []
+    for _ in range(3):
+        data = connection.batch_get_item(pending)
+        items += data.get("Responses", {}).get(table, [])
+        pending = data.get("UnprocessedKeys", {}).get(table, {}).get("Keys") or []
+        if not pending:
+            break
+    else:
+        raise DependencyError("The comparison is temporarily unavailable; try again")
+    project = None
+    avatars: dict[str, AvatarModel] = {}
+    for raw in items:
+        if raw["SK"]["S"] == META:
+            avatar = AvatarModel.from_raw_data(raw)
+            avatars[avatar.id] = avatar
+        else:
+            project = ProjectModel.from_raw_data(raw)
+    return project, avatars
+
+
+def avatar_days(user_id: str, avatar_id: str, *, first: str, last: str,
+                limit: int) -> tuple[list[AvatarDayUsageModel], bool]:
+    """The avatar's daily counters from day `first` to day `last` (inclusive), every app: ONE Query
+    `U#{uid}#A#{aid}#D`, SK between `{first}` and `{last}#~` (`~` sorts after every app id), oldest
+    first, at most `limit` items; and whether more were left unread."""
+    items, last_key = query_page(AvatarDayUsageModel, avatar_days_pk(user_id, avatar_id), limit=limit,
+                                 range_key_condition=AvatarDayUsageModel.sk.between(first, f"{last}#~"),
+                                 newest_first=False)
+    return items, last_key is not None

@@ -136,6 +136,20 @@ export async function everyRoute(baseUrl: string, token: string): Promise<void> 
   void download;
   void progress;
 
+  // ---- compare (2-4 avatars of a project, their use per app per day) -------------------------
+  const second = avatars.data?.items[1]?.id ?? "ava_unknown";
+  const compared = await client.GET(`${API}/projects/{project_id}/compare`, {
+    params: { path: { project_id }, query: { avatars: [avatar_id, second].join(","), days: 30 } },
+  });
+  const dates: string[] | undefined = compared.data?.dates;
+  const perDay: number[] | undefined = compared.data?.avatars[0]?.byApp[0]?.daily;
+  const shown: Avatar | undefined = compared.data?.avatars[0]?.avatar;
+  const windowStart: string | undefined = compared.data?.from;
+  void dates;
+  void perDay;
+  void shown;
+  void windowStart;
+
   // ---- clean up -----------------------------------------------------------------------------
   await client.DELETE(`${API}/avatars/{avatar_id}`, { params: { path: { avatar_id } } });
   await client.DELETE(`${API}/projects/{project_id}`, { params: { path: { project_id } } });

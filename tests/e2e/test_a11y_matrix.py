@@ -16,7 +16,7 @@ COMBINATIONS = [(DESKTOP, "light"), (DESKTOP, "dark"), (PHONE, "light"), (PHONE,
 # The new screens of issue 28 are also screenshotted in every combination (test-artifacts/e2e/
 # matrix-<view>-<language>-<scheme>-<width>.png); docs/img/ holds a selection of them.
 SHOTS = {"lightbox", "generate panel", "projects, with faces", "project, with the rejected-uploads tray",
-         "export in the lightbox", "project exports", "your user id"}
+         "export in the lightbox", "project exports", "your user id", "compare"}
 LOCALES = {"en": "en-GB", "id": "id-ID"}
 
 
@@ -109,6 +109,17 @@ def test_every_view_and_dialog_passes_axe_in_both_themes_at_desktop_and_phone_wi
     expect(page.locator("#confirm-no")).to_be_focused()
     check("confirm")
     close(page)
+    # Compare (issue 29): picking on the project page, then the two side by side.
+    page.click("#compare-mode")
+    for name in ("dewi", "Fitri"):
+        page.locator(".avatar-card", has_text=name).locator(".compare-pick input").check()
+    page.locator(".compare-pick input").first.focus()
+    check("project, picking avatars to compare")
+    page.click("#compare-open")
+    expect(page.locator(".compare-col")).to_have_count(2)
+    page.wait_for_function("() => [...document.querySelectorAll('.compare-picture')].every(i => i.complete && i.naturalWidth > 0)")
+    page.click("#compare-numbers summary")
+    check("compare")
     page.click("#stats-button")
     expect(page.locator("#stats")).to_be_visible()
     check("stats")

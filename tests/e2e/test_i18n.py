@@ -121,6 +121,16 @@ def test_every_view_and_dialog_in_indonesian_has_no_english_left(new_page, user,
     page.click("#stats-button")
     check(page, f"stats-{scheme}")
     page.keyboard.press("Escape")
+    uploaded_avatar(page, tmp_path, "sari")  # compare takes two
+    page.click("#compare-mode")
+    for box in page.locator(".compare-pick input").all():
+        box.check()
+    expect(page.locator("#compare-open")).to_have_text("Bandingkan yang dipilih")
+    check(page, f"compare-picking-{scheme}")
+    page.click("#compare-open")
+    expect(page.locator(".compare-col")).to_have_count(2)
+    page.click("#compare-numbers summary")
+    check(page, f"compare-{scheme}")
     page.click("#webhooks-link")
     expect(page.locator("h1")).to_have_text("Webhook")
     check(page, f"webhooks-{scheme}")

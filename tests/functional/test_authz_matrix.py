@@ -35,6 +35,11 @@ BODIES = {
     ("POST", "/avatars/{avatar_id}/shares"): {"expiresIn": 3600, "fields": ["prompt"]},
 }
 
+# A valid query per route that needs one, so B's 404 is about the ids, not a 400 for the query.
+QUERIES = {
+    ("GET", "/projects/{project_id}/compare"): lambda ids: f"?avatars={ids['avatar_id']},{ids['generated_avatar']}",
+}
+
 
 def routes_with_ids() -> list[tuple[str, str, list[str]]]:
     from app import app
@@ -74,7 +79,8 @@ def world(client, aws, monkeypatch):
                              body=body({})).json_body
     export = client.http.post(f"{PREFIX}/projects/{pid}/export", headers=auth(), body=b"").json_body
     ids = {"project_id": pid, "avatar_id": created["avatar"]["id"], "generation_id": pending["id"],
-           "completed_generation": gen["id"], "webhook_id": hook["id"], "share_id": share["id"],
+           "completed_generation": gen["id"], "generated_avatar": client.http.get(
+               f"{PREFIX}/generations/{gen['id']}", headers=auth()).json_body["avatarIds"][0], "webhook_id": hook["id"], "share_id": share["id"],
            "share_token": share["token"], "export_id": export["id"],
            "attribute": "glasses"}  # /avatars/{avatar_id}/suggestions/{attribute}: a valid name, A's avatar
     assert client.http.get(f"{PREFIX}/avatars/{ids['avatar_id']}", headers=auth()).json_body["status"] == "ready"
@@ -93,7 +99,8 @@ def snapshot(client, ids) -> dict:
              f"/generations/{ids['completed_generation']}", f"/avatars/{ids['avatar_id']}/usage-history", "/stats",
              f"/projects/{ids['project_id']}/generations", f"/webhooks/{ids['webhook_id']}",
              f"/webhooks/{ids['webhook_id']}/deliveries", f"/avatars/{ids['avatar_id']}/shares",
-             f"/exports/{ids['export_id']}"]
+             f"/exports/{ids['export_id']}",
+             f"/projects/{ids['project_id']}/compare{QUERIES[('GET', '/projects/{project_id}/compare')](ids)}"]
     return {p: clean(client.http.get(f"{PREFIX}{p}", headers=auth()).json_body) for p in paths}
 
 
@@ -108,7 +115,7 @@ def test_other_user_gets_404_on_every_route_with_an_id_and_changes_nothing(clien
     for method, path, params in routes_with_ids():
         if set(params) & (SHARED | PUBLIC):
             continue
-        url = PREFIX + path.format(**{p: world[p] for p in params})
+        url = PREFIX + path.format(**{p: world[p] for p in params}) + QUERIES.get((method, path), lambda _: "")(world)
         payload = BODIES.get((method, path))
         resp = client.http.request(method, url, headers=auth("bob"), body=body(payload) if payload is not None else b"")
         assert resp.status_code == 404, (method, path, resp.status_code, resp.body)

@@ -13,11 +13,13 @@ from chalicelib.avatars import service as avatars
 from chalicelib.aws.models import (
     STATS,
     AppUsageSummaryModel,
+    AvatarDayUsageModel,
     AvatarModel,
     ProjectModel,
     UsageRecordModel,
     UserDayModel,
     UserStatsModel,
+    avatar_days_pk,
     avatar_pk,
     project_sk,
     user_pk,
@@ -38,6 +40,8 @@ EXPECTED = {
     "GET /projects": ["Query"],
     "GET /projects/{id}": ["GetItem", "Query"],
     "GET /projects/{id}/avatars": ["GetItem", "Query"],
+    # the project and both avatars in one BatchGetItem, then one Query per avatar on its daily counters
+    "GET /projects/{id}/compare": ["BatchGetItem", "Query", "Query"],
 }
 # A filter can leave pages empty; the list then stops after 3 Queries and the cursor continues.
 FILTERED = "GET /projects/{id}/avatars?sourceType=preset"
@@ -56,9 +60,11 @@ def seed(connection, n: int) -> dict:
             pid = ids.new_id("prj")
             batch.save(ProjectModel(user_pk(USER), project_sk(pid), id=pid, user_id=USER, name="p", avatar_count=0,
                                     created_at=iso, updated_at=iso))
+    others = []
     with AvatarModel.batch_write() as batch:
         for _ in range(n - 1):
             aid = ids.new_id("ava")
+            others.append(aid)
             batch.save(avatars.new_avatar(user_id=USER, project_id=project, avatar_id=aid, name="a",
                                           source_type="uploaded", status="ready", fields={},
                                           image_key=f"i/{aid}", thumbnail_key=f"t/{aid}"))
@@ -76,12 +82,17 @@ def seed(connection, n: int) -> dict:
                                             app_name="App", count=count, last_used_at=iso))
             batch.save(AppUsageSummaryModel(user_pk(USER), f"APPUSE#app-{a}", app_id=f"app-{a}",
                                             app_name="App", count=count, last_used_at=iso))
+    with AvatarDayUsageModel.batch_write() as batch:  # up to 90 days × APPS apps of daily counters (compare)
+        for i in range(min(n, 90 * APPS)):
+            day = (now - timedelta(days=i // APPS)).strftime("%Y-%m-%d")
+            batch.save(AvatarDayUsageModel(avatar_days_pk(USER, used), f"{day}#app-{i % APPS}", app_id=f"app-{i % APPS}",
+                                           app_name="App", day=day, uses=1))
     with UserDayModel.batch_write() as batch:
         for day in clock.last_days(now, 7):
             batch.save(UserDayModel(user_pk(USER), day, uploads=n // 7))
     UserStatsModel(user_pk(USER), STATS, total_projects=n, total_avatars=n, avatars_uploaded=n, total_usage=n).save()
     ProjectModel(user_pk(USER), project_sk(project)).update(actions=[ProjectModel.avatar_count.set(n)])
-    return {"project": project, "avatar": used}
+    return {"project": project, "avatar": used, "other": others[0]}
 
 
 def measure(client, seeded) -> dict[str, list[str]]:
@@ -95,6 +106,7 @@ def measure(client, seeded) -> dict[str, list[str]]:
         "GET /projects": ("get", f"{PREFIX}/projects", {}),
         "GET /projects/{id}": ("get", f"{PREFIX}/projects/{pid}", {}),
         "GET /projects/{id}/avatars": ("get", f"{PREFIX}/projects/{pid}/avatars", {}),
+        "GET /projects/{id}/compare": ("get", f"{PREFIX}/projects/{pid}/compare?avatars={aid},{seeded['other']}&days=90", {}),
         FILTERED: ("get", f"{PREFIX}/projects/{pid}/avatars?sourceType=preset", {}),
     }
     seen = {}
@@ -125,6 +137,9 @@ def test_api_reads_make_the_same_dynamodb_calls_for_10_and_5000_items(client, n)
     history = client.http.get(f"{PREFIX}/avatars/{seeded['avatar']}/usage-history", headers=auth(USER)).json_body
     assert len(history["summary"]) == APPS and len(history["items"]) == min(20, n)
     assert (history["nextCursor"] is not None) == (n > 20)
+    compared = client.http.get(f"{PREFIX}/projects/{seeded['project']}/compare?avatars={seeded['avatar']},"
+                               f"{seeded['other']}&days=90", headers=auth(USER)).json_body
+    assert compared["avatars"][0]["total"] == min(n, 90 * APPS) and not compared["avatars"][0]["truncated"]
 
 
 def test_recording_an_event_is_one_transaction(client):

@@ -30,6 +30,7 @@ def test_a_batch_of_usage_events_is_one_transaction_with_each_counter_written_on
     assert writes == Counter({(None, "U#{uid}#EVT#{app}#{eid}", "EVT"): 10,
                               (None, "U#{uid}#A#{aid}#H#{n}", "USE#{ts}#{app}#{eid}"): 10,
                               (None, "U#{uid}#A#{aid}", "META"): 1, (None, "U#{uid}#A#{aid}", "APP#{app}"): 3,
+                              (None, "U#{uid}#A#{aid}#D", "{day}#{app}"): 3,  # issue 29: per app, per day
                               (None, "U#{uid}", "APPUSE#{app}"): 3, (None, "U#{uid}", "STATS"): 1,
                               ("GSI1", "U#{uid}#P#{pid}", "A#{aid}"): 1})
     stats = [t for t in op["touches"] if t["sk"] == "STATS"]
@@ -73,7 +74,7 @@ def test_the_stream_worker_publishes_only_what_apps_are_told(profile):
         assert ops[name]["stream"]["records"] > 0
         assert not ops[f"stream_worker ({name})"]["events_published"]
         assert ops[f"stream_worker ({name})"]["requests"] == {}
-    assert ops["usage_worker (per event)"]["stream"]["records"] == 28  # 10 markers, 10 rows, 8 counters
+    assert ops["usage_worker (per event)"]["stream"]["records"] == 31  # 10 markers, 10 rows, 11 counters
 
 
 def test_a_webhook_delivery_is_one_post_and_a_failed_attempt_queues_the_next(profile):
