@@ -10,7 +10,7 @@ from datetime import timedelta
 from chalicelib import clock, ids
 
 from chalicelib.avatars import store, vocabulary
-from chalicelib.avatars.crops import crop_changed, crop_json
+from chalicelib.avatars.crops import crop_json
 from chalicelib.aws.db import Transaction, TransactionCancelled
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.aws.models import AttributesMap, AvatarModel, PersonaMap
@@ -161,27 +161,6 @@ def new_avatar(*, user_id: str, project_id: str, avatar_id: str, name: str, sour
     return store.new_item(user_id=user_id, project_id=project_id, avatar_id=avatar_id, name=name,
                           source_type=source_type, status=status, persona=persona_from_fields(fields),
                           attributes=attributes_from_fields(fields), now=clock.now_iso(), deadline=deadline, **extra)
-
-
-def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
-    """Partial edit of name, persona, attributes and crop (a field set to null clears it).
-
-    A crop change is only recorded here (chalicelib.avatars.crops); the caller asks the worker for the thumbnail."""
-    avatar = get_avatar(user_id, avatar_id, consistent="crop" in changes)
-    edits: dict[str, Any] = {}
-    if "crop" in changes and crop_changed(avatar, changes["crop"]):
-        edits["crop"] = changes["crop"]
-    if "name" in changes and changes["name"] is not None:
-        edits["name"] = changes["name"]
-    if any(k in changes for k in PERSONA_FIELDS):
-        merged = {**persona_fields(avatar), **{k: changes[k] for k in PERSONA_FIELDS if k in changes}}
-        edits["persona"] = persona_from_fields(merged) or None
-    if any(k in changes for k in ATTRIBUTE_FIELDS):
-        merged = {**attribute_fields(avatar), **{k: changes[k] for k in ATTRIBUTE_FIELDS if k in changes}}
-        edits["attributes"] = attributes_from_fields(merged) or None
-    if not store.edit(avatar, now=clock.now_iso(), **edits):
-        raise NotFoundError("Avatar not found", details={"avatarId": avatar_id})
-    return avatar
 
 
 def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnail_key: str, width: int,
