@@ -386,3 +386,11 @@ def derivatives_page(user_id: str, avatar_id: str, *, limit: int) -> tuple[list[
                           range_key_condition=AvatarModel.gsi2sk.startswith("A#"),
                           filter_condition=AvatarModel.status != "deleting")
     return items[:limit], len(items) > limit
+
+
+def join_source_lineage(avatar: AvatarModel) -> bool:
+    """UpdateItem: put an avatar made before lineage keys existed into its source's derivatives (GSI2);
+    condition: it names a source and is not in GSI2 yet. False when it already is (or is gone)."""
+    return update_if(avatar, [AvatarModel.gsi2pk.set(derivatives_pk(avatar.user_id, avatar.source_avatar_id)),
+                              AvatarModel.gsi2sk.set(f"A#{avatar.id}")],
+                     AvatarModel.pk.exists() & AvatarModel.source_avatar_id.exists() & AvatarModel.gsi2pk.does_not_exist())
