@@ -253,13 +253,30 @@ def _ranges(numbers: list[int]) -> str:
     return f"{numbers[0]}…{numbers[-1]} ({len(numbers)})"
 
 
-def check_gone(user_id: str, avatar_ids: Iterable[str]) -> list[Finding]:
-    """For avatar ids that may have been deleted: once an avatar is gone (no META, none `deleting`),
-    nothing of it is left — no version, usage row or summary in its partitions, no share link. Queries
-    per id (the harness names the ids it made; the all-users mode finds partitions by Scan)."""
-    from chalicelib.aws.models import META, ShareModel, avatar_pk, avatar_shares_pk, history_pks
+def check_gone(user_id: str, avatar_ids: Iterable[str], project_ids: Iterable[str] = (), *,
+               now: datetime | None = None) -> list[Finding]:
+    """For avatar (and project) ids that may have been deleted: once an avatar is gone (no META, none
+    `deleting`), nothing of it is left — no version, usage row or summary in its partitions, no share
+    link, no export that has not expired; once a project's purge is done, none of its exports either.
+    Queries per id (the harness names the ids it made; the all-users mode finds partitions by Scan)."""
+    from chalicelib import clock
+    from chalicelib.aws.models import META, ShareModel, TombstoneModel, avatar_pk, avatar_shares_pk, history_pks, user_pk
+    from chalicelib.exports import store as export_store
+
+    stamp = clock.iso(now or clock.now())
+
+    def live_exports(scope: str, target: str) -> list[str]:
+        return [x.id for x in export_store.of_target(user_id, scope, target)
+                if x.status != "expired" and x.expires_at > stamp]
 
     found = []
+    for project_id in project_ids:
+        if any(True for _ in _raw_query_sk(user_pk(user_id), (f"P#{project_id}", f"DELETING#{project_id}"))):
+            continue
+        left = live_exports("project", project_id)
+        if left:
+            found.append(Finding(user_id, "orphan", f"project {project_id} is gone but its export(s) {left} "
+                                                    f"have not expired"))
     for avatar_id in avatar_ids:
         items = [raw["SK"]["S"] for part in history_pks(user_id, avatar_id) for raw in _raw_query(part)]
         if META in items:
@@ -271,7 +288,22 @@ def check_gone(user_id: str, avatar_ids: Iterable[str]) -> list[Finding]:
         if shares:
             found.append(Finding(user_id, "orphan", f"avatar {avatar_id} is gone but {len(shares)} share link(s) "
                                                     f"of it remain ({shares[0].id}…)"))
+        left = live_exports("avatar", avatar_id)
+        if left:
+            found.append(Finding(user_id, "orphan", f"avatar {avatar_id} is gone but its export(s) {left} "
+                                                    f"have not expired"))
     return found
+
+
+def _raw_query_sk(hash_key: str, sort_keys: tuple[str, ...]) -> Iterable[dict]:
+    """The items of a partition with these exact sort keys (GetItem each, consistent)."""
+    from chalicelib.aws.models import UserStatsModel
+
+    connection = UserStatsModel._get_connection().connection
+    for sk in sort_keys:
+        item = connection.get_item(UserStatsModel.Meta.table_name, hash_key, sk, consistent_read=True).get("Item")
+        if item:
+            yield item
 
 
 def check_export_files(user_id: str, storage: Any) -> list[Finding]:

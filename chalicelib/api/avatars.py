@@ -124,7 +124,7 @@ def update_avatar(avatar_id: str):
     body = parse_body(request, "AvatarUpdate")
     changes = body.model_dump(include=body.model_fields_set)
     deps = get_deps()
-    avatar, _ = versions.edit_avatar(deps.dynamodb, uid, avatar_id, changes)  # a change is a version
+    avatar, _ = versions.edit_avatar(uid, avatar_id, changes, connection=deps.dynamodb)  # a change is a version
     if "crop" in changes:
         crops.request_thumbnail(deps.sqs, deps.settings.upload_queue_url, uid, avatar_id)
     return json_response(_avatar_json(avatar))

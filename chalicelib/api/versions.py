@@ -48,7 +48,7 @@ def restore_version(avatar_id: str, version: str):
     number = _number(version)
     uid = user_id(bp.current_request)
     deps = get_deps()
-    avatar, recorded = versions.restore(deps.dynamodb, uid, avatar_id, number)
+    avatar, recorded = versions.restore(uid, avatar_id, number, connection=deps.dynamodb)
     made = versions.version_json(recorded) if recorded is not None else None
     if made is not None and "crop" in made["changes"]:
         crops.request_thumbnail(deps.sqs, deps.settings.upload_queue_url, uid, avatar_id)

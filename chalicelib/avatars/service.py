@@ -227,6 +227,16 @@ def _retire(connection: Any, avatar: AvatarModel, *, project_exists: bool) -> No
         user_store.count_app_usage_now(avatar.user_id, app_id, -count)
 
 
+def end_exports(user_id: str, scope: str, target_id: str) -> None:
+    """No export outlives what it exported (issue 29): each expires now; the sweeper removes its files."""
+    from chalicelib.exports import store as export_store
+
+    now = clock.now()
+    for export in export_store.of_target(user_id, scope, target_id):
+        if export.status != "expired":
+            export_store.cut_short(export, now)
+
+
 def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project_exists: bool = True) -> bool:
     """Retire the avatar (status `deleting`, counters), then remove its history and files, then the item.
 
@@ -254,6 +264,7 @@ def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project
     from chalicelib.sharing import service as sharing
 
     sharing.remove_for_avatar(avatar.user_id, avatar.id)  # its share links (their pages answer 410)
+    end_exports(avatar.user_id, "avatar", avatar.id)
     store.delete_history(avatar.user_id, avatar.id)
     storage.delete(files_of(avatar))
     return store.delete_retired(avatar)

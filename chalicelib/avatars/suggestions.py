@@ -350,10 +350,9 @@ def _accept_as_version(connection: Any, user_id: str, avatar_id: str, attributes
         store.answer_suggestions_versioned(tx, avatar, dict(remaining), change.edits["attributes"], now=now,
                                            version=number)
 
-    avatar, version = versions.commit(connection, user_id, avatar_id, plan, actor=actor,
+    avatar, version = versions.commit(user_id, avatar_id, plan, connection=connection, actor=actor,
                                       cause=versions.SUGGESTION_ACCEPT, write=write)
     if version is not None:
-        avatar.suggestions = dict(remaining) or None
         return avatar
     # The user set those attributes meanwhile: accepting leaves them, which is a dismissal.
     return _answer(user_id, avatar_id, attributes, apply=False)

@@ -1,12 +1,12 @@
 """Version history of an avatar (issue 29): every change of its name, persona, attributes or crop is
 a numbered version, written in the same transaction as the change.
 
-    edit_avatar(connection, user, avatar, changes)   PUT /avatars/{id}: the edit and its version
+    edit_avatar(user, avatar, changes, connection=…)   PUT /avatars/{id}: the edit and its version
     snapshot(avatar)                     the versioned fields as the API spells them
     changes_between(before, after)       {field: {before, after}} of the fields that differ
-    commit(connection, avatar, …)        the change + version n + 1 (+ the drop of n − 99) in one transaction
+    commit(user, avatar, plan, …)        the change + version n + 1 (+ the drop of n − 99) in one transaction
     list_versions(user, avatar, …)       newest first, one Query
-    restore(connection, user, avatar, n) version n's fields as a new version (none when already so)
+    restore(user, avatar, n, …)          version n's fields as a new version (none when already so)
     derivatives(user, avatar) / source   lineage: the avatars made from it, the one it was made from
 
 Numbers: the avatar's `versionCount` is the newest number. A change reads it (n), and its transaction
@@ -66,7 +66,7 @@ class Change:
     after: dict
 
 
-def commit(connection: Any, user_id: str, avatar_id: str, plan: Callable[["AvatarModel"], Change | None], *,
+def commit(user_id: str, avatar_id: str, plan: Callable[["AvatarModel"], Change | None], *, connection: Any,
            actor: str | None, cause: tuple[str, str], restored_from: int | None = None,
            write: Callable[..., None] | None = None) -> tuple["AvatarModel", "AvatarVersionModel | None"]:
     """Apply a change and record it as the next version, in one transaction.
@@ -74,7 +74,7 @@ def commit(connection: Any, user_id: str, avatar_id: str, plan: Callable[["Avata
     `plan(avatar)` is called on a fresh consistent read and returns the change to make (None: nothing
     to change: no write, no version). `write(tx, avatar, now, version, change)` adds the avatar's update
     (default: store.edit of `change.edits`); it must be conditional on the version read. Another change
-    meanwhile → read again and plan again. Returns the avatar as read (updated in memory) and the
+    meanwhile → read again and plan again. Returns the avatar (read again after a change) and the
     version written (None when nothing changed). 404 when the avatar is (or goes) missing."""
     from chalicelib.avatars import service
 
@@ -113,13 +113,13 @@ def commit(connection: Any, user_id: str, avatar_id: str, plan: Callable[["Avata
     raise DependencyError("The avatar is being changed by several requests at once; try again")
 
 
-def edit_avatar(connection: Any, user_id: str, avatar_id: str, changes: dict, *,
+def edit_avatar(user_id: str, avatar_id: str, changes: dict, *, connection: Any,
                 actor: str | None = None) -> tuple["AvatarModel", "AvatarVersionModel | None"]:
     """Partial edit of name, persona, attributes and crop (a field set to null clears it; a null name is
     ignored), recorded as a version when anything changed. A crop change is only recorded here
     (chalicelib.avatars.crops); the caller asks the worker for the thumbnail."""
-    return commit(connection, user_id, avatar_id, lambda avatar: plan_fields(avatar, changes), actor=actor,
-                  cause=EDIT)
+    return commit(user_id, avatar_id, lambda avatar: plan_fields(avatar, changes), connection=connection,
+                  actor=actor, cause=EDIT)
 
 
 # ---- reads ----------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def list_versions(user_id: str, avatar_id: str, *, limit: int,
     return store.versions_page(user_id, avatar_id, limit=limit, start_key=start_key)
 
 
-def restore(connection: Any, user_id: str, avatar_id: str, number: int, *,
+def restore(user_id: str, avatar_id: str, number: int, *, connection: Any,
             actor: str | None = None) -> tuple["AvatarModel", "AvatarVersionModel | None"]:
     """Set the avatar's versioned fields to those of version `number`, recorded as a new version
     (`cause` restore, `restoredFrom` n). When the avatar already is in that state nothing is written
@@ -155,8 +155,8 @@ def restore(connection: Any, user_id: str, avatar_id: str, number: int, *,
         raise NotFoundError("Version not found", code="version_not_found",
                             details={"avatarId": avatar_id, "version": number})
     target = json.loads(version.state)
-    return commit(connection, user_id, avatar_id, lambda avatar: plan_fields(avatar, target), actor=actor,
-                  cause=RESTORE, restored_from=number)
+    return commit(user_id, avatar_id, lambda avatar: plan_fields(avatar, target), connection=connection,
+                  actor=actor, cause=RESTORE, restored_from=number)
 
 
 def plan_fields(avatar: "AvatarModel", fields: dict) -> Change | None:

@@ -787,6 +787,12 @@ class ExportModel(_Model):
     sweep_sk = UnicodeAttribute(null=True, attr_name="GSI3SK")
     by_deadline = SweepIndex()
     ttl = NumberAttribute(null=True)  # the item itself goes some weeks after it expired
+    # Issue 29, "no export outlives its avatar": the exports of one target (GSI1 `{avatar or project
+    # items PK}#X` / `X#{xid}`), so deleting the avatar (or project) cuts them short. Absent on exports
+    # made before: those end at their own expiry.
+    gsi1pk = UnicodeAttribute(null=True, attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(null=True, attr_name="GSI1SK")
+    by_target = GSI1()
 
 
 class ExportDayModel(_Model):

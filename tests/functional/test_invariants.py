@@ -4,14 +4,15 @@ source mapping, the real InferenceClient against the fake FLUX server).
 
 Steps: create and delete projects, upload, generate with and without Idempotency-Keys (a small pool,
 so keys repeat), cancel, retry, delete avatars, record usage (event ids repeat, across apps), edit
-avatars and restore their versions (numbers repeat, so restores replay), make and revoke share links,
+avatars and restore their versions (numbers repeat, so restores replay), make and revoke share links, export avatars and projects,
 make the provider fail, and deliver queued messages one batch at a time — duplicated, reordered, or
 interleaved with all of the above; the sweeper runs with a clock moved past every deadline.
 
 After every step (infra.audit's checks, the same an operator runs with `make audit`):
   every counter equals a recount of what it counts; no item is left without its parent; no 5xx;
   each avatar holds exactly its newest min(versionCount, 100) versions; no version, usage row or share
-  link outlives its avatar (infra.audit.check_gone over every avatar id the history made);
+  link outlives its avatar, and no export its avatar or project (infra.audit.check_gone over every id
+  the history made);
   each generation got at most one successful provider call per claim the user paid for;
   once every queue is drained and nothing is in flight, no file is left that no avatar points at, and
   no export file without its (unexpired) record.
@@ -44,7 +45,7 @@ KEYS = ("k1", "k2", "k3")
 EVENTS = ("e1", "e2", "e3")
 WORKERS = {"generation_worker": "GenerationQueueUrl", "upload_worker": "UploadQueueUrl",
            "cleanup_worker": "CleanupQueueUrl", "generation_dlq_worker": "GenerationDlqUrl",
-           "upload_dlq_worker": "UploadDlqUrl"}
+           "upload_dlq_worker": "UploadDlqUrl", "export_worker": "ExportQueueUrl"}
 EXAMPLES = int(os.environ.get("INVARIANT_EXAMPLES", "8"))
 STEPS = int(os.environ.get("INVARIANT_STEPS", "40"))
 
@@ -69,7 +70,8 @@ class Service(RuleBasedStateMachine):
             "TABLE_NAME": outputs["TableName"], "UPLOAD_BUCKET": outputs["UploadBucket"],
             "UPLOAD_QUEUE_URL": outputs["UploadQueueUrl"], "GENERATION_QUEUE_URL": outputs["GenerationQueueUrl"],
             "GENERATION_DLQ_URL": outputs["GenerationDlqUrl"], "USAGE_EVENTS_QUEUE_URL": outputs["UsageEventsQueueUrl"],
-            "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"], "GENERATION_PROVIDER": "hf",
+            "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"], "EXPORT_QUEUE_URL": outputs["ExportQueueUrl"],
+            "GENERATION_PROVIDER": "hf",
             "FLUX_ENDPOINT_URL": _flux.url, "SAFETY_ENDPOINT_URL": _flux.safety_url, "HF_TOKEN": "hf_test", "FLUX_TIMEOUT_SECONDS": "2",
             "GENERATION_BACKOFF_SECONDS": "0", "GENERATION_ACTIVE_LIMIT": "3", "PURGE_BATCH_SIZE": "2",
         })
@@ -256,6 +258,18 @@ class Service(RuleBasedStateMachine):
         if response.status_code == 201:
             self.shares.append((user, response.json_body["id"]))
 
+    @precondition(lambda self: self.avatars or self.generations)
+    @rule(pick=st.integers(0, 50), whole_project=st.booleans())
+    def export(self, pick, whole_project):
+        if whole_project:
+            user, pid = self.projects[pick % len(self.projects)]
+            path = f"/projects/{pid}/export"
+        else:
+            user, aid = self.known_avatars(ready_only=True)[pick % len(self.known_avatars(ready_only=True))]
+            path = f"/avatars/{aid}/export"
+        response = self.call("post", path, user)
+        assert response.status_code in (202, 404, 409, 429), response.body
+
     @precondition(lambda self: self.shares)
     @rule(pick=st.integers(0, 50))
     def revoke(self, pick):
@@ -333,7 +347,8 @@ class Service(RuleBasedStateMachine):
 
         known = self.avatars + [(u, "ava_" + g.split("_", 1)[1]) for u, g in self.generations]
         for user in USERS:
-            findings = check_gone(user, sorted({a for u, a in known if u == user}))
+            findings = check_gone(user, sorted({a for u, a in known if u == user}),
+                                  sorted({p for u, p in self.projects if u == user}))
             assert not findings, [str(f) for f in findings]
 
     @invariant()

@@ -140,7 +140,7 @@ def test_only_the_newest_100_are_kept_each_write_dropping_one(client, avatar):
 
     connection = dependencies.get_deps().dynamodb
     for i in range(105):
-        domain.edit_avatar(connection, "alice", avatar, {"name": f"n{i}"})
+        domain.edit_avatar("alice", avatar, {"name": f"n{i}"}, connection=connection)
     items = version_items("alice", avatar)
     assert [int(v.number) for v in items] == list(range(6, 106))
     assert AvatarVersionModel.count(avatar_pk("alice", avatar), AvatarVersionModel.sk == version_sk(5)) == 0
@@ -156,7 +156,7 @@ def test_cursor_pages_walk_every_version_newest_first_once(client, avatar):
 
     connection = dependencies.get_deps().dynamodb
     for i in range(7):
-        domain.edit_avatar(connection, "alice", avatar, {"name": f"n{i}"})
+        domain.edit_avatar("alice", avatar, {"name": f"n{i}"}, connection=connection)
     seen, cursor = [], None
     for _ in range(5):
         page = versions(client, avatar, query=f"?limit=3{'&cursor=' + cursor if cursor else ''}").json_body
@@ -205,10 +205,11 @@ def test_an_edit_that_lands_between_a_read_and_its_write_takes_the_next_number(c
     def plan_b(current):
         reads.append(int(current.version_count or 0))
         if len(reads) == 1:  # A commits after B has read
-            domain.edit_avatar(connection, "alice", avatar, {"name": "A"})
+            domain.edit_avatar("alice", avatar, {"name": "A"}, connection=connection)
         return domain.plan_fields(current, {"name": "B", "personaName": "Bea"})
 
-    _, made = domain.commit(connection, "alice", avatar, plan_b, actor="bob-the-member", cause=domain.EDIT)
+    _, made = domain.commit("alice", avatar, plan_b, connection=connection, actor="bob-the-member",
+                           cause=domain.EDIT)
     assert reads == [0, 1] and int(made.number) == 2 and made.by == "bob-the-member"
     first, second = sorted(version_items("alice", avatar), key=lambda v: int(v.number))
     import json
@@ -231,7 +232,7 @@ def test_concurrent_edits_take_distinct_numbers_and_chain_before_to_after(client
         # which is not safe from several threads at once.
         barrier.wait()
         try:
-            domain.edit_avatar(connection, "alice", avatar, {"name": f"writer {i}"})
+            domain.edit_avatar("alice", avatar, {"name": f"writer {i}"}, connection=connection)
         except Exception as exc:  # noqa: BLE001 — reported below
             errors.append(exc)
 
@@ -261,7 +262,7 @@ def test_concurrent_restores_of_one_version_record_it_once(client, avatar, atomi
 
     def click():
         barrier.wait()
-        made.append(domain.restore(connection, "alice", avatar, 1)[1])
+        made.append(domain.restore("alice", avatar, 1, connection=connection)[1])
 
     threads = [threading.Thread(target=click) for _ in range(4)]
     for t in threads:
@@ -328,7 +329,7 @@ def test_reads_make_a_fixed_number_of_calls(client, avatar):
 
     connection = dependencies.get_deps().dynamodb
     for i in range(30):
-        domain.edit_avatar(connection, "alice", avatar, {"name": f"n{i}"})
+        domain.edit_avatar("alice", avatar, {"name": f"n{i}"}, connection=connection)
     for query in ("", "?limit=5"):
         with DynamoDBCalls() as calls:
             page = versions(client, avatar, query=query).json_body
