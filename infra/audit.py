@@ -278,9 +278,9 @@ def check_gone(user_id: str, avatar_ids: Iterable[str], project_ids: Iterable[st
             found.append(Finding(user_id, "orphan", f"project {project_id} is gone but its export(s) {left} "
                                                     f"have not expired"))
     for avatar_id in avatar_ids:
+        if any(True for _ in _raw_query_sk(avatar_pk(user_id, avatar_id), (META,))):
+            continue  # still there (or being deleted): one GetItem
         items = [raw["SK"]["S"] for part in history_pks(user_id, avatar_id) for raw in _raw_query(part)]
-        if META in items:
-            continue
         if items:
             found.append(Finding(user_id, "orphan", f"avatar {avatar_id} is gone but {len(items)} item(s) of it "
                                                     f"remain under {avatar_pk(user_id, avatar_id)} ({sorted(items)[:3]}…)"))

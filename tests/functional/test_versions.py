@@ -420,3 +420,21 @@ def test_the_backfill_lists_restyles_made_before_lineage_keys(client, avatar):
     assert script.backfill() == 1 and script.backfill() == 0  # again: nothing left to do
     shown = client.http.get(f"{PREFIX}/avatars/{avatar}", headers=auth()).json_body["derivatives"]["items"]
     assert [d["id"] for d in shown] == [old.id]
+
+
+def test_the_audit_finds_a_version_gap_and_versions_left_by_a_gone_avatar(client, avatar):
+    from infra.audit import check_gone, check_user, load_user
+
+    put(client, avatar, name="A")
+    put(client, avatar, name="B")
+    put(client, avatar, name="C")
+    assert [f for f in check_user(load_user("alice")) if f.kind == "version"] == []
+    assert check_gone("alice", [avatar]) == []
+    # GIVEN version 2 lost: a gap
+    AvatarVersionModel(avatar_pk("alice", avatar), version_sk(2)).delete()
+    [gap] = [f for f in check_user(load_user("alice")) if f.kind == "version"]
+    assert avatar in gap.subject and "expected 1…3 (3)" in gap.subject
+    # GIVEN the avatar item gone but its versions left (a delete that skipped them)
+    AvatarModel(avatar_pk("alice", avatar), META).delete()
+    [left] = check_gone("alice", [avatar])
+    assert left.kind == "orphan" and "V#00000001" in left.subject
