@@ -193,7 +193,8 @@ class Avatar(Traits):
     generationId: str | None = None
     imageIndex: int | None = None  # which image of its generation (0–3): a batch is shown in that order
     presetId: str | None = None
-    sourceAvatarId: str | None = None  # the avatar a restyle started from
+    sourceAvatarId: str | None = None  # the avatar a restyle or variation was made from
+    version: int = 0  # its newest version (each change of name, persona, attributes or crop); 0: never changed
     usageCount: int = 0
     lastUsedAt: str | None = None
     createdAt: str

@@ -113,6 +113,7 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "imageIndex": image_index(avatar),
         "presetId": avatar.preset_id,
         "sourceAvatarId": avatar.source_avatar_id,
+        "version": int(avatar.version_count or 0),  # the newest version (GET …/versions); 0: never changed
         "usageCount": int(avatar.usage_count or 0),
         "lastUsedAt": avatar.last_used_at,
         "createdAt": avatar.created_at,

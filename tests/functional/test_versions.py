@@ -61,7 +61,7 @@ def version_items(user, aid) -> list[AvatarVersionModel]:
 def test_an_edit_records_one_version_with_each_changed_field_before_and_after(client, avatar):
     resp = put(client, avatar, name="Renamed", personaName="Ana", gender="female")
     assert resp.status_code == 200, resp.body
-    assert resp.json_body["name"] == "Renamed"
+    assert (resp.json_body["name"], resp.json_body["version"]) == ("Renamed", 1)
     [v] = versions(client, avatar).json_body["items"]
     assert (v["version"], v["by"], v["cause"], v["route"]) == (1, "alice", "edit", "PUT /avatars/{avatar_id}")
     assert v["changes"] == {"name": {"before": "Original", "after": "Renamed"},
