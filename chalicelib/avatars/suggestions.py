@@ -291,7 +291,7 @@ def dead_letter(user_id: str, avatar_id: str, code: str = "dead_lettered") -> st
 _ATTEMPTS = 3
 
 
-def accept(user_id: str, avatar_id: str, attributes: list[str] | None = None, *, connection: Any = None,
+def accept(user_id: str, avatar_id: str, attributes: list[str] | None = None, *, connection: Any,
            actor: str | None = None) -> AvatarModel:
     """The suggested values (all, or those of `attributes`) become the avatar's attributes where the
     user has none; an attribute the user already set keeps their value. Accepted (and overridden)

@@ -211,5 +211,9 @@ def source_of(avatar: "AvatarModel") -> "AvatarModel | None":
 
 
 def derivatives(avatar: "AvatarModel") -> tuple[list["AvatarModel"], bool]:
-    """The newest DERIVATIVES_SHOWN avatars made from this one, and whether there are more: one Query."""
+    """The newest DERIVATIVES_SHOWN avatars made from this one, and whether there are more: one Query.
+    Only a ready avatar can be restyled or varied, so one still uploading (the page polls it until it
+    is ready) has none and costs no Query."""
+    if avatar.status != "ready":
+        return [], False
     return store.derivatives_page(avatar.user_id, avatar.id, limit=DERIVATIVES_SHOWN)
