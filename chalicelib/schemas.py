@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import typing
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -193,7 +193,8 @@ class Avatar(Traits):
     generationId: str | None = None
     imageIndex: int | None = None  # which image of its generation (0–3): a batch is shown in that order
     presetId: str | None = None
-    sourceAvatarId: str | None = None  # the avatar a restyle started from
+    sourceAvatarId: str | None = None  # the avatar a restyle or variation was made from
+    version: int = 0  # its newest version (each change of name, persona, attributes or crop); 0: never changed
     usageCount: int = 0
     lastUsedAt: str | None = None
     createdAt: str
@@ -203,6 +204,57 @@ class Avatar(Traits):
     suggestions: dict[str, Suggestion] | None = Field(
         None, description="attribute → suggested value and its score (0–1), apart from the avatar's own "
                           "attributes until accepted")
+
+
+class LineageAvatar(Response):
+    """Another avatar of the same user, in brief (the lineage of GET /avatars/{id})."""
+    id: str
+    name: str | None = None
+    status: str | None = None
+    sourceType: str | None = None
+    createdAt: str | None = None
+    thumbnailUrl: str | None = None
+
+
+class LineageSource(LineageAvatar):
+    kind: Literal["restyle", "variation"]  # how this avatar was made from it
+    exists: bool  # false: the source was deleted since (only its id is known)
+
+
+class Derivative(LineageAvatar):
+    kind: Literal["restyle", "variation"]
+
+
+class Derivatives(Response):
+    items: list[Derivative]  # the newest 20 avatars made from this one
+    hasMore: bool
+
+
+class AvatarDetail(Avatar):
+    source: LineageSource | None = None  # the avatar this one was made from (restyle, variation)
+    derivatives: Derivatives
+
+
+class FieldChange(Response):
+    before: Any = None
+    after: Any = None
+
+
+class AvatarVersion(Response):
+    version: int
+    at: str
+    by: str  # the user who made the change
+    cause: Literal["edit", "suggestion_accept", "restore"]
+    route: str  # the API route it came through
+    restoredFrom: int | None = None
+    changes: dict[str, FieldChange]  # only the fields that changed
+    state: dict[str, Any]  # every versioned field after the change (what a restore of it sets)
+
+
+class VersionRestored(Response):
+    avatar: Avatar
+    version: AvatarVersion | None = Field(None, description="the version the restore recorded; null when the "
+                                                            "avatar already was in that state (nothing written)")
 
 
 class ProjectDetail(Project):

@@ -9,9 +9,12 @@ What it checks, per user:
                avatarCount, each avatar's usageCount and per-app summaries, the user's per-app totals —
                each against a recount of the items it counts
   orphans      avatars and generations whose project is gone with no purge pending; usage rows,
-               per-app summaries and dedupe markers of avatars that are gone (all-users mode)
+               per-app summaries, versions and dedupe markers of avatars that are gone (all-users mode;
+               for named avatar ids: `check_gone`, also their share links)
+  versions     each avatar's versions are its newest min(versionCount, 100), numbered without a gap
   files        ready avatars whose image or thumbnail is missing; files under images/ and thumbs/
-               that no avatar points at (older than the sweeper's grace period)
+               that no avatar points at (older than the sweeper's grace period); files under
+               exports/{uid}/ whose export record is gone or expired
   stuck work   generations, uploads, deletes and purges past their deadline
 
 It prints one line per finding (the ids and what is wrong) and exits 1 if there is any, else 0.
@@ -39,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclass
 class Finding:
     user_id: str
-    kind: str  # counter | orphan | file | stuck
+    kind: str  # counter | orphan | file | stuck | version
     subject: str  # what is wrong, with its ids
     repair: Any = None  # a callable that mends it, when that is safe
 
@@ -58,6 +61,7 @@ class UserData:
     generations: list = field(default_factory=list)
     usage_rows: dict = field(default_factory=lambda: defaultdict(int))  # avatar id -> USE# rows
     app_rows: dict = field(default_factory=dict)  # avatar id -> {appId: count}
+    versions: dict = field(default_factory=lambda: defaultdict(list))  # avatar id -> version numbers (V#)
 
 
 # ---- reading ------------------------------------------------------------------------------------
@@ -109,6 +113,8 @@ def load_user(user_id: str) -> UserData:
             sk = raw["SK"]["S"]
             if sk.startswith("USE#"):
                 data.usage_rows[avatar.id] += 1
+            elif sk.startswith("V#"):
+                data.versions[avatar.id].append(int(sk[2:]))
             elif sk.startswith("APP#"):
                 summary = AppUsageSummaryModel.from_raw_data(raw)
                 rows[summary.app_id] = int(summary.count or 0)
@@ -201,6 +207,19 @@ def check_user(data: UserData, *, storage: Any = None, now: datetime | None = No
             found.append(Finding(uid, "counter", f"usage by app {app_id} is {have}, recount {want}",
                                  _set_counter(AppUsageSummaryModel, uid, f"APPUSE#{app_id}", "count", want)))
 
+    # versions: the newest min(versionCount, KEEP), without a gap
+    from chalicelib.avatars.versions import KEEP
+
+    for avatar in data.avatars:
+        if avatar.status == "deleting":
+            continue
+        have = sorted(data.versions.get(avatar.id, []))
+        newest = int(avatar.version_count or 0)
+        want = list(range(max(1, newest - KEEP + 1), newest + 1))
+        if have != want:
+            found.append(Finding(uid, "version", f"avatar {avatar.id} at version {newest} holds versions "
+                                                 f"{_ranges(have)}, expected {_ranges(want)}"))
+
     # orphans: items of a project that is gone with no purge pending
     for item in data.avatars + data.generations:
         if item.project_id not in data.projects and item.project_id not in data.tombstones:
@@ -224,6 +243,92 @@ def check_user(data: UserData, *, storage: Any = None, now: datetime | None = No
 
     if storage is not None:
         found += check_files(data, storage, now)
+        found += check_export_files(uid, storage)
+    return found
+
+
+def _ranges(numbers: list[int]) -> str:
+    if not numbers:
+        return "none"
+    return f"{numbers[0]}…{numbers[-1]} ({len(numbers)})"
+
+
+def check_gone(user_id: str, avatar_ids: Iterable[str], project_ids: Iterable[str] = (), *,
+               now: datetime | None = None) -> list[Finding]:
+    """For avatar (and project) ids that may have been deleted: once an avatar is gone (no META, none
+    `deleting`), nothing of it is left — no version, usage row or summary in its partitions, no share
+    link, no export that has not expired; once a project's purge is done, none of its exports either.
+    Queries per id (the harness names the ids it made; the all-users mode finds partitions by Scan)."""
+    from chalicelib import clock
+    from chalicelib.aws.models import META, ShareModel, TombstoneModel, avatar_pk, avatar_shares_pk, history_pks, user_pk
+    from chalicelib.exports import store as export_store
+
+    stamp = clock.iso(now or clock.now())
+
+    def live_exports(scope: str, target: str) -> list[str]:
+        return [x.id for x in export_store.of_target(user_id, scope, target)
+                if x.status != "expired" and x.expires_at > stamp]
+
+    found = []
+    for project_id in project_ids:
+        if any(True for _ in _raw_query_sk(user_pk(user_id), (f"P#{project_id}", f"DELETING#{project_id}"))):
+            continue
+        left = live_exports("project", project_id)
+        if left:
+            found.append(Finding(user_id, "orphan", f"project {project_id} is gone but its export(s) {left} "
+                                                    f"have not expired"))
+    for avatar_id in avatar_ids:
+        if any(True for _ in _raw_query_sk(avatar_pk(user_id, avatar_id), (META,))):
+            continue  # still there (or being deleted): one GetItem
+        items = [raw["SK"]["S"] for part in history_pks(user_id, avatar_id) for raw in _raw_query(part)]
+        if items:
+            found.append(Finding(user_id, "orphan", f"avatar {avatar_id} is gone but {len(items)} item(s) of it "
+                                                    f"remain under {avatar_pk(user_id, avatar_id)} ({sorted(items)[:3]}…)"))
+        shares = list(ShareModel.by_avatar.query(avatar_shares_pk(user_id, avatar_id)))
+        if shares:
+            found.append(Finding(user_id, "orphan", f"avatar {avatar_id} is gone but {len(shares)} share link(s) "
+                                                    f"of it remain ({shares[0].id}…)"))
+        left = live_exports("avatar", avatar_id)
+        if left:
+            found.append(Finding(user_id, "orphan", f"avatar {avatar_id} is gone but its export(s) {left} "
+                                                    f"have not expired"))
+    return found
+
+
+def _raw_query_sk(hash_key: str, sort_keys: tuple[str, ...]) -> Iterable[dict]:
+    """The items of a partition with these exact sort keys (GetItem each, consistent)."""
+    from chalicelib.aws.models import UserStatsModel
+
+    connection = UserStatsModel._get_connection().connection
+    for sk in sort_keys:
+        item = connection.get_item(UserStatsModel.Meta.table_name, hash_key, sk, consistent_read=True).get("Item")
+        if item:
+            yield item
+
+
+def check_export_files(user_id: str, storage: Any) -> list[Finding]:
+    """Every file under exports/{uid}/ belongs to an export record that has not expired (the sweeper
+    removes an expired export's files; a record never goes before its files)."""
+    from chalicelib.aws.models import EXPORT_SK, ExportModel, export_pk
+
+    found = []
+    after = None
+    keys: list[str] = []
+    while True:
+        page = storage.list_page(f"exports/{user_id}/", start_after=after)
+        keys += [o["Key"] for o in page]
+        if len(page) < 1000:
+            break
+        after = page[-1]["Key"]
+    for key in keys:
+        export_id = key.rsplit("/", 1)[-1].split(".", 1)[0]
+        try:
+            export = ExportModel.get(export_pk(user_id, export_id), EXPORT_SK, consistent_read=True)
+        except ExportModel.DoesNotExist:
+            found.append(Finding(user_id, "file", f"{key} belongs to no export"))
+            continue
+        if export.status == "expired":
+            found.append(Finding(user_id, "file", f"{key} belongs to export {export_id}, expired"))
     return found
 
 
@@ -294,7 +399,8 @@ def orphaned_partitions() -> list[Finding]:
     for pk, count in sorted(rows.items()):
         if pk not in metas:
             user = pk.split("#A#")[0][2:]
-            found.append(Finding(user, "orphan", f"{count} usage row(s) under {pk} whose avatar is gone"))
+            found.append(Finding(user, "orphan", f"{count} item(s) (usage rows, summaries, versions) under {pk} "
+                                                 f"whose avatar is gone"))
     return found
 
 

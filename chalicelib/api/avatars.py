@@ -80,28 +80,52 @@ def list_avatars(project_id: str):
 
 
 @bp.route("/avatars/{avatar_id}", methods=["GET"], authorizer=jwt_auth)
-@operation("Get an avatar (imageUrl/thumbnailUrl are short-lived presigned GET URLs)", tags=TAGS, response="Avatar")
+@operation("Get an avatar (imageUrl/thumbnailUrl are short-lived presigned GET URLs) with its lineage: the "
+           "avatar it was made from and the newest avatars made from it", tags=TAGS, response="AvatarDetail")
 def get_avatar(avatar_id: str):
     from chalicelib.avatars import service as avatars
 
     uid = user_id(bp.current_request)
-    return json_response(_avatar_json(avatars.get_avatar(uid, avatar_id)))
+    avatar = avatars.get_avatar(uid, avatar_id)
+    return json_response({**_avatar_json(avatar), **_lineage_json(avatar)})
+
+
+def _lineage_json(avatar) -> dict:
+    """`source` (one GetItem, only when it has one) and `derivatives` (one Query on GSI2)."""
+    from chalicelib.avatars import versions
+
+    deps = get_deps()
+    expiry = deps.settings.image_url_expiry_seconds
+
+    def summary(other) -> dict:
+        return {"id": other.id, "name": other.name, "status": other.status, "sourceType": other.source_type,
+                "createdAt": other.created_at,
+                "thumbnailUrl": deps.storage.presigned_get(other.thumbnail_key, expiry)
+                if other.status == "ready" and other.thumbnail_key else None}
+
+    source = None
+    if avatar.source_avatar_id:
+        found = versions.source_of(avatar)
+        source = {"id": avatar.source_avatar_id, "kind": versions.lineage_kind(avatar), "exists": found is not None,
+                  **({k: v for k, v in summary(found).items() if k != "id"} if found is not None else {})}
+    items, more = versions.derivatives(avatar)
+    return {"source": source, "derivatives": {
+        "items": [{**summary(d), "kind": versions.lineage_kind(d)} for d in items], "hasMore": more}}
 
 
 @bp.route("/avatars/{avatar_id}", methods=["PUT"], authorizer=jwt_auth, content_types=JSON)
 @operation("Edit an avatar's name, persona, attributes and thumbnail crop (null clears a field)", tags=TAGS,
            request="AvatarUpdate", response="Avatar", errors=(400, 401, 404, 409, 413, 503))
 def update_avatar(avatar_id: str):
-    from chalicelib.avatars import service as avatars
-    from chalicelib.avatars import crops
+    from chalicelib.avatars import crops, versions
 
     request = bp.current_request
     uid = user_id(request)
     body = parse_body(request, "AvatarUpdate")
     changes = body.model_dump(include=body.model_fields_set)
-    avatar = avatars.update_avatar(uid, avatar_id, changes)
+    deps = get_deps()
+    avatar, _ = versions.edit_avatar(uid, avatar_id, changes, connection=deps.dynamodb)  # a change is a version
     if "crop" in changes:
-        deps = get_deps()
         crops.request_thumbnail(deps.sqs, deps.settings.upload_queue_url, uid, avatar_id)
     return json_response(_avatar_json(avatar))
 

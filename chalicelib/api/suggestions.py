@@ -32,7 +32,7 @@ def accept_suggestions(avatar_id: str):
     attributes = None
     if (request.raw_body or b"").strip():  # no body: accept them all
         attributes = parse_body(request, "SuggestionAnswer").attributes
-    return json_response(_avatar_json(suggestions.accept(uid, avatar_id, attributes)))
+    return json_response(_avatar_json(suggestions.accept(uid, avatar_id, attributes, connection=get_deps().dynamodb)))
 
 
 @bp.route("/avatars/{avatar_id}/suggestions", methods=["DELETE"], authorizer=jwt_auth)

@@ -11,6 +11,9 @@
     file_intents.py   an intent (with a TTL) before each derived file is written, so the sweeper finds
                       stray files in time proportional to new files
     vocabulary.py     one spelling per attribute value (presets, filters, badges and the API)
+    versions.py       version history (issue 29): every change of name, persona, attributes or crop
+                      is a numbered version in the change's transaction; restore; lineage (source,
+                      derivatives of restyles and variations)
     suggestions.py    attribute suggestions after an upload is ready (a zero-shot model, visual
                       attributes only), and the user's accept / dismiss
 

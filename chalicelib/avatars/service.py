@@ -10,7 +10,7 @@ from datetime import timedelta
 from chalicelib import clock, ids
 
 from chalicelib.avatars import store, vocabulary
-from chalicelib.avatars.crops import crop_changed, crop_json
+from chalicelib.avatars.crops import crop_json
 from chalicelib.aws.db import Transaction, TransactionCancelled
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.aws.models import AttributesMap, AvatarModel, PersonaMap
@@ -113,6 +113,7 @@ def to_json(avatar: AvatarModel, storage: Any, url_expiry: int) -> dict:
         "imageIndex": image_index(avatar),
         "presetId": avatar.preset_id,
         "sourceAvatarId": avatar.source_avatar_id,
+        "version": int(avatar.version_count or 0),  # the newest version (GET …/versions); 0: never changed
         "usageCount": int(avatar.usage_count or 0),
         "lastUsedAt": avatar.last_used_at,
         "createdAt": avatar.created_at,
@@ -161,27 +162,6 @@ def new_avatar(*, user_id: str, project_id: str, avatar_id: str, name: str, sour
     return store.new_item(user_id=user_id, project_id=project_id, avatar_id=avatar_id, name=name,
                           source_type=source_type, status=status, persona=persona_from_fields(fields),
                           attributes=attributes_from_fields(fields), now=clock.now_iso(), deadline=deadline, **extra)
-
-
-def update_avatar(user_id: str, avatar_id: str, changes: dict) -> AvatarModel:
-    """Partial edit of name, persona, attributes and crop (a field set to null clears it).
-
-    A crop change is only recorded here (chalicelib.avatars.crops); the caller asks the worker for the thumbnail."""
-    avatar = get_avatar(user_id, avatar_id, consistent="crop" in changes)
-    edits: dict[str, Any] = {}
-    if "crop" in changes and crop_changed(avatar, changes["crop"]):
-        edits["crop"] = changes["crop"]
-    if "name" in changes and changes["name"] is not None:
-        edits["name"] = changes["name"]
-    if any(k in changes for k in PERSONA_FIELDS):
-        merged = {**persona_fields(avatar), **{k: changes[k] for k in PERSONA_FIELDS if k in changes}}
-        edits["persona"] = persona_from_fields(merged) or None
-    if any(k in changes for k in ATTRIBUTE_FIELDS):
-        merged = {**attribute_fields(avatar), **{k: changes[k] for k in ATTRIBUTE_FIELDS if k in changes}}
-        edits["attributes"] = attributes_from_fields(merged) or None
-    if not store.edit(avatar, now=clock.now_iso(), **edits):
-        raise NotFoundError("Avatar not found", details={"avatarId": avatar_id})
-    return avatar
 
 
 def mark_ready(connection: Any, avatar: AvatarModel, *, image_key: str, thumbnail_key: str, width: int,
@@ -248,6 +228,16 @@ def _retire(connection: Any, avatar: AvatarModel, *, project_exists: bool) -> No
         user_store.count_app_usage_now(avatar.user_id, app_id, -count)
 
 
+def end_exports(user_id: str, scope: str, target_id: str) -> None:
+    """No export outlives what it exported (issue 29): each expires now; the sweeper removes its files."""
+    from chalicelib.exports import store as export_store
+
+    now = clock.now()
+    for export in export_store.of_target(user_id, scope, target_id):
+        if export.status != "expired":
+            export_store.cut_short(export, now)
+
+
 def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project_exists: bool = True) -> bool:
     """Retire the avatar (status `deleting`, counters), then remove its history and files, then the item.
 
@@ -275,6 +265,7 @@ def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project
     from chalicelib.sharing import service as sharing
 
     sharing.remove_for_avatar(avatar.user_id, avatar.id)  # its share links (their pages answer 410)
+    end_exports(avatar.user_id, "avatar", avatar.id)
     store.delete_history(avatar.user_id, avatar.id)
     storage.delete(files_of(avatar))
     return store.delete_retired(avatar)

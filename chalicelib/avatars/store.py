@@ -3,6 +3,8 @@
     U#{uid}#A#{aid} / META        the avatar       GSI1 U#{uid}#P#{pid} / A#{aid} (its project's page)
                                                    GSI3 SWEEP#n / {deadline}#{PK} while uploading or deleting
     U#{uid}#A#{aid} / APP#{app}   its usage by app (written by usage; read and removed here)
+    U#{uid}#A#{aid} / V#{n:08d}   its versions (issue 29, chalicelib.avatars.versions; removed with the rest)
+                                  a derived avatar is also in GSI2 U#{uid}#A#{sourceId}#D / A#{aid}
     U#{uid}#A#{aid}[#H#n] / USE#… its usage history (written by usage; removed here)
     U#{uid}#A#{aid}#D / {day}#{app}  its daily uses by app (written by usage; removed here)
     FILE#{key} / INTENT           a derived file about to be written   GSI3 FILES#n / {check at}#{PK}
@@ -26,18 +28,21 @@ from chalicelib.aws.models import (
     AppUsageSummaryModel,
     AttributesMap,
     AvatarModel,
+    AvatarVersionModel,
     CropMap,
     FileIntentModel,
     PersonaMap,
     UsageRecordModel,
     avatar_days_pk,
     avatar_pk,
+    derivatives_pk,
     file_intent_pk,
     file_intent_shard,
     history_pks,
     project_items_pk,
     sweep_pk,
     sweep_sk,
+    version_sk,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,10 +57,13 @@ def new_item(*, user_id: str, project_id: str, avatar_id: str, name: str, source
              persona: PersonaMap | None, attributes: AttributesMap | None, now: str, deadline: str | None = None,
              **extra: Any) -> AvatarModel:
     """An avatar not yet written: its keys (the project's page on GSI1; the sweep index by `deadline`
-    when given), the name's lower-case copy for search, no uses yet."""
+    when given; its source's derivatives on GSI2 when it was made from one), the name's lower-case copy
+    for search, no uses yet."""
     pk = avatar_pk(user_id, avatar_id)
     if deadline is not None:
         extra.update(sweep_pk=sweep_pk(pk), sweep_sk=sweep_sk(deadline, pk))
+    if extra.get("source_avatar_id"):
+        extra.update(gsi2pk=derivatives_pk(user_id, extra["source_avatar_id"]), gsi2sk=f"A#{avatar_id}")
     return AvatarModel(
         pk, META, gsi1pk=project_items_pk(user_id, project_id), gsi1sk=f"A#{avatar_id}",
         id=avatar_id, user_id=user_id, project_id=project_id, name=name, name_lower=name.lower(),
@@ -157,13 +165,21 @@ def add_ready(tx: "Transaction", avatar: AvatarModel, *, image_key: str, thumbna
     ], condition=AvatarModel.status.is_in(*from_statuses))
 
 
-def edit(avatar: AvatarModel, *, now: str, name: Any = UNCHANGED, persona: Any = UNCHANGED,
-         attributes: Any = UNCHANGED, crop: Any = UNCHANGED) -> bool:
-    """UpdateItem of the fields given (None removes persona, attributes or crop; a crop also bumps
-    cropVersion and needs the avatar `ready`); condition: it exists and is not being deleted.
-    False when the condition failed. `avatar` reads back the new values."""
-    actions = [AvatarModel.updated_at.set(now)]
-    condition = AvatarModel.pk.exists() & (AvatarModel.status != "deleting")
+def _at_version(number: int) -> Any:
+    """The avatar is at version `number` (0: never versioned), so its versioned fields are as read."""
+    return (AvatarModel.version_count == number) if number else (
+        AvatarModel.version_count.does_not_exist() | (AvatarModel.version_count == 0))
+
+
+def edit(tx: "Transaction", avatar: AvatarModel, *, now: str, version: int, name: Any = UNCHANGED,
+         persona: Any = UNCHANGED, attributes: Any = UNCHANGED, crop: Any = UNCHANGED,
+         op: str = "avatar") -> None:
+    """Transaction item `op`: UpdateItem of the fields given (None removes persona, attributes or crop;
+    a crop also bumps cropVersion and needs the avatar `ready`) and versionCount = `version`;
+    condition: it exists, is not being deleted and is still at version `version - 1` (nothing changed
+    those fields since it was read, and no other change takes this number)."""
+    actions = [AvatarModel.updated_at.set(now), AvatarModel.version_count.set(version)]
+    condition = AvatarModel.pk.exists() & (AvatarModel.status != "deleting") & _at_version(version - 1)
     if crop is not UNCHANGED:
         actions += [AvatarModel.crop.set(CropMap(**crop)) if crop is not None else AvatarModel.crop.remove(),
                     AvatarModel.crop_version.add(1)]
@@ -173,7 +189,7 @@ def edit(avatar: AvatarModel, *, now: str, name: Any = UNCHANGED, persona: Any =
     for value, attr in ((persona, AvatarModel.persona), (attributes, AvatarModel.attributes)):
         if value is not UNCHANGED:
             actions.append(attr.set(value) if value is not None else attr.remove())
-    return update_if(avatar, actions, condition)
+    tx.update(op, avatar, actions=actions, condition=condition)
 
 
 def set_thumbnail(avatar: AvatarModel, key: str, *, crop_version: int, previous: str | None) -> bool:
@@ -211,9 +227,9 @@ def retire(tx: "Transaction", avatar: AvatarModel, *, now: str, deadline: str, n
 
 
 def delete_history(user_id: str, avatar_id: str) -> None:
-    """Every item of the avatar's partitions but META: per-app summaries and history rows from before
-    issue 32 in its own, newer history rows in its shards (models.history_pks), its daily counters
-    (models.avatar_days_pk, issue 29). Query each partition's keys, then BatchWriteItem."""
+    """Every item of the avatar's partitions but META: per-app summaries, versions and history rows
+    from before issue 32 in its own, newer history rows in its shards (models.history_pks), its daily
+    counters (models.avatar_days_pk, issue 29). Query each partition's keys, then BatchWriteItem."""
     with UsageRecordModel.batch_write() as batch:
         for pk in [*history_pks(user_id, avatar_id), avatar_days_pk(user_id, avatar_id)]:
             for item in iterate_all(lambda key, pk=pk: UsageRecordModel.query(
@@ -275,6 +291,17 @@ def finish_suggestions(avatar: AvatarModel, status: str, found: dict | None) -> 
     return update_if(avatar, actions, (AvatarModel.suggestion_status == "pending") & (AvatarModel.status == "ready"))
 
 
+def answer_suggestions_versioned(tx: "Transaction", avatar: AvatarModel, remaining: dict, attributes: Any, *,
+                                now: str, version: int, op: str = "avatar") -> None:
+    """Transaction item `op`: as answer_suggestions, for an answer that changes the attributes: they and
+    versionCount = `version`, conditional on `updatedAt` as read, `ready` and version `version - 1`."""
+    actions = [AvatarModel.suggestions.set(remaining) if remaining else AvatarModel.suggestions.remove(),
+               AvatarModel.updated_at.set(now), AvatarModel.version_count.set(version),
+               AvatarModel.attributes.set(attributes) if attributes else AvatarModel.attributes.remove()]
+    tx.update(op, avatar, actions=actions, condition=(AvatarModel.updated_at == avatar.updated_at)
+              & (AvatarModel.status == "ready") & _at_version(version - 1))
+
+
 def answer_suggestions(avatar: AvatarModel, remaining: dict, attributes: Any, *, now: str) -> bool:
     """UpdateItem: the suggestions left after the user's answer, and (unless `attributes` is ...) the
     attributes it made, conditional on the item being as it was read (`updatedAt`) and ready; False when
@@ -320,3 +347,53 @@ def count_uses(tx: "Transaction", name: str, user_id: str, avatar_id: str, *, us
 def from_stream_image(image: dict) -> AvatarModel:
     """An avatar item as a stream record's image carries it (no call)."""
     return AvatarModel.from_raw_data(image)
+
+
+# ---- versions and lineage (issue 29, chalicelib/avatars/versions.py) ---------------------------
+
+def new_version(user_id: str, avatar_id: str, number: int, **fields: Any) -> AvatarVersionModel:
+    """A version item not yet written (U#{uid}#A#{aid} / V#{n:08d})."""
+    return AvatarVersionModel(avatar_pk(user_id, avatar_id), version_sk(number), avatar_id=avatar_id, number=number,
+                              **fields)
+
+
+def add_version(tx: "Transaction", version: AvatarVersionModel, *, op: str = "version") -> None:
+    """Transaction item `op`: Put the version, condition: no item has its key (a number is used once)."""
+    tx.save(op, version, condition=AvatarVersionModel.pk.does_not_exist())
+
+
+def drop_version(tx: "Transaction", user_id: str, avatar_id: str, number: int, *, op: str = "trim") -> None:
+    """Transaction item `op`: Delete version `number` (gone already: nothing to do, no condition)."""
+    tx.delete(op, AvatarVersionModel(avatar_pk(user_id, avatar_id), version_sk(number)))
+
+
+def versions_page(user_id: str, avatar_id: str, *, limit: int,
+                  start_key: dict | None) -> tuple[list[AvatarVersionModel], dict | None]:
+    """An avatar's versions, newest first: one Query U#{uid}#A#{aid}, SK begins_with V#, descending, Limit."""
+    return query_page(AvatarVersionModel, avatar_pk(user_id, avatar_id), limit=limit, start_key=start_key,
+                      range_key_condition=AvatarVersionModel.sk.startswith("V#"), newest_first=True)
+
+
+def get_version(user_id: str, avatar_id: str, number: int) -> AvatarVersionModel | None:
+    """GetItem U#{uid}#A#{aid} / V#{n:08d} (consistent); None when there is none (never made, or trimmed)."""
+    try:
+        return AvatarVersionModel.get(avatar_pk(user_id, avatar_id), version_sk(number), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def derivatives_page(user_id: str, avatar_id: str, *, limit: int) -> tuple[list[AvatarModel], bool]:
+    """The newest avatars made from this one (restyles, variations), none being deleted: one Query on
+    GSI2 U#{uid}#A#{aid}#D, descending, Limit `limit` + 1. The avatars, and whether there are more."""
+    items, _ = query_page(AvatarModel, derivatives_pk(user_id, avatar_id), limit=limit + 1, index=AvatarModel.by_source,
+                          range_key_condition=AvatarModel.gsi2sk.startswith("A#"),
+                          filter_condition=AvatarModel.status != "deleting")
+    return items[:limit], len(items) > limit
+
+
+def join_source_lineage(avatar: AvatarModel) -> bool:
+    """UpdateItem: put an avatar made before lineage keys existed into its source's derivatives (GSI2);
+    condition: it names a source and is not in GSI2 yet. False when it already is (or is gone)."""
+    return update_if(avatar, [AvatarModel.gsi2pk.set(derivatives_pk(avatar.user_id, avatar.source_avatar_id)),
+                              AvatarModel.gsi2sk.set(f"A#{avatar.id}")],
+                     AvatarModel.pk.exists() & AvatarModel.source_avatar_id.exists() & AvatarModel.gsi2pk.does_not_exist())

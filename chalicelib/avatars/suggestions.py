@@ -291,11 +291,14 @@ def dead_letter(user_id: str, avatar_id: str, code: str = "dead_lettered") -> st
 _ATTEMPTS = 3
 
 
-def accept(user_id: str, avatar_id: str, attributes: list[str] | None = None) -> AvatarModel:
+def accept(user_id: str, avatar_id: str, attributes: list[str] | None = None, *, connection: Any,
+           actor: str | None = None) -> AvatarModel:
     """The suggested values (all, or those of `attributes`) become the avatar's attributes where the
     user has none; an attribute the user already set keeps their value. Accepted (and overridden)
-    suggestions leave `suggestions`. Naming an attribute not suggested (any more) changes nothing."""
-    return _answer(user_id, avatar_id, attributes, apply=True)
+    suggestions leave `suggestions`. Naming an attribute not suggested (any more) changes nothing.
+    Attributes that change are a version of the avatar (chalicelib.avatars.versions), written in the
+    same transaction; `connection` is the transaction's."""
+    return _answer(user_id, avatar_id, attributes, apply=True, connection=connection, actor=actor)
 
 
 def dismiss(user_id: str, avatar_id: str, attributes: list[str] | None = None) -> AvatarModel:
@@ -303,7 +306,8 @@ def dismiss(user_id: str, avatar_id: str, attributes: list[str] | None = None) -
     return _answer(user_id, avatar_id, attributes, apply=False)
 
 
-def _answer(user_id: str, avatar_id: str, attributes: list[str] | None, *, apply: bool) -> AvatarModel:
+def _answer(user_id: str, avatar_id: str, attributes: list[str] | None, *, apply: bool,
+            connection: Any = None, actor: str | None = None) -> AvatarModel:
     for _ in range(_ATTEMPTS):
         avatar = service.get_avatar(user_id, avatar_id, consistent=True)  # another user's: 404
         current = avatar.suggestions.as_dict() if avatar.suggestions is not None else {}
@@ -314,11 +318,41 @@ def _answer(user_id: str, avatar_id: str, attributes: list[str] | None, *, apply
         attrs: Any = ...  # unchanged
         if apply:
             mine = service.attribute_fields(avatar)
-            merged = {**mine, **{a: current[a]["value"] for a in chosen if mine.get(a) in (None, "")}}
-            attrs = service.attributes_from_fields(merged)
+            accepted = {a: current[a]["value"] for a in chosen if mine.get(a) in (None, "")}
+            if accepted:
+                # The attributes change: a version, in the same transaction, conditional on the item as read.
+                return _accept_as_version(connection, user_id, avatar_id, attributes, actor)
+            attrs = service.attributes_from_fields({**mine, **accepted})
         # Conditional on the item as read: an edit or another answer meanwhile → read again.
         if not store.answer_suggestions(avatar, remaining, attrs, now=clock.now_iso()):
             continue
         return avatar
     service.get_avatar(user_id, avatar_id, consistent=True)  # deleted meanwhile: 404
     raise ConflictError("The avatar changed while answering its suggestions; try again")
+
+
+def _accept_as_version(connection: Any, user_id: str, avatar_id: str, attributes: list[str] | None,
+                       actor: str | None) -> AvatarModel:
+    from chalicelib.avatars import versions
+
+    remaining: dict = {}
+
+    def plan(avatar: AvatarModel) -> versions.Change | None:
+        current = avatar.suggestions.as_dict() if avatar.suggestions is not None else {}
+        chosen = [a for a in current if attributes is None or a in attributes]
+        remaining.clear()
+        remaining.update({a: v for a, v in current.items() if a not in chosen})
+        mine = service.attribute_fields(avatar)
+        merged = {**mine, **{a: current[a]["value"] for a in chosen if mine.get(a) in (None, "")}}
+        return versions.plan_fields(avatar, merged) if chosen else None
+
+    def write(tx: Any, avatar: AvatarModel, now: str, number: int, change: versions.Change) -> None:
+        store.answer_suggestions_versioned(tx, avatar, dict(remaining), change.edits["attributes"], now=now,
+                                           version=number)
+
+    avatar, version = versions.commit(user_id, avatar_id, plan, connection=connection, actor=actor,
+                                      cause=versions.SUGGESTION_ACCEPT, write=write)
+    if version is not None:
+        return avatar
+    # The user set those attributes meanwhile: accepting leaves them, which is a dismissal.
+    return _answer(user_id, avatar_id, attributes, apply=False)

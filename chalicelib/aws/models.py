@@ -33,6 +33,8 @@ Key layout (PK / SK):
     U#{uid}#S#{sid}      / META               share link (issue 29; docs/sharing.md)  GSI1: U#{uid}#A#{aid}#S / S#{sid}
     SHARE#{sha256(token)} / T                 a share link's token → its share (the token itself is never stored)
     U#{uid}#A#{aid}#D    / {yyyy-mm-dd}#{app} an avatar's uses by one app in one UTC day (issue 29, compare; TTL 400 d)
+    U#{uid}#A#{aid}      / V#{n:08d}          avatar version n (issue 29; the newest 100 kept)
+                         (an avatar made from another is also in GSI2: U#{uid}#A#{sourceId}#D / A#{aid})
 """
 from __future__ import annotations
 
@@ -314,6 +316,16 @@ class AvatarModel(_Model):
     generation_id = UnicodeAttribute(null=True, attr_name="generationId")
     preset_id = UnicodeAttribute(null=True, attr_name="presetId")
     source_avatar_id = UnicodeAttribute(null=True, attr_name="sourceAvatarId")  # restyled from (issue 19)
+    # Issue 29, lineage: an avatar made from another (restyle, variation) is in its source's GSI2
+    # partition `U#{uid}#A#{sourceId}#D` / `A#{aid}` (sparse: only derived avatars), so the source lists
+    # its newest derivatives with one Query.
+    gsi2pk = UnicodeAttribute(null=True, attr_name="GSI2PK")
+    gsi2sk = UnicodeAttribute(null=True, attr_name="GSI2SK")
+    by_source = GSI2()
+    # Issue 29, version history: the number of the newest version (absent: never edited). Every change
+    # of name, persona, attributes or crop sets it to n + 1, conditional on n, in the transaction that
+    # puts version n + 1 (chalicelib/avatars/versions.py).
+    version_count = NumberAttribute(null=True, attr_name="versionCount")
 
     usage_count = NumberAttribute(default=0, attr_name="usageCount")
     last_used_at = UnicodeAttribute(null=True, attr_name="lastUsedAt")
@@ -780,6 +792,12 @@ class ExportModel(_Model):
     sweep_sk = UnicodeAttribute(null=True, attr_name="GSI3SK")
     by_deadline = SweepIndex()
     ttl = NumberAttribute(null=True)  # the item itself goes some weeks after it expired
+    # Issue 29, "no export outlives its avatar": the exports of one target (GSI1 `{avatar or project
+    # items PK}#X` / `X#{xid}`), so deleting the avatar (or project) cuts them short. Absent on exports
+    # made before: those end at their own expiry.
+    gsi1pk = UnicodeAttribute(null=True, attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(null=True, attr_name="GSI1SK")
+    by_target = GSI1()
 
 
 class ExportDayModel(_Model):
@@ -830,3 +848,44 @@ class AvatarDayUsageModel(_Model):
 
 
 ALL_MODELS = ALL_MODELS + (AvatarDayUsageModel,)
+
+
+# ---- issue 29: version history and lineage (chalicelib/avatars/versions.py) -----------------
+
+VERSION_PREFIX = "V#"
+
+
+def version_sk(number: int) -> str:
+    """Zero-padded, so the avatar partition's V# items sort by number (newest first = descending)."""
+    return f"{VERSION_PREFIX}{number:08d}"
+
+
+def derivatives_pk(user_id: str, source_avatar_id: str) -> str:
+    """GSI2 partition of the avatars made from one avatar (restyles, variations)."""
+    return f"U#{user_id}#A#{source_avatar_id}#D"
+
+
+class AvatarVersionModel(_Model):
+    """One change of an avatar's name, persona, attributes or crop: PK the avatar's (`U#{uid}#A#{aid}`),
+    SK `V#{n:08d}`. Written in the transaction of the change; immutable; deleted with the avatar's
+    other partition items, or when it falls out of the newest 100."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    avatar_id = UnicodeAttribute(attr_name="avatarId")
+    number = NumberAttribute()
+    at = UnicodeAttribute()
+    by = UnicodeAttribute()  # the user who made the change
+    cause = UnicodeAttribute()  # edit | suggestion_accept | restore
+    route = UnicodeAttribute()  # the API route it came through, e.g. "PUT /avatars/{avatar_id}"
+    restored_from = NumberAttribute(null=True, attr_name="restoredFrom")
+    # JSON text: {field: {"before": …, "after": …}} of the fields that changed, and every versioned
+    # field after the change (what a restore of this version sets). Text, not maps: nulls and lists
+    # round-trip exactly.
+    changes = UnicodeAttribute()
+    state = UnicodeAttribute()
+
+
+ALL_MODELS = ALL_MODELS + (AvatarVersionModel,)

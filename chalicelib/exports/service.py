@@ -99,13 +99,16 @@ def get_export(user_id: str, export_id: str) -> "ExportModel":
 
 
 def to_json(export: "ExportModel", storage: Any, settings: "Settings") -> dict:
-    """The download URL is signed anew at each read, short-lived, and only for a completed export."""
-    done = export.status == "completed"
+    """The download URL is signed anew at each read, short-lived, and only for a completed export that
+    has not expired (an export whose avatar or project was deleted expires at once, before the sweeper
+    has removed its files)."""
+    over = export.status == "completed" and export.expires_at <= clock.now_iso()
+    done = export.status == "completed" and not over
     return {
         "id": export.id,
         "scope": export.scope,
         "targetId": export.target_id,
-        "status": export.status,
+        "status": "expired" if over else export.status,
         "progress": {"done": int(export.done or 0), "total": int(export.total or 0)},
         "downloadUrl": storage.presigned_get(export.key, settings.export_url_expiry_seconds) if done else None,
         "downloadExpiresIn": settings.export_url_expiry_seconds if done else None,

@@ -10,7 +10,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib import clock
-from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed
+from chalicelib.aws.db import Transaction, TransactionCancelled, condition_failed, iterate_all
 from chalicelib.aws.models import (
     EXPORT_SK,
     META,
@@ -49,7 +49,33 @@ def new(user_id: str, export_id: str, *, scope: str, target_id: str, total: int,
                          created_at=clock.iso(now), updated_at=clock.iso(now), expires_at=expires_at)
     export.sweep_pk = sweep_pk(export.pk)
     export.sweep_sk = sweep_sk(deadline, export.pk)
+    export.gsi1pk = target_pk(user_id, scope, target_id)
+    export.gsi1sk = f"X#{export_id}"
     return export
+
+
+def target_pk(user_id: str, scope: str, target_id: str) -> str:
+    """GSI1 partition of the exports of one avatar or project."""
+    return (avatar_pk(user_id, target_id) if scope == "avatar" else project_items_pk(user_id, target_id)) + "#X"
+
+
+def of_target(user_id: str, scope: str, target_id: str) -> list[ExportModel]:
+    """Every export of one avatar or project: Query GSI1 `{target}#X` (delete paths and the audit only;
+    at most the daily limit × the retention days)."""
+    return list(iterate_all(lambda key: ExportModel.by_target.query(
+        target_pk(user_id, scope, target_id), ExportModel.gsi1sk.startswith("X#"), last_evaluated_key=key,
+        page_size=100)))
+
+
+def cut_short(export: ExportModel, now: datetime) -> bool:
+    """Its avatar or project is gone: `expiresAt` = now, and an ended one due in the sweep index now, so
+    the sweeper's expiry removes its files at its next run (an active one gets there when it ends).
+    Condition: not expired yet. False when it already was."""
+    stamp = clock.iso(now)
+    actions = [ExportModel.expires_at.set(stamp), ExportModel.updated_at.set(stamp)]
+    if export.status in ENDED:
+        actions += _sweep(export, stamp)
+    return _applied(lambda: export.update(actions=actions, condition=ExportModel.status == export.status))
 
 
 def create(connection: Any, export: ExportModel, *, daily_limit: int, now: datetime) -> bool:

@@ -194,7 +194,9 @@ def _store_and_record(connection: Any, storage: "Storage", job: jobs.Claim, inde
         status="ready", fields=request, image_key=keys[0], thumbnail_key=keys[1], display_key=keys[2],
         width=processed.info.width, height=processed.info.height, format=processed.info.format,
         size_bytes=processed.info.bytes, prompt=generation.prompt, seed=(seed + index) % 2**32,
-        generation_id=generation.id, preset_id=request.get("presetId"), source_avatar_id=request.get("sourceAvatarId"))
+        generation_id=generation.id, preset_id=request.get("presetId"),
+        # lineage (issue 29): a restyle's source, or the avatar a variation was asked of
+        source_avatar_id=request.get("sourceAvatarId") or request.get("variationOf"))
     outcome = job.record_image(connection, index, avatar)
     if outcome == "recorded":
         written.clear()  # the avatar's files now

@@ -141,6 +141,7 @@ def purge_deleted_project(connection: Any, storage: Any, user_id: str, project_i
         return "more" if _advance(tombstone, int(tombstone.step or 0), clock.now()) else "stale"
     for generation in generation_store.generations_of_project(user_id, project_id):
         _delete_generation(connection, generation)
+    avatars.end_exports(user_id, "project", project_id)  # before the tombstone: a crash runs it again
     store.delete_tombstone(tombstone)
     logger.info("project purged", extra={"projectId": project_id})
     return "done"

@@ -97,6 +97,27 @@ export async function everyRoute(baseUrl: string, token: string): Promise<void> 
     params: { path: { avatar_id, attribute: "background" } },
   });
   await client.DELETE(`${API}/avatars/{avatar_id}/suggestions`, { params: { path: { avatar_id } } });
+
+  // ---- version history and lineage ------------------------------------------------------------
+  const history = await client.GET(`${API}/avatars/{avatar_id}/versions`, {
+    params: { path: { avatar_id }, query: { limit: 20 } },
+  });
+  const oldest = history.data?.items.at(-1);
+  const changedFields: string[] = oldest ? Object.keys(oldest.changes) : [];
+  const cause: "edit" | "suggestion_accept" | "restore" | undefined = oldest?.cause;
+  if (oldest) {
+    const restored = await client.POST(`${API}/avatars/{avatar_id}/versions/{version}/restore`, {
+      params: { path: { avatar_id, version: String(oldest.version) } },
+    });
+    const newVersion: number | undefined = restored.data?.version?.version;  // null: already in that state
+    void newVersion;
+  }
+  const madeFrom: string | undefined = avatar.data?.source?.id;
+  const derivedCount: number = avatar.data?.derivatives.items.length ?? 0;
+  void changedFields;
+  void cause;
+  void madeFrom;
+  void derivedCount;
   await client.GET(`${API}/stats`);
 
   // ---- webhooks -----------------------------------------------------------------------------

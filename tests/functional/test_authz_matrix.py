@@ -19,7 +19,8 @@ SHARED = {"preset_id", "example_id"}
 # A share link's token is the capability itself: whoever holds it may view the page, signed in or not
 # (tests/functional/test_shares.py covers that route: unknown 404, revoked/expired 410, rate limit).
 PUBLIC = {"token"}
-KNOWN = {"project_id", "avatar_id", "generation_id", "webhook_id", "attribute", "share_id", "export_id"} | SHARED | PUBLIC
+KNOWN = {"project_id", "avatar_id", "generation_id", "webhook_id", "attribute", "share_id", "export_id",
+         "version"} | SHARED | PUBLIC
 
 # A valid body per write route, so B's 404 is about the id, not a 400 for the body.
 BODIES = {
@@ -78,10 +79,14 @@ def world(client, aws, monkeypatch):
     share = client.http.post(f"{PREFIX}/avatars/{created['avatar']['id']}/shares", headers=auth(),
                              body=body({})).json_body
     export = client.http.post(f"{PREFIX}/projects/{pid}/export", headers=auth(), body=b"").json_body
+    # two versions of the avatar: bob restoring version 1 of it must change nothing
+    for name in ("Face v1", "Face v2"):
+        assert client.http.put(f"{PREFIX}/avatars/{created['avatar']['id']}", headers=auth(),
+                               body=body({"name": name})).status_code == 200
     ids = {"project_id": pid, "avatar_id": created["avatar"]["id"], "generation_id": pending["id"],
            "completed_generation": gen["id"], "generated_avatar": client.http.get(
                f"{PREFIX}/generations/{gen['id']}", headers=auth()).json_body["avatarIds"][0], "webhook_id": hook["id"], "share_id": share["id"],
-           "share_token": share["token"], "export_id": export["id"],
+           "share_token": share["token"], "export_id": export["id"], "version": "1",
            "attribute": "glasses"}  # /avatars/{avatar_id}/suggestions/{attribute}: a valid name, A's avatar
     assert client.http.get(f"{PREFIX}/avatars/{ids['avatar_id']}", headers=auth()).json_body["status"] == "ready"
     return ids
@@ -99,7 +104,7 @@ def snapshot(client, ids) -> dict:
              f"/generations/{ids['completed_generation']}", f"/avatars/{ids['avatar_id']}/usage-history", "/stats",
              f"/projects/{ids['project_id']}/generations", f"/webhooks/{ids['webhook_id']}",
              f"/webhooks/{ids['webhook_id']}/deliveries", f"/avatars/{ids['avatar_id']}/shares",
-             f"/exports/{ids['export_id']}",
+             f"/exports/{ids['export_id']}", f"/avatars/{ids['avatar_id']}/versions",
              f"/projects/{ids['project_id']}/compare{QUERIES[('GET', '/projects/{project_id}/compare')](ids)}"]
     return {p: clean(client.http.get(f"{PREFIX}{p}", headers=auth()).json_body) for p in paths}
 

@@ -24,7 +24,7 @@ USER = base.USER
 
 # Same answer at both sizes: the claim.
 EXPECTED = {
-    "GET /avatars/{id}": ["GetItem"],
+    "GET /avatars/{id}": ["GetItem", "Query"],  # the avatar, its derivatives (lineage, GSI2)
     "GET /generations/{id}": ["GetItem"],
     "GET /projects/{id}/generations": ["GetItem", "Query"],
     "GET /projects/{id}/generations?status=active": ["GetItem", "Query"],
@@ -43,7 +43,8 @@ ELSEWHERE = {"GET /stats", "GET /avatars/{id}/usage-history", "GET /projects", "
              "GET /projects/{id}/avatars", "GET /presets", "GET /presets/{id}", "GET /persona-examples",
              "GET /webhooks", "GET /webhooks/{id}", "GET /webhooks/{id}/deliveries",
              "GET /avatars/{id}/shares", "GET /s/{token}",  # test_shares.py
-             "GET /exports/{id}"}  # test_exports.py
+             "GET /exports/{id}",  # test_exports.py
+             "GET /avatars/{id}/versions"}  # test_versions.py
 NOT_DATA = {"GET /health", "GET /openapi.json"}  # no DynamoDB at all
 
 

@@ -413,3 +413,35 @@ def test_a_user_may_start_only_so_many_exports_a_day(client, aws, monkeypatch):
     assert post(client, f"/projects/{pid}/export", user="bob").status_code == 404  # still 404 first for bob
     bob_pid = post(client, "/projects", {"name": "B"}, user="bob").json_body["id"]
     assert post(client, f"/projects/{bob_pid}/export", user="bob").status_code == 202  # a limit per user
+
+
+def test_no_export_outlives_what_it_exported(client, studio):
+    """Issue 29 item 7: deleting an avatar (or its project) ends its exports at once — no download URL
+    from the next read — and the sweeper's next run removes their files."""
+    from chalicelib import dependencies
+    from chalicelib.housekeeping.sweeper import sweep
+
+    aid = studio["avatars"][1]
+    mine = post(client, f"/avatars/{aid}/export").json_body
+    whole = post(client, f"/projects/{studio['project']}/export").json_body
+    other = post(client, f"/avatars/{studio['avatars'][0]}/export").json_body
+    deliver("export_worker")
+    assert {status(client, x["id"]).json_body["status"] for x in (mine, whole, other)} == {"completed"}
+    # WHEN the avatar is deleted: its own export expires now, the project's and the other avatar's do not
+    assert client.http.delete(f"{PREFIX}/avatars/{aid}", headers=auth()).status_code == 204
+    gone = status(client, mine["id"]).json_body
+    assert (gone["status"], gone["downloadUrl"]) == ("expired", None)
+    assert status(client, whole["id"]).json_body["downloadUrl"] is not None
+    deps = dependencies.get_deps()
+    report = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(seconds=1),
+                   files=False)
+    assert report.exports_swept == [item("alice", mine["id"]).pk] and item("alice", mine["id"]).status == "expired"
+    s3 = boto3.client("s3", region_name="us-east-1")
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=studio["bucket"], Prefix="exports/").get("Contents", [])}
+    assert left == {f"exports/alice/{whole['id']}.zip", f"exports/alice/{other['id']}.zip"}
+    # WHEN the project is deleted and purged: its export (and the other avatar's) go the same way
+    assert client.http.delete(f"{PREFIX}/projects/{studio['project']}", headers=auth()).status_code == 204
+    deliver("cleanup_worker")
+    assert {status(client, x["id"]).json_body["status"] for x in (whole, other)} == {"expired"}
+    sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=clock.now() + timedelta(seconds=1), files=False)
+    assert s3.list_objects_v2(Bucket=studio["bucket"], Prefix="exports/").get("KeyCount", 0) == 0

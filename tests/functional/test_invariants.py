@@ -3,14 +3,19 @@ real handlers (the Chalice app through chalice.test.Client, the SQS handlers fed
 source mapping, the real InferenceClient against the fake FLUX server).
 
 Steps: create and delete projects, upload, generate with and without Idempotency-Keys (a small pool,
-so keys repeat), cancel, retry, delete avatars, record usage (event ids repeat, across apps), make the
-provider fail, and deliver queued messages one batch at a time — duplicated, reordered, or interleaved
-with all of the above; the sweeper runs with a clock moved past every deadline.
+so keys repeat), cancel, retry, delete avatars, record usage (event ids repeat, across apps), edit
+avatars and restore their versions (numbers repeat, so restores replay), make and revoke share links, export avatars and projects,
+make the provider fail, and deliver queued messages one batch at a time — duplicated, reordered, or
+interleaved with all of the above; the sweeper runs with a clock moved past every deadline.
 
 After every step (infra.audit's checks, the same an operator runs with `make audit`):
   every counter equals a recount of what it counts; no item is left without its parent; no 5xx;
+  each avatar holds exactly its newest min(versionCount, 100) versions; no version, usage row or share
+  link outlives its avatar, and no export its avatar or project (infra.audit.check_gone over every id
+  the history made);
   each generation got at most one successful provider call per claim the user paid for;
-  once every queue is drained and nothing is in flight, no file is left that no avatar points at.
+  once every queue is drained and nothing is in flight, no file is left that no avatar points at, and
+  no export file without its (unexpired) record.
 
 `make test` runs a bounded number of examples; `make invariants` a long run (INVARIANT_EXAMPLES).
 """
@@ -40,7 +45,7 @@ KEYS = ("k1", "k2", "k3")
 EVENTS = ("e1", "e2", "e3")
 WORKERS = {"generation_worker": "GenerationQueueUrl", "upload_worker": "UploadQueueUrl",
            "cleanup_worker": "CleanupQueueUrl", "generation_dlq_worker": "GenerationDlqUrl",
-           "upload_dlq_worker": "UploadDlqUrl"}
+           "upload_dlq_worker": "UploadDlqUrl", "export_worker": "ExportQueueUrl"}
 EXAMPLES = int(os.environ.get("INVARIANT_EXAMPLES", "8"))
 STEPS = int(os.environ.get("INVARIANT_STEPS", "40"))
 
@@ -65,7 +70,8 @@ class Service(RuleBasedStateMachine):
             "TABLE_NAME": outputs["TableName"], "UPLOAD_BUCKET": outputs["UploadBucket"],
             "UPLOAD_QUEUE_URL": outputs["UploadQueueUrl"], "GENERATION_QUEUE_URL": outputs["GenerationQueueUrl"],
             "GENERATION_DLQ_URL": outputs["GenerationDlqUrl"], "USAGE_EVENTS_QUEUE_URL": outputs["UsageEventsQueueUrl"],
-            "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"], "GENERATION_PROVIDER": "hf",
+            "CLEANUP_QUEUE_URL": outputs["CleanupQueueUrl"], "EXPORT_QUEUE_URL": outputs["ExportQueueUrl"],
+            "GENERATION_PROVIDER": "hf",
             "FLUX_ENDPOINT_URL": _flux.url, "SAFETY_ENDPOINT_URL": _flux.safety_url, "HF_TOKEN": "hf_test", "FLUX_TIMEOUT_SECONDS": "2",
             "GENERATION_BACKOFF_SECONDS": "0", "GENERATION_ACTIVE_LIMIT": "3", "PURGE_BATCH_SIZE": "2",
         })
@@ -85,6 +91,7 @@ class Service(RuleBasedStateMachine):
         self.seed = 0
         self.seed_of: dict[str, int] = {}
         self.server_errors: list[str] = []
+        self.shares: list[tuple[str, str]] = []  # (user, share id)
 
     def teardown(self) -> None:
         from chalicelib import dependencies
@@ -220,6 +227,55 @@ class Service(RuleBasedStateMachine):
     def delete_a_ready_avatar(self, pick):
         self.delete_avatar(pick, ready=True)
 
+    @precondition(lambda self: self.avatars or self.generations)
+    @rule(pick=st.integers(0, 50), name=st.sampled_from(["A", "B", "C"]), crop=st.booleans(),
+          foreign=st.integers(0, 4).map(lambda n: n == 0))
+    def edit_avatar(self, pick, name, crop, foreign):
+        """Names repeat, so some edits change nothing (no version); a crop needs a ready image (409)."""
+        user, aid = self.known_avatars(ready_only=True)[pick % len(self.known_avatars(ready_only=True))]
+        change = {"name": name, "personaAge": 20 + pick % 3}
+        if crop:
+            change["crop"] = {"x": 0, "y": 0, "size": 16 + pick % 2}
+        caller = next(u for u in USERS if u != user) if foreign else user
+        response = self.call("put", f"/avatars/{aid}", caller, change)
+        assert response.status_code in ((404,) if foreign else (200, 404, 409)), response.body
+
+    @precondition(lambda self: self.avatars or self.generations)
+    @rule(pick=st.integers(0, 50), number=st.integers(1, 4), twice=st.booleans())
+    def restore_version(self, pick, number, twice):
+        user, aid = self.known_avatars(ready_only=True)[pick % len(self.known_avatars(ready_only=True))]
+        answers = [self.call("post", f"/avatars/{aid}/versions/{number}/restore", user) for _ in range(2 if twice else 1)]
+        assert all(a.status_code in (200, 404, 409) for a in answers), [a.body for a in answers]
+        if twice and answers[1].status_code == 200 and answers[0].status_code == 200:
+            assert answers[1].json_body["version"] is None  # the second click restores nothing
+
+    @precondition(lambda self: self.avatars or self.generations)
+    @rule(pick=st.integers(0, 50))
+    def share(self, pick):
+        user, aid = self.known_avatars(ready_only=True)[pick % len(self.known_avatars(ready_only=True))]
+        response = self.call("post", f"/avatars/{aid}/shares", user, {"expiresIn": 3600})
+        assert response.status_code in (201, 404, 409), response.body
+        if response.status_code == 201:
+            self.shares.append((user, response.json_body["id"]))
+
+    @precondition(lambda self: self.avatars or self.generations)
+    @rule(pick=st.integers(0, 50), whole_project=st.booleans())
+    def export(self, pick, whole_project):
+        if whole_project:
+            user, pid = self.projects[pick % len(self.projects)]
+            path = f"/projects/{pid}/export"
+        else:
+            user, aid = self.known_avatars(ready_only=True)[pick % len(self.known_avatars(ready_only=True))]
+            path = f"/avatars/{aid}/export"
+        response = self.call("post", path, user)
+        assert response.status_code in (202, 404, 409, 429), response.body
+
+    @precondition(lambda self: self.shares)
+    @rule(pick=st.integers(0, 50))
+    def revoke(self, pick):
+        user, sid = self.shares[pick % len(self.shares)]
+        assert self.call("delete", f"/shares/{sid}", user).status_code in (204, 404)
+
     @rule(answers=st.lists(st.sampled_from(["ok", "503", "429", "400", "garbage"]), min_size=1, max_size=3))
     def provider_answers(self, answers):
         _flux.script = answers + ["ok"]
@@ -282,7 +338,17 @@ class Service(RuleBasedStateMachine):
         from infra.audit import check_user, load_user
 
         for user in USERS:
-            findings = [f for f in check_user(load_user(user)) if f.kind in ("counter", "orphan")]
+            findings = [f for f in check_user(load_user(user)) if f.kind in ("counter", "orphan", "version")]
+            assert not findings, [str(f) for f in findings]
+
+    @invariant()
+    def nothing_outlives_its_avatar(self):
+        from infra.audit import check_gone
+
+        known = self.avatars + [(u, "ava_" + g.split("_", 1)[1]) for u, g in self.generations]
+        for user in USERS:
+            findings = check_gone(user, sorted({a for u, a in known if u == user}),
+                                  sorted({p for u, p in self.projects if u == user}))
             assert not findings, [str(f) for f in findings]
 
     @invariant()
