@@ -26,21 +26,21 @@ def _started(scope: str, target_id: str):
 
 @bp.route("/avatars/{avatar_id}/export", methods=["POST"], authorizer=jwt_auth)
 @operation("Export an avatar as a zip (files, metadata, usage history, checksums); poll GET /exports/{id}",
-           tags=TAGS, response=EXPORT, status=202, errors=ERRORS)
+           tags=TAGS, response=EXPORT, status=202, errors=ERRORS, role="viewer")
 def export_avatar(avatar_id: str):
     return _started("avatar", avatar_id)
 
 
 @bp.route("/projects/{project_id}/export", methods=["POST"], authorizer=jwt_auth)
 @operation("Export a project's avatars as one zip; poll GET /exports/{id}", tags=TAGS, response=EXPORT,
-           status=202, errors=ERRORS)
+           status=202, errors=ERRORS, role="viewer")
 def export_project(project_id: str):
     return _started("project", project_id)
 
 
 @bp.route("/exports/{export_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("An export's status and progress; when completed, a short-lived download URL signed now",
-           tags=TAGS, response=EXPORT, errors=(401, 404))
+           tags=TAGS, response=EXPORT, errors=(401, 404), role="user")
 def get_export(export_id: str):
     from chalicelib.exports import service as exports
 

@@ -28,7 +28,7 @@ def event_id_from(key: str) -> str:
 @bp.route("/avatars/{avatar_id}/usage", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Report a use of your avatar by an app (201 recorded, 200 when this eventId was already recorded)",
            tags=TAGS, request="UsageEventPost", response="UsageRecorded", status=201,
-           errors=(400, 401, 404, 409, 413, 429), headers=USAGE_IDEMPOTENCY_HEADER)
+           errors=(400, 401, 404, 409, 413, 429), headers=USAGE_IDEMPOTENCY_HEADER, role="viewer")
 def post_usage(avatar_id: str):
     from chalicelib.usage import service as usage
     from chalicelib.api.generations import idempotency_key
@@ -52,7 +52,7 @@ def post_usage(avatar_id: str):
 
 @bp.route("/avatars/{avatar_id}/usage-history", methods=["GET"], authorizer=jwt_auth)
 @operation("An avatar's usage, newest first, with a summary by app", tags=TAGS, query="ListQuery",
-           response="UsageHistory")
+           response="UsageHistory", role="viewer")
 def usage_history(avatar_id: str):
     from chalicelib.usage import service as usage
 
@@ -66,7 +66,7 @@ def usage_history(avatar_id: str):
 
 
 @bp.route("/stats", methods=["GET"], authorizer=jwt_auth)
-@operation("Your totals: avatars by source, recent uploads, usage", tags=TAGS, response="Stats", errors=(401,))
+@operation("Your totals: avatars by source, recent uploads, usage", tags=TAGS, response="Stats", errors=(401,), role="user")
 def get_stats():
     from chalicelib.usage import service as usage
 

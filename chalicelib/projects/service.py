@@ -13,6 +13,7 @@ from chalicelib.errors import DependencyError, NotFoundError
 from chalicelib.observability import logger
 from chalicelib.generation import store as generation_store
 from chalicelib.projects import store
+from chalicelib.teams import store as team_store
 from chalicelib.users import store as user_store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,10 +36,13 @@ def _not_found(project_id: str) -> NotFoundError:
 
 
 def create_project(connection: Any, user_id: str, name: str, description: str) -> ProjectModel:
-    project = store.new_item(user_id, ids.new_id("prj"), name=name, description=description, now=clock.now_iso())
+    now = clock.now_iso()
+    project = store.new_item(user_id, ids.new_id("prj"), name=name, description=description, now=now)
     with Transaction(connection) as tx:
         store.add(tx, project)
         user_store.count_projects(tx, user_id, 1)
+        # Where a member's lookup finds the project (issue 30): written with it, so it never lags.
+        team_store.add_project_home(tx, project.id, user_id, now=now)
     return project
 
 
@@ -153,7 +157,7 @@ def _delete_generation(connection: Any, generation: GenerationModel) -> None:
             with Transaction(connection) as tx:
                 generation_store.delete_generation(tx, generation)
                 if active:
-                    user_store.count_active_generations(tx, generation.user_id, -1)
+                    user_store.count_active_generations(tx, generation_store.payer(generation), -1)
             return
         except TransactionCancelled as cancelled:
             if not (cancelled.failed("generation") or cancelled.conflict):
