@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from chalicelib import clock, ids
 from chalicelib.api.auth import jwt_auth
-from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
+from chalicelib.api.http import Cursors, caller_id, for_member, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 
 bp = Blueprint(__name__)
@@ -45,7 +45,10 @@ def post_usage(avatar_id: str):
                   occurredAt=body.occurredAt or clock.now_iso())
     deps = get_deps()
     event = usage.build_event(fields)
-    usage.admit(uid, deps.settings.usage_rate_per_second, refused=deps.refused_seconds)
+    if not for_member(request):
+        # The caller's own window, counted once: a member's report runs this view a second time as the
+        # shared project's home user (recorded on the home avatar), and that run is the same request.
+        usage.admit(caller_id(request), deps.settings.usage_rate_per_second, refused=deps.refused_seconds)
     outcome = usage.record_usage(deps.dynamodb, event, dedupe_days=deps.settings.usage_dedupe_days)
     return json_response(outcome.to_json(), status=201 if outcome.status == usage.RECORDED else 200)
 

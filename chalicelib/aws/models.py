@@ -752,6 +752,9 @@ class ExportModel(_Model):
     user_id = UnicodeAttribute(attr_name="userId")
     scope = UnicodeAttribute()  # avatar | project
     target_id = UnicodeAttribute(attr_name="targetId")
+    # Issue 30: whose partition the target lives in, when a member of a shared project exported it (the
+    # export itself, its limit and its zip stay with the member who asked). Absent: the user's own.
+    home = UnicodeAttribute(null=True, attr_name="homeUserId")
     status = UnicodeAttribute()  # pending | running | completed | failed | expired
     total = NumberAttribute(default=0)
     done = NumberAttribute(default=0)

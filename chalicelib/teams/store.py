@@ -74,6 +74,12 @@ def put_item_homes(kind: str, items: Iterable[tuple[str, str, str]]) -> int:
     return count
 
 
+def delete_item_home(tx: "Transaction", kind: str, item_id: str, *, name: str = "item home") -> None:
+    """Delete AVA#/GEN#{id}/HOME in the transaction that deletes its item (unconditional: older items
+    have none)."""
+    tx.delete(name, ItemHomeModel(_ITEM_HOME_PK[kind](item_id), HOME))
+
+
 def delete_item_homes(kind: str, item_ids: Iterable[str]) -> None:
     """BatchWriteItem deletes of HOME items (gone already is fine)."""
     with ItemHomeModel.batch_write() as batch:
