@@ -29,8 +29,12 @@ def _purge(record: Any) -> None:
 
     try:
         message = json.loads(record.body)
-        if isinstance(message, dict) and message.get("type") == BACKFILL_MESSAGE:
-            return _backfill(message)
+    except ValueError:
+        message = None
+    if isinstance(message, dict) and message.get("type") == BACKFILL_MESSAGE:
+        return _backfill(message)
+    try:
+        message = json.loads(record.body)
         user_id, project_id, step = message["userId"], message["projectId"], message.get("step")
         if not isinstance(user_id, str) or not isinstance(project_id, str):
             raise TypeError("ids are strings")

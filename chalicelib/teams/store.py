@@ -18,6 +18,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.aws.db import query_page, update_if
 from chalicelib.aws.models import (
     HOME,
+    AvatarModel,
     ItemHomeModel,
     MembershipModel,
     ProjectHomeModel,
@@ -91,7 +92,8 @@ def project_items_page(home: str, project_id: str, *, limit: int,
                        start_key: dict | None) -> tuple[list[tuple[str, str]], dict | None]:
     """The backfill's walk: one Query of GSI1 U#{home}#P#{pid} (avatars A#… and generations G#…), keys
     only as (kind, id)."""
-    result = ProjectModel._get_connection().query(
+    # AvatarModel's connection: its model declares GSI1, which the low-level query needs to know.
+    result = AvatarModel._get_connection().query(
         project_items_pk(home, project_id), index_name="GSI1", limit=limit, exclusive_start_key=start_key,
         attributes_to_get=None)
     found = []
