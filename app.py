@@ -11,6 +11,7 @@ from chalicelib.api.projects import bp as projects_bp
 from chalicelib.api.suggestions import bp as suggestions_bp
 from chalicelib.api.shares import bp as shares_bp
 from chalicelib.api.system import bp as system_bp
+from chalicelib.api.teams import bp as teams_bp
 from chalicelib.api.usage import bp as usage_bp
 from chalicelib.api.webhooks import bp as webhooks_bp
 from chalicelib.config import (
@@ -46,6 +47,7 @@ app.register_blueprint(presets_bp, url_prefix=API_PREFIX)
 app.register_blueprint(webhooks_bp, url_prefix=API_PREFIX)
 app.register_blueprint(shares_bp, url_prefix=API_PREFIX)
 app.register_blueprint(exports_bp, url_prefix=API_PREFIX)
+app.register_blueprint(teams_bp, url_prefix=API_PREFIX)
 
 
 @app.on_sqs_message(queue_arn=CLEANUP_QUEUE_ARN, batch_size=1)

@@ -41,7 +41,7 @@ def _request_uploads(project_id: str, files: list[dict]) -> list[uploads.Pending
 
 @bp.route("/projects/{project_id}/avatars/upload", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Add an avatar from an image file: answers a presigned POST to send the file to", tags=TAGS,
-           request="UploadRequest", response="UploadCreated", status=201, errors=(400, 401, 404, 413))
+           request="UploadRequest", response="UploadCreated", status=201, errors=(400, 401, 404, 413), role="editor")
 def request_upload(project_id: str):
     body = parse_body(bp.current_request, "UploadRequest")
     [pending] = _request_uploads(project_id, [body.model_dump()])
@@ -50,7 +50,7 @@ def request_upload(project_id: str):
 
 @bp.route("/projects/{project_id}/avatars/uploads", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Add up to 20 avatars from image files in one call (all or none)", tags=TAGS,
-           request="UploadBatchRequest", response="UploadBatchCreated", status=201, errors=(400, 401, 404, 413))
+           request="UploadBatchRequest", response="UploadBatchCreated", status=201, errors=(400, 401, 404, 413), role="editor")
 def request_uploads(project_id: str):
     body = parse_body(bp.current_request, "UploadBatchRequest")
     pending = _request_uploads(project_id, [spec.model_dump() for spec in body.files])
@@ -59,7 +59,7 @@ def request_uploads(project_id: str):
 
 @bp.route("/projects/{project_id}/avatars", methods=["GET"], authorizer=jwt_auth)
 @operation("List a project's avatars, newest first, with filters and name search", tags=TAGS,
-           query="AvatarListQuery", response="Page[Avatar]")
+           query="AvatarListQuery", response="Page[Avatar]", role="viewer")
 def list_avatars(project_id: str):
     from chalicelib.avatars import service as avatars
     from chalicelib.projects import service as projects
@@ -80,7 +80,7 @@ def list_avatars(project_id: str):
 
 
 @bp.route("/avatars/{avatar_id}", methods=["GET"], authorizer=jwt_auth)
-@operation("Get an avatar (imageUrl/thumbnailUrl are short-lived presigned GET URLs)", tags=TAGS, response="Avatar")
+@operation("Get an avatar (imageUrl/thumbnailUrl are short-lived presigned GET URLs)", tags=TAGS, response="Avatar", role="viewer")
 def get_avatar(avatar_id: str):
     from chalicelib.avatars import service as avatars
 
@@ -90,7 +90,7 @@ def get_avatar(avatar_id: str):
 
 @bp.route("/avatars/{avatar_id}", methods=["PUT"], authorizer=jwt_auth, content_types=JSON)
 @operation("Edit an avatar's name, persona, attributes and thumbnail crop (null clears a field)", tags=TAGS,
-           request="AvatarUpdate", response="Avatar", errors=(400, 401, 404, 409, 413, 503))
+           request="AvatarUpdate", response="Avatar", errors=(400, 401, 404, 409, 413, 503), role="editor")
 def update_avatar(avatar_id: str):
     from chalicelib.avatars import service as avatars
     from chalicelib.avatars import crops
@@ -107,7 +107,7 @@ def update_avatar(avatar_id: str):
 
 
 @bp.route("/avatars/{avatar_id}", methods=["DELETE"], authorizer=jwt_auth)
-@operation("Delete an avatar with its files and usage history", tags=TAGS, status=204)
+@operation("Delete an avatar with its files and usage history", tags=TAGS, status=204, role="editor")
 def delete_avatar(avatar_id: str):
     from chalicelib.avatars import service as avatars
 

@@ -383,6 +383,9 @@ class GenerationModel(_Model):
     slots = ListAttribute(null=True)
     quota_day = UnicodeAttribute(null=True, attr_name="quotaDay")
     handed_on = BooleanAttribute(null=True, attr_name="handedOn")
+    # Issue 30: the member of a shared project who started (or last retried) the job, when not the home
+    # user: their daily quota and active-job count carry it (absent: the home user, `userId`).
+    started_by = UnicodeAttribute(null=True, attr_name="startedBy")
 
 
 class UserStatsModel(_Model):
@@ -749,6 +752,9 @@ class ExportModel(_Model):
     user_id = UnicodeAttribute(attr_name="userId")
     scope = UnicodeAttribute()  # avatar | project
     target_id = UnicodeAttribute(attr_name="targetId")
+    # Issue 30: whose partition the target lives in, when a member of a shared project exported it (the
+    # export itself, its limit and its zip stay with the member who asked). Absent: the user's own.
+    home = UnicodeAttribute(null=True, attr_name="homeUserId")
     status = UnicodeAttribute()  # pending | running | completed | failed | expired
     total = NumberAttribute(default=0)
     done = NumberAttribute(default=0)
@@ -790,3 +796,78 @@ class ExportDayModel(_Model):
 
 
 ALL_MODELS = ALL_MODELS + (ExportModel, ExportDayModel)
+
+
+# ---- issue 30: teams (chalicelib/teams; docs/data-model.md "Teams") -------------------------
+
+def team_pk(project_id: str) -> str:
+    """A project's membership partition: its HOME item and one M#{uid} per member."""
+    return f"PRJ#{project_id}"
+
+
+def avatar_home_pk(avatar_id: str) -> str:
+    return f"AVA#{avatar_id}"
+
+
+def generation_home_pk(generation_id: str) -> str:
+    return f"GEN#{generation_id}"
+
+
+def shared_with_pk(user_id: str) -> str:
+    """GSI1 partition of the projects shared with a user (their memberships)."""
+    return f"U#{user_id}#SHARED"
+
+
+HOME = "HOME"
+
+
+class ProjectHomeModel(_Model):
+    """`PRJ#{pid}` / `HOME`: where a project's data lives (`home`, its creator) and its member counts:
+    `memberCount` (membership items, <= 50) and `ownerCount` (owner memberships + the home user)."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default=HOME)
+    home = UnicodeAttribute()
+    project_id = UnicodeAttribute(attr_name="projectId")
+    member_count = NumberAttribute(default=0, attr_name="memberCount")
+    owner_count = NumberAttribute(default=1, attr_name="ownerCount")
+    backfill = UnicodeAttribute(null=True)  # "pending" until the avatars' and generations' HOME items exist
+    created_at = UnicodeAttribute(null=True, attr_name="createdAt")
+
+
+class MembershipModel(_Model):
+    """`PRJ#{pid}` / `M#{uid}`: a member of a project and their role; GSI1 `U#{uid}#SHARED` /
+    `{addedAt}#{pid}` lists the projects shared with them, newest first."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    gsi1pk = UnicodeAttribute(attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(attr_name="GSI1SK")
+    by_member = GSI1()
+    project_id = UnicodeAttribute(attr_name="projectId")
+    user_id = UnicodeAttribute(attr_name="userId")
+    home = UnicodeAttribute()
+    role = UnicodeAttribute()  # viewer | editor | owner
+    added_by = UnicodeAttribute(attr_name="addedBy")
+    added_at = UnicodeAttribute(attr_name="addedAt")
+    updated_at = UnicodeAttribute(null=True, attr_name="updatedAt")
+
+
+class ItemHomeModel(_Model):
+    """`AVA#{aid}` / `HOME` and `GEN#{gid}` / `HOME`: the home user and project of an avatar or a
+    generation (and who started a generation), written in the transaction that creates it."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default=HOME)
+    home = UnicodeAttribute()
+    project_id = UnicodeAttribute(attr_name="projectId")
+    started_by = UnicodeAttribute(null=True, attr_name="startedBy")
+
+
+ALL_MODELS = ALL_MODELS + (ProjectHomeModel, MembershipModel, ItemHomeModel)
