@@ -93,20 +93,28 @@ export async function showMembers(project) {
       member.home ? h("span", { class: "meta" }, t("members.creator")) : null);
     let role;
     if (managed) {
+      // Arrow keys on a closed select change it one step at a time: the select stays usable (not
+      // disabled, which would drop the focus), and the steps go one request after another until the
+      // API holds the role last picked.
+      let busy = false;
       role = select(`role-${member.userId}`, ROLES.map((r) => [r, roleName(r)]), member.role, {
         class: "member-role", "aria-label": t("members.role_of", { user: member.userId }),
         onchange: safe(async (event) => {
           const picker = event.currentTarget;
+          if (busy) return;
+          busy = true;
           clearDialogError();
-          picker.disabled = true;
           try {
-            const updated = await ask(state.api.put(`/projects/${project.id}/members/${encodeURIComponent(member.userId)}`, { role: picker.value }));
-            Object.assign(member, updated);
-            toast(t("members.role_changed", { user: member.userId, role: roleName(updated.role) }), "ok");
+            while (picker.value !== member.role) {
+              const updated = await ask(state.api.put(`/projects/${project.id}/members/${encodeURIComponent(member.userId)}`, { role: picker.value }));
+              Object.assign(member, updated);
+              picker.closest(".member-row").dataset.role = updated.role;
+            }
+            toast(t("members.role_changed", { user: member.userId, role: roleName(member.role) }), "ok");
           } catch (error) {
             picker.value = member.role;  // the role the API still holds
             throw error;
-          } finally { picker.disabled = false; }
+          } finally { busy = false; }
         }) });
     } else role = h("span", { class: "badge role-badge", dataset: { role: member.role } }, roleName(member.role));
     const remove = managed ? h("button", { type: "button", class: "ghost small danger-text remove-member",

@@ -234,3 +234,31 @@ def test_member_errors_are_said_under_the_field(new_page, user, local_stack):
     expect(owner.locator("#member-count")).to_contain_text("50 members added")
     expect(owner.locator("#add-member")).to_be_disabled()
     expect(owner.locator("#member-full")).to_be_visible()
+
+
+def test_the_members_dialog_works_by_keyboard_alone(new_page, user, local_stack):
+    owner = new_page()
+    sign_in(owner, user)
+    create_project(owner, "Papan cerita")
+    pid = project_id(owner)
+    owner.focus("#members-button")
+    owner.keyboard.press("Enter")
+    expect(owner.locator("#member-id")).to_be_focused()  # the dialog opens on the id field
+    rudi = person("rudi")
+    owner.keyboard.type(rudi)
+    owner.keyboard.press("Enter")
+    picker = member_row(owner, rudi).locator("select")
+    expect(picker).to_have_value("viewer")
+    expect(owner.locator("#member-id")).to_be_focused()  # ready for the next person
+    picker.focus()
+    owner.keyboard.press("ArrowDown")  # a closed select steps: viewer → editor → owner, a request each
+    owner.keyboard.press("ArrowDown")
+    expect(picker).to_be_focused()  # the select stays usable while its requests run
+    expect(owner.locator(".toast", has_text=f"{rudi} is now: Owner")).to_be_visible()
+    expect(member_row(owner, rudi)).to_have_attribute("data-role", "owner")
+    roles = {m["userId"]: m["role"] for m in api(local_stack, "GET", f"/projects/{pid}/members", user).json()["items"]}
+    assert roles[rudi] == "owner"
+    member_row(owner, rudi).locator(".remove-member").focus()
+    owner.keyboard.press("Enter")
+    expect(member_row(owner, rudi)).to_have_count(0)
+    expect(owner.locator("#member-id")).to_be_focused()  # the last row gone: back to the add field
