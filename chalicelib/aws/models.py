@@ -32,6 +32,9 @@ Key layout (PK / SK):
     PERSONA              / {category}#{id}    persona example  GSI1: PERSONA#ID / {id}
     U#{uid}#S#{sid}      / META               share link (issue 29; docs/sharing.md)  GSI1: U#{uid}#A#{aid}#S / S#{sid}
     SHARE#{sha256(token)} / T                 a share link's token → its share (the token itself is never stored)
+    PRJ#{pid}            / HOME               a project's home user and member counts (issue 30, teams)
+    PRJ#{pid}            / M#{uid}            a membership     GSI1: U#{uid}#SHARED / {addedAt}#{pid}
+    AVA#{aid} | GEN#{gid} / HOME              where an avatar's / a generation's data lives (its home user)
 """
 from __future__ import annotations
 
