@@ -268,3 +268,23 @@ def test_the_members_dialog_works_by_keyboard_alone(new_page, user, local_stack)
     owner.keyboard.press("Enter")
     expect(member_row(owner, rudi)).to_have_count(0)
     expect(owner.locator("#member-id")).to_be_focused()  # the last row gone: back to the add field
+
+
+def test_an_editor_generates_from_a_preset_in_a_shared_project(new_page, user, local_stack):
+    """POST /presets/{id}/generate reaches only one's own projects: in a shared project the page sends
+    the preset's fields through the project's generate route, and the result lands in the project."""
+    member = new_page()
+    owner = person("studio")
+    project = api(local_stack, "POST", "/projects", owner, {"name": "Lookbook"}).json()
+    assert api(local_stack, "POST", f"/projects/{project['id']}/members", owner, {"userId": user, "role": "editor"}).status == 201
+    sign_in(member, user)
+    member.locator("#shared-grid .project-card", has_text="Lookbook").click()
+    member.click("#generate-button")
+    preset = member.locator("#generate-panel .preset").first
+    expect(preset.locator("img")).to_be_visible(timeout=20_000)
+    name = preset.locator("strong").inner_text()
+    preset.locator(".generate-now").click()
+    expect(member.locator(".toast.error")).to_have_count(0)
+    expect(member.locator('#avatar-grid .avatar-card[data-status="ready"]', has_text=name)).to_have_count(1, timeout=30_000)
+    items = api(local_stack, "GET", f"/projects/{project['id']}/avatars", owner).json()["items"]
+    assert [a["name"] for a in items] == [name]
