@@ -139,6 +139,10 @@ def test_every_view_and_dialog_passes_axe_in_both_themes_at_desktop_and_phone_wi
     expect(page.locator(".project-card .mosaic img")).to_have_count(2)
     expect(page.locator("#shared-grid .project-card .role-badge")).to_have_count(1)
     check("projects, with faces")
+    page.click("#shared-grid .project-card")  # a viewer's project: no editing controls, its own empty state
+    expect(page.locator("#my-role")).to_be_visible()
+    expect(page.locator("#no-avatars")).to_be_visible()
+    check("project, as a viewer")
     page.click("#webhooks-link")
     expect(page.locator("#add-webhook")).to_be_visible()
     check("webhooks")
