@@ -12,6 +12,7 @@ from chalicelib.api.projects import bp as projects_bp
 from chalicelib.api.suggestions import bp as suggestions_bp
 from chalicelib.api.shares import bp as shares_bp
 from chalicelib.api.system import bp as system_bp
+from chalicelib.api.teams import bp as teams_bp
 from chalicelib.api.usage import bp as usage_bp
 from chalicelib.api.versions import bp as versions_bp
 from chalicelib.api.webhooks import bp as webhooks_bp
@@ -50,6 +51,7 @@ app.register_blueprint(shares_bp, url_prefix=API_PREFIX)
 app.register_blueprint(exports_bp, url_prefix=API_PREFIX)
 app.register_blueprint(compare_bp, url_prefix=API_PREFIX)
 app.register_blueprint(versions_bp, url_prefix=API_PREFIX)
+app.register_blueprint(teams_bp, url_prefix=API_PREFIX)
 
 
 @app.on_sqs_message(queue_arn=CLEANUP_QUEUE_ARN, batch_size=1)

@@ -40,6 +40,12 @@ class UnauthorizedError(ServiceError):
     code = "unauthorized"
 
 
+class ForbiddenError(ServiceError):
+    """The caller may know the object exists (a member of its project) but their role does not allow this."""
+    status = 403
+    code = "forbidden"
+
+
 class NotFoundError(ServiceError):
     status = 404
     code = "not_found"

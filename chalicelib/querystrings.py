@@ -55,6 +55,7 @@ _LIST: dict[str, tuple[Any, Callable[[str], bool]]] = {
 }
 SPECS: dict[str, dict[str, tuple[Any, Callable[[str], bool]]]] = {
     "ListQuery": _LIST,
+    "ProjectListQuery": {**_LIST, "shared": ("false", _one_of("true", "false"))},
     "AvatarListQuery": {
         **_LIST,
         "sourceType": (None, _one_of("uploaded", "text_to_image", "preset", "image_to_image")),

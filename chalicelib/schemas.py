@@ -90,6 +90,42 @@ class Project(Response):
     avatarCount: int
     createdAt: str
     updatedAt: str
+    # Issue 30: the caller's role on it (`owner` on their own projects) and, on a project shared with
+    # them, whose it is.
+    myRole: Literal["viewer", "editor", "owner"] | None = None
+    homeUserId: str | None = None
+
+
+# ---- teams (issue 30) ------------------------------------------------------------------------
+
+# chalicelib.auth._USER_ID: what a Lumiku user id (a token's `sub`) may be.
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$")]
+Role = Literal["viewer", "editor", "owner"]
+
+
+class MemberAdd(Request):
+    userId: UserId
+    role: Role
+
+
+class MemberUpdate(Request):
+    role: Role
+
+
+class Member(Response):
+    userId: str
+    role: Role
+    addedBy: str
+    addedAt: str
+    home: bool  # the project's creator: an owner for good (cannot leave or be demoted)
+
+
+class MemberList(Response):
+    items: list[Member]
+
+
+class Me(Response):
+    userId: str
 
 
 class Page(Response, Generic[T]):
@@ -275,6 +311,10 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None
+
+
+class ProjectListQuery(ListQuery):
+    shared: Literal["true", "false"] = "false"  # "true": the projects shared with me (issue 30)
 
 
 class AvatarListQuery(ListQuery):

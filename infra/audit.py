@@ -16,6 +16,8 @@ What it checks, per user:
                that no avatar points at (older than the sweeper's grace period); files under
                exports/{uid}/ whose export record is gone or expired
   stuck work   generations, uploads, deletes and purges past their deadline
+  teams        (issue 30) each own project's memberCount/ownerCount against its memberships; no
+               membership of the user outlives its project (a purge pending aside)
 
 It prints one line per finding (the ids and what is wrong) and exits 1 if there is any, else 0.
 `--repair` sets counters to their recount, removes orphaned items and files, and runs the sweeper's
@@ -59,6 +61,9 @@ class UserData:
     app_totals: dict = field(default_factory=dict)  # appId -> AppUsageSummaryModel (APPUSE#)
     avatars: list = field(default_factory=list)
     generations: list = field(default_factory=list)
+    teams: dict = field(default_factory=dict)  # own pid -> (HOME item or None, [memberships])
+    memberships: list = field(default_factory=list)  # the user's memberships of others' projects
+    live_homes: set = field(default_factory=set)  # (home, pid) of those that exist or are being purged
     usage_rows: dict = field(default_factory=lambda: defaultdict(int))  # avatar id -> USE# rows
     app_rows: dict = field(default_factory=dict)  # avatar id -> {appId: count}
     versions: dict = field(default_factory=lambda: defaultdict(list))  # avatar id -> version numbers (V#)
@@ -119,6 +124,22 @@ def load_user(user_id: str) -> UserData:
                 summary = AppUsageSummaryModel.from_raw_data(raw)
                 rows[summary.app_id] = int(summary.count or 0)
         data.app_rows[avatar.id] = rows
+    from chalicelib.aws.models import MembershipModel, ProjectHomeModel, TombstoneModel as Tomb, project_sk, shared_with_pk, team_pk
+
+    for project_id in sorted(data.projects):
+        home, members = None, []
+        for raw in _raw_query(team_pk(project_id)):
+            if raw["SK"]["S"] == "HOME":
+                home = ProjectHomeModel.from_raw_data(raw)
+            elif raw["SK"]["S"].startswith("M#"):
+                members.append(MembershipModel.from_raw_data(raw))
+        data.teams[project_id] = (home, members)
+    data.memberships = _all(MembershipModel.by_member.query(shared_with_pk(user_id)))
+    for member in data.memberships:
+        home_pk = user_pk(member.home)
+        if ProjectModel.count(home_pk, ProjectModel.sk == project_sk(member.project_id), consistent_read=True) or \
+                Tomb.count(home_pk, Tomb.sk == f"DELETING#{member.project_id}", consistent_read=True):
+            data.live_homes.add((member.home, member.project_id))
     return data
 
 
@@ -149,7 +170,20 @@ def all_user_ids() -> list[str]:
 
 # ---- checking -----------------------------------------------------------------------------------
 
-def check_user(data: UserData, *, storage: Any = None, now: datetime | None = None) -> list[Finding]:
+def started_elsewhere(datas: Iterable[UserData]) -> Counter:
+    """Active jobs each user started in someone else's (shared) project (issue 30): they count in the
+    starter's activeGenerations, not the project home's."""
+    counts: Counter = Counter()
+    for data in datas:
+        for g in data.generations:
+            if g.status in ("pending", "processing") and (g.started_by or g.user_id) != data.user_id:
+                counts[g.started_by] += 1
+    return counts
+
+
+def check_user(data: UserData, *, storage: Any = None, now: datetime | None = None,
+               elsewhere: int = 0) -> list[Finding]:
+    """`elsewhere`: active jobs the user started in other users' projects (started_elsewhere)."""
     from chalicelib import clock
     from chalicelib.avatars.service import SOURCE_COUNTER
 
@@ -158,6 +192,7 @@ def check_user(data: UserData, *, storage: Any = None, now: datetime | None = No
     found: list[Finding] = []
     ready = [a for a in data.avatars if a.status == "ready"]
     active = [g for g in data.generations if g.status in ("pending", "processing")]
+    paid_here = [g for g in active if (g.started_by or g.user_id) == uid]
 
     # counters
     stats = data.stats
@@ -168,7 +203,7 @@ def check_user(data: UserData, *, storage: Any = None, now: datetime | None = No
         "avatarsGenerated": sum(SOURCE_COUNTER[a.source_type] == "avatars_generated" for a in ready),
         "avatarsPreset": sum(a.source_type == "preset" for a in ready),
         "totalUsage": sum(int(a.usage_count or 0) for a in ready),
-        "activeGenerations": len(active),
+        "activeGenerations": len(paid_here) + elsewhere,
     }
     if stats is not None or any(expected.values()):
         from chalicelib.aws.models import UserStatsModel
@@ -225,6 +260,19 @@ def check_user(data: UserData, *, storage: Any = None, now: datetime | None = No
         if item.project_id not in data.projects and item.project_id not in data.tombstones:
             kind = "avatar" if item in data.avatars else "generation"
             found.append(Finding(uid, "orphan", f"{kind} {item.id} of missing project {item.project_id}"))
+
+    # teams: the HOME counts against the memberships; no membership outlives its project
+    for project_id, (home, members) in data.teams.items():
+        owners = 1 + sum(m.role == "owner" for m in members)
+        if members and home is None:
+            found.append(Finding(uid, "orphan", f"project {project_id} has members and no HOME item"))
+        elif home is not None and (int(home.member_count or 0), int(home.owner_count or 1)) != (len(members), owners):
+            found.append(Finding(uid, "counter", f"project {project_id} memberCount/ownerCount are "
+                                                 f"{home.member_count}/{home.owner_count}, recount {len(members)}/{owners}"))
+    for member in data.memberships:
+        if (member.home, member.project_id) not in data.live_homes:
+            found.append(Finding(uid, "orphan", f"membership of project {member.project_id} (home {member.home}) "
+                                                f"outlives it"))
 
     # stuck work
     stamp = clock.iso(now)
@@ -407,8 +455,12 @@ def orphaned_partitions() -> list[Finding]:
 def audit(user_ids: list[str] | None, *, storage: Any = None, now: datetime | None = None) -> list[Finding]:
     everyone = user_ids is None
     findings: list[Finding] = []
-    for user_id in (all_user_ids() if everyone else user_ids):
-        findings += check_user(load_user(user_id), storage=storage, now=now)
+    # Every user's data first: an active job counts with whoever started it, who may be a member of
+    # another user's project (issue 30).
+    datas = [load_user(user_id) for user_id in (all_user_ids() if everyone else user_ids)]
+    elsewhere = started_elsewhere(datas)
+    for data in datas:
+        findings += check_user(data, storage=storage, now=now, elsewhere=elsewhere[data.user_id])
     if everyone:
         findings += orphaned_partitions()
     return findings

@@ -10,6 +10,7 @@ import { confirmDialog, errorText, h, historySettled, openDialog, rich, showErro
 import { renderWebhooks } from "./webhooks.js";
 import { accountLine, installAccount } from "./account.js";
 import { projectExports } from "./export.js";
+import { can, membersButton, roleLine, sharedProjects } from "./members.js";
 
 const TOKEN_KEY = "avatar-creator.token";
 const USER_KEY = "avatar-creator.user";
@@ -60,7 +61,7 @@ async function boot() {
  * while files are dragged over the page a banner says so. Elsewhere a drop does nothing (and the
  * browser does not open the file in place of the page). */
 function pageDrop() {
-  const here = () => state.view?.grid?.isConnected ? state.view : null;
+  const here = () => state.view?.grid?.isConnected && state.view.upload ? state.view : null;  // a viewer may not upload
   const dragging = (on) => {
     document.body.classList.toggle("dragging", on);
     if (on) document.body.dataset.dropText = t("upload.drop_anywhere");
@@ -241,9 +242,10 @@ async function renderProjects() {
     for (const entry of entries.filter((e) => e.isIntersecting)) { onScreen.unobserve(entry.target); fillMosaic(entry.target); }
   }, { rootMargin: "100px" });
   const more = h("button", { type: "button", class: "ghost", hidden: true, onclick: safe(() => load()) }, t("action.load_more"));
+  const shared = sharedProjects(projectCard, (mosaic) => onScreen.observe(mosaic));
   render(h("div", { class: "page-head" }, h("h1", {}, t("projects.title")),
     h("p", { class: "lead" }, t("projects.lead")), accountLine()),
-  form, grid, more);
+  form, grid, more, shared.section);
   async function load() {
     const page = await call(state.api.get(`/projects?limit=24${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`));
     if (!cursor && !page.items.length) {
@@ -262,7 +264,7 @@ async function renderProjects() {
     cursor = page.nextCursor;
     more.hidden = !cursor;
   }
-  await load();
+  await Promise.all([load(), shared.load()]);
 }
 
 const MOSAIC = 4;  // faces on a project card, newest first
@@ -324,8 +326,10 @@ async function renderProject(projectId) {
   state.view = view;
   const fileInput = h("input", { type: "file", id: "file-input", accept: TYPES.join(","), multiple: true, hidden: true,
     onchange: () => { uploadFiles(view, [...fileInput.files]); fileInput.value = ""; } });
+  // Issue 30: what the caller's role allows is all the page offers (the API still decides).
+  const editor = can(project, "editor"), owner = can(project, "owner");
   view.chooseFiles = () => fileInput.click();
-  view.upload = (files) => uploadFiles(view, files);
+  view.upload = editor ? (files) => uploadFiles(view, files) : null;
   // Named by its content, so the name holds every word it shows (WCAG 2.5.3 Label in Name: a voice
   // user says what they see; an aria-label with other words failed it); the emoji is decoration.
   const drop = h("div", { class: "dropzone", id: "dropzone", tabindex: 0, role: "button",
@@ -370,20 +374,21 @@ async function renderProject(projectId) {
     h("nav", { class: "crumbs", "aria-label": t("nav.breadcrumb") }, h("a", { href: "#/" }, t("nav.all_projects"))),
     h("div", { class: "project-head" },
       h("div", { class: "project-title" }, title, h("p", { class: "meta" }, count,
-        project.description ? ` · ${project.description}` : "")),
+        project.description ? ` · ${project.description}` : ""), roleLine(project)),
       h("div", { class: "row actions" },
-        h("button", { type: "button", id: "generate-button", onclick: safe(() => showGenerate(view)) }, t("action.generate")),
-        h("button", { type: "button", class: "secondary", id: "upload-button", onclick: () => fileInput.click() }, t("upload.button")),
+        editor ? h("button", { type: "button", id: "generate-button", onclick: safe(() => showGenerate(view)) }, t("action.generate")) : null,
+        editor ? h("button", { type: "button", class: "secondary", id: "upload-button", onclick: () => fileInput.click() }, t("upload.button")) : null,
         exports.button,
         picking.button,
-        h("button", { type: "button", class: "ghost", id: "rename-project", onclick: safe(() => renameProject(view)) }, t("action.rename")),
-        h("button", { type: "button", class: "ghost", id: "delete-project", onclick: safe(() => deleteProject(project)) }, t("action.delete")))),
-    drop, personOptIn(), uploads, jobs, exports.section, rejectedBox,
+        membersButton(project),
+        owner ? h("button", { type: "button", class: "ghost", id: "rename-project", onclick: safe(() => renameProject(view)) }, t("action.rename")) : null,
+        owner ? h("button", { type: "button", class: "ghost", id: "delete-project", onclick: safe(() => deleteProject(project)) }, t("action.delete")) : null)),
+    editor ? drop : null, editor ? personOptIn() : null, uploads, jobs, exports.section, rejectedBox,
     h("div", { class: "toolbar filters", role: "search" }, h("label", {}, h("span", {}, t("filter.search")), search),
       h("label", {}, h("span", {}, t("filter.source")), filters.sourceType),
       h("label", {}, h("span", {}, t("field.gender")), filters.gender), h("label", {}, h("span", {}, t("field.style")), filters.style)),
     picking.bar, grid, list.sentinel, list.more);
-  view.drop = drop;
+  view.drop = editor ? drop : null;
   list.start(project.avatars);
   startPolling(view, { withFailures: true });
   return view;
@@ -419,6 +424,8 @@ function emptyState(view) {
     ? h("div", { class: "empty-state", id: "no-avatars" }, h("h2", {}, t("project.no_match")),
       h("p", {}, t("project.no_match_text")),
       h("button", { type: "button", class: "secondary", id: "clear-filters", onclick: safe(() => view.clearFilters()) }, t("filter.clear")))
+    : !can(view.project, "editor") ? h("div", { class: "empty-state", id: "no-avatars" },
+      h("h2", {}, t("project.empty_viewer_title")), h("p", {}, t("project.empty_viewer_text")))
     : h("div", { class: "empty-state", id: "no-avatars" },
       h("div", { class: "empty-art", "aria-hidden": "true" }, "🧑‍🎨"),
       h("h2", {}, t("project.empty_title")),
@@ -609,7 +616,7 @@ function keep(id) {
  * this browser), Discard (deletes the avatar, after a confirmation) and Vary (two variations). Over
  * the picture on hover and keyboard focus, like the card's other actions. */
 function choiceRow(view, avatar) {
-  if (!avatar.generationId || avatar.status !== "ready" || kept().includes(avatar.id)) return null;
+  if (!avatar.generationId || avatar.status !== "ready" || kept().includes(avatar.id) || !can(view.project, "editor")) return null;
   const row = h("div", { class: "row choice", role: "group", "aria-label": t("choice.label", { name: avatar.name }) },
     h("button", { type: "button", class: "ghost small keep-avatar", "aria-label": t("choice.keep_named", { name: avatar.name }), onclick: () => {
       keep(avatar.id);
@@ -647,13 +654,14 @@ async function discardAvatar(view, avatar) {
 
 function avatarCard(view, avatar) {
   const ai = avatar.sourceType !== "uploaded";
+  const editor = can(view.project, "editor");
   const open = safe(() => showAvatar(view, avatar));
   if (avatar.status === "rejected") {
     return h("article", { class: "card avatar-card rejected", dataset: { avatarId: avatar.id, status: avatar.status } },
       h("div", { class: "body" },
         h("h3", { class: "name", title: avatar.name }, "⚠ ", avatar.name),
         h("p", { class: "reason" }, avatar.statusReason || t("rejected.default_reason")),
-        h("div", { class: "row" }, h("button", { type: "button", class: "ghost small remove-rejected", "aria-label": t("action.remove_named", { name: avatar.name }),
+        h("div", { class: "row" }, editor && h("button", { type: "button", class: "ghost small remove-rejected", "aria-label": t("action.remove_named", { name: avatar.name }),
           onclick: safe(async () => {
             await call(state.api.delete(`/avatars/${avatar.id}`));
             document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`)?.remove();
@@ -688,7 +696,7 @@ function avatarCard(view, avatar) {
       // and the actions show over the picture on hover and keyboard focus (always on touch screens).
       h("div", { class: "badges" }, badges),
       h("p", { class: "meta usage" }, avatar.usageCount ? t("card.used", { count: avatar.usageCount, when: when(avatar.lastUsedAt) }) : ""),
-      h("div", { class: "row card-actions" },
+      editor && h("div", { class: "row card-actions" },
         avatar.status === "ready" ? h("button", { type: "button", class: "ghost small", "aria-label": t("action.edit_named", { name: avatar.name }), onclick: safe(() => showAvatar(view, avatar, { edit: true })) }, t("action.edit")) : null,
         h("button", { type: "button", class: "ghost small", "aria-label": t("action.delete_named", { name: avatar.name }),
           onclick: safe(() => deleteAvatar(view, avatar)) }, t("action.delete")))));
@@ -943,7 +951,7 @@ function renderJob(view, job) {
     h("span", { class: "meta job-status" }, jobText(job))),
   job.status === "failed" ? null : h("progress", { max: 100, value: job.progress, "aria-label": t("job.progress_label", { name }) }),
   h("div", { class: "row" },
-    job.status === "failed" ? h("button", { type: "button", class: "small retry-job", onclick: safe(async (event) => {
+    job.status === "failed" && can(view.project, "editor") ? h("button", { type: "button", class: "small retry-job", onclick: safe(async (event) => {
       const button = event.currentTarget;
       button.disabled = true;
       try {
@@ -951,7 +959,7 @@ function renderJob(view, job) {
         state.poll?.();
       } catch (error) { button.disabled = false; throw error; }
     }) }, t("action.retry")) : null,
-    job.status === "pending" ? h("button", { type: "button", class: "ghost small cancel-job", onclick: safe(async () => {
+    job.status === "pending" && can(view.project, "editor") ? h("button", { type: "button", class: "ghost small cancel-job", onclick: safe(async () => {
       renderJob(view, await call(state.api.post(`/generations/${job.id}/cancel`)));
       toast(t("job.cancelled", { name }));
     }) }, t("action.cancel")) : null,

@@ -8,6 +8,7 @@ import { clearDialogError, closeDialog, h, label, openDialog, rich, setDialogUrl
 import { suggestionPanel } from "./suggestions.js";
 import { sharePanel } from "./share.js";
 import { avatarExport } from "./export.js";
+import { can } from "./members.js";
 
 const sourceWords = (type) => ({ uploaded: t("source.uploaded_long"), text_to_image: t("source.text_to_image"),
   preset: t("source.preset_long"), image_to_image: t("source.image_to_image") })[type];
@@ -33,6 +34,8 @@ const neighbours = () => [...document.querySelectorAll('#avatar-grid .avatar-car
  * developer view (its own address). */
 export async function showAvatar(view, avatar, { edit = false, developer = false } = {}) {
   let fresh = await call(state.api.get(`/avatars/${avatar.id}`));
+  // Issue 30: a viewer of a shared project sees, downloads, exports and uses; editing is for editors.
+  const editor = can(view.project, "editor");
   const url = avatarUrl(view.project.id, fresh.id);
   const picture = h("div", { class: "detail-image" });
   const info = h("div", { class: "detail-info" });
@@ -77,8 +80,8 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
           h("strong", {}, t("card.offline"), ". "), t("avatar.offline_note")) : null),
       h("div", { class: "row" },
         fresh.status === "ready" ? h("button", { type: "button", class: "secondary", id: "download-avatar", onclick: safe(download) }, t("lightbox.download")) : null,
-        "crop" in fresh ? h("button", { type: "button", class: "secondary", id: "crop-avatar", onclick: () => cropEditor(picture, fresh, changed, drawPicture) }, t("crop.open")) : null,
-        h("button", { type: "button", class: "ghost", id: "make-variations", onclick: safe(async (event) => {
+        "crop" in fresh && editor ? h("button", { type: "button", class: "secondary", id: "crop-avatar", onclick: () => cropEditor(picture, fresh, changed, drawPicture) }, t("crop.open")) : null,
+        editor && h("button", { type: "button", class: "ghost", id: "make-variations", onclick: safe(async (event) => {
           event.currentTarget.disabled = true;
           const out = await call(state.api.post(`/avatars/${fresh.id}/variations`, { count: 2 }, { "Idempotency-Key": crypto.randomUUID() }));
           closeDialog();
@@ -86,8 +89,8 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
           out.items.forEach((job) => view.renderJob(job));
           state.poll?.();
         }) }, t("avatar.variations")),
-        fresh.status === "ready" ? h("button", { type: "button", class: "ghost", id: "restyle-avatar", onclick: drawRestyle }, t("restyle.button")) : null,
-        h("button", { type: "button", class: "ghost danger-text", id: "delete-avatar", onclick: safe(async () => {
+        fresh.status === "ready" && editor ? h("button", { type: "button", class: "ghost", id: "restyle-avatar", onclick: drawRestyle }, t("restyle.button")) : null,
+        editor && h("button", { type: "button", class: "ghost danger-text", id: "delete-avatar", onclick: safe(async () => {
           await view.deleteAvatar(fresh);
         }) }, t("action.delete"))),
       fresh.status === "ready" ? avatarExport(fresh) : "");  // replaceChildren would print a null
@@ -128,17 +131,17 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
     info.replaceChildren(...[
       h("div", { class: "row spread" }, h("p", { class: "meta", id: "avatar-source" },
         rich(fresh.sourceAvatarId ? "avatar.source_from" : "avatar.source", { source }, { what: sourceWords(fresh.sourceType) || fresh.sourceType, when: when(fresh.createdAt) })),
-        h("button", { type: "button", class: "secondary", id: "edit-avatar", onclick: drawForm }, t("avatar.edit_details"))),
+        editor && h("button", { type: "button", class: "secondary", id: "edit-avatar", onclick: drawForm }, t("avatar.edit_details"))),
       recipe(),
       h("h3", {}, t("form.persona")), persona.length ? h("dl", { class: "facts" }, persona) : h("p", { class: "empty-line" }, t("avatar.no_persona")),
       h("h3", {}, t("form.look")), look.length ? h("dl", { class: "facts" }, look) : h("p", { class: "empty-line" }, t("avatar.no_look")),
-      suggestionPanel(fresh, (updated) => { changed(updated); drawFacts(); }),
+      editor ? suggestionPanel(fresh, (updated) => { changed(updated); drawFacts(); }) : null,
       h("details", { class: "advanced", id: "advanced" }, h("summary", {}, t("avatar.advanced")),
         h("dl", { class: "facts" },
           [[t("avatar.size"), fresh.width && t("avatar.size_px", { width: fresh.width, height: fresh.height })],
             [t("field.format"), fresh.format && fresh.format.toUpperCase()], [t("field.bytes"), fresh.bytes && t("avatar.kb", { kb: Math.round(fresh.bytes / 1024) })]]
             .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k), h("dd", {}, String(v)))))),
-      fresh.status === "ready" ? sharePanel(fresh) : null,
+      fresh.status === "ready" && editor ? sharePanel(fresh, { home: view.project.homeUserId || null }) : null,
       h("h3", {}, t("usage.title")), history,
       h("div", { class: "row" }, h("button", { type: "button", class: "ghost small", id: "open-developer", onclick: drawDeveloper }, t("dev.open")))]
       .filter((part) => part !== null));
@@ -269,8 +272,8 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
   dialogEl.addEventListener("keydown", step);
   dialogEl.addEventListener("close", () => dialogEl.removeEventListener("keydown", step), { once: true });
   if (developer) { drawDeveloper(); return; }
-  if (edit) drawForm();
-  else document.getElementById("edit-avatar")?.focus({ preventScroll: true });  // the face stays in view on a phone
+  if (edit && editor) drawForm();
+  else (document.getElementById("edit-avatar") || document.getElementById("download-avatar"))?.focus({ preventScroll: true });  // the face stays in view on a phone
   await loadHistory(fresh.id, history);
 }
 

@@ -55,6 +55,17 @@ function fromPreset(preset) {
 
 const phone = () => matchMedia("(max-width: 700px)").matches;
 
+/** Start a generation from a preset. POST /presets/{id}/generate reaches only the caller's own
+ * projects (docs/teams.md), so in a project shared with them (issue 30: it has a homeUserId) the
+ * preset's fields, with the person's changes, go through the project's own generate route. */
+function generateFromPreset(view, preset, body = {}) {
+  const key = { "Idempotency-Key": crypto.randomUUID() };
+  if (view.project.homeUserId) {
+    return state.api.post(`/projects/${view.project.id}/avatars/generate`, { ...fromPreset(preset), ...body }, key);
+  }
+  return state.api.post(`/presets/${preset.id}/generate`, { projectId: view.project.id, ...body }, key);
+}
+
 /** Close the generate panel (if open); the focus goes back to the Generate button. */
 export function closeGenerate() {
   const panel = document.getElementById("generate-panel");
@@ -74,12 +85,14 @@ export async function showGenerate(view, { preset = null } = {}) {
     ...traitInputs("gen"),
   };
   let fromPresetId = preset?.id || null;
+  let fromPresetItem = preset;
   // What the form was filled from (a preset, a persona example): its persona's name goes with the one
   // name field unless the person types another (personaNameFor).
   let origin = preset ? fromPreset(preset) : {};
   const presetNote = h("p", { class: "note", id: "preset-note", hidden: !preset });
   const setPreset = (p) => {
     fromPresetId = p?.id || null;
+    fromPresetItem = p || null;
     if (!p) origin = {};
     presetNote.hidden = !p;
     presetNote.replaceChildren(...(p ? [...rich("generate.from_preset", { preset: h("strong", {}, p.name) }), " ",
@@ -109,7 +122,7 @@ export async function showGenerate(view, { preset = null } = {}) {
       const body = { ...collect(inputs), numImages: Number(count.value) };
       body.personaName = personaNameFor(origin, body.name);
       const job = fromPresetId
-        ? await call(state.api.post(`/presets/${fromPresetId}/generate`, { projectId: view.project.id, ...body }, { "Idempotency-Key": crypto.randomUUID() }))
+        ? await call(generateFromPreset(view, fromPresetItem, body))
         : await call(state.api.post(`/projects/${view.project.id}/avatars/generate`, body, { "Idempotency-Key": crypto.randomUUID() }));
       started(job, body.name);
     } catch (failure) {
@@ -188,7 +201,7 @@ async function loadGallery(gallery, view, openForm, started, category = "") {
     const button = event.currentTarget;
     button.disabled = true;
     try {
-      const job = await call(state.api.post(`/presets/${preset.id}/generate`, { projectId: view.project.id }, { "Idempotency-Key": crypto.randomUUID() }));
+      const job = await call(generateFromPreset(view, preset));
       started(job, preset.name);
     } finally { button.disabled = false; }
   });

@@ -163,7 +163,7 @@ const CODES = ["unauthorized", "not_found", "conflict", "bad_json", "bad_request
   "unsupported_media_type", "invalid_state", "avatar_not_ready", "crop_outside_image", "idempotency_key_reused",
   "upload_not_allowed", "unusable_image", "webhook_limit", "webhook_disabled", "service_unavailable", "internal_error",
   "queue_failed", "provider_unreachable", "provider_timeout", "provider_rate_limited", "provider_error", "provider_auth",
-  "safety_unavailable", "unsafe_output", "model_not_served", "timed_out", "queue_timeout", "cancelled", "upload_failed"];
+  "safety_unavailable", "unsafe_output", "model_not_served", "timed_out", "queue_timeout", "cancelled", "upload_failed", "forbidden"];
 
 /** What went wrong and what to do next, in words, in the page's language. */
 export function errorText(error) {

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.api.auth import jwt_auth
-from chalicelib.api.http import Cursors, json_response, no_content, operation, parse_body, parse_query, user_id
+from chalicelib.api.http import Cursors, caller_id, json_response, no_content, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.errors import NotFoundError
 
@@ -41,7 +41,7 @@ def _request_uploads(project_id: str, files: list[dict]) -> list[uploads.Pending
 
 @bp.route("/projects/{project_id}/avatars/upload", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Add an avatar from an image file: answers a presigned POST to send the file to", tags=TAGS,
-           request="UploadRequest", response="UploadCreated", status=201, errors=(400, 401, 404, 413))
+           request="UploadRequest", response="UploadCreated", status=201, errors=(400, 401, 404, 413), role="editor")
 def request_upload(project_id: str):
     body = parse_body(bp.current_request, "UploadRequest")
     [pending] = _request_uploads(project_id, [body.model_dump()])
@@ -50,7 +50,7 @@ def request_upload(project_id: str):
 
 @bp.route("/projects/{project_id}/avatars/uploads", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Add up to 20 avatars from image files in one call (all or none)", tags=TAGS,
-           request="UploadBatchRequest", response="UploadBatchCreated", status=201, errors=(400, 401, 404, 413))
+           request="UploadBatchRequest", response="UploadBatchCreated", status=201, errors=(400, 401, 404, 413), role="editor")
 def request_uploads(project_id: str):
     body = parse_body(bp.current_request, "UploadBatchRequest")
     pending = _request_uploads(project_id, [spec.model_dump() for spec in body.files])
@@ -59,7 +59,7 @@ def request_uploads(project_id: str):
 
 @bp.route("/projects/{project_id}/avatars", methods=["GET"], authorizer=jwt_auth)
 @operation("List a project's avatars, newest first, with filters and name search", tags=TAGS,
-           query="AvatarListQuery", response="Page[Avatar]")
+           query="AvatarListQuery", response="Page[Avatar]", role="viewer")
 def list_avatars(project_id: str):
     from chalicelib.avatars import service as avatars
     from chalicelib.projects import service as projects
@@ -81,7 +81,7 @@ def list_avatars(project_id: str):
 
 @bp.route("/avatars/{avatar_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("Get an avatar (imageUrl/thumbnailUrl are short-lived presigned GET URLs) with its lineage: the "
-           "avatar it was made from and the newest avatars made from it", tags=TAGS, response="AvatarDetail")
+           "avatar it was made from and the newest avatars made from it", tags=TAGS, response="AvatarDetail", role="viewer")
 def get_avatar(avatar_id: str):
     from chalicelib.avatars import service as avatars
 
@@ -115,7 +115,7 @@ def _lineage_json(avatar) -> dict:
 
 @bp.route("/avatars/{avatar_id}", methods=["PUT"], authorizer=jwt_auth, content_types=JSON)
 @operation("Edit an avatar's name, persona, attributes and thumbnail crop (null clears a field)", tags=TAGS,
-           request="AvatarUpdate", response="Avatar", errors=(400, 401, 404, 409, 413, 503))
+           request="AvatarUpdate", response="Avatar", errors=(400, 401, 404, 409, 413, 503), role="editor")
 def update_avatar(avatar_id: str):
     from chalicelib.avatars import crops, versions
 
@@ -124,14 +124,15 @@ def update_avatar(avatar_id: str):
     body = parse_body(request, "AvatarUpdate")
     changes = body.model_dump(include=body.model_fields_set)
     deps = get_deps()
-    avatar, _ = versions.edit_avatar(uid, avatar_id, changes, connection=deps.dynamodb)  # a change is a version
+    avatar, _ = versions.edit_avatar(uid, avatar_id, changes, connection=deps.dynamodb,  # a change is a version
+                                     actor=caller_id(request))
     if "crop" in changes:
         crops.request_thumbnail(deps.sqs, deps.settings.upload_queue_url, uid, avatar_id)
     return json_response(_avatar_json(avatar))
 
 
 @bp.route("/avatars/{avatar_id}", methods=["DELETE"], authorizer=jwt_auth)
-@operation("Delete an avatar with its files and usage history", tags=TAGS, status=204)
+@operation("Delete an avatar with its files and usage history", tags=TAGS, status=204, role="editor")
 def delete_avatar(avatar_id: str):
     from chalicelib.avatars import service as avatars
 

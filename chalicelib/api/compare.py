@@ -15,7 +15,7 @@ TAGS = ("usage",)
 @operation("Compare 2-4 of a project's avatars: attributes, persona, pictures, and their use per app per day "
            "over the last `days` UTC days (400: not 2-4 distinct avatar ids, days out of 1-90; 404: the project "
            "or an avatar is not yours, or not in this project)",
-           tags=TAGS, query="usage.compare_schemas.CompareQuery", response="usage.compare_schemas.Comparison")
+           tags=TAGS, query="usage.compare_schemas.CompareQuery", response="usage.compare_schemas.Comparison", role="viewer")
 def compare_avatars(project_id: str):
     from chalicelib.usage import compare
 

@@ -6,7 +6,7 @@ import re
 from chalice import Blueprint
 
 from chalicelib.api.auth import jwt_auth
-from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
+from chalicelib.api.http import Cursors, caller_id, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.errors import ConflictError, ValidationError
 
@@ -54,14 +54,14 @@ def start_from(request, project_id: str, fields: dict, *, source_type: str = "te
     key = idempotency_key(request)
     started = generation.start(deps.dynamodb, deps.sqs, deps.settings, uid, project_id, fields,
                                idempotency_key=f"{key}{key_suffix}" if key else None, source_type=source_type,
-                               language=language(request))
+                               language=language(request), payer=caller_id(request))
     return started, generation_json(uid, started.generation)
 
 
 @bp.route("/projects/{project_id}/avatars/generate", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Start generating an avatar from a prompt, persona and attributes (FLUX.1-dev + realism LoRA)",
            tags=TAGS, request="GenerateRequest", response="Generation", status=202, errors=(400, 401, 404, 409, 413, 429, 503),
-           headers=IDEMPOTENCY_HEADER)
+           headers=IDEMPOTENCY_HEADER, role="editor")
 def generate(project_id: str):
     request = bp.current_request
     body = parse_body(request, "GenerateRequest")
@@ -71,7 +71,7 @@ def generate(project_id: str):
 
 @bp.route("/generations/{generation_id}", methods=["GET"], authorizer=jwt_auth)
 @operation("A generation's status, progress, attempts, error and (once completed) its avatar", tags=TAGS,
-           response="Generation")
+           response="Generation", role="viewer")
 def get_generation(generation_id: str):
     from chalicelib.generation import requests as generation
 
@@ -81,7 +81,7 @@ def get_generation(generation_id: str):
 
 @bp.route("/projects/{project_id}/generations", methods=["GET"], authorizer=jwt_auth)
 @operation("A project's generations, newest first; status=active for the pending and processing ones", tags=TAGS,
-           query="GenerationListQuery", response="Page[Generation]")
+           query="GenerationListQuery", response="Page[Generation]", role="viewer")
 def list_generations(project_id: str):
     from chalicelib.projects import service as projects
     from chalicelib.generation import render, requests as generation
@@ -98,7 +98,7 @@ def list_generations(project_id: str):
 
 
 @bp.route("/generations/{generation_id}/cancel", methods=["POST"], authorizer=jwt_auth)
-@operation("Cancel a pending generation", tags=TAGS, response="Generation", errors=(401, 404, 409))
+@operation("Cancel a pending generation", tags=TAGS, response="Generation", errors=(401, 404, 409), role="editor")
 def cancel_generation(generation_id: str):
     from chalicelib.generation import requests as generation
 
@@ -108,20 +108,21 @@ def cancel_generation(generation_id: str):
 
 @bp.route("/generations/{generation_id}/retry", methods=["POST"], authorizer=jwt_auth)
 @operation("Run a failed generation again", tags=TAGS, response="Generation", status=202,
-           errors=(401, 404, 409, 429, 503))
+           errors=(401, 404, 409, 429, 503), role="editor")
 def retry_generation(generation_id: str):
     from chalicelib.generation import requests as generation
 
     uid = user_id(bp.current_request)
     deps = get_deps()
-    gen = generation.retry(deps.dynamodb, deps.sqs, deps.settings, uid, generation_id)
+    gen = generation.retry(deps.dynamodb, deps.sqs, deps.settings, uid, generation_id,
+                           payer=caller_id(bp.current_request))
     return json_response(generation_json(uid, gen), status=202)
 
 
 @bp.route("/avatars/{avatar_id}/variations", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Generate variations of an avatar: same persona and attributes, a new seed (and style) each",
            tags=TAGS, request="VariationsRequest", response="GenerationList", status=202,
-           errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
+           errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER, role="editor")
 def variations(avatar_id: str):
     from chalicelib.avatars import service as avatars
     from chalicelib.generation.requests import JobRequest, start_many
@@ -149,7 +150,8 @@ def variations(avatar_id: str):
     # All or nothing: the policy on every job, then one transaction for every job and its quota.
     started = start_many(deps.dynamodb, deps.sqs, deps.settings, uid, avatar.project_id,
                          [JobRequest(fields, idempotency_key=f"{key}:{i}" if key else None)
-                          for i, fields in enumerate(jobs)], language=language(request))
+                          for i, fields in enumerate(jobs)], language=language(request),
+                         payer=caller_id(request))
     items = [generation_json(uid, s.generation) for s in started]
     return json_response({"items": items}, status=202)
 
@@ -157,7 +159,7 @@ def variations(avatar_id: str):
 @bp.route("/avatars/{avatar_id}/restyle", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Restyle an avatar: a new avatar from its image and a prompt (image-to-image), keeping its persona "
            "and attributes", tags=TAGS, request="RestyleRequest", response="Generation", status=202,
-           errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
+           errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER, role="editor")
 def restyle(avatar_id: str):
     from chalicelib.avatars import service as avatars
 

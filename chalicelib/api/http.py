@@ -2,6 +2,7 @@
 error mapping, and the per-operation metadata that /openapi.json is generated from."""
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 from typing import Any, Callable, TypeVar, Union
@@ -63,7 +64,11 @@ class Cursors:
     __slots__ = ("user", "scope")
 
     def __init__(self, user: str, scope: str) -> None:
-        self.user, self.scope = user, scope
+        # A member reads the home user's list under the home's id, but the cursor is theirs: bound to the
+        # caller, it also decodes on the next request's first (own-id) try.
+        access = _ACCESS.get()
+        self.user = access.caller if access is not None and user == access.home else user
+        self.scope = scope
 
     def decode(self, cursor: str | None) -> dict | None:
         return decode_cursor(cursor, secret=cursor_secret(get_settings()), user_id=self.user, scope=self.scope)
@@ -83,13 +88,44 @@ def error_response(error: ServiceError) -> Response:
     return json_response(error.body(), status=error.status, headers=error.headers)
 
 
-def user_id(request: Request) -> str:
-    """The authenticated caller, as set by the authorizer. Every data access is scoped by it."""
+# Team access (issue 30): while a route runs again for a member of a shared project, the data's owner
+# (the project's home user) and the member's role. Per request: Chalice runs each request in one
+# thread (Lambda: one at a time), and the wrapper resets it when the view returns.
+_ACCESS: contextvars.ContextVar = contextvars.ContextVar("team_access", default=None)
+_PRINCIPAL: contextvars.ContextVar = contextvars.ContextVar("principal", default=None)
+
+
+def caller_id(request: Request) -> str:
+    """The authenticated caller, as set by the authorizer: who pays (quota, active jobs), whose
+    webhooks, stats, cursors, rate windows."""
     authorizer = (request.context or {}).get("authorizer") or {}
     principal = authorizer.get("principalId")
     if not principal:
         raise UnauthorizedError("Missing or invalid bearer token")
+    _PRINCIPAL.set(principal)
     return principal
+
+
+def user_id(request: Request) -> str:
+    """Whose partition the route reads and writes: the caller's own, or — when the route runs for a
+    member of a shared project — the project's home user. Every data access is scoped by it."""
+    principal = caller_id(request)
+    access = _ACCESS.get()
+    if access is not None and access.caller == principal:
+        return access.home
+    return principal
+
+
+def my_role(request: Request) -> str:
+    """The caller's role on the route's project: `owner` on their own, their membership's otherwise."""
+    caller_id(request)
+    access = _ACCESS.get()
+    return access.role if access is not None else "owner"
+
+
+def for_member(request: Request) -> bool:
+    """True while the route runs for a member on someone else's project (its second run)."""
+    return _ACCESS.get() is not None
 
 
 def parse_body(request: Request, ref: ModelRef) -> Any:
@@ -145,7 +181,7 @@ def http_error_middleware(event: Any, get_response: Callable[[Any], Response]) -
     return response
 
 
-def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
+def _answer_errors(view: Callable[..., Response], role: str | None = None) -> Callable[..., Response]:
     """Domain errors become their HTTP answer; anything unexpected becomes a logged 500 in the same shape.
 
     Chalice turns exceptions from views into its own 500 body before middleware sees them,
@@ -155,7 +191,7 @@ def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
             _check_path_ids(kwargs)
-            return view(*args, **kwargs)
+            return _as_owner_or_member(view, role, args, kwargs)
         except ServiceError as exc:
             if exc.status >= 500:
                 logger.warning("dependency failure", extra={"error": exc.code, "reason": exc.message})
@@ -176,6 +212,35 @@ def _answer_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             return error_response(ServiceError("Internal server error"))
 
     return wrapper
+
+
+def _as_owner_or_member(view: Callable[..., Response], role: str | None, args: tuple, kwargs: dict) -> Response:
+    """Run the view with the caller's own id (an owner's path, unchanged); when its object is not there
+    and the route is a team route, resolve the caller's membership and run it again as the home user.
+    Views look their object up before they write anything, so the first run's miss changed nothing."""
+    from chalicelib.errors import NotFoundError
+
+    principal = _PRINCIPAL.set(None)
+    try:
+        try:
+            return view(*args, **kwargs)
+        except NotFoundError:
+            caller = _PRINCIPAL.get()
+            if role not in TEAM_ROLES or caller is None:
+                raise
+            from chalicelib.teams import access as team_access
+
+            shared = team_access.target(kwargs)
+            access = team_access.resolve(*shared, caller, role) if shared else None
+            if access is None:
+                raise
+        token = _ACCESS.set(access)
+        try:
+            return view(*args, **kwargs)
+        finally:
+            _ACCESS.reset(token)
+    finally:
+        _PRINCIPAL.reset(principal)
 
 
 # Path parameters that are ids: anything that is not one is simply not found, like another user's id
@@ -206,19 +271,32 @@ def _refused_as_input(exc: Exception) -> bool:
 
 # ---- operation metadata for /openapi.json --------------------------------------------------
 
+# A route's minimum role on the project its path names (issue 30). Team roles rank viewer < editor <
+# owner and let members of a shared project in; "user" routes serve the caller's own data only
+# (webhooks, stats, presets, an export or share by its id); "public" routes need no sign-in.
+TEAM_ROLES = ("viewer", "editor", "owner")
+ROLES = TEAM_ROLES + ("user", "public")
+
+
 class Operation:
     """A route's OpenAPI metadata. (Plain classes here and in Cursors: each generated dataclass costs
     every cold start about a millisecond.)"""
     __slots__ = ("summary", "tags", "request", "query", "response", "status", "errors", "public", "headers",
-                 "html_errors")
+                 "html_errors", "role")
 
     def __init__(self, summary: str, tags: tuple[str, ...] = (), request: ModelRef | None = None,
                  query: ModelRef | None = None, response: ModelRef | None = None, status: int = 200,
                  errors: tuple[int, ...] = (400, 401, 404), public: bool = False,
-                 headers: dict[str, str] | None = None, html_errors: tuple[int, ...] = ()) -> None:
+                 headers: dict[str, str] | None = None, html_errors: tuple[int, ...] = (),
+                 role: str | None = None) -> None:
         self.summary, self.tags, self.request, self.query, self.response = summary, tags, request, query, response
         self.status, self.errors, self.public, self.headers = status, errors, public, headers or {}
         self.html_errors = html_errors  # answered as an HTML page (a page for browsers), not the JSON error shape
+        if role is not None and role not in ROLES:
+            raise ValueError(f"unknown role {role!r}: one of {ROLES}")
+        if role in TEAM_ROLES and 403 not in self.errors:
+            self.errors = (*self.errors, 403)
+        self.role = role
 
 
 def operation(summary: str, **kwargs: Any) -> Callable[[Callable], Callable]:
@@ -226,7 +304,7 @@ def operation(summary: str, **kwargs: Any) -> Callable[[Callable], Callable]:
     op = Operation(summary=summary, **kwargs)
 
     def decorate(func: Callable) -> Callable:
-        wrapped = _answer_errors(func)
+        wrapped = _answer_errors(func, op.role)
         wrapped.__openapi__ = op  # type: ignore[attr-defined]
         return wrapped
 

@@ -16,7 +16,8 @@ def _error_response(description: str) -> dict:
             "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}}}
 
 
-_ERROR_TEXT = {400: "Invalid request", 401: "Missing or invalid bearer token", 404: "Not found",
+_ERROR_TEXT = {400: "Invalid request", 401: "Missing or invalid bearer token", 403: "Your role in the project does not allow this",
+               404: "Not found",
                409: "Conflict", 413: "Body too large", 415: "Unsupported media type",
                429: "Quota exceeded (see Retry-After)", 503: "A dependency is unavailable or busy (see Retry-After)"}
 
@@ -52,6 +53,8 @@ def build_spec(app: Any, *, title: str, version: str, server_url: str | None = N
     for path, method, entry, op in operations:
         item: dict[str, Any] = {"summary": op.summary, "tags": list(op.tags),
                                 "operationId": entry.view_name, "responses": {}}
+        if op.role is not None:
+            item["x-min-role"] = op.role  # issue 30: the least role on the path's project that may call it
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
                   for name in re.findall(r"{(\w+)}", path)]
         if op.query is not None:

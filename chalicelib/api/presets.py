@@ -29,7 +29,7 @@ def _page(kind: str, lister, to_json):
 
 @bp.route("/presets", methods=["GET"], authorizer=jwt_auth)
 @operation("The preset gallery, by category, with preview thumbnails and popularity", tags=TAGS,
-           query="CategoryListQuery", response="Page[Preset]")
+           query="CategoryListQuery", response="Page[Preset]", role="user")
 def list_presets():
     from chalicelib.presets import service as presets
 
@@ -37,7 +37,7 @@ def list_presets():
 
 
 @bp.route("/presets/{preset_id}", methods=["GET"], authorizer=jwt_auth)
-@operation("One preset", tags=TAGS, response="Preset")
+@operation("One preset", tags=TAGS, response="Preset", role="user")
 def get_preset(preset_id: str):
     from chalicelib.presets import service as presets
 
@@ -47,7 +47,7 @@ def get_preset(preset_id: str):
 
 @bp.route("/persona-examples", methods=["GET"], authorizer=jwt_auth)
 @operation("Persona examples to fill the persona form with, by category", tags=TAGS,
-           query="CategoryListQuery", response="Page[PersonaExample]")
+           query="CategoryListQuery", response="Page[PersonaExample]", role="user")
 def list_persona_examples():
     from chalicelib.presets import service as presets
 
@@ -55,7 +55,7 @@ def list_persona_examples():
 
 
 @bp.route("/persona-examples/{example_id}/use", methods=["POST"], authorizer=jwt_auth)
-@operation("Count that a persona example was picked (its `uses`)", tags=TAGS, response="PersonaExample")
+@operation("Count that a persona example was picked (its `uses`)", tags=TAGS, response="PersonaExample", role="user")
 def use_persona_example(example_id: str):
     from chalicelib.presets import service as presets
 
@@ -66,7 +66,7 @@ def use_persona_example(example_id: str):
 @bp.route("/presets/{preset_id}/generate", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
 @operation("Start a generation from a preset (name, persona and attributes may be overridden)", tags=TAGS,
            request="PresetGenerateRequest", response="Generation", status=202,
-           errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER)
+           errors=(400, 401, 404, 409, 413, 429, 503), headers=IDEMPOTENCY_HEADER, role="user")
 def generate_from_preset(preset_id: str):
     from chalicelib.presets import service as presets
 

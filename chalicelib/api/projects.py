@@ -4,7 +4,8 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.auth import jwt_auth
-from chalicelib.api.http import Cursors, json_response, no_content, operation, parse_body, parse_query, user_id
+from chalicelib.api.http import (Cursors, caller_id, json_response, my_role, no_content, operation, parse_body,
+                                 parse_query, user_id)
 from chalicelib.dependencies import get_deps
 
 bp = Blueprint(__name__)
@@ -12,20 +13,29 @@ TAGS = ("projects",)
 
 
 @bp.route("/projects", methods=["GET"], authorizer=jwt_auth)
-@operation("List your projects, newest first", tags=TAGS, query="ListQuery", response="Page[Project]")
+@operation("List your projects, newest first (each with myRole: owner); shared=true: the projects shared with you, "
+           "newest membership first, each with your role (myRole) and its owner (homeUserId)", tags=TAGS,
+           query="ProjectListQuery", response="Page[Project]", role="user")
 def list_projects():
     from chalicelib.projects import service as projects
 
     request = bp.current_request
-    uid = user_id(request)
-    query = parse_query(request, "ListQuery")
+    uid = caller_id(request)
+    query = parse_query(request, "ProjectListQuery")
+    if query.shared == "true":
+        from chalicelib.teams import service as teams
+
+        cursors = Cursors(uid, "projects:shared")
+        shared, last_key = teams.shared_with_me(uid, limit=query.limit, start_key=cursors.decode(query.cursor))
+        return json_response(cursors.page([{**projects.to_json(p), "myRole": m.role, "homeUserId": m.home}
+                                           for m, p in shared], last_key))
     cursors = Cursors(uid, "projects")
     items, last_key = projects.list_projects(uid, limit=query.limit, start_key=cursors.decode(query.cursor))
-    return json_response(cursors.page([projects.to_json(p) for p in items], last_key))
+    return json_response(cursors.page([{**projects.to_json(p), "myRole": "owner"} for p in items], last_key))
 
 
 @bp.route("/projects", methods=["POST"], authorizer=jwt_auth, content_types=["application/json"])
-@operation("Create a project", tags=TAGS, request="ProjectCreate", response="Project", status=201, errors=(400, 401, 413))
+@operation("Create a project", tags=TAGS, request="ProjectCreate", response="Project", status=201, errors=(400, 401, 413), role="user")
 def create_project():
     from chalicelib.projects import service as projects
 
@@ -37,7 +47,7 @@ def create_project():
 
 
 @bp.route("/projects/{project_id}", methods=["GET"], authorizer=jwt_auth)
-@operation("Get a project with the first page of its avatars", tags=TAGS, response="ProjectDetail")
+@operation("Get a project with the first page of its avatars", tags=TAGS, response="ProjectDetail", role="viewer")
 def get_project(project_id: str):
     from chalicelib.avatars import service as avatars
     from chalicelib.projects import service as projects
@@ -47,7 +57,9 @@ def get_project(project_id: str):
     project = projects.get_project(uid, project_id)
     limit = deps.settings.default_page_size
     items, last_key = avatars.list_avatars(uid, project_id, limit=limit, start_key=None)
-    body = projects.to_json(project)
+    body = {**projects.to_json(project), "myRole": my_role(bp.current_request)}
+    if uid != caller_id(bp.current_request):
+        body["homeUserId"] = uid
     body["avatars"] = Cursors(uid, f"avatars:{project_id}").page(
         [avatars.to_json(a, deps.storage, deps.settings.image_url_expiry_seconds) for a in items], last_key)
     return json_response(body)
@@ -55,7 +67,7 @@ def get_project(project_id: str):
 
 @bp.route("/projects/{project_id}", methods=["PUT"], authorizer=jwt_auth, content_types=["application/json"])
 @operation("Rename or re-describe a project", tags=TAGS, request="ProjectUpdate", response="Project",
-           errors=(400, 401, 404, 413))
+           errors=(400, 401, 404, 413), role="owner")
 def update_project(project_id: str):
     from chalicelib.projects import service as projects
 
@@ -68,7 +80,7 @@ def update_project(project_id: str):
 
 
 @bp.route("/projects/{project_id}", methods=["DELETE"], authorizer=jwt_auth)
-@operation("Delete a project with its avatars, their history and files", tags=TAGS, status=204)
+@operation("Delete a project with its avatars, their history and files", tags=TAGS, status=204, role="owner")
 def delete_project(project_id: str):
     from chalicelib.projects import service as projects
 

@@ -24,7 +24,7 @@ def link_path(token: str) -> str:
 
 @bp.route("/avatars/{avatar_id}/shares", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Make a share link to a ready avatar; the answer holds its token, the only time it is shown", tags=TAGS,
-           request=S + "ShareCreate", response=S + "ShareCreated", status=201, errors=(400, 401, 404, 409, 413, 503))
+           request=S + "ShareCreate", response=S + "ShareCreated", status=201, errors=(400, 401, 404, 409, 413, 503), role="editor")
 def create_share(avatar_id: str):
     from chalicelib.sharing import service as sharing
 
@@ -38,7 +38,7 @@ def create_share(avatar_id: str):
 
 @bp.route("/avatars/{avatar_id}/shares", methods=["GET"], authorizer=jwt_auth)
 @operation("An avatar's share links, newest first (never their tokens)", tags=TAGS, query="ListQuery",
-           response="Page[" + S + "Share]")
+           response="Page[" + S + "Share]", role="editor")
 def list_shares(avatar_id: str):
     from chalicelib.sharing import service as sharing
 
@@ -51,7 +51,7 @@ def list_shares(avatar_id: str):
 
 
 @bp.route("/shares/{share_id}", methods=["DELETE"], authorizer=jwt_auth)
-@operation("Revoke a share link (again: no change); its page answers 410 within minutes", tags=TAGS, status=204)
+@operation("Revoke a share link (again: no change); its page answers 410 within minutes", tags=TAGS, status=204, role="user")
 def revoke_share(share_id: str):
     from chalicelib.sharing import service as sharing
 
@@ -84,7 +84,7 @@ def _client(request: Any) -> str:
 @_html_errors
 @operation("The public page of a share link (HTML, no token needed beyond the path): 404 unknown, 410 revoked or "
            "expired, 429 too many views from one client", tags=TAGS, public=True, errors=(),
-           html_errors=(404, 410, 429, 503))
+           html_errors=(404, 410, 429, 503), role="public")
 def view_share(token: str):
     from chalicelib.errors import ServiceError
     from chalicelib.sharing import page, service as sharing

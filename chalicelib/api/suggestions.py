@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.auth import jwt_auth
-from chalicelib.api.http import json_response, operation, parse_body, user_id
+from chalicelib.api.http import caller_id, json_response, operation, parse_body, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.errors import ValidationError
 
@@ -23,7 +23,7 @@ def _avatar_json(avatar) -> dict:
 @bp.route("/avatars/{avatar_id}/suggestions/accept", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Accept attribute suggestions (all, or the named ones): each becomes the avatar's attribute "
            "unless the user already set that attribute", tags=TAGS, request="SuggestionAnswer", response="Avatar",
-           errors=(400, 401, 404, 409, 413))
+           errors=(400, 401, 404, 409, 413), role="editor")
 def accept_suggestions(avatar_id: str):
     from chalicelib.avatars import suggestions
 
@@ -32,12 +32,13 @@ def accept_suggestions(avatar_id: str):
     attributes = None
     if (request.raw_body or b"").strip():  # no body: accept them all
         attributes = parse_body(request, "SuggestionAnswer").attributes
-    return json_response(_avatar_json(suggestions.accept(uid, avatar_id, attributes, connection=get_deps().dynamodb)))
+    return json_response(_avatar_json(suggestions.accept(uid, avatar_id, attributes, connection=get_deps().dynamodb,
+                                                            actor=caller_id(request))))
 
 
 @bp.route("/avatars/{avatar_id}/suggestions", methods=["DELETE"], authorizer=jwt_auth)
 @operation("Dismiss every attribute suggestion of an avatar (its attributes are unchanged)", tags=TAGS,
-           response="Avatar", errors=(401, 404, 409))
+           response="Avatar", errors=(401, 404, 409), role="editor")
 def dismiss_suggestions(avatar_id: str):
     from chalicelib.avatars import suggestions
 
@@ -46,7 +47,7 @@ def dismiss_suggestions(avatar_id: str):
 
 
 @bp.route("/avatars/{avatar_id}/suggestions/{attribute}", methods=["DELETE"], authorizer=jwt_auth)
-@operation("Dismiss one attribute suggestion of an avatar", tags=TAGS, response="Avatar", errors=(400, 401, 404, 409))
+@operation("Dismiss one attribute suggestion of an avatar", tags=TAGS, response="Avatar", errors=(400, 401, 404, 409), role="editor")
 def dismiss_suggestion(avatar_id: str, attribute: str):
     from chalicelib.avatars import suggestions
 

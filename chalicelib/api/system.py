@@ -13,7 +13,7 @@ VERSION = "0.1.0"
 
 
 @bp.route("/health", methods=["GET"])
-@operation("Liveness of the API function", tags=("system",), response="Health", public=True, errors=())
+@operation("Liveness of the API function", tags=("system",), response="Health", public=True, errors=(), role="public")
 def health():
     settings = get_settings()
     # The page says "generation is offline on this stack" from this, before anyone generates.
@@ -31,6 +31,6 @@ def _spec() -> dict:
 
 
 @bp.route("/openapi.json", methods=["GET"])
-@operation("This OpenAPI description", tags=("system",), public=True, errors=())
+@operation("This OpenAPI description", tags=("system",), public=True, errors=(), role="public")
 def openapi():
     return json_response(_spec())

@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from chalicelib import clock, ids
 from chalicelib.api.auth import jwt_auth
-from chalicelib.api.http import Cursors, json_response, operation, parse_body, parse_query, user_id
+from chalicelib.api.http import Cursors, caller_id, for_member, json_response, operation, parse_body, parse_query, user_id
 from chalicelib.dependencies import get_deps
 
 bp = Blueprint(__name__)
@@ -28,7 +28,7 @@ def event_id_from(key: str) -> str:
 @bp.route("/avatars/{avatar_id}/usage", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Report a use of your avatar by an app (201 recorded, 200 when this eventId was already recorded)",
            tags=TAGS, request="UsageEventPost", response="UsageRecorded", status=201,
-           errors=(400, 401, 404, 409, 413, 429), headers=USAGE_IDEMPOTENCY_HEADER)
+           errors=(400, 401, 404, 409, 413, 429), headers=USAGE_IDEMPOTENCY_HEADER, role="viewer")
 def post_usage(avatar_id: str):
     from chalicelib.usage import service as usage
     from chalicelib.api.generations import idempotency_key
@@ -45,14 +45,17 @@ def post_usage(avatar_id: str):
                   occurredAt=body.occurredAt or clock.now_iso())
     deps = get_deps()
     event = usage.build_event(fields)
-    usage.admit(uid, deps.settings.usage_rate_per_second, refused=deps.refused_seconds)
+    if not for_member(request):
+        # The caller's own window, counted once: a member's report runs this view a second time as the
+        # shared project's home user (recorded on the home avatar), and that run is the same request.
+        usage.admit(caller_id(request), deps.settings.usage_rate_per_second, refused=deps.refused_seconds)
     outcome = usage.record_usage(deps.dynamodb, event, dedupe_days=deps.settings.usage_dedupe_days)
     return json_response(outcome.to_json(), status=201 if outcome.status == usage.RECORDED else 200)
 
 
 @bp.route("/avatars/{avatar_id}/usage-history", methods=["GET"], authorizer=jwt_auth)
 @operation("An avatar's usage, newest first, with a summary by app", tags=TAGS, query="ListQuery",
-           response="UsageHistory")
+           response="UsageHistory", role="viewer")
 def usage_history(avatar_id: str):
     from chalicelib.usage import service as usage
 
@@ -66,7 +69,7 @@ def usage_history(avatar_id: str):
 
 
 @bp.route("/stats", methods=["GET"], authorizer=jwt_auth)
-@operation("Your totals: avatars by source, recent uploads, usage", tags=TAGS, response="Stats", errors=(401,))
+@operation("Your totals: avatars by source, recent uploads, usage", tags=TAGS, response="Stats", errors=(401,), role="user")
 def get_stats():
     from chalicelib.usage import service as usage
 

@@ -6,7 +6,7 @@ import re
 from chalice import Blueprint
 
 from chalicelib.api.auth import jwt_auth
-from chalicelib.api.http import Cursors, json_response, operation, parse_query, user_id
+from chalicelib.api.http import Cursors, caller_id, json_response, operation, parse_query, user_id
 from chalicelib.dependencies import get_deps
 from chalicelib.errors import ValidationError
 
@@ -26,7 +26,7 @@ def _number(version: str) -> int:
 @bp.route("/avatars/{avatar_id}/versions", methods=["GET"], authorizer=jwt_auth)
 @operation("An avatar's versions, newest first: each change of its name, persona, attributes or crop, with "
            "who, when, through which route, and each changed field before and after", tags=TAGS, query="ListQuery",
-           response="Page[AvatarVersion]")
+           response="Page[AvatarVersion]", role="viewer")
 def list_versions(avatar_id: str):
     from chalicelib.avatars import versions
 
@@ -41,14 +41,15 @@ def list_versions(avatar_id: str):
 @bp.route("/avatars/{avatar_id}/versions/{version}/restore", methods=["POST"], authorizer=jwt_auth)
 @operation("Restore an avatar's fields to those of one of its versions, recorded as a new version; when it already "
            "is in that state nothing is written and `version` is null (a repeated click restores once)", tags=TAGS,
-           response="VersionRestored", errors=(400, 401, 404, 409, 503))
+           response="VersionRestored", errors=(400, 401, 404, 409, 503), role="editor")
 def restore_version(avatar_id: str, version: str):
     from chalicelib.avatars import crops, service, versions
 
     number = _number(version)
     uid = user_id(bp.current_request)
     deps = get_deps()
-    avatar, recorded = versions.restore(uid, avatar_id, number, connection=deps.dynamodb)
+    avatar, recorded = versions.restore(uid, avatar_id, number, connection=deps.dynamodb,
+                                        actor=caller_id(bp.current_request))
     made = versions.version_json(recorded) if recorded is not None else None
     if made is not None and "crop" in made["changes"]:
         crops.request_thumbnail(deps.sqs, deps.settings.upload_queue_url, uid, avatar_id)

@@ -15,7 +15,7 @@ S = "events.webhook_schemas."
 
 @bp.route("/webhooks", methods=["POST"], authorizer=jwt_auth, content_types=JSON)
 @operation("Register a webhook; the answer shows its signing secret, the only time it is shown", tags=TAGS,
-           request=S + "WebhookCreate", response=S + "WebhookWithSecret", status=201, errors=(400, 401, 409, 413))
+           request=S + "WebhookCreate", response=S + "WebhookWithSecret", status=201, errors=(400, 401, 409, 413), role="user")
 def create_webhook():
     from chalicelib.events import webhooks
 
@@ -29,7 +29,7 @@ def create_webhook():
 
 
 @bp.route("/webhooks", methods=["GET"], authorizer=jwt_auth)
-@operation("List your webhooks, newest first", tags=TAGS, query="ListQuery", response="Page[" + S + "Webhook]")
+@operation("List your webhooks, newest first", tags=TAGS, query="ListQuery", response="Page[" + S + "Webhook]", role="user")
 def list_webhooks():
     from chalicelib.events import webhooks
 
@@ -42,7 +42,7 @@ def list_webhooks():
 
 
 @bp.route("/webhooks/{webhook_id}", methods=["GET"], authorizer=jwt_auth)
-@operation("Read a webhook (without its secret)", tags=TAGS, response=S + "Webhook")
+@operation("Read a webhook (without its secret)", tags=TAGS, response=S + "Webhook", role="user")
 def get_webhook(webhook_id: str):
     from chalicelib.events import webhooks
 
@@ -52,7 +52,7 @@ def get_webhook(webhook_id: str):
 
 @bp.route("/webhooks/{webhook_id}", methods=["PUT"], authorizer=jwt_auth, content_types=JSON)
 @operation("Change a webhook's URL, events or description, or enable/disable it", tags=TAGS,
-           request=S + "WebhookUpdate", response=S + "Webhook", errors=(400, 401, 404, 413))
+           request=S + "WebhookUpdate", response=S + "Webhook", errors=(400, 401, 404, 413), role="user")
 def update_webhook(webhook_id: str):
     from chalicelib.events import webhooks
 
@@ -65,7 +65,7 @@ def update_webhook(webhook_id: str):
 
 
 @bp.route("/webhooks/{webhook_id}", methods=["DELETE"], authorizer=jwt_auth)
-@operation("Remove a webhook; deliveries still queued for it are dropped", tags=TAGS, status=204)
+@operation("Remove a webhook; deliveries still queued for it are dropped", tags=TAGS, status=204, role="user")
 def delete_webhook(webhook_id: str):
     from chalicelib.events import webhooks
 
@@ -76,7 +76,7 @@ def delete_webhook(webhook_id: str):
 
 @bp.route("/webhooks/{webhook_id}/rotate-secret", methods=["POST"], authorizer=jwt_auth)
 @operation("Issue a new signing secret; for 24 h deliveries carry signatures of both", tags=TAGS,
-           response=S + "WebhookWithSecret", errors=(400, 401, 404, 409))
+           response=S + "WebhookWithSecret", errors=(400, 401, 404, 409), role="user")
 def rotate_secret(webhook_id: str):
     from chalicelib.events import webhooks
 
@@ -87,7 +87,7 @@ def rotate_secret(webhook_id: str):
 
 @bp.route("/webhooks/{webhook_id}/test", methods=["POST"], authorizer=jwt_auth)
 @operation("Send a webhook.test event to the webhook (delivered like any event)", tags=TAGS,
-           response=S + "WebhookTestSent", status=202, errors=(400, 401, 404, 409, 429, 503))
+           response=S + "WebhookTestSent", status=202, errors=(400, 401, 404, 409, 429, 503), role="user")
 def test_webhook(webhook_id: str):
     from chalicelib.events import webhooks
     from chalicelib.events import delivery
@@ -107,7 +107,7 @@ def test_webhook(webhook_id: str):
 
 @bp.route("/webhooks/{webhook_id}/deliveries", methods=["GET"], authorizer=jwt_auth)
 @operation("Recent delivery attempts, newest first", tags=TAGS, query="ListQuery",
-           response="Page[" + S + "WebhookDelivery]")
+           response="Page[" + S + "WebhookDelivery]", role="user")
 def list_deliveries(webhook_id: str):
     from chalicelib.events import webhooks
 

@@ -15,6 +15,7 @@ from chalicelib.aws.db import Transaction, TransactionCancelled
 from chalicelib.errors import ConflictError, NotFoundError
 from chalicelib.aws.models import AttributesMap, AvatarModel, PersonaMap
 from chalicelib.projects import store as project_store
+from chalicelib.teams import store as team_store
 from chalicelib.users import store as user_store
 
 # A restyle (image_to_image) is a generated avatar: counted with text_to_image.
@@ -268,4 +269,7 @@ def delete_avatar(connection: Any, storage: Any, avatar: AvatarModel, *, project
     end_exports(avatar.user_id, "avatar", avatar.id)
     store.delete_history(avatar.user_id, avatar.id)
     storage.delete(files_of(avatar))
+    # Its HOME item (issue 30) before the item itself: a crash in between leaves the `deleting` avatar,
+    # which the sweeper finishes, this included.
+    team_store.delete_item_homes("avatar", [avatar.id])
     return store.delete_retired(avatar)

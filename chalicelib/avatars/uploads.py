@@ -18,6 +18,7 @@ from chalicelib.avatars import service as avatars
 
 from chalicelib.avatars import file_intents, store
 from chalicelib.aws.db import Transaction, TransactionCancelled
+from chalicelib.teams import store as team_store
 from chalicelib.errors import NotFoundError, ValidationError
 from chalicelib.observability import logger
 from chalicelib.projects import store as project_store
@@ -97,6 +98,7 @@ def request_uploads(connection: Any, storage: "Storage", settings: "Settings", u
             project_store.require(tx, user_id, project_id)
             for avatar in created:
                 store.add_new(tx, avatar, name=avatar.id)
+                team_store.add_item_home(tx, "avatar", avatar.id, user_id, project_id, name=f"home:{avatar.id}")
     except TransactionCancelled as cancelled:
         if cancelled.failed("project"):
             raise NotFoundError("Project not found", details={"projectId": project_id}) from None

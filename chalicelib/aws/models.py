@@ -35,6 +35,9 @@ Key layout (PK / SK):
     U#{uid}#A#{aid}#D    / {yyyy-mm-dd}#{app} an avatar's uses by one app in one UTC day (issue 29, compare; TTL 400 d)
     U#{uid}#A#{aid}      / V#{n:08d}          avatar version n (issue 29; the newest 100 kept)
                          (an avatar made from another is also in GSI2: U#{uid}#A#{sourceId}#D / A#{aid})
+    PRJ#{pid}            / HOME               a project's home user and member counts (issue 30, teams)
+    PRJ#{pid}            / M#{uid}            a membership     GSI1: U#{uid}#SHARED / {addedAt}#{pid}
+    AVA#{aid} | GEN#{gid} / HOME              where an avatar's / a generation's data lives (its home user)
 """
 from __future__ import annotations
 
@@ -889,3 +892,78 @@ class AvatarVersionModel(_Model):
 
 
 ALL_MODELS = ALL_MODELS + (AvatarVersionModel,)
+
+
+# ---- issue 30: teams (chalicelib/teams; docs/data-model.md "Teams") -------------------------
+
+def team_pk(project_id: str) -> str:
+    """A project's membership partition: its HOME item and one M#{uid} per member."""
+    return f"PRJ#{project_id}"
+
+
+def avatar_home_pk(avatar_id: str) -> str:
+    return f"AVA#{avatar_id}"
+
+
+def generation_home_pk(generation_id: str) -> str:
+    return f"GEN#{generation_id}"
+
+
+def shared_with_pk(user_id: str) -> str:
+    """GSI1 partition of the projects shared with a user (their memberships)."""
+    return f"U#{user_id}#SHARED"
+
+
+HOME = "HOME"
+
+
+class ProjectHomeModel(_Model):
+    """`PRJ#{pid}` / `HOME`: where a project's data lives (`home`, its creator) and its member counts:
+    `memberCount` (membership items, <= 50) and `ownerCount` (owner memberships + the home user)."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default=HOME)
+    home = UnicodeAttribute()
+    project_id = UnicodeAttribute(attr_name="projectId")
+    member_count = NumberAttribute(default=0, attr_name="memberCount")
+    owner_count = NumberAttribute(default=1, attr_name="ownerCount")
+    backfill = UnicodeAttribute(null=True)  # "pending" until the avatars' and generations' HOME items exist
+    created_at = UnicodeAttribute(null=True, attr_name="createdAt")
+
+
+class MembershipModel(_Model):
+    """`PRJ#{pid}` / `M#{uid}`: a member of a project and their role; GSI1 `U#{uid}#SHARED` /
+    `{addedAt}#{pid}` lists the projects shared with them, newest first."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    gsi1pk = UnicodeAttribute(attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(attr_name="GSI1SK")
+    by_member = GSI1()
+    project_id = UnicodeAttribute(attr_name="projectId")
+    user_id = UnicodeAttribute(attr_name="userId")
+    home = UnicodeAttribute()
+    role = UnicodeAttribute()  # viewer | editor | owner
+    added_by = UnicodeAttribute(attr_name="addedBy")
+    added_at = UnicodeAttribute(attr_name="addedAt")
+    updated_at = UnicodeAttribute(null=True, attr_name="updatedAt")
+
+
+class ItemHomeModel(_Model):
+    """`AVA#{aid}` / `HOME` and `GEN#{gid}` / `HOME`: the home user and project of an avatar or a
+    generation (and who started a generation), written in the transaction that creates it."""
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default=HOME)
+    home = UnicodeAttribute()
+    project_id = UnicodeAttribute(attr_name="projectId")
+    started_by = UnicodeAttribute(null=True, attr_name="startedBy")
+
+
+ALL_MODELS = ALL_MODELS + (ProjectHomeModel, MembershipModel, ItemHomeModel)

@@ -30,10 +30,12 @@ PROJECT_DELETED = "project.deleted"
 WEBHOOK_TEST = "webhook.test"
 AVATAR_SHARED = "avatar.shared"
 AVATAR_SHARE_REVOKED = "avatar.share_revoked"
+MEMBER_ADDED = "project.member_added"
+MEMBER_REMOVED = "project.member_removed"
 
 EVENT_TYPES = (AVATAR_READY, AVATAR_REJECTED, AVATAR_UPDATED, AVATAR_DELETED, GENERATION_COMPLETED,
                GENERATION_FAILED, GENERATION_CANCELLED, PROJECT_DELETED, WEBHOOK_TEST, AVATAR_SHARED,
-               AVATAR_SHARE_REVOKED)
+               AVATAR_SHARE_REVOKED, MEMBER_ADDED, MEMBER_REMOVED)
 SOURCE = "lumiku.avatar-creator"
 
 # What a person or app sees of an avatar: a change of any of these on a ready avatar is `avatar.updated`.
@@ -85,6 +87,10 @@ def _kind(keys: dict) -> tuple[str, str, str] | None:
     if not isinstance(pk, str) or not isinstance(sk, str):
         return None
     parts = pk.split("#")
+    if len(parts) == 2 and parts[0] == "PRJ" and sk.startswith("M#"):
+        # A membership (issue 30): its key names the project and the member, not the home user (that is
+        # in the item: `user_of` reads it from the image).
+        return "member", sk[2:], parts[1]
     if len(parts) == 2 and parts[0] == "U" and sk.startswith("P#"):
         return "project", parts[1], sk[2:]
     if len(parts) == 4 and parts[0] == "U" and sk == "META":
@@ -164,6 +170,13 @@ def project_data(image: dict) -> dict:
     return data
 
 
+def member_data(image: dict) -> dict:
+    """A membership as GET /projects/{id}/members lists it, plus the project and its home user."""
+    return {"projectId": _image_value(image, "projectId"), "userId": _image_value(image, "userId"),
+            "role": _image_value(image, "role"), "addedBy": _image_value(image, "addedBy"),
+            "addedAt": _image_value(image, "addedAt"), "homeUserId": _image_value(image, "home")}
+
+
 def share_data(image: dict) -> dict:
     """A share link as its owner lists it (never a token or its hash), plus userId."""
     from chalicelib.sharing import service as sharing
@@ -195,9 +208,32 @@ def _event(event_type: str, record: dict, keys: dict, fields: dict, image: dict 
 
 
 def user_of(record: dict) -> str | None:
-    """The owner of the record's item, for items that are a resource."""
-    kind = _kind((record.get("dynamodb") or {}).get("Keys") or {})
+    """The owner of the record's item, for items that are a resource (a membership's: the project's home)."""
+    change = record.get("dynamodb") or {}
+    kind = _kind(change.get("Keys") or {})
+    if kind is not None and kind[0] == "member":
+        home = _image_value(change.get("NewImage") or change.get("OldImage"), "home")
+        return home if isinstance(home, str) else None
     return kind[1] if kind else None
+
+
+def audience_of(record: dict) -> tuple[str | None, str | None]:
+    """(project id, a user the event concerns besides the project's people) of a record's item, for
+    the fan-out to a shared project's members (issue 30): avatars and generations name their project;
+    a project's own key does; a membership names its project and its member (who hears of their own
+    removal, though no longer a member)."""
+    change = record.get("dynamodb") or {}
+    kind = _kind(change.get("Keys") or {})
+    if kind is None:
+        return None, None
+    if kind[0] == "member":
+        return kind[2], kind[1]
+    if kind[0] == "project":
+        return kind[2], None
+    if kind[0] in ("avatar", "generation"):
+        project = _image_value(change.get("NewImage") or change.get("OldImage"), "projectId")
+        return (project if isinstance(project, str) else None), None
+    return None, None
 
 
 def from_stream_record(record: dict) -> list[dict]:
@@ -216,6 +252,8 @@ def from_stream_record(record: dict) -> list[dict]:
         return list(_generation_events(record, name, keys, old, new))
     if kind[0] == "share":
         return list(_share_events(record, name, keys, old, new))
+    if kind[0] == "member":
+        return list(_member_events(record, name, keys, old, new))
     return list(_project_events(record, name, keys, old, new))
 
 
@@ -259,6 +297,14 @@ def _project_events(record: dict, name: str, keys: dict, old: dict | None, new: 
     if name == "REMOVE" and old:
         yield _event(PROJECT_DELETED, record, keys, {"createdAt": _image_value(old, "createdAt")}, None,
                      project_data(old))
+
+
+def _member_events(record: dict, name: str, keys: dict, old: dict | None, new: dict | None) -> Iterable[dict]:
+    # A role change is neither: members see it in GET /projects/{id}/members.
+    if name == "INSERT" and new:
+        yield _event(MEMBER_ADDED, record, keys, {"addedAt": _image_value(new, "addedAt")}, new, member_data(new))
+    elif name == "REMOVE" and old:
+        yield _event(MEMBER_REMOVED, record, keys, {"addedAt": _image_value(old, "addedAt")}, None, member_data(old))
 
 
 def _share_events(record: dict, name: str, keys: dict, old: dict | None, new: dict | None) -> Iterable[dict]:

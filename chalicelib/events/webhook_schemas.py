@@ -9,7 +9,7 @@ from chalicelib.schemas import Description, Request, Response
 
 EventType = Literal["avatar.ready", "avatar.rejected", "avatar.updated", "avatar.deleted", "generation.completed",
                     "generation.failed", "generation.cancelled", "project.deleted", "avatar.shared",
-                    "avatar.share_revoked"]
+                    "avatar.share_revoked", "project.member_added", "project.member_removed"]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
 EventList = Annotated[list[EventType], Field(min_length=1, max_length=16)]
 

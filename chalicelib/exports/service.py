@@ -51,10 +51,15 @@ def _not_found(export_id: str) -> NotFoundError:
 
 # ---- the API's side -----------------------------------------------------------------------------
 
-def start(connection: Any, sqs: Any, settings: "Settings", user_id: str, scope: str, target_id: str) -> "ExportModel":
+def start(connection: Any, sqs: Any, settings: "Settings", user_id: str, scope: str, target_id: str, *,
+          home: str | None = None) -> "ExportModel":
     """Another user's (or a missing) avatar or project is 404, exactly as reading it would be; past
-    `export_daily_limit` exports today, 429 until midnight UTC."""
+    `export_daily_limit` exports today, 429 until midnight UTC. `home`: whose partition holds the target
+    (a member's export of a shared project, issue 30); the export is `user_id`'s either way."""
     from chalicelib.avatars import service as avatars
+
+    owner = user_id
+    user_id = home or user_id  # the reads below
 
     if scope == "avatar":
         avatar = avatars.get_avatar(user_id, target_id)
@@ -71,9 +76,10 @@ def start(connection: Any, sqs: Any, settings: "Settings", user_id: str, scope: 
     if not settings.export_queue_url:
         raise DependencyError("Exports are not configured")
     now = clock.now()
+    user_id = owner
     export = store.new(user_id, ids.new_id("exp"), scope=scope, target_id=target_id, total=total, now=now,
                        expires_at=clock.iso(now + timedelta(days=settings.export_retention_days)),
-                       deadline=clock.iso(now + timedelta(seconds=settings.export_stall_seconds)))
+                       deadline=clock.iso(now + timedelta(seconds=settings.export_stall_seconds)), home=home)
     if not store.create(connection, export, daily_limit=settings.export_daily_limit, now=now):
         from chalicelib.generation.quota import seconds_to_midnight
 
@@ -380,21 +386,23 @@ def run_step(files: ExportFiles, settings: "Settings", user_id: str, export_id: 
 
 
 def _avatars(export: "ExportModel", cursor: str | None, settings: "Settings") -> Iterator[Any]:
-    """The avatars still to write, in order: the caller's own only (every read is under their key)."""
+    """The avatars still to write, in order: the caller's own only (every read is under their key, or
+    the shared project's home user's when a member asked)."""
     from chalicelib.avatars import service as avatars
 
+    source = export.home or export.user_id
     if export.scope == "avatar":
         if int(export.done or 0) >= 1:
             return
         try:
-            avatar = avatars.get_avatar(export.user_id, export.target_id, consistent=True)
+            avatar = avatars.get_avatar(source, export.target_id, consistent=True)
         except NotFoundError:
             avatar = None
         yield avatar if avatar is not None and avatar.status == "ready" else None
         return
-    start_key = store.avatar_start_key(export.user_id, export.target_id, cursor)
+    start_key = store.avatar_start_key(source, export.target_id, cursor)
     while True:
-        page, start_key = avatars.list_avatars(export.user_id, export.target_id, limit=settings.export_page_size,
+        page, start_key = avatars.list_avatars(source, export.target_id, limit=settings.export_page_size,
                                                start_key=start_key,
                                                filters=avatars.AvatarFilters(status="ready"))
         yield from page

@@ -43,10 +43,12 @@ def _applied(call: Any) -> bool:
 
 
 def new(user_id: str, export_id: str, *, scope: str, target_id: str, total: int, now: datetime,
-        expires_at: str, deadline: str) -> ExportModel:
+        expires_at: str, deadline: str, home: str | None = None) -> ExportModel:
     export = ExportModel(export_pk(user_id, export_id), EXPORT_SK, id=export_id, user_id=user_id, scope=scope,
                          target_id=target_id, status="pending", total=total, done=0, step=0,
                          created_at=clock.iso(now), updated_at=clock.iso(now), expires_at=expires_at)
+    if home and home != user_id:
+        export.home = home
     export.sweep_pk = sweep_pk(export.pk)
     export.sweep_sk = sweep_sk(deadline, export.pk)
     export.gsi1pk = target_pk(user_id, scope, target_id)

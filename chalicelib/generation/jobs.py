@@ -30,6 +30,7 @@ from chalicelib.errors import DependencyError
 from chalicelib.generation import quota
 from chalicelib.generation import store
 from chalicelib.generation.spec import images_of
+from chalicelib.teams import store as team_store
 from chalicelib.users import store as user_store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,12 +82,13 @@ def wait_seconds(lease_until: Any, now: datetime) -> int:
 
 # ---- a retry ------------------------------------------------------------------------------------
 
-def requeue(tx: Transaction, generation: "GenerationModel", now: datetime, deadline: str) -> None:
+def requeue(tx: Transaction, generation: "GenerationModel", now: datetime, deadline: str,
+            started_by: str | None = None) -> None:
     """failed → pending for a user's retry, in the caller's transaction (operation "generation",
     refused unless the job is still `failed`): as if new — no slots, attempts or results — charged to
     today (`quotaDay`) and due in the queue by `deadline`."""
     store.requeue(tx, generation, from_status="failed", now_iso=clock.iso(now), quota_day=clock.day_key(now),
-                  deadline=deadline)
+                  deadline=deadline, started_by=started_by)
 
 
 # ---- ending a job -------------------------------------------------------------------------------
@@ -108,8 +110,8 @@ def finish(connection: Any, generation: "GenerationModel", status: str, *, from_
                           now_iso=now, progress=100 if status == "completed" else None, error_code=error_code,
                           error_message=error_message[:500] if error_message is not None else None,
                           clear_error=clear_error, dead_lettered_at=dead_lettered_at, drop_token=drop_token)
-                user_store.end_job(tx, generation.user_id)
-                quota.refund(tx, generation.user_id, quota.charged_day(generation), given_back)
+                user_store.end_job(tx, store.payer(generation))
+                quota.refund(tx, store.payer(generation), quota.charged_day(generation), given_back)
             return True
         except TransactionCancelled as cancelled:
             if cancelled.failed("generation"):
@@ -260,6 +262,8 @@ class Claim:
                     store.record_image(tx, self.generation, self.token, slots=slots, progress=progress_of(slots),
                                        now_iso=clock.iso(now))
                     avatar_store.add_generated(tx, avatar)
+                    team_store.add_item_home(tx, "avatar", avatar.id, avatar.user_id, avatar.project_id,
+                                             name="avatar home")
                     avatars.count_new_avatar(tx, avatar, now)
             except TransactionCancelled as cancelled:
                 if cancelled.failed("generation") or cancelled.failed("avatar"):

@@ -21,6 +21,7 @@ from chalicelib.errors import ConflictError, DependencyError, NotFoundError, Val
 from chalicelib.generation import jobs, quota, store
 from chalicelib.generation.spec import images_of, job_message, request_hash
 from chalicelib.projects import store as project_store
+from chalicelib.teams import store as team_store
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,24 +62,30 @@ def _name(base: str, index: int) -> str:
 
 
 def start(connection: Any, sqs: Any, settings: "Settings", user_id: str, project_id: str, fields: dict, *,
-          idempotency_key: str | None = None, source_type: str = "text_to_image", language: str = "en") -> Started:
+          idempotency_key: str | None = None, source_type: str = "text_to_image", language: str = "en",
+          payer: str | None = None) -> Started:
     """Record a pending generation and queue its job. With an Idempotency-Key the same request (to the
     same project) returns the same generation; the key reused for a different request is a 409."""
     return start_many(connection, sqs, settings, user_id, project_id,
-                      [JobRequest(fields, source_type, idempotency_key)], language=language)[0]
+                      [JobRequest(fields, source_type, idempotency_key)], language=language, payer=payer)[0]
 
 
 def start_many(connection: Any, sqs: Any, settings: "Settings", user_id: str, project_id: str,
-               requests: list[JobRequest], *, language: str = "en") -> list[Started]:
+               requests: list[JobRequest], *, language: str = "en", payer: str | None = None) -> list[Started]:
     """Start every job or none: the policy on all of them first, then one transaction holding every
     job, its idempotency key, the project check and the quota for all their images (a 429 or 409
-    means nothing started). A replay of the first key returns the earlier jobs."""
+    means nothing started). A replay of the first key returns the earlier jobs.
+
+    `user_id` is the project's home (the jobs and their avatars live there); `payer` (a member of a
+    shared project; default: the home user) is charged the quota and the active jobs and keeps the
+    Idempotency-Keys, which are theirs."""
+    payer = payer or user_id
     from chalicelib.generation.prompts import build_prompt
 
     for request in requests:
         enforce_policy(request.fields, language)
     digests = [request_hash({**r.fields, "projectId": project_id, "sourceType": r.source_type}) for r in requests]
-    earlier = _replay_all(user_id, requests, digests)
+    earlier = _replay_all(payer, requests, digests, home=user_id)
     if earlier is not None:
         return earlier
     now = clock.now()
@@ -95,22 +102,24 @@ def start_many(connection: Any, sqs: Any, settings: "Settings", user_id: str, pr
             request={**fields, "sourceType": request.source_type}, prompt=built.prompt,
             negative_prompt=built.negative_prompt, idempotency_key=request.idempotency_key,
             quota_day=clock.day_key(now), created_at=clock.iso(now), updated_at=clock.iso(now),
-            queued_at=clock.iso(now)))
+            queued_at=clock.iso(now), **({"started_by": payer} if payer != user_id else {})))
     try:
         with Transaction(connection) as tx:
             project_store.check_exists(tx, user_id, project_id)
             for i, (request, generation) in enumerate(zip(requests, made)):
                 store.create(tx, generation, name=_name("generation", i))
+                team_store.add_item_home(tx, "generation", generation.id, user_id, project_id, started_by=payer,
+                                         name=_name("home", i))
                 if request.idempotency_key:
-                    store.remember_key(tx, user_id, request.idempotency_key, generation_id=generation.id,
+                    store.remember_key(tx, payer, request.idempotency_key, generation_id=generation.id,
                                        request_hash=digests[i], created_at=clock.iso(now),
                                        ttl=clock.epoch(now) + IDEMPOTENCY_TTL_SECONDS, name=_name("idempotency", i))
-            quota.charge(tx, user_id, settings, now, images=sum(images_of(r.fields) for r in requests),
+            quota.charge(tx, payer, settings, now, images=sum(images_of(r.fields) for r in requests),
                          jobs=len(requests))
     except TransactionCancelled as cancelled:
         if any(cancelled.failed(_name("idempotency", i)) for i in range(len(requests))):
             # A concurrent request with the same keys won: answer what it started (or 409 if it differs).
-            earlier = _replay_all(user_id, requests, digests)
+            earlier = _replay_all(payer, requests, digests, home=user_id)
             if earlier is not None:
                 return earlier
         if cancelled.failed("project"):
@@ -123,27 +132,29 @@ def start_many(connection: Any, sqs: Any, settings: "Settings", user_id: str, pr
     return [Started(g, created=True) for g in made]
 
 
-def _replay_all(user_id: str, requests: list[JobRequest], digests: list[str]) -> list[Started] | None:
-    """The earlier jobs of these keys, when the first key was used (they were started together)."""
+def _replay_all(user_id: str, requests: list[JobRequest], digests: list[str], *,
+                home: str) -> list[Started] | None:
+    """The earlier jobs of these keys (the payer's), when the first key was used (they were started
+    together); the jobs themselves are in the `home` partition."""
     if not requests[0].idempotency_key:
         return None
     found = []
     for request, digest in zip(requests, digests):
-        earlier = _replay(user_id, request.idempotency_key or "", digest) if request.idempotency_key else None
+        earlier = _replay(user_id, request.idempotency_key or "", digest, home) if request.idempotency_key else None
         if earlier is None:
             return None if not found else found
         found.append(Started(earlier, created=False))
     return found
 
 
-def _replay(user_id: str, key: str, digest: str) -> "GenerationModel | None":
+def _replay(user_id: str, key: str, digest: str, home: str) -> "GenerationModel | None":
     idem = store.key(user_id, key)
     if idem is None:
         return None
     if idem.request_hash != digest:
         raise ConflictError("This Idempotency-Key was used for a different request", code="idempotency_key_reused",
                             details={"idempotencyKey": key})
-    return store.get(user_id, idem.generation_id, consistent=True)
+    return store.get(home, idem.generation_id, consistent=True)
 
 
 def _enqueue(connection: Any, sqs: Any, settings: "Settings", generations: list["GenerationModel"]) -> None:
@@ -192,8 +203,11 @@ def cancel(connection: Any, user_id: str, generation_id: str) -> "GenerationMode
     return get(user_id, generation_id, consistent=True)
 
 
-def retry(connection: Any, sqs: Any, settings: "Settings", user_id: str, generation_id: str) -> "GenerationModel":
-    """failed → pending, charged again (what the failed run gave back, it takes again)."""
+def retry(connection: Any, sqs: Any, settings: "Settings", user_id: str, generation_id: str, *,
+          payer: str | None = None) -> "GenerationModel":
+    """failed → pending, charged again (what the failed run gave back, it takes again) to `payer`, who
+    starts the work this time (a member of a shared project; default the home user)."""
+    payer = payer or user_id
     generation = get(user_id, generation_id, consistent=True)
     if generation.status != "failed":
         raise ConflictError(f"Only a failed generation can be retried; this one is {generation.status}",
@@ -202,8 +216,8 @@ def retry(connection: Any, sqs: Any, settings: "Settings", user_id: str, generat
     deadline = _queue_deadline(settings, now)
     try:
         with Transaction(connection) as tx:
-            jobs.requeue(tx, generation, now, deadline)
-            quota.charge(tx, user_id, settings, now,
+            jobs.requeue(tx, generation, now, deadline, started_by=payer)
+            quota.charge(tx, payer, settings, now,
                          images=images_of(generation.request.as_dict() if generation.request is not None else {}))
     except TransactionCancelled as cancelled:
         if cancelled.failed("generation"):

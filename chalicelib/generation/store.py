@@ -147,8 +147,13 @@ def remember_key(tx: "Transaction", user_id: str, idempotency_key: str, *, gener
             condition=IdempotencyKeyModel.pk.does_not_exist())
 
 
+def payer(generation: GenerationModel) -> str:
+    """Who the job's quota and active-job count belong to: who started it (issue 30), else its owner."""
+    return generation.started_by or generation.user_id
+
+
 def requeue(tx: "Transaction", generation: GenerationModel, *, from_status: str, now_iso: str, quota_day: str,
-            deadline: str, name: str = "generation") -> None:
+            deadline: str, started_by: str | None = None, name: str = "generation") -> None:
     """Transaction item `name`: the job back to `pending` as if new (condition: status is `from_status`):
     progress, attempts, slots, results, errors, ownership and `startedAt` cleared; `queuedAt`, `quotaDay`,
     the queue deadline (GSI3) and the project's active index (GSI2) set again."""
@@ -162,6 +167,7 @@ def requeue(tx: "Transaction", generation: GenerationModel, *, from_status: str,
         G.sweep_sk.set(sweep_sk(deadline, generation.pk)),
         G.gsi2pk.set(project_active_pk(generation.user_id, generation.project_id)),
         G.gsi2sk.set(f"G#{generation.id}"), G.updated_at.set(now_iso),
+        G.started_by.set(started_by) if started_by and started_by != generation.user_id else G.started_by.remove(),
     ], condition=G.status == from_status)
 
 

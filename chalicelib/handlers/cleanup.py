@@ -9,9 +9,30 @@ from chalicelib.handlers import process_batch
 from chalicelib.observability import logger
 
 
+def _backfill(message: dict) -> None:
+    """One step of the HOME backfill of a project shared for the first time (issue 30)."""
+    from chalicelib.teams import service as teams
+
+    user_id, project_id, start_key = message.get("userId"), message.get("projectId"), message.get("startKey")
+    if not isinstance(user_id, str) or not isinstance(project_id, str) or not isinstance(start_key, (dict, type(None))):
+        logger.error("malformed backfill message dropped")
+        return
+    next_key = teams.backfill_step(user_id, project_id, start_key)
+    if next_key is not None:
+        deps = get_deps()
+        teams.send_backfill(deps.sqs, deps.settings.cleanup_queue_url, user_id, project_id, next_key)
+
+
 def _purge(record: Any) -> None:
     from chalicelib.projects.service import purge_deleted_project, purge_step, send_purge
+    from chalicelib.teams.service import BACKFILL_MESSAGE
 
+    try:
+        message = json.loads(record.body)
+    except ValueError:
+        message = None
+    if isinstance(message, dict) and message.get("type") == BACKFILL_MESSAGE:
+        return _backfill(message)
     try:
         message = json.loads(record.body)
         user_id, project_id, step = message["userId"], message["projectId"], message.get("step")

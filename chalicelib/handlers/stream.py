@@ -25,8 +25,12 @@ from chalicelib.dependencies import get_deps
 from chalicelib.observability import logger
 
 
-def publish_record(raw: dict, webhooks_of: Callable[[str], list] | None = None) -> int:
-    """Publish the events of one stream record (Lambda's shape); returns how many."""
+def publish_record(raw: dict, webhooks_of: Callable[[str], list] | None = None,
+                   members_of: Callable[[str], list[str]] | None = None) -> int:
+    """Publish the events of one stream record (Lambda's shape); returns how many.
+
+    Webhooks: the item's owner's, and — for a project shared with members (issue 30) — every member's:
+    one Query of the project's members (<= 50), then each member's webhooks (one Query each)."""
     from chalicelib.events import mapping as events
     from chalicelib.events import delivery as webhook_delivery
 
@@ -36,9 +40,21 @@ def publish_record(raw: dict, webhooks_of: Callable[[str], list] | None = None) 
     deps = get_deps()
     deps.event_bus.put(found)
     user_id = events.user_of(raw)
-    webhook_delivery.fan_out(deps.sqs, deps.settings.webhook_queue_url, user_id, found,
-                             webhooks_of(user_id) if webhooks_of else None)
+    project_id, concerned = events.audience_of(raw)
+    recipients = [user_id] if user_id else []
+    if project_id:
+        members = members_of(project_id) if members_of else _members(project_id)
+        recipients += [m for m in [*members, concerned] if m and m not in recipients]
+    for recipient in recipients:
+        webhook_delivery.fan_out(deps.sqs, deps.settings.webhook_queue_url, recipient, found,
+                                 webhooks_of(recipient) if webhooks_of else None)
     return len(found)
+
+
+def _members(project_id: str) -> list[str]:
+    from chalicelib.teams import store as team_store
+
+    return [m.user_id for m in team_store.members(project_id)]
 
 
 def _sequence(raw: dict) -> str:
@@ -85,16 +101,23 @@ def handle(event: Any) -> dict:
     # A burst of one user's changes reads their webhooks once per batch, not once per record (a
     # webhook added meanwhile gets events from the next batch on, a few seconds later at most).
     known: dict[str, list] = {}
+    teams: dict[str, list[str]] = {}
 
     def webhooks_of(user_id: str) -> list:
         if user_id not in known:
             known[user_id] = user_webhooks(user_id)
         return known[user_id]
 
+    def members_of(project_id: str) -> list[str]:
+        # Once per project per batch, like the webhooks: a member added meanwhile hears from the next one.
+        if project_id not in teams:
+            teams[project_id] = _members(project_id)
+        return teams[project_id]
+
     limit = max(1, get_deps().settings.stream_max_attempts)
     for index, raw in enumerate(records):
         try:
-            publish_record(raw, webhooks_of)
+            publish_record(raw, webhooks_of, members_of)
             continue
         except Exception as exc:  # noqa: BLE001 - any failure of a record stops the batch there (order)
             reason = _reason(exc)

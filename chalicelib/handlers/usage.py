@@ -129,7 +129,12 @@ def handle(event: Any) -> dict:
                     except Exception:  # noqa: BLE001 — this record alone is redelivered
                         failures.append(record.message_id)
                 continue
-            for (record, _), result in zip(members, results):
+            for (record, event), result in zip(members, results):
+                if isinstance(result, NotFoundError):
+                    shared = usage.as_member(event)
+                    if shared is not None:  # a member's use of a shared project's avatar: the home's
+                        _record_one(record, shared)
+                        continue
                 if isinstance(result, REJECTIONS):
                     # Its avatar refused it (not the user's, gone, not ready): parked; one the DLQ did
                     # not take is left to SQS's retries alone.

@@ -13,6 +13,7 @@ from chalicelib.errors import DependencyError, NotFoundError
 from chalicelib.observability import logger
 from chalicelib.generation import store as generation_store
 from chalicelib.projects import store
+from chalicelib.teams import service as teams, store as team_store
 from chalicelib.users import store as user_store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,10 +36,13 @@ def _not_found(project_id: str) -> NotFoundError:
 
 
 def create_project(connection: Any, user_id: str, name: str, description: str) -> ProjectModel:
-    project = store.new_item(user_id, ids.new_id("prj"), name=name, description=description, now=clock.now_iso())
+    now = clock.now_iso()
+    project = store.new_item(user_id, ids.new_id("prj"), name=name, description=description, now=now)
     with Transaction(connection) as tx:
         store.add(tx, project)
         user_store.count_projects(tx, user_id, 1)
+        # Where a member's lookup finds the project (issue 30): written with it, so it never lags.
+        team_store.add_project_home(tx, project.id, user_id, now=now)
     return project
 
 
@@ -134,6 +138,9 @@ def purge_deleted_project(connection: Any, storage: Any, user_id: str, project_i
         return "nothing"  # already purged (duplicate message) or never deleted
     if step is not None and int(tombstone.step or 0) != step:
         return "stale"
+    if int(tombstone.step or 0) == 0:
+        # Members lose the project with its first step (issue 30); again at the end, idempotently.
+        teams.purge_team(project_id)
     page, last_key = avatar_store.oldest_of_project(user_id, project_id, limit=batch_size)
     for avatar in page:
         avatars.delete_avatar(connection, storage, avatar, project_exists=False)
@@ -142,6 +149,7 @@ def purge_deleted_project(connection: Any, storage: Any, user_id: str, project_i
     for generation in generation_store.generations_of_project(user_id, project_id):
         _delete_generation(connection, generation)
     avatars.end_exports(user_id, "project", project_id)  # before the tombstone: a crash runs it again
+    teams.purge_team(project_id)
     store.delete_tombstone(tombstone)
     logger.info("project purged", extra={"projectId": project_id})
     return "done"
@@ -153,8 +161,9 @@ def _delete_generation(connection: Any, generation: GenerationModel) -> None:
         try:
             with Transaction(connection) as tx:
                 generation_store.delete_generation(tx, generation)
+                team_store.delete_item_home(tx, "generation", generation.id)
                 if active:
-                    user_store.count_active_generations(tx, generation.user_id, -1)
+                    user_store.count_active_generations(tx, generation_store.payer(generation), -1)
             return
         except TransactionCancelled as cancelled:
             if not (cancelled.failed("generation") or cancelled.conflict):

@@ -215,6 +215,22 @@ def admit(user_id: str, per_second: int, kind: str = "USAGE", refused: dict | No
         raise _refuse(per_second)
 
 
+def as_member(event: "UsageEvent") -> "UsageEvent | None":
+    """A use reported by a member of a shared project for one of its avatars (issue 30), as the event of
+    the avatar's home user, where its history and counters live; None when the reporter is no member
+    (the event's refusal stands). Two reads (the avatar's HOME, the consistent membership)."""
+    from chalicelib.teams import access
+
+    found = access.resolve("avatar", event.avatarId, event.userId, "viewer")
+    if found is None:
+        return None
+    if hasattr(event, "model_copy"):
+        return event.model_copy(update={"userId": found.home})
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{**vars(event), "userId": found.home})
+
+
 def record_usage(connection: Any, event: UsageEvent, *, dedupe_days: int = 30) -> Outcome:
     """Apply the event's effects once. A replay returns `duplicate` and changes nothing.
 

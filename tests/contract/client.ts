@@ -170,6 +170,23 @@ export async function everyRoute(baseUrl: string, token: string): Promise<void> 
   void perDay;
   void shown;
   void windowStart;
+  // ---- teams (issue 30) ---------------------------------------------------------------------
+  const me = await client.GET(`${API}/me`);
+  const myId: string | undefined = me.data?.userId;
+  void myId;
+  const member = await client.POST(`${API}/projects/{project_id}/members`, {
+    params: { path: { project_id } }, body: { userId: "bob", role: "viewer" } });
+  const memberRole: "viewer" | "editor" | "owner" | undefined = member.data?.role;
+  void memberRole;
+  const members = await client.GET(`${API}/projects/{project_id}/members`, { params: { path: { project_id } } });
+  const isHome: boolean | undefined = members.data?.items[0]?.home;
+  void isHome;
+  await client.PUT(`${API}/projects/{project_id}/members/{member_id}`, {
+    params: { path: { project_id, member_id: "bob" } }, body: { role: "editor" } });
+  await client.DELETE(`${API}/projects/{project_id}/members/{member_id}`, { params: { path: { project_id, member_id: "bob" } } });
+  const shared = await client.GET(`${API}/projects`, { params: { query: { shared: "true", limit: 20 } } });
+  const sharedRole: "viewer" | "editor" | "owner" | null | undefined = shared.data?.items[0]?.myRole;
+  void sharedRole;
 
   // ---- clean up -----------------------------------------------------------------------------
   await client.DELETE(`${API}/avatars/{avatar_id}`, { params: { path: { avatar_id } } });

@@ -16,7 +16,7 @@ COMBINATIONS = [(DESKTOP, "light"), (DESKTOP, "dark"), (PHONE, "light"), (PHONE,
 # The new screens of issue 28 are also screenshotted in every combination (test-artifacts/e2e/
 # matrix-<view>-<language>-<scheme>-<width>.png); docs/img/ holds a selection of them.
 SHOTS = {"lightbox", "generate panel", "projects, with faces", "project, with the rejected-uploads tray",
-         "export in the lightbox", "project exports", "your user id", "compare"}
+         "export in the lightbox", "project exports", "your user id", "compare", "members"}
 LOCALES = {"en": "en-GB", "id": "id-ID"}
 
 
@@ -46,7 +46,7 @@ def close(page) -> None:
 
 
 @pytest.mark.parametrize("language", ["en", "id"])
-def test_every_view_and_dialog_passes_axe_in_both_themes_at_desktop_and_phone_width(new_page, user, tmp_path, language):
+def test_every_view_and_dialog_passes_axe_in_both_themes_at_desktop_and_phone_width(new_page, user, tmp_path, language, local_stack):
     page = new_page(DESKTOP, locale=LOCALES[language])
     check = lambda where: every_combination(page, where, language)  # noqa: E731
     page.goto("/")
@@ -130,9 +130,30 @@ def test_every_view_and_dialog_passes_axe_in_both_themes_at_desktop_and_phone_wi
     expect(page.locator("#user-id-status")).not_to_be_empty()
     check("your user id")
     close(page)
+    # Issue 30: the Members dialog of an owner, with a member and the add form's error line showing.
+    page.click("#members-button")
+    page.fill("#member-id", "budi-santoso")
+    page.select_option("#member-role", "editor")
+    page.click("#add-member")
+    expect(page.locator('.member-row[data-user-id="budi-santoso"] select')).to_have_value("editor")
+    page.fill("#member-id", "not an id!")
+    page.click("#add-member")
+    expect(page.locator("#member-error")).to_be_visible()
+    check("members")
+    close(page)
+    # …and "Shared with me" on the projects page: someone else's project this person is a viewer of.
+    token = local_stack.token("dewi-agency")
+    shared = local_stack.request("POST", "/api/apps/avatar-creator/projects", {"name": "Katalog Dewi"}, token=token).json()
+    assert local_stack.request("POST", f"/api/apps/avatar-creator/projects/{shared['id']}/members",
+                               {"userId": user, "role": "viewer"}, token=token).status == 201
     page.click(".crumbs a")
     expect(page.locator(".project-card .mosaic img")).to_have_count(2)
+    expect(page.locator("#shared-grid .project-card .role-badge")).to_have_count(1)
     check("projects, with faces")
+    page.click("#shared-grid .project-card")  # a viewer's project: no editing controls, its own empty state
+    expect(page.locator("#my-role")).to_be_visible()
+    expect(page.locator("#no-avatars")).to_be_visible()
+    check("project, as a viewer")
     page.click("#webhooks-link")
     expect(page.locator("#add-webhook")).to_be_visible()
     check("webhooks")

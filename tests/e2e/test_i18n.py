@@ -121,6 +121,13 @@ def test_every_view_and_dialog_in_indonesian_has_no_english_left(new_page, user,
     page.click("#stats-button")
     check(page, f"stats-{scheme}")
     page.keyboard.press("Escape")
+    page.click("#members-button")  # issue 30: the Members dialog, with a member added
+    page.fill("#member-id", "budi-santoso")
+    page.click("#add-member")
+    expect(page.locator('.member-row[data-user-id="budi-santoso"] select')).to_have_value("viewer")
+    expect(page.locator("#add-member")).to_have_text("Tambah anggota")
+    check(page, f"members-{scheme}")
+    page.keyboard.press("Escape")
     uploaded_avatar(page, tmp_path, "sari")  # compare takes two
     page.click("#compare-mode")
     for box in page.locator(".compare-pick input").all():

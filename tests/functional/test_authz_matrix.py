@@ -20,7 +20,7 @@ SHARED = {"preset_id", "example_id"}
 # (tests/functional/test_shares.py covers that route: unknown 404, revoked/expired 410, rate limit).
 PUBLIC = {"token"}
 KNOWN = {"project_id", "avatar_id", "generation_id", "webhook_id", "attribute", "share_id", "export_id",
-         "version"} | SHARED | PUBLIC
+         "version", "member_id"} | SHARED | PUBLIC
 
 # A valid body per write route, so B's 404 is about the id, not a 400 for the body.
 BODIES = {
@@ -34,6 +34,8 @@ BODIES = {
     ("PUT", "/webhooks/{webhook_id}"): {"description": "stolen"},
     ("POST", "/avatars/{avatar_id}/restyle"): {"prompt": "as a painting"},
     ("POST", "/avatars/{avatar_id}/shares"): {"expiresIn": 3600, "fields": ["prompt"]},
+    ("POST", "/projects/{project_id}/members"): {"userId": "zed", "role": "viewer"},
+    ("PUT", "/projects/{project_id}/members/{member_id}"): {"role": "editor"},
 }
 
 # A valid query per route that needs one, so B's 404 is about the ids, not a 400 for the query.
@@ -87,7 +89,10 @@ def world(client, aws, monkeypatch):
            "completed_generation": gen["id"], "generated_avatar": client.http.get(
                f"{PREFIX}/generations/{gen['id']}", headers=auth()).json_body["avatarIds"][0], "webhook_id": hook["id"], "share_id": share["id"],
            "share_token": share["token"], "export_id": export["id"], "version": "1",
-           "attribute": "glasses"}  # /avatars/{avatar_id}/suggestions/{attribute}: a valid name, A's avatar
+           "attribute": "glasses",  # /avatars/{avatar_id}/suggestions/{attribute}: a valid name, A's avatar
+           "member_id": "tom"}  # /projects/{project_id}/members/{member_id}: a member of A's project (issue 30)
+    assert client.http.post(f"{PREFIX}/projects/{pid}/members", headers=auth(),
+                            body=body({"userId": "tom", "role": "viewer"})).status_code == 201
     assert client.http.get(f"{PREFIX}/avatars/{ids['avatar_id']}", headers=auth()).json_body["status"] == "ready"
     return ids
 
@@ -183,3 +188,121 @@ def test_queue_messages_naming_another_users_objects_change_nothing(client, worl
         deliver(handler)
     after = snapshot(client, world)
     assert after == before
+
+
+# ---- issue 30: every route x {owner, editor, viewer, non-member, removed member} -------------------
+
+# Callers of alice's project besides alice: a member per role, a stranger, and a member removed.
+MEMBERS = {"owen": "owner", "ed": "editor", "vera": "viewer"}
+OUTSIDERS = ("bob", "rex")  # bob never was a member; rex was, and was removed
+RANK = {"viewer": 0, "editor": 1, "owner": 2}
+# Answers last: what removes the objects the other calls need.
+LAST = [("DELETE", "/projects/{project_id}/members/{member_id}"), ("DELETE", "/avatars/{avatar_id}"),
+        ("DELETE", "/projects/{project_id}")]
+
+
+def declared_roles() -> dict[tuple[str, str], str | None]:
+    from app import app
+
+    return {(method, path[len(PREFIX):]): getattr(entry.view_function.__openapi__, "role", None)
+            for path, methods in app.routes.items() for method, entry in methods.items()}
+
+
+def test_every_route_declares_its_minimum_role():
+    from chalicelib.api.http import ROLES, TEAM_ROLES
+
+    roles = declared_roles()
+    assert not [r for r, role in roles.items() if role not in ROLES], "declare role= on these routes' @operation"
+    # A team role only means something on a route whose path names a project, avatar or generation.
+    team_params = {"project_id", "avatar_id", "generation_id"}
+    for (method, path), role in roles.items():
+        names = set(re.findall(r"{(\w+)}", path))
+        if role in TEAM_ROLES:
+            assert names & team_params, (method, path)
+        elif names & team_params:
+            raise AssertionError(f"{method} {path} names a shared object: give it a team role")
+
+
+def test_the_openapi_document_carries_each_routes_role(client):
+    spec = client.http.get(f"{PREFIX}/openapi.json").json_body
+    for (method, path), role in declared_roles().items():
+        assert spec["paths"][PREFIX + path][method.lower()]["x-min-role"] == role
+
+
+@pytest.fixture
+def team(client, world):
+    pid = world["project_id"]
+    for user, role in {**MEMBERS, "rex": "editor"}.items():
+        assert client.http.post(f"{PREFIX}/projects/{pid}/members", headers=auth(),
+                                body=body({"userId": user, "role": role})).status_code == 201
+    assert client.http.delete(f"{PREFIX}/projects/{pid}/members/rex", headers=auth()).status_code == 204
+    return world
+
+
+def team_routes() -> list[tuple[str, str, list[str], str]]:
+    from chalicelib.api.http import TEAM_ROLES
+
+    roles = declared_roles()
+    routes = [(m, p, params, roles[(m, p)]) for m, p, params in routes_with_ids() if roles[(m, p)] in TEAM_ROLES]
+    return sorted(routes, key=lambda r: (LAST.index((r[0], r[1])) if (r[0], r[1]) in LAST else -1, r[1], r[0]))
+
+
+def _request(client, user, method, path, params, ids):
+    url = PREFIX + path.format(**{p: ids[p] for p in params})
+    payload = BODIES.get((method, path))
+    return client.http.request(method, url, headers=auth(user), body=body(payload) if payload is not None else b"")
+
+
+def test_outsiders_and_low_roles_are_refused_on_every_team_route_and_change_nothing(client, team):
+    before = snapshot(client, team)
+    tried = 0
+    for method, path, params, role in team_routes():
+        for user in OUTSIDERS:
+            resp = _request(client, user, method, path, params, team)
+            assert resp.status_code == 404, (user, method, path, resp.status_code, resp.body)
+            assert resp.json_body["error"]["code"] == "not_found"
+        for user, member_role in MEMBERS.items():
+            if RANK[member_role] >= RANK[role]:
+                continue
+            if (method, path) == ("DELETE", "/projects/{project_id}/members/{member_id}"):
+                continue  # a viewer may leave: removing someone else is the owner's (below)
+            resp = _request(client, user, method, path, params, team)
+            assert resp.status_code == 403, (user, method, path, resp.status_code, resp.body)
+            assert resp.json_body["error"]["code"] == "forbidden" and resp.json_body["error"]["details"]["required"] == role
+        tried += 1
+    assert tried >= 25
+    for user in ("ed", "vera"):
+        resp = client.http.delete(f"{PREFIX}/projects/{team['project_id']}/members/tom", headers=auth(user))
+        assert resp.status_code == 403, resp.body
+    assert snapshot(client, team) == before
+
+
+def test_members_with_the_role_reach_every_team_route(client, team):
+    """Each route called by the member holding exactly its minimum role: the answer is the route's
+    own (2xx, or a domain 409/400 such as cancelling a finished job), never 403/404."""
+    by_role = {role: user for user, role in MEMBERS.items()}
+    answers = {}
+    leave_or_remove = ("DELETE", "/projects/{project_id}/members/{member_id}")
+    for method, path, params, role in team_routes():
+        # Any member may leave (the route's role); removing another member takes an owner.
+        user = by_role["owner"] if (method, path) == leave_or_remove else by_role[role]
+        resp = _request(client, user, method, path, params, team)
+        answers[(method, path)] = resp.status_code
+        assert resp.status_code not in (401, 403, 404) and resp.status_code < 500, (method, path, resp.status_code,
+                                                                                   resp.body)
+    assert answers[("GET", "/projects/{project_id}")] == 200
+    assert answers[("DELETE", "/projects/{project_id}")] == 204
+    # the project went for everyone: its home owner and every member
+    for user in ("alice", *MEMBERS):
+        assert client.http.get(f"{PREFIX}/projects/{team['project_id']}", headers=auth(user)).status_code == 404
+
+
+def test_members_get_404_on_the_home_users_own_objects(client, team):
+    """Webhooks, exports and share links by id are per user: a member of the project sees none of alice's."""
+    roles = declared_roles()
+    for method, path, params in routes_with_ids():
+        if roles[(method, path)] != "user" or set(params) & (SHARED | PUBLIC):
+            continue
+        for user in MEMBERS:
+            resp = _request(client, user, method, path, params, team)
+            assert resp.status_code == 404, (user, method, path, resp.status_code)

@@ -64,10 +64,11 @@ def test_uploads_and_generations_store_bytes_and_call_the_provider_once(profile)
 def test_the_stream_worker_publishes_only_what_apps_are_told(profile):
     ops = profile["ops"]
     # A generation: its avatar became ready and the job completed — two events, one PutEvents each,
-    # one Query of the user's webhooks, one webhook message per event (the user has one webhook).
+    # one Query of the user's webhooks, one of the project's members (issue 30: a shared project's
+    # members' webhooks hear of it too; none here), one webhook message per event (one webhook).
     gen = ops["stream_worker (generation_worker (per generation))"]
     assert gen["events_published"] == {"avatar.ready": 1, "generation.completed": 1}
-    assert gen["requests"] == {"events.PutEvents": 2, "dynamodb.Query": 1, "sqs.SendMessageBatch": 2}
+    assert gen["requests"] == {"events.PutEvents": 2, "dynamodb.Query": 2, "sqs.SendMessageBatch": 2}
     assert ops["stream_worker (upload_worker (per upload))"]["events_published"] == {"avatar.ready": 1}
     # Usage counters, markers, history rows, rate windows, file intents: records, but no event.
     for name in ("usage_worker (per event)", "POST /avatars/{id}/usage", "POST /projects/{id}/avatars/generate"):

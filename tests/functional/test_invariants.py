@@ -6,7 +6,9 @@ Steps: create and delete projects, upload, generate with and without Idempotency
 so keys repeat), cancel, retry, delete avatars, record usage (event ids repeat, across apps), edit
 avatars and restore their versions (numbers repeat, so restores replay), make and revoke share links, export avatars and projects,
 make the provider fail, and deliver queued messages one batch at a time — duplicated, reordered, or
-interleaved with all of the above; the sweeper runs with a clock moved past every deadline.
+interleaved with all of the above; the sweeper runs with a clock moved past every deadline. Teams (issue 30):
+add members with a role, change it, remove them (or they leave), members read and write the shared
+project by their role.
 
 After every step (infra.audit's checks, the same an operator runs with `make audit`):
   every counter equals a recount of what it counts; no item is left without its parent; no 5xx;
@@ -15,7 +17,9 @@ After every step (infra.audit's checks, the same an operator runs with `make aud
   the history made);
   each generation got at most one successful provider call per claim the user paid for;
   once every queue is drained and nothing is in flight, no file is left that no avatar points at, and
-  no export file without its (unexpired) record.
+  no export file without its (unexpired) record; no membership outlives its project, each project's
+  member counts match its memberships, and a removed member reads nothing of the project (404, as for
+  a stranger).
 
 `make test` runs a bounded number of examples; `make invariants` a long run (INVARIANT_EXAMPLES).
 """
@@ -40,6 +44,8 @@ from tests.support.fake_flux import FakeFlux
 
 PREFIX = "/api/apps/avatar-creator"
 USERS = ("alice", "bob")
+MEMBER_POOL = ("alice", "bob", "carol")  # carol owns nothing: she only ever works in others' projects
+ROLES = ("viewer", "editor", "owner")
 APPS = ("pose-generator", "video-generator")
 KEYS = ("k1", "k2", "k3")
 EVENTS = ("e1", "e2", "e3")
@@ -92,6 +98,8 @@ class Service(RuleBasedStateMachine):
         self.seed_of: dict[str, int] = {}
         self.server_errors: list[str] = []
         self.shares: list[tuple[str, str]] = []  # (user, share id)
+        self.members: dict[str, dict[str, str]] = {}  # project id -> {member: role}
+        self.removed: set[tuple[str, str]] = set()  # (project id, user) removed and not added again
 
     def teardown(self) -> None:
         from chalicelib import dependencies
@@ -128,6 +136,64 @@ class Service(RuleBasedStateMachine):
         response = self.call("post", "/projects", user, {"name": "P"})
         assert response.status_code == 201
         self.projects.append((user, response.json_body["id"]))
+
+    # ---- teams (issue 30) ------------------------------------------------------------------------
+
+    @precondition(lambda self: self.projects)
+    @rule(pick=st.integers(0, 50), member=st.sampled_from(MEMBER_POOL), role=st.sampled_from(ROLES))
+    def add_member(self, pick, member, role):
+        home, pid = self.projects[pick % len(self.projects)]
+        response = self.call("post", f"/projects/{pid}/members", home, {"userId": member, "role": role})
+        assert response.status_code in (200, 201, 404, 409), response.body
+        if response.status_code == 201:
+            self.members.setdefault(pid, {})[member] = role
+            self.removed.discard((pid, member))
+
+    @precondition(lambda self: self.members)
+    @rule(pick=st.integers(0, 50), role=st.sampled_from(ROLES), leave=st.booleans(), remove=st.booleans())
+    def change_or_remove_member(self, pick, role, leave, remove):
+        pid = sorted(self.members)[pick % len(self.members)]
+        home = next(u for u, p in self.projects if p == pid)
+        if not self.members[pid]:
+            return
+        member = sorted(self.members[pid])[pick % len(self.members[pid])]
+        actor = member if leave else home
+        if remove or leave:
+            response = self.call("delete", f"/projects/{pid}/members/{member}", actor)
+            assert response.status_code in (204, 404), response.body
+            if response.status_code == 204:
+                del self.members[pid][member]
+                self.removed.add((pid, member))
+        else:
+            response = self.call("put", f"/projects/{pid}/members/{member}", actor, {"role": role})
+            assert response.status_code in (200, 404), response.body
+            if response.status_code == 200:
+                self.members[pid][member] = role
+
+    @precondition(lambda self: any(self.members.values()))
+    @rule(pick=st.integers(0, 50), write=st.booleans())
+    def member_reads_or_writes(self, pick, write):
+        pairs = sorted((pid, m, r) for pid, ms in self.members.items() for m, r in ms.items())
+        pid, member, role = pairs[pick % len(pairs)]
+        home = next(u for u, p in self.projects if p == pid)
+        if not write:
+            response = self.call("get", f"/projects/{pid}", member)
+            assert response.status_code in (200, 404), response.body  # 404: the project was deleted
+            if response.status_code == 200:
+                assert response.json_body["myRole"] == role and response.json_body["homeUserId"] == home
+            return
+        self.seed += 1
+        response = self.call("post", f"/projects/{pid}/avatars/generate", member,
+                             {"prompt": "a portrait", "name": "M", "width": 256, "height": 256, "seed": self.seed})
+        if role == "viewer":
+            assert response.status_code in (403, 404), response.body
+            return
+        assert response.status_code in (202, 404, 429), response.body
+        if response.status_code == 202:
+            gid = response.json_body["id"]
+            self.generations.append((home, gid))  # it lives in the home partition
+            self.paid_claims[gid] += 1
+            self.seed_of[gid] = self.seed
 
     @precondition(lambda self: self.projects)
     @rule(pick=st.integers(0, 50))
@@ -335,10 +401,13 @@ class Service(RuleBasedStateMachine):
 
     @invariant()
     def counters_and_parents_hold(self):
-        from infra.audit import check_user, load_user
+        from infra.audit import check_user, load_user, started_elsewhere
 
-        for user in USERS:
-            findings = [f for f in check_user(load_user(user)) if f.kind in ("counter", "orphan", "version")]
+        datas = [load_user(user) for user in MEMBER_POOL]
+        elsewhere = started_elsewhere(datas)
+        for data in datas:
+            findings = [f for f in check_user(data, elsewhere=elsewhere[data.user_id])
+                        if f.kind in ("counter", "orphan", "version")]
             assert not findings, [str(f) for f in findings]
 
     @invariant()
@@ -350,6 +419,16 @@ class Service(RuleBasedStateMachine):
             findings = check_gone(user, sorted({a for u, a in known if u == user}),
                                   sorted({p for u, p in self.projects if u == user}))
             assert not findings, [str(f) for f in findings]
+
+    @invariant()
+    def a_removed_member_reads_nothing(self):
+        for pid, user in sorted(self.removed):
+            if any(p == pid and u == user for u, p in self.projects):
+                continue  # their own project
+            response = self.call("get", f"/projects/{pid}", user)
+            assert response.status_code == 404, (pid, user, response.status_code)
+            avatars = self.call("get", f"/projects/{pid}/avatars", user)
+            assert avatars.status_code == 404, (pid, user, avatars.status_code)
 
     @invariant()
     def provider_is_billed_once_per_paid_claim(self):

@@ -12,7 +12,7 @@ from tests.support.infra import ROOT
 from tests.unit.test_cold_imports import NOT_AT_IMPORT, _imported_by
 
 # The packages whose modules other than store.py must not touch PynamoDB (extend, never shorten).
-DATA_ACCESS_CHECKED = ["avatars", "projects", "presets", "users", "housekeeping", "generation", "usage", "events", "sharing", "exports"]
+DATA_ACCESS_CHECKED = ["avatars", "projects", "presets", "users", "teams", "housekeeping", "generation", "usage", "events", "sharing", "exports"]
 
 # Condition builders and update actions of a PynamoDB attribute (`AvatarModel.status.is_in(...)`).
 EXPRESSION_METHODS = {"set", "add", "remove", "delete", "append", "prepend", "exists", "does_not_exist", "is_in",

@@ -18,7 +18,7 @@ from tests.support.infra import ROOT
 
 LIB = ROOT / "chalicelib"
 BASE = {"clock", "config", "errors", "ids", "cursors", "querystrings", "observability", "auth", "schemas"}
-FEATURES = ["users", "sharing", "avatars", "generation", "projects", "presets", "usage", "events", "exports", "housekeeping"]
+FEATURES = ["users", "teams", "sharing", "avatars", "generation", "projects", "presets", "usage", "events", "exports", "housekeeping"]
 ENTRY = {"api", "handlers", "dependencies"}
 # The wire shapes (schemas.py) re-export usage-event.v1's pydantic-free reader, a leaf that the usage
 # worker imports without pydantic for its cold start (chalicelib/usage/plain.py).
