@@ -403,6 +403,9 @@ class GenerationModel(_Model):
     slots = ListAttribute(null=True)
     quota_day = UnicodeAttribute(null=True, attr_name="quotaDay")
     handed_on = BooleanAttribute(null=True, attr_name="handedOn")
+    # Issue 30: the member of a shared project who started (or last retried) the job, when not the home
+    # user: their daily quota and active-job count carry it (absent: the home user, `userId`).
+    started_by = UnicodeAttribute(null=True, attr_name="startedBy")
 
 
 class UserStatsModel(_Model):
@@ -769,6 +772,9 @@ class ExportModel(_Model):
     user_id = UnicodeAttribute(attr_name="userId")
     scope = UnicodeAttribute()  # avatar | project
     target_id = UnicodeAttribute(attr_name="targetId")
+    # Issue 30: whose partition the target lives in, when a member of a shared project exported it (the
+    # export itself, its limit and its zip stay with the member who asked). Absent: the user's own.
+    home = UnicodeAttribute(null=True, attr_name="homeUserId")
     status = UnicodeAttribute()  # pending | running | completed | failed | expired
     total = NumberAttribute(default=0)
     done = NumberAttribute(default=0)

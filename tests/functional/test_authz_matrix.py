@@ -248,7 +248,7 @@ def team_routes() -> list[tuple[str, str, list[str], str]]:
 
 
 def _request(client, user, method, path, params, ids):
-    url = PREFIX + path.format(**{p: ids[p] for p in params})
+    url = PREFIX + path.format(**{p: ids[p] for p in params}) + QUERIES.get((method, path), lambda _: "")(ids)
     payload = BODIES.get((method, path))
     return client.http.request(method, url, headers=auth(user), body=body(payload) if payload is not None else b"")
 
