@@ -170,6 +170,11 @@ def test_a_members_generation_is_paid_by_the_member(client, aws, project, monkey
     gid = started.json_body["id"]
     assert call(client, "GET", "/stats", "ed").json_body["activeGenerations"] == 1
     assert call(client, "GET", "/stats").json_body["activeGenerations"] == 0
+    from infra.audit import audit
+
+    # the audit counts ed's running job with ed, though it lives in alice's partition
+    assert [str(f) for f in audit(None) if f.kind == "counter"] == []
+    assert [str(f) for f in audit(["alice"]) + audit(["ed"]) if f.kind == "counter"] == []
     deliver("generation_worker")
     done = call(client, "GET", f"/generations/{gid}").json_body
     assert done["status"] == "completed"
