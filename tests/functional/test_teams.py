@@ -300,3 +300,28 @@ def test_a_members_read_makes_four_calls_and_an_owners_one(client, aws, project)
         assert [b["Key"]["PK"]["S"] for b in calls.bodies] == expected
         if user != "alice":  # the membership: consistent, so a removal counts from the next request
             assert calls.bodies[2]["Key"]["SK"]["S"] == f"M#{user}" and calls.bodies[2].get("ConsistentRead") is True
+
+
+@pytest.mark.parametrize("n", [2, 30])
+def test_team_reads_make_the_same_calls_whatever_the_numbers(client, project, n):
+    from chalicelib.teams.service import MAX_MEMBERS
+    from tests.support.ddb_calls import DynamoDBCalls
+
+    for i in range(n):
+        other = call(client, "POST", "/projects", "carol", {"name": f"C{i}"}).json_body["id"]
+        add(client, other, "bob", "viewer", by="carol")
+    for i in range(MAX_MEMBERS if n > 2 else 1):
+        add(client, project, f"user{i}", "viewer")
+    expected = {
+        ("alice", f"/projects/{project}/members"): ["GetItem", "Query"],
+        ("user0", f"/projects/{project}/members"): ["GetItem"] * 4 + ["Query"],  # the resolver's 3 first
+        ("bob", "/projects?shared=true&limit=20"): ["Query", "BatchGetItem"],
+        ("bob", "/me"): [],
+    }
+    for (user, path), names in expected.items():
+        with DynamoDBCalls() as calls:
+            resp = call(client, "GET", path, user)
+        assert resp.status_code == 200, (path, resp.body)
+        assert calls.names == names, (user, path, calls.names)
+    assert len(call(client, "GET", f"/projects/{project}/members").json_body["items"]) == 1 + (MAX_MEMBERS if n > 2 else 1)
+    assert len(call(client, "GET", "/projects?shared=true&limit=20", "bob").json_body["items"]) == min(n, 20)
