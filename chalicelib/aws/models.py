@@ -34,7 +34,7 @@ Key layout (PK / SK):
     SHARE#{sha256(token)} / T                 a share link's token → its share (the token itself is never stored)
     PRJ#{pid}            / HOME               a project's home user and member counts (issue 30, teams)
     PRJ#{pid}            / M#{uid}            a membership     GSI1: U#{uid}#SHARED / {addedAt}#{pid}
-    AVA#{aid} | GEN#{gid} / HOME              where an avatar's / a generation's data lives (its home user)
+    AVA#{aid} | GEN#{gid} | SHR#{sid} / HOME  where an avatar's / a generation's / a share link's data lives
 """
 from __future__ import annotations
 
@@ -816,6 +816,10 @@ def generation_home_pk(generation_id: str) -> str:
     return f"GEN#{generation_id}"
 
 
+def share_home_pk(share_id: str) -> str:
+    return f"SHR#{share_id}"
+
+
 def shared_with_pk(user_id: str) -> str:
     """GSI1 partition of the projects shared with a user (their memberships)."""
     return f"U#{user_id}#SHARED"
@@ -861,8 +865,9 @@ class MembershipModel(_Model):
 
 
 class ItemHomeModel(_Model):
-    """`AVA#{aid}` / `HOME` and `GEN#{gid}` / `HOME`: the home user and project of an avatar or a
-    generation (and who started a generation), written in the transaction that creates it."""
+    """`AVA#{aid}` / `HOME`, `GEN#{gid}` / `HOME` and `SHR#{sid}` / `HOME`: the home user and project of
+    an avatar, a generation (and who started it) or a share link, written in the transaction that
+    creates it."""
     class Meta(_Meta):
         pass
 
@@ -871,6 +876,7 @@ class ItemHomeModel(_Model):
     home = UnicodeAttribute()
     project_id = UnicodeAttribute(attr_name="projectId")
     started_by = UnicodeAttribute(null=True, attr_name="startedBy")
+    ttl = NumberAttribute(null=True)  # a share link's: it goes with the link's own item
 
 
 ALL_MODELS = ALL_MODELS + (ProjectHomeModel, MembershipModel, ItemHomeModel)

@@ -4,6 +4,7 @@
     PRJ#{pid}   / M#{uid}  a membership (role)        GSI1: U#{uid}#SHARED / {addedAt}#{pid}
     AVA#{aid}   / HOME     an avatar's home user and project
     GEN#{gid}   / HOME     a generation's home user, project and who started it
+    SHR#{sid}   / HOME     a share link's home user and project (with the link's TTL)
 
 The rules (chalicelib.teams.service) decide what changes; these operations say how. Operations that
 take a `Transaction` add one named item ("home", "member", …) and the caller reads
@@ -25,6 +26,7 @@ from chalicelib.aws.models import (
     ProjectModel,
     avatar_home_pk,
     generation_home_pk,
+    share_home_pk,
     project_items_pk,
     project_sk,
     shared_with_pk,
@@ -37,7 +39,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # The membership partition is read whole (members page, purge): one page holds it all.
 PARTITION_LIMIT = 60
-_ITEM_HOME_PK = {"avatar": avatar_home_pk, "generation": generation_home_pk, "project": team_pk}
+_ITEM_HOME_PK = {"avatar": avatar_home_pk, "generation": generation_home_pk, "share": share_home_pk,
+                 "project": team_pk}
 
 
 # ---- HOME items -------------------------------------------------------------------------------
@@ -50,10 +53,10 @@ def add_project_home(tx: "Transaction", project_id: str, home: str, *, now: str,
 
 
 def add_item_home(tx: "Transaction", kind: str, item_id: str, home: str, project_id: str, *,
-                  started_by: str | None = None, name: str) -> None:
-    """Put AVA#{aid}/HOME or GEN#{gid}/HOME (unconditional: it never changes, so a repeat is the same item)."""
+                  started_by: str | None = None, ttl: int | None = None, name: str) -> None:
+    """Put AVA#/GEN#/SHR#{id}/HOME (unconditional: it never changes, so a repeat is the same item)."""
     tx.save(name, ItemHomeModel(_ITEM_HOME_PK[kind](item_id), HOME, home=home, project_id=project_id,
-                                started_by=started_by))
+                                started_by=started_by, ttl=ttl))
 
 
 def item_home(kind: str, item_id: str) -> ItemHomeModel | ProjectHomeModel | None:

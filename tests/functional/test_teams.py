@@ -325,3 +325,21 @@ def test_team_reads_make_the_same_calls_whatever_the_numbers(client, project, n)
         assert calls.names == names, (user, path, calls.names)
     assert len(call(client, "GET", f"/projects/{project}/members").json_body["items"]) == 1 + (MAX_MEMBERS if n > 2 else 1)
     assert len(call(client, "GET", "/projects?shared=true&limit=20", "bob").json_body["items"]) == min(n, 20)
+
+
+def test_editors_make_list_and_revoke_share_links_of_the_shared_avatars(client, aws, project):
+    aid = uploaded(client, aws, project)
+    add(client, project, "ed", "editor")
+    add(client, project, "vera", "viewer")
+    made = call(client, "POST", f"/avatars/{aid}/shares", "ed", {})
+    assert made.status_code == 201, made.body
+    listed = call(client, "GET", f"/avatars/{aid}/shares").json_body["items"]  # with the avatar, in alice's
+    assert [s["id"] for s in listed] == [made.json_body["id"]]
+    assert client.http.get(PREFIX + made.json_body["link"][len(PREFIX):]).status_code == 200
+    refused = call(client, "DELETE", f"/shares/{made.json_body['id']}", "vera")
+    assert refused.status_code == 403 and refused.json_body["error"]["details"]["required"] == "editor"
+    assert call(client, "DELETE", f"/shares/{made.json_body['id']}", "mallory").status_code == 404
+    alices = call(client, "POST", f"/avatars/{aid}/shares", payload={}).json_body
+    assert call(client, "DELETE", f"/shares/{alices['id']}", "ed").status_code == 204
+    statuses = {s["id"]: s["status"] for s in call(client, "GET", f"/avatars/{aid}/shares", "ed").json_body["items"]}
+    assert statuses == {made.json_body["id"]: "active", alices["id"]: "revoked"}
