@@ -842,6 +842,10 @@ class ProjectHomeModel(_Model):
     owner_count = NumberAttribute(default=1, attr_name="ownerCount")
     backfill = UnicodeAttribute(null=True)  # "pending" until the avatars' and generations' HOME items exist
     created_at = UnicodeAttribute(null=True, attr_name="createdAt")
+    # In the sweep index while the backfill is pending: a chain that lost its message is started again.
+    sweep_pk = UnicodeAttribute(null=True, attr_name="GSI3PK")
+    sweep_sk = UnicodeAttribute(null=True, attr_name="GSI3SK")
+    by_deadline = SweepIndex()
 
 
 class MembershipModel(_Model):

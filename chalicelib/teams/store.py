@@ -30,6 +30,8 @@ from chalicelib.aws.models import (
     project_items_pk,
     project_sk,
     shared_with_pk,
+    sweep_pk,
+    sweep_sk,
     team_pk,
     user_pk,
 )
@@ -117,23 +119,35 @@ def project_home(project_id: str, *, consistent: bool = False) -> ProjectHomeMod
         return None
 
 
-def set_backfill(project_id: str, value: str | None) -> bool:
-    """UpdateItem backfill = `value` (None: removed), condition: the HOME item exists."""
-    attr = ProjectHomeModel.backfill
-    action = attr.set(value) if value is not None else attr.remove()
-    return update_if(ProjectHomeModel(team_pk(project_id), HOME), [action], ProjectHomeModel.pk.exists())
+def _backfill_sweep(project_id: str, deadline: str) -> list:
+    P, pk = ProjectHomeModel, team_pk(project_id)
+    return [P.sweep_pk.set(sweep_pk(pk)), P.sweep_sk.set(sweep_sk(deadline, pk))]
+
+
+def backfill_due(project_id: str, *, deadline: str) -> bool:
+    """UpdateItem: the backfill's sweep deadline moved on to `deadline`, condition: still pending."""
+    return update_if(ProjectHomeModel(team_pk(project_id), HOME), _backfill_sweep(project_id, deadline),
+                     ProjectHomeModel.backfill == "pending")
+
+
+def end_backfill(project_id: str) -> bool:
+    """UpdateItem: backfill and its sweep index entry removed, condition: the HOME item exists."""
+    P = ProjectHomeModel
+    return update_if(P(team_pk(project_id), HOME), [P.backfill.remove(), P.sweep_pk.remove(), P.sweep_sk.remove()],
+                     P.pk.exists())
 
 
 def count_members(tx: "Transaction", project_id: str, home: str, *, members: int, owners: int, limit: int,
-                  backfill: bool = False, name: str = "home") -> None:
+                  backfill: str | None = None, name: str = "home") -> None:
     """UpdateItem PRJ#{pid}/HOME: memberCount += `members`, ownerCount += `owners`, created when a project
-    from before teams has none (home = `home`, one owner). Conditions: the home is `home`; on an add,
+    from before teams has none (home = `home`, one owner; `backfill`: the deadline by which its HOME
+    backfill must have moved on, in the sweep index). Conditions: the home is `home`; on an add,
     memberCount < `limit`; when an owner goes, ownerCount > 1 (the last owner stays)."""
     P = ProjectHomeModel
     actions = [P.home.set(P.home | home), P.project_id.set(P.project_id | project_id),
                P.member_count.set((P.member_count | 0) + members), P.owner_count.set((P.owner_count | 1) + owners)]
     if backfill:
-        actions.append(P.backfill.set("pending"))
+        actions += [P.backfill.set("pending"), *_backfill_sweep(project_id, backfill)]
     condition = P.home.does_not_exist() | (P.home == home)
     if members > 0:
         condition &= P.member_count.does_not_exist() | (P.member_count < limit)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -279,9 +280,24 @@ def test_a_project_from_before_teams_gets_its_home_items_when_first_shared(clien
     assert (home.home, home.member_count, home.owner_count, home.backfill) == ("alice", 1, 1, "pending")
     assert call(client, "GET", f"/projects/{project}", "vera").status_code == 200
     assert call(client, "GET", f"/avatars/{aid}", "vera").status_code == 404  # until the backfill ran
+    # its message lost: the sweeper starts the backfill again once it made no step for its grace period
+    from chalicelib import clock
+    from chalicelib.dependencies import get_deps
+    from chalicelib.housekeeping.sweeper import sweep
+    from chalicelib.teams.service import BACKFILL_GRACE_SECONDS
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    [lost] = sqs.receive_message(QueueUrl=aws["CleanupQueueUrl"], MaxNumberOfMessages=10).get("Messages", [])
+    sqs.delete_message(QueueUrl=aws["CleanupQueueUrl"], ReceiptHandle=lost["ReceiptHandle"])
+    deps = get_deps()
+    assert sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, files=False).backfills_resent == []
+    later = clock.now() + timedelta(seconds=BACKFILL_GRACE_SECONDS + 1)
+    report = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=later, files=False)
+    assert report.backfills_resent == [project]
     assert deliver("cleanup_worker") == 1
     assert call(client, "GET", f"/avatars/{aid}", "vera").status_code == 200
-    assert store.project_home(project, consistent=True).backfill is None
+    done = store.project_home(project, consistent=True)
+    assert done.backfill is None and done.sweep_sk is None  # out of the sweep index
+    assert sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=later, files=False).backfills_resent == []
 
 
 def test_a_members_read_makes_four_calls_and_an_owners_one(client, aws, project):
