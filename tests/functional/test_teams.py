@@ -86,11 +86,22 @@ def test_duplicate_adds_are_safe_and_another_role_is_a_conflict(client, project)
     assert store.project_home(project, consistent=True).member_count == 1
 
 
-def test_concurrent_adds_count_each_member_once(client, project):
+def test_concurrent_adds_count_each_member_once(client, project, monkeypatch):
+    from chalicelib.aws.db import Transaction
     from chalicelib.dependencies import get_deps
     from chalicelib.errors import DependencyError
     from chalicelib.teams import service, store
 
+    # DynamoDB applies each transaction atomically; moto applies a transaction's items without isolation
+    # from another thread's (a lost update of memberCount that DynamoDB cannot make). One lock around
+    # each commit gives moto DynamoDB's guarantee and leaves open the race under test: our reads, then
+    # our transaction, interleaved across threads.
+    atomic, commit = threading.Lock(), Transaction.commit
+
+    def serialized(self):
+        with atomic:
+            return commit(self)
+    monkeypatch.setattr(Transaction, "commit", serialized)
     deps = get_deps()
     results: list = []
     barrier = threading.Barrier(6)
