@@ -51,7 +51,7 @@ def list_shares(avatar_id: str):
 
 
 @bp.route("/shares/{share_id}", methods=["DELETE"], authorizer=jwt_auth)
-@operation("Revoke a share link (again: no change); its page answers 410 within minutes", tags=TAGS, status=204, role="user")
+@operation("Revoke a share link (again: no change); its page answers 410 within minutes", tags=TAGS, status=204, role="editor")
 def revoke_share(share_id: str):
     from chalicelib.sharing import service as sharing
 

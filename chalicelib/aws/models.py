@@ -37,7 +37,7 @@ Key layout (PK / SK):
                          (an avatar made from another is also in GSI2: U#{uid}#A#{sourceId}#D / A#{aid})
     PRJ#{pid}            / HOME               a project's home user and member counts (issue 30, teams)
     PRJ#{pid}            / M#{uid}            a membership     GSI1: U#{uid}#SHARED / {addedAt}#{pid}
-    AVA#{aid} | GEN#{gid} / HOME              where an avatar's / a generation's data lives (its home user)
+    AVA#{aid} | GEN#{gid} | SHR#{sid} / HOME  where an avatar's / a generation's / a share link's data lives
 """
 from __future__ import annotations
 
@@ -915,6 +915,10 @@ def generation_home_pk(generation_id: str) -> str:
     return f"GEN#{generation_id}"
 
 
+def share_home_pk(share_id: str) -> str:
+    return f"SHR#{share_id}"
+
+
 def shared_with_pk(user_id: str) -> str:
     """GSI1 partition of the projects shared with a user (their memberships)."""
     return f"U#{user_id}#SHARED"
@@ -937,6 +941,10 @@ class ProjectHomeModel(_Model):
     owner_count = NumberAttribute(default=1, attr_name="ownerCount")
     backfill = UnicodeAttribute(null=True)  # "pending" until the avatars' and generations' HOME items exist
     created_at = UnicodeAttribute(null=True, attr_name="createdAt")
+    # In the sweep index while the backfill is pending: a chain that lost its message is started again.
+    sweep_pk = UnicodeAttribute(null=True, attr_name="GSI3PK")
+    sweep_sk = UnicodeAttribute(null=True, attr_name="GSI3SK")
+    by_deadline = SweepIndex()
 
 
 class MembershipModel(_Model):
@@ -960,8 +968,9 @@ class MembershipModel(_Model):
 
 
 class ItemHomeModel(_Model):
-    """`AVA#{aid}` / `HOME` and `GEN#{gid}` / `HOME`: the home user and project of an avatar or a
-    generation (and who started a generation), written in the transaction that creates it."""
+    """`AVA#{aid}` / `HOME`, `GEN#{gid}` / `HOME` and `SHR#{sid}` / `HOME`: the home user and project of
+    an avatar, a generation (and who started it) or a share link, written in the transaction that
+    creates it."""
     class Meta(_Meta):
         pass
 
@@ -970,6 +979,7 @@ class ItemHomeModel(_Model):
     home = UnicodeAttribute()
     project_id = UnicodeAttribute(attr_name="projectId")
     started_by = UnicodeAttribute(null=True, attr_name="startedBy")
+    ttl = NumberAttribute(null=True)  # a share link's: it goes with the link's own item
 
 
 ALL_MODELS = ALL_MODELS + (ProjectHomeModel, MembershipModel, ItemHomeModel)

@@ -1,7 +1,8 @@
 """The sweeper's data access: the sweep index (GSI3) and where the walk over the bucket stopped.
 
     GSI3 SWEEP#{0..3} / {deadline}#{PK}   every item that must end by a deadline: active generations,
-                                          uploading and deleting avatars, project tombstones
+                                          uploading and deleting avatars, project tombstones, the HOME
+                                          item of a project whose HOME backfill is pending (issue 30)
     SWEEPER / FILES                       the last key the walk over the derived files looked at
 
 The items the index points at are read and changed through their own aggregate's store.
@@ -17,8 +18,8 @@ from chalicelib.aws.models import META, SWEEP_SHARDS, AvatarModel, SweeperStateM
 
 @dataclass(frozen=True)
 class Overdue:
-    """An item past its deadline: its key, what it is (`tombstone`, `generation`, `avatar`, or
-    `other`), whose it is and its id (a project id for a tombstone)."""
+    """An item past its deadline: its key, what it is (`tombstone`, `generation`, `avatar`, `backfill`
+    or `other`), whose it is and its id (a project id for a tombstone or a backfill)."""
     pk: str
     sk: str
     kind: str
@@ -27,6 +28,8 @@ class Overdue:
 
 
 def _overdue(pk: str, sk: str) -> Overdue:
+    if pk.startswith("PRJ#") and sk == "HOME":  # a shared project's HOME backfill (issue 30)
+        return Overdue(pk, sk, "backfill", "", pk.removeprefix("PRJ#"))
     if sk.startswith("DELETING#"):
         return Overdue(pk, sk, "tombstone", pk.removeprefix("U#"), sk.removeprefix("DELETING#"))
     for kind, marker in (("generation", "#G#"), ("avatar", "#A#")):

@@ -39,6 +39,7 @@ class SweepReport:
     avatars_deleted: list[str] = field(default_factory=list)
     purges_resent: list[str] = field(default_factory=list)
     exports_swept: list[str] = field(default_factory=list)  # resent, failed or expired (chalicelib/exports)
+    backfills_resent: list[str] = field(default_factory=list)  # projects whose HOME backfill started again
     files_removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # items whose step failed (tried again next run)
 
@@ -94,6 +95,11 @@ def _sweep_item(connection: Any, storage: "Storage", sqs: Any, settings: "Settin
 
         if exports.sweep_item(ExportFiles.of(storage), sqs, settings, item.pk, item.sk, now):
             report.exports_swept.append(item.pk)
+    elif item.kind == "backfill":
+        from chalicelib.teams import service as teams
+
+        if teams.resend_backfill(sqs, settings.cleanup_queue_url, item.item_id):
+            report.backfills_resent.append(item.item_id)
     elif item.kind == "tombstone":
         tombstone = project_store.tombstone(item.user_id, item.item_id)
         if tombstone is not None and projects.resend_purge(sqs, settings.cleanup_queue_url, tombstone, now):

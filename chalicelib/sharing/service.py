@@ -99,8 +99,14 @@ def create_share(connection: Any, user_id: str, avatar_id: str, *, expires_in: i
                             project_id=avatar.project_id, label=label or None, fields=normalize_fields(fields),
                             token_hash=hash_token(token), token_hint=token[-4:], now_iso=clock.iso(now),
                             expires_iso=clock.iso(expires), ttl=clock.epoch(expires) + KEEP_ENDED_SECONDS)
+    from chalicelib.teams import store as team_store
+
+    def home_item(tx: Any) -> None:
+        # Where a member of the avatar's project finds the link to revoke it (issue 30).
+        team_store.add_item_home(tx, "share", share.id, user_id, avatar.project_id, ttl=share.ttl,
+                                 name="share home")
     try:
-        store.put_share(connection, share)
+        store.put_share(connection, share, also=home_item)
     except store.AvatarNotReady:
         raise _not_found(avatar_id) from None  # being deleted meanwhile: gone for the user
     return share, token

@@ -85,9 +85,10 @@ def new_share(*, user_id: str, share_id: str, avatar_id: str, project_id: str, l
                       ttl=ttl)
 
 
-def put_share(connection: Any, share: ShareModel) -> None:
+def put_share(connection: Any, share: ShareModel, *, also: Any = None) -> None:
     """The share and its token item, both or neither, while the avatar is still ready: a delete that
-    retires the avatar after this commits finds the share and removes it (delete_all_of_avatar)."""
+    retires the avatar after this commits finds the share and removes it (delete_all_of_avatar).
+    `also(tx)` adds the caller's items to the same transaction (the link's HOME item, issue 30)."""
     token = ShareTokenModel(share_token_pk(share.token_hash), "T", user_id=share.user_id, share_id=share.id,
                             ttl=share.ttl)
     try:
@@ -96,6 +97,8 @@ def put_share(connection: Any, share: ShareModel) -> None:
                                condition=AvatarModel.status == "ready")
             tx.save("share", share, condition=ShareModel.pk.does_not_exist())
             tx.save("token", token, condition=ShareTokenModel.pk.does_not_exist())
+            if also is not None:
+                also(tx)
     except TransactionCancelled as cancelled:
         if cancelled.failed("avatar"):
             raise AvatarNotReady() from cancelled

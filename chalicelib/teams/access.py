@@ -19,7 +19,7 @@ from chalicelib.teams import store
 from chalicelib.teams.service import RANK, allows
 
 # Which HOME item a path parameter names.
-KINDS = {"project_id": "project", "avatar_id": "avatar", "generation_id": "generation"}
+KINDS = {"project_id": "project", "avatar_id": "avatar", "generation_id": "generation", "share_id": "share"}
 
 
 @dataclass(frozen=True)

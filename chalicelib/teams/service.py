@@ -29,6 +29,7 @@ RANK = {role: i for i, role in enumerate(ROLES)}
 MAX_MEMBERS = 50
 BACKFILL_MESSAGE = "project.backfill_homes"
 BACKFILL_BATCH = 100
+BACKFILL_GRACE_SECONDS = 300  # a backfill making no step for this long is started again by the sweeper
 
 
 def allows(role: str | None, minimum: str) -> bool:
@@ -81,7 +82,9 @@ def add_member(connection: Any, sqs: Any, cleanup_queue_url: str | None, *, home
     if existing is not None:
         return _same_or_conflict(existing, role)
     team = store.project_home(project_id)
-    backfill = team is None  # a project from before teams: its avatars and generations get HOME items
+    # A project from before teams: its avatars and generations get HOME items (in the sweep index
+    # until done).
+    backfill = _backfill_deadline() if team is None else None
     now = clock.now_iso()
     member = store.new_membership(project_id, user_id, home=home, role=role, added_by=actor, now=now)
     try:
@@ -195,12 +198,33 @@ def send_backfill(sqs: Any, queue_url: str | None, home: str, project_id: str, s
         {"type": BACKFILL_MESSAGE, "userId": home, "projectId": project_id, "startKey": start_key}))
 
 
+def _backfill_deadline() -> str:
+    from datetime import timedelta
+
+    return clock.iso(clock.now() + timedelta(seconds=BACKFILL_GRACE_SECONDS))
+
+
 def backfill_step(home: str, project_id: str, start_key: dict | None) -> dict | None:
     """Write the HOME items of up to BACKFILL_BATCH of a project's avatars and generations (idempotent
-    puts); returns where the next step starts, or None when the project is done (the mark cleared)."""
+    puts); returns where the next step starts (its deadline moved on), or None when the project is
+    done (the mark and its sweep entry cleared)."""
     found, last_key = store.project_items_page(home, project_id, limit=BACKFILL_BATCH, start_key=start_key)
     for kind in ("avatar", "generation"):
         store.put_item_homes(kind, [(item_id, home, project_id) for k, item_id in found if k == kind])
     if last_key is None:
-        store.set_backfill(project_id, None)
+        store.end_backfill(project_id)
+    else:
+        store.backfill_due(project_id, deadline=_backfill_deadline())
     return last_key
+
+
+def resend_backfill(sqs: Any, queue_url: str | None, project_id: str) -> bool:
+    """The sweeper found a backfill that made no step for a grace period (its message was lost): start
+    it again from the first item (the puts are idempotent). False when it is no longer pending."""
+    team = store.project_home(project_id, consistent=True)
+    if team is None or team.backfill != "pending":
+        return False
+    if not store.backfill_due(project_id, deadline=_backfill_deadline()):
+        return False
+    send_backfill(sqs, queue_url, team.home, project_id)
+    return True

@@ -4,6 +4,7 @@
     PRJ#{pid}   / M#{uid}  a membership (role)        GSI1: U#{uid}#SHARED / {addedAt}#{pid}
     AVA#{aid}   / HOME     an avatar's home user and project
     GEN#{gid}   / HOME     a generation's home user, project and who started it
+    SHR#{sid}   / HOME     a share link's home user and project (with the link's TTL)
 
 The rules (chalicelib.teams.service) decide what changes; these operations say how. Operations that
 take a `Transaction` add one named item ("home", "member", …) and the caller reads
@@ -25,9 +26,12 @@ from chalicelib.aws.models import (
     ProjectModel,
     avatar_home_pk,
     generation_home_pk,
+    share_home_pk,
     project_items_pk,
     project_sk,
     shared_with_pk,
+    sweep_pk,
+    sweep_sk,
     team_pk,
     user_pk,
 )
@@ -37,7 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # The membership partition is read whole (members page, purge): one page holds it all.
 PARTITION_LIMIT = 60
-_ITEM_HOME_PK = {"avatar": avatar_home_pk, "generation": generation_home_pk, "project": team_pk}
+_ITEM_HOME_PK = {"avatar": avatar_home_pk, "generation": generation_home_pk, "share": share_home_pk,
+                 "project": team_pk}
 
 
 # ---- HOME items -------------------------------------------------------------------------------
@@ -50,10 +55,10 @@ def add_project_home(tx: "Transaction", project_id: str, home: str, *, now: str,
 
 
 def add_item_home(tx: "Transaction", kind: str, item_id: str, home: str, project_id: str, *,
-                  started_by: str | None = None, name: str) -> None:
-    """Put AVA#{aid}/HOME or GEN#{gid}/HOME (unconditional: it never changes, so a repeat is the same item)."""
+                  started_by: str | None = None, ttl: int | None = None, name: str) -> None:
+    """Put AVA#/GEN#/SHR#{id}/HOME (unconditional: it never changes, so a repeat is the same item)."""
     tx.save(name, ItemHomeModel(_ITEM_HOME_PK[kind](item_id), HOME, home=home, project_id=project_id,
-                                started_by=started_by))
+                                started_by=started_by, ttl=ttl))
 
 
 def item_home(kind: str, item_id: str) -> ItemHomeModel | ProjectHomeModel | None:
@@ -114,23 +119,35 @@ def project_home(project_id: str, *, consistent: bool = False) -> ProjectHomeMod
         return None
 
 
-def set_backfill(project_id: str, value: str | None) -> bool:
-    """UpdateItem backfill = `value` (None: removed), condition: the HOME item exists."""
-    attr = ProjectHomeModel.backfill
-    action = attr.set(value) if value is not None else attr.remove()
-    return update_if(ProjectHomeModel(team_pk(project_id), HOME), [action], ProjectHomeModel.pk.exists())
+def _backfill_sweep(project_id: str, deadline: str) -> list:
+    P, pk = ProjectHomeModel, team_pk(project_id)
+    return [P.sweep_pk.set(sweep_pk(pk)), P.sweep_sk.set(sweep_sk(deadline, pk))]
+
+
+def backfill_due(project_id: str, *, deadline: str) -> bool:
+    """UpdateItem: the backfill's sweep deadline moved on to `deadline`, condition: still pending."""
+    return update_if(ProjectHomeModel(team_pk(project_id), HOME), _backfill_sweep(project_id, deadline),
+                     ProjectHomeModel.backfill == "pending")
+
+
+def end_backfill(project_id: str) -> bool:
+    """UpdateItem: backfill and its sweep index entry removed, condition: the HOME item exists."""
+    P = ProjectHomeModel
+    return update_if(P(team_pk(project_id), HOME), [P.backfill.remove(), P.sweep_pk.remove(), P.sweep_sk.remove()],
+                     P.pk.exists())
 
 
 def count_members(tx: "Transaction", project_id: str, home: str, *, members: int, owners: int, limit: int,
-                  backfill: bool = False, name: str = "home") -> None:
+                  backfill: str | None = None, name: str = "home") -> None:
     """UpdateItem PRJ#{pid}/HOME: memberCount += `members`, ownerCount += `owners`, created when a project
-    from before teams has none (home = `home`, one owner). Conditions: the home is `home`; on an add,
+    from before teams has none (home = `home`, one owner; `backfill`: the deadline by which its HOME
+    backfill must have moved on, in the sweep index). Conditions: the home is `home`; on an add,
     memberCount < `limit`; when an owner goes, ownerCount > 1 (the last owner stays)."""
     P = ProjectHomeModel
     actions = [P.home.set(P.home | home), P.project_id.set(P.project_id | project_id),
                P.member_count.set((P.member_count | 0) + members), P.owner_count.set((P.owner_count | 1) + owners)]
     if backfill:
-        actions.append(P.backfill.set("pending"))
+        actions += [P.backfill.set("pending"), *_backfill_sweep(project_id, backfill)]
     condition = P.home.does_not_exist() | (P.home == home)
     if members > 0:
         condition &= P.member_count.does_not_exist() | (P.member_count < limit)

@@ -213,8 +213,9 @@ def test_every_route_declares_its_minimum_role():
 
     roles = declared_roles()
     assert not [r for r, role in roles.items() if role not in ROLES], "declare role= on these routes' @operation"
-    # A team role only means something on a route whose path names a project, avatar or generation.
-    team_params = {"project_id", "avatar_id", "generation_id"}
+    # A team role only means something on a route whose path names a project, avatar, generation or
+    # share link (the objects with a HOME item).
+    team_params = {"project_id", "avatar_id", "generation_id", "share_id"}
     for (method, path), role in roles.items():
         names = set(re.findall(r"{(\w+)}", path))
         if role in TEAM_ROLES:
@@ -298,7 +299,7 @@ def test_members_with_the_role_reach_every_team_route(client, team):
 
 
 def test_members_get_404_on_the_home_users_own_objects(client, team):
-    """Webhooks, exports and share links by id are per user: a member of the project sees none of alice's."""
+    """Webhooks and exports by id are per user: a member of the project sees none of alice's."""
     roles = declared_roles()
     for method, path, params in routes_with_ids():
         if roles[(method, path)] != "user" or set(params) & (SHARED | PUBLIC):

@@ -112,12 +112,15 @@ class Service(RuleBasedStateMachine):
     @initialize()
     def a_user_with_ready_avatars(self):
         """Every history starts where the interesting races are: each user has a project with a
-        generated and an uploaded avatar, both ready."""
+        generated and an uploaded avatar, both ready; alice's has bob (editor) and carol (viewer)."""
         for user in USERS:
             self.create_project(user)
             self.generate_and_deliver(len(self.projects) - 1, duplicate=False)
             self.upload(len(self.projects) - 1, "jpeg")
         self.deliver("upload_worker", duplicate=False, reverse=False)
+        # ... and alice's project is shared from the start (issue 30), so members act from the first step.
+        self.add_member(0, "bob", "editor")
+        self.add_member(0, "carol", "viewer")
 
     # ---- the API, as a client ------------------------------------------------------------------
 
@@ -274,12 +277,17 @@ class Service(RuleBasedStateMachine):
     def record_usage(self, pick, app, event, foreign, ready=False):
         known = self.known_avatars(ready_only=ready)
         user, aid = known[pick % len(known)]
-        if foreign:  # another user names this avatar: must be 404 and change nothing
+        member = False
+        if foreign:  # another user names this avatar: 404 and nothing changes, unless they are a member
+            from chalicelib.avatars import store as avatar_store
+
+            avatar = avatar_store.get(user, aid, consistent=True)
             user = next(u for u in USERS if u != user)
+            member = avatar is not None and user in self.members.get(avatar.project_id, {})
         response = self.call("post", f"/avatars/{aid}/usage", user,
                              {"eventId": event, "appId": app, "appName": app.title(), "action": "use"})
         assert response.status_code in (200, 201, 404, 409), response.body
-        if foreign:
+        if foreign and not member:
             assert response.status_code == 404
 
     # Uses and deletes of ready avatars are where counters can drift: weighted up by a second rule each.

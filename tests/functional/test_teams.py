@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -85,11 +86,22 @@ def test_duplicate_adds_are_safe_and_another_role_is_a_conflict(client, project)
     assert store.project_home(project, consistent=True).member_count == 1
 
 
-def test_concurrent_adds_count_each_member_once(client, project):
+def test_concurrent_adds_count_each_member_once(client, project, monkeypatch):
+    from chalicelib.aws.db import Transaction
     from chalicelib.dependencies import get_deps
     from chalicelib.errors import DependencyError
     from chalicelib.teams import service, store
 
+    # DynamoDB applies each transaction atomically; moto applies a transaction's items without isolation
+    # from another thread's (a lost update of memberCount that DynamoDB cannot make). One lock around
+    # each commit gives moto DynamoDB's guarantee and leaves open the race under test: our reads, then
+    # our transaction, interleaved across threads.
+    atomic, commit = threading.Lock(), Transaction.commit
+
+    def serialized(self):
+        with atomic:
+            return commit(self)
+    monkeypatch.setattr(Transaction, "commit", serialized)
     deps = get_deps()
     results: list = []
     barrier = threading.Barrier(6)
@@ -170,6 +182,11 @@ def test_a_members_generation_is_paid_by_the_member(client, aws, project, monkey
     gid = started.json_body["id"]
     assert call(client, "GET", "/stats", "ed").json_body["activeGenerations"] == 1
     assert call(client, "GET", "/stats").json_body["activeGenerations"] == 0
+    from infra.audit import audit
+
+    # the audit counts ed's running job with ed, though it lives in alice's partition
+    assert [str(f) for f in audit(None) if f.kind == "counter"] == []
+    assert [str(f) for f in audit(["alice"]) + audit(["ed"]) if f.kind == "counter"] == []
     deliver("generation_worker")
     done = call(client, "GET", f"/generations/{gid}").json_body
     assert done["status"] == "completed"
@@ -274,9 +291,24 @@ def test_a_project_from_before_teams_gets_its_home_items_when_first_shared(clien
     assert (home.home, home.member_count, home.owner_count, home.backfill) == ("alice", 1, 1, "pending")
     assert call(client, "GET", f"/projects/{project}", "vera").status_code == 200
     assert call(client, "GET", f"/avatars/{aid}", "vera").status_code == 404  # until the backfill ran
+    # its message lost: the sweeper starts the backfill again once it made no step for its grace period
+    from chalicelib import clock
+    from chalicelib.dependencies import get_deps
+    from chalicelib.housekeeping.sweeper import sweep
+    from chalicelib.teams.service import BACKFILL_GRACE_SECONDS
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    [lost] = sqs.receive_message(QueueUrl=aws["CleanupQueueUrl"], MaxNumberOfMessages=10).get("Messages", [])
+    sqs.delete_message(QueueUrl=aws["CleanupQueueUrl"], ReceiptHandle=lost["ReceiptHandle"])
+    deps = get_deps()
+    assert sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, files=False).backfills_resent == []
+    later = clock.now() + timedelta(seconds=BACKFILL_GRACE_SECONDS + 1)
+    report = sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=later, files=False)
+    assert report.backfills_resent == [project]
     assert deliver("cleanup_worker") == 1
     assert call(client, "GET", f"/avatars/{aid}", "vera").status_code == 200
-    assert store.project_home(project, consistent=True).backfill is None
+    done = store.project_home(project, consistent=True)
+    assert done.backfill is None and done.sweep_sk is None  # out of the sweep index
+    assert sweep(deps.dynamodb, deps.storage, deps.sqs, deps.settings, now=later, files=False).backfills_resent == []
 
 
 def test_a_members_read_makes_four_calls_and_an_owners_one(client, aws, project):
@@ -295,3 +327,46 @@ def test_a_members_read_makes_four_calls_and_an_owners_one(client, aws, project)
         assert [b["Key"]["PK"]["S"] for b in calls.bodies] == expected
         if user != "alice":  # the membership: consistent, so a removal counts from the next request
             assert calls.bodies[2]["Key"]["SK"]["S"] == f"M#{user}" and calls.bodies[2].get("ConsistentRead") is True
+
+
+@pytest.mark.parametrize("n", [2, 30])
+def test_team_reads_make_the_same_calls_whatever_the_numbers(client, project, n):
+    from chalicelib.teams.service import MAX_MEMBERS
+    from tests.support.ddb_calls import DynamoDBCalls
+
+    for i in range(n):
+        other = call(client, "POST", "/projects", "carol", {"name": f"C{i}"}).json_body["id"]
+        add(client, other, "bob", "viewer", by="carol")
+    for i in range(MAX_MEMBERS if n > 2 else 1):
+        add(client, project, f"user{i}", "viewer")
+    expected = {
+        ("alice", f"/projects/{project}/members"): ["GetItem", "Query"],
+        ("user0", f"/projects/{project}/members"): ["GetItem"] * 4 + ["Query"],  # the resolver's 3 first
+        ("bob", "/projects?shared=true&limit=20"): ["Query", "BatchGetItem"],
+        ("bob", "/me"): [],
+    }
+    for (user, path), names in expected.items():
+        with DynamoDBCalls() as calls:
+            resp = call(client, "GET", path, user)
+        assert resp.status_code == 200, (path, resp.body)
+        assert calls.names == names, (user, path, calls.names)
+    assert len(call(client, "GET", f"/projects/{project}/members").json_body["items"]) == 1 + (MAX_MEMBERS if n > 2 else 1)
+    assert len(call(client, "GET", "/projects?shared=true&limit=20", "bob").json_body["items"]) == min(n, 20)
+
+
+def test_editors_make_list_and_revoke_share_links_of_the_shared_avatars(client, aws, project):
+    aid = uploaded(client, aws, project)
+    add(client, project, "ed", "editor")
+    add(client, project, "vera", "viewer")
+    made = call(client, "POST", f"/avatars/{aid}/shares", "ed", {})
+    assert made.status_code == 201, made.body
+    listed = call(client, "GET", f"/avatars/{aid}/shares").json_body["items"]  # with the avatar, in alice's
+    assert [s["id"] for s in listed] == [made.json_body["id"]]
+    assert client.http.get(PREFIX + made.json_body["link"][len(PREFIX):]).status_code == 200
+    refused = call(client, "DELETE", f"/shares/{made.json_body['id']}", "vera")
+    assert refused.status_code == 403 and refused.json_body["error"]["details"]["required"] == "editor"
+    assert call(client, "DELETE", f"/shares/{made.json_body['id']}", "mallory").status_code == 404
+    alices = call(client, "POST", f"/avatars/{aid}/shares", payload={}).json_body
+    assert call(client, "DELETE", f"/shares/{alices['id']}", "ed").status_code == 204
+    statuses = {s["id"]: s["status"] for s in call(client, "GET", f"/avatars/{aid}/shares", "ed").json_body["items"]}
+    assert statuses == {made.json_body["id"]: "active", alices["id"]: "revoked"}

@@ -232,3 +232,39 @@ def test_a_test_event_matches_its_schema():
     event = events.test_event("whk_01m8vjv49rxnk06kjgh8jwha1c", "u1", "01m8vjv49rxnk06kjgh8jwha1c",
                               "2026-12-01T10:00:00.000Z")
     assert list(Draft202012Validator(_schema("webhook.test")).iter_errors(event)) == []
+
+
+# ---- memberships (issue 30) -----------------------------------------------------------------------
+
+def membership_image(role: str = "editor") -> dict:
+    from chalicelib.teams import store as team_store
+
+    return team_store.new_membership("prj_1", "m1", home="u1", role=role, added_by="u1",
+                                     now="2026-12-01T11:00:00.000Z").serialize()
+
+
+def test_a_membership_added_or_removed_is_announced_to_the_projects_home():
+    added = record("INSERT", None, membership_image())
+    removed = record("REMOVE", membership_image(), None, seq="101")
+    assert types(added) == ["project.member_added"] and types(removed) == ["project.member_removed"]
+    assert events.user_of(added) == events.user_of(removed) == "u1"  # the home's webhooks, not "m1"'s own
+    assert events.audience_of(removed) == ("prj_1", "m1")  # the project's members, and the one who left
+    [event] = events.from_stream_record(added)
+    assert event["data"] == {"projectId": "prj_1", "userId": "m1", "role": "editor", "addedBy": "u1",
+                             "addedAt": "2026-12-01T11:00:00.000Z", "homeUserId": "u1"}
+
+
+def test_a_role_change_and_the_home_items_announce_nothing():
+    assert types(record("MODIFY", membership_image("viewer"), membership_image("owner"))) == []
+    from chalicelib.aws.models import ItemHomeModel, ProjectHomeModel
+
+    for image in (ProjectHomeModel("PRJ#prj_1", "HOME", home="u1", project_id="prj_1").serialize(),
+                  ItemHomeModel("AVA#ava_1", "HOME", home="u1", project_id="prj_1").serialize()):
+        assert types(record("INSERT", None, image)) == []
+        assert events.audience_of(record("INSERT", None, image)) == (None, None)
+
+
+def test_a_shared_projects_avatar_and_generation_events_name_their_project():
+    assert events.audience_of(record("MODIFY", avatar_image(status="uploading"), avatar_image())) == ("prj_1", None)
+    assert events.audience_of(record("MODIFY", generation_image(), generation_image(status="completed"))) == (
+        "prj_1", None)
