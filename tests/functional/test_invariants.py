@@ -44,6 +44,7 @@ from tests.support.fake_flux import FakeFlux
 
 PREFIX = "/api/apps/avatar-creator"
 USERS = ("alice", "bob")
+STRANGER = "mallory"  # never owns anything, never is a member
 MEMBER_POOL = ("alice", "bob", "carol")  # carol owns nothing: she only ever works in others' projects
 ROLES = ("viewer", "editor", "owner")
 APPS = ("pose-generator", "video-generator")
@@ -310,7 +311,8 @@ class Service(RuleBasedStateMachine):
         change = {"name": name, "personaAge": 20 + pick % 3}
         if crop:
             change["crop"] = {"x": 0, "y": 0, "size": 16 + pick % 2}
-        caller = next(u for u in USERS if u != user) if foreign else user
+        # foreign: someone who is no member of any project (bob may be a member of alice's, issue 30)
+        caller = STRANGER if foreign else user
         response = self.call("put", f"/avatars/{aid}", caller, change)
         assert response.status_code in ((404,) if foreign else (200, 404, 409)), response.body
 
