@@ -58,9 +58,11 @@ def test_two_edits_show_as_versions_and_restoring_the_first_brings_its_values_ba
     expect(first.locator(".cancel-restore")).to_be_focused()
     first.locator(".cancel-restore").click()
     expect(versions).to_have_count(2)
+    restores = []
+    page.on("request", lambda r: r.url.endswith("/versions/1/restore") and restores.append(r))
     with page.expect_response(re.compile(r"/versions/1/restore$")) as answer:
         first.get_by_role("button", name="Restore version 1").click()
-        first.locator(".confirm-restore").click()
+        first.locator(".confirm-restore").dblclick()  # a double click sends one request
     assert answer.value.status == 200 and answer.value.json()["version"]["version"] == 3
     expect(page.locator("#dialog-title")).to_have_text("Maya Putri")
     expect(page.locator(".detail-info")).to_contain_text("cheerful")  # the facts show the restored values
@@ -69,6 +71,7 @@ def test_two_edits_show_as_versions_and_restoring_the_first_brings_its_values_ba
     expect(versions.first.locator(".version-cause")).to_have_text("restored from version 1")
     expect(_change(page, 3, "name")).to_have_text("Name: Maya P. → Maya Putri")
     expect(page.locator("#versions-status")).to_have_text("Restored version 1")
+    assert len(restores) == 1
     expect(page.locator(".avatar-card h3", has_text="Maya Putri")).to_have_count(1)  # the grid follows
 
     # The same restore again changes nothing: it says so, and no version is written.
