@@ -9,6 +9,7 @@ import { suggestionPanel } from "./suggestions.js";
 import { sharePanel } from "./share.js";
 import { avatarExport } from "./export.js";
 import { can } from "./members.js";
+import { historySection, lineageSection } from "./history.js";
 
 const sourceWords = (type) => ({ uploaded: t("source.uploaded_long"), text_to_image: t("source.text_to_image"),
   preset: t("source.preset_long"), image_to_image: t("source.image_to_image") })[type];
@@ -46,7 +47,14 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
     fresh = updated;
     document.getElementById("dialog-title").textContent = updated.name;
     if (document.querySelector(`.avatar-card[data-avatar-id="${updated.id}"]`)) view.upsertCard(updated);
+    versions.refresh();  // an edit, an accepted suggestion, a crop or a restore is a new version
   };
+  // Issue 29: made once per dialog, kept across redraws. A lineage link opens that avatar in this dialog.
+  const versions = historySection(fresh, view.project, (updated) => { changed(updated); drawFacts(); });
+  const lineage = lineageSection(fresh, (id) => {
+    document.getElementById("dialog").removeEventListener("keydown", step);
+    safe(() => showAvatar(view, { id }))();
+  });
 
   // ← / → (and the arrows over the picture) go to the neighbouring avatar of the grid, in the same
   // lightbox; its address follows, so Back still closes it.
@@ -142,6 +150,7 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
             [t("field.format"), fresh.format && fresh.format.toUpperCase()], [t("field.bytes"), fresh.bytes && t("avatar.kb", { kb: Math.round(fresh.bytes / 1024) })]]
             .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k), h("dd", {}, String(v)))))),
       fresh.status === "ready" && editor ? sharePanel(fresh, { home: view.project.homeUserId || null }) : null,
+      lineage, versions,
       h("h3", {}, t("usage.title")), history,
       h("div", { class: "row" }, h("button", { type: "button", class: "ghost small", id: "open-developer", onclick: drawDeveloper }, t("dev.open")))]
       .filter((part) => part !== null));

@@ -16,7 +16,7 @@ COMBINATIONS = [(DESKTOP, "light"), (DESKTOP, "dark"), (PHONE, "light"), (PHONE,
 # The new screens of issue 28 are also screenshotted in every combination (test-artifacts/e2e/
 # matrix-<view>-<language>-<scheme>-<width>.png); docs/img/ holds a selection of them.
 SHOTS = {"lightbox", "generate panel", "projects, with faces", "project, with the rejected-uploads tray",
-         "export in the lightbox", "project exports", "your user id", "compare", "members"}
+         "export in the lightbox", "project exports", "your user id", "compare", "members", "history"}
 LOCALES = {"en": "en-GB", "id": "id-ID"}
 
 
@@ -96,6 +96,11 @@ def test_every_view_and_dialog_passes_axe_in_both_themes_at_desktop_and_phone_wi
     page.click("#edit-avatar")
     expect(page.locator("#avatar-form")).to_be_visible()
     check("edit form")
+    page.fill("#edit-persona-personality", "ceria")  # issue 29: a saved edit is a version in History
+    page.click("#save-avatar")
+    page.click("#history summary")
+    expect(page.locator("#versions .version .restore-version")).to_have_count(1)
+    check("history")
     page.keyboard.press("Escape")
     page.locator(".avatar-card", has_text="Fitri").locator("button.thumb").click()
     page.click("#restyle-avatar")
@@ -131,6 +136,7 @@ def test_every_view_and_dialog_passes_axe_in_both_themes_at_desktop_and_phone_wi
     check("your user id")
     close(page)
     # Issue 30: the Members dialog of an owner, with a member and the add form's error line showing.
+    page.click("#compare-project")  # back from compare to the project page, where Members is
     page.click("#members-button")
     page.fill("#member-id", "budi-santoso")
     page.select_option("#member-role", "editor")

@@ -109,6 +109,12 @@ def test_every_view_and_dialog_in_indonesian_has_no_english_left(new_page, user,
     page.click("#leave-developer")
     page.click("#edit-avatar")
     check(page, f"avatar-edit-{scheme}")
+    page.fill("#edit-persona-personality", "ceria")  # issue 29: History, with the version this edit makes
+    page.click("#save-avatar")
+    page.click("#history summary")
+    expect(page.locator("#versions .version .version-cause")).to_have_text("diubah")
+    expect(page.locator("#versions .restore-version")).to_have_text("Pulihkan")
+    check(page, f"avatar-history-{scheme}")
     page.keyboard.press("Escape")
     page.click("#generate-button")
     expect(page.locator("#generate-title")).to_have_text("Buat avatar")
