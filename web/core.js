@@ -36,8 +36,12 @@ export async function call(promise, { quiet404 = false } = {}) {
     return await promise;
   } catch (error) {
     if (error.status === 401) {
-      toast(t("error.session"), "error");
-      state.onSignOut?.();
+      // Once: a page that asked several things at once (projects and "shared with me") gets several 401s,
+      // and the first already signed out (state.api is gone).
+      if (state.api) {
+        toast(t("error.session"), "error");
+        state.onSignOut?.();
+      }
     } else if (!(quiet404 && error.status === 404)) showError(errorText(error));
     error.shown = true;
     throw error;

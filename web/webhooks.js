@@ -16,7 +16,9 @@ export const eventGroups = () => [
   [t("webhooks.group.generations"), [["generation.completed", t("webhooks.group.completed"), t("webhooks.event.generation.completed")],
     ["generation.failed", t("deliveries.failed"), t("webhooks.event.generation.failed")],
     ["generation.cancelled", t("webhooks.group.cancelled"), t("webhooks.event.generation.cancelled")]]],
-  [t("webhooks.group.projects"), [["project.deleted", t("webhooks.group.deleted"), t("webhooks.event.project.deleted")]]],
+  [t("webhooks.group.projects"), [["project.deleted", t("webhooks.group.deleted"), t("webhooks.event.project.deleted")],
+    ["project.member_added", t("webhooks.group.member_added"), t("webhooks.event.project.member_added")],
+    ["project.member_removed", t("webhooks.group.member_removed"), t("webhooks.event.project.member_removed")]]],
 ];
 const ALL_TYPES = eventGroups().flatMap(([, types]) => types.map(([type]) => type));
 const MAX_WEBHOOKS = 10;

@@ -15,7 +15,8 @@ from tests.support.webhooks import Receiver
 
 SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]{43}=$")  # 32 random bytes, base64
 ALL_TYPES = ["avatar.deleted", "avatar.ready", "avatar.rejected", "avatar.share_revoked", "avatar.shared",
-             "avatar.updated", "generation.cancelled", "generation.completed", "generation.failed", "project.deleted"]
+             "avatar.updated", "generation.cancelled", "generation.completed", "generation.failed", "project.deleted",
+             "project.member_added", "project.member_removed"]
 
 
 def open_webhooks(page) -> None:
