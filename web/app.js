@@ -548,6 +548,9 @@ function watchProcessing(view) {
 
 /** Put an avatar's card where it belongs: rejected uploads in their own box, the rest in the grid. */
 function upsertCard(view, avatar, { first = false } = {}) {
+  // An answer that left before a delete and lands after it (a poll, a refresh of an edit) must not bring
+  // the deleted avatar back.
+  if (deletedAvatars.has(avatar.id)) return;
   const target = avatar.status === "rejected" ? view.rejected : view.grid;
   const card = avatarCard(view, avatar);
   const existing = document.querySelector(`.avatar-card[data-avatar-id="${avatar.id}"]`);
