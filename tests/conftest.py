@@ -13,6 +13,7 @@ import pytest
 # stack, the capacity profile, the local stacks with settings of their own). BENCHMARKS.md.
 LONG_FIRST = (
     "tests/functional/test_invariants.py",
+    "tests/e2e/test_a11y_matrix.py",
     "tests/functional/test_job_timing.py",
     "tests/functional/test_call_counts_scale.py",
     "tests/functional/test_call_counts.py",
@@ -36,6 +37,10 @@ SLOW_CASES = ("[5000]",)
 # worker they build it once, and two workers never write the same directory at the same time.
 SAME_WORKER = {"tests/integration/test_package.py": "package build",
                "tests/integration/test_packaged_stack.py": "package build"}
+# Modules of a few long tests and no module-scoped fixture: each test is a unit of its own, so two
+# workers share them instead of one running them back to back at the end (the axe matrix: ~80 s a
+# language; the job-timing machines: 25-40 s each).
+BY_TEST = ("tests/e2e/test_a11y_matrix.py", "tests/functional/test_job_timing.py")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
@@ -51,7 +56,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return SAME_WORKER.get(path, path)
+            return nodeid if path in BY_TEST else SAME_WORKER.get(path, path)
 
     return ModuleScheduling(config, log)
 
