@@ -68,11 +68,20 @@ def _html_errors(view: Callable[..., Response]) -> Callable[..., Response]:
         response = view(*args, **kwargs)
         if not response.headers.get("Content-Type", "").startswith("text/html"):
             extra = {k: v for k, v in response.headers.items() if k == "Retry-After"}
-            return Response(body=page.render_message(response.status_code), status_code=response.status_code,
-                            headers={**page.headers(), **extra})
+            lang = _language(bp.current_request)
+            return Response(body=page.render_message(response.status_code, lang), status_code=response.status_code,
+                            headers={**page.headers(lang=lang), **extra})
         return response
 
     return wrapper
+
+
+def _language(request: Any) -> str:
+    from chalicelib.sharing import page
+
+    headers = getattr(request, "headers", None) or {}
+    query = getattr(request, "query_params", None) or {}
+    return page.language(headers.get("accept-language"), query.get("lang"))
 
 
 def _client(request: Any) -> str:
@@ -83,20 +92,21 @@ def _client(request: Any) -> str:
 @bp.route("/s/{token}", methods=["GET"])
 @_html_errors
 @operation("The public page of a share link (HTML, no token needed beyond the path): 404 unknown, 410 revoked or "
-           "expired, 429 too many views from one client", tags=TAGS, public=True, errors=(),
+           "expired, 429 too many views from one client; in Bahasa Indonesia or English by Accept-Language (`?lang=id|en` overrides)", tags=TAGS, public=True, errors=(),
            html_errors=(404, 410, 429, 503), role="public")
 def view_share(token: str):
     from chalicelib.errors import ServiceError
     from chalicelib.sharing import page, service as sharing
 
+    lang = _language(bp.current_request)
     try:
         sharing.admit_view(_client(bp.current_request))
         share, avatar = sharing.resolve(token)
     except ServiceError as exc:
         if exc.status >= 500:
             raise
-        return Response(body=page.render_message(exc.status), status_code=exc.status,
-                        headers={**page.headers(), **exc.headers})
+        return Response(body=page.render_message(exc.status, lang), status_code=exc.status,
+                        headers={**page.headers(lang=lang), **exc.headers})
     view = sharing.public_view(share, avatar)
     url = get_deps().storage.presigned_get(view["imageKey"], sharing.IMAGE_URL_SECONDS)
-    return Response(body=page.render_avatar(view, url), status_code=200, headers=page.headers(url))
+    return Response(body=page.render_avatar(view, url, lang), status_code=200, headers=page.headers(url, lang))

@@ -331,3 +331,23 @@ def test_sharing_and_revoking_reach_the_bus(client, aws, avatar):
     assert sorted(e["detail-type"] for e in got) == ["avatar.share_revoked", "avatar.shared"]
     assert all(e["detail"]["data"]["id"] == created["id"] for e in got)
     assert created["token"] not in json.dumps(got)
+
+
+def test_the_page_speaks_indonesian_to_a_browser_that_asks_for_it_and_english_otherwise(client, aws, avatar):
+    created = share(client, avatar["id"], fields=["personaAge", "attributes"])
+    revoked = share(client, avatar["id"])
+    revoke(client, revoked["id"])
+    asks = {"id-ID,id;q=0.9,en-US;q=0.8,en;q=0.7": "id", "en-US,en;q=0.9,id;q=0.8": "en", "fr-FR": "en", "": "en"}
+    for accept, lang in asks.items():
+        resp = client.http.get(created["link"], headers={"Accept-Language": accept} if accept else {})
+        h = {k.lower(): v for k, v in resp.headers.items()}
+        assert resp.status_code == 200 and h["content-language"] == lang and "accept-language" in h["vary"].lower()
+        html = text(resp)
+        assert f'<html lang="{lang}">' in html
+        assert ("Usia" in html) == (lang == "id") and ("Age" in html) == (lang == "en"), accept
+        gone = client.http.get(f"{PREFIX}/s/{revoked['token']}", headers={"Accept-Language": accept})
+        assert gone.status_code == 410
+        assert ("Tautan sudah tidak tersedia" in text(gone)) == (lang == "id"), accept
+    # ?lang= wins over the header (a link sent with the language chosen)
+    forced = client.http.get(created["link"] + "?lang=id", headers={"Accept-Language": "en"})
+    assert '<html lang="id">' in text(forced) and "Usia" in text(forced)

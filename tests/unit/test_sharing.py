@@ -170,3 +170,30 @@ def test_the_inline_style_is_allowed_by_its_hash_only():
 def test_every_status_page_has_the_same_shape():
     shapes = {re.sub(r">[^<]*<", "><", page.render_message(s)) for s in (404, 410, 429, 500)}
     assert len(shapes) == 1
+
+
+@pytest.mark.parametrize("header, override, expected", [
+    ("id-ID,id;q=0.9,en;q=0.8", None, "id"), ("en-US,en;q=0.9,id;q=0.8", None, "en"),
+    ("en;q=0.5, id;q=0.6", None, "id"), ("in", None, "id"), ("fr, de", None, "en"), (None, None, "en"),
+    ("id;q=0", None, "en"), ("id;q=abc, en", None, "en"), ("en", "id", "id"), ("id", "xx", "id"),
+])
+def test_the_page_language_follows_accept_language_and_the_override(header, override, expected):
+    assert page.language(header, override) == expected
+
+
+def test_any_accept_language_header_gives_a_known_language():
+    from hypothesis import given, settings, strategies as st
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.text(max_size=2000), st.one_of(st.none(), st.text(max_size=5)))
+    def check(header, override):
+        assert page.language(header, override) in page.LANGUAGES
+
+    check()
+
+
+def test_both_languages_name_every_field_and_every_message():
+    assert page.LABELS["en"].keys() == page.LABELS["id"].keys()
+    assert page.MESSAGES["en"].keys() == page.MESSAGES["id"].keys()
+    html = page.render_message(410, "id")
+    assert '<html lang="id">' in html and "Tautan sudah tidak tersedia" in html
