@@ -53,7 +53,7 @@ EVENTS = ("e1", "e2", "e3")
 WORKERS = {"generation_worker": "GenerationQueueUrl", "upload_worker": "UploadQueueUrl",
            "cleanup_worker": "CleanupQueueUrl", "generation_dlq_worker": "GenerationDlqUrl",
            "upload_dlq_worker": "UploadDlqUrl", "export_worker": "ExportQueueUrl"}
-EXAMPLES = int(os.environ.get("INVARIANT_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("INVARIANT_EXAMPLES", "6"))
 STEPS = int(os.environ.get("INVARIANT_STEPS", "40"))
 
 _flux: FakeFlux | None = None
