@@ -149,7 +149,7 @@ export async function showAvatar(view, avatar, { edit = false, developer = false
           [[t("avatar.size"), fresh.width && t("avatar.size_px", { width: fresh.width, height: fresh.height })],
             [t("field.format"), fresh.format && fresh.format.toUpperCase()], [t("field.bytes"), fresh.bytes && t("avatar.kb", { kb: Math.round(fresh.bytes / 1024) })]]
             .filter(([, v]) => present(v)).map(([k, v]) => h("div", { class: "fact" }, h("dt", {}, k), h("dd", {}, String(v)))))),
-      fresh.status === "ready" && editor ? sharePanel(fresh, { home: view.project.homeUserId || null }) : null,
+      fresh.status === "ready" && editor ? sharePanel(fresh) : null,
       lineage, versions,
       h("h3", {}, t("usage.title")), history,
       h("div", { class: "row" }, h("button", { type: "button", class: "ghost small", id: "open-developer", onclick: drawDeveloper }, t("dev.open")))]

@@ -647,7 +647,6 @@ export default {
   "project.empty_viewer_title": "No avatars yet",
   "project.empty_viewer_text": "The project's editors add its avatars; they show here as soon as they do.",
   "error.forbidden": "Your role in this project does not allow this — ask one of its owners.",
-  "share.revoke_by_home": "Only the project's creator, {user}, can revoke these links.",
   "history.title": "History",
   "history.timeline": "Versions, newest first",
   "history.version": "Version {version}",

@@ -647,7 +647,6 @@ export default {
   "project.empty_viewer_title": "Belum ada avatar",
   "project.empty_viewer_text": "Avatar proyek ini ditambahkan oleh editornya; avatar akan muncul di sini begitu mereka menambahkannya.",
   "error.forbidden": "Peran Anda di proyek ini tidak mengizinkan tindakan ini — mintalah bantuan salah satu pemiliknya.",
-  "share.revoke_by_home": "Hanya pembuat proyek ini, {user}, yang dapat mencabut tautan ini.",
   "history.title": "Riwayat",
   "history.timeline": "Versi, terbaru dulu",
   "history.version": "Versi {version}",

@@ -11,10 +11,10 @@ const fieldName = (key) => (key === "attributes" ? t("share.field_attributes") :
 /** The absolute URL of a link the API answers as a path (`/api/apps/avatar-creator/s/{token}`). */
 export const shareUrl = (link) => new URL(link, state.api?.baseUrl || window.location.origin).href;
 
-/** A `<details>` panel for one ready avatar; its list loads the first time it is opened. In someone
- * else's project (`home`: its creator's id, issue 30) links are made and listed, but only the creator
- * revokes them (DELETE /shares/{id} is theirs: docs/teams.md), so Revoke is not offered. */
-export function sharePanel(avatar, { home = null } = {}) {
+/** A `<details>` panel for one ready avatar; its list loads the first time it is opened. Links belong
+ * to the project (issue 30, docs/teams.md): in a shared project every editor makes, lists and revokes
+ * them (the panel is shown to editors and owners only). */
+export function sharePanel(avatar) {
   const list = h("div", { id: "share-list", "aria-live": "polite" });
   const made = h("div", { id: "share-made" });
   const expiry = select("share-expiry", DAYS.map((d) => [String(d), t("share.days", { count: d })]), "30");
@@ -40,7 +40,7 @@ export function sharePanel(avatar, { home = null } = {}) {
     h("span", {}, h("strong", {}, share.label || t("share.unnamed", { hint: share.tokenHint })), " ",
       h("span", { class: `badge ${share.status === "active" ? "good" : "bad"}` }, t(`share.status_${share.status}`)), " ",
       h("span", { class: "meta" }, t("share.until", { when: dateTime(share.expiresAt) }))),
-    share.status === "active" && !home ? h("button", { type: "button", class: "ghost small danger-text", onclick: safe(async (event) => {
+    share.status === "active" ? h("button", { type: "button", class: "ghost small danger-text", onclick: safe(async (event) => {
       event.currentTarget.disabled = true;
       await call(state.api.delete(`/shares/${share.id}`));
       toast(t("share.revoked"), "ok");
@@ -74,5 +74,5 @@ export function sharePanel(avatar, { home = null } = {}) {
     loaded = true;
     await load();
   }) }, h("summary", {}, t("share.title")), h("p", { class: "meta" }, t("share.lead")), form, made,
-  h("h4", {}, t("share.links")), home ? h("p", { class: "meta", id: "share-revoke-note" }, t("share.revoke_by_home", { user: home })) : null, list);
+  h("h4", {}, t("share.links")), list);
 }

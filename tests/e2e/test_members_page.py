@@ -115,12 +115,12 @@ def test_owner_adds_a_viewer_promotes_them_to_editor_then_removes_them(new_page,
     member.fill("#edit-name", "Maya Sari")
     member.click("#save-avatar")
     expect(member.locator("#dialog-title")).to_have_text("Maya Sari")
-    # An editor makes share links; only the creator revokes them (DELETE /shares/{id} is theirs).
+    # An editor makes share links and revokes them: links belong to the project (docs/teams.md).
     member.locator("#share-panel > summary").click()
     member.click("#share-create")
     expect(member.locator(".share-row")).to_have_count(1)
-    expect(member.locator(".share-row button")).to_have_count(0)
-    expect(member.locator("#share-revoke-note")).to_contain_text(user)
+    member.locator(".share-row").get_by_role("button", name="Revoke").click()
+    expect(member.locator('.share-row[data-status="revoked"]')).to_have_count(1)
     close(member)
     open_members(member)
     expect(member.locator("#add-member-form, .member-row select, .remove-member")).to_have_count(0)
