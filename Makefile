@@ -123,10 +123,12 @@ audit: $(VENV)/.installed
 check-provider: $(VENV)/.installed
 	$(PY) -m infra.check_provider
 
-# The long run of the invariant state machine (make test runs a bounded one).
+# The long runs of the state machines: the invariants and the job timing (make test runs bounded ones).
 invariants: $(VENV)/.installed
 	INVARIANT_EXAMPLES=$${INVARIANT_EXAMPLES:-200} INVARIANT_STEPS=$${INVARIANT_STEPS:-60} INVARIANT_RANDOM=1 \
 	  $(PY) -m pytest tests/functional/test_invariants.py --timeout=0 $(PYTEST_ARGS)
+	TIMING_EXAMPLES=$${TIMING_EXAMPLES:-200} TIMING_STEPS=$${TIMING_STEPS:-40} \
+	  $(PY) -m pytest tests/functional/test_job_timing.py --timeout=0 $(PYTEST_ARGS)
 
 # The long API fuzz run (make test runs 10 cases per operation).
 fuzz: venv
