@@ -79,8 +79,11 @@ export const historySettled = () => leaving;
 export function openDialog(title, content, { wide = false, onclose = null, url = undefined, kind = "" } = {}) {
   const d = dialog();
   if (!d.open) {
-    dialogEntry = { dialog: crypto.randomUUID() };
-    history.pushState({ ...(history.state || {}), ...dialogEntry }, "", url);
+    const entry = dialogEntry = { dialog: crypto.randomUUID() };
+    const push = () => { if (dialogEntry === entry) history.pushState({ ...(history.state || {}), ...entry }, "", url); };
+    // A dialog opened right after another closed: its Back is still on its way. Push after it lands,
+    // or that traversal would take this dialog's entry (and close it).
+    if (skipPop) leaving.then(push); else push();
   } else if (url && dialogEntry) history.replaceState(history.state, "", url);
   d.dataset.kind = kind;
   delete d.dataset.avatarId;

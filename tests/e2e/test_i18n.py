@@ -127,6 +127,7 @@ def test_every_view_and_dialog_in_indonesian_has_no_english_left(new_page, user,
     page.click("#stats-button")
     check(page, f"stats-{scheme}")
     page.keyboard.press("Escape")
+    expect(page.locator("dialog[open]")).to_have_count(0)
     page.click("#members-button")  # issue 30: the Members dialog, with a member added
     page.fill("#member-id", "budi-santoso")
     page.click("#add-member")

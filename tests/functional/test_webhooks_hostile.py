@@ -256,8 +256,11 @@ def test_two_copies_of_one_message_in_flight_post_once(client, env):
 
 # ---- secrets ----------------------------------------------------------------------------------------
 
-def test_concurrent_rotations_only_return_secrets_that_sign(client, env):
+def test_concurrent_rotations_only_return_secrets_that_sign(client, env, monkeypatch):
     from chalicelib.events import webhooks
+    from tests.support.moto import atomic_dynamodb
+
+    atomic_dynamodb(monkeypatch)
     from chalicelib.aws.models import WebhookModel, user_pk, webhook_sk
     from chalicelib.errors import ConflictError
 
