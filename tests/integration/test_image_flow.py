@@ -57,7 +57,10 @@ def test_display_copy_and_crop_over_http(local_stack, user):
     thumb = pil(requests.get(recropped["thumbnailUrl"], timeout=10).content).convert("RGB")
     assert thumb.size == (300, 300)
     assert all(abs(a - b) < 40 for a, b in zip(thumb.getpixel((150, 150)), img.BOTTOM))
-    assert requests.get(ready["thumbnailUrl"], timeout=10).status_code in (403, 404)  # the old file is gone
+    # the old file goes once the new key is recorded (the worker deletes it after its write): wait on it
+    gone = poll(lambda: requests.get(ready["thumbnailUrl"], timeout=10).status_code, lambda s: s in (403, 404),
+                timeout=5.0)
+    assert gone in (403, 404)
 
     outside = api(local_stack, user, "PUT", f"/avatars/{ready['id']}", json={"crop": {"x": 500, "y": 0, "size": 200}})
     assert outside.status_code == 400 and "600x900" in outside.json()["error"]["message"]
